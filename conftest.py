@@ -1,0 +1,2 @@
+# Scenario files as pytest items; everything lives in the plugin.
+pytest_plugins = ["harness.pytest_plugin"]

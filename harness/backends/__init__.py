@@ -1,0 +1,1 @@
+"""Ways to run one cell: docker, cgroup, process. See base.py for the seam."""
