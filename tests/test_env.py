@@ -1,0 +1,64 @@
+import pytest
+
+from harness.cell import Cell
+from harness.env import child_env
+
+HOST = {
+    "PATH": "/usr/bin:/bin",
+    "TZ": "UTC",
+    "HOME": "/root",
+    "GOGC": "1",
+    "GODEBUG": "x",
+    "GOMEMLIMIT": "1",
+    "GOMAXPROCS": "1",
+    "GOTRACEBACK": "crash",
+    "LD_PRELOAD": "/evil.so",
+}
+
+
+def cell(**kw):
+    return Cell(cell_id="c", scenario="s", workload="alloc-release", args=(), **kw)
+
+
+def test_host_runtime_settings_never_leak():
+    env = child_env(cell(), host=HOST)
+    assert env == {"PATH": "/usr/bin:/bin", "TZ": "UTC"}
+
+
+def test_host_runtime_settings_never_leak_from_os_environ(monkeypatch):
+    for k, v in HOST.items():
+        monkeypatch.setenv(k, v)
+    env = child_env(cell())
+    for name in ("GOGC", "GODEBUG", "GOMEMLIMIT", "GOMAXPROCS", "GOTRACEBACK", "HOME", "LD_PRELOAD"):
+        assert name not in env
+
+
+def test_cell_settings_replace_host_ones():
+    env = child_env(
+        cell(gogc="50", madvdontneed="1", gomemlimit="314572800", godebug_extra=("gctrace=1",)),
+        host=HOST,
+    )
+    assert env["GOGC"] == "50"
+    assert env["GODEBUG"] == "madvdontneed=1,gctrace=1"
+    assert env["GOMEMLIMIT"] == "314572800"
+    assert "GOMAXPROCS" not in env
+
+
+@pytest.mark.parametrize("kw,key", [({"gogc": "off"}, "GOGC"), ({"gomemlimit": "off"}, "GOMEMLIMIT")])
+def test_off_passes_through(kw, key):
+    assert child_env(cell(**kw), host={})[key] == "off"
+
+
+def test_godebug_absent_when_empty():
+    assert "GODEBUG" not in child_env(cell(), host={})
+
+
+@pytest.mark.parametrize(
+    "kw,words",
+    [({"gogc": "-5"}, ["gogc", "'off'"]), ({"gomemlimit": "300MiB"}, ["gomemlimit", "decimal"])],
+)
+def test_bad_values_name_the_key_and_the_fix(kw, words):
+    with pytest.raises(ValueError) as err:
+        child_env(cell(**kw), host={})
+    for w in words:
+        assert w in str(err.value)
