@@ -1,0 +1,272 @@
+"""What every backend does while a workload runs: read its output, sample it, trace it, judge it.
+
+A backend owns only how the process is started, confined and stopped; `Observation` owns
+everything measured about it, so the docker, cgroup and process backends measure alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from harness.backends.base import RunResult
+from harness.cell import Cell
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM arrived during a run; `result` holds what was measured until then.
+
+    A KeyboardInterrupt, so a caller that knows nothing of it still stops; the runner
+    catches it to save the partial cell before stopping.
+    """
+
+    def __init__(self, result: RunResult):
+        super().__init__(f"interrupted during {result.cell.cell_id}")
+        self.result = result
+
+
+def classify(
+    *, exit_code: int | None, oom_killed: bool, timed_out: bool, interrupted: bool, stderr_tail: str,
+    timeout_s: float,
+) -> tuple[str, str]:
+    """(status, reason) of a finished run. OOM is judged by the caller from the kernel's
+    counters or docker's State.OOMKilled: a SIGKILL alone may as well be a timeout."""
+    if interrupted:
+        return "interrupted", "stopped by SIGINT/SIGTERM before the workload finished"
+    if oom_killed:
+        return "oom_killed", "killed by the kernel's OOM killer at the memory limit"
+    if timed_out:
+        return "timeout", f"still running after timeout_s={timeout_s:g}; killed"
+    if exit_code == 0:
+        return "ok", ""
+    if exit_code is not None and exit_code < 0:
+        how = f"killed by signal {signal.Signals(-exit_code).name if -exit_code in signal.valid_signals() else -exit_code}"
+    else:
+        how = f"exited with status {exit_code}"
+    tail = stderr_tail.strip()
+    return "failed", how + (f"; stderr: {tail}" if tail else "")
+
+
+def pump_lines(chunks: Iterable[bytes], feed: Callable[[str, int], None]) -> None:
+    """Split a byte stream into lines; each is stamped with the monotonic time it arrived."""
+    pending = b""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        now = time.monotonic_ns()
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            feed(line.decode("utf-8", "replace").rstrip("\r"), now)
+    if pending:
+        feed(pending.decode("utf-8", "replace"), time.monotonic_ns())
+
+
+# strace -ttt -f -o FILE lines: "<pid> <wall seconds> <call>(<args>) = <ret>", or split into
+# "... <unfinished ...>" and "<... call resumed> ..." when threads interleave.
+_STRACE_LINE = re.compile(r"^(?:\[pid\s+)?(\d+)\]?\s+(\d+\.\d+)\s+(madvise|munmap|mmap)\((.*)$")
+
+
+def parse_strace(text: str, wall_minus_mono_ns: int) -> list[tuple[int, str, str, float, str]]:
+    """`syscall` events from an strace log; wall-clock stamps moved onto the monotonic clock."""
+    events = []
+    for raw in text.splitlines():
+        m = _STRACE_LINE.match(raw.strip())
+        if not m:
+            continue
+        tid, wall_s, name, rest = m.groups()
+        args_text = rest.split(")", 1)[0] if ")" in rest else rest.replace("<unfinished ...>", "")
+        args = [a.strip() for a in args_text.split(",")]
+        if len(args) < 2:
+            continue
+        try:
+            length = int(args[1], 0)
+        except ValueError:
+            continue
+        detail: dict = {"tid": int(tid)}
+        if name == "madvise" and len(args) >= 3:
+            detail["advice"] = args[2]
+        elif name == "mmap" and len(args) >= 4:
+            detail["prot"], detail["flags"] = args[2], args[3]
+        ret = rest.rsplit("=", 1)[1].strip() if "=" in rest and "<unfinished" not in rest else ""
+        if ret:
+            detail["ret"] = ret
+        t_ns = int(round(float(wall_s) * 1e9)) - wall_minus_mono_ns
+        events.append((t_ns, "syscall", name, float(length), json.dumps(detail)))
+    return events
+
+
+class SyscallTrace:
+    """strace attached from the host to a running pid, tracing the calls that map and release memory."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[int, str, str, float, str]] = []
+        self.note = ""
+        self._proc: subprocess.Popen | None = None
+        self._log: Path | None = None
+
+    def attach(self, pid: int) -> None:
+        strace = shutil.which("strace")
+        if strace is None:
+            self.note = "strace is not installed on the host; no syscall events (apt-get install strace)"
+            return
+        fd, name = tempfile.mkstemp(prefix="goreclaim-strace-", suffix=".log")
+        os.close(fd)
+        self._log = Path(name)
+        # -f with -p attaches every thread of the process, where the scavenger may run.
+        self._proc = subprocess.Popen(
+            [strace, "-f", "-qq", "-ttt", "-e", "signal=none", "-e", "trace=madvise,munmap,mmap",
+             "-o", name, "-p", str(pid)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    def finish(self, wall_minus_mono_ns: int) -> None:
+        if self._proc is None:
+            return
+        try:
+            # strace leaves when its tracee does; a short grace, then stop it ourselves.
+            _, err = self._proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.terminate()
+            _, err = self._proc.communicate()
+        if self._proc.returncode not in (0, None) and not self._log.stat().st_size:
+            self.note = f"strace failed (exit {self._proc.returncode}): {err.decode(errors='replace').strip()[-300:]}"
+        self.events = parse_strace(self._log.read_text(errors="replace"), wall_minus_mono_ns)
+        self._log.unlink(missing_ok=True)
+        self._proc = None
+
+
+class Observation:
+    """Telemetry, samples and the optional syscall trace of one workload run."""
+
+    def __init__(self, cell: Cell):
+        from harness.telemetry import TelemetryParser
+
+        self.cell = cell
+        self.parser = TelemetryParser()
+        self._parser_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._sampler = None
+        self.sampler_rows: list = []
+        self.sampler_stats: dict = {}
+        self.trace = SyscallTrace()
+        # strace stamps wall-clock time; this offset moves it onto CLOCK_MONOTONIC.
+        self.wall_minus_mono_ns = time.time_ns() - time.monotonic_ns()
+        self.t0_ns = 0
+        self.end_ns = 0
+
+    def mark_start(self) -> None:
+        self.t0_ns = time.monotonic_ns()
+
+    def read_streams(self, stdout: Iterable[bytes] | None, stderr: Iterable[bytes] | None) -> None:
+        for chunks, feed in ((stdout, self._feed_stdout), (stderr, self._feed_stderr)):
+            if chunks is None:
+                continue
+            t = threading.Thread(target=pump_lines, args=(chunks, feed), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def read_demuxed(self, frames: Iterable[tuple[bytes | None, bytes | None]]) -> None:
+        """One thread for docker's demultiplexed (stdout, stderr) frames."""
+
+        def run() -> None:
+            pending = {True: b"", False: b""}
+            for out, err in frames:
+                now = time.monotonic_ns()
+                for is_out, chunk in ((True, out), (False, err)):
+                    if not chunk:
+                        continue
+                    pending[is_out] += chunk
+                    *lines, pending[is_out] = pending[is_out].split(b"\n")
+                    feed = self._feed_stdout if is_out else self._feed_stderr
+                    for line in lines:
+                        feed(line.decode("utf-8", "replace").rstrip("\r"), now)
+            now = time.monotonic_ns()
+            for is_out, rest in pending.items():
+                if rest:
+                    (self._feed_stdout if is_out else self._feed_stderr)(rest.decode("utf-8", "replace"), now)
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _feed_stdout(self, line: str, recv_ns: int) -> None:
+        with self._parser_lock:
+            self.parser.feed_stdout(line, recv_ns)
+
+    def _feed_stderr(self, line: str, recv_ns: int) -> None:
+        with self._parser_lock:
+            self.parser.feed_stderr(line, recv_ns)
+
+    def start_sampling(self, pid: int, cgroup=None) -> None:
+        from harness.probes import cgroup_probe, proc_status_probe, smaps_rollup_probe
+        from harness.sampler import Sampler
+
+        fast = {"proc": proc_status_probe(pid)}
+        if cgroup is not None:
+            fast["cgroup"] = cgroup_probe(cgroup)
+        self._sampler = Sampler(
+            fast=fast, slow={"smaps": smaps_rollup_probe(pid)},
+            fast_hz=self.cell.fast_hz, slow_hz=self.cell.slow_hz,
+        )
+        self._sampler.start()
+        if self.cell.trace_syscalls:
+            self.trace.attach(pid)
+
+    def stop(self, join_timeout_s: float = 5.0) -> None:
+        """After the workload has ended: stop sampling, drain its output, collect the trace."""
+        if not self.end_ns:
+            self.end_ns = time.monotonic_ns()
+        if self._sampler is not None:
+            got = self._sampler.stop()
+            self.sampler_rows, self.sampler_stats = list(got.rows), dict(got.stats)
+            self._sampler = None
+        for t in self._threads:
+            t.join(join_timeout_s)
+        self.trace.finish(self.wall_minus_mono_ns)
+
+    def stderr_tail(self) -> str:
+        with self._parser_lock:
+            return self.parser.stderr_tail()
+
+    def result(
+        self, *, status: str, reason: str, exit_code: int | None, oom_killed: bool,
+        peak_cgroup_bytes: int | None = None, notes: dict | None = None,
+    ) -> RunResult:
+        with self._parser_lock:
+            samples = list(self.sampler_rows) + list(self.parser.samples)
+            events = list(self.parser.events)
+        events += self.trace.events
+        events.append((
+            self.end_ns or time.monotonic_ns(), "exit", status,
+            float(exit_code) if exit_code is not None else float("nan"),
+            json.dumps({"reason": reason, "oom_killed": oom_killed}),
+        ))
+        events.sort(key=lambda e: e[0])
+        stats = dict(self.sampler_stats)
+        if self.cell.trace_syscalls:
+            stats["strace"] = self.trace.note or f"{len(self.trace.events)} syscall events"
+        stats.update(notes or {})
+        if self.trace.note and not reason:
+            reason = self.trace.note
+        rss = [v for (_, src, metric, v) in samples if src == "proc" and metric in ("vm_rss", "vm_hwm")]
+        if peak_cgroup_bytes is None:
+            usage = [v for (_, src, metric, v) in samples if src == "cgroup" and metric == "usage"]
+            peak_cgroup_bytes = int(max(usage)) if usage else None
+        return RunResult(
+            cell=self.cell, status=status, reason=reason, exit_code=exit_code, oom_killed=oom_killed,
+            wall_s=((self.end_ns or time.monotonic_ns()) - self.t0_ns) / 1e9 if self.t0_ns else 0.0,
+            t0_ns=self.t0_ns, samples=samples, events=events,
+            peak_rss_bytes=int(max(rss)) if rss else None, peak_cgroup_bytes=peak_cgroup_bytes,
+            stderr_tail=self.stderr_tail(), sampler_stats=stats,
+        )
