@@ -1,0 +1,141 @@
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness import analysis
+from tests.frames import MiB, CellSpec, alloc_release_spec, run_frames
+
+
+def test_metric_names_match_the_architecture_document():
+    assert {"peak_rss", "release_s", "freeos_p99_ns", "oom_killed"} <= analysis.METRICS
+    assert analysis.PHASE_METRICS == {"rss", "lazyfree", "cgroup_usage", "working_set", "heap_inuse",
+                                      "heap_idle", "heap_released", "heap_goal", "vm_size"}
+
+
+def test_phase_table_ends_each_phase_where_the_next_starts_and_the_last_at_end():
+    _, _, events = run_frames([alloc_release_spec("a")])
+    table = analysis.phase_table(events)
+    assert table["phase"].tolist() == ["baseline", "allocate", "hold", "release", "freeos", "idle"]
+    assert table["end_s"].tolist() == [0.5, 1.5, 3.0, 3.5, 4.0, 8.0]
+
+
+def test_phase_table_without_end_event_uses_last_sample():
+    events = pd.DataFrame([("c", 0.0, "phase", "load", np.nan, ""), ("c", 1.0, "phase", "idle", np.nan, "")],
+                          columns=analysis.EVENT_COLUMNS)
+    samples = pd.DataFrame([("c", 0.5, "proc", "vm_rss", 1.0), ("c", 2.5, "proc", "vm_rss", 1.0)],
+                           columns=analysis.SAMPLE_COLUMNS)
+    assert analysis.phase_table(events, samples)["end_s"].tolist() == [1.0, 2.5]
+    assert math.isnan(analysis.phase_table(events)["end_s"].iloc[-1])
+
+
+def test_summarize_reads_phase_ends_peaks_and_totals():
+    spec = alloc_release_spec("a", stays=True, freeos_ns=[1e6, 2e6, 3e6])
+    cells, samples, events = run_frames([spec])
+    s = analysis.summarize(cells, samples, events).loc["a"]
+    assert s["peak_rss"] == pytest.approx(1034 * MiB)
+    assert s["rss@baseline"] == pytest.approx(10 * MiB)
+    assert s["rss@hold"] == pytest.approx(1034 * MiB)
+    assert s["heap_inuse@release"] == pytest.approx(1 * MiB, rel=0.2)
+    assert s["lazyfree@hold"] == pytest.approx(0)
+    assert s["lazyfree@freeos"] == pytest.approx(1000 * MiB)
+    assert s["lazyfree@idle"] == pytest.approx(1000 * MiB)
+    assert s["gc_cycles"] == 2 and s["cpu_s"] == pytest.approx(0.75) and s["minflt"] == 262000
+    assert s["freeos_calls"] == 3 and s["freeos_p50_ns"] == pytest.approx(2e6)
+    assert s["final_vm_size"] == s["max_vm_size"] == pytest.approx(1900 * MiB)
+    assert s["oom_killed"] == 0 and s["wall_s"] == 8.0
+    assert math.isnan(s["release_s"])  # RSS stays: never falls to half
+
+
+def test_release_s_and_mean_rss():
+    cells, samples, events = run_frames([alloc_release_spec("a")])
+    s = analysis.summarize(cells, samples, events).loc["a"]
+    # release starts at 3.0 s with 1034 MiB; the drop below half happens between 3.5 and 3.6 s.
+    assert 0.5 < s["release_s"] <= 0.6
+    assert s["final_rss"] == pytest.approx(14 * MiB)
+    assert 10 * MiB < s["mean_rss"] < 1034 * MiB
+
+
+def test_peak_rss_takes_the_kernel_mark_when_it_exceeds_samples():
+    spec = alloc_release_spec("a", peak_rss_bytes=2000 * MiB)
+    cells, samples, events = run_frames([spec])
+    assert analysis.summarize(cells, samples, events).loc["a", "peak_rss"] == 2000 * MiB
+
+
+def test_gc_cpu_falls_back_to_fraction_times_wall_and_says_so():
+    spec = CellSpec("old", [("load", 0.0)], 10.0, curves={"gc_cpu_fraction": [(0, 0.1), (10, 0.1)]},
+                    workload="freeos-periodic", go_version="1.15.15",
+                    totals={"ops": 500, "wall_s": 10.0})
+    new = CellSpec("new", [("load", 0.0)], 10.0, curves={"gc_cpu_s": [(0, 0), (10, 0.4)]},
+                   workload="freeos-periodic", totals={"ops": 500})
+    cells, samples, events = run_frames([spec, new])
+    s = analysis.summarize(cells, samples, events)
+    assert s.loc["old", "gc_cpu_s"] == pytest.approx(1.0)
+    assert s.loc["old", "gc_cpu_source"] == "gc_cpu_fraction*wall"
+    assert s.loc["new", "gc_cpu_s"] == pytest.approx(0.4)
+    assert s.loc["new", "gc_cpu_source"] == "runtime/metrics"
+    assert s.loc["new", "throughput"] == pytest.approx(50.0)
+
+
+def test_missing_inputs_give_nan_not_errors():
+    empty = analysis.summarize(None, None, None)
+    assert empty.empty and "peak_rss" in empty.columns
+    cells = pd.DataFrame([{"cell_id": "x", "workload": "pressure", "status": "skipped"}])
+    s = analysis.summarize(cells, None, None).loc["x"]
+    assert math.isnan(s["peak_rss"]) and math.isnan(s["gc_cycles"]) and math.isnan(s["throughput"])
+    assert s["freeos_calls"] == 0
+
+
+def test_gc_cycles_fallback_to_runtime_num_gc():
+    spec = alloc_release_spec("a", status="oom_killed")
+    cells, samples, events = run_frames([spec])
+    assert analysis.summarize(cells, samples, events).loc["a", "gc_cycles"] == 1
+
+
+def test_by_config_pools_repeats_only():
+    specs = [alloc_release_spec(f"t{r}", repeat=r, freeos=True) for r in range(2)]
+    specs += [alloc_release_spec(f"s{r}", repeat=r, freeos=True, stays=True,
+                                 axes={"touch": "true", "freeos": "false"}) for r in range(3)]
+    cells, samples, events = run_frames(specs)
+    summary = analysis.summarize(cells, samples, events)
+    summary.loc["s2", "final_rss"] = 500 * MiB
+    table = analysis.by_config(summary, cells, ["final_rss"]).set_index("freeos")
+    assert table.loc["true", "n"] == 2 and table.loc["false", "n"] == 3
+    assert table.loc["false", "final_rss_min"] == 500 * MiB
+    assert table.loc["false", "final_rss_max"] == pytest.approx(1034 * MiB)
+    assert table.loc["false", "config"] == "freeos=false"
+
+
+def test_axis_str_normalises_pandas_readings():
+    assert [analysis.axis_str(v) for v in (0.0, 1, True, np.nan, "", "300MiB", 2.5)] == [
+        "0", "1", "true", "unset", "unset", "300MiB", "2.5"]
+
+
+def test_slope_and_retained_fraction():
+    s = pd.Series([0.0, 10.0, 20.0, 30.0], index=[0.0, 1.0, 2.0, 3.0])
+    assert analysis.slope(s) == pytest.approx(10.0)
+    assert analysis.slope(s, 2.0, 3.0) == pytest.approx(10.0)
+    assert math.isnan(analysis.slope(s, 5.0, 6.0))
+    assert analysis.retained_fraction(55, 110, 10) == pytest.approx(0.45)
+    assert math.isnan(analysis.retained_fraction(1, 0, 0))
+
+
+def test_end_totals_accepts_wrapped_totals():
+    events = pd.DataFrame([("c", 1.0, "end", "w", np.nan, json.dumps({"totals": {"ops": 3}}))],
+                          columns=analysis.EVENT_COLUMNS)
+    assert analysis.end_totals(events) == {"c": {"ops": 3}}
+
+
+def test_smaps_phase_value_comes_only_from_inside_the_phase():
+    events = pd.DataFrame([("c", 0.0, "phase", "hold", np.nan, ""), ("c", 1.0, "phase", "freeos", np.nan, ""),
+                           ("c", 1.2, "phase", "idle", np.nan, ""), ("c", 3.0, "end", "w", np.nan, "{}")],
+                          columns=analysis.EVENT_COLUMNS)
+    samples = pd.DataFrame([("c", t, "smaps", "lazyfree", v) for t, v in ((0.5, 0.0), (1.5, 7.0))]
+                           + [("c", t, "proc", "vm_rss", 5.0) for t in (0.5, 1.1, 1.5)],
+                           columns=analysis.SAMPLE_COLUMNS)
+    s = analysis.summarize(pd.DataFrame([{"cell_id": "c"}]), samples, events).loc["c"]
+    assert math.isnan(s["lazyfree@freeos"])  # no slow-tier reading between 1.0 and 1.2 s
+    assert s["rss@freeos"] == 5.0
+    assert s["lazyfree@idle"] == 7.0
