@@ -212,13 +212,15 @@ class Observation:
         from harness.probes import cgroup_probe, proc_status_probe, smaps_rollup_probe
         from harness.sampler import Sampler
 
-        fast = {"proc": proc_status_probe(pid)}
-        if cgroup is not None:
-            fast["cgroup"] = cgroup_probe(cgroup)
-        self._sampler = Sampler(
-            fast=fast, slow={"smaps": smaps_rollup_probe(pid)},
-            fast_hz=self.cell.fast_hz, slow_hz=self.cell.slow_hz,
-        )
+        try:
+            fast = {"proc": proc_status_probe(pid)}
+            if cgroup is not None:
+                fast["cgroup"] = cgroup_probe(cgroup)
+            slow = {"smaps": smaps_rollup_probe(pid)}
+        except (ProcessLookupError, FileNotFoundError):
+            self.sampler_stats["not_sampled"] = f"pid {pid} ended before its first sample"
+            return
+        self._sampler = Sampler(fast=fast, slow=slow, fast_hz=self.cell.fast_hz, slow_hz=self.cell.slow_hz)
         self._sampler.start()
         if self.cell.trace_syscalls:
             self.trace.attach(pid)

@@ -1,0 +1,182 @@
+"""Cells → build → backend → store, one at a time, with progress and a clean stop on Ctrl-C.
+
+Every cell is saved as soon as it finishes, so an interrupted or crashed run keeps all the
+cells before it (and what was measured of the one it stopped in).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from harness.backends.base import Backend, RunResult
+from harness.backends.common import RunInterrupted
+from harness.backends.select import BackendUnavailable, select_backend
+from harness.cell import Cell
+from harness.toolchain import Build
+
+
+class RunSession:
+    """One run directory, one backend, any number of cells."""
+
+    def __init__(
+        self,
+        results_dir: Path,
+        backend: str = "auto",
+        run_id: str | None = None,
+        manifest_extra: dict | None = None,
+        log: Callable[[str], None] = print,
+    ):
+        from harness.store import RunStore, collect_manifest
+
+        self.log = log
+        self.run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
+        self.backend, self.backend_reason = select_backend(backend, run_label=self.run_id)
+        log(f"backend {self.backend.name}: {self.backend_reason}")
+        self._backends: dict[str, Backend | str] = {self.backend.name: self.backend}
+        self._builds: dict[str, Build | tuple[str, str]] = {}
+        manifest = collect_manifest(
+            run_id=self.run_id, backend=self.backend.name, backend_requested=backend,
+            backend_reason=self.backend_reason, **(manifest_extra or {}),
+        )
+        self.store = RunStore.create(Path(results_dir), manifest)
+        self.cells_run = 0
+        self._run_dir: Path | None = None
+        self._previous_sigterm = None
+        self._install_sigterm()
+
+    # -- signals -------------------------------------------------------------------------
+
+    def _install_sigterm(self) -> None:
+        # SIGTERM takes the same path as Ctrl-C: stop the workload, keep what was measured.
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_sigterm(signum, frame):
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+        self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+
+    def _restore_sigterm(self) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+    # -- cells -----------------------------------------------------------------------------
+
+    def _build(self, go_version: str) -> Build | tuple[str, str]:
+        """The build for a Go version, or (status, reason) when there is none. Cached per session."""
+        from harness import toolchain
+
+        version = go_version or toolchain.DEFAULT_GO
+        if version not in self._builds:
+            try:
+                tc = toolchain.resolve(version)
+            except toolchain.ToolchainError as e:
+                self._builds[version] = ("skipped", f"Go {version} is not available here: {e}")
+            else:
+                try:
+                    self._builds[version] = toolchain.build_with(tc).build
+                except toolchain.ToolchainError as e:
+                    self._builds[version] = ("failed", f"building the workloads with Go {version} failed: {e}")
+        return self._builds[version]
+
+    def _backend_for(self, cell: Cell) -> Backend | str:
+        """The session's backend, or the one the cell names; a str is why that one cannot run."""
+        name = cell.backend
+        if name in ("auto", "", self.backend.name):
+            return self.backend
+        if name not in self._backends:
+            try:
+                self._backends[name], _ = select_backend(name, run_label=self.run_id)
+            except (BackendUnavailable, ValueError) as e:
+                self._backends[name] = str(e)
+        return self._backends[name]
+
+    def run_cell(self, cell: Cell) -> RunResult:
+        """Run one cell and save it before returning. Harness errors become a `failed` cell."""
+        backend = self._backend_for(cell)
+        build = self._build(cell.go_version)
+        if isinstance(backend, str):
+            result = RunResult(cell=cell, status="skipped", reason=backend)
+        elif isinstance(build, tuple):
+            result = RunResult(cell=cell, status=build[0], reason=build[1])
+        else:
+            try:
+                result = backend.run(cell, build)
+            except RunInterrupted as stop:
+                self._save(stop.result)
+                raise
+            except KeyboardInterrupt:
+                self._save(RunResult(cell=cell, status="interrupted", reason="stopped by SIGINT/SIGTERM"))
+                raise
+            except Exception as e:  # noqa: BLE001 - one broken cell must not lose the run
+                self.log(f"{cell.cell_id}: harness error:\n{traceback.format_exc()}")
+                result = RunResult(cell=cell, status="failed", reason=f"harness error: {type(e).__name__}: {e}")
+        self._save(result)
+        return result
+
+    def _save(self, result: RunResult) -> None:
+        self.store.save_cell(result)
+        self.cells_run += 1
+
+    # -- end -------------------------------------------------------------------------------
+
+    def close(self, complete: bool) -> Path:
+        """Finish the store (once; later calls return the same directory)."""
+        if self._run_dir is None:
+            self._restore_sigterm()
+            if not complete:
+                self._remove_leftovers()
+            finished = self.store.finish(
+                complete, {"cells_run": self.cells_run, "backend": self.backend.name})
+            self._run_dir = Path(finished) if finished is not None else Path(self.store.run_dir)
+        return self._run_dir
+
+    def _remove_leftovers(self) -> None:
+        # The backends clean up in their own finally blocks; this is the net for a second
+        # Ctrl-C that arrived during that cleanup.
+        try:
+            if self.backend.name == "docker":
+                from harness.backends.docker import remove_leftover_containers
+
+                remove_leftover_containers(self.run_id)
+            elif self.backend.name == "cgroup":
+                from harness.backends.cgroup import remove_leftover_cgroups
+
+                remove_leftover_cgroups()
+        except Exception as e:  # noqa: BLE001 - best effort while stopping
+            self.log(f"cleanup after interrupt: {type(e).__name__}: {e}")
+
+    def __enter__(self) -> RunSession:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(complete=exc_type is None)
+
+
+def _mmss(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def run_cells(
+    cells: Iterable[Cell], results_dir: Path, backend: str = "auto",
+    progress: Callable[[str], None] = print,
+) -> Path:
+    """Run the cells in order into a new run directory; returns it."""
+    cells = list(cells)
+    n = len(cells)
+    with RunSession(Path(results_dir), backend=backend, log=progress) as session:
+        started = time.monotonic()
+        for i, cell in enumerate(cells, 1):
+            result = session.run_cell(cell)
+            elapsed = time.monotonic() - started
+            eta = elapsed / i * (n - i)
+            progress(f"[{i}/{n}] {cell.cell_id} {result.status} {result.wall_s:.1f}s "
+                     f"elapsed {_mmss(elapsed)} eta {_mmss(eta)}")
+    return session.close(complete=True)
