@@ -1,0 +1,96 @@
+"""Pure logic of the backends: outcome classification, strace parsing, line splitting, selection."""
+
+import json
+
+import pytest
+
+from harness.backends.common import classify, parse_strace, pump_lines
+from harness.backends.select import BackendUnavailable, select_backend
+
+
+def judge(**kw):
+    base = dict(exit_code=0, oom_killed=False, timed_out=False, interrupted=False, stderr_tail="", timeout_s=5)
+    base.update(kw)
+    return classify(**base)
+
+
+@pytest.mark.parametrize(
+    "kw,status,words",
+    [
+        ({}, "ok", []),
+        ({"exit_code": -9, "oom_killed": True}, "oom_killed", ["OOM"]),
+        # SIGKILL without the kernel's OOM counter moving is not an OOM kill.
+        ({"exit_code": -9}, "failed", ["SIGKILL"]),
+        ({"exit_code": 137, "oom_killed": True}, "oom_killed", []),
+        ({"exit_code": -9, "timed_out": True}, "timeout", ["timeout_s=5"]),
+        ({"exit_code": 2, "stderr_tail": "panic: boom\n"}, "failed", ["status 2", "panic: boom"]),
+        ({"exit_code": None, "interrupted": True, "oom_killed": True}, "interrupted", ["SIGINT"]),
+    ],
+)
+def test_classify(kw, status, words):
+    got_status, reason = judge(**kw)
+    assert got_status == status
+    for w in words:
+        assert w in reason
+
+
+STRACE_LOG = """\
+4242  1700000000.500000 mmap(NULL, 1073741824, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000
+4243  1700000000.600000 madvise(0xc000400000, 1073741824, MADV_DONTNEED <unfinished ...>
+4242  1700000000.600100 munmap(0x7f1000000000, 65536) = 0
+4243  1700000000.700000 <... madvise resumed>) = 0
+[pid  4244] 1700000000.800000 madvise(0xc000000000, 4194304, MADV_FREE) = 0
+4242  1700000000.900000 +++ exited with 0 +++
+"""
+
+
+def test_parse_strace_moves_wall_clock_onto_monotonic():
+    offset = 1_700_000_000_000_000_000 - 5_000_000_000  # wall - monotonic
+    events = parse_strace(STRACE_LOG, offset)
+    assert [(e[2], e[3]) for e in events] == [
+        ("mmap", 1073741824.0), ("madvise", 1073741824.0), ("munmap", 65536.0), ("madvise", 4194304.0),
+    ]
+    assert all(e[1] == "syscall" for e in events)
+    assert events[0][0] == 5_500_000_000
+    assert json.loads(events[1][4])["advice"] == "MADV_DONTNEED"
+    assert json.loads(events[3][4]) == {"tid": 4244, "advice": "MADV_FREE", "ret": "0"}
+    assert json.loads(events[0][4])["flags"] == "MAP_PRIVATE|MAP_ANONYMOUS"
+
+
+def test_pump_lines_joins_lines_split_across_chunks():
+    got = []
+    pump_lines(iter([b'{"t":1,', b'"ev":"start"}\nsecond\r\n', b"", b"third\nunterminated"]),
+               lambda line, ns: got.append(line))
+    assert got == ['{"t":1,"ev":"start"}', "second", "third", "unterminated"]
+
+
+def test_unknown_backend_names_the_valid_ones():
+    with pytest.raises(ValueError, match="docker, cgroup, process"):
+        select_backend("kubernetes")
+
+
+def test_process_backend_is_always_available():
+    backend, why = select_backend("process")
+    assert backend.name == "process" and "process" in why
+
+
+def test_auto_prefers_docker_then_cgroup():
+    from harness.cgroupfs import writable_memory_hierarchy
+    from harness.image import docker_unavailable
+
+    backend, why = select_backend("auto")
+    if docker_unavailable() is None:
+        assert backend.name == "docker"
+    elif writable_memory_hierarchy() is None:
+        assert backend.name == "cgroup" and "docker unavailable" in why
+    else:
+        assert backend.name == "process" and "skipped" in why
+
+
+def test_explicit_unavailable_backend_says_what_to_use(monkeypatch):
+    import harness.image
+
+    monkeypatch.setattr(harness.image, "docker_unavailable", lambda client=None: "no daemon at /x.sock")
+    with pytest.raises(BackendUnavailable) as err:
+        select_backend("docker")
+    assert "no daemon at /x.sock" in str(err.value) and "--backend cgroup" in str(err.value)
