@@ -1,0 +1,147 @@
+"""Real runs of the alloc-release workload under each backend on this host.
+
+Each test skips, with the reason, where the backend (Docker daemon, writable memory cgroup,
+strace) or the Go build is not available.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+
+from harness.backends.process import NEEDS_LIMIT, ProcessBackend
+from harness.toolchain import Build
+from backend_helpers import MiB, alloc_release, backend_or_skip, between, phases, series, workload_build
+
+ALL = ("docker", "cgroup", "process")
+LIMITED = ("docker", "cgroup")
+
+
+@pytest.fixture(scope="module")
+def build():
+    return workload_build()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_64mib_spike_is_sampled_and_aligned(name, build):
+    backend = backend_or_skip(name)
+    cell = alloc_release(
+        f"spike-{name}", "--size=64MiB", "--baseline=500ms", "--hold=1s", "--idle=500ms",
+        "--metrics-interval=50ms",
+    )
+    r = backend.run(cell, build)
+    assert r.status == "ok", r.reason
+    assert r.exit_code == 0 and not r.oom_killed
+    ph = phases(r)
+    for p in ("baseline", "allocate", "hold", "release", "idle"):
+        assert p in ph, f"phase {p} missing; got {sorted(ph)}"
+    assert ph["baseline"] < ph["allocate"] < ph["hold"] < ph["release"] < ph["idle"]
+
+    rss = series(r, "proc", "vm_rss")
+    baseline = max(between(rss, 0, ph["allocate"]))
+    assert baseline < 32 * MiB, f"baseline RSS {baseline / MiB:.1f} MiB"
+    # The phase line is written before the first page is touched: RSS rises only after it.
+    first_rise = next(t for (t, v) in rss if v > baseline + 16 * MiB)
+    assert first_rise >= ph["allocate"] - 0.005, (first_rise, ph["allocate"])
+    hold = between(rss, ph["hold"] + 0.1, ph["release"])
+    assert hold, "no RSS samples during hold"
+    assert 64 * MiB <= statistics.median(hold) <= 64 * MiB + 40 * MiB
+
+    # ~100 Hz on the fast tier, over the whole run.
+    assert r.sampler_stats["fast_hz_achieved"] >= 80, r.sampler_stats
+    assert len(rss) >= 0.8 * 100 * (ph["idle"] - ph["baseline"])
+    assert series(r, "smaps", "rss"), "no slow-tier samples"
+    assert series(r, "runtime", "heap_inuse"), "no runtime metrics from telemetry"
+
+    assert r.peak_rss_bytes >= 64 * MiB
+    if name in LIMITED:
+        assert r.peak_cgroup_bytes is not None and r.peak_cgroup_bytes >= 64 * MiB
+        assert series(r, "cgroup", "usage")
+    exits = [e for e in r.events if e[1] == "exit"]
+    assert len(exits) == 1 and exits[0][2] == "ok" and exits[0][3] == 0
+    start = next(e for e in r.events if e[1] == "start")
+    assert json.loads(start[4])["env"]["GOGC"] == ""  # never inherited from the host
+
+
+def _after_freeos(name, build, madvdontneed: str):
+    backend = backend_or_skip(name)
+    cell = alloc_release(
+        f"freeos-{name}-m{madvdontneed}", "--size=1GiB", "--touch=true", "--freeos=true",
+        "--hold=500ms", "--idle=2s", "--baseline=300ms",
+        madvdontneed=madvdontneed, memory_limit_bytes=1536 * MiB, slow_hz=4.0,
+    )
+    r = backend.run(cell, build)
+    assert r.status == "ok", r.reason
+    ph = phases(r)
+    assert "freeos" in ph and "idle" in ph, sorted(ph)
+    rss_idle = between(series(r, "proc", "vm_rss"), ph["idle"] + 0.2, float("inf"))
+    lazy_idle = between(series(r, "smaps", "lazyfree"), ph["idle"] + 0.2, float("inf"))
+    assert rss_idle and lazy_idle, "no samples after freeos"
+    assert r.peak_rss_bytes >= 1000 * MiB
+    return r, rss_idle, lazy_idle
+
+
+@pytest.mark.parametrize("name", LIMITED)
+def test_freeos_with_madvdontneed_1_returns_the_memory(name, build):
+    _, rss, lazy = _after_freeos(name, build, "1")
+    assert max(rss) < 48 * MiB, f"RSS after freeos {max(rss) / MiB:.0f} MiB"
+    assert max(lazy) < 16 * MiB
+
+
+@pytest.mark.parametrize("name", LIMITED)
+def test_freeos_with_madvdontneed_0_leaves_it_lazily_freed(name, build):
+    _, rss, lazy = _after_freeos(name, build, "0")
+    # MADV_FREE without memory pressure: the pages stay resident, counted as LazyFree.
+    assert min(rss) > 900 * MiB, f"RSS after freeos {min(rss) / MiB:.0f} MiB"
+    assert min(lazy) > 900 * MiB, f"LazyFree after freeos {min(lazy) / MiB:.0f} MiB"
+
+
+@pytest.mark.parametrize("name", LIMITED)
+def test_spike_above_the_limit_is_oom_killed(name, build):
+    backend = backend_or_skip(name)
+    cell = alloc_release(f"oom-{name}", "--size=512MiB", "--touch=true", "--idle=1s", "--baseline=200ms",
+                         memory_limit_bytes=256 * MiB)
+    r = backend.run(cell, build)
+    assert r.status == "oom_killed", (r.status, r.reason)
+    assert r.oom_killed
+    assert r.peak_cgroup_bytes is not None and r.peak_cgroup_bytes <= 256 * MiB
+    assert r.peak_cgroup_bytes > 200 * MiB
+
+
+def test_timeout_kills_the_workload(build):
+    backend = backend_or_skip("cgroup")
+    cell = alloc_release("timeout", "--size=16MiB", "--idle=60s", timeout_s=2.0)
+    r = backend.run(cell, build)
+    assert r.status == "timeout" and "timeout_s=2" in r.reason
+    assert 1.9 <= r.wall_s < 10
+
+
+def test_process_backend_skips_a_limited_cell(tmp_path):
+    # Never run unlimited what was meant to run under a limit; nothing is started.
+    nothing = Build("0", tmp_path / "no-such-dir", "x", "amd64")
+    r = ProcessBackend().run(alloc_release("limited", memory_limit_bytes=256 * MiB), nothing)
+    assert r.status == "skipped" and r.reason == NEEDS_LIMIT
+    assert not (tmp_path / "no-such-dir").exists()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_syscall_trace_records_the_release(name, build):
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed on this host")
+    backend = backend_or_skip(name)
+    cell = alloc_release(
+        f"strace-{name}", "--size=64MiB", "--freeos=true", "--hold=300ms", "--idle=300ms", "--baseline=500ms",
+        madvdontneed="1", trace_syscalls=True,
+    )
+    r = backend.run(cell, build)
+    assert r.status == "ok", r.reason
+    calls = [e for e in r.events if e[1] == "syscall"]
+    assert calls, r.sampler_stats.get("strace")
+    ph = phases(r)
+    released = [e for e in calls if e[2] == "madvise" and "MADV_DONTNEED" in e[4]
+                and (e[0] - r.t0_ns) / 1e9 >= ph["release"] - 0.01]
+    assert sum(e[3] for e in released) >= 60 * MiB, [(e[2], e[3], e[4]) for e in calls][-20:]
