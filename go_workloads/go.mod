@@ -1,0 +1,3 @@
+module goreclaim/workloads
+
+go 1.15
