@@ -1,0 +1,49 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"goreclaim/workloads/internal/wltest"
+)
+
+func TestMain(m *testing.M) {
+	wltest.MaybeChild(run)
+	os.Exit(m.Run())
+}
+
+func TestPeriodicFreeOSUnderLoad(t *testing.T) {
+	res := wltest.Run(t, []string{"--every=50ms", "--duration=500ms", "--obj-size=64KiB", "--live=16MiB",
+		"--baseline=50ms", "--metrics-interval=50ms"}, nil)
+	wltest.CheckProtocol(t, res, "freeos-periodic", []string{"baseline", "load"})
+	calls := res.Of("freeos")
+	if len(calls) < 5 || len(calls) > 11 {
+		t.Errorf("%d freeos calls in 500ms at every=50ms", len(calls))
+	}
+	for _, c := range calls {
+		if d := c.Num(t, "dur_ns"); d <= 0 {
+			t.Errorf("freeos dur_ns = %v", d)
+		}
+	}
+	end := res.Lines[len(res.Lines)-1]
+	if got := end.Num(t, "totals", "freeos_calls"); int(got) != len(calls) {
+		t.Errorf("totals.freeos_calls = %v; %d freeos lines", got, len(calls))
+	}
+	ops := end.Num(t, "totals", "ops")
+	if ops < 1000 {
+		t.Errorf("only %v objects of 64 KiB allocated in 500ms", ops)
+	}
+	// ops grows during the load and the total matches the last metrics line.
+	metrics := res.Of("metrics")
+	if last := metrics[len(metrics)-1].Num(t, "m", "ops"); last != ops {
+		t.Errorf("last metrics ops = %v, totals.ops = %v", last, ops)
+	}
+}
+
+func TestNoCallsWhenEveryIsZero(t *testing.T) {
+	res := wltest.Run(t, []string{"--duration=200ms", "--obj-size=4KiB", "--live=1MiB", "--baseline=10ms"}, nil)
+	wltest.CheckProtocol(t, res, "freeos-periodic", []string{"baseline", "load"})
+	if n := len(res.Of("freeos")); n != 0 {
+		t.Errorf("%d freeos calls with every=0", n)
+	}
+}
