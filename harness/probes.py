@@ -11,9 +11,10 @@ Only the needed keys are parsed, by searching the raw bytes.
 from __future__ import annotations
 
 import os
+import re
 from typing import Callable, Mapping
 
-from harness.cgroupfs import MemoryCgroup
+from harness.cgroupfs import MemoryCgroup, normalize_stat, parse_flat_keyed
 
 Probe = Callable[[], Mapping[str, float]]
 
@@ -65,28 +66,24 @@ def _kib_field(data: bytes, key: bytes) -> int | None:
     return int(data[i + len(key) : j if j >= 0 else None].split()[0]) * 1024
 
 
-# (metric, key) pairs; a leading newline keeps "VmRSS" from matching inside another key.
-_STATUS_KEYS = (
-    ("vm_rss", b"\nVmRSS:"),
-    ("rss_anon", b"\nRssAnon:"),
-    ("rss_file", b"\nRssFile:"),
-    ("vm_size", b"\nVmSize:"),
-    ("vm_hwm", b"\nVmHWM:"),
-)
+# One ordered regex is about twice as fast as five separate searches; the fields appear in this order
+# in every kernel since 4.5 (RssAnon/RssFile were added then). A zombie has no Vm* lines.
+_STATUS_RE = re.compile(
+    rb"\nVmSize:\s+(\d+).*?\nVmHWM:\s+(\d+).*?\nVmRSS:\s+(\d+).*?\nRssAnon:\s+(\d+).*?\nRssFile:\s+(\d+)", re.S)
 
 
 def parse_status(data: bytes) -> dict[str, float]:
-    """/proc/<pid>/status bytes → {vm_rss, rss_anon, rss_file, vm_size, vm_hwm}; zombies raise."""
-    out = {}
-    for metric, key in _STATUS_KEYS:
-        value = _kib_field(data, key)
-        if value is None:
-            if metric == "vm_rss":
-                # A zombie (exited, not yet reaped) has no Vm* lines: nothing left to measure.
-                raise ProcessLookupError("process has exited (no VmRSS in /proc/<pid>/status)")
-            continue
-        out[metric] = value
-    return out
+    """/proc/<pid>/status bytes → {vm_rss, rss_anon, rss_file, vm_size, vm_hwm} in bytes."""
+    m = _STATUS_RE.search(data)
+    if m is None:
+        if b"\nVmRSS:" not in data:
+            raise ProcessLookupError("process has exited (no VmRSS in /proc/<pid>/status)")
+        # Older kernel without RssAnon/RssFile: report what there is.
+        return {metric: _kib_field(data, key) for metric, key in (
+            ("vm_rss", b"\nVmRSS:"), ("vm_size", b"\nVmSize:"), ("vm_hwm", b"\nVmHWM:"))}
+    size, hwm, rss, anon, file = m.groups()
+    return {"vm_rss": int(rss) << 10, "rss_anon": int(anon) << 10, "rss_file": int(file) << 10,
+            "vm_size": int(size) << 10, "vm_hwm": int(hwm) << 10}
 
 
 def proc_status_probe(pid: int) -> Probe:
@@ -133,43 +130,35 @@ def smaps_rollup_probe(pid: int) -> Probe:
     return probe
 
 
-def _stat_field(data: bytes, key: bytes) -> int | None:
-    i = data.find(key)
-    if i < 0:
-        return None
-    j = data.find(b"\n", i + len(key))
-    return int(data[i + len(key) : j if j >= 0 else None])
+# v1 lists local counters first and the hierarchical total_* after them; v2 starts with anon and file.
+_V1_STAT_RE = re.compile(rb"\ntotal_cache (\d+)\ntotal_rss (\d+)\n.*?\ntotal_inactive_file (\d+)\n", re.S)
+_V2_STAT_RE = re.compile(rb"^anon (\d+)\nfile (\d+)\n.*?\ninactive_file (\d+)\n", re.S)
 
 
 def cgroup_probe(cg: MemoryCgroup) -> Probe:
     """usage, anon, file, inactive_file, working_set (bytes) of a memory cgroup, as cg.normalized()."""
     usage_f = _KeptOpen(str(cg.usage_file))
     stat_f = _KeptOpen(str(cg.stat_file))
-    if cg.version == 1:
-        # total_* include children (use_hierarchy); fall back to the local counters on old kernels.
-        keys = ((b"\ntotal_rss ", b"\nrss "), (b"\ntotal_cache ", b"\ncache "),
-                (b"\ntotal_inactive_file ", b"\ninactive_file "))
-    else:
-        keys = ((b"\nanon ",), (b"\nfile ",), (b"\ninactive_file ",))
-
-    def field(data: bytes, candidates: tuple[bytes, ...]) -> int:
-        for key in candidates:
-            value = _stat_field(data, key)
-            if value is not None:
-                return value
-        return 0
+    version = cg.version
 
     def probe() -> dict[str, float]:
         usage = int(usage_f.read())
-        data = b"\n" + stat_f.read()  # so the first line's key also has a leading newline
-        inactive_file = field(data, keys[2])
-        return {
-            "usage": usage,
-            "anon": field(data, keys[0]),
-            "file": field(data, keys[1]),
-            "inactive_file": inactive_file,
-            "working_set": max(0, usage - inactive_file),
-        }
+        data = stat_f.read()
+        if version == 1:
+            m = _V1_STAT_RE.search(data)
+            if m is not None:
+                file, anon, inactive_file = m.groups()
+            else:
+                return normalize_stat(1, usage, parse_flat_keyed(data.decode()))
+        else:
+            m = _V2_STAT_RE.search(data)
+            if m is not None:
+                anon, file, inactive_file = m.groups()
+            else:
+                return normalize_stat(2, usage, parse_flat_keyed(data.decode()))
+        inactive_file = int(inactive_file)
+        return {"usage": usage, "anon": int(anon), "file": int(file), "inactive_file": inactive_file,
+                "working_set": usage - inactive_file if usage > inactive_file else 0}
 
     probe.source = (usage_f, stat_f)
     return probe

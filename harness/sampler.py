@@ -38,15 +38,17 @@ class _Tier:
         self.hz = hz
         self.period_ns = int(round(1e9 / hz))
         self._stop = stop
-        self.rows: list[Row] = []
+        # (t_ns, source, {metric: value}) per read; expanded into rows after stop, off the hot path.
+        self.reads: list[tuple[int, str, Mapping[str, float]]] = []
         self.ticks = 0
         self.missed = 0
         self.read_ns: list[int] = []            # total read time per tick
         self.errors = 0
         self.first_error: str | None = None
         self.gone: dict[str, int] = {}          # probe name -> t_ns when its target disappeared
-        self.t_start = 0
-        self.t_end = 0
+        self.t_start = self.t_end = 0
+        self.first_tick = self.last_tick = 0
+        self.cpu_ns = 0
         self.thread = threading.Thread(target=self._run, name=f"sampler-{name}", daemon=True)
 
     def _run(self) -> None:
@@ -54,12 +56,13 @@ class _Tier:
         sleep = time.sleep
         stop_is_set = self._stop.is_set
         wait = self._stop.wait
-        rows_append = self.rows.append
+        reads_append = self.reads.append
         read_append = self.read_ns.append
         period = self.period_ns
         # Long periods wait on the event so stop() is prompt; short ones use sleep(), which is cheaper.
         use_wait = period >= 50_000_000
         active = list(self.probes.items())
+        cpu_start = time.thread_time_ns()
         t_start = self.t_start = monotonic_ns()
         k = 0
         while active and not stop_is_set():
@@ -85,10 +88,12 @@ class _Tier:
                     if self.first_error is None:
                         self.first_error = f"{name}: {type(e).__name__}: {e}"
                     continue
-                for metric, value in values.items():
-                    rows_append((t, name, metric, value))
+                reads_append((t, name, values))
             now = monotonic_ns()
             read_append(now - tick_start)
+            if not k:
+                self.first_tick = tick_start
+            self.last_tick = tick_start
             self.ticks += 1
             k += 1
             # Late: skip every deadline already in the past rather than sampling back to back.
@@ -97,13 +102,19 @@ class _Tier:
                 self.missed += behind - k
                 k = behind
         self.t_end = monotonic_ns()
+        self.cpu_ns = time.thread_time_ns() - cpu_start
+
+    def rows(self) -> list[Row]:
+        return [(t, name, metric, value) for t, name, values in self.reads for metric, value in values.items()]
 
     def stats(self) -> dict:
         elapsed_s = max(self.t_end - self.t_start, 1) / 1e9
         p = self.name
         out = {
             f"{p}_hz_target": self.hz,
-            f"{p}_hz_achieved": self.ticks / elapsed_s if self.ticks else 0.0,
+            # Intervals between the first and last tick, so a short run is not biased by one tick.
+            f"{p}_hz_achieved": ((self.ticks - 1) * 1e9 / (self.last_tick - self.first_tick)
+                                 if self.ticks >= 2 and self.last_tick > self.first_tick else 0.0),
             f"{p}_ticks": self.ticks,
             f"{p}_missed": self.missed,
             f"{p}_read_us_p50": _percentile(self.read_ns, 50) / 1e3,
@@ -111,6 +122,8 @@ class _Tier:
             f"{p}_read_us_max": (max(self.read_ns) / 1e3) if self.read_ns else 0.0,
             f"{p}_errors": self.errors,
             f"{p}_elapsed_s": elapsed_s,
+            f"{p}_cpu_s": self.cpu_ns / 1e9,             # this tier's thread CPU time
+            f"{p}_rows": sum(len(v) for _, _, v in self.reads),
         }
         if self.first_error is not None:
             out[f"{p}_first_error"] = self.first_error
@@ -160,7 +173,7 @@ class Sampler:
         for tier in self._tiers:
             if tier.thread.is_alive() or self._started:
                 tier.thread.join()
-        rows = self._tiers[0].rows + self._tiers[1].rows
+        rows = self._tiers[0].rows() + self._tiers[1].rows()
         rows.sort(key=lambda r: r[0])
         stats: dict = {}
         for tier in self._tiers:
