@@ -6,6 +6,7 @@ everything measured about it, so the docker, cgroup and process backends measure
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -146,6 +147,21 @@ class SyscallTrace:
         self._proc = None
 
 
+def _gone_on_enodev(probe):
+    """A removed cgroup (docker's, right after its container exits) answers reads of files
+    kept open with ENODEV: that is the probe's target being gone, not an error."""
+
+    def read():
+        try:
+            return probe()
+        except OSError as e:
+            if e.errno == errno.ENODEV:
+                raise FileNotFoundError(e.errno, "cgroup removed") from e
+            raise
+
+    return read
+
+
 class Observation:
     """Telemetry, samples and the optional syscall trace of one workload run."""
 
@@ -215,7 +231,7 @@ class Observation:
         try:
             fast = {"proc": proc_status_probe(pid)}
             if cgroup is not None:
-                fast["cgroup"] = cgroup_probe(cgroup)
+                fast["cgroup"] = _gone_on_enodev(cgroup_probe(cgroup))
             slow = {"smaps": smaps_rollup_probe(pid)}
         except (ProcessLookupError, FileNotFoundError):
             self.sampler_stats["not_sampled"] = f"pid {pid} ended before its first sample"
