@@ -1,0 +1,145 @@
+// Command small-churn allocates objects of one exact size at full speed from several
+// goroutines, one size after another, and reports per size the throughput and how the
+// runtime's own counters classified the allocations (tiny, small size class, large).
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"goreclaim/workloads/internal/telemetry"
+	"goreclaim/workloads/internal/units"
+)
+
+const (
+	batch   = 256 // objects between checks of the stop flag and updates of the ops counter
+	ptrSize = 8
+)
+
+var pointee byte
+
+func main() { telemetry.Main(run) }
+
+func run(args []string, out io.Writer) error {
+	fs, common := telemetry.NewFlagSet("small-churn")
+	sizes := units.NewSizes("8B")
+	fs.Var(sizes, "sizes", "object sizes to run, one after another")
+	perSize := fs.Duration("per-size", 2*time.Second, "how long each size runs")
+	live := units.NewSize("0")
+	fs.Var(live, "live", "live set kept by a ring of objects of the current size")
+	pointers := fs.Bool("pointers", false, "objects contain a pointer (not eligible for the tiny allocator)")
+	goroutines := fs.Int("goroutines", 0, "allocating goroutines; 0 means GOMAXPROCS")
+	if err := telemetry.Parse(fs, args); err != nil {
+		return err
+	}
+	if *goroutines < 0 {
+		return fmt.Errorf("--goroutines must be 0 (GOMAXPROCS) or more, got %d", *goroutines)
+	}
+	workers := *goroutines
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+
+	r := telemetry.New(out, "small-churn")
+	r.Start(fs, common.MetricsInterval)
+	r.Phase("baseline")
+	time.Sleep(common.Baseline)
+
+	r.Phase("churn")
+	for i, size := range sizes.Bytes {
+		objSize := size
+		if *pointers {
+			// A pointer-holding object is a whole number of pointer words.
+			objSize = (size + ptrSize - 1) / ptrSize * ptrSize
+		}
+		ringLen := live.Bytes / (objSize * int64(workers))
+		if ringLen < 1 {
+			ringLen = 1 // the newest object stays reachable, so it must live on the heap
+		}
+
+		// A GC flushes every P's cached counts, so the deltas below count exactly this size.
+		runtime.GC()
+		before := telemetry.ReadAllocCounters()
+		opsBefore := r.Ops()
+		t0 := time.Now()
+		var stop int32
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			if *pointers {
+				go func(ring [][]*byte) {
+					defer wg.Done()
+					churnPointers(int(objSize/ptrSize), ring, &stop, r)
+				}(make([][]*byte, ringLen))
+			} else {
+				go func(ring [][]byte) {
+					defer wg.Done()
+					churnBytes(int(objSize), ring, &stop, r)
+				}(make([][]byte, ringLen))
+			}
+		}
+		time.Sleep(*perSize)
+		atomic.StoreInt32(&stop, 1)
+		wg.Wait()
+		elapsed := time.Since(t0).Seconds()
+		ops := r.Ops() - opsBefore
+		runtime.GC()
+		after := telemetry.ReadAllocCounters()
+
+		tiny := int64(-1)
+		if before.Tiny >= 0 && after.Tiny >= 0 {
+			tiny = after.Tiny - before.Tiny
+		}
+		r.Emit("sizes",
+			telemetry.Field{Key: "size", Value: size},
+			telemetry.Field{Key: "size_text", Value: sizes.Texts[i]},
+			telemetry.Field{Key: "obj_size", Value: objSize},
+			telemetry.Field{Key: "pointers", Value: *pointers},
+			telemetry.Field{Key: "goroutines", Value: workers},
+			telemetry.Field{Key: "ops", Value: ops},
+			telemetry.Field{Key: "ops_per_s", Value: float64(ops) / elapsed},
+			telemetry.Field{Key: "tiny_allocs", Value: tiny},
+			telemetry.Field{Key: "small_allocs", Value: after.Small - before.Small},
+			telemetry.Field{Key: "large_allocs", Value: after.Large - before.Large},
+			telemetry.Field{Key: "counters", Value: after.Source},
+		)
+	}
+	return r.End()
+}
+
+// churnBytes allocates pointer-free objects: the kind the tiny allocator serves below 16 B.
+// Storing each into the ring makes it escape, so the compiler cannot stack-allocate it.
+func churnBytes(size int, ring [][]byte, stop *int32, r *telemetry.Run) {
+	idx := 0
+	for atomic.LoadInt32(stop) == 0 {
+		for k := 0; k < batch; k++ {
+			obj := make([]byte, size)
+			obj[0] = byte(k)
+			ring[idx] = obj
+			if idx++; idx == len(ring) {
+				idx = 0
+			}
+		}
+		r.AddOps(batch)
+	}
+}
+
+// churnPointers allocates objects the GC must scan; they never use the tiny allocator.
+func churnPointers(words int, ring [][]*byte, stop *int32, r *telemetry.Run) {
+	idx := 0
+	for atomic.LoadInt32(stop) == 0 {
+		for k := 0; k < batch; k++ {
+			obj := make([]*byte, words)
+			obj[0] = &pointee // a real pointer, so the object is scanned like any other
+			ring[idx] = obj
+			if idx++; idx == len(ring) {
+				idx = 0
+			}
+		}
+		r.AddOps(batch)
+	}
+}
