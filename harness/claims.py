@@ -564,7 +564,7 @@ def c12(t: pd.DataFrame, inputs: Inputs, go: str) -> Decision:
     killed = col(small, "oom_killed")
     within = (col(small, "peak_cgroup") <= 1.01 * col(small, "memory_limit_bytes")).all()
     hard_limit = None if killed.dropna().empty else bool(killed.all() and within)
-    text = (f"peak cgroup usage / peak RSS {span(ratio, lambda x: f'{x:.2f}')} (equal within 10% counts as the same); "
+    text = (f"Peak cgroup usage / peak RSS {span(ratio, lambda x: f'{x:.2f}')} (equal within 10% counts as the same); "
             f"at the {mib(limits.min())} limit: OOM-killed {int(killed.fillna(0).sum())}/{len(small)}, peak usage "
             f"{span(col(small, 'peak_cgroup'))}")
     pz = t[(t["scenario"] == "oom_pressure") & (axis(t, "madvdontneed") == "0")]

@@ -1,0 +1,356 @@
+"""Each claim flips between verdicts on hand-made summaries; plus the not-run and spread rules."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness import analysis, claims
+from tests.frames import MiB, CellSpec, run_frames
+
+OLD, NEW = "1.15.15", "1.27.3"
+CELL_KEYS = {"cell_id", "scenario", "workload", "go_version", "status", "repeat", "memory_limit_bytes",
+             "touch", "freeos", "gcs", "madvdontneed", "gomemlimit", "gogc", "every", "policy", "pointers",
+             "memory"}
+
+
+def inputs(rows, events=None, samples=None):
+    """Rows mixing cells.csv fields and summary values → claims.Inputs."""
+    rows = [{"status": "ok", "go_version": NEW, "repeat": 0, **r} for r in rows]
+    for i, r in enumerate(rows):
+        r.setdefault("cell_id", f"{r['scenario']}-{i}")
+    frame = pd.DataFrame(rows)
+    cell_cols = [c for c in frame.columns if c in CELL_KEYS]
+    cells = frame[cell_cols]
+    summary = frame.drop(columns=[c for c in cell_cols if c != "cell_id"]).set_index("cell_id")
+    return claims.Inputs(cells, summary,
+                         events if events is not None else pd.DataFrame(columns=analysis.EVENT_COLUMNS),
+                         samples if samples is not None else pd.DataFrame(columns=analysis.SAMPLE_COLUMNS))
+
+
+def verdicts(claim, inp):
+    return {v.go_version: v.verdict for v in claims.evaluate_claim(claim, inp)}
+
+
+def one(claim, inp):
+    rows = claims.evaluate_claim(claim, inp)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+# ---- generic rules ---------------------------------------------------------------------------------
+
+def test_claim_without_cells_is_not_tested_not_run():
+    inp = inputs([{"scenario": "alloc_release", "touch": "true", "freeos": "true"}])
+    row = one("C4", inp)
+    assert (row.verdict, row.evidence, row.go_version) == ("not-tested", "not run", "")
+    assert row.figure == "figures/oom_pressure_rss.png"
+
+
+def test_only_skipped_cells_are_inconclusive_with_statuses():
+    inp = inputs([{"scenario": "oom_pressure", "madvdontneed": "0", "status": "skipped"}])
+    row = one("C4", inp)
+    assert row.verdict == "inconclusive" and "skipped×1" in row.evidence
+
+
+def test_one_row_per_go_version():
+    rows = [{"scenario": "oom_pressure", "madvdontneed": m, "go_version": g, "oom_killed": k}
+            for g, k0 in ((OLD, 1), (NEW, 0)) for m, k in (("0", k0), ("1", 0))]
+    assert verdicts("C4", inputs(rows)) == {OLD: "supported", NEW: "refuted"}
+
+
+def test_compare_spread_rule():
+    assert claims.compare([1, 2], [1.5, 3]) == "unclear"
+    assert claims.compare([1.0, 1.01], [1.0, 1.02]) == "same"
+    assert claims.compare([1.0], [2.0]) == "lower"
+    assert claims.compare([3.0], [2.0]) == "higher"
+
+
+def test_evaluate_lists_every_claim_and_the_non_go_ones():
+    table = claims.evaluate_inputs(inputs([{"scenario": "alloc_release", "touch": "true", "freeos": "true"}]))
+    assert list(table.columns) == ["claim", "go_version", "verdict", "evidence", "figure"]
+    assert set(table["claim"]) == set(claims.CLAIMS) | {"J1", "J2", "J3", "J4"}
+    assert (table[table["claim"].str.startswith("J")]["verdict"] == "not-tested").all()
+    assert set(table["verdict"]) <= set(claims.VERDICTS)
+
+
+# ---- C1 --------------------------------------------------------------------------------------------
+
+def c1_rows(after, final):
+    return [{"scenario": "idle_scavenger", "gcs": g, "peak_rss": 1000 * MiB, "rss@release": after * MiB,
+             "final_rss": final * MiB, "release_s": 100.0} for g in ("1", "3")]
+
+
+@pytest.mark.parametrize("after,final,verdict", [(990, 980, "supported"), (990, 20, "partly"), (30, 20, "refuted")])
+def test_c1(after, final, verdict):
+    assert one("C1", inputs(c1_rows(after, final))).verdict == verdict
+
+
+def test_c1_inconclusive_when_cells_disagree():
+    rows = c1_rows(990, 980)
+    rows[1]["rss@release"] = 100 * MiB
+    assert one("C1", inputs(rows)).verdict == "inconclusive"
+
+
+# ---- C2 --------------------------------------------------------------------------------------------
+
+def c2_rows(touched_after, untouched_peak):
+    base = {"scenario": "alloc_release", "freeos": "true", "rss@baseline": 10 * MiB}
+    return [{**base, "touch": "true", "peak_rss": 1034 * MiB, "rss@freeos": touched_after * MiB},
+            {**base, "touch": "false", "peak_rss": untouched_peak * MiB, "rss@freeos": 12 * MiB}]
+
+
+def test_c2_partly_when_only_touched_hands_back():
+    row = one("C2", inputs(c2_rows(14, 12)))
+    assert row.verdict == "partly" and "never made RSS rise" in row.evidence
+
+
+def test_c2_supported_when_both_rise_and_go_back():
+    assert one("C2", inputs(c2_rows(14, 1034))).verdict == "supported"
+
+
+def test_c2_refuted_when_touched_rss_stays():
+    assert one("C2", inputs(c2_rows(1000, 12))).verdict == "refuted"
+
+
+# ---- C3 --------------------------------------------------------------------------------------------
+
+def c3_rows(unset_like):
+    shapes = {"0": (1030, 1000), "1": (14, 0)}
+    shapes["unset"] = shapes[unset_like]
+    return [{"scenario": "madvdontneed", "madvdontneed": m, "peak_rss": 1034 * MiB,
+             "rss@freeos": r * MiB, "lazyfree@freeos": lz * MiB} for m, (r, lz) in shapes.items()]
+
+
+def test_c3_flips_with_what_unset_behaves_like():
+    assert one("C3", inputs(c3_rows("0"))).verdict == "supported"
+    assert one("C3", inputs(c3_rows("1"))).verdict == "refuted"
+
+
+def test_c3_inconclusive_without_lazyfree():
+    rows = c3_rows("0")
+    for r in rows:
+        r["lazyfree@freeos"] = np.nan
+    row = one("C3", inputs(rows))
+    assert row.verdict == "inconclusive" and "LazyFree" in row.evidence
+
+
+# ---- C4 --------------------------------------------------------------------------------------------
+
+def test_c4_refuted_when_neither_is_killed_and_inconclusive_when_repeats_disagree():
+    rows = [{"scenario": "oom_pressure", "madvdontneed": m, "oom_killed": 0, "repeat": r}
+            for m in ("0", "1") for r in (0, 1)]
+    row = one("C4", inputs(rows))
+    assert row.verdict == "refuted" and "reclaims lazily freed pages" in row.evidence
+    rows[0]["oom_killed"] = 1
+    assert one("C4", inputs(rows)).verdict == "inconclusive"
+    rows[1]["oom_killed"] = 1
+    assert one("C4", inputs(rows)).verdict == "supported"
+
+
+# ---- C5 --------------------------------------------------------------------------------------------
+
+def c5_inputs(large_at_32k=False, counters=True):
+    events = []
+    for size in (8, 15, 16, 17, 1024, 32768, 33792):
+        cls = "tiny" if size < 16 else ("small" if size <= 32768 and not (large_at_32k and size == 32768)
+                                        else "large")
+        d = {"size": size, "ops": 1000, "ops_per_s": 1e7 / size,
+             "tiny_allocs": 900 if cls == "tiny" else 0, "small_allocs": 1000 if cls != "large" else 0,
+             "large_allocs": 1000 if cls == "large" else 0}
+        if not counters:
+            del d["tiny_allocs"], d["small_allocs"], d["large_allocs"]
+        events.append(("s", 1.0, "sizes", str(size), d["ops_per_s"], json.dumps(d)))
+    ev = pd.DataFrame(events, columns=analysis.EVENT_COLUMNS)
+    return inputs([{"cell_id": "s", "scenario": "alloc_sizes", "pointers": "false"}], events=ev)
+
+
+def test_c5_flips_when_a_size_lands_in_the_wrong_class():
+    assert one("C5", c5_inputs()).verdict == "supported"
+    row = one("C5", c5_inputs(large_at_32k=True))
+    assert row.verdict == "partly" and "32 KiB: large not small" in row.evidence
+
+
+def test_c5_inconclusive_without_counters():
+    assert one("C5", c5_inputs(counters=False)).verdict == "inconclusive"
+
+
+# ---- C6 --------------------------------------------------------------------------------------------
+
+def c6_inputs(final_vm, munmap_bytes=0):
+    ev = [("sc", 1.0, "syscall", "madvise", 1024 * MiB, "MADV_DONTNEED")]
+    if munmap_bytes:
+        ev.append(("sc", 1.0, "syscall", "munmap", munmap_bytes, ""))
+    return inputs([{"cell_id": "sc", "scenario": "syscalls", "max_vm_size": 1900 * MiB,
+                    "final_vm_size": final_vm * MiB, "peak_rss": 1034 * MiB, "final_rss": 14 * MiB}],
+                  events=pd.DataFrame(ev, columns=analysis.EVENT_COLUMNS))
+
+
+def test_c6_refuted_when_vm_size_never_shrinks_and_only_madvise_is_seen():
+    row = one("C6", c6_inputs(1900))
+    assert row.verdict == "refuted" and "madvise 1×" in row.evidence
+
+
+def test_c6_supported_when_address_space_is_unmapped():
+    assert one("C6", c6_inputs(900, munmap_bytes=1000 * MiB)).verdict == "supported"
+
+
+def test_c6_inconclusive_without_vm_size():
+    inp = inputs([{"cell_id": "sc", "scenario": "syscalls", "max_vm_size": np.nan, "final_vm_size": np.nan}])
+    assert one("C6", inp).verdict == "inconclusive"
+
+
+# ---- C7 --------------------------------------------------------------------------------------------
+
+def c7_rows(rss_gcs1, rss_gcs4, goal=256):
+    return [{"scenario": "release_threshold", "gcs": g, "gomemlimit": "off", "rss@idle": r * MiB,
+             "heap_goal@idle": goal * MiB} for g, r in (("1", rss_gcs1), ("4", rss_gcs4))]
+
+
+def test_c7_flips_with_the_effect_of_gc_count():
+    assert one("C7", inputs(c7_rows(300, 150))).verdict == "supported"
+    assert one("C7", inputs(c7_rows(280, 281))).verdict == "partly"
+    assert one("C7", inputs(c7_rows(600, 600))).verdict == "refuted"
+
+
+def test_c7_inconclusive_when_repeats_overlap():
+    rows = c7_rows(300, 200) + c7_rows(150, 290)
+    assert one("C7", inputs(rows)).verdict == "inconclusive"
+
+
+# ---- C8 --------------------------------------------------------------------------------------------
+
+def c8_rows(reverse_peak=False):
+    out = []
+    for i, g in enumerate(("50", "100", "300")):
+        peak = (300 - 100 * i) if reverse_peak else (100 + 100 * i)
+        out.append({"scenario": "gogc_sweep", "gogc": g, "gomemlimit": "off", "gc_cycles": 100 / (i + 1),
+                    "gc_cpu_s": 3.0 / (i + 1), "peak_rss": peak * MiB, "throughput": 1000 * (i + 1)})
+    out.append({"scenario": "gogc_sweep", "gogc": "off", "gomemlimit": "80%", "gc_cycles": 5})
+    return out
+
+
+def test_c8_supported_then_partly_when_peak_is_not_monotone():
+    assert one("C8", inputs(c8_rows())).verdict == "supported"
+    row = one("C8", inputs(c8_rows(reverse_peak=True)))
+    assert row.verdict == "partly" and "peak_rss" in row.evidence
+
+
+# ---- C9 --------------------------------------------------------------------------------------------
+
+def c9_rows(costly=True):
+    rows = []
+    for every, rss, tput, flt in (("0s", 300, 1000, 1e4), ("1s", 250, 990, 2e4), ("10ms", 140,
+                                                                                  600 if costly else 1000,
+                                                                                  9e5 if costly else 1e4)):
+        rows.append({"scenario": "freeos_periodic", "every": every, "mean_rss": rss * MiB, "throughput": tput,
+                     "cpu_s": 20.0 if costly and every == "10ms" else 10.0, "minflt": flt, "freeos_p50_ns": 5e6})
+    return rows
+
+
+def test_c9_flips_when_frequent_calls_cost_nothing():
+    assert one("C9", inputs(c9_rows(True))).verdict == "supported"
+    row = one("C9", inputs(c9_rows(False)))
+    assert row.verdict == "partly" and "more page faults" in row.evidence
+
+
+# ---- C10 -------------------------------------------------------------------------------------------
+
+def c10_rows(heap):
+    return [{"scenario": "alloc_release", "touch": "true", "freeos": "false", "peak_rss": 1034 * MiB,
+             "rss@release": 1030 * MiB, "heap_inuse@release": heap * MiB}]
+
+
+def test_c10_flips_with_heap_in_use():
+    assert one("C10", inputs(c10_rows(2))).verdict == "supported"
+    assert one("C10", inputs(c10_rows(1000))).verdict == "refuted"
+
+
+# ---- C11 -------------------------------------------------------------------------------------------
+
+def c11_rows(lazy_after_pressure):
+    rows = [{"scenario": "madvdontneed", "madvdontneed": m, "peak_rss": 1034 * MiB, "rss@freeos": r * MiB,
+             "lazyfree@freeos": lz * MiB} for m, r, lz in (("0", 1030, 1000), ("1", 14, 0))]
+    rows.append({"scenario": "oom_pressure", "madvdontneed": "0", "lazyfree@settle": 600 * MiB,
+                 "lazyfree@hold": lazy_after_pressure * MiB, "oom_killed": 0})
+    return rows
+
+
+def test_c11_flips_when_lazyfree_survives_pressure():
+    assert one("C11", inputs(c11_rows(10))).verdict == "supported"
+    assert one("C11", inputs(c11_rows(600))).verdict == "partly"
+
+
+def test_c11_inconclusive_without_pressure_scenario():
+    rows = [r for r in c11_rows(10) if r["scenario"] == "madvdontneed"]
+    assert one("C11", inputs(rows)).verdict == "inconclusive"
+
+
+# ---- C12 -------------------------------------------------------------------------------------------
+
+def c12_rows(cgroup_peak_big, small_killed):
+    return [{"scenario": "cgroup_limit", "memory": "1GiB", "memory_limit_bytes": 1024 * MiB,
+             "peak_rss": 520 * MiB, "peak_cgroup": cgroup_peak_big * MiB, "oom_killed": 0},
+            {"scenario": "cgroup_limit", "memory": "256MiB", "memory_limit_bytes": 256 * MiB,
+             "peak_rss": 250 * MiB, "peak_cgroup": 256 * MiB, "oom_killed": small_killed}]
+
+
+def test_c12_flips():
+    assert one("C12", inputs(c12_rows(525, 1))).verdict == "supported"
+    assert one("C12", inputs(c12_rows(800, 1))).verdict == "partly"
+    assert one("C12", inputs(c12_rows(800, 0))).verdict == "refuted"
+
+
+# ---- C13 -------------------------------------------------------------------------------------------
+
+def c13_inputs(idle_rss):
+    specs = [CellSpec(f"lc{g}", [("baseline", 0), ("churn", 0.5), ("release", 5), ("idle", 5.5)], 8.0,
+                      curves={"rss": [(0, 5), (1, 600), (5, 600), (5.5, idle_rss), (8, idle_rss)],
+                              "heap_inuse": [(0, 1), (1, 300), (5, 300), (5.5, 1), (8, 1)]},
+                      scenario="large_churn", workload="large-churn", axes={"gogc": g})
+             for g in ("50", "100")]
+    cells, samples, events = run_frames(specs)
+    return claims.Inputs(cells, analysis.summarize(cells, samples, events), events, samples)
+
+
+def test_c13_flips_with_what_stays_after_idle():
+    row = one("C13", c13_inputs(550))
+    assert row.verdict == "supported" and "heap in use 2.00" in row.evidence
+    assert one("C13", c13_inputs(20)).verdict == "refuted"
+
+
+# ---- C14 -------------------------------------------------------------------------------------------
+
+def c14_inputs(lru_grows):
+    specs = []
+    for policy in ("unbounded", "lru", "ttl"):
+        grows = policy == "unbounded" or (policy == "lru" and lru_grows)
+        end_rss = 330 if grows else 30
+        specs.append(CellSpec(f"cg-{policy}", [("baseline", 0), ("serve", 0.5)], 15.5,
+                              curves={"rss": [(0, 5), (1.5, 30), (15.5, end_rss)],
+                                      "heap_inuse": [(0, 1), (1.5, 25), (15.5, end_rss - 5)]},
+                              scenario="cache_growth", workload="cache-growth", axes={"policy": policy}))
+    cells, samples, events = run_frames(specs)
+    return claims.Inputs(cells, analysis.summarize(cells, samples, events), events, samples)
+
+
+def test_c14_flips_when_a_bounded_cache_grows():
+    row = one("C14", c14_inputs(False))
+    assert row.verdict == "supported" and "unbounded 21.4 MiB/s" in row.evidence
+    assert one("C14", c14_inputs(True)).verdict == "partly"
+
+
+# ---- X1 --------------------------------------------------------------------------------------------
+
+def x1_rows(limited_killed):
+    rows = [{"scenario": "gomemlimit", "gomemlimit": "off", "peak_rss": 512 * MiB, "oom_killed": 1,
+             "gc_cpu_s": 0.5}]
+    rows += [{"scenario": "gomemlimit", "gomemlimit": lim, "peak_rss": p * MiB, "oom_killed": limited_killed,
+              "gc_cpu_s": 1.5} for lim, p in (("90%", 470), ("70%", 370))]
+    return rows
+
+
+def test_x1_flips_when_limited_cells_are_killed():
+    assert one("X1", inputs(x1_rows(0))).verdict == "supported"
+    assert one("X1", inputs(x1_rows(1))).verdict == "partly"
