@@ -1,0 +1,185 @@
+// Command cache-growth serves a steady request stream through a cache: unbounded (a plain
+// map, the article's leaking cache), LRU-bounded, or TTL-bounded; every miss allocates a value.
+package main
+
+import (
+	"container/list"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"goreclaim/workloads/internal/telemetry"
+	"goreclaim/workloads/internal/units"
+)
+
+const tick = 10 * time.Millisecond
+
+type cache interface {
+	get(key uint64, now time.Time) bool
+	put(key uint64, value []byte, now time.Time)
+	sweep(now time.Time) // drop what the policy says has expired
+	len() int
+}
+
+type unbounded map[uint64][]byte
+
+func (c unbounded) get(key uint64, _ time.Time) bool { _, ok := c[key]; return ok }
+func (c unbounded) put(key uint64, value []byte, _ time.Time) { c[key] = value }
+func (c unbounded) sweep(time.Time)                          {}
+func (c unbounded) len() int                                 { return len(c) }
+
+type entry struct {
+	key     uint64
+	value   []byte
+	expires time.Time
+}
+
+// lru keeps the capacity most recently used entries; the list front is the most recent.
+type lru struct {
+	capacity int
+	index    map[uint64]*list.Element
+	order    *list.List
+}
+
+func (c *lru) get(key uint64, _ time.Time) bool {
+	e, ok := c.index[key]
+	if ok {
+		c.order.MoveToFront(e)
+	}
+	return ok
+}
+
+func (c *lru) put(key uint64, value []byte, _ time.Time) {
+	c.index[key] = c.order.PushFront(&entry{key: key, value: value})
+	for c.order.Len() > c.capacity {
+		oldest := c.order.Back()
+		c.order.Remove(oldest)
+		delete(c.index, oldest.Value.(*entry).key)
+	}
+}
+
+func (c *lru) sweep(time.Time) {}
+func (c *lru) len() int        { return c.order.Len() }
+
+// ttl drops entries ttl after insertion; insertion order is expiry order, so the sweep
+// only looks at the list front.
+type ttl struct {
+	ttl   time.Duration
+	index map[uint64]*list.Element
+	order *list.List
+}
+
+func (c *ttl) get(key uint64, now time.Time) bool {
+	e, ok := c.index[key]
+	if ok && !now.Before(e.Value.(*entry).expires) {
+		c.remove(e)
+		return false
+	}
+	return ok
+}
+
+func (c *ttl) put(key uint64, value []byte, now time.Time) {
+	if e, ok := c.index[key]; ok {
+		c.remove(e)
+	}
+	c.index[key] = c.order.PushBack(&entry{key: key, value: value, expires: now.Add(c.ttl)})
+}
+
+func (c *ttl) sweep(now time.Time) {
+	for e := c.order.Front(); e != nil && !now.Before(e.Value.(*entry).expires); e = c.order.Front() {
+		c.remove(e)
+	}
+}
+
+func (c *ttl) remove(e *list.Element) {
+	c.order.Remove(e)
+	delete(c.index, e.Value.(*entry).key)
+}
+
+func (c *ttl) len() int { return c.order.Len() }
+
+func main() { telemetry.Main(run) }
+
+func run(args []string, out io.Writer) error {
+	fs, common := telemetry.NewFlagSet("cache-growth")
+	policy := units.NewChoice("unbounded", "unbounded", "lru", "ttl")
+	fs.Var(policy, "policy", "cache policy (unbounded, lru, ttl)")
+	rate := fs.Int("rate", 20000, "requests per second")
+	duration := fs.Duration("duration", 10*time.Second, "length of the serve phase")
+	valueSize := units.NewSize("1KiB")
+	fs.Var(valueSize, "value-size", "size of each cached value")
+	capacity := fs.Int("capacity", 20000, "entries kept by the lru policy")
+	ttlFlag := fs.Duration("ttl", time.Second, "lifetime of an entry under the ttl policy")
+	keyspace := fs.Int64("keyspace", 0, "distinct keys (0: every request a new key)")
+	if err := telemetry.Parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *rate <= 0:
+		return fmt.Errorf("--rate must be positive, got %d", *rate)
+	case valueSize.Bytes < 1:
+		return fmt.Errorf("--value-size must be at least 1 byte, got %s", valueSize)
+	case policy.Value == "lru" && *capacity < 1:
+		return fmt.Errorf("--capacity must be at least 1 with --policy=lru, got %d", *capacity)
+	case policy.Value == "ttl" && *ttlFlag <= 0:
+		return fmt.Errorf("--ttl must be positive with --policy=ttl, got %v", *ttlFlag)
+	case *keyspace < 0:
+		return fmt.Errorf("--keyspace must be 0 (every key new) or more, got %d", *keyspace)
+	}
+
+	var c cache
+	switch policy.Value {
+	case "unbounded":
+		c = unbounded{}
+	case "lru":
+		c = &lru{capacity: *capacity, index: map[uint64]*list.Element{}, order: list.New()}
+	case "ttl":
+		c = &ttl{ttl: *ttlFlag, index: map[uint64]*list.Element{}, order: list.New()}
+	}
+
+	r := telemetry.New(out, "cache-growth")
+	var entries int64
+	r.AddMetric("cache_entries", func() float64 { return float64(atomic.LoadInt64(&entries)) })
+	r.Start(fs, common.MetricsInterval)
+	r.Phase("baseline")
+	time.Sleep(common.Baseline)
+
+	r.Phase("serve")
+	var served, reported, misses, next uint64
+	start := time.Now()
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for now := start; ; now = <-ticker.C {
+		elapsed := now.Sub(start)
+		if elapsed > *duration {
+			elapsed = *duration
+		}
+		// Serve what is due since the start, so late ticks catch up and the rate holds.
+		due := uint64(elapsed.Seconds() * float64(*rate))
+		for ; served < due; served++ {
+			key := next
+			next++
+			if *keyspace > 0 {
+				key %= uint64(*keyspace)
+			}
+			if !c.get(key, now) {
+				value := make([]byte, valueSize.Bytes)
+				value[0], value[len(value)-1] = byte(key), byte(key)
+				c.put(key, value, now)
+				misses++
+			}
+		}
+		c.sweep(now)
+		r.AddOps(served - reported)
+		reported = served
+		atomic.StoreInt64(&entries, int64(c.len()))
+		if elapsed >= *duration {
+			break
+		}
+	}
+	return r.End(
+		telemetry.Field{Key: "misses", Value: misses},
+		telemetry.Field{Key: "cache_entries", Value: c.len()},
+	)
+}
