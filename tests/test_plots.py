@@ -1,0 +1,79 @@
+import matplotlib
+import pandas as pd
+import pytest
+
+from harness import analysis, plots
+from tests.frames import MiB, alloc_release_spec, run_frames
+
+
+@pytest.fixture
+def run():
+    specs = [alloc_release_spec(f"a{f}{r}", repeat=r, freeos=f, axes={"touch": "true", "freeos": str(f).lower()})
+             for f in (True, False) for r in (0, 1)]
+    return run_frames(specs)
+
+
+def test_backend_is_agg():
+    assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_rss_over_time_has_a_panel_per_configuration_with_phases_and_limit(run):
+    cells, samples, events = run
+    fig = plots.rss_over_time(samples, events, cells, "alloc_release: RSS", memory_limit=1536 * MiB)
+    axes = [a for a in fig.axes if a.get_visible()]
+    assert [a.get_title() for a in axes] == ["freeos=true", "freeos=false"]
+    ax = axes[0]
+    lines = [l.get_label() for l in ax.get_lines()]
+    assert "repeat 0" in lines and "repeat 1" in lines and "memory limit 1536 MiB" in lines
+    assert ax.get_ylabel() == "RSS (MiB)"
+    assert {"allocate", "release", "idle"} <= {t.get_text().strip() for t in ax.texts}
+    rss = next(l for l in ax.get_lines() if l.get_label() == "repeat 0")
+    assert max(rss.get_ydata()) == pytest.approx(1034)  # plotted in MiB
+    assert fig._suptitle.get_text() == "alloc_release: RSS"
+
+
+def test_memory_breakdown_draws_rss_heap_and_lazyfree(run):
+    cells, samples, events = run
+    fig = plots.memory_breakdown(samples, events, cells.head(1), "gap")
+    labels = {l.get_label() for l in fig.axes[0].get_lines()}
+    assert {"VmRSS", "heap in use", "heap released", "LazyFree"} <= labels
+    assert fig.axes[0].get_ylabel() == "MiB"
+
+
+def test_summary_bars_bars_and_error_bars(run):
+    cells, samples, events = run
+    summary = analysis.summarize(cells, samples, events)
+    table = analysis.by_config(summary, cells, ["final_rss", "gc_cycles"])
+    fig = plots.summary_bars(table, ["final_rss", "gc_cycles"], x="freeos")
+    assert [a.get_title() for a in fig.axes] == ["final_rss", "gc_cycles"]
+    assert fig.axes[0].get_ylabel() == "final_rss (MiB)"
+    heights = sorted(p.get_height() for p in fig.axes[0].patches)
+    assert heights == pytest.approx([14, 1034], abs=1)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["false", "true"]
+
+
+def test_summary_bars_with_hue_has_legend(run):
+    cells, samples, events = run
+    cells = cells.assign(touch=["true", "false", "true", "false"])
+    summary = analysis.summarize(cells, samples, events)
+    table = analysis.by_config(summary, cells, ["peak_rss"])
+    fig = plots.summary_bars(table, "peak_rss", x="freeos", hue="touch")
+    assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {"touch=true", "touch=false"}
+    assert len(fig.axes[0].patches) == 4
+
+
+def test_sizes_throughput_marks_class_edges():
+    sizes = pd.DataFrame({"size": [8, 16, 32768, 33792], "pointers": ["false"] * 4,
+                          "ops_per_s": [2e7, 1.5e7, 1e5, 9e4], "tiny_allocs": [10, 0, 0, 0],
+                          "small_allocs": [10, 10, 10, 0], "large_allocs": [0, 0, 0, 10]})
+    fig = plots.sizes_throughput(sizes, "sizes")
+    texts = {t.get_text().strip() for t in fig.axes[0].texts}
+    assert {"16 B", "32 KiB"} <= texts
+    assert fig.axes[0].get_lines()[0].get_ydata()[0] == pytest.approx(20)
+
+
+def test_empty_inputs_still_draw():
+    empty = pd.DataFrame(columns=analysis.SAMPLE_COLUMNS)
+    fig = plots.rss_over_time(empty, pd.DataFrame(columns=analysis.EVENT_COLUMNS),
+                              pd.DataFrame(columns=["cell_id"]), "nothing")
+    assert any("no vm_rss" in t.get_text() for t in fig.axes[0].texts)
