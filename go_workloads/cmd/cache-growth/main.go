@@ -24,10 +24,10 @@ type cache interface {
 
 type unbounded map[uint64][]byte
 
-func (c unbounded) get(key uint64, _ time.Time) bool { _, ok := c[key]; return ok }
+func (c unbounded) get(key uint64, _ time.Time) bool          { _, ok := c[key]; return ok }
 func (c unbounded) put(key uint64, value []byte, _ time.Time) { c[key] = value }
-func (c unbounded) sweep(time.Time)                          {}
-func (c unbounded) len() int                                 { return len(c) }
+func (c unbounded) sweep(time.Time)                           {}
+func (c unbounded) len() int                                  { return len(c) }
 
 type entry struct {
 	key     uint64

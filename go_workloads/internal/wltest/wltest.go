@@ -74,9 +74,9 @@ func (l Line) Num(t *testing.T, path ...string) float64 {
 
 // Result is a finished child run.
 type Result struct {
-	Lines          []Line
-	Stderr         string
-	Before, After  int64 // the test's CLOCK_MONOTONIC around the run
+	Lines         []Line
+	Stderr        string
+	Before, After int64 // the test's CLOCK_MONOTONIC around the run
 }
 
 // Monotonic reads CLOCK_MONOTONIC independently of the telemetry package.
