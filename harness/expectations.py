@@ -8,6 +8,7 @@ measurement problem worth seeing.
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 from collections.abc import Iterable, Mapping
@@ -71,7 +72,14 @@ def settings_of(scenario: Scenario, cell: Cell | Mapping[str, Any]) -> dict[str,
     if isinstance(cell, Cell):
         flags = dict(a[2:].split("=", 1) for a in cell.args if a.startswith("--") and "=" in a)
         return cell_settings(workload, flags, dict(cell.axes))
-    return cell_settings(workload, {}, {k: _text(v) for k, v in cell.items()})
+    # A cells.csv row: its flags are in `args` when present, else the scenario's fixed params.
+    args = cell.get("args")
+    if isinstance(args, str) and args.strip():
+        words = json.loads(args) if args.lstrip().startswith("[") else args.split()
+        flags = dict(a[2:].split("=", 1) for a in words if a.startswith("--") and "=" in a)
+    else:
+        flags = dict(scenario.full.params)
+    return cell_settings(workload, flags, {k: _text(v) for k, v in cell.items() if k != "args"})
 
 
 def _text(value: Any) -> str:

@@ -1,0 +1,129 @@
+import math
+import textwrap
+
+import pandas as pd
+import pytest
+
+from harness.expectations import check_cell, check_relative, format_value
+from harness.matrix import expand
+from harness.scenario import load
+
+MiB = 1 << 20
+
+SCENARIO = """
+description = "expectations test"
+workload = "alloc-release"
+[params]
+size = "64MiB"
+freeos = true
+[limits]
+memory = "256MiB"
+[matrix]
+madvdontneed = ["0", "1"]
+touch = [true, false]
+[run]
+repeats = 2
+[[expect]]
+where = { madvdontneed = "1", freeos = true, touch = true }
+metric = "rss@freeos"
+op = "<"
+value = "64MiB"
+[[expect]]
+metric = "oom_killed"
+op = "=="
+value = 0
+[[expect]]
+where = { madvdontneed = "1" }
+metric = "rss@freeos"
+op = "<"
+ratio = 0.1
+of = { madvdontneed = "0" }
+"""
+
+
+@pytest.fixture
+def scenario(tmp_path):
+    path = tmp_path / "ex.toml"
+    path.write_text(textwrap.dedent(SCENARIO))
+    return load(path)
+
+
+@pytest.fixture
+def cells(scenario):
+    return {c.cell_id: c for c in expand(scenario)}
+
+
+@pytest.mark.parametrize(
+    "cell_id, row, messages",
+    [
+        ("ex[madvdontneed=1,touch=true,r0]", {"rss@freeos": 10 * MiB, "oom_killed": 0}, []),
+        ("ex[madvdontneed=1,touch=true,r0]", {"rss@freeos": 512 * MiB, "oom_killed": 0},
+         ["ex[madvdontneed=1,touch=true,r0]: rss@freeos = 512.0 MiB, expected < 64 MiB"]),
+        ("ex[madvdontneed=0,touch=true,r1]", {"rss@freeos": 512 * MiB, "oom_killed": 0}, []),  # where does not select
+        ("ex[madvdontneed=1,touch=false,r0]", {"rss@freeos": 512 * MiB, "oom_killed": 1},
+         ["ex[madvdontneed=1,touch=false,r0]: oom_killed = 1, expected == 0"]),
+        ("ex[madvdontneed=1,touch=true,r0]", {"rss@freeos": math.nan, "oom_killed": 0},
+         ["ex[madvdontneed=1,touch=true,r0]: rss@freeos = missing (NaN), expected < 64 MiB"]),
+        ("ex[madvdontneed=1,touch=true,r0]", {"oom_killed": 0},
+         ["ex[madvdontneed=1,touch=true,r0]: rss@freeos = missing (NaN), expected < 64 MiB"]),
+    ],
+)
+def test_check_cell(scenario, cells, cell_id, row, messages):
+    failures = check_cell(scenario, cells[cell_id], pd.Series(row))
+    assert [f.message for f in failures] == messages
+
+
+def test_check_cell_from_a_cells_csv_row(scenario):
+    row = {"cell_id": "ex[madvdontneed=1,touch=true,r0]", "madvdontneed": 1, "touch": True}
+    failures = check_cell(scenario, row, {"rss@freeos": 100 * MiB, "oom_killed": 0})
+    assert [f.cell_id for f in failures] == ["ex[madvdontneed=1,touch=true,r0]"]
+
+
+def summaries(values):
+    return pd.DataFrame({"rss@freeos": values}).rename_axis("cell_id")
+
+
+@pytest.mark.parametrize(
+    "values, failing",
+    [
+        # dontneed cells hold a twentieth of the free ones' RSS: pass
+        ({"ex[madvdontneed=0,touch=true,r0]": 600 * MiB, "ex[madvdontneed=1,touch=true,r0]": 30 * MiB}, []),
+        # same repeat is required: r1 has no madvdontneed=0 partner, so nothing is compared
+        ({"ex[madvdontneed=0,touch=true,r0]": 600 * MiB, "ex[madvdontneed=1,touch=true,r1]": 300 * MiB}, []),
+        ({"ex[madvdontneed=0,touch=true,r0]": 600 * MiB, "ex[madvdontneed=1,touch=true,r0]": 300 * MiB},
+         ["ex[madvdontneed=1,touch=true,r0]: rss@freeos = 300.0 MiB, expected < 0.1 × "
+          "ex[madvdontneed=0,touch=true,r0] (600.0 MiB)"]),
+        # touch differs: not a pair
+        ({"ex[madvdontneed=0,touch=false,r0]": 600 * MiB, "ex[madvdontneed=1,touch=true,r0]": 300 * MiB}, []),
+    ],
+)
+def test_check_relative_with_cells(scenario, cells, values, failing):
+    failures, skipped = check_relative(scenario, summaries(values), list(cells.values()))
+    assert [f.message for f in failures] == failing
+    if not failing and len(values) == 2 and "touch=false" not in "".join(values) and "r1" not in "".join(values):
+        assert skipped == []
+
+
+def test_check_relative_notes_missing_partner(scenario, cells):
+    failures, skipped = check_relative(scenario, summaries({"ex[madvdontneed=1,touch=true,r1]": 1.0}),
+                                       list(cells.values()))
+    assert failures == [] and len(skipped) == 1 and "madvdontneed=0 cell: that cell was not run" in skipped[0]
+
+
+def test_check_relative_with_a_cells_dataframe(scenario):
+    frame = pd.DataFrame([
+        {"cell_id": "ex[madvdontneed=0,touch=true,r0]", "scenario": "ex", "repeat": 0, "madvdontneed": "0", "touch": True},
+        {"cell_id": "ex[madvdontneed=1,touch=true,r0]", "scenario": "ex", "repeat": 0, "madvdontneed": "1", "touch": True},
+    ])
+    values = {"ex[madvdontneed=0,touch=true,r0]": 100 * MiB, "ex[madvdontneed=1,touch=true,r0]": 90 * MiB}
+    failures, _ = check_relative(scenario, summaries(values), frame)
+    assert len(failures) == 1 and "expected < 0.1 ×" in failures[0].message
+
+
+@pytest.mark.parametrize(
+    "metric, value, text",
+    [("rss@freeos", 512 * MiB, "512.0 MiB"), ("gc_cycles", 12.0, "12"), ("release_s", 1.25, "1.25 s"),
+     ("freeos_p50_ns", 2_500_000, "2.5 ms"), ("peak_rss", 100, "100 B"), ("peak_rss", None, "missing (NaN)")],
+)
+def test_format_value(metric, value, text):
+    assert format_value(metric, value) == text
