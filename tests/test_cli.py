@@ -1,0 +1,148 @@
+"""The command line: bad input exits 2 with every message, list/validate, and a real run."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.__main__ import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A scenario that exists only as TOML: it must run with no code change anywhere.
+NEW_SCENARIO = """
+description = "A 32 MiB touched spike handed back with FreeOSMemory in a 64 MiB container."
+claims = ["C2"]
+workload = "alloc-release"
+[params]
+size = "32MiB"
+baseline = "200ms"
+hold = "200ms"
+idle = "500ms"
+freeos = true
+[limits]
+memory = "64MiB"
+[matrix]
+madvdontneed = ["1"]
+[run]
+timeout = "30s"
+[[expect]]
+metric = "peak_rss"
+op = ">"
+value = "30MiB"
+[[expect]]
+metric = "rss@idle"
+op = "<"
+value = "24MiB"
+"""
+
+
+def write_scenario(directory: Path, name: str = "new_spike", text: str = NEW_SCENARIO) -> Path:
+    scenarios = directory / "scenarios"
+    scenarios.mkdir(exist_ok=True)
+    path = scenarios / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def backend_or_skip() -> str:
+    """The backend `auto` would pick; skip when none can limit memory."""
+    try:
+        from harness.backends.select import select_backend
+    except ImportError as exc:
+        pytest.skip(f"backend selection not importable: {exc}")
+    try:
+        backend, _ = select_backend("auto", run_label="probe")
+    except Exception as exc:  # noqa: BLE001 - any reason no backend can run is a skip reason
+        pytest.skip(f"no backend can run cells here: {exc}")
+    if backend.name == "process":
+        pytest.skip("only the process backend is available: it cannot enforce a memory limit")
+    return backend.name
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_lists_the_commands():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for command in ("run", "validate", "list", "report", "build"):
+        assert command in out.stdout
+    run_help = run_cli("run", "--help").stdout
+    for option in ("--matrix", "--backend", "--repeats", "--go", "--results", "--quick"):
+        assert option in run_help
+
+
+def test_validate_reports_every_error_and_exits_2(tmp_path, capsys):
+    bad = write_scenario(tmp_path, "bad", NEW_SCENARIO.replace("[run]", "[runs]").replace('op = ">"', 'op = "=>"'))
+    good = write_scenario(tmp_path, "good")
+    assert main(["validate", str(good), str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert f"{good}: ok" in captured.out
+    assert f"{bad}: runs: unknown key; did you mean 'run'?" in captured.err
+    assert f"{bad}: expect[0].op: '=>' is not a comparison" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_validate_shipped_scenarios(capsys):
+    assert main(["validate", *map(str, sorted((ROOT / "scenarios").glob("*.toml")))]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "no_such_scenario"], "no_such_scenario: no such scenario"),
+        (["run", "alloc_release", "--matrix", "gocg=50"], "unknown axis 'gocg'; did you mean 'gogc'?"),
+        (["run", "alloc_release", "--matrix", "madvdontneed=2"], "alloc_release: madvdontneed=2"),
+        (["run", "alloc_release", "--go", "newest"], "is not a Go version"),
+    ],
+)
+def test_run_bad_input_exits_2_before_running_anything(argv, message, capsys, tmp_path):
+    assert main(argv + ["--results", str(tmp_path / "results")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
+def test_run_bad_repeats_is_a_usage_error():
+    out = run_cli("run", "alloc_release", "--repeats", "0")
+    assert out.returncode == 2 and "not a positive integer" in out.stderr
+
+
+def test_list_shows_scenarios_workloads_and_axes(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "alloc_release" in out and "C2,C10" in out and "8 / 4" in out
+    assert "small-churn" in out and "pointers=false" in out
+    assert "standard axes: go, memory, cpus, gogc, gomemlimit, madvdontneed, godebug, backend" in out
+
+
+def test_new_toml_scenario_runs_through_the_cli(tmp_path):
+    backend_or_skip()
+    path = write_scenario(tmp_path)
+    results = tmp_path / "results"
+    out = run_cli("run", str(path), "--results", str(results), timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert "[1/1] new_spike[r0] ok" in out.stdout
+    run_dir = Path(lines[-1])
+    assert run_dir.parent == results and (run_dir / "cells.csv").exists()
+    from harness.store import load_run
+
+    run = load_run(run_dir)
+    assert list(run.cells["cell_id"]) == ["new_spike[r0]"]
+    assert run.samples["t_s"].max() > 1.0  # baseline + hold + idle were really sampled
+
+
+def test_failed_expectation_exits_1(tmp_path):
+    backend_or_skip()
+    impossible = NEW_SCENARIO.replace('value = "30MiB"', 'value = "1GiB"')
+    path = write_scenario(tmp_path, "too_strict", impossible)
+    out = run_cli("run", str(path), "--results", str(tmp_path / "results"), timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "too_strict[r0]: peak_rss = " in out.stdout and "expected > 1 GiB" in out.stdout
