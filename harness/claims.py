@@ -665,7 +665,7 @@ def evaluate_claim(claim_id: str, inputs: Inputs) -> list[Verdict]:
     primary = table[table["scenario"] == claim.scenarios[0]]
     ran_in = primary if not primary.empty else table
     if ran_in.empty:
-        return [Verdict(claim_id, "", "not-tested", "not run", claim.figure)]
+        return [Verdict(claim_id, "", "not-tested", "not run", "")]
     versions = sorted(set(ran_in["go_version"].map(axis_str)) if "go_version" in ran_in.columns else {""})
     out = []
     for go in versions:

@@ -45,7 +45,7 @@ def test_claim_without_cells_is_not_tested_not_run():
     inp = inputs([{"scenario": "alloc_release", "touch": "true", "freeos": "true"}])
     row = one("C4", inp)
     assert (row.verdict, row.evidence, row.go_version) == ("not-tested", "not run", "")
-    assert row.figure == "figures/oom_pressure_rss.png"
+    assert row.figure == ""  # nothing was drawn
 
 
 def test_only_skipped_cells_are_inconclusive_with_statuses():
@@ -265,6 +265,7 @@ def c10_rows(heap):
 def test_c10_flips_with_heap_in_use():
     assert one("C10", inputs(c10_rows(2))).verdict == "supported"
     assert one("C10", inputs(c10_rows(1000))).verdict == "refuted"
+    assert one("C10", inputs(c10_rows(2))).figure == "figures/alloc_release_breakdown.png"
 
 
 # ---- C11 -------------------------------------------------------------------------------------------
