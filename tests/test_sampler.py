@@ -1,0 +1,150 @@
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.sampler import Sampler
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+def _counter():
+    n = [0]
+
+    def probe():
+        n[0] += 1
+        return {"n": n[0]}
+
+    return probe
+
+
+def test_cadence_within_10_percent_over_2s():
+    sampler = Sampler({"a": _counter(), "b": lambda: {"x": 1.0}}, {"s": _counter()}, fast_hz=100, slow_hz=5)
+    sampler.start()
+    time.sleep(2.0)
+    result = sampler.stop()
+    st = result.stats
+    assert st["fast_hz_achieved"] == pytest.approx(100, rel=0.10)
+    assert st["slow_hz_achieved"] == pytest.approx(5, rel=0.10)
+    assert st["fast_ticks"] == pytest.approx(200, rel=0.10)
+    assert st["fast_errors"] == 0 and "fast_first_error" not in st
+    sources = {r[1] for r in result.rows}
+    assert sources == {"a", "b", "s"}
+    assert [r[0] for r in result.rows] == sorted(r[0] for r in result.rows)
+    # One row per metric per read, values as returned.
+    a_rows = [r for r in result.rows if r[1] == "a"]
+    assert [r[3] for r in a_rows] == list(range(1, len(a_rows) + 1))
+
+
+def test_absolute_deadlines_do_not_drift():
+    # A probe that costs 3 ms of a 10 ms period: a relative sleep(period) loop would run at ~77 Hz.
+    stamps = []
+
+    def costly():
+        stamps.append(time.monotonic_ns())
+        time.sleep(0.003)
+        return {"v": 0.0}
+
+    sampler = Sampler({"c": costly}, {}, fast_hz=100)
+    sampler.start()
+    time.sleep(2.0)
+    sampler.stop()
+    # Reads land on the 10 ms grid (a late one skips to the next slot); the time per slot from the first
+    # to the last read is the period, not period + probe cost.
+    t0 = stamps[0]
+    slots = [round((t - t0) / 10e6) for t in stamps]
+    assert (stamps[-1] - t0) / slots[-1] / 1e6 == pytest.approx(10.0, abs=0.05)
+    assert len(stamps) >= 0.85 * slots[-1], "most deadlines were met"
+    errors_ms = [(t - t0) / 1e6 - 10 * k for t, k in zip(stamps, slots)]
+    late_end = sorted(errors_ms[-20:])[10]
+    assert late_end < 3.0, f"median lateness at the end {late_end:.2f} ms"
+
+
+def test_missed_deadlines_are_skipped_and_counted():
+    calls = []
+
+    def sometimes_slow():
+        calls.append(time.monotonic_ns())
+        if len(calls) == 5:
+            time.sleep(0.055)  # miss about five 10 ms deadlines
+        return {"v": 1.0}
+
+    sampler = Sampler({"p": sometimes_slow}, {}, fast_hz=100)
+    sampler.start()
+    time.sleep(0.5)
+    st = sampler.stop().stats
+    assert 4 <= st["fast_missed"] <= 8
+    gap = calls[5] - calls[4]
+    assert 55e6 <= gap < 70e6, "resumed on the next future deadline, not in a burst"
+
+
+def test_process_lookup_error_stops_only_that_probe():
+    n = [0]
+
+    def dies():
+        n[0] += 1
+        if n[0] > 10:
+            raise ProcessLookupError("gone")
+        return {"v": float(n[0])}
+
+    def broken():
+        raise ValueError("bad parse")
+
+    sampler = Sampler({"dies": dies, "ok": lambda: {"v": 1.0}, "broken": broken}, {}, fast_hz=100)
+    sampler.start()
+    time.sleep(0.5)
+    result = sampler.stop()
+    st = result.stats
+    assert n[0] == 11 and len([r for r in result.rows if r[1] == "dies"]) == 10
+    assert "dies" in st["fast_gone"]
+    assert len([r for r in result.rows if r[1] == "ok"]) >= 40
+    assert st["fast_errors"] >= 40 and st["fast_first_error"] == "broken: ValueError: bad parse"
+
+
+def test_all_probes_gone_ends_the_tier():
+    def gone():
+        raise FileNotFoundError("/proc/1/status")
+
+    sampler = Sampler({"p": gone}, {"s": gone}, fast_hz=100, slow_hz=2)
+    sampler.start()
+    time.sleep(0.1)
+    assert not any(t.thread.is_alive() for t in sampler._tiers)
+    assert sampler.stop().rows == []
+
+
+def test_slow_tier_does_not_slow_the_fast_tier():
+    def slow_probe():
+        time.sleep(0.05)
+        return {"s": 1.0}
+
+    sampler = Sampler({"f": lambda: {"v": 1.0}}, {"slow": slow_probe}, fast_hz=100, slow_hz=10)
+    sampler.start()
+    time.sleep(2.0)
+    st = sampler.stop().stats
+    assert st["fast_hz_achieved"] == pytest.approx(100, rel=0.05)
+    assert st["fast_missed"] <= 4
+    assert st["slow_read_us_p50"] >= 50_000
+
+
+def test_stop_is_idempotent_and_start_once():
+    sampler = Sampler({"a": _counter()}, fast_hz=50)
+    sampler.start()
+    time.sleep(0.1)
+    first = sampler.stop()
+    assert sampler.stop() is first
+    with pytest.raises(RuntimeError):
+        sampler.start()
+    with pytest.raises(ValueError, match="fast_hz"):
+        Sampler({"a": _counter()}, fast_hz=0)
+    with pytest.raises(ValueError, match="unique"):
+        Sampler({"a": _counter()}, {"a": _counter()})
+
+
+def test_benchmark_within_budget_on_a_real_1gib_process():
+    from bench_sampler import BUDGET_PCT_OF_ONE_CORE, run_benchmark
+
+    report = run_benchmark(seconds=3.0, hz=100, size_bytes=1 << 30)
+    assert report["max_vm_rss_bytes"] >= 1 << 30
+    assert report["fast_hz_achieved"] == pytest.approx(100, rel=0.05)
+    assert report["cpu_pct_of_one_core"] < BUDGET_PCT_OF_ONE_CORE, report
