@@ -299,10 +299,16 @@ def summarize(cells: pd.DataFrame | None, samples: pd.DataFrame | None,
         + [str(c) for c in samples["cell_id"].dropna().unique()]
         + [str(c) for c in events["cell_id"].dropna().unique()]))
     cell_rows = {str(r["cell_id"]): r for _, r in cells.iterrows()}
+    # Split once: filtering the whole (large, 100 Hz) frame per cell and metric would dominate.
+    samples_by_cell = {str(k): g for k, g in samples.groupby(samples["cell_id"].astype(str))}
+    events_by_cell = {str(k): g for k, g in events.groupby(events["cell_id"].astype(str))}
+    all_samples, all_events = samples, events
     rows = []
     for cell_id in cell_ids:
         cell = cell_rows.get(cell_id, {})
         totals = totals_by_cell.get(cell_id, {})
+        samples = samples_by_cell.get(cell_id, all_samples.iloc[0:0])
+        events = events_by_cell.get(cell_id, all_events.iloc[0:0])
         rss = series(samples, cell_id, "proc", "vm_rss")
         vm_size = series(samples, cell_id, "proc", "vm_size")
         usage = series(samples, cell_id, "cgroup", "usage")

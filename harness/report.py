@@ -247,12 +247,15 @@ def figure_builders(run, summary: pd.DataFrame) -> dict[str, tuple[str, Callable
 
 
 def draw_figures(run, summary: pd.DataFrame, out_dir: Path) -> list[str]:
-    """Every figure whose scenario has cells, as PNG; returns the relative paths written."""
+    """Every figure whose scenario has a completed cell, as PNG; returns the relative paths written."""
     import matplotlib.pyplot as plt
 
     written = []
     for rel, (scenario, draw) in figure_builders(run, summary).items():
-        if _scenario_cells(run.cells, scenario).empty:
+        ran = _scenario_cells(run.cells, scenario)
+        if "status" in ran.columns:
+            ran = ran[ran["status"].astype(str).isin(claims.USABLE_STATUSES)]
+        if ran.empty:
             continue
         fig = draw()
         path = out_dir / rel
