@@ -6,6 +6,7 @@ cells before it (and what was measured of the one it stopped in).
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 import time
@@ -34,7 +35,9 @@ class RunSession:
         from harness.store import RunStore, collect_manifest
 
         self.log = log
-        self.run_id = run_id or time.strftime("%Y%m%d-%H%M%S")
+        from harness.store import new_run_id
+
+        self.run_id = run_id or new_run_id()
         self.backend, self.backend_reason = select_backend(backend, run_label=self.run_id)
         log(f"backend {self.backend.name}: {self.backend_reason}")
         self._backends: dict[str, Backend | str] = {self.backend.name: self.backend}
@@ -43,7 +46,7 @@ class RunSession:
             run_id=self.run_id, backend=self.backend.name, backend_requested=backend,
             backend_reason=self.backend_reason, **(manifest_extra or {}),
         )
-        self.store = RunStore.create(Path(results_dir), manifest)
+        self.store = RunStore.create(Path(results_dir), manifest, run_id=self.run_id)
         self.cells_run = 0
         self._run_dir: Path | None = None
         self._previous_sigterm = None
@@ -106,6 +109,8 @@ class RunSession:
         elif isinstance(build, tuple):
             result = RunResult(cell=cell, status=build[0], reason=build[1])
         else:
+            # cells.csv then says what actually ran, not "auto" or "" (the default Go).
+            cell = dataclasses.replace(cell, backend=backend.name, go_version=build.go_version)
             try:
                 result = backend.run(cell, build)
             except RunInterrupted as stop:
@@ -132,9 +137,8 @@ class RunSession:
             self._restore_sigterm()
             if not complete:
                 self._remove_leftovers()
-            finished = self.store.finish(
-                complete, {"cells_run": self.cells_run, "backend": self.backend.name})
-            self._run_dir = Path(finished) if finished is not None else Path(self.store.run_dir)
+            self._run_dir = Path(self.store.finish(
+                complete, {"cells_run": self.cells_run, "backend": self.backend.name}))
         return self._run_dir
 
     def _remove_leftovers(self) -> None:
