@@ -12,7 +12,6 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Callable
 
 import pandas as pd
@@ -43,9 +42,9 @@ CLAIM_METRICS: dict[str, list[str]] = {
 BYTE_PREFIXES = ("rss", "lazyfree", "vm_size", "heap_", "cgroup", "working_set", "peak_", "mean_rss",
                  "final_", "max_vm")
 
-PROVENANCE_KEYS = (  # shown first, in this order; any other manifest key follows
-    "run_id", "complete", "host", "kernel", "cgroup_version", "thp", "swap", "docker_version", "go_versions",
-    "backend", "backend_reason", "sampler", "date", "started", "finished", "harness_version", "commit",
+PROVENANCE_KEYS = (  # shown first, in this order (as harness.store writes them); any other key follows
+    "run_id", "complete", "harness", "host", "kernel", "cgroup", "thp", "docker", "go_versions", "backend",
+    "backend_reason", "sampler", "python", "date_utc",
 )
 
 
@@ -145,24 +144,23 @@ def render_html(blocks: list[Block], base: Path, title: str) -> str:
 
 # ---- loading ----------------------------------------------------------------------------------------
 
-def _load(run_dir: Path):
-    """The run through harness.store; the documented files read directly if the store is unavailable."""
-    try:
-        from harness.store import load_run
-    except ImportError:
-        load_run = None
-    if load_run is not None:
-        return load_run(run_dir)
-    manifest_path = run_dir / "manifest.json"
-    return SimpleNamespace(
-        path=run_dir,
-        cells=pd.read_csv(run_dir / "cells.csv", dtype={"cell_id": str}, keep_default_na=True),
-        samples=(pd.read_parquet(run_dir / "samples.parquet") if (run_dir / "samples.parquet").exists()
-                 else pd.DataFrame(columns=analysis.SAMPLE_COLUMNS)),
-        events=(pd.read_parquet(run_dir / "events.parquet") if (run_dir / "events.parquet").exists()
-                else pd.DataFrame(columns=analysis.EVENT_COLUMNS)),
-        manifest=json.loads(manifest_path.read_text()) if manifest_path.exists() else {},
-    )
+def sampler_rates(run_dir: Path) -> list[str]:
+    """Achieved sampler statistics per tier, as median (min–max) over cells, from cells/*/cell.json."""
+    stats: dict[str, list[float]] = {}
+    for path in sorted(run_dir.glob("cells/*/cell.json")):
+        try:
+            found = json.loads(path.read_text()).get("sampler_stats") or {}
+        except ValueError:
+            continue
+        flat = pd.json_normalize(found, sep=".").to_dict("records")[0] if found else {}
+        for k, v in flat.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                stats.setdefault(k, []).append(float(v))
+    out = []
+    for k, values in sorted(stats.items()):
+        v = pd.Series(values)
+        out.append(f"sampler {k}: median {v.median():.4g} (min {v.min():.4g}, max {v.max():.4g}) over {len(v)} cells")
+    return out
 
 
 # ---- figures ----------------------------------------------------------------------------------------
@@ -268,7 +266,7 @@ def draw_figures(run, summary: pd.DataFrame, out_dir: Path) -> list[str]:
 
 # ---- the report ---------------------------------------------------------------------------------------
 
-def _provenance(manifest: dict, cells: pd.DataFrame) -> list[str]:
+def _provenance(manifest: dict, cells: pd.DataFrame, run_dir: Path | None = None) -> list[str]:
     items = []
     keys = [k for k in PROVENANCE_KEYS if k in manifest] + sorted(k for k in manifest if k not in PROVENANCE_KEYS)
     for k in keys:
@@ -281,6 +279,8 @@ def _provenance(manifest: dict, cells: pd.DataFrame) -> list[str]:
     if "status" in cells.columns:
         counts = cells["status"].astype(str).value_counts().sort_index()
         items.append("cell statuses: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+    if run_dir is not None:
+        items += sampler_rates(run_dir)
     return items or ["manifest.json is empty or missing"]
 
 
@@ -305,7 +305,7 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
     blocks = [Block("h1", title),
               Block("p", "Each claim of the article was tested by experiment in memory-limited runs; every "
                          "verdict below is computed from this run's measurements."),
-              Block("h2", "Provenance"), Block("list", _provenance(manifest, cells)),
+              Block("h2", "Provenance"), Block("list", _provenance(manifest, cells, getattr(run, "path", None))),
               Block("h2", "Verdicts"),
               Block("table", verdicts[["claim", "go_version", "verdict", "evidence"]].rename(
                   columns={"go_version": "Go"}))]
@@ -340,7 +340,9 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
 def write_report(run_dir: str | Path) -> Path:
     """Analyse a run directory in place; returns the path of report.md."""
     run_dir = Path(run_dir)
-    run = _load(run_dir)
+    from harness.store import load_run
+
+    run = load_run(run_dir)
     summary = analysis.summarize(run.cells, run.samples, run.events)
     verdicts = claims.evaluate(run, summary)
     figures = draw_figures(run, summary, run_dir)

@@ -35,6 +35,10 @@ def run_dir(tmp_path):
     cells.to_csv(tmp_path / "cells.csv", index=False)
     samples.to_parquet(tmp_path / "samples.parquet")
     events.to_parquet(tmp_path / "events.parquet")
+    for n, cell_id in enumerate(cells["cell_id"][:2]):
+        (tmp_path / "cells" / f"{n}").mkdir(parents=True)
+        (tmp_path / "cells" / f"{n}" / "cell.json").write_text(json.dumps(
+            {"row": {}, "sampler_stats": {"fast_hz": 99.0 + n, "slow_hz": 2.0, "missed": n}}))
     (tmp_path / "manifest.json").write_text(json.dumps({
         "run_id": "test-run", "complete": True, "kernel": "6.18.0", "cgroup_version": 1, "thp": "madvise",
         "swap": 0, "docker_version": "20.10", "backend": "docker", "sampler": {"fast_hz": 100, "slow_hz": 2}}))
@@ -64,7 +68,8 @@ def test_write_report_produces_every_file(run_dir):
     assert c4["verdict"] == "inconclusive" and c4["figure"] == ""
     assert verdicts[verdicts["claim"] == "C8"].iloc[0]["evidence"] == "not run"
     text = md.read_text()
-    assert "## C2 (§1 (code))" in text and "kernel: 6.18.0" in text and "docker unavailable" in text
+    assert "## C2 (§1 (code))" in text and "kernel: 6.18.0" in text
+    assert "sampler fast_hz: median 99.5 (min 99, max 100) over 2 cells" in text and "docker unavailable" in text
     assert "![C2: figures/alloc_release_rss.png](figures/alloc_release_rss.png)" in text
     summary = pd.read_csv(run_dir / "summary.csv", index_col="cell_id")
     assert "rss@freeos" in summary.columns and len(summary) == len(_specs())
