@@ -114,17 +114,28 @@ def test_all_probes_gone_ends_the_tier():
 
 
 def test_slow_tier_does_not_slow_the_fast_tier():
+    windows, fast_stamps = [], []
+
     def slow_probe():
+        start = time.monotonic_ns()
         time.sleep(0.05)
+        windows.append((start, time.monotonic_ns()))
         return {"s": 1.0}
 
-    sampler = Sampler({"f": lambda: {"v": 1.0}}, {"slow": slow_probe}, fast_hz=100, slow_hz=10)
+    def fast_probe():
+        fast_stamps.append(time.monotonic_ns())
+        return {"v": 1.0}
+
+    sampler = Sampler({"f": fast_probe}, {"slow": slow_probe}, fast_hz=100, slow_hz=10)
     sampler.start()
     time.sleep(2.0)
     st = sampler.stop().stats
-    assert st["fast_hz_achieved"] == pytest.approx(100, rel=0.05)
-    assert st["fast_missed"] <= 4
+    # Run in series, the 50 ms reads at 10 Hz would cut the fast tier to about half its rate.
+    assert st["fast_hz_achieved"] == pytest.approx(100, rel=0.10)
     assert st["slow_read_us_p50"] >= 50_000
+    # The fast tier keeps sampling while a slow read is in progress (about 5 reads per 50 ms window).
+    inside = [sum(a <= t <= b for t in fast_stamps) for a, b in windows]
+    assert sum(inside) / len(inside) >= 3.5, inside
 
 
 def test_stop_is_idempotent_and_start_once():
@@ -146,5 +157,5 @@ def test_benchmark_within_budget_on_a_real_1gib_process():
 
     report = run_benchmark(seconds=3.0, hz=100, size_bytes=1 << 30)
     assert report["max_vm_rss_bytes"] >= 1 << 30
-    assert report["fast_hz_achieved"] == pytest.approx(100, rel=0.05)
+    assert report["fast_hz_achieved"] == pytest.approx(100, rel=0.10)
     assert report["cpu_pct_of_one_core"] < BUDGET_PCT_OF_ONE_CORE, report
