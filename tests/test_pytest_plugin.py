@@ -1,0 +1,128 @@
+"""Scenario files as pytest items, driven through pytester."""
+
+from pathlib import Path
+
+import pytest
+
+from test_cli import NEW_SCENARIO, backend_or_skip
+
+pytest_plugins = ["pytester"]
+
+SMALL = """
+description = "collection only"
+workload = "alloc-release"
+[params]
+size = "16MiB"
+[limits]
+memory = "64MiB"
+[matrix]
+touch = [true, false]
+[run]
+repeats = 1
+"""
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def project(pytester, monkeypatch):
+    # In a subprocess: pandas/numpy cannot be re-imported inside one interpreter.
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    pytester.runpytest = pytester.runpytest_subprocess
+    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]')
+    pytester.mkdir("scenarios")
+    return pytester
+
+
+def add(pytester, name, text):
+    path = pytester.path / "scenarios" / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_collect_only_lists_the_cartesian_product(project):
+    add(project, "small", SMALL)
+    result = project.runpytest("scenarios", "--collect-only", "-q", "--matrix", "gogc=50,100",
+                               "--matrix", "madvdontneed=0,1", "--results", "res")
+    result.stdout.fnmatch_lines([
+        "scenarios/small.toml::small[gogc=50,madvdontneed=0,touch=true,r0]",
+        "scenarios/small.toml::small[gogc=50,madvdontneed=1,touch=true,r0]",
+        "scenarios/small.toml::small[gogc=100,madvdontneed=0,touch=true,r0]",
+        "scenarios/small.toml::small[gogc=100,madvdontneed=1,touch=true,r0]",
+        "scenarios/small.toml::small[gogc=50,madvdontneed=0,touch=false,r0]",
+        "*8 tests collected*",
+    ])
+    assert result.ret == 0
+    assert not (project.path / "res").exists()  # nothing built, nothing run
+
+
+def test_repeats_quick_and_k(project):
+    add(project, "small", SMALL + '[quick]\nmatrix = { touch = ["true"] }\n')
+    result = project.runpytest("scenarios", "--collect-only", "-q", "--quick", "--repeats", "3", "-k", "r1 or r2")
+    result.stdout.fnmatch_lines(["scenarios/small.toml::small[r1]", "scenarios/small.toml::small[r2]",
+                                 "*2/3 tests collected (1 deselected)*"])
+
+
+def test_bad_scenario_is_a_collection_error_with_every_message(project):
+    add(project, "broken", SMALL.replace("[run]", "[runn]").replace('size = "16MiB"', 'size = "16 megs"'))
+    result = project.runpytest("scenarios", "--collect-only")
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # pytest's code for collection errors
+    result.stdout.fnmatch_lines([
+        "*scenarios/broken.toml: runn: unknown key; did you mean 'run'?*",
+        "*scenarios/broken.toml: params.size: '16 megs': unknown size unit 'megs'*",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_bad_matrix_option_is_reported_per_file(project):
+    add(project, "small", SMALL)
+    result = project.runpytest("scenarios", "--collect-only", "--matrix", "gogc=fast")
+    result.stdout.fnmatch_lines(["*small: gogc=fast: 'fast': GOGC is a non-negative integer*"])
+
+
+def test_xdist_is_refused(project, monkeypatch):
+    add(project, "small", SMALL)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    result = project.runpytest("scenarios", "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*cells must not share a machine*"])
+
+
+def test_new_toml_scenario_runs_under_pytest(project):
+    backend_or_skip()
+    add(project, "new_spike", NEW_SCENARIO)
+    result = project.runpytest("scenarios", "-v", "--results", "res", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*new_spike.toml::new_spike?r0? PASSED*", "*goreclaim run: *res/*"])
+    assert any((project.path / "res").glob("*/cells.csv"))
+
+
+def test_failed_expectation_and_relative_check(project):
+    backend_or_skip()
+    text = NEW_SCENARIO.replace('madvdontneed = ["1"]', 'madvdontneed = ["0", "1"]').replace(
+        'value = "30MiB"', 'value = "1GiB"')
+    text = text.split("[[expect]]")[0] + """
+[[expect]]
+metric = "peak_rss"
+op = ">"
+value = "1GiB"
+[[expect]]
+where = { madvdontneed = "1" }
+metric = "peak_rss"
+op = ">"
+ratio = 10
+of = { madvdontneed = "0" }
+"""
+    add(project, "strict", text)
+    result = project.runpytest("scenarios", "--results", "res", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "strict[madvdontneed=0,r0]: peak_rss = " in out and "expected > 1 GiB" in out
+    assert "expected > 10 × strict[madvdontneed=0,r0]" in out  # the pair, checked by its second cell
+    assert "Traceback" not in out
+
+    # With the partner deselected the relative check is noted, not failed.
+    only = project.runpytest("scenarios", "--results", "res", "-p", "no:cacheprovider", "-k", "1")
+    only.assert_outcomes(failed=1, deselected=1)
+    only.stdout.fnmatch_lines(["*goreclaim not checked: strict?madvdontneed=1,r0?: peak_rss vs its madvdontneed=0 cell*"])
