@@ -240,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         print("\n".join(exc.errors), file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # output piped into `head`
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":
