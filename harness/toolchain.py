@@ -96,6 +96,10 @@ def _version_key(v: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", v))
 
 
+def looks_like_path(value: str) -> bool:
+    return os.sep in value or value.startswith(("~", "."))
+
+
 def cache_root() -> Path:
     env = os.environ.get("GORECLAIM_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "goreclaim"
@@ -398,6 +402,8 @@ def resolve(version: str | None = None, explicit: str | Path | None = None) -> T
     With `explicit` (a GOROOT or a go binary) only that is tried; `version`, if also given,
     must then match it.
     """
+    if explicit is None and version is not None and looks_like_path(version):
+        explicit, version = version, None  # a `go` axis value naming a toolchain rather than a version
     if explicit is not None:
         return _from_explicit(explicit, normalize_version(version) if version else None)
     wanted = normalize_version(version or DEFAULT_GO)
@@ -578,18 +584,21 @@ def describe(outcome: BuildOutcome) -> str:
 
 
 def build_many(versions: list[str], log: Callable[[str], None] | None = None) -> list[Build]:
-    """Build for each version (a version string or a path to a Go); one line per build to `log`.
+    """Build for each version (a version string or a path to a Go); one line per version to `log`.
 
-    `log` defaults to stderr. Stops at the first version that cannot be had or built.
+    `log` defaults to stderr. A version that cannot be had or built is logged with the reason
+    and left out, so fewer builds than versions means something failed.
     """
     if log is None:
         def log(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
     builds = []
     for v in versions or [DEFAULT_GO]:
-        is_path = os.sep in v or v.startswith(("~", "."))
-        tc = resolve(explicit=v) if is_path else resolve(v)
-        outcome = build_with(tc)
+        try:
+            outcome = build_with(resolve(v))
+        except ToolchainError as e:
+            log(f"go {v}: FAILED: {e}")
+            continue
         log(describe(outcome))
         builds.append(outcome.build)
     return builds

@@ -59,6 +59,17 @@ def no_pip(monkeypatch):
     return asked
 
 
+@pytest.fixture
+def shared_gocache(tmp_path_factory, monkeypatch):
+    """Go's own compile cache shared between tests that do not measure a cold build.
+
+    Our build cache (what these tests check) stays per test; only the compiler's work is reused.
+    """
+    gocache = tmp_path_factory.getbasetemp() / "shared-gocache"
+    real_go_env = toolchain.go_env
+    monkeypatch.setattr(toolchain, "go_env", lambda tc: {**real_go_env(tc), "GOCACHE": str(gocache / tc.version)})
+
+
 @pytest.mark.parametrize("given, expected", [
     ("1.21.13", "1.21.13"), ("go1.21.13", "1.21.13"), (" 1.15 ", "1.15"), ("1.22rc1", "1.22rc1"),
 ])
@@ -261,7 +272,7 @@ def test_build_is_static_and_second_build_is_a_cache_hit(tmp_path, monkeypatch):
     print(f"\ncold build {cold.seconds:.2f} s, cache hit {hit_s * 1000:.1f} ms")
 
 
-def test_build_rebuilds_when_sources_change(tmp_path, monkeypatch):
+def test_build_rebuilds_when_sources_change(tmp_path, monkeypatch, shared_gocache):
     monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
     first = toolchain.build()
     monkeypatch.setattr(toolchain, "source_hash", lambda root=None: "0" * 64)
@@ -269,7 +280,7 @@ def test_build_rebuilds_when_sources_change(tmp_path, monkeypatch):
     assert not second.cache_hit and second.build.bin_dir != first.bin_dir
 
 
-def test_concurrent_builds_share_one_result(tmp_path, monkeypatch):
+def test_concurrent_builds_share_one_result(tmp_path, monkeypatch, shared_gocache):
     monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
     tc = resolve()
     outcomes, errors = [], []
@@ -291,7 +302,7 @@ def test_concurrent_builds_share_one_result(tmp_path, monkeypatch):
     assert [p.name for p in (tmp_path / "builds").iterdir()] == [outcomes[0].build.bin_dir.parent.name]
 
 
-def test_build_error_carries_compiler_output(tmp_path, monkeypatch):
+def test_build_error_carries_compiler_output(tmp_path, monkeypatch, shared_gocache):
     monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
     src = tmp_path / "src"
     shutil.copytree(toolchain.GO_WORKLOADS, src)
@@ -303,13 +314,20 @@ def test_build_error_carries_compiler_output(tmp_path, monkeypatch):
     assert not (tmp_path / "builds").exists() or not any((tmp_path / "builds").iterdir())
 
 
-def test_build_many_reports_version_source_and_place(tmp_path, monkeypatch):
+def test_build_many_reports_version_source_and_place(tmp_path, monkeypatch, shared_gocache):
     monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
     lines = []
-    builds = toolchain.build_many([DEFAULT_GO, str(resolve().goroot)], log=lines.append)
+    builds = toolchain.build_many([DEFAULT_GO, "1.99.1", str(resolve().goroot)], log=lines.append)
     assert len(builds) == 2 and builds[0] == builds[1]
     assert f"go {DEFAULT_GO}: built in" in lines[0] and str(builds[0].bin_dir) in lines[0]
-    assert f"go {DEFAULT_GO}: cache hit" in lines[1] and "explicit path" in lines[1]
+    assert lines[1].startswith("go 1.99.1: FAILED: Go 1.99.1 is not available")
+    assert f"go {DEFAULT_GO}: cache hit" in lines[2] and "explicit path" in lines[2]
+
+
+def test_version_that_is_a_path_is_explicit(isolated, tmp_path, no_pip):
+    root = fake_goroot(tmp_path / "custom", "1.30.7")
+    assert resolve(str(root)).goroot == root
+    assert resolve(str(root / "bin" / "go")).version == "1.30.7"
 
 
 def test_real_build_with_go_1_21_13():
