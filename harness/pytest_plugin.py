@@ -195,6 +195,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         return
     _note_unchecked(session, state)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter:
+        reporter.write_line("")  # the progress line ("[100%]") has no newline yet
     complete = exitstatus != pytest.ExitCode.INTERRUPTED
     run_dir = state.session.close(complete=complete)
     try:
