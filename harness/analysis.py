@@ -29,6 +29,10 @@ PHASE_METRICS = frozenset({
 })
 
 
+# How long after a phase's end a reading still counts as "at the end" of it: the phase-change
+# reading arrives within milliseconds; 0.25 s leaves room for a slow smaps_rollup read.
+SETTLE_WINDOW_S = 0.25
+
 # Where each per-phase X is read: (source, metric names in order of preference).
 PHASE_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "rss": ("proc", ("vm_rss",)),
@@ -270,12 +274,22 @@ def _phase_values(samples: pd.DataFrame, phases: pd.DataFrame, cell_id: str) -> 
             if not s.empty:
                 break
         cache[x] = s
-    for phase in dict.fromkeys(cell_phases["phase"]):
-        start, end = phase_span(phases, cell_id, phase)
+    names = list(dict.fromkeys(cell_phases["phase"]))
+    spans = {phase: phase_span(phases, cell_id, phase) for phase in names}
+    for i, phase in enumerate(names):
+        start, end = spans[phase]
         end_or_inf = math.inf if math.isnan(end) else end
+        # The state a phase leaves behind is the first reading just after it ends: the sampler
+        # takes one on every phase change (Sampler.trigger), which matters for phases shorter
+        # than a sampling period, such as a FreeOSMemory call. A reading taken after the next
+        # phase has ended shows that phase's work instead, so the window stops there.
+        next_end = spans[names[i + 1]][1] if i + 1 < len(names) else math.inf
+        window_end = min(end_or_inf + SETTLE_WINDOW_S, math.inf if math.isnan(next_end) else next_end)
         for x, s in cache.items():
-            source = PHASE_SOURCES[x][0]
-            if source == "smaps":
+            after = s[(s.index >= end_or_inf - 1e-9) & (s.index <= window_end + 1e-9)]
+            if len(after):
+                out[f"{x}@{phase}"] = float(after.iloc[0])
+            elif PHASE_SOURCES[x][0] == "smaps":
                 # The slow tier may have no reading near the phase's end; one from inside
                 # the phase is the closest honest value, one from an earlier phase is not.
                 within = s[(s.index >= start) & (s.index <= end_or_inf + 1e-9)]

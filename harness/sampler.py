@@ -4,6 +4,10 @@ Each tier runs in its own thread on absolute deadlines (deadline_k = t_start + k
 time.monotonic_ns()), so cadence does not drift with the cost of reads. A tier that wakes up late skips
 the deadlines it missed (and counts them) instead of bursting to catch up. The slow tier (smaps_rollup,
 milliseconds on a large process) has its own thread so it never delays the fast tier.
+
+`trigger()` asks for one extra reading of every tier now, off the cadence. Backends call it when the
+workload announces a phase, so "the value at the end of a phase" exists even for the slow tier and
+for phases shorter than one sampling period (a FreeOSMemory call lasts milliseconds).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ class _Tier:
         self.hz = hz
         self.period_ns = int(round(1e9 / hz))
         self._stop = stop
+        # Set by stop() and trigger(); long-period tiers wait on it, so either wakes them at once.
+        self.wake = threading.Event()
+        self.triggered = 0
         # (t_ns, source, {metric: value}) per read; expanded into rows after stop, off the hot path.
         self.reads: list[tuple[int, str, Mapping[str, float]]] = []
         self.ticks = 0
@@ -55,11 +62,12 @@ class _Tier:
         monotonic_ns = time.monotonic_ns
         sleep = time.sleep
         stop_is_set = self._stop.is_set
-        wait = self._stop.wait
+        wake = self.wake
         reads_append = self.reads.append
         read_append = self.read_ns.append
         period = self.period_ns
-        # Long periods wait on the event so stop() is prompt; short ones use sleep(), which is cheaper.
+        # Long periods wait on the wake event so stop() and trigger() are prompt; short ones use
+        # sleep(), which is cheaper, and a trigger is served at the next tick (within one period).
         use_wait = period >= 50_000_000
         active = list(self.probes.items())
         cpu_start = time.thread_time_ns()
@@ -68,10 +76,14 @@ class _Tier:
         while active and not stop_is_set():
             deadline = t_start + k * period
             now = monotonic_ns()
+            extra = False
             if now < deadline:
                 if use_wait:
-                    if wait((deadline - now) / 1e9):
-                        break
+                    if wake.wait((deadline - now) / 1e9):
+                        wake.clear()
+                        if stop_is_set():
+                            break
+                        extra = True
                 else:
                     sleep((deadline - now) / 1e9)
             tick_start = monotonic_ns()
@@ -91,6 +103,10 @@ class _Tier:
                 reads_append((t, name, values))
             now = monotonic_ns()
             read_append(now - tick_start)
+            if extra:
+                # Off the cadence: not a tick, and the schedule stays as it was.
+                self.triggered += 1
+                continue
             if not k:
                 self.first_tick = tick_start
             self.last_tick = tick_start
@@ -117,6 +133,7 @@ class _Tier:
                                  if self.ticks >= 2 and self.last_tick > self.first_tick else 0.0),
             f"{p}_ticks": self.ticks,
             f"{p}_missed": self.missed,
+            f"{p}_triggered": self.triggered,
             f"{p}_read_us_p50": _percentile(self.read_ns, 50) / 1e3,
             f"{p}_read_us_p99": _percentile(self.read_ns, 99) / 1e3,
             f"{p}_read_us_max": (max(self.read_ns) / 1e3) if self.read_ns else 0.0,
@@ -171,6 +188,8 @@ class Sampler:
             return self._result
         self._stop.set()
         for tier in self._tiers:
+            tier.wake.set()
+        for tier in self._tiers:
             if tier.thread.is_alive() or self._started:
                 tier.thread.join()
         rows = self._tiers[0].rows() + self._tiers[1].rows()
@@ -180,6 +199,11 @@ class Sampler:
             stats.update(tier.stats())
         self._result = SamplerResult(rows, stats)
         return self._result
+
+    def trigger(self) -> None:
+        """One extra reading of every tier as soon as possible, outside the cadence."""
+        for tier in self._tiers:
+            tier.wake.set()
 
     def __enter__(self) -> Sampler:
         return self.start()

@@ -139,3 +139,20 @@ def test_smaps_phase_value_comes_only_from_inside_the_phase():
     assert math.isnan(s["lazyfree@freeos"])  # no slow-tier reading between 1.0 and 1.2 s
     assert s["rss@freeos"] == 5.0
     assert s["lazyfree@idle"] == 7.0
+
+
+def test_phase_value_is_the_first_reading_just_after_the_phase_ends():
+    # A FreeOSMemory phase shorter than one period: the reading taken on the phase change (at
+    # 1.203 s) shows what the phase left behind; the last one before its end does not.
+    events = pd.DataFrame([("c", 0.0, "phase", "hold", np.nan, ""), ("c", 1.2, "phase", "freeos", np.nan, ""),
+                           ("c", 1.201, "phase", "idle", np.nan, ""), ("c", 3.0, "end", "w", np.nan, "{}")],
+                          columns=analysis.EVENT_COLUMNS)
+    samples = pd.DataFrame([("c", 1.19, "proc", "vm_rss", 1024.0), ("c", 1.203, "proc", "vm_rss", 4.0),
+                            ("c", 1.0, "smaps", "lazyfree", 0.0), ("c", 1.21, "smaps", "lazyfree", 1000.0),
+                            ("c", 2.9, "proc", "vm_rss", 3.0)],
+                           columns=analysis.SAMPLE_COLUMNS)
+    s = analysis.summarize(pd.DataFrame([{"cell_id": "c"}]), samples, events).loc["c"]
+    assert s["rss@hold"] == 1024.0       # nothing after hold's end within the window but the freeos reading
+    assert s["rss@freeos"] == 4.0
+    assert s["lazyfree@freeos"] == 1000.0
+    assert s["rss@idle"] == 3.0          # the last phase: no reading after the end, the last before it

@@ -159,3 +159,23 @@ def test_benchmark_within_budget_on_a_real_1gib_process():
     assert report["max_vm_rss_bytes"] >= 1 << 30
     assert report["fast_hz_achieved"] == pytest.approx(100, rel=0.10)
     assert report["cpu_pct_of_one_core"] < BUDGET_PCT_OF_ONE_CORE, report
+
+
+def test_trigger_reads_the_slow_tier_at_once_without_moving_its_schedule():
+    stamps = []
+
+    def slow_probe():
+        stamps.append(time.monotonic_ns())
+        return {"s": 1.0}
+
+    sampler = Sampler({"f": _counter()}, {"slow": slow_probe}, fast_hz=100, slow_hz=0.5)
+    sampler.start()
+    time.sleep(0.3)                       # the first scheduled read happened at start
+    asked = time.monotonic_ns()
+    sampler.trigger()
+    time.sleep(0.2)
+    st = sampler.stop().stats
+    assert len(stamps) == 2, stamps
+    assert (stamps[1] - asked) / 1e6 < 50   # served within milliseconds, not at the next 2 s deadline
+    assert st["slow_triggered"] == 1
+    assert st["slow_ticks"] == 1            # an extra reading is not a tick of the cadence
