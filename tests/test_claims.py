@@ -156,8 +156,11 @@ def c5_inputs(large_at_32k=False, counters=True):
     for size in (8, 15, 16, 17, 1024, 32768, 33792):
         cls = "tiny" if size < 16 else ("small" if size <= 32768 and not (large_at_32k and size == 32768)
                                         else "large")
+        # As the runtime counts: of 8 B objects, two share a block and only the second counts as
+        # tiny; a 15 B object never shares one, so its tiny count is 0 though the tiny path served it.
+        tiny = 500 if size <= 8 else 0
         d = {"size": size, "ops": 1000, "ops_per_s": 1e7 / size,
-             "tiny_allocs": 900 if cls == "tiny" else 0, "small_allocs": 1000 if cls != "large" else 0,
+             "tiny_allocs": tiny, "small_allocs": 1000 - tiny if cls != "large" else 0,
              "large_allocs": 1000 if cls == "large" else 0}
         if not counters:
             del d["tiny_allocs"], d["small_allocs"], d["large_allocs"]
@@ -170,6 +173,16 @@ def test_c5_flips_when_a_size_lands_in_the_wrong_class():
     assert one("C5", c5_inputs()).verdict == "supported"
     row = one("C5", c5_inputs(large_at_32k=True))
     assert row.verdict == "partly" and "32 KiB: large not small" in row.evidence
+    assert "malloc header" in row.evidence
+    assert "15 B" not in row.evidence   # not judged: the counters cannot show tiny service at 9-15 B
+
+
+def test_c5_tiny_counter_at_zero_for_8_bytes_is_a_miss():
+    ev = c5_inputs().events
+    ev.loc[ev["name"] == "8", "detail"] = json.dumps(
+        {"size": 8, "ops": 1000, "ops_per_s": 1.0, "tiny_allocs": 0, "small_allocs": 1000, "large_allocs": 0})
+    row = one("C5", inputs([{"cell_id": "s", "scenario": "alloc_sizes", "pointers": "false"}], events=ev))
+    assert row.verdict == "partly" and "8 B: small not tiny" in row.evidence
 
 
 def test_c5_inconclusive_without_counters():
