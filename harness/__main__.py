@@ -55,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from harness.expectations import check_cell, check_relative, summarize_cell
-    from harness.runner import RunSession
+    from harness.runner import RunSession, progress_line
 
     by_name = {s.name: s for s in scenarios}
     failures: list[str] = []
@@ -70,10 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         for i, cell in enumerate(cells, 1):
             result = session.run_cell(cell)
-            line = f"[{i}/{len(cells)}] {cell.cell_id} {result.status} {result.wall_s:.1f}s"
-            if result.reason:
-                line += f" ({result.reason})"
-            print(line, flush=True)
+            print(progress_line(i, len(cells), result, time.monotonic() - started), flush=True)
             if result.status in BAD_STATUSES:
                 bad_cells.append(f"{cell.cell_id}: {result.status}: {result.reason}")
             if result.status == "skipped":

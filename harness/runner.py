@@ -168,6 +168,14 @@ def _mmss(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def progress_line(i: int, n: int, result: RunResult, elapsed_s: float) -> str:
+    """`[i/n] <cell_id> <status> <wall>s elapsed m:ss eta m:ss (reason)`; the eta assumes the
+    remaining cells take as long as the finished ones did on average."""
+    line = (f"[{i}/{n}] {result.cell.cell_id} {result.status} {result.wall_s:.1f}s "
+            f"elapsed {_mmss(elapsed_s)} eta {_mmss(elapsed_s / i * (n - i))}")
+    return f"{line} ({result.reason})" if result.reason else line
+
+
 def run_cells(
     cells: Iterable[Cell], results_dir: Path, backend: str = "auto",
     progress: Callable[[str], None] = print,
@@ -179,8 +187,5 @@ def run_cells(
         started = time.monotonic()
         for i, cell in enumerate(cells, 1):
             result = session.run_cell(cell)
-            elapsed = time.monotonic() - started
-            eta = elapsed / i * (n - i)
-            progress(f"[{i}/{n}] {cell.cell_id} {result.status} {result.wall_s:.1f}s "
-                     f"elapsed {_mmss(elapsed)} eta {_mmss(eta)}")
+            progress(progress_line(i, n, result, time.monotonic() - started))
     return session.close(complete=True)
