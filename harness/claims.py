@@ -634,6 +634,18 @@ def c14(t: pd.DataFrame, inputs: Inputs, go: str) -> Decision:
     return "partly", f"{text}: unbounded grows, but not every bounded cache stayed flat."
 
 
+def _limit_key(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return math.inf
+
+
+def _limit_label(value: str) -> str:
+    """cells.csv holds GOMEMLIMIT as bytes; a share like 90% was resolved against the container limit."""
+    return mib(float(value)) if value.isdigit() else value
+
+
 def x1(t: pd.DataFrame, inputs: Inputs, go: str) -> Decision:
     gm = t[t["scenario"] == "gomemlimit"]
     if gm.empty:
@@ -649,7 +661,7 @@ def x1(t: pd.DataFrame, inputs: Inputs, go: str) -> Decision:
         peak_cmp == "lower" or not col(off, "oom_killed").fillna(0).any())
     text = (f"GOMEMLIMIT off: peak RSS {span(col(off, 'peak_rss'))}, GC CPU {span(col(off, 'gc_cpu_s'), lambda v: f'{v:.2f} s')}, "
             f"OOM-killed {int(col(off, 'oom_killed').fillna(0).sum())}/{len(off)}; with a limit "
-            f"({', '.join(sorted(set(limit[~limit.isin(['off', 'unset'])])))}): peak RSS {span(col(on, 'peak_rss'))}, "
+            f"({', '.join(_limit_label(v) for v in sorted(set(limit[~limit.isin(['off', 'unset'])]), key=_limit_key))}): peak RSS {span(col(on, 'peak_rss'))}, "
             f"GC CPU {span(col(on, 'gc_cpu_s'), lambda v: f'{v:.2f} s')}, OOM-killed {int(killed_on.sum())}/{len(on)}")
     gs = t[(t["scenario"] == "gogc_sweep") & (axis(t, "gogc") == "off")]
     if not gs.empty:
