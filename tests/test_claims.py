@@ -125,7 +125,15 @@ def c3_rows(unset_like):
 
 def test_c3_flips_with_what_unset_behaves_like():
     assert one("C3", inputs(c3_rows("0"))).verdict == "supported"
-    assert one("C3", inputs(c3_rows("1"))).verdict == "refuted"
+    # 0 and 1 still do what the article says; only "0 is the default" fails.
+    row = one("C3", inputs(c3_rows("1")))
+    assert row.verdict == "partly" and "not the default" in row.evidence
+
+
+def test_c3_refuted_when_explicit_settings_behave_alike():
+    rows = c3_rows("0")
+    rows[1].update({"rss@freeos": 1030 * MiB, "lazyfree@freeos": 1000 * MiB})  # madvdontneed=1 kept them too
+    assert one("C3", inputs(rows)).verdict == "refuted"
 
 
 def test_c3_inconclusive_without_lazyfree():
