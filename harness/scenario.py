@@ -324,6 +324,8 @@ class _Validator:
         self.data = data
         self.errors: list[str] = []
 
+    workload_known = True
+
     def err(self, key: str, message: str, valid: list[str] | tuple[str, ...] | None = None) -> None:
         line = f"{self.path}: {key}: {message}"
         if valid is not None:
@@ -366,7 +368,11 @@ class _Validator:
             hint = _suggest(str(workload_name), list(WORKLOADS)) if workload_name else ""
             self.err("workload", f"{'required' if workload_name is None else f'unknown workload {workload_name!r}'}"
                      f"{'; ' + hint.rstrip() if hint else ''}", sorted(WORKLOADS))
-            raise ScenarioError(self.errors)  # nothing further can be checked without it
+            # Check the rest against a stand-in with no flags or phases of its own, so every other
+            # error in the file is reported now; errors that only the real workload could judge
+            # (its flags, its phases) are left out.
+            workload = Workload(str(workload_name), "", (), ())
+            self.workload_known = False
 
         full = self.variant(data, "", workload, base=None)
         quick_table = self.table(data, "quick")
@@ -386,6 +392,8 @@ class _Validator:
         params = dict(base.params) if base else {}
         for name, raw in self.table(data, "params", prefix).items():
             param = workload.param(name)
+            if param is None and not self.workload_known:
+                continue
             if param is None:
                 valid = [p.name for p in workload.params]
                 self.err(f"{prefix}params.{name}",
@@ -416,7 +424,8 @@ class _Validator:
         for axis, raw_values in self.table(data, "matrix", prefix).items():
             key = f"{prefix}matrix.{axis}"
             if axis not in valid_axes:
-                self.err(key, f"unknown axis; {_suggest(axis, valid_axes)}".rstrip("; "), valid_axes)
+                if self.workload_known:  # else it may be a flag of the workload meant
+                    self.err(key, f"unknown axis; {_suggest(axis, valid_axes)}".rstrip("; "), valid_axes)
                 continue
             if not isinstance(raw_values, list) or not raw_values:
                 self.err(key, "must be a non-empty list of values")
@@ -521,7 +530,7 @@ class _Validator:
             if base not in per_phase:
                 self.err(key, f"{base!r} has no per-phase value; {_suggest(base, sorted(per_phase))}".rstrip("; "),
                          sorted(per_phase))
-            if phase not in workload.phases:
+            if phase not in workload.phases and self.workload_known:
                 self.err(key, f"{workload.name} has no phase {phase!r}; {_suggest(phase, workload.phases)}"
                          .rstrip("; "), workload.phases)
         elif metric not in plain:
@@ -556,8 +565,9 @@ class _Validator:
         result = []
         for name, value in raw.items():
             if name not in valid_keys:
-                self.err(f"{key}.{name}", f"not an axis or flag of this scenario; {_suggest(name, valid_keys)}"
-                         .rstrip("; "), valid_keys)
+                if self.workload_known:
+                    self.err(f"{key}.{name}", f"not an axis or flag of this scenario; {_suggest(name, valid_keys)}"
+                             .rstrip("; "), valid_keys)
                 continue
             try:
                 if name in axes:

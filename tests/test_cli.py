@@ -90,6 +90,18 @@ def test_validate_reports_every_error_and_exits_2(tmp_path, capsys):
     assert "Traceback" not in captured.err
 
 
+def test_typo_wrong_type_and_unknown_workload_are_reported_together(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('description = "bad"\nworkload = "alloc-relase"\n[params]\nsize = "1GiB"\n'
+                   '[limits]\nmemroy = "1GiB"\n[run]\nrepeats = "two"\n')
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: workload: unknown workload 'alloc-relase'; did you mean 'alloc-release'?" in err
+    assert f"{bad}: limits.memroy: unknown key; did you mean 'memory'?" in err
+    assert f"{bad}: run.repeats: 'two' is not a positive integer" in err
+    assert "Traceback" not in err
+
+
 def test_validate_shipped_scenarios(capsys):
     assert main(["validate", *map(str, sorted((ROOT / "scenarios").glob("*.toml")))]) == 0
 
