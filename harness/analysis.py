@@ -435,7 +435,9 @@ def by_config(summary: pd.DataFrame, cells: pd.DataFrame, metrics: Iterable[str]
     for m in metrics:
         keyed[m] = values[m].to_numpy(dtype=float) if m in values.columns else np.nan
     rows = []
-    for key, group in keyed.groupby(key_cols, sort=True, dropna=False):
+    # Configurations in the order they first ran, which is the scenario's matrix order
+    # (GOGC 50, 100, 300, off), not the string order ("100" < "300" < "50").
+    for key, group in keyed.groupby(key_cols, sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(key_cols, key))
         row["config"] = group["config"].iloc[0]

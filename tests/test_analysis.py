@@ -156,3 +156,12 @@ def test_phase_value_is_the_first_reading_just_after_the_phase_ends():
     assert s["rss@freeos"] == 4.0
     assert s["lazyfree@freeos"] == 1000.0
     assert s["rss@idle"] == 3.0          # the last phase: no reading after the end, the last before it
+
+
+def test_by_config_keeps_the_order_configurations_ran_in():
+    cells = pd.DataFrame({"cell_id": ["a", "b", "c", "d"], "gogc": ["50", "100", "300", "50"],
+                          "repeat": [0, 0, 0, 1]})
+    summary = pd.DataFrame({"peak_rss": [1.0, 2.0, 3.0, 5.0]}, index=["a", "b", "c", "d"])
+    table = analysis.by_config(summary, cells, ["peak_rss"])
+    assert list(table["gogc"]) == ["50", "100", "300"]
+    assert list(table["peak_rss_median"]) == [3.0, 2.0, 3.0]
