@@ -103,6 +103,20 @@ def axis_str(value) -> str:
     return text
 
 
+# Axis columns whose values cells.csv holds as bytes.
+BYTE_AXES = ("gomemlimit", "memory", "memory_limit_bytes")
+
+
+def axis_display(column: str, value) -> str:
+    """axis_str, with byte counts of size axes written as sizes (314572800 -> "300MiB")."""
+    text = axis_str(value)
+    if column in BYTE_AXES and text.isdigit():
+        from harness.units import format_size
+
+        return format_size(int(text))
+    return text
+
+
 def parse_detail(detail) -> dict:
     """An event's `detail` JSON as a dict; {} when absent or not JSON."""
     if isinstance(detail, dict):
@@ -414,7 +428,7 @@ def config_label(cells: pd.DataFrame) -> pd.Series:
         if "go_version" in varying and "go" in varying:
             varying.remove("go")
         for i in idx:
-            labels[i] = ", ".join(f"{c}={axis_str(cells.at[i, c])}" for c in varying) or "default"
+            labels[i] = ", ".join(f"{c}={axis_display(c, cells.at[i, c])}" for c in varying) or "default"
     return labels
 
 

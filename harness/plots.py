@@ -11,9 +11,10 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from harness.analysis import axis_str, config_label, phase_table  # noqa: E402
+from harness.analysis import axis_display, axis_str, config_label, phase_table  # noqa: E402
 
 MiB = 1024 * 1024
 WIDTH_IN = 9.0  # at dpi 100: ~900 px wide
@@ -51,11 +52,17 @@ def _labels(cells: pd.DataFrame) -> dict[str, str]:
 def _phase_lines(ax, events: pd.DataFrame, cell_id: str, label: bool = True) -> None:
     phases = phase_table(events)
     phases = phases[phases["cell_id"] == cell_id]
+    ends = pd.concat([phases["start_s"], phases["end_s"]]).dropna()
+    # Phases a few milliseconds long would print their names on top of each other: name a
+    # boundary only where it stands clear of the last named one.
+    min_gap = 0.03 * float(ends.max() - ends.min()) if len(ends) else 0.0
+    last_named = -np.inf
     for row in phases.itertuples(index=False):
         ax.axvline(row.start_s, color="0.6", linestyle=":", linewidth=0.8)
-        if label:
+        if label and row.start_s - last_named >= min_gap:
             ax.text(row.start_s, 1.0, f" {row.phase}", transform=ax.get_xaxis_transform(), rotation=90,
                     va="top", ha="left", fontsize=7, color="0.35")
+            last_named = row.start_s
 
 
 def _limit_line(ax, memory_limit) -> None:
@@ -179,9 +186,9 @@ def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: 
                 hi = (sub[f"{m}_max"] - sub[f"{m}_median"]) / scale
                 pos = [i + (j - (len(hues) - 1) / 2) * width for i in range(len(xs))]
                 ax.bar(pos, med.fillna(0), width=width, yerr=[lo.fillna(0), hi.fillna(0)], capsize=3,
-                       label=f"{hue}={h}" if h is not None else None)
+                       label=f"{hue}={axis_display(hue, h)}" if h is not None else None)
             ax.set_xticks(range(len(xs)))
-            ax.set_xticklabels(xs)
+            ax.set_xticklabels([axis_display(x, v) for v in xs])
             if hues != [None]:
                 ax.legend()
         ax.set_xlabel(x)

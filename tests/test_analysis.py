@@ -165,3 +165,11 @@ def test_by_config_keeps_the_order_configurations_ran_in():
     table = analysis.by_config(summary, cells, ["peak_rss"])
     assert list(table["gogc"]) == ["50", "100", "300"]
     assert list(table["peak_rss_median"]) == [3.0, 2.0, 3.0]
+
+
+def test_axis_display_writes_byte_axes_as_sizes():
+    assert analysis.axis_display("gomemlimit", "314572800") == "300MiB"
+    assert analysis.axis_display("gomemlimit", "off") == "off"
+    assert analysis.axis_display("gogc", "50") == "50"
+    cells = pd.DataFrame({"cell_id": ["a", "b"], "scenario": ["s", "s"], "gomemlimit": ["off", "314572800"]})
+    assert list(analysis.config_label(cells)) == ["gomemlimit=off", "gomemlimit=300MiB"]

@@ -1,5 +1,6 @@
 import matplotlib
 import pandas as pd
+import numpy as np
 import pytest
 
 from harness import analysis, plots
@@ -79,3 +80,16 @@ def test_empty_inputs_still_draw():
     fig = plots.rss_over_time(empty, pd.DataFrame(columns=analysis.EVENT_COLUMNS),
                               pd.DataFrame(columns=["cell_id"]), "nothing")
     assert any("no vm_rss" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_phase_names_do_not_overprint_when_phases_are_milliseconds_apart():
+    events = pd.DataFrame([("c", t, "phase", name, np.nan, "") for t, name in
+                           ((0.0, "baseline"), (0.5, "allocate"), (0.501, "hold"), (0.502, "release"),
+                            (100.0, "idle"))] + [("c", 140.0, "end", "w", np.nan, "{}")],
+                          columns=analysis.EVENT_COLUMNS)
+    samples = pd.DataFrame([("c", t, "proc", "vm_rss", 1.0) for t in (0.0, 140.0)], columns=analysis.SAMPLE_COLUMNS)
+    cells = pd.DataFrame([{"cell_id": "c", "scenario": "s"}])
+    fig = plots.rss_over_time(samples, events, cells, "t")
+    named = [t.get_text().strip() for t in fig.axes[0].texts]
+    assert named == ["baseline", "idle"]
+    assert len(fig.axes[0].get_lines()) >= 5 + 1   # every boundary still drawn, plus the RSS line
