@@ -104,7 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - the measurements are saved; a report can be redone
         print(f"warning: report not written ({type(exc).__name__}: {exc}); "
               f"retry with: python -m harness report {run_dir}", file=sys.stderr)
-    print(f"{len(cells)} cells in {time.monotonic() - started:.0f}s: {len(failures)} expectation failures, "
+    ran = f"{len(cells)} cells" if complete else f"{session.cells_run} of {len(cells)} cells (interrupted)"
+    print(f"{ran} in {time.monotonic() - started:.0f}s: {len(failures)} expectation failures, "
           f"{len(bad_cells)} failed/timed out, {len(skipped)} skipped")
     for note in bad_cells + [f"skipped {s}" for s in skipped]:
         print(f"  {note}")

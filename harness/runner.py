@@ -49,7 +49,7 @@ class RunSession:
         self.store = RunStore.create(Path(results_dir), manifest, run_id=self.run_id)
         self.cells_run = 0
         self._run_dir: Path | None = None
-        self._previous_sigterm = None
+        self._previous_sigterm = self._previous_sigint = None
         self._install_sigterm()
 
     # -- signals -------------------------------------------------------------------------
@@ -63,10 +63,14 @@ class RunSession:
             raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
         self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+        # A shell starts background jobs with SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt; an interrupt must still stop the run cleanly.
+        self._previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def _restore_sigterm(self) -> None:
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
+            signal.signal(signal.SIGINT, self._previous_sigint)
             self._previous_sigterm = None
 
     # -- cells -----------------------------------------------------------------------------

@@ -68,11 +68,11 @@ def test_sigint_stops_cleans_up_and_keeps_what_was_measured(name, tmp_path):
     workload_build()
     run_id = f"sigint-{name}-{os.getpid()}"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    # SIGINT back to its default in the driver: a test session started in the background has
-    # it ignored, and the driver would inherit that.
+    # Started with SIGINT ignored, as a shell starts a background job: the session must still
+    # turn an interrupt into a clean stop.
     proc = subprocess.Popen([sys.executable, str(DRIVER), str(tmp_path), name, run_id], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     run_dir = None
     try:
         deadline = time.monotonic() + 180
