@@ -96,14 +96,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"  FAIL {f.message}")
             for note in notes:
                 print(f"  not checked: {note}")
+    report_failed = False
     try:
         from harness.report import write_report
 
         report = write_report(run_dir)
         print(f"report: {report}")
     except Exception as exc:  # noqa: BLE001 - the measurements are saved; a report can be redone
-        print(f"warning: report not written ({type(exc).__name__}: {exc}); "
-              f"retry with: python -m harness report {run_dir}", file=sys.stderr)
+        report_failed = True
+        print(f"error: report not written ({type(exc).__name__}: {exc}); the measurements are saved: "
+              f"retry with python -m harness report {run_dir}", file=sys.stderr)
     ran = f"{len(cells)} cells" if complete else f"{session.cells_run} of {len(cells)} cells (interrupted)"
     print(f"{ran} in {time.monotonic() - started:.0f}s: {len(failures)} expectation failures, "
           f"{len(bad_cells)} failed/timed out, {len(skipped)} skipped")
@@ -112,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(run_dir)
     if not complete:
         return 130
-    return EXIT_FAILED if failures or bad_cells else EXIT_OK
+    return EXIT_FAILED if failures or bad_cells or report_failed else EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -182,8 +184,9 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run scenarios, check their expectations, write the report",
                          description="Run scenarios cell by cell; the last line printed is the run directory. "
-                                     "Exit 0: every cell ran; 1: an expectation failed or a cell failed; "
-                                     "2: bad input.")
+                                     "Exit 0: every cell ran (an OOM kill is an outcome); 1: an expectation "
+                                     "failed, a cell failed or the report could not be written; "
+                                     "2: bad input; 130: interrupted.")
     run.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                      help="scenario names (alloc_release) or .toml paths; default: every file in scenarios/")
     add_run_options(run)

@@ -170,7 +170,15 @@ def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: 
     fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH_IN, 3.0 * nrows + 0.6), squeeze=False)
     data = by_config.copy()
     xs = order or (list(dict.fromkeys(data[x].map(axis_str))) if x in data.columns and len(data) else [])
-    hues = list(dict.fromkeys(data[hue].map(axis_str))) if hue and hue in data.columns and len(data) else [None]
+    data["_x"] = data[x].map(axis_str) if x in data.columns else ""
+    data["_hue"] = (data[hue].map(lambda v: f"{hue}={axis_display(hue, v)}")
+                    if hue and hue in data.columns else "")
+    if data.duplicated(["_x", "_hue"]).any() and "config" in data.columns:
+        # Other axes vary too (e.g. one added with --matrix): one bar per configuration, so no
+        # two configurations are drawn as one.
+        data["_hue"] = data["config"].map(
+            lambda c: ", ".join(p for p in str(c).split(", ") if not p.startswith(f"{x}=")))
+    hues = list(dict.fromkeys(data["_hue"])) if len(data) else [""]
     width = 0.8 / max(len(hues), 1)
     for k, m in enumerate(metrics):
         ax = axes[k // ncols][k % ncols]
@@ -179,18 +187,17 @@ def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: 
             _empty(fig, ax, m)
         else:
             for j, h in enumerate(hues):
-                sub = data if h is None else data[data[hue].map(axis_str) == h]
-                sub = sub.assign(_x=sub[x].map(axis_str)).set_index("_x").reindex(xs)
+                sub = data[data["_hue"] == h].drop_duplicates("_x").set_index("_x").reindex(xs)
                 med = sub[f"{m}_median"] / scale
                 lo = (sub[f"{m}_median"] - sub[f"{m}_min"]) / scale
                 hi = (sub[f"{m}_max"] - sub[f"{m}_median"]) / scale
                 pos = [i + (j - (len(hues) - 1) / 2) * width for i in range(len(xs))]
                 ax.bar(pos, med.fillna(0), width=width, yerr=[lo.fillna(0), hi.fillna(0)], capsize=3,
-                       label=f"{hue}={axis_display(hue, h)}" if h is not None else None)
+                       label=h or None)
             ax.set_xticks(range(len(xs)))
             ax.set_xticklabels([axis_display(x, v) for v in xs])
-            if hues != [None]:
-                ax.legend()
+            if any(hues):
+                ax.legend(fontsize=7)
         ax.set_xlabel(x)
         ax.set_ylabel(f"{m} ({unit})")
         ax.set_title(m)

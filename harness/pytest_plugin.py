@@ -206,8 +206,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         if reporter:
             reporter.write_line(f"goreclaim report: {report}")
     except Exception as exc:  # noqa: BLE001 - the measurements are saved; the report can be redone
-        warnings.warn(f"goreclaim report not written ({type(exc).__name__}: {exc}); "
-                      f"retry with: python -m harness report {run_dir}", stacklevel=1)
+        # The cells passed, but a run without its report is not a success: fail the session.
+        message = (f"goreclaim report not written ({type(exc).__name__}: {exc}); the measurements are "
+                   f"saved: retry with python -m harness report {run_dir}")
+        if reporter:
+            reporter.write_line(message, red=True)
+        else:
+            warnings.warn(message, stacklevel=1)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     for note in state.not_checked:
         if reporter:
             reporter.write_line(f"goreclaim not checked: {note}")

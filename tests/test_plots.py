@@ -93,3 +93,16 @@ def test_phase_names_do_not_overprint_when_phases_are_milliseconds_apart():
     named = [t.get_text().strip() for t in fig.axes[0].texts]
     assert named == ["baseline", "idle"]
     assert len(fig.axes[0].get_lines()) >= 5 + 1   # every boundary still drawn, plus the RSS line
+
+
+def test_summary_bars_keep_configurations_apart_when_another_axis_varies():
+    # gogc added with --matrix to a scenario whose figure is drawn by freeos: four configurations.
+    table = pd.DataFrame({"freeos": ["false", "true", "false", "true"], "gogc": ["50", "50", "300", "300"],
+                          "config": ["freeos=false, gogc=50", "freeos=true, gogc=50",
+                                     "freeos=false, gogc=300", "freeos=true, gogc=300"],
+                          "gc_cycles_median": [1.0, 2.0, 3.0, 4.0], "gc_cycles_min": [1.0, 2.0, 3.0, 4.0],
+                          "gc_cycles_max": [1.0, 2.0, 3.0, 4.0]})
+    fig = plots.summary_bars(table, "gc_cycles", x="freeos")
+    heights = sorted(p.get_height() for p in fig.axes[0].patches)
+    assert heights == pytest.approx([1.0, 2.0, 3.0, 4.0])
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["gogc=50", "gogc=300"]
