@@ -108,7 +108,9 @@ def test_spike_above_the_limit_is_oom_killed(name, build):
     r = backend.run(cell, build)
     assert r.status == "oom_killed", (r.status, r.reason)
     assert r.oom_killed
-    assert r.peak_cgroup_bytes is not None and r.peak_cgroup_bytes <= 256 * MiB
+    # The page counter may overshoot the limit by a page or a charge batch before reclaim and
+    # the OOM killer act (seen: 256 MiB + 4 KiB); the claims allow 1% for the same reason.
+    assert r.peak_cgroup_bytes is not None and r.peak_cgroup_bytes <= 256 * MiB * 1.01
     assert r.peak_cgroup_bytes > 200 * MiB
 
 

