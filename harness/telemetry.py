@@ -104,10 +104,11 @@ class TelemetryParser:
         self._workload = ""
 
     # stdout: the workload's JSON lines.
-    def feed_stdout(self, line: str, recv_ns: int) -> None:
+    def feed_stdout(self, line: str, recv_ns: int) -> str | None:
+        """Parse one protocol line; returns its `ev` ("phase", "metrics", ...), None if not one."""
         line = line.rstrip("\r\n")
         if not line.strip():
-            return
+            return None
         try:
             obj = json.loads(line)
         except ValueError:
@@ -115,7 +116,7 @@ class TelemetryParser:
         if not isinstance(obj, dict) or "ev" not in obj:
             self.bad_lines += 1
             self._tail.append(line)
-            return
+            return None
         t = obj.get("t")
         if not isinstance(t, int) or isinstance(t, bool):
             t = recv_ns  # the protocol requires "t"; fall back rather than drop the line
@@ -124,12 +125,14 @@ class TelemetryParser:
         if handler is None:
             self.bad_lines += 1
             self._tail.append(line)
-            return
+            return None
         try:
             handler(self, t, obj, line)
         except (TypeError, ValueError, KeyError, AttributeError):
             self.bad_lines += 1
             self._tail.append(line)
+            return None
+        return ev
 
     def _on_start(self, t: int, obj: dict, line: str) -> None:
         self.start = obj

@@ -168,3 +168,11 @@ def test_real_go_runtime_traces(tmp_path):
     # FreeOSMemory's forced scavenge returns the dropped 32 MiB spike (or most of it).
     forced = [json.loads(e[4]) for e in scavs if json.loads(e[4])["forced"]]
     assert forced and forced[-1]["released_bytes"] >= 16 << 20, out.stderr
+
+
+def test_feed_stdout_says_which_event_it_read():
+    p = TelemetryParser()
+    assert p.feed_stdout('{"t":1,"ev":"phase","name":"hold"}', 2) == "phase"
+    assert p.feed_stdout('{"t":3,"ev":"metrics","m":{"heap_inuse":1}}', 4) == "metrics"
+    assert p.feed_stdout("not json", 5) is None
+    assert p.feed_stdout('{"t":6,"ev":"nonsense"}', 7) is None

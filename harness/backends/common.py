@@ -218,10 +218,10 @@ class Observation:
 
     def _feed_stdout(self, line: str, recv_ns: int) -> None:
         with self._parser_lock:
-            self.parser.feed_stdout(line, recv_ns)
+            ev = self.parser.feed_stdout(line, recv_ns)
         # A new phase means the previous one just ended: read every tier now (see Sampler.trigger).
         sampler = self._sampler
-        if sampler is not None and '"ev":"phase"' in line:
+        if sampler is not None and ev == "phase":
             sampler.trigger()
 
     def _feed_stderr(self, line: str, recv_ns: int) -> None:
