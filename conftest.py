@@ -1,2 +1,2 @@
 # Scenario files as pytest items; everything lives in the plugin.
-pytest_plugins = ["harness.pytest_plugin"]
+pytest_plugins = ["harness.drive.pytest_plugin"]

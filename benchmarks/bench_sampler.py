@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.cgroupfs import (create_memory_cgroup, memory_cgroup_of,  # noqa: E402
+from harness.run.observe.cgroupfs import (create_memory_cgroup, memory_cgroup_of,  # noqa: E402
                               writable_memory_hierarchy)
-from harness.probes import cgroup_probe, proc_status_probe, smaps_rollup_probe  # noqa: E402
-from harness.sampler import Sampler  # noqa: E402
+from harness.run.observe.probes import cgroup_probe, proc_status_probe, smaps_rollup_probe  # noqa: E402
+from harness.run.observe.sampler import Sampler  # noqa: E402
 
 BUDGET_PCT_OF_ONE_CORE = 2.0
 

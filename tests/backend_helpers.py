@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cell import Cell
+from harness.define.cell import Cell
 
 MiB = 1 << 20
 
 
 def workload_build():
     """The default Go build of go_workloads/, or a skip saying why there is none."""
-    from harness import toolchain
+    from harness.build import toolchain
 
     try:
         return toolchain.build()
@@ -20,7 +20,7 @@ def workload_build():
 
 
 def backend_or_skip(name: str):
-    from harness.backends.select import make_backend
+    from harness.run.backends.select import make_backend
 
     backend = make_backend(name)
     why_not = backend.available()

@@ -7,8 +7,8 @@ Prints `RUN_DIR <path>` once the session is open and `FIRST_SAVED` once the firs
 import sys
 from pathlib import Path
 
-from harness.cell import Cell
-from harness.runner import RunSession
+from harness.define.cell import Cell
+from harness.drive.session import RunSession
 
 
 def cell(cell_id: str, *args: str) -> Cell:

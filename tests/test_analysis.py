@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import analysis
+from harness.analyse import summary as analysis
 from tests.frames import MiB, CellSpec, alloc_release_spec, run_frames
 
 

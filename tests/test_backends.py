@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.process import NEEDS_LIMIT, ProcessBackend
-from harness.toolchain import Build
+from harness.run.backends.process import NEEDS_LIMIT, ProcessBackend
+from harness.build.toolchain import Build
 from backend_helpers import MiB, alloc_release, backend_or_skip, between, phases, series, workload_build
 
 ALL = ("docker", "cgroup", "process")

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from harness.backends.common import classify, parse_strace, pump_lines
-from harness.backends.select import BackendUnavailable, select_backend
+from harness.run.backends.common import classify, pump_lines
+from harness.run.observe.strace import parse_strace
+from harness.run.backends.select import BackendUnavailable, select_backend
 
 
 def judge(**kw):
@@ -75,8 +76,8 @@ def test_process_backend_is_always_available():
 
 
 def test_auto_prefers_docker_then_cgroup():
-    from harness.cgroupfs import writable_memory_hierarchy
-    from harness.image import docker_unavailable
+    from harness.run.observe.cgroupfs import writable_memory_hierarchy
+    from harness.build.image import docker_unavailable
 
     backend, why = select_backend("auto")
     if docker_unavailable() is None:
@@ -88,9 +89,9 @@ def test_auto_prefers_docker_then_cgroup():
 
 
 def test_explicit_unavailable_backend_says_what_to_use(monkeypatch):
-    import harness.image
+    import harness.build.image
 
-    monkeypatch.setattr(harness.image, "docker_unavailable", lambda client=None: "no daemon at /x.sock")
+    monkeypatch.setattr(harness.build.image, "docker_unavailable", lambda client=None: "no daemon at /x.sock")
     with pytest.raises(BackendUnavailable) as err:
         select_backend("docker")
     assert "no daemon at /x.sock" in str(err.value) and "--backend cgroup" in str(err.value)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cgroupfs import (CgroupError, MemoryCgroup, create_memory_cgroup, list_leftovers,
+from harness.run.observe.cgroupfs import (CgroupError, MemoryCgroup, create_memory_cgroup, list_leftovers,
                               memory_cgroup_of, parse_mountinfo, writable_memory_hierarchy)
 
 V1_STAT = """cache 3428352

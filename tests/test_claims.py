@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import analysis, claims
+from harness.analyse import summary as analysis
+
+from harness.analyse import claims
 from tests.frames import MiB, CellSpec, run_frames
 
 OLD, NEW = "1.15.15", "1.27.3"

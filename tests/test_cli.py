@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.__main__ import main
+from harness.drive.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +50,7 @@ def write_scenario(directory: Path, name: str = "new_spike", text: str = NEW_SCE
 def backend_or_skip() -> str:
     """The backend `auto` would pick; skip when none can limit memory."""
     try:
-        from harness.backends.select import select_backend
+        from harness.run.backends.select import select_backend
     except ImportError as exc:
         pytest.skip(f"backend selection not importable: {exc}")
     try:
@@ -144,7 +144,7 @@ def test_new_toml_scenario_runs_through_the_cli(tmp_path):
     assert "[1/1] new_spike[r0] ok" in out.stdout
     run_dir = Path(lines[-1])
     assert run_dir.parent == results and (run_dir / "cells.csv").exists()
-    from harness.store import load_run
+    from harness.store.rundir import load_run
 
     run = load_run(run_dir)
     assert list(run.cells["cell_id"]) == ["new_spike[r0]"]

@@ -1,7 +1,7 @@
 import pytest
 
-from harness.cell import Cell
-from harness.env import child_env
+from harness.define.cell import Cell
+from harness.run.env import child_env
 
 HOST = {
     "PATH": "/usr/bin:/bin",

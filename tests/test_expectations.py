@@ -4,9 +4,9 @@ import textwrap
 import pandas as pd
 import pytest
 
-from harness.expectations import check_cell, check_relative, format_value
-from harness.matrix import expand
-from harness.scenario import load
+from harness.analyse.expectations import check_cell, check_relative, format_value
+from harness.define.matrix import expand
+from harness.define.scenario import load
 
 MiB = 1 << 20
 

@@ -7,8 +7,10 @@ import subprocess
 
 import pytest
 
-from harness import toolchain, units
-from harness.workloads import WORKLOADS, Param
+from harness.build import toolchain
+
+from harness.define import units
+from harness.define.workloads import WORKLOADS, Param
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,11 @@ import time
 
 import pytest
 
-from harness import image, toolchain
-from harness.image import docker_unavailable, ensure_image, image_tag
-from harness.workloads import WORKLOADS
+from harness.build import image
+
+from harness.build import toolchain
+from harness.build.image import docker_unavailable, ensure_image, image_tag
+from harness.define.workloads import WORKLOADS
 
 
 @pytest.fixture(scope="module")

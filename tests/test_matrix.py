@@ -2,9 +2,9 @@ import textwrap
 
 import pytest
 
-from harness.matrix import MatrixError, expand, merge_matrix_options, parse_matrix_option
-from harness.scenario import load
-from harness.toolchain import DEFAULT_GO
+from harness.define.matrix import MatrixError, expand, merge_matrix_options, parse_matrix_option
+from harness.define.scenario import load
+from harness.build.toolchain import DEFAULT_GO
 
 SCENARIO = """
 description = "matrix test"

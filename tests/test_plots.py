@@ -3,7 +3,9 @@ import pandas as pd
 import numpy as np
 import pytest
 
-from harness import analysis, plots
+from harness.analyse import summary as analysis
+
+from harness.present import plots
 from tests.frames import MiB, alloc_release_spec, run_frames
 
 

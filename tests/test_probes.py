@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from harness.cgroupfs import memory_cgroup_of
-from harness.probes import (cgroup_probe, kernel_peaks, parse_smaps_rollup, parse_status, proc_status_probe,
+from harness.run.observe.cgroupfs import memory_cgroup_of
+from harness.run.observe.probes import (cgroup_probe, kernel_peaks, parse_smaps_rollup, parse_status, proc_status_probe,
                             smaps_rollup_probe)
 
 STATUS = b"""Name:\tgo\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 1100000 kB\nVmSize:\t 1064960 kB

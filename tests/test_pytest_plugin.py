@@ -30,7 +30,7 @@ def project(pytester, monkeypatch):
     # In a subprocess: pandas/numpy cannot be re-imported inside one interpreter.
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     pytester.runpytest = pytester.runpytest_subprocess
-    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]')
+    pytester.makeconftest('pytest_plugins = ["harness.drive.pytest_plugin"]')
     pytester.mkdir("scenarios")
     return pytester
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.report import write_report
+from harness.present.report import write_report
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 GENERATED = ("report.md", "report.html", "claims.csv", "summary.csv")

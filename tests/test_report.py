@@ -5,7 +5,7 @@ import re
 import pandas as pd
 import pytest
 
-from harness import report
+from harness.present import report
 from tests.frames import CellSpec, alloc_release_spec, run_frames
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from backend_helpers import MiB, alloc_release, backend_or_skip, workload_build
-from harness.runner import RunSession, run_cells
+from harness.drive.session import RunSession, run_cells
 
 REPO = Path(__file__).resolve().parent.parent
 DRIVER = Path(__file__).resolve().parent / "sigint_driver.py"
@@ -33,9 +33,9 @@ def test_unknown_go_version_is_a_skipped_cell_not_an_exception(tmp_path):
 
 
 def test_cell_naming_an_unavailable_backend_is_skipped(tmp_path, monkeypatch):
-    import harness.image
+    import harness.build.image
 
-    monkeypatch.setattr(harness.image, "docker_unavailable", lambda client=None: "no daemon here")
+    monkeypatch.setattr(harness.build.image, "docker_unavailable", lambda client=None: "no daemon here")
     with RunSession(tmp_path, backend="process", run_id="nodocker", log=lambda s: None) as session:
         r = session.run_cell(alloc_release("needs-docker", backend="docker"))
     assert r.status == "skipped" and "no daemon here" in r.reason
@@ -96,14 +96,14 @@ def test_sigint_stops_cleans_up_and_keeps_what_was_measured(name, tmp_path):
     if name == "docker":
         assert _leftover_containers(run_id) == []
     else:
-        from harness.cgroupfs import list_leftovers
+        from harness.run.observe.cgroupfs import list_leftovers
 
         assert list_leftovers(f"goreclaim-{proc.pid}-") == []
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["complete"] is False
 
-    from harness.store import load
+    from harness.store.rundir import load
 
     data = load(run_dir)
     cells = data.cells.set_index("cell_id")

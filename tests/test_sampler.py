@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.sampler import Sampler
+from harness.run.observe.sampler import Sampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 

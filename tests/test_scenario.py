@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.scenario import ScenarioError, discover, footprint_bytes, load, resolve_path
+from harness.define.scenario import ScenarioError, discover, footprint_bytes, load, resolve_path
 
 GOOD = """
 description = "a small spike"

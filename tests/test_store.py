@@ -4,9 +4,9 @@ import math
 import pandas as pd
 import pytest
 
-from harness.backends.base import RunResult
-from harness.cell import Cell
-from harness.store import (RunStore, StoreError, cells_row, collect_manifest, load_run, result_frames)
+from harness.run.backends.base import RunResult
+from harness.define.cell import Cell
+from harness.store.rundir import (RunStore, StoreError, cells_row, collect_manifest, load_run, result_frames)
 
 T0 = 10_000_000_000
 

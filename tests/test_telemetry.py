@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.telemetry import TelemetryParser, parse_gctrace, parse_scavtrace
+from harness.run.observe.telemetry import TelemetryParser, parse_gctrace, parse_scavtrace
 
 # Captured from a Go 1.27.3 program run with GODEBUG=gctrace=1,scavtrace=1.
 GO127_STDERR = """\

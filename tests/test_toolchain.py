@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import toolchain
-from harness.toolchain import (
+from harness.build import toolchain
+from harness.build.toolchain import (
     BUILD_MARKER, DEFAULT_GO, INSTALL_MARKER, Toolchain, ToolchainError, build_with, resolve,
 )
-from harness.workloads import WORKLOADS
+from harness.define.workloads import WORKLOADS
 
 
 def fake_goroot(root: Path, version: str) -> Path:

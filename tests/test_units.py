@@ -1,6 +1,6 @@
 import pytest
 
-from harness.units import (
+from harness.define.units import (
     UnitError,
     canonical_size,
     format_duration,

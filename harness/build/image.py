@@ -1,0 +1,102 @@
+"""A Build -> a docker image FROM scratch holding /bin/<workload>, tagged by Go version and sources."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from harness.build.toolchain import Build
+from harness.define.project import DOCKERFILE
+
+IMAGE_REPO = "goreclaim-workloads"
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
+class ImageError(RuntimeError):
+    """The image could not be built; the message carries the builder's output."""
+
+
+def image_tag(build: Build) -> str:
+    return f"{IMAGE_REPO}:go{build.go_version}-{build.source_hash[:12]}"
+
+
+def image_labels(build: Build) -> dict[str, str]:
+    return {"goreclaim": "1", "goreclaim.go_version": build.go_version, "goreclaim.source_hash": build.source_hash}
+
+
+def _docker_host() -> str:
+    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+
+
+def _client(client=None):
+    if client is not None:
+        return client
+    import docker
+
+    return docker.from_env()
+
+
+def docker_unavailable(client=None) -> str | None:
+    """None if a Docker daemon answers, else one sentence saying why not."""
+    try:
+        import docker
+    except ImportError:
+        return "the docker Python package is not installed: pip install docker, or use --backend cgroup"
+    try:
+        c = client if client is not None else docker.from_env(timeout=10)
+        c.ping()
+    except Exception as e:  # the SDK raises several unrelated types for "nobody home"
+        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        return f"no Docker daemon answers at {_docker_host()} ({reason}): start dockerd or use --backend cgroup"
+    return None
+
+
+def _existing(client, tag: str):
+    import docker
+
+    try:
+        return client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def ensure_image(build: Build, client=None) -> str:
+    """The tag of an image holding the build's binaries; built once per (Go version, sources)."""
+    import docker
+
+    client = _client(client)
+    tag = image_tag(build)
+    image = _existing(client, tag)
+    if image is not None and image.labels.get("goreclaim.source_hash") == build.source_hash:
+        return tag
+    binaries = sorted(p for p in build.bin_dir.iterdir() if p.is_file()) if build.bin_dir.is_dir() else []
+    if not binaries:
+        raise ImageError(f"{build.bin_dir} holds no binaries to put in image {tag}")
+    if not DOCKERFILE.is_file():
+        raise ImageError(f"{DOCKERFILE} is missing: the image is built from it")
+    with tempfile.TemporaryDirectory(prefix="goreclaim-image-") as ctx:
+        ctx_dir = Path(ctx)
+        shutil.copy2(DOCKERFILE, ctx_dir / "Dockerfile")
+        (ctx_dir / "bin").mkdir()
+        for b in binaries:
+            shutil.copy2(b, ctx_dir / "bin" / b.name)
+            os.chmod(ctx_dir / "bin" / b.name, 0o755)
+        try:
+            client.images.build(
+                path=ctx, tag=tag, rm=True, forcerm=True, pull=False,
+                labels=image_labels(build),
+                buildargs={"GO_VERSION": build.go_version, "SOURCE_HASH": build.source_hash},
+            )
+        except docker.errors.BuildError as e:
+            log = "".join(chunk.get("stream", "") or chunk.get("error", "") for chunk in e.build_log)
+            raise ImageError(f"docker build of {tag} failed: {e.msg}\n{log.strip()}") from e
+        except docker.errors.APIError as e:
+            raise ImageError(f"docker build of {tag} failed: {e.explanation or e}") from e
+    return tag
+
+
+def image_size(tag: str, client=None) -> int:
+    """Size of the image in bytes, as the daemon reports it."""
+    return int(_client(client).images.get(tag).attrs["Size"])

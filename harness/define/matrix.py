@@ -1,0 +1,190 @@
+"""Axes, `--matrix` parsing, the cartesian product, stable cell ids and interleaved order.
+
+An axis is a standard runtime/container setting (STANDARD_AXES) or a flag of the scenario's
+workload. `--matrix AXIS=V1,V2` replaces that axis's values; an axis the scenario does not
+list becomes a new axis of it, except a workload flag its workload does not have (that
+override applies only to the scenarios whose workload has the flag).
+
+Cell ids name only the axes with more than one value, sorted by name, then the repeat:
+`alloc_release[gogc=50,madvdontneed=1,r0]`. Sorting makes the id independent of the order
+in which axes were given. Cells are ordered repeat by repeat, so that drift of the machine
+spreads evenly over configurations instead of landing on one of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+from harness.define import units
+from harness.define.cell import Cell
+from harness.define.project import DEFAULT_GO
+from harness.define.scenario import (
+    STANDARD_AXES,
+    UNSET,
+    Scenario,
+    ScenarioError,
+    _suggest,
+    canonical_axis_value,
+    canonical_param,
+)
+from harness.define.workloads import WORKLOADS
+
+
+class MatrixError(ScenarioError):
+    """A --matrix, --go, --backend or --repeats value that cannot be used."""
+
+
+def all_axes() -> list[str]:
+    """Standard axes, then every flag of every workload."""
+    flags = sorted({p.name for w in WORKLOADS.values() for p in w.params})
+    return list(STANDARD_AXES) + [f for f in flags if f not in STANDARD_AXES]
+
+
+def parse_matrix_option(text: str) -> tuple[str, list[str]]:
+    """'gogc=50,100,300' -> ('gogc', ['50', '100', '300'])."""
+    axis, sep, values = text.partition("=")
+    axis = axis.strip()
+    if not sep or not axis:
+        raise MatrixError([f"--matrix {text!r}: expected AXIS=V1,V2,... such as gogc=50,100,300"])
+    valid = all_axes()
+    if axis not in valid:
+        raise MatrixError([f"--matrix {text!r}: unknown axis {axis!r}; {_suggest(axis, valid)}"
+                           f"(valid: {', '.join(valid)})"])
+    # godebug values themselves contain commas: one --matrix godebug=... is one value.
+    items = [values.strip()] if axis == "godebug" else [v.strip() for v in values.split(",")]
+    if not items or any(v == "" for v in items) and axis != "godebug":
+        raise MatrixError([f"--matrix {text!r}: empty value; give one or more values separated by commas"])
+    return axis, items
+
+
+def merge_matrix_options(options: Iterable[str]) -> dict[str, list[str]]:
+    """Several --matrix options; the same axis given twice accumulates its values."""
+    merged: dict[str, list[str]] = {}
+    for option in options:
+        axis, values = parse_matrix_option(option)
+        merged.setdefault(axis, [])
+        merged[axis].extend(v for v in values if v not in merged[axis])
+    return merged
+
+
+def effective_matrix(scenario: Scenario, overrides: dict[str, list[str]] | None = None,
+                     go: list[str] | None = None, backend: str | None = None,
+                     quick: bool = False) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """(axes -> values, fixed params) after the command line is applied to the scenario."""
+    workload = WORKLOADS[scenario.workload]
+    variant = scenario.variant(quick)
+    matrix = dict(variant.matrix)
+    params = dict(variant.params)
+    requested = dict(overrides or {})
+    if go:
+        requested["go"] = list(go)
+    if backend:
+        requested["backend"] = [backend]
+    errors = []
+    known = all_axes()
+    for axis, raw_values in requested.items():
+        if axis not in known:
+            errors.append(f"{scenario.name}: axis {axis!r} is unknown; {_suggest(axis, known)}"
+                          f"(valid: {', '.join(known)})")
+            continue
+        if axis not in STANDARD_AXES and workload.param(axis) is None:
+            continue  # another workload's flag
+        values = []
+        for raw in raw_values:
+            try:
+                value = canonical_axis_value(axis, raw, workload)
+            except units.UnitError as exc:
+                errors.append(f"{scenario.name}: {axis}={raw}: {exc}")
+                continue
+            if value not in values:
+                values.append(value)
+        if not values:
+            continue
+        matrix[axis] = tuple(values)
+        params.pop(axis, None)
+    if errors:
+        raise MatrixError(errors)
+    return matrix, params
+
+
+def expand(scenario: Scenario, overrides: dict[str, list[str]] | None = None, repeats: int | None = None,
+           go: list[str] | None = None, backend: str | None = None, quick: bool = False) -> list[Cell]:
+    """Every cell of the scenario, repeat 0 of every configuration first, then repeat 1, ..."""
+    workload = WORKLOADS[scenario.workload]
+    variant = scenario.variant(quick)
+    matrix, params = effective_matrix(scenario, overrides, go, backend, quick)
+    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
+        raise MatrixError([f"--repeats {repeats!r}: must be a positive integer"])
+    count = repeats or variant.run.repeats
+    names = list(matrix)
+    varying = sorted(a for a in names if len(matrix[a]) > 1)
+    errors: list[str] = []
+    configs = []
+    for combo in itertools.product(*(matrix[a] for a in names)):
+        config = dict(zip(names, combo))
+        try:
+            configs.append((config, _settings(config, params, variant, workload, DEFAULT_GO)))
+        except units.UnitError as exc:
+            errors.append(f"{scenario.name}[{_label(config, names)}]: {exc}")
+    if errors:
+        raise MatrixError(errors)
+
+    cells = []
+    for repeat in range(count):
+        for config, settings in configs:
+            label = ",".join([f"{a}={config[a]}" for a in varying] + [f"r{repeat}"])
+            cells.append(Cell(
+                cell_id=f"{scenario.name}[{label}]",
+                scenario=scenario.name,
+                workload=workload.name,
+                repeat=repeat,
+                timeout_s=variant.run.timeout_s,
+                fast_hz=variant.run.fast_hz,
+                slow_hz=variant.run.slow_hz,
+                trace_syscalls=variant.run.trace_syscalls,
+                axes=tuple(sorted(config.items())),
+                **settings,
+            ))
+    return cells
+
+
+def _label(config: dict[str, str], names: list[str]) -> str:
+    return ",".join(f"{a}={config[a]}" for a in names)
+
+
+def _settings(config: dict[str, str], params: dict[str, str], variant, workload, default_go: str) -> dict:
+    memory = config.get("memory", variant.memory)
+    memory_bytes = units.parse_size(memory) if memory else None
+    flags = dict(params)
+    for name, value in config.items():
+        param = workload.param(name)
+        if param is not None:
+            flags[name] = canonical_param(param, value)
+    args = tuple(f"--{p.name}={flags[p.name]}" for p in workload.params if p.name in flags)
+
+    def runtime(axis: str) -> str | None:
+        value = config.get(axis)
+        return None if value is None or value == UNSET else value
+
+    gomemlimit = runtime("gomemlimit")
+    if gomemlimit is not None:
+        gomemlimit = units.parse_gomemlimit(gomemlimit, memory_bytes)
+    godebug = config.get("godebug", "none")
+    cpus = config.get("cpus", variant.cpus)
+    go = config.get("go", "default")
+    return dict(
+        args=args,
+        gogc=runtime("gogc"),
+        madvdontneed=runtime("madvdontneed"),
+        gomemlimit=gomemlimit,
+        godebug_extra=() if godebug == "none" else tuple(godebug.split(",")),
+        memory_limit_bytes=memory_bytes,
+        cpus=float(cpus) if cpus else None,
+        go_version=default_go if go == "default" else go,
+        backend=config.get("backend", "auto"),
+    )
+
+
+def cell_count(scenario: Scenario, overrides: dict[str, list[str]] | None = None, quick: bool = False) -> int:
+    return len(expand(scenario, overrides, quick=quick))

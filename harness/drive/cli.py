@@ -1,0 +1,250 @@
+"""python -m harness run|validate|list|report|build
+
+Exit status: 0 every cell ran (an OOM kill is an outcome, not an error), 1 an expectation
+failed or a cell failed or timed out, 2 bad input (scenario files, --matrix values, paths).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from harness.define.matrix import MatrixError, expand, merge_matrix_options
+from harness.define.scenario import STANDARD_AXES, SCENARIOS_DIR, ScenarioError, discover, load, load_many, resolve_path
+from harness.define.workloads import WORKLOADS
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+BAD_STATUSES = ("failed", "timeout")
+
+
+def split_go(values: list[str] | None) -> list[str] | None:
+    """--go 1.21.13 --go default, or --go 1.21.13,default."""
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def plan(scenario_args: list[str], matrix_options: list[str], repeats: int | None, go: list[str] | None,
+         backend: str | None, quick: bool):
+    """(scenarios, cells) for the command line; raises ScenarioError for anything unusable."""
+    paths = [resolve_path(a) for a in scenario_args] if scenario_args else discover()
+    if not paths:
+        raise ScenarioError([f"{SCENARIOS_DIR}: no scenario files (*.toml)"])
+    scenarios = load_many(paths)
+    overrides = merge_matrix_options(matrix_options)
+    cells, errors = [], []
+    for scenario in scenarios:
+        try:
+            cells.extend(expand(scenario, overrides, repeats=repeats, go=go, backend=backend, quick=quick))
+        except ScenarioError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise MatrixError(errors)
+    return scenarios, cells
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        scenarios, cells = plan(args.scenarios, args.matrix, args.repeats, split_go(args.go), args.backend,
+                                args.quick)
+    except ScenarioError as exc:
+        print("\n".join(exc.errors), file=sys.stderr)
+        return EXIT_USAGE
+    import pandas as pd
+
+    from harness.analyse.expectations import check_cell, check_relative, summarize_cell
+    from harness.drive.session import RunSession, progress_line
+
+    by_name = {s.name: s for s in scenarios}
+    failures: list[str] = []
+    bad_cells: list[str] = []
+    skipped: list[str] = []
+    summaries = []
+    started = time.monotonic()
+    manifest_extra = {"scenarios": [s.name for s in scenarios], "matrix": list(args.matrix),
+                      "quick": args.quick, "command": " ".join(sys.argv)}
+    session = RunSession(Path(args.results), backend=args.backend or "auto", manifest_extra=manifest_extra)
+    complete = False
+    try:
+        for i, cell in enumerate(cells, 1):
+            result = session.run_cell(cell)
+            print(progress_line(i, len(cells), result, time.monotonic() - started), flush=True)
+            if result.status in BAD_STATUSES:
+                bad_cells.append(f"{cell.cell_id}: {result.status}: {result.reason}")
+            if result.status == "skipped":
+                skipped.append(f"{cell.cell_id}: {result.reason}")
+                continue
+            row = summarize_cell(result)
+            summaries.append(row.rename(cell.cell_id))
+            for failure in check_cell(by_name[cell.scenario], cell, row):
+                failures.append(failure.message)
+                print(f"  FAIL {failure.message}", flush=True)
+        complete = True
+    except KeyboardInterrupt:
+        print("interrupted: keeping the cells measured so far", file=sys.stderr)
+    finally:
+        run_dir = session.close(complete=complete)
+
+    if summaries:
+        table = pd.DataFrame(summaries)
+        for scenario in scenarios:
+            relative, notes = check_relative(scenario, table, cells)
+            failures.extend(f.message for f in relative)
+            for f in relative:
+                print(f"  FAIL {f.message}")
+            for note in notes:
+                print(f"  not checked: {note}")
+    report_failed = False
+    try:
+        from harness.present.report import write_report
+
+        report = write_report(run_dir)
+        print(f"report: {report}")
+    except Exception as exc:  # noqa: BLE001 - the measurements are saved; a report can be redone
+        report_failed = True
+        print(f"error: report not written ({type(exc).__name__}: {exc}); the measurements are saved: "
+              f"retry with python -m harness report {run_dir}", file=sys.stderr)
+    ran = f"{len(cells)} cells" if complete else f"{session.cells_run} of {len(cells)} cells (interrupted)"
+    print(f"{ran} in {time.monotonic() - started:.0f}s: {len(failures)} expectation failures, "
+          f"{len(bad_cells)} failed/timed out, {len(skipped)} skipped")
+    for note in bad_cells + [f"skipped {s}" for s in skipped]:
+        print(f"  {note}")
+    print(run_dir)
+    if not complete:
+        return 130
+    return EXIT_FAILED if failures or bad_cells or report_failed else EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    errors = []
+    for name in args.files:
+        try:
+            scenario = load(resolve_path(name))
+            expand(scenario)
+            expand(scenario, quick=True)
+            print(f"{scenario.path}: ok")
+        except ScenarioError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    print("scenarios (cells: default / --quick):")
+    errors = []
+    for path in discover():
+        try:
+            scenario = load(path)
+            full, quick = len(expand(scenario)), len(expand(scenario, quick=True))
+            print(f"  {scenario.name:<18} {','.join(scenario.claims):<12} {full:>3} / {quick:<3} "
+                  f"{scenario.workload}: {scenario.description}")
+        except ScenarioError as exc:
+            errors.extend(exc.errors)
+    print("workloads and their flags (each flag is also an axis):")
+    for workload in WORKLOADS.values():
+        flags = ", ".join(f"{p.name}={p.default}" for p in workload.params)
+        print(f"  {workload.name:<16} phases {'>'.join(workload.phases)}\n      {flags}")
+    print(f"standard axes: {', '.join(STANDARD_AXES)}")
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        print(f"{run_dir}: not a run directory", file=sys.stderr)
+        return EXIT_USAGE
+    from harness.present.report import write_report
+
+    print(write_report(run_dir))
+    return EXIT_OK
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from harness.build.toolchain import DEFAULT_GO, build_many
+
+    versions = split_go(args.go) or [DEFAULT_GO]
+    builds = build_many(versions, log=print)
+    for build in builds:
+        print(f"go {build.go_version}: {build.bin_dir}")
+    return EXIT_OK if len(builds) == len(versions) else EXIT_FAILED
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="goreclaim",
+        description="Run Go memory-release experiments in memory-limited containers and report on them.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run scenarios, check their expectations, write the report",
+                         description="Run scenarios cell by cell; the last line printed is the run directory. "
+                                     "Exit 0: every cell ran (an OOM kill is an outcome); 1: an expectation "
+                                     "failed, a cell failed or the report could not be written; "
+                                     "2: bad input; 130: interrupted.")
+    run.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                     help="scenario names (alloc_release) or .toml paths; default: every file in scenarios/")
+    add_run_options(run)
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help="check scenario files and report every error")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="scenario names or .toml paths")
+    validate.set_defaults(func=cmd_validate)
+
+    listing = sub.add_parser("list", help="scenarios with claims and cell counts, workloads with flags, axes")
+    listing.set_defaults(func=cmd_list)
+
+    report = sub.add_parser("report", help="write report.md and report.html for a run directory")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    report.set_defaults(func=cmd_report)
+
+    build = sub.add_parser("build", help="build the workloads with one or more Go versions")
+    build.add_argument("--go", action="append", metavar="V",
+                       help="Go version (1.21.13), 'default' or a go binary path; repeatable or comma list")
+    build.set_defaults(func=cmd_build)
+    return top
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--matrix", action="append", default=[], metavar="AXIS=V1,V2",
+                     help="replace (or add) an axis; repeatable. Axes: " + ", ".join(STANDARD_AXES)
+                     + ", or any flag of the scenario's workload. One godebug value per option.")
+    run.add_argument("--backend", choices=("auto", "docker", "cgroup", "process"), default=None,
+                     help="where cells run (default: auto, the best available that can limit memory)")
+    run.add_argument("--repeats", type=_positive_int, default=None, metavar="N",
+                     help="repeats of every configuration (default: the scenario's)")
+    run.add_argument("--go", action="append", metavar="V",
+                     help="Go versions to run (replaces the go axis); repeatable or comma list")
+    run.add_argument("--results", default="results", metavar="DIR", help="parent of run directories (default: results/)")
+    run.add_argument("--quick", action="store_true", help="the scenarios' [quick] variant: small sizes, short idles")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ScenarioError as exc:
+        print("\n".join(exc.errors), file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # output piped into `head`
+        sys.stderr.close()
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Cells → build → backend → store, one at a time, with progress and a clean stop on Ctrl-C.
+
+Every cell is saved as soon as it finishes, so an interrupted or crashed run keeps all the
+cells before it (and what was measured of the one it stopped in).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from harness.run.backends.base import Backend, RunResult
+from harness.run.backends.common import RunInterrupted
+from harness.run.backends.select import BackendUnavailable, select_backend
+from harness.define.cell import Cell
+from harness.build.toolchain import Build
+
+
+class RunSession:
+    """One run directory, one backend, any number of cells."""
+
+    def __init__(
+        self,
+        results_dir: Path,
+        backend: str = "auto",
+        run_id: str | None = None,
+        manifest_extra: dict | None = None,
+        log: Callable[[str], None] = print,
+    ):
+        from harness.store.rundir import RunStore, collect_manifest
+
+        self.log = log
+        from harness.store.rundir import new_run_id
+
+        self.run_id = run_id or new_run_id()
+        self.backend, self.backend_reason = select_backend(backend, run_label=self.run_id)
+        log(f"backend {self.backend.name}: {self.backend_reason}")
+        self._backends: dict[str, Backend | str] = {self.backend.name: self.backend}
+        self._builds: dict[str, Build | tuple[str, str]] = {}
+        manifest = collect_manifest(
+            run_id=self.run_id, backend=self.backend.name, backend_requested=backend,
+            backend_reason=self.backend_reason, **(manifest_extra or {}),
+        )
+        self.store = RunStore.create(Path(results_dir), manifest, run_id=self.run_id)
+        self.cells_run = 0
+        self._run_dir: Path | None = None
+        self._previous_sigterm = self._previous_sigint = None
+        self._install_sigterm()
+
+    # -- signals -------------------------------------------------------------------------
+
+    def _install_sigterm(self) -> None:
+        # SIGTERM takes the same path as Ctrl-C: stop the workload, keep what was measured.
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_sigterm(signum, frame):
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+        self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+        # A shell starts background jobs with SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt; an interrupt must still stop the run cleanly.
+        self._previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _restore_sigterm(self) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigterm = None
+
+    # -- cells -----------------------------------------------------------------------------
+
+    def _build(self, go_version: str) -> Build | tuple[str, str]:
+        """The build for a Go version, or (status, reason) when there is none. Cached per session."""
+        from harness.build import toolchain
+
+        version = go_version or toolchain.DEFAULT_GO
+        if version not in self._builds:
+            try:
+                tc = toolchain.resolve(version)
+            except toolchain.ToolchainError as e:
+                self._builds[version] = ("skipped", f"Go {version} is not available here: {e}")
+            else:
+                try:
+                    self._builds[version] = toolchain.build_with(tc).build
+                except toolchain.ToolchainError as e:
+                    self._builds[version] = ("failed", f"building the workloads with Go {version} failed: {e}")
+        return self._builds[version]
+
+    def _backend_for(self, cell: Cell) -> Backend | str:
+        """The session's backend, or the one the cell names; a str is why that one cannot run."""
+        name = cell.backend
+        if name in ("auto", "", self.backend.name):
+            return self.backend
+        if name not in self._backends:
+            try:
+                self._backends[name], _ = select_backend(name, run_label=self.run_id)
+            except (BackendUnavailable, ValueError) as e:
+                self._backends[name] = str(e)
+        return self._backends[name]
+
+    def run_cell(self, cell: Cell) -> RunResult:
+        """Run one cell and save it before returning. Harness errors become a `failed` cell."""
+        backend = self._backend_for(cell)
+        build = self._build(cell.go_version)
+        if isinstance(backend, str):
+            result = RunResult(cell=cell, status="skipped", reason=backend)
+        elif isinstance(build, tuple):
+            result = RunResult(cell=cell, status=build[0], reason=build[1])
+        else:
+            # cells.csv then says what actually ran, not "auto" or "" (the default Go).
+            cell = dataclasses.replace(cell, backend=backend.name, go_version=build.go_version)
+            try:
+                result = backend.run(cell, build)
+            except RunInterrupted as stop:
+                self._save(stop.result)
+                raise
+            except KeyboardInterrupt:
+                self._save(RunResult(cell=cell, status="interrupted", reason="stopped by SIGINT/SIGTERM"))
+                raise
+            except Exception as e:  # noqa: BLE001 - one broken cell must not lose the run
+                self.log(f"{cell.cell_id}: harness error:\n{traceback.format_exc()}")
+                result = RunResult(cell=cell, status="failed", reason=f"harness error: {type(e).__name__}: {e}")
+        self._save(result)
+        return result
+
+    def _save(self, result: RunResult) -> None:
+        self.store.save_cell(result)
+        self.cells_run += 1
+
+    # -- end -------------------------------------------------------------------------------
+
+    def close(self, complete: bool) -> Path:
+        """Finish the store (once; later calls return the same directory)."""
+        if self._run_dir is None:
+            self._restore_sigterm()
+            if not complete:
+                self._remove_leftovers()
+            self._run_dir = Path(self.store.finish(
+                complete, {"cells_run": self.cells_run, "backend": self.backend.name}))
+        return self._run_dir
+
+    def _remove_leftovers(self) -> None:
+        # The backends clean up in their own finally blocks; this is the net for a second
+        # Ctrl-C that arrived during that cleanup.
+        try:
+            if self.backend.name == "docker":
+                from harness.run.backends.docker import remove_leftover_containers
+
+                remove_leftover_containers(self.run_id)
+            elif self.backend.name == "cgroup":
+                from harness.run.backends.cgroup import remove_leftover_cgroups
+
+                remove_leftover_cgroups()
+        except Exception as e:  # noqa: BLE001 - best effort while stopping
+            self.log(f"cleanup after interrupt: {type(e).__name__}: {e}")
+
+    def __enter__(self) -> RunSession:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(complete=exc_type is None)
+
+
+def _mmss(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def progress_line(i: int, n: int, result: RunResult, elapsed_s: float) -> str:
+    """`[i/n] <cell_id> <status> <wall>s elapsed m:ss eta m:ss (reason)`; the eta assumes the
+    remaining cells take as long as the finished ones did on average."""
+    line = (f"[{i}/{n}] {result.cell.cell_id} {result.status} {result.wall_s:.1f}s "
+            f"elapsed {_mmss(elapsed_s)} eta {_mmss(elapsed_s / i * (n - i))}")
+    return f"{line} ({result.reason})" if result.reason else line
+
+
+def run_cells(
+    cells: Iterable[Cell], results_dir: Path, backend: str = "auto",
+    progress: Callable[[str], None] = print,
+) -> Path:
+    """Run the cells in order into a new run directory; returns it."""
+    cells = list(cells)
+    n = len(cells)
+    with RunSession(Path(results_dir), backend=backend, log=progress) as session:
+        started = time.monotonic()
+        for i, cell in enumerate(cells, 1):
+            result = session.run_cell(cell)
+            progress(progress_line(i, n, result, time.monotonic() - started))
+    return session.close(complete=True)

@@ -1,0 +1,253 @@
+"""DataFrames → matplotlib Figures. No file reading and no statistics beyond selecting and pivoting.
+
+The only module that imports matplotlib, always with the Agg backend, so a headless run draws.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from harness.analyse.summary import axis_display, axis_str, config_label, phase_table  # noqa: E402
+
+MiB = 1024 * 1024
+WIDTH_IN = 9.0  # at dpi 100: ~900 px wide
+
+STYLE = {
+    "figure.dpi": 100, "savefig.dpi": 100, "font.size": 9, "axes.titlesize": 10, "axes.grid": True,
+    "grid.alpha": 0.3, "legend.fontsize": 8, "lines.linewidth": 1.4, "font.family": "DejaVu Sans",
+    "svg.hashsalt": "goreclaim", "path.simplify": True,
+}
+plt.rcParams.update(STYLE)
+
+BREAKDOWN = (  # (source, metric, label) drawn by memory_breakdown
+    ("proc", "vm_rss", "VmRSS"),
+    ("runtime", "heap_inuse", "heap in use"),
+    ("runtime", "heap_idle", "heap idle"),
+    ("runtime", "heap_released", "heap released"),
+    ("smaps", "lazyfree", "LazyFree"),
+    ("cgroup", "usage", "cgroup usage"),
+)
+
+
+def _series(samples: pd.DataFrame, cell_id: str, source: str, metric: str) -> pd.DataFrame:
+    sel = samples[(samples["cell_id"] == cell_id) & (samples["source"] == source) & (samples["metric"] == metric)]
+    return sel.sort_values("t_s", kind="stable")
+
+
+def _labels(cells: pd.DataFrame) -> dict[str, str]:
+    cells = cells.reset_index(drop=True)
+    labels = config_label(cells)
+    if "repeat" in cells.columns and cells["repeat"].map(axis_str).nunique() > 1:
+        labels = labels + cells["repeat"].map(lambda r: f" r{axis_str(r)}")
+    return dict(zip(cells["cell_id"].astype(str), labels))
+
+
+def _phase_lines(ax, events: pd.DataFrame, cell_id: str, label: bool = True) -> None:
+    phases = phase_table(events)
+    phases = phases[phases["cell_id"] == cell_id]
+    ends = pd.concat([phases["start_s"], phases["end_s"]]).dropna()
+    # Phases a few milliseconds long would print their names on top of each other: name a
+    # boundary only where it stands clear of the last named one.
+    min_gap = 0.03 * float(ends.max() - ends.min()) if len(ends) else 0.0
+    last_named = -np.inf
+    for row in phases.itertuples(index=False):
+        ax.axvline(row.start_s, color="0.6", linestyle=":", linewidth=0.8)
+        if label and row.start_s - last_named >= min_gap:
+            ax.text(row.start_s, 1.0, f" {row.phase}", transform=ax.get_xaxis_transform(), rotation=90,
+                    va="top", ha="left", fontsize=7, color="0.35")
+            last_named = row.start_s
+
+
+def _limit_line(ax, memory_limit) -> None:
+    if memory_limit and memory_limit == memory_limit:
+        ax.axhline(memory_limit / MiB, color="tab:red", linestyle="--", linewidth=1.0,
+                   label=f"memory limit {memory_limit / MiB:.0f} MiB")
+
+
+def _empty(fig: Figure, ax, what: str) -> None:
+    ax.text(0.5, 0.5, f"no {what} in this run", ha="center", va="center", transform=ax.transAxes)
+
+
+def rss_over_time(samples: pd.DataFrame, events: pd.DataFrame, cells: pd.DataFrame, title: str,
+                  memory_limit: float | None = None, source: str = "proc", metric: str = "vm_rss",
+                  ylabel: str = "RSS (MiB)", max_panels: int = 6) -> Figure:
+    """One panel per configuration (repeats overlaid), phase boundaries named, the limit drawn."""
+    cells = cells.reset_index(drop=True)
+    labels = config_label(cells) if len(cells) else pd.Series(dtype=object)
+    groups = list(dict.fromkeys(labels)) or ["(no cells)"]
+    groups = groups[:max_panels]
+    ncols = 1 if len(groups) == 1 else 2
+    nrows = (len(groups) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH_IN, 2.6 * nrows + 0.6), squeeze=False,
+                             sharex=True, sharey=True)
+    for i, group in enumerate(groups):
+        ax = axes[i // ncols][i % ncols]
+        members = cells[labels == group] if len(cells) else cells
+        drawn = False
+        for _, cell in members.iterrows():
+            s = _series(samples, str(cell["cell_id"]), source, metric)
+            if s.empty:
+                continue
+            rep = axis_str(cell.get("repeat", 0))
+            ax.plot(s["t_s"], s["value"] / MiB, label=f"repeat {rep}")
+            drawn = True
+        if len(members):
+            _phase_lines(ax, events, str(members.iloc[0]["cell_id"]))
+        _limit_line(ax, memory_limit)
+        ax.set_title(group, fontsize=9)
+        ax.set_ylabel(ylabel)
+        if not drawn:
+            _empty(fig, ax, metric)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper right")
+    for j in range(len(groups), nrows * ncols):
+        axes[j // ncols][j % ncols].set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("time since start (s)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def memory_breakdown(samples: pd.DataFrame, events: pd.DataFrame, cells: pd.DataFrame, title: str,
+                     memory_limit: float | None = None, max_panels: int = 4) -> Figure:
+    """Per cell: VmRSS against the runtime's heap in use/idle/released, smaps LazyFree and cgroup usage."""
+    cells = cells.reset_index(drop=True).head(max_panels)
+    labels = _labels(cells)
+    n = max(len(cells), 1)
+    fig, axes = plt.subplots(n, 1, figsize=(WIDTH_IN, 2.8 * n + 0.6), squeeze=False, sharex=True)
+    for i in range(n):
+        ax = axes[i][0]
+        if i >= len(cells):
+            _empty(fig, ax, "cells")
+            continue
+        cell_id = str(cells.iloc[i]["cell_id"])
+        for source, metric, label in BREAKDOWN:
+            s = _series(samples, cell_id, source, metric)
+            if not s.empty:
+                style = "-" if source == "proc" else ("--" if source == "runtime" else "-.")
+                ax.plot(s["t_s"], s["value"] / MiB, style, label=label,
+                        drawstyle="steps-post" if source == "smaps" else "default")
+        _phase_lines(ax, events, cell_id)
+        _limit_line(ax, memory_limit)
+        ax.set_title(labels.get(cell_id, cell_id), fontsize=9)
+        ax.set_ylabel("MiB")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper right", ncol=2)
+        else:
+            _empty(fig, ax, "memory samples")
+    axes[-1][0].set_xlabel("time since start (s)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _scale(metric: str) -> tuple[float, str]:
+    if metric.endswith("_ns"):
+        return 1e6, "ms"
+    if metric.endswith("_s") or metric.endswith("cpu_s"):
+        return 1.0, "s"
+    if metric in ("throughput",):
+        return 1.0, "ops/s"
+    if metric in ("gc_cycles", "minflt", "majflt", "ops", "freeos_calls", "oom_killed"):
+        return 1.0, "count"
+    return MiB, "MiB"
+
+
+def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: str | None = None,
+                 title: str = "", order: list[str] | None = None) -> Figure:
+    """Bars of `<metric>_median` per x (grouped by hue) with min–max whiskers; one panel per metric."""
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    ncols = min(len(metrics), 2)
+    nrows = (len(metrics) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH_IN, 3.0 * nrows + 0.6), squeeze=False)
+    data = by_config.copy()
+    xs = order or (list(dict.fromkeys(data[x].map(axis_str))) if x in data.columns and len(data) else [])
+    data["_x"] = data[x].map(axis_str) if x in data.columns else ""
+    data["_hue"] = (data[hue].map(lambda v: f"{hue}={axis_display(hue, v)}")
+                    if hue and hue in data.columns else "")
+    if data.duplicated(["_x", "_hue"]).any() and "config" in data.columns:
+        # Other axes vary too (e.g. one added with --matrix): one bar per configuration, so no
+        # two configurations are drawn as one.
+        data["_hue"] = data["config"].map(
+            lambda c: ", ".join(p for p in str(c).split(", ") if not p.startswith(f"{x}=")))
+    hues = list(dict.fromkeys(data["_hue"])) if len(data) else [""]
+    width = 0.8 / max(len(hues), 1)
+    for k, m in enumerate(metrics):
+        ax = axes[k // ncols][k % ncols]
+        scale, unit = _scale(m)
+        if f"{m}_median" not in data.columns or not len(xs):
+            _empty(fig, ax, m)
+        else:
+            for j, h in enumerate(hues):
+                sub = data[data["_hue"] == h].drop_duplicates("_x").set_index("_x").reindex(xs)
+                med = sub[f"{m}_median"] / scale
+                lo = (sub[f"{m}_median"] - sub[f"{m}_min"]) / scale
+                hi = (sub[f"{m}_max"] - sub[f"{m}_median"]) / scale
+                pos = [i + (j - (len(hues) - 1) / 2) * width for i in range(len(xs))]
+                ax.bar(pos, med.fillna(0), width=width, yerr=[lo.fillna(0), hi.fillna(0)], capsize=3,
+                       label=h or None)
+            ax.set_xticks(range(len(xs)))
+            ax.set_xticklabels([axis_display(x, v) for v in xs])
+            if any(hues):
+                ax.legend(fontsize=7)
+        ax.set_xlabel(x)
+        ax.set_ylabel(f"{m} ({unit})")
+        ax.set_title(m)
+    for j in range(len(metrics), nrows * ncols):
+        axes[j // ncols][j % ncols].set_visible(False)
+    fig.suptitle(title or ", ".join(metrics) + f" by {x}")
+    fig.tight_layout()
+    return fig
+
+
+def sizes_throughput(sizes: pd.DataFrame, title: str) -> Figure:
+    """Throughput per allocation size (log x), one line per `pointers` setting, 16 B and 32 KiB marked.
+
+    `sizes`: rows (size [bytes], pointers, ops_per_s, tiny_allocs, small_allocs, large_allocs).
+    """
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(WIDTH_IN, 6.0), sharex=True)
+    if sizes.empty:
+        _empty(fig, top, "sizes events")
+    for pointers, g in sizes.groupby(sizes["pointers"].map(axis_str), sort=True):
+        g = g.sort_values("size")
+        top.plot(g["size"], g["ops_per_s"] / 1e6, marker="o", label=f"pointers={pointers}")
+        total = g[["tiny_allocs", "small_allocs", "large_allocs"]].sum(axis=1).where(lambda v: v > 0)
+        for col, style in (("tiny_allocs", "-"), ("large_allocs", "--")):
+            bottom.plot(g["size"], 100 * g[col] / total, style, marker=".",
+                        label=f"{col.split('_')[0]} share, pointers={pointers}")
+    for ax in (top, bottom):
+        ax.set_xscale("log", base=2)
+        for edge, name in ((16, "16 B"), (32 * 1024, "32 KiB")):
+            ax.axvline(edge, color="tab:red", linestyle=":", linewidth=1)
+            ax.text(edge, 1.0, f" {name}", transform=ax.get_xaxis_transform(), va="top", fontsize=7, color="tab:red")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best")
+    top.set_ylabel("throughput (M allocs/s)")
+    bottom.set_ylabel("share of allocations (%)")
+    bottom.set_xlabel("object size (bytes)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def slopes_bars(slopes: pd.DataFrame, title: str) -> Figure:
+    """Pre-computed growth rates (rows: label, rss_mib_s, heap_mib_s) as side-by-side bars."""
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.2))
+    pos = range(len(slopes))
+    ax.bar([p - 0.2 for p in pos], slopes["rss_mib_s"], width=0.4, label="RSS")
+    ax.bar([p + 0.2 for p in pos], slopes["heap_mib_s"], width=0.4, label="heap in use")
+    ax.set_xticks(list(pos))
+    ax.set_xticklabels(slopes["label"])
+    ax.set_ylabel("growth (MiB/s)")
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,361 @@
+"""A run directory → figures/*.png, summary.csv, claims.csv, report.md and a self-contained report.html.
+
+The report is built once as a list of blocks and rendered twice (Markdown, HTML), so both say the
+same thing. Nothing in it depends on when it was generated: the same data gives the same report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from harness.analyse import summary as analysis
+
+from harness.analyse import claims
+
+from harness.present import plots
+
+MiB = 1024 * 1024
+PNG_METADATA = {"Software": None}  # matplotlib's version stamp would make PNGs differ across installs
+
+# Summary values shown per claim (the numbers table).
+CLAIM_METRICS: dict[str, list[str]] = {
+    "C1": ["peak_rss", "rss@release", "final_rss", "release_s"],
+    "C2": ["rss@baseline", "peak_rss", "rss@freeos", "final_rss"],
+    "C3": ["peak_rss", "rss@freeos", "lazyfree@freeos"],
+    "C4": ["oom_killed", "peak_cgroup", "lazyfree@settle", "rss@hold"],
+    "C5": ["throughput", "ops"],
+    "C6": ["max_vm_size", "final_vm_size", "peak_rss", "final_rss"],
+    "C7": ["rss@idle", "heap_goal@idle", "gc_cycles"],
+    "C8": ["gc_cycles", "gc_cpu_s", "peak_rss", "throughput"],
+    "C9": ["freeos_calls", "freeos_p50_ns", "minflt", "cpu_s", "throughput", "mean_rss"],
+    "C10": ["heap_inuse@release", "rss@release", "peak_rss"],
+    "C11": ["rss@freeos", "lazyfree@freeos", "lazyfree@settle", "lazyfree@hold", "oom_killed"],
+    "C12": ["peak_rss", "peak_cgroup", "oom_killed"],
+    "C13": ["mean_rss", "peak_rss", "rss@idle", "heap_inuse@churn"],
+    "C14": ["peak_rss", "final_rss", "heap_inuse@serve"],
+    "X1": ["peak_rss", "gc_cpu_s", "gc_cycles", "oom_killed"],
+}
+BYTE_PREFIXES = ("rss", "lazyfree", "vm_size", "heap_", "cgroup", "working_set", "peak_", "mean_rss",
+                 "final_", "max_vm")
+
+PROVENANCE_KEYS = (  # shown first, in this order (as harness.store.rundir writes them); any other key follows
+    "run_id", "complete", "harness", "host", "kernel", "cgroup", "thp", "docker", "go_versions", "backend",
+    "backend_reason", "sampler", "python", "date_utc",
+)
+
+
+# ---- blocks -----------------------------------------------------------------------------------------
+
+@dataclass
+class Block:
+    kind: str          # h1 | h2 | h3 | p | table | image | list
+    content: object    # str, DataFrame, list[str], or (path, alt)
+
+
+def _fmt_value(metric: str, v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if metric.startswith(BYTE_PREFIXES):
+        return f"{v / MiB:.0f} MiB"
+    if metric.endswith("_ns"):
+        return f"{v / 1e6:.2f} ms"
+    if metric.endswith("_s"):
+        return f"{v:.2f} s"
+    return f"{v:.4g}"
+
+
+def numbers_table(by_config: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Median (min–max) per configuration, formatted with units."""
+    rows = []
+    for _, r in by_config.iterrows():
+        row = {"configuration": r["config"], "Go": r.get("go_version", ""), "n": int(r["n"])}
+        for m in metrics:
+            med = r.get(f"{m}_median", float("nan"))
+            lo, hi = r.get(f"{m}_min", float("nan")), r.get(f"{m}_max", float("nan"))
+            text = _fmt_value(m, med)
+            if r["n"] > 1 and lo == lo and hi == hi and lo != hi:
+                text += f" ({_fmt_value(m, lo)}–{_fmt_value(m, hi)})"
+            row[m] = text
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def render_markdown(blocks: list[Block]) -> str:
+    out: list[str] = []
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            out.append("#" * int(b.kind[1]) + " " + str(b.content))
+        elif b.kind == "p":
+            out.append(str(b.content))
+        elif b.kind == "list":
+            out.append("\n".join(f"- {item}" for item in b.content))
+        elif b.kind == "table":
+            df: pd.DataFrame = b.content
+            cells = [[str(c).replace("|", "\\|").replace("\n", " ") for c in row] for row in df.itertuples(index=False)]
+            out.append("\n".join(["| " + " | ".join(map(str, df.columns)) + " |",
+                                  "|" + "---|" * len(df.columns)] + ["| " + " | ".join(r) + " |" for r in cells]))
+        elif b.kind == "image":
+            path, alt = b.content
+            out.append(f"![{alt}]({path})")
+        out.append("")
+    return "\n".join(out)
+
+
+CSS = ("body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}"
+       "table{border-collapse:collapse;margin:.5em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;"
+       "text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}code{background:#f3f3f3}"
+       ".supported{color:#1a7f37}.refuted{color:#c62828}.partly{color:#b26a00}.inconclusive{color:#555}"
+       ".not-tested{color:#888}")
+
+
+def render_html(blocks: list[Block], base: Path, title: str) -> str:
+    """HTML with every image inlined as a data URI: the file stands alone."""
+    out = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+           f"<style>{CSS}</style></head><body>"]
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            out.append(f"<{b.kind}>{html.escape(str(b.content))}</{b.kind}>")
+        elif b.kind == "p":
+            out.append(f"<p>{html.escape(str(b.content))}</p>")
+        elif b.kind == "list":
+            out.append("<ul>" + "".join(f"<li>{html.escape(str(i))}</li>" for i in b.content) + "</ul>")
+        elif b.kind == "table":
+            df = b.content
+            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+            body = []
+            for row in df.itertuples(index=False):
+                tds = []
+                for c, v in zip(df.columns, row):
+                    cls = f' class="{html.escape(str(v))}"' if c == "verdict" else ""
+                    tds.append(f"<td{cls}>{html.escape(str(v))}</td>")
+                body.append("<tr>" + "".join(tds) + "</tr>")
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+        elif b.kind == "image":
+            path, alt = b.content
+            data = base64.b64encode((base / path).read_bytes()).decode("ascii")
+            out.append(f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>')
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+# ---- loading ----------------------------------------------------------------------------------------
+
+def sampler_rates(run_dir: Path) -> list[str]:
+    """Achieved sampler statistics per tier, as median (min–max) over cells, from cells/*/cell.json."""
+    stats: dict[str, list[float]] = {}
+    for path in sorted(run_dir.glob("cells/*/cell.json")):
+        try:
+            found = json.loads(path.read_text()).get("sampler_stats") or {}
+        except ValueError:
+            continue
+        flat = pd.json_normalize(found, sep=".").to_dict("records")[0] if found else {}
+        for k, v in flat.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                stats.setdefault(k, []).append(float(v))
+    out = []
+    for k, values in sorted(stats.items()):
+        v = pd.Series(values)
+        out.append(f"sampler {k}: median {v.median():.4g} (min {v.min():.4g}, max {v.max():.4g}) over {len(v)} cells")
+    return out
+
+
+# ---- figures ----------------------------------------------------------------------------------------
+
+def _scenario_cells(cells: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    if "scenario" not in cells.columns:
+        return cells.iloc[0:0]
+    return cells[cells["scenario"] == scenario].reset_index(drop=True)
+
+
+def _limit(cells: pd.DataFrame):
+    if "memory_limit_bytes" not in cells.columns:
+        return None
+    limits = pd.to_numeric(cells["memory_limit_bytes"], errors="coerce").dropna().unique()
+    return float(limits[0]) if len(limits) == 1 else None
+
+
+def figure_builders(run, summary: pd.DataFrame) -> dict[str, tuple[str, Callable[[], object]]]:
+    """figure path → (scenario it needs, function drawing it)."""
+    cells, samples, events = run.cells, run.samples, run.events
+
+    def rss(scenario, **kw):
+        c = _scenario_cells(cells, scenario)
+        return lambda: plots.rss_over_time(samples, events, c, kw.pop("title", f"{scenario}: RSS over time"),
+                                           memory_limit=_limit(c), **kw)
+
+    def breakdown(scenario, pick=None, title=None):
+        def draw():
+            c = _scenario_cells(cells, scenario)
+            if pick is not None:
+                c = c[pick(c)] if len(c) else c
+            if "repeat" in c.columns:
+                c = c[c["repeat"].map(analysis.axis_str) == "0"] if (c["repeat"].map(analysis.axis_str) == "0").any() else c
+            return plots.memory_breakdown(samples, events, c, title or f"{scenario}: where the memory is",
+                                          memory_limit=_limit(c))
+        return draw
+
+    def bars(scenario, metrics, x, hue=None, title=None):
+        def draw():
+            c = _scenario_cells(cells, scenario)
+            table = analysis.by_config(summary, c, metrics) if len(c) else pd.DataFrame()
+            h = hue if hue and hue in table.columns and table[hue].nunique() > 1 else (
+                "go_version" if "go_version" in table.columns and table["go_version"].nunique() > 1 else None)
+            return plots.summary_bars(table, metrics, x=x, hue=h, title=title or f"{scenario}: by {x}")
+        return draw
+
+    def sizes():
+        c = _scenario_cells(cells, "alloc_sizes")
+        rows = claims._sizes_rows(claims.Inputs(cells, summary, events, samples), c["cell_id"].astype(str))
+        ptr = dict(zip(c["cell_id"].astype(str), c.get("pointers", pd.Series("false", index=c.index))))
+        rows["pointers"] = rows["cell_id"].map(ptr)
+        return plots.sizes_throughput(rows, "alloc_sizes: throughput and allocator class by object size")
+
+    def pick_touched_no_freeos(c):
+        return (c.get("freeos", pd.Series("", index=c.index)).map(analysis.axis_str) == "false") & (
+            c.get("touch", pd.Series("true", index=c.index)).map(analysis.axis_str) != "false")
+
+    return {
+        "figures/idle_scavenger_rss.png": ("idle_scavenger", rss("idle_scavenger")),
+        "figures/alloc_release_rss.png": ("alloc_release", rss("alloc_release")),
+        "figures/alloc_release_breakdown.png": ("alloc_release", breakdown(
+            "alloc_release", pick_touched_no_freeos, "alloc_release (touched, no FreeOSMemory): heap vs RSS")),
+        "figures/madvdontneed_rss.png": ("madvdontneed", rss("madvdontneed")),
+        "figures/oom_pressure_rss.png": ("oom_pressure", rss("oom_pressure")),
+        "figures/oom_pressure_breakdown.png": ("oom_pressure", breakdown("oom_pressure")),
+        "figures/alloc_sizes_throughput.png": ("alloc_sizes", sizes),
+        "figures/syscalls_vm_size.png": ("syscalls", rss("syscalls", metric="vm_size", ylabel="VmSize (MiB)",
+                                                         title="syscalls: address space (VmSize) over time")),
+        "figures/release_threshold_retained.png": ("release_threshold", bars(
+            "release_threshold", ["rss@idle", "heap_goal@idle"], "gcs", "gomemlimit",
+            "release_threshold: retained RSS and heap goal after the idle window")),
+        "figures/gogc_sweep.png": ("gogc_sweep", bars("gogc_sweep", ["gc_cycles", "gc_cpu_s", "peak_rss",
+                                                                     "throughput"], "gogc", "gomemlimit")),
+        "figures/freeos_periodic.png": ("freeos_periodic", bars(
+            "freeos_periodic", ["freeos_p50_ns", "minflt", "cpu_s", "throughput", "mean_rss"], "every")),
+        "figures/cgroup_limit_usage.png": ("cgroup_limit", breakdown("cgroup_limit")),
+        "figures/large_churn_rss.png": ("large_churn", breakdown("large_churn")),
+        "figures/cache_growth_rss.png": ("cache_growth", rss("cache_growth")),
+        "figures/gomemlimit.png": ("gomemlimit", bars("gomemlimit", ["peak_rss", "gc_cpu_s", "oom_killed"],
+                                                      "gomemlimit")),
+    }
+
+
+def draw_figures(run, summary: pd.DataFrame, out_dir: Path) -> list[str]:
+    """Every figure whose scenario has a completed cell, as PNG; returns the relative paths written."""
+    import matplotlib.pyplot as plt
+
+    written = []
+    for rel, (scenario, draw) in figure_builders(run, summary).items():
+        ran = _scenario_cells(run.cells, scenario)
+        if "status" in ran.columns:
+            ran = ran[ran["status"].astype(str).isin(claims.USABLE_STATUSES)]
+        if ran.empty:
+            continue
+        fig = draw()
+        path = out_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100, metadata=PNG_METADATA)
+        plt.close(fig)
+        written.append(rel)
+    return written
+
+
+# ---- the report ---------------------------------------------------------------------------------------
+
+def _provenance(manifest: dict, cells: pd.DataFrame, run_dir: Path | None = None) -> list[str]:
+    items = []
+    keys = [k for k in PROVENANCE_KEYS if k in manifest] + sorted(k for k in manifest if k not in PROVENANCE_KEYS)
+    for k in keys:
+        v = manifest[k]
+        items.append(f"{k}: {v if isinstance(v, (str, int, float, bool)) else json.dumps(v, sort_keys=True)}")
+    if "go_versions" not in manifest and "go_version" in cells.columns:
+        items.append("Go versions in cells: " + ", ".join(sorted(set(cells["go_version"].map(analysis.axis_str)))))
+    if "backend" not in manifest and "backend" in cells.columns:
+        items.append("backends in cells: " + ", ".join(sorted(set(cells["backend"].map(analysis.axis_str)))))
+    if "status" in cells.columns:
+        counts = cells["status"].astype(str).value_counts().sort_index()
+        items.append("cell statuses: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+    if run_dir is not None:
+        items += sampler_rates(run_dir)
+    return items or ["manifest.json is empty or missing"]
+
+
+def _what_ran(cells: pd.DataFrame, claim: claims.Claim) -> list[str]:
+    items = []
+    for scenario in claim.scenarios:
+        c = _scenario_cells(cells, scenario)
+        if c.empty:
+            items.append(f"{scenario}: not run")
+            continue
+        configs = sorted(set(analysis.config_label(c)))
+        statuses = c["status"].astype(str).value_counts().sort_index() if "status" in c.columns else {}
+        items.append(f"{scenario}: {len(c)} cells; configurations: {'; '.join(configs)}; statuses: "
+                     + ", ".join(f"{s} {n}" for s, n in statuses.items()))
+    return items
+
+
+def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: list[str]) -> list[Block]:
+    cells = run.cells
+    manifest = getattr(run, "manifest", {}) or {}
+    title = "goreclaim report" + (f": {manifest['run_id']}" if "run_id" in manifest else "")
+    blocks = [Block("h1", title),
+              Block("p", "Each claim of the article was tested by experiment in memory-limited runs; every "
+                         "verdict below is computed from this run's measurements."),
+              Block("h2", "Provenance"), Block("list", _provenance(manifest, cells, getattr(run, "path", None))),
+              Block("h2", "Verdicts"),
+              Block("table", verdicts[["claim", "go_version", "verdict", "evidence"]].rename(
+                  columns={"go_version": "Go"}))]
+    for cid, claim in claims.CLAIMS.items():
+        rows = verdicts[verdicts["claim"] == cid]
+        blocks += [Block("h2", f"{cid} (§{claim.section})"), Block("p", f"The article: {claim.statement}"),
+                   Block("p", f"A fair test: {claim.fair_test}"), Block("h3", "What was run"),
+                   Block("list", _what_ran(cells, claim))]
+        scoped = cells[cells["scenario"].isin(claim.scenarios)] if "scenario" in cells.columns else cells.iloc[0:0]
+        if len(scoped):
+            table = analysis.by_config(summary, scoped, CLAIM_METRICS[cid])
+            blocks += [Block("h3", "Numbers (median, min–max over repeats)"),
+                       Block("table", numbers_table(table, CLAIM_METRICS[cid]))]
+        if claim.figure in figures:
+            blocks.append(Block("image", (claim.figure, f"{cid}: {claim.figure}")))
+        blocks.append(Block("h3", "Verdict"))
+        blocks.append(Block("list", [f"Go {r.go_version or '–'}: {r.verdict}. {r.evidence}"
+                                     for r in rows.itertuples(index=False)]))
+    blocks += [Block("h2", "Claims about other runtimes (not tested)"),
+               Block("table", pd.DataFrame([{"claim": k, "statement": s, "why not": w}
+                                            for k, (s, w) in claims.NOT_TESTED.items()]))]
+    blocks.append(Block("h2", "Cells"))
+    keep = [c for c in ("cell_id", "scenario", "go_version", "status", "exit_code", "oom_killed", "wall_s",
+                        "reason") if c in cells.columns]
+    table = cells[keep].copy()
+    for c in keep:
+        table[c] = table[c].map(lambda v: "" if analysis.axis_str(v) == "unset" else analysis.axis_str(v))
+    blocks.append(Block("table", table))
+    return blocks
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Analyse a run directory in place; returns the path of report.md."""
+    run_dir = Path(run_dir)
+    from harness.store.rundir import load_run
+
+    run = load_run(run_dir)
+    summary = analysis.summarize(run.cells, run.samples, run.events)
+    verdicts = claims.evaluate(run, summary)
+    figures = draw_figures(run, summary, run_dir)
+    # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).
+    verdicts["figure"] = verdicts["figure"].where(verdicts["figure"].isin(figures), "")
+    summary.to_csv(run_dir / "summary.csv")
+    verdicts.to_csv(run_dir / "claims.csv", index=False)
+    blocks = build_blocks(run, summary, verdicts, figures)
+    title = str(blocks[0].content)
+    (run_dir / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
+    (run_dir / "report.html").write_text(render_html(blocks, run_dir, title), encoding="utf-8")
+    return run_dir / "report.md"

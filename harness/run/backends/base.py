@@ -1,0 +1,43 @@
+"""The seam every backend implements, and what a run of one cell produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from harness.define.cell import Cell
+from harness.build.toolchain import Build
+
+# Outcomes of one cell. An OOM kill, a crash or a timeout is a measured outcome,
+# not a harness error.
+STATUSES = ("ok", "oom_killed", "failed", "timeout", "skipped", "interrupted")
+
+
+@dataclass
+class RunResult:
+    cell: Cell
+    status: str                      # one of STATUSES
+    reason: str = ""                 # why skipped/failed/timeout, human-readable
+    exit_code: int | None = None
+    oom_killed: bool = False
+    wall_s: float = 0.0
+    t0_ns: int = 0                   # CLOCK_MONOTONIC at workload start; t_s = (t_ns - t0_ns) / 1e9
+    # Tidy rows (t_ns, source, metric, value): source in proc|cgroup|smaps|runtime.
+    samples: list[tuple[int, str, str, float]] = field(default_factory=list)
+    # Events (t_ns, kind, name, value, detail_json): kind in
+    # start|phase|freeos|end|gc|scav|syscall|oom|exit|sampler.
+    events: list[tuple[int, str, str, float, str]] = field(default_factory=list)
+    peak_rss_bytes: int | None = None      # kernel VmHWM (max with sampled VmRSS)
+    peak_cgroup_bytes: int | None = None   # cgroup max_usage_in_bytes / memory.peak
+    stderr_tail: str = ""
+    sampler_stats: dict = field(default_factory=dict)  # achieved Hz per tier, missed deadlines, read cost
+
+
+class Backend(Protocol):
+    name: str
+
+    def available(self) -> str | None:
+        """None if this backend can run cells here, else one sentence saying why not."""
+
+    def run(self, cell: Cell, build: Build) -> RunResult:
+        """Run the cell to completion (or OOM, timeout, interrupt) while sampling it."""

@@ -1,0 +1,214 @@
+"""What every backend does while a workload runs: read its output, sample it, trace it, judge it.
+
+A backend owns only how the process is started, confined and stopped; `Observation` owns
+everything measured about it, so the docker, cgroup and process backends measure alike.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from harness.run.backends.base import RunResult
+from harness.run.observe.strace import SyscallTrace
+from harness.define.cell import Cell
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM arrived during a run; `result` holds what was measured until then.
+
+    A KeyboardInterrupt, so a caller that knows nothing of it still stops; the runner
+    catches it to save the partial cell before stopping.
+    """
+
+    def __init__(self, result: RunResult):
+        super().__init__(f"interrupted during {result.cell.cell_id}")
+        self.result = result
+
+
+def classify(
+    *, exit_code: int | None, oom_killed: bool, timed_out: bool, interrupted: bool, stderr_tail: str,
+    timeout_s: float,
+) -> tuple[str, str]:
+    """(status, reason) of a finished run. OOM is judged by the caller from the kernel's
+    counters or docker's State.OOMKilled: a SIGKILL alone may as well be a timeout."""
+    if interrupted:
+        return "interrupted", "stopped by SIGINT/SIGTERM before the workload finished"
+    if oom_killed:
+        return "oom_killed", "killed by the kernel's OOM killer at the memory limit"
+    if timed_out:
+        return "timeout", f"still running after timeout_s={timeout_s:g}; killed"
+    if exit_code == 0:
+        return "ok", ""
+    if exit_code is not None and exit_code < 0:
+        how = f"killed by signal {signal.Signals(-exit_code).name if -exit_code in signal.valid_signals() else -exit_code}"
+    else:
+        how = f"exited with status {exit_code}"
+    tail = stderr_tail.strip()
+    return "failed", how + (f"; stderr: {tail}" if tail else "")
+
+
+def pump_lines(chunks: Iterable[bytes], feed: Callable[[str, int], None]) -> None:
+    """Split a byte stream into lines; each is stamped with the monotonic time it arrived."""
+    pending = b""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        now = time.monotonic_ns()
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            feed(line.decode("utf-8", "replace").rstrip("\r"), now)
+    if pending:
+        feed(pending.decode("utf-8", "replace"), time.monotonic_ns())
+
+
+def _gone_on_enodev(probe):
+    """A removed cgroup (docker's, right after its container exits) answers reads of files
+    kept open with ENODEV: that is the probe's target being gone, not an error."""
+
+    def read():
+        try:
+            return probe()
+        except OSError as e:
+            if e.errno == errno.ENODEV:
+                raise FileNotFoundError(e.errno, "cgroup removed") from e
+            raise
+
+    return read
+
+
+class Observation:
+    """Telemetry, samples and the optional syscall trace of one workload run."""
+
+    def __init__(self, cell: Cell):
+        from harness.run.observe.telemetry import TelemetryParser
+
+        self.cell = cell
+        self.parser = TelemetryParser()
+        self._parser_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._sampler = None
+        self.sampler_rows: list = []
+        self.sampler_stats: dict = {}
+        self.trace = SyscallTrace()
+        # strace stamps wall-clock time; this offset moves it onto CLOCK_MONOTONIC.
+        self.wall_minus_mono_ns = time.time_ns() - time.monotonic_ns()
+        self.t0_ns = 0
+        self.end_ns = 0
+
+    def mark_start(self) -> None:
+        self.t0_ns = time.monotonic_ns()
+
+    def read_streams(self, stdout: Iterable[bytes] | None, stderr: Iterable[bytes] | None) -> None:
+        for chunks, feed in ((stdout, self._feed_stdout), (stderr, self._feed_stderr)):
+            if chunks is None:
+                continue
+            t = threading.Thread(target=pump_lines, args=(chunks, feed), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def read_demuxed(self, frames: Iterable[tuple[bytes | None, bytes | None]]) -> None:
+        """One thread for docker's demultiplexed (stdout, stderr) frames."""
+
+        def run() -> None:
+            pending = {True: b"", False: b""}
+            for out, err in frames:
+                now = time.monotonic_ns()
+                for is_out, chunk in ((True, out), (False, err)):
+                    if not chunk:
+                        continue
+                    pending[is_out] += chunk
+                    *lines, pending[is_out] = pending[is_out].split(b"\n")
+                    feed = self._feed_stdout if is_out else self._feed_stderr
+                    for line in lines:
+                        feed(line.decode("utf-8", "replace").rstrip("\r"), now)
+            now = time.monotonic_ns()
+            for is_out, rest in pending.items():
+                if rest:
+                    (self._feed_stdout if is_out else self._feed_stderr)(rest.decode("utf-8", "replace"), now)
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _feed_stdout(self, line: str, recv_ns: int) -> None:
+        with self._parser_lock:
+            ev = self.parser.feed_stdout(line, recv_ns)
+        # A new phase means the previous one just ended: read every tier now (see Sampler.trigger).
+        sampler = self._sampler
+        if sampler is not None and ev == "phase":
+            sampler.trigger()
+
+    def _feed_stderr(self, line: str, recv_ns: int) -> None:
+        with self._parser_lock:
+            self.parser.feed_stderr(line, recv_ns)
+
+    def start_sampling(self, pid: int, cgroup=None) -> None:
+        from harness.run.observe.probes import cgroup_probe, proc_status_probe, smaps_rollup_probe
+        from harness.run.observe.sampler import Sampler
+
+        try:
+            fast = {"proc": proc_status_probe(pid)}
+            if cgroup is not None:
+                fast["cgroup"] = _gone_on_enodev(cgroup_probe(cgroup))
+            slow = {"smaps": smaps_rollup_probe(pid)}
+        except (ProcessLookupError, FileNotFoundError):
+            self.sampler_stats["not_sampled"] = f"pid {pid} ended before its first sample"
+            return
+        self._sampler = Sampler(fast=fast, slow=slow, fast_hz=self.cell.fast_hz, slow_hz=self.cell.slow_hz)
+        self._sampler.start()
+        if self.cell.trace_syscalls:
+            self.trace.attach(pid)
+
+    def stop(self, join_timeout_s: float = 5.0) -> None:
+        """After the workload has ended: stop sampling, drain its output, collect the trace."""
+        if not self.end_ns:
+            self.end_ns = time.monotonic_ns()
+        if self._sampler is not None:
+            got = self._sampler.stop()
+            self.sampler_rows, self.sampler_stats = list(got.rows), dict(got.stats)
+            self._sampler = None
+        for t in self._threads:
+            t.join(join_timeout_s)
+        self.trace.finish(self.wall_minus_mono_ns)
+
+    def stderr_tail(self) -> str:
+        with self._parser_lock:
+            return self.parser.stderr_tail()
+
+    def result(
+        self, *, status: str, reason: str, exit_code: int | None, oom_killed: bool,
+        peak_cgroup_bytes: int | None = None, notes: dict | None = None,
+    ) -> RunResult:
+        with self._parser_lock:
+            samples = list(self.sampler_rows) + list(self.parser.samples)
+            events = list(self.parser.events)
+        events += self.trace.events
+        events.append((
+            self.end_ns or time.monotonic_ns(), "exit", status,
+            float(exit_code) if exit_code is not None else float("nan"),
+            json.dumps({"reason": reason, "oom_killed": oom_killed}),
+        ))
+        events.sort(key=lambda e: e[0])
+        stats = dict(self.sampler_stats)
+        if self.cell.trace_syscalls:
+            stats["strace"] = self.trace.note or f"{len(self.trace.events)} syscall events"
+        stats.update(notes or {})
+        if self.trace.note and not reason:
+            reason = self.trace.note
+        rss = [v for (_, src, metric, v) in samples if src == "proc" and metric in ("vm_rss", "vm_hwm")]
+        if peak_cgroup_bytes is None:
+            usage = [v for (_, src, metric, v) in samples if src == "cgroup" and metric == "usage"]
+            peak_cgroup_bytes = int(max(usage)) if usage else None
+        return RunResult(
+            cell=self.cell, status=status, reason=reason, exit_code=exit_code, oom_killed=oom_killed,
+            wall_s=((self.end_ns or time.monotonic_ns()) - self.t0_ns) / 1e9 if self.t0_ns else 0.0,
+            t0_ns=self.t0_ns, samples=samples, events=events,
+            peak_rss_bytes=int(max(rss)) if rss else None, peak_cgroup_bytes=peak_cgroup_bytes,
+            stderr_tail=self.stderr_tail(), sampler_stats=stats,
+        )

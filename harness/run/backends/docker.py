@@ -1,0 +1,179 @@
+"""The workload in a locked-down container (image FROM scratch), sampled from the host.
+
+The container shares the host's PID view and monotonic clock, so its process is read through
+/proc/<pid> on the host exactly like a child process, and its telemetry lines up with samples.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from harness.run.backends.base import RunResult
+from harness.run.backends.common import Observation, RunInterrupted, classify
+from harness.define.cell import Cell
+from harness.run.env import child_env
+from harness.build.toolchain import Build
+
+LABEL = "goreclaim"
+RUN_LABEL = "goreclaim.run"
+CELL_LABEL = "goreclaim.cell"
+# Go starts a handful of threads per P; this only stops a runaway, never a workload.
+PIDS_LIMIT = 512
+
+
+def _client():
+    import docker
+
+    # No client-side timeout: the attach stream stays silent between lines and wait() is
+    # given its own timeout.
+    return docker.from_env(timeout=None)
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self, run_label: str = ""):
+        self.run_label = run_label  # the run id, labelled on every container for cleanup
+        self._docker = None
+
+    def available(self) -> str | None:
+        from harness.build.image import docker_unavailable
+
+        return docker_unavailable()
+
+    @property
+    def docker(self):
+        if self._docker is None:
+            self._docker = _client()
+        return self._docker
+
+    def run(self, cell: Cell, build: Build) -> RunResult:
+        from harness.build.image import ensure_image
+
+        image = ensure_image(build)
+        limit = cell.memory_limit_bytes
+        create_kwargs = dict(
+            image=image,
+            entrypoint=[f"/bin/{cell.workload}"],
+            command=list(cell.args),
+            environment=child_env(cell),
+            network_disabled=True,
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            pids_limit=PIDS_LIMIT,
+            labels={LABEL: "1", RUN_LABEL: self.run_label, CELL_LABEL: cell.cell_id},
+            detach=True,
+        )
+        if limit is not None:
+            # memswap equal to mem: the container may not swap at all.
+            create_kwargs.update(mem_limit=limit, memswap_limit=limit)
+        if cell.cpus:
+            create_kwargs["nano_cpus"] = int(cell.cpus * 1e9)
+
+        obs = Observation(cell)
+        container = None
+        stream = None
+        timed_out = interrupted = False
+        exit_code = None
+        oom = False
+        cgroup = None
+        peak_cgroup: list[int] = []
+        stop_peak = threading.Event()
+        peak_thread = None
+        try:
+            container = self.docker.containers.create(**create_kwargs)
+            # Attached before start, so not one line of output can be missed.
+            stream = self.docker.api.attach(container.id, stdout=True, stderr=True, stream=True, logs=True,
+                                            demux=True)
+            obs.read_demuxed(stream)
+            obs.mark_start()
+            container.start()
+            container.reload()
+            pid = container.attrs["State"]["Pid"]
+            if pid:
+                from harness.run.observe.cgroupfs import memory_cgroup_of
+
+                try:
+                    cgroup = memory_cgroup_of(pid)
+                except (OSError, RuntimeError):
+                    cgroup = None  # exited already; nothing left to sample
+                obs.start_sampling(pid, cgroup)
+                if cgroup is not None:
+                    # runc deletes the container's cgroup as soon as it exits, so its
+                    # max_usage has to be read while it is still there.
+                    peak_thread = threading.Thread(
+                        target=_follow_peak, args=(cgroup, peak_cgroup, stop_peak), daemon=True)
+                    peak_thread.start()
+            try:
+                exit_code = container.wait(timeout=cell.timeout_s)["StatusCode"]
+            except Exception as e:  # requests' ReadTimeout/ConnectionError, depending on version
+                if not _is_timeout(e):
+                    raise
+                timed_out = True
+                container.kill()
+                exit_code = container.wait(timeout=30)["StatusCode"]
+            obs.end_ns = time.monotonic_ns()
+            container.reload()
+            oom = bool(container.attrs["State"].get("OOMKilled"))
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            if not obs.end_ns:
+                obs.end_ns = time.monotonic_ns()
+            stop_peak.set()
+            if container is not None:
+                try:
+                    container.remove(force=True)
+                except Exception:
+                    pass  # already gone; remove_leftover_containers() is the safety net
+            if stream is not None:
+                stream.close()
+            if peak_thread is not None:
+                peak_thread.join(2)
+            obs.stop()
+
+        status, reason = classify(
+            exit_code=exit_code, oom_killed=oom, timed_out=timed_out, interrupted=interrupted,
+            stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s,
+        )
+        result = obs.result(
+            status=status, reason=reason, exit_code=exit_code, oom_killed=oom,
+            peak_cgroup_bytes=max(peak_cgroup) if peak_cgroup else None,
+            notes={"image": image, "container_id": container.id if container is not None else ""},
+        )
+        if interrupted:
+            raise RunInterrupted(result)
+        return result
+
+
+def _follow_peak(cgroup, out: list[int], stop: threading.Event, period_s: float = 0.02) -> None:
+    while not stop.is_set():
+        try:
+            value = cgroup.peak()
+        except OSError:
+            return
+        if value is not None:
+            if out:
+                out[0] = max(out[0], value)
+            else:
+                out.append(value)
+        stop.wait(period_s)
+
+
+def _is_timeout(err: Exception) -> bool:
+    import requests
+
+    return isinstance(err, (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError))
+
+
+def remove_leftover_containers(run_label: str | None = None) -> list[str]:
+    """Force-remove containers labelled goreclaim (only this run's when run_label is given)."""
+    filters = {"label": [f"{LABEL}=1"] + ([f"{RUN_LABEL}={run_label}"] if run_label else [])}
+    removed = []
+    client = _client()
+    for c in client.containers.list(all=True, filters=filters):
+        c.remove(force=True)
+        removed.append(c.id)
+    return removed

@@ -1,0 +1,97 @@
+"""The workload as a plain child process: no memory limit, so only cells without one run here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from harness.run.backends.base import RunResult
+from harness.run.backends.common import Observation, RunInterrupted, classify
+from harness.define.cell import Cell
+from harness.run.env import child_env
+from harness.build.toolchain import Build
+
+NEEDS_LIMIT = "needs a memory limit; the process backend has none: use --backend docker or cgroup"
+
+
+def run_child(cell: Cell, build: Build, cgroup=None) -> RunResult:
+    """Start the cell's binary as a child (inside `cgroup` from its first instruction, if given),
+    sample it until it ends, and judge the outcome. Shared by the process and cgroup backends."""
+    binary = build.binary(cell.workload)
+    if not binary.is_file():
+        return RunResult(cell=cell, status="failed", reason=f"workload binary missing: {binary}")
+    env = child_env(cell)
+    obs = Observation(cell)
+    oom_before = cgroup.oom_kills() if cgroup is not None else 0
+
+    preexec = None
+    if cgroup is not None:
+        def preexec() -> None:  # runs in the forked child, before exec
+            cgroup.add_process(os.getpid())
+
+    proc = None
+    timed_out = interrupted = False
+    try:
+        obs.mark_start()
+        proc = subprocess.Popen(
+            [str(binary), *cell.args], env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec,
+            # Own process group: a Ctrl-C in the terminal reaches the harness only, which
+            # then stops the workload itself and keeps what was measured.
+            process_group=0, bufsize=0,
+        )
+        obs.start_sampling(proc.pid, cgroup)
+        out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+        obs.read_streams(iter(lambda: os.read(out_fd, 65536), b""), iter(lambda: os.read(err_fd, 65536), b""))
+        try:
+            proc.wait(timeout=cell.timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            proc.kill()
+            proc.wait()
+    except KeyboardInterrupt:
+        interrupted = True
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    finally:
+        if proc is not None and proc.poll() is None:  # any other exception: never leave it running
+            proc.kill()
+            proc.wait()
+        obs.end_ns = time.monotonic_ns()
+        obs.stop()
+        if proc is not None:
+            proc.stdout.close()
+            proc.stderr.close()
+
+    exit_code = proc.returncode if proc is not None else None
+    oom = cgroup is not None and cgroup.oom_kills() > oom_before
+    peak_cgroup = None
+    if cgroup is not None:
+        try:
+            peak_cgroup = cgroup.peak()
+        except OSError:
+            peak_cgroup = None
+    status, reason = classify(
+        exit_code=exit_code, oom_killed=oom, timed_out=timed_out, interrupted=interrupted,
+        stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s,
+    )
+    result = obs.result(
+        status=status, reason=reason, exit_code=exit_code, oom_killed=oom, peak_cgroup_bytes=peak_cgroup,
+    )
+    if interrupted:
+        raise RunInterrupted(result)
+    return result
+
+
+class ProcessBackend:
+    name = "process"
+
+    def available(self) -> str | None:
+        return None
+
+    def run(self, cell: Cell, build: Build) -> RunResult:
+        if cell.memory_limit_bytes is not None:
+            return RunResult(cell=cell, status="skipped", reason=NEEDS_LIMIT)
+        return run_child(cell, build)

@@ -1,0 +1,59 @@
+"""Choose the backend: the one asked for, or under `auto` the most faithful one this host offers."""
+
+from __future__ import annotations
+
+from harness.run.backends.base import Backend
+
+NAMES = ("auto", "docker", "cgroup", "process")
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend asked for cannot run here; the message says why and what to use instead."""
+
+
+def make_backend(name: str, run_label: str = "") -> Backend:
+    if name == "docker":
+        from harness.run.backends.docker import DockerBackend
+
+        return DockerBackend(run_label=run_label)
+    if name == "cgroup":
+        from harness.run.backends.cgroup import CgroupBackend
+
+        return CgroupBackend()
+    if name == "process":
+        from harness.run.backends.process import ProcessBackend
+
+        return ProcessBackend()
+    raise ValueError(f"unknown backend {name!r}; valid: {', '.join(NAMES)}")
+
+
+def select_backend(name: str, run_label: str = "") -> tuple[Backend, str]:
+    """(backend, why it was chosen). `auto`: docker if a daemon answers, else a cgroup if one can
+    be created, else a plain process (which skips every cell with a memory limit)."""
+    if name not in NAMES:
+        raise ValueError(f"unknown backend {name!r}; valid: {', '.join(NAMES)}")
+    if name != "auto":
+        backend = make_backend(name, run_label)
+        why_not = backend.available()
+        if why_not is not None:
+            raise BackendUnavailable(f"backend {name!r} is not available: {why_not}. {_instead(name)}")
+        return backend, f"{name}: asked for with --backend {name}"
+
+    reasons = []
+    for candidate in ("docker", "cgroup"):
+        backend = make_backend(candidate, run_label)
+        why_not = backend.available()
+        if why_not is None:
+            skipped = f" ({'; '.join(reasons)})" if reasons else ""
+            return backend, f"{candidate}: auto picked the first available of docker, cgroup, process{skipped}"
+        reasons.append(f"{candidate} unavailable: {why_not}")
+    return make_backend("process", run_label), (
+        "process: auto fell back to a plain child process, so cells with a memory limit are skipped ("
+        + "; ".join(reasons) + ")"
+    )
+
+
+def _instead(name: str) -> str:
+    others = [n for n in ("docker", "cgroup") if n != name]
+    return (f"Use --backend {' or '.join(others)} or --backend auto; the process backend runs only "
+            f"cells without a memory limit")

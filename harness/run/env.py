@@ -1,0 +1,49 @@
+"""The workload's environment: a short allowlist from the host plus the cell's runtime settings.
+
+The Go runtime reads GOGC, GODEBUG, GOMEMLIMIT (and GOMAXPROCS, GOTRACEBACK, ...) from its
+environment, so anything inherited from the shell running the harness would silently change
+what a cell measures. Nothing is inherited except the variables below.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+from harness.define.cell import Cell
+
+# Why each host variable may pass:
+#   PATH  the usual search path; a workload never execs anything, but a child without PATH
+#         surprises anyone running it by hand, and it cannot change the runtime's behaviour.
+#   TZ    time.Local in the workload follows the host's zone, so any wall-clock text it
+#         prints reads the same as the harness's logs. No effect on memory.
+# Deliberately absent: HOME, LANG/LC_* (the Go runtime reads neither), and every GO* variable.
+HOST_ALLOWLIST = ("PATH", "TZ")
+
+_GOGC = re.compile(r"^(off|\d+)$")
+_GOMEMLIMIT = re.compile(r"^(off|\d+)$")
+
+
+def child_env(cell: Cell, host: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The complete environment for the cell's workload. `host` defaults to os.environ."""
+    host = os.environ if host is None else host
+    env = {name: host[name] for name in HOST_ALLOWLIST if name in host}
+    if cell.gogc is not None:
+        if not _GOGC.match(cell.gogc):
+            raise ValueError(
+                f"cell {cell.cell_id}: gogc={cell.gogc!r} is not valid; use a non-negative integer "
+                f"percentage (e.g. '100') or 'off'"
+            )
+        env["GOGC"] = cell.gogc
+    godebug = cell.godebug()
+    if godebug:
+        env["GODEBUG"] = godebug
+    if cell.gomemlimit is not None:
+        if not _GOMEMLIMIT.match(cell.gomemlimit):
+            raise ValueError(
+                f"cell {cell.cell_id}: gomemlimit={cell.gomemlimit!r} is not valid; use a byte "
+                f"count as a plain decimal (e.g. '314572800') or 'off'"
+            )
+        env["GOMEMLIMIT"] = cell.gomemlimit
+    return env

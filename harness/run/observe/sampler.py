@@ -1,0 +1,212 @@
+"""Fixed-cadence two-tier sampling over probe functions.
+
+Each tier runs in its own thread on absolute deadlines (deadline_k = t_start + k * period, from
+time.monotonic_ns()), so cadence does not drift with the cost of reads. A tier that wakes up late skips
+the deadlines it missed (and counts them) instead of bursting to catch up. The slow tier (smaps_rollup,
+milliseconds on a large process) has its own thread so it never delays the fast tier.
+
+`trigger()` asks for one extra reading of every tier now, off the cadence. Backends call it when the
+workload announces a phase, so "the value at the end of a phase" exists even for the slow tier and
+for phases shorter than one sampling period (a FreeOSMemory call lasts milliseconds).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from harness.run.observe.probes import Probe
+
+Row = tuple[int, str, str, float]
+
+# Exceptions that mean "the target is gone": stop calling that probe, quietly.
+_GONE = (ProcessLookupError, FileNotFoundError)
+
+
+@dataclass
+class SamplerResult:
+    rows: list[Row]                      # (t_ns, source, metric, value), sorted by t_ns
+    stats: dict = field(default_factory=dict)
+
+
+class _Tier:
+    """One thread sampling a set of probes at one rate."""
+
+    def __init__(self, name: str, probes: Mapping[str, Probe], hz: float, stop: threading.Event):
+        if hz <= 0:
+            raise ValueError(f"{name}_hz must be > 0, got {hz!r}")
+        self.name = name
+        self.probes = dict(probes)
+        self.hz = hz
+        self.period_ns = int(round(1e9 / hz))
+        self._stop = stop
+        # Set by stop() and trigger(); long-period tiers wait on it, so either wakes them at once.
+        self.wake = threading.Event()
+        self.triggered = 0
+        # (t_ns, source, {metric: value}) per read; expanded into rows after stop, off the hot path.
+        self.reads: list[tuple[int, str, Mapping[str, float]]] = []
+        self.ticks = 0
+        self.missed = 0
+        self.read_ns: list[int] = []            # total read time per tick
+        self.errors = 0
+        self.first_error: str | None = None
+        self.gone: dict[str, int] = {}          # probe name -> t_ns when its target disappeared
+        self.t_start = self.t_end = 0
+        self.first_tick = self.last_tick = 0
+        self.cpu_ns = 0
+        self.thread = threading.Thread(target=self._run, name=f"sampler-{name}", daemon=True)
+
+    def _run(self) -> None:
+        monotonic_ns = time.monotonic_ns
+        sleep = time.sleep
+        stop_is_set = self._stop.is_set
+        wake = self.wake
+        reads_append = self.reads.append
+        read_append = self.read_ns.append
+        period = self.period_ns
+        # Long periods wait on the wake event so stop() and trigger() are prompt; short ones use
+        # sleep(), which is cheaper, and a trigger is served at the next tick (within one period).
+        use_wait = period >= 50_000_000
+        active = list(self.probes.items())
+        cpu_start = time.thread_time_ns()
+        t_start = self.t_start = monotonic_ns()
+        k = 0
+        while active and not stop_is_set():
+            deadline = t_start + k * period
+            now = monotonic_ns()
+            extra = False
+            if now < deadline:
+                if use_wait:
+                    if wake.wait((deadline - now) / 1e9):
+                        wake.clear()
+                        if stop_is_set():
+                            break
+                        extra = True
+                else:
+                    sleep((deadline - now) / 1e9)
+            tick_start = monotonic_ns()
+            for name, probe in active:
+                t = monotonic_ns()
+                try:
+                    values = probe()
+                except _GONE:
+                    self.gone[name] = t
+                    active = [(n, p) for n, p in active if n != name]
+                    continue
+                except Exception as e:  # noqa: BLE001 - a broken probe must not kill the sampler
+                    self.errors += 1
+                    if self.first_error is None:
+                        self.first_error = f"{name}: {type(e).__name__}: {e}"
+                    continue
+                reads_append((t, name, values))
+            now = monotonic_ns()
+            read_append(now - tick_start)
+            if extra:
+                # Off the cadence: not a tick, and the schedule stays as it was.
+                self.triggered += 1
+                continue
+            if not k:
+                self.first_tick = tick_start
+            self.last_tick = tick_start
+            self.ticks += 1
+            k += 1
+            # Late: skip every deadline already in the past rather than sampling back to back.
+            behind = (now - t_start) // period + 1
+            if behind > k:
+                self.missed += behind - k
+                k = behind
+        self.t_end = monotonic_ns()
+        self.cpu_ns = time.thread_time_ns() - cpu_start
+
+    def rows(self) -> list[Row]:
+        return [(t, name, metric, value) for t, name, values in self.reads for metric, value in values.items()]
+
+    def stats(self) -> dict:
+        elapsed_s = max(self.t_end - self.t_start, 1) / 1e9
+        p = self.name
+        out = {
+            f"{p}_hz_target": self.hz,
+            # Intervals between the first and last tick, so a short run is not biased by one tick.
+            f"{p}_hz_achieved": ((self.ticks - 1) * 1e9 / (self.last_tick - self.first_tick)
+                                 if self.ticks >= 2 and self.last_tick > self.first_tick else 0.0),
+            f"{p}_ticks": self.ticks,
+            f"{p}_missed": self.missed,
+            f"{p}_triggered": self.triggered,
+            f"{p}_read_us_p50": _percentile(self.read_ns, 50) / 1e3,
+            f"{p}_read_us_p99": _percentile(self.read_ns, 99) / 1e3,
+            f"{p}_read_us_max": (max(self.read_ns) / 1e3) if self.read_ns else 0.0,
+            f"{p}_errors": self.errors,
+            f"{p}_elapsed_s": elapsed_s,
+            f"{p}_cpu_s": self.cpu_ns / 1e9,             # this tier's thread CPU time
+            f"{p}_rows": sum(len(v) for _, _, v in self.reads),
+        }
+        if self.first_error is not None:
+            out[f"{p}_first_error"] = self.first_error
+        if self.gone:
+            out[f"{p}_gone"] = dict(self.gone)
+        return out
+
+
+def _percentile(values: list[int], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    idx = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
+    return float(ordered[idx])
+
+
+class Sampler:
+    """Samples `fast` probes at fast_hz and `slow` probes at slow_hz until stop().
+
+    Probes are keyed by source name ("proc", "cgroup", "smaps"); each row is (t_ns, source, metric, value)
+    with t_ns taken just before that probe's read.
+    """
+
+    def __init__(self, fast: Mapping[str, Probe], slow: Mapping[str, Probe] | None = None,
+                 fast_hz: float = 100.0, slow_hz: float = 2.0):
+        overlap = set(fast) & set(slow or {})
+        if overlap:
+            raise ValueError(f"probe names must be unique across tiers, both tiers have {sorted(overlap)}")
+        self._stop = threading.Event()
+        self._tiers = [_Tier("fast", fast, fast_hz, self._stop), _Tier("slow", slow or {}, slow_hz, self._stop)]
+        self._started = False
+        self._result: SamplerResult | None = None
+
+    def start(self) -> Sampler:
+        if self._started:
+            raise RuntimeError("Sampler.start() called twice; create a new Sampler per run")
+        self._started = True
+        for tier in self._tiers:
+            tier.thread.start()
+        return self
+
+    def stop(self) -> SamplerResult:
+        """Stop both tiers and return every row and the cadence statistics. Safe to call twice."""
+        if self._result is not None:
+            return self._result
+        self._stop.set()
+        for tier in self._tiers:
+            tier.wake.set()
+        for tier in self._tiers:
+            if tier.thread.is_alive() or self._started:
+                tier.thread.join()
+        rows = self._tiers[0].rows() + self._tiers[1].rows()
+        rows.sort(key=lambda r: r[0])
+        stats: dict = {}
+        for tier in self._tiers:
+            stats.update(tier.stats())
+        self._result = SamplerResult(rows, stats)
+        return self._result
+
+    def trigger(self) -> None:
+        """One extra reading of every tier as soon as possible, outside the cadence."""
+        for tier in self._tiers:
+            tier.wake.set()
+
+    def __enter__(self) -> Sampler:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

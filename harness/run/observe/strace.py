@@ -1,0 +1,86 @@
+"""strace attached from the host: the madvise/munmap/mmap calls a workload makes, on the monotonic clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+# strace -ttt -f -o FILE lines: "<pid> <wall seconds> <call>(<args>) = <ret>", or split into
+# "... <unfinished ...>" and "<... call resumed> ..." when threads interleave.
+_STRACE_LINE = re.compile(r"^(?:\[pid\s+)?(\d+)\]?\s+(\d+\.\d+)\s+(madvise|munmap|mmap)\((.*)$")
+
+
+def parse_strace(text: str, wall_minus_mono_ns: int) -> list[tuple[int, str, str, float, str]]:
+    """`syscall` events from an strace log; wall-clock stamps moved onto the monotonic clock."""
+    events = []
+    for raw in text.splitlines():
+        m = _STRACE_LINE.match(raw.strip())
+        if not m:
+            continue
+        tid, wall_s, name, rest = m.groups()
+        args_text = rest.split(")", 1)[0] if ")" in rest else rest.replace("<unfinished ...>", "")
+        args = [a.strip() for a in args_text.split(",")]
+        if len(args) < 2:
+            continue
+        try:
+            length = int(args[1], 0)
+        except ValueError:
+            continue
+        detail: dict = {"tid": int(tid)}
+        if name == "madvise" and len(args) >= 3:
+            detail["advice"] = args[2]
+        elif name == "mmap" and len(args) >= 4:
+            detail["prot"], detail["flags"] = args[2], args[3]
+        ret = rest.rsplit("=", 1)[1].strip() if "=" in rest and "<unfinished" not in rest else ""
+        if ret:
+            detail["ret"] = ret
+        t_ns = int(round(float(wall_s) * 1e9)) - wall_minus_mono_ns
+        events.append((t_ns, "syscall", name, float(length), json.dumps(detail)))
+    return events
+
+
+class SyscallTrace:
+    """strace attached from the host to a running pid, tracing the calls that map and release memory."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[int, str, str, float, str]] = []
+        self.note = ""
+        self._proc: subprocess.Popen | None = None
+        self._log: Path | None = None
+
+    def attach(self, pid: int) -> None:
+        strace = shutil.which("strace")
+        if strace is None:
+            self.note = "strace is not installed on the host; no syscall events (apt-get install strace)"
+            return
+        fd, name = tempfile.mkstemp(prefix="goreclaim-strace-", suffix=".log")
+        os.close(fd)
+        self._log = Path(name)
+        # -f with -p attaches every thread of the process, where the scavenger may run.
+        self._proc = subprocess.Popen(
+            [strace, "-f", "-qq", "-ttt", "-e", "signal=none", "-e", "trace=madvise,munmap,mmap",
+             "-o", name, "-p", str(pid)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    def finish(self, wall_minus_mono_ns: int) -> None:
+        if self._proc is None:
+            return
+        try:
+            # strace leaves when its tracee does; a short grace, then stop it ourselves.
+            _, err = self._proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.terminate()
+            _, err = self._proc.communicate()
+        if self._proc.returncode not in (0, None) and not self._log.stat().st_size:
+            self.note = f"strace failed (exit {self._proc.returncode}): {err.decode(errors='replace').strip()[-300:]}"
+        self.events = parse_strace(self._log.read_text(errors="replace"), wall_minus_mono_ns)
+        self._log.unlink(missing_ok=True)
+        self._proc = None

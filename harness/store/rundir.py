@@ -1,0 +1,410 @@
+"""Run directory: per-cell incremental writes, the manifest, merging, and loading back.
+
+Layout of `results/<run_id>/` (docs/ARCHITECTURE.md, "Store"):
+
+    manifest.json        provenance; "complete" is false until finish(True)
+    cells.csv            one row per finished cell, rewritten atomically after each cell
+    cells/0001-<id>/     samples.parquet, events.parquet, cell.json — written before the next cell starts
+    samples.parquet      all cells merged by finish()
+    events.parquet       all cells merged by finish()
+
+Every file is written to a temporary name and renamed into place, so an interrupted run leaves either the
+old or the new version, never half a file. A run directory is never reused or overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.run.backends.base import RunResult
+
+MANIFEST_VERSION = 1
+
+SAMPLE_COLUMNS = ("cell_id", "t_s", "source", "metric", "value")
+EVENT_COLUMNS = ("cell_id", "t_s", "kind", "name", "value", "detail")
+
+SAMPLES_SCHEMA = pa.schema([
+    ("cell_id", pa.string()), ("t_s", pa.float64()), ("source", pa.string()),
+    ("metric", pa.string()), ("value", pa.float64()),
+])
+EVENTS_SCHEMA = pa.schema([
+    ("cell_id", pa.string()), ("t_s", pa.float64()), ("kind", pa.string()),
+    ("name", pa.string()), ("value", pa.float64()), ("detail", pa.string()),
+])
+
+# cells.csv columns in order; the matrix axes are inserted after "workload".
+CELL_HEAD = ("cell_id", "scenario", "workload")
+CELL_TAIL = ("gogc", "madvdontneed", "gomemlimit", "memory_limit_bytes", "cpus", "go_version", "backend",
+             "repeat", "status", "exit_code", "oom_killed", "wall_s", "peak_rss_bytes", "peak_cgroup_bytes",
+             "reason", "args")
+# dtypes on load; every other column (scenario, axes, knobs) is a string, "" when unset.
+CELL_DTYPES = {
+    "memory_limit_bytes": "Int64", "cpus": "float64", "repeat": "int64", "exit_code": "Int64",
+    "oom_killed": "bool", "wall_s": "float64", "peak_rss_bytes": "Int64", "peak_cgroup_bytes": "Int64",
+}
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------- conversion
+
+def _blank(value) -> str:
+    return "" if value is None else str(value)
+
+
+def cells_row(result: RunResult) -> dict:
+    """The cells.csv row of one result (values as written: numbers, bools, "" for unset)."""
+    cell = result.cell
+    row: dict = {"cell_id": cell.cell_id, "scenario": cell.scenario, "workload": cell.workload}
+    for axis, value in cell.axes:
+        row[axis] = str(value)
+    # The cell's own knobs win over an axis of the same name: they are what actually ran.
+    row.update({
+        "gogc": _blank(cell.gogc),
+        "madvdontneed": _blank(cell.madvdontneed),
+        "gomemlimit": _blank(cell.gomemlimit),
+        "memory_limit_bytes": cell.memory_limit_bytes,
+        "cpus": cell.cpus,
+        "go_version": cell.go_version,
+        "backend": cell.backend,
+        "repeat": cell.repeat,
+        "status": result.status,
+        "exit_code": result.exit_code,
+        "oom_killed": bool(result.oom_killed),
+        "wall_s": float(result.wall_s),
+        "peak_rss_bytes": result.peak_rss_bytes,
+        "peak_cgroup_bytes": result.peak_cgroup_bytes,
+        "reason": result.reason,
+        "args": " ".join(cell.args),
+    })
+    return row
+
+
+def _samples_table(result: RunResult) -> pa.Table:
+    t0, cid = result.t0_ns, result.cell.cell_id
+    rows = result.samples
+    return pa.table({
+        "cell_id": pa.array([cid] * len(rows), pa.string()),
+        "t_s": pa.array([(r[0] - t0) / 1e9 for r in rows], pa.float64()),
+        "source": pa.array([r[1] for r in rows], pa.string()),
+        "metric": pa.array([r[2] for r in rows], pa.string()),
+        "value": pa.array([float(r[3]) for r in rows], pa.float64()),
+    }, schema=SAMPLES_SCHEMA)
+
+
+def _events_table(result: RunResult) -> pa.Table:
+    t0, cid = result.t0_ns, result.cell.cell_id
+    rows = result.events
+    return pa.table({
+        "cell_id": pa.array([cid] * len(rows), pa.string()),
+        "t_s": pa.array([(r[0] - t0) / 1e9 for r in rows], pa.float64()),
+        "kind": pa.array([r[1] for r in rows], pa.string()),
+        "name": pa.array([str(r[2]) for r in rows], pa.string()),
+        "value": pa.array([float("nan") if r[3] is None else float(r[3]) for r in rows], pa.float64()),
+        "detail": pa.array([r[4] if isinstance(r[4], str) else json.dumps(r[4]) for r in rows], pa.string()),
+    }, schema=EVENTS_SCHEMA)
+
+
+def _cells_frame(rows: list[dict]) -> pd.DataFrame:
+    """cells.csv rows → DataFrame with the load dtypes (the same whether fresh or read back)."""
+    columns: list[str] = list(CELL_HEAD)
+    for row in rows:
+        for key in row:
+            if key not in columns and key not in CELL_TAIL:
+                columns.append(key)
+    columns += CELL_TAIL
+    frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
+    return _apply_cell_dtypes(frame)
+
+
+def _apply_cell_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    for column in frame.columns:
+        dtype = CELL_DTYPES.get(column)
+        series = frame[column]
+        if dtype is None:
+            frame[column] = series.map(_blank).astype(object)
+        elif dtype == "bool":
+            frame[column] = series.map(lambda v: str(v).strip().lower() in ("true", "1")).astype(bool)
+        else:
+            numeric = pd.to_numeric(series.replace("", None), errors="coerce")
+            frame[column] = numeric.astype("float64").round().astype(dtype) if dtype in ("Int64", "int64") \
+                else numeric.astype(dtype)
+    return frame
+
+
+def _samples_frame(table: pa.Table) -> pd.DataFrame:
+    frame = table.to_pandas()
+    for column in ("cell_id", "source", "metric", "kind", "name", "detail"):
+        if column in frame.columns and not pd.api.types.is_object_dtype(frame[column]):
+            frame[column] = frame[column].astype(str).astype(object)
+    return frame
+
+
+def result_frames(result: RunResult) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(cells row, samples, events) of one result, exactly as save_cell writes and load_run reads them."""
+    return (_cells_frame([cells_row(result)]), _samples_frame(_samples_table(result)),
+            _samples_frame(_events_table(result)))
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write_json(path: Path, obj) -> None:
+    _atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def _atomic_write_parquet(path: Path, table: pa.Table) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def _safe_id(cell_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=,-]+", "_", cell_id).strip("_")[:120] or "cell"
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+class RunStore:
+    """Writes one run directory. Create with RunStore.create(); save_cell() per cell; finish() at the end."""
+
+    def __init__(self, run_dir: Path, manifest: dict):
+        self.run_dir = Path(run_dir)
+        self.manifest = dict(manifest)
+        self._rows: list[dict] = []
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir
+
+    @classmethod
+    def create(cls, results_dir: Path, manifest: dict, run_id: str | None = None) -> RunStore:
+        results_dir = Path(results_dir)
+        run_id = run_id or new_run_id()
+        if not run_id or "/" in run_id or run_id in (".", ".."):
+            raise StoreError(f"run id must be one path component, got {run_id!r}")
+        results_dir.mkdir(parents=True, exist_ok=True)
+        run_dir = results_dir / run_id
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            raise StoreError(f"{run_dir} already exists: a run directory is never reused; "
+                             f"choose another run id or move the old run away") from None
+        (run_dir / "cells").mkdir()
+        store = cls(run_dir, {**manifest, "run_id": run_id, "manifest_version": MANIFEST_VERSION,
+                              "complete": False})
+        _atomic_write_json(run_dir / "manifest.json", store.manifest)
+        return store
+
+    def save_cell(self, result: RunResult) -> Path:
+        """Write one finished cell to cells/<n>-<id>/ and rewrite cells.csv; returns the cell directory."""
+        n = len(self._rows) + 1
+        final = self.run_dir / "cells" / f"{n:04d}-{_safe_id(result.cell.cell_id)}"
+        tmp = final.with_name(f".{final.name}.tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        row = cells_row(result)
+        pq.write_table(_samples_table(result), tmp / "samples.parquet", compression="zstd")
+        pq.write_table(_events_table(result), tmp / "events.parquet", compression="zstd")
+        cell_json = {"n": n, "row": row, "stderr_tail": result.stderr_tail,
+                     "sampler_stats": result.sampler_stats, "t0_ns": result.t0_ns}
+        (tmp / "cell.json").write_text(json.dumps(cell_json, indent=2, sort_keys=True, default=str) + "\n")
+        os.replace(tmp, final)  # the cell appears whole or not at all
+        self._rows.append(row)
+        self._write_cells_csv()
+        return final
+
+    def _write_cells_csv(self) -> None:
+        frame = _cells_frame(self._rows)
+        _atomic_write_bytes(self.run_dir / "cells.csv", frame.to_csv(index=False).encode())
+
+    def finish(self, complete: bool, extra_manifest: dict | None = None) -> Path:
+        """Merge per-cell files into the top-level Parquet files; mark the manifest. Safe to call twice."""
+        cell_dirs = _cell_dirs(self.run_dir)
+        for name, schema in (("samples.parquet", SAMPLES_SCHEMA), ("events.parquet", EVENTS_SCHEMA)):
+            tables = [pq.read_table(d / name) for d in cell_dirs if (d / name).exists()]
+            merged = pa.concat_tables(tables) if tables else schema.empty_table()
+            _atomic_write_parquet(self.run_dir / name, merged)
+        self.manifest.update(extra_manifest or {})
+        self.manifest.update(complete=bool(complete), n_cells=len(cell_dirs),
+                             finished_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        _atomic_write_json(self.run_dir / "manifest.json", self.manifest)
+        return self.run_dir
+
+
+def _cell_dirs(run_dir: Path) -> list[Path]:
+    cells = run_dir / "cells"
+    if not cells.is_dir():
+        return []
+    return sorted(d for d in cells.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+@dataclass
+class Run:
+    path: Path
+    manifest: dict
+    cells: pd.DataFrame
+    samples: pd.DataFrame
+    events: pd.DataFrame
+
+
+def _read_parquet_tables(run_dir: Path, name: str, schema: pa.Schema) -> pa.Table:
+    top = run_dir / name
+    if top.exists():
+        return pq.read_table(top)
+    tables = [pq.read_table(d / name) for d in _cell_dirs(run_dir) if (d / name).exists()]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def load_run(run_dir: Path | str) -> Run:
+    """Load a run directory, finished or not (falls back to the per-cell files)."""
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.exists():
+        raise StoreError(f"{manifest_path}: missing; {run_dir} is not a goreclaim run directory")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except ValueError as e:
+        raise StoreError(f"{manifest_path}: not valid JSON: {e}") from None
+    csv = run_dir / "cells.csv"
+    if csv.exists() and csv.stat().st_size:
+        cells = _apply_cell_dtypes(pd.read_csv(csv, dtype=str, keep_default_na=False))
+    else:
+        rows = [json.loads((d / "cell.json").read_text())["row"] for d in _cell_dirs(run_dir)
+                if (d / "cell.json").exists()]
+        cells = _cells_frame(rows)
+    samples = _samples_frame(_read_parquet_tables(run_dir, "samples.parquet", SAMPLES_SCHEMA))
+    events = _samples_frame(_read_parquet_tables(run_dir, "events.parquet", EVENTS_SCHEMA))
+    return Run(path=run_dir, manifest=manifest, cells=cells, samples=samples, events=events)
+
+
+def load(run_dir: Path | str) -> Run:
+    return load_run(run_dir)
+
+
+# ---------------------------------------------------------------------------------------------- manifest
+
+def _safe(collect) -> object:
+    try:
+        return collect()
+    except Exception as e:  # noqa: BLE001 - provenance is best effort; say what failed
+        return f"unavailable: {type(e).__name__}: {e}"
+
+
+def collect_harness() -> dict:
+    from harness import __version__
+
+    from harness.define.project import REPO_ROOT as repo
+
+    out: dict = {"version": __version__, "git_commit": None, "git_dirty": None}
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=5)
+        if commit.returncode == 0:
+            out["git_commit"] = commit.stdout.strip()
+            status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=5)
+            out["git_dirty"] = bool(status.stdout.strip()) if status.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return out
+
+
+def _meminfo() -> dict[str, int]:
+    out = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            out[key] = int(parts[0]) * (1024 if len(parts) > 1 and parts[1] == "kB" else 1)
+    return out
+
+
+def collect_host() -> dict:
+    mem = _meminfo()
+    return {"hostname": socket.gethostname(), "arch": platform.machine(), "cpus": os.cpu_count(),
+            "mem_total_bytes": mem.get("MemTotal"), "swap_total_bytes": mem.get("SwapTotal")}
+
+
+def collect_kernel() -> dict:
+    u = os.uname()
+    return {"release": u.release, "version": u.version}
+
+
+def collect_cgroup() -> dict:
+    from harness.run.observe.cgroupfs import memory_cgroup_of
+
+    cg = memory_cgroup_of("self")
+    return {"memory_version": cg.version, "own_memory_cgroup": str(cg.path)}
+
+
+def collect_thp() -> str:
+    text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    m = re.search(r"\[(\w+)\]", text)
+    return m.group(1) if m else text.strip()
+
+
+def collect_docker(timeout_s: float = 2.0) -> dict | None:
+    import docker
+
+    client = docker.DockerClient.from_env(timeout=timeout_s)
+    try:
+        v = client.version()
+        return {"engine": v.get("Version"), "api": v.get("ApiVersion"),
+                "cgroup_driver": client.info().get("CgroupDriver")}
+    finally:
+        client.close()
+
+
+def collect_python() -> dict:
+    return {"version": platform.python_version(), "implementation": platform.python_implementation(),
+            "executable": sys.executable}
+
+
+def collect_manifest(**extra) -> dict:
+    """Provenance of a run: harness, host, kernel, cgroup, THP, swap, Docker, Python, date; plus extra."""
+    manifest = {
+        "harness": _safe(collect_harness),
+        "host": _safe(collect_host),
+        "kernel": _safe(collect_kernel),
+        "cgroup": _safe(collect_cgroup),
+        "thp": _safe(collect_thp),
+        "docker": _safe(collect_docker),
+        "python": _safe(collect_python),
+        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_monotonic_ns": time.monotonic_ns(),
+    }
+    manifest.update(extra)
+    return manifest
