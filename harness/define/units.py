@@ -7,8 +7,11 @@ value written in a scenario can be handed to a workload flag unchanged.
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Callable
 
 
 class UnitError(ValueError):
@@ -199,3 +202,61 @@ def parse_bool(text: str | bool) -> bool:
     if lowered in ("false", "0", "no", "off"):
         return False
     raise UnitError(f"{text!r} is not a boolean (valid: true, false)")
+
+
+# ---------------------------------------------------------------------------- units of measured values
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Unit:
+    """How a measured quantity is parsed (a bound in a scenario), printed and plotted.
+
+    `format` is the one short form every table, evidence text and message uses; `benchstat` is
+    the unit suffix in Go's benchmark format (golang.org/x/perf/benchfmt), where the value is
+    written in the unit's base quantity.
+    """
+
+    name: str
+    plot_scale: float
+    plot_label: str
+    benchstat: str
+    _format: Callable[[float], str]
+    _parse: Callable[[str | int | float], float]
+
+    def format(self, value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "n/a"
+        return self._format(float(value))
+
+    def parse(self, text: str | int | float) -> float:
+        """A bound as a scenario writes it ('64MiB', '2s', 0.5) in this unit's base quantity."""
+        if isinstance(text, bool):
+            raise UnitError(f"{text!r} is not a number")
+        if isinstance(text, (int, float)):
+            return float(text)
+        return self._parse(text)
+
+
+def _number(text) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise UnitError(f"{text!r} is not a number") from None
+
+
+UNITS: dict[str, Unit] = {u.name: u for u in (
+    Unit("bytes", MiB, "MiB", "B", lambda v: f"{v / MiB:.0f} MiB", lambda t: float(parse_size(t))),
+    Unit("s", 1.0, "s", "sec", lambda v: f"{v:.2f} s", parse_duration),
+    Unit("ns", 1e6, "ms", "ns", lambda v: f"{v / 1e6:.2f} ms", lambda t: parse_duration(t) * 1e9),
+    Unit("count", 1.0, "count", "", lambda v: f"{v:.4g}", _number),
+    Unit("ops/s", 1.0, "ops/s", "ops/s", lambda v: f"{v:.4g}", _number),
+    Unit("fraction", 1.0, "fraction", "", lambda v: f"{v:.4g}", _number),
+    Unit("percent", 1.0, "%", "%", lambda v: f"{v:.4g}", _number),
+    Unit("text", 1.0, "", "", lambda v: str(v), str),
+)}
+
+
+def unit(name: str) -> Unit:
+    return UNITS[name]

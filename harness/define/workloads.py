@@ -33,6 +33,7 @@ class Workload:
     summary: str
     params: tuple[Param, ...]
     phases: tuple[str, ...]  # in the order they occur; optional ones may be absent
+    work_phase: str = ""     # the phase whose duration turns the `ops` total into a throughput
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -62,6 +63,7 @@ WORKLOADS: dict[str, Workload] = {
                 Param("idle", "duration", "10s", "idle time at the end (scavenger, forced GC every 2 min)"),
             ),
             ("baseline", "live", "allocate", "hold", "release", "freeos", "idle"),
+            work_phase="allocate",
         ),
         Workload(
             "freeos-periodic",
@@ -74,6 +76,7 @@ WORKLOADS: dict[str, Workload] = {
                 Param("live", "size", "128MiB", "live set kept by a ring of objects"),
             ),
             ("baseline", "load"),
+            work_phase="load",
         ),
         Workload(
             "large-churn",
@@ -90,6 +93,7 @@ WORKLOADS: dict[str, Workload] = {
                 Param("seed", "int", "1", "random seed"),
             ),
             ("baseline", "churn", "release", "idle"),
+            work_phase="churn",
         ),
         Workload(
             "small-churn",
@@ -103,6 +107,7 @@ WORKLOADS: dict[str, Workload] = {
                 Param("goroutines", "int", "0", "allocating goroutines; 0 means GOMAXPROCS"),
             ),
             ("baseline", "churn"),
+            work_phase="churn",
         ),
         Workload(
             "cache-growth",
@@ -118,6 +123,7 @@ WORKLOADS: dict[str, Workload] = {
                 Param("keyspace", "int", "0", "distinct keys (0: every request a new key)"),
             ),
             ("baseline", "serve"),
+            work_phase="serve",
         ),
         Workload(
             "pressure",
@@ -132,6 +138,7 @@ WORKLOADS: dict[str, Workload] = {
                 Param("hold", "duration", "2s", "how long the new memory is held"),
             ),
             ("baseline", "allocate", "release", "settle", "second", "hold"),
+            work_phase="second",
         ),
     )
 }

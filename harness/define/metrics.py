@@ -1,0 +1,347 @@
+"""The metric registry: every sampled series and every per-cell summary metric, declared once.
+
+A declaration says what a metric is called, where it comes from, its unit (a key of
+`harness.define.units.UNITS`), whether it has per-phase values (`X@phase`), a label for figures
+and tables, and how it is computed. Analysis computes from it, scenario validation checks names
+against it, expectations parse bounds and print values with its unit, figures scale axes and the
+report and exporters format values by it. A new metric is one declaration here (plus a probe in
+`harness.run.observe.probes` if it reads a new source).
+
+Summary metrics are computed from a `CellView` (implemented in `harness.analyse.summary`):
+the cell's samples, events, phases and telemetry totals, seen one cell at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from harness.define.units import UNITS, Unit
+
+# ---------------------------------------------------------------------------------- sampled series
+
+
+@dataclass(frozen=True)
+class Series:
+    """One time series in samples.parquet: rows (cell_id, t_s, source, metric, value)."""
+
+    source: str      # proc | cgroup | smaps | runtime
+    metric: str
+    unit: str
+    label: str
+    origin: str      # the file or API it is read from
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.source, self.metric
+
+
+SERIES: dict[tuple[str, str], Series] = {s.key: s for s in (
+    Series("proc", "vm_rss", "bytes", "VmRSS", "/proc/<pid>/status VmRSS (fast tier)"),
+    Series("proc", "rss_anon", "bytes", "RssAnon", "/proc/<pid>/status RssAnon (fast tier)"),
+    Series("proc", "rss_file", "bytes", "RssFile", "/proc/<pid>/status RssFile (fast tier)"),
+    Series("proc", "vm_size", "bytes", "VmSize", "/proc/<pid>/status VmSize (fast tier)"),
+    Series("proc", "vm_hwm", "bytes", "VmHWM", "/proc/<pid>/status VmHWM (fast tier)"),
+    Series("cgroup", "usage", "bytes", "cgroup usage", "memory.usage_in_bytes | memory.current (fast tier)"),
+    Series("cgroup", "anon", "bytes", "cgroup anon", "memory.stat anon/rss (fast tier)"),
+    Series("cgroup", "file", "bytes", "cgroup file", "memory.stat file/cache (fast tier)"),
+    Series("cgroup", "inactive_file", "bytes", "cgroup inactive_file", "memory.stat inactive_file (fast tier)"),
+    Series("cgroup", "working_set", "bytes", "working set", "usage - inactive_file, as kubelet computes it"),
+    Series("smaps", "rss", "bytes", "smaps Rss", "/proc/<pid>/smaps_rollup Rss (slow tier)"),
+    Series("smaps", "lazyfree", "bytes", "LazyFree", "/proc/<pid>/smaps_rollup LazyFree (slow tier)"),
+    Series("smaps", "anon_huge_pages", "bytes", "AnonHugePages", "/proc/<pid>/smaps_rollup (slow tier)"),
+    Series("runtime", "heap_alloc", "bytes", "heap alloc", "MemStats.HeapAlloc"),
+    Series("runtime", "heap_inuse", "bytes", "heap in use", "MemStats.HeapInuse"),
+    Series("runtime", "heap_idle", "bytes", "heap idle", "MemStats.HeapIdle"),
+    Series("runtime", "heap_released", "bytes", "heap released", "MemStats.HeapReleased"),
+    Series("runtime", "heap_sys", "bytes", "heap sys", "MemStats.HeapSys"),
+    Series("runtime", "sys", "bytes", "runtime sys", "MemStats.Sys"),
+    Series("runtime", "next_gc", "bytes", "next GC", "MemStats.NextGC"),
+    Series("runtime", "heap_goal", "bytes", "heap goal", "runtime/metrics /gc/heap/goal:bytes"),
+    Series("runtime", "memlimit", "bytes", "GOMEMLIMIT", "runtime/metrics /gc/gomemlimit:bytes (1.21+)"),
+    Series("runtime", "num_gc", "count", "GC cycles", "MemStats.NumGC"),
+    Series("runtime", "pause_total_ns", "ns", "GC pause total", "MemStats.PauseTotalNs"),
+    Series("runtime", "gc_cpu_fraction", "fraction", "GC CPU fraction", "MemStats.GCCPUFraction"),
+    Series("runtime", "gc_cpu_s", "s", "GC CPU", "runtime/metrics /cpu/classes/gc/total:cpu-seconds (1.20+)"),
+    Series("runtime", "scavenge_cpu_s", "s", "scavenger CPU",
+           "runtime/metrics /cpu/classes/scavenge/total:cpu-seconds (1.20+)"),
+    Series("runtime", "total_alloc", "bytes", "total allocated", "MemStats.TotalAlloc"),
+    Series("runtime", "mallocs", "count", "mallocs", "MemStats.Mallocs"),
+    Series("runtime", "frees", "count", "frees", "MemStats.Frees"),
+    Series("runtime", "tiny_allocs", "count", "tiny allocs", "runtime/metrics /gc/heap/tiny/allocs:objects (1.17+)"),
+    Series("runtime", "ops", "count", "work done", "the workload's own counter"),
+    Series("runtime", "cache_entries", "count", "cache entries", "cache-growth's own counter"),
+    Series("runtime", "live_bytes", "bytes", "live bytes", "the workload's own count of what it holds"),
+)}
+
+
+def series_unit(source: str, metric: str) -> Unit:
+    """The unit of a sampled series; bytes for one not declared (every probe reads bytes)."""
+    found = SERIES.get((source, metric))
+    return UNITS[found.unit if found else "bytes"]
+
+
+# ---------------------------------------------------------------------------------- the cell view
+
+
+class CellView(Protocol):
+    """What a summary metric is computed from: one cell's data (harness.analyse.summary builds it)."""
+
+    row: Mapping[str, Any]       # the cell's cells.csv row ({} when it has none)
+    totals: Mapping[str, Any]    # the `totals` of the workload's `end` line ({} when absent)
+    work_phase: str              # the workload descriptor's work phase ("" when it has none)
+
+    def series(self, source: str, metric: str) -> pd.Series:
+        """Readings indexed by t_s, sorted, NaN dropped; empty when never read."""
+
+    def events(self, kind: str) -> pd.DataFrame:
+        """This cell's events of one kind."""
+
+    def phase_span(self, phase: str) -> tuple[float, float]:
+        """(start_s, end_s) of the phase's last occurrence; NaNs when it never ran."""
+
+    def phase_duration(self, phase: str) -> float:
+        """Seconds spent in the phase over all its occurrences; NaN when it never ran."""
+
+    def value(self, metric: str) -> Any:
+        """Another summary metric of the same cell (computed once)."""
+
+
+# ---------------------------------------------------------------------------------- reductions
+# Pure reductions of one time series (a Series indexed by t_s), used by the declarations below.
+
+NAN = float("nan")
+
+
+def number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return NAN
+
+
+def last(s: pd.Series) -> float:
+    return float(s.iloc[-1]) if len(s) else NAN
+
+
+def largest(s: pd.Series) -> float:
+    return float(s.max()) if len(s) else NAN
+
+
+def value_at(s: pd.Series, t: float) -> float:
+    """The last reading at or before t; NaN if none."""
+    if s.empty or (isinstance(t, float) and math.isnan(t)):
+        return NAN
+    before = s[s.index <= t + 1e-9]
+    return float(before.iloc[-1]) if len(before) else NAN
+
+
+def time_weighted_mean(s: pd.Series) -> float:
+    """Trapezoid mean over t_s; the value itself for a single reading."""
+    if s.empty:
+        return NAN
+    if len(s) == 1 or s.index[-1] == s.index[0]:
+        return float(s.mean())
+    t = s.index.to_numpy(dtype=float)
+    v = s.to_numpy(dtype=float)
+    area = float(np.sum((v[1:] + v[:-1]) / 2.0 * np.diff(t)))
+    return area / float(t[-1] - t[0])
+
+
+def slope(s: pd.Series, start_s: float = -math.inf, end_s: float = math.inf) -> float:
+    """Least-squares slope (units per second) of the readings within [start_s, end_s]."""
+    sel = s[(s.index >= start_s) & (s.index <= end_s)]
+    if len(sel) < 2 or sel.index.max() == sel.index.min():
+        return NAN
+    t = sel.index.to_numpy(dtype=float)
+    v = sel.to_numpy(dtype=float)
+    return float(np.polyfit(t, v, 1)[0])
+
+
+def release_seconds(rss: pd.Series, release_start: float) -> float:
+    """Seconds from `release_start` until RSS falls below half its value at that instant."""
+    if rss.empty or math.isnan(release_start):
+        return NAN
+    at_start = value_at(rss, release_start)
+    if math.isnan(at_start):
+        after = rss[rss.index >= release_start]
+        if after.empty:
+            return NAN
+        at_start = float(after.iloc[0])
+    below = rss[(rss.index >= release_start) & (rss < at_start / 2.0)]
+    return float(below.index[0] - release_start) if len(below) else NAN
+
+
+def _peak(view: CellView, source: str, metric: str, kernel_column: str) -> float:
+    """The larger of the sampled maximum and the kernel's own peak recorded in cells.csv."""
+    values = [v for v in (largest(view.series(source, metric)), number(view.row.get(kernel_column)))
+              if not math.isnan(v)]
+    return max(values) if values else NAN
+
+
+def _gc_cpu(view: CellView) -> tuple[float, str]:
+    gc_cpu = view.series("runtime", "gc_cpu_s")
+    if len(gc_cpu):
+        return float(gc_cpu.max()), "runtime/metrics"
+    fraction, wall = view.series("runtime", "gc_cpu_fraction"), view.value("wall_s")
+    if len(fraction) and not math.isnan(wall):
+        return float(fraction.iloc[-1]) * wall, "gc_cpu_fraction*wall"
+    return NAN, ""
+
+
+def _or_series(total: float, s: pd.Series) -> float:
+    return total if not math.isnan(total) else largest(s)
+
+
+def _throughput(view: CellView) -> float:
+    ops = view.value("ops")
+    duration = view.phase_duration(view.work_phase) if view.work_phase else NAN
+    if not duration > 0:
+        duration = view.value("wall_s")
+    return ops / duration if duration and duration > 0 else NAN
+
+
+def _freeos(view: CellView) -> pd.Series:
+    return view.events("freeos")["value"].astype(float).dropna()
+
+
+def _quantile(s: pd.Series, q: float) -> float:
+    return float(s.quantile(q)) if len(s) else NAN
+
+
+def _oom(view: CellView) -> float:
+    value = view.row.get("oom_killed")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return NAN
+    text = str(value).strip().lower()
+    if text in ("", "nan", "none", "unset"):
+        return NAN
+    return float(text in ("true", "1", "1.0"))
+
+
+def _wall(view: CellView) -> float:
+    wall = number(view.row.get("wall_s"))
+    return wall if not math.isnan(wall) else number(view.totals.get("wall_s"))
+
+
+# ---------------------------------------------------------------------------------- summary metrics
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One per-cell summary value: a column of summary.csv and a name scenarios may expect on."""
+
+    name: str
+    unit: str
+    label: str
+    source: str                  # what it is computed from, in words
+    compute: Callable[[CellView], Any]
+
+    @property
+    def units(self) -> Unit:
+        return UNITS[self.unit]
+
+
+@dataclass(frozen=True)
+class PhaseMetric:
+    """X of `X@phase`: the value of a sampled series at the end of each phase.
+
+    The state a phase leaves behind is the first reading just after it ends (the sampler reads
+    every tier on each phase change); `reads` lists series in order of preference.
+    """
+
+    name: str
+    unit: str
+    label: str
+    reads: tuple[tuple[str, str], ...]
+
+    @property
+    def units(self) -> Unit:
+        return UNITS[self.unit]
+
+    @property
+    def source(self) -> str:
+        return self.reads[0][0]
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("peak_rss", "bytes", "peak RSS", "max of sampled VmRSS and the kernel's VmHWM",
+           lambda v: _peak(v, "proc", "vm_rss", "peak_rss_bytes")),
+    Metric("peak_cgroup", "bytes", "peak cgroup usage", "max of sampled usage and the kernel's max_usage/peak",
+           lambda v: _peak(v, "cgroup", "usage", "peak_cgroup_bytes")),
+    Metric("mean_rss", "bytes", "mean RSS", "time-weighted mean of VmRSS",
+           lambda v: time_weighted_mean(v.series("proc", "vm_rss"))),
+    Metric("final_rss", "bytes", "final RSS", "last VmRSS reading", lambda v: last(v.series("proc", "vm_rss"))),
+    Metric("final_lazyfree", "bytes", "final LazyFree", "last smaps_rollup LazyFree reading",
+           lambda v: last(v.series("smaps", "lazyfree"))),
+    Metric("final_vm_size", "bytes", "final VmSize", "last VmSize reading",
+           lambda v: last(v.series("proc", "vm_size"))),
+    Metric("max_vm_size", "bytes", "largest VmSize", "max VmSize reading",
+           lambda v: largest(v.series("proc", "vm_size"))),
+    Metric("gc_cycles", "count", "GC cycles", "num_gc in the end totals, else the largest num_gc reading",
+           lambda v: _or_series(number(v.totals.get("num_gc")), v.series("runtime", "num_gc"))),
+    Metric("gc_cpu_fraction", "fraction", "GC CPU fraction", "last MemStats.GCCPUFraction",
+           lambda v: last(v.series("runtime", "gc_cpu_fraction"))),
+    Metric("gc_cpu_s", "s", "GC CPU", "runtime/metrics GC CPU, else GCCPUFraction × wall time",
+           lambda v: _gc_cpu(v)[0]),
+    Metric("gc_cpu_source", "text", "GC CPU source", "which of the two gc_cpu_s came from",
+           lambda v: _gc_cpu(v)[1]),
+    Metric("cpu_s", "s", "CPU", "user + system CPU of the workload (getrusage)",
+           lambda v: number(v.totals.get("utime_s")) + number(v.totals.get("stime_s"))),
+    Metric("minflt", "count", "minor faults", "getrusage minflt", lambda v: number(v.totals.get("minflt"))),
+    Metric("majflt", "count", "major faults", "getrusage majflt", lambda v: number(v.totals.get("majflt"))),
+    Metric("ops", "count", "work done", "ops in the end totals, else the largest ops reading",
+           lambda v: _or_series(number(v.totals.get("ops")), v.series("runtime", "ops"))),
+    Metric("throughput", "ops/s", "throughput", "ops over the work phase's duration (else the wall time)",
+           _throughput),
+    Metric("freeos_calls", "count", "FreeOSMemory calls", "number of freeos events",
+           lambda v: float(len(_freeos(v)))),
+    Metric("freeos_p50_ns", "ns", "FreeOSMemory call p50", "median freeos call duration",
+           lambda v: _quantile(_freeos(v), 0.5)),
+    Metric("freeos_p99_ns", "ns", "FreeOSMemory call p99", "99th percentile freeos call duration",
+           lambda v: _quantile(_freeos(v), 0.99)),
+    Metric("oom_killed", "count", "OOM-killed", "1 if the kernel's OOM killer ended the cell", _oom),
+    Metric("wall_s", "s", "wall time", "seconds from start to exit", _wall),
+    Metric("release_s", "s", "time to release half",
+           "seconds from the start of phase `release` until RSS falls below half its value then",
+           lambda v: release_seconds(v.series("proc", "vm_rss"), v.phase_span("release")[0])),
+)}
+
+PHASE_METRICS: dict[str, PhaseMetric] = {m.name: m for m in (
+    PhaseMetric("rss", "bytes", "RSS", (("proc", "vm_rss"),)),
+    PhaseMetric("vm_size", "bytes", "VmSize", (("proc", "vm_size"),)),
+    PhaseMetric("lazyfree", "bytes", "LazyFree", (("smaps", "lazyfree"),)),
+    PhaseMetric("cgroup_usage", "bytes", "cgroup usage", (("cgroup", "usage"),)),
+    PhaseMetric("working_set", "bytes", "working set", (("cgroup", "working_set"),)),
+    PhaseMetric("heap_inuse", "bytes", "heap in use", (("runtime", "heap_inuse"),)),
+    PhaseMetric("heap_idle", "bytes", "heap idle", (("runtime", "heap_idle"),)),
+    PhaseMetric("heap_released", "bytes", "heap released", (("runtime", "heap_released"),)),
+    PhaseMetric("heap_goal", "bytes", "heap goal", (("runtime", "heap_goal"), ("runtime", "next_gc"))),
+)}
+
+
+def metric_unit(name: str) -> Unit:
+    """The unit of a summary metric, `X@phase` included; `count` for a name not declared."""
+    base = name.split("@", 1)[0]
+    if "@" in name and base in PHASE_METRICS:
+        return PHASE_METRICS[base].units
+    if base in METRICS:
+        return METRICS[base].units
+    return UNITS["count"]
+
+
+def metric_label(name: str) -> str:
+    base, _, phase = name.partition("@")
+    if phase and base in PHASE_METRICS:
+        return f"{PHASE_METRICS[base].label} at the end of {phase}"
+    return METRICS[base].label if base in METRICS else name
+
+
+def is_known(name: str) -> bool:
+    base, at, _ = name.partition("@")
+    return base in PHASE_METRICS if at else base in METRICS
