@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: reproduce test
+.PHONY: reproduce test bench
 
 # Where the interpreter lacks the venv module (Debian without python3-venv), virtualenv does the same.
 $(VENV)/.installed: pyproject.toml
@@ -14,10 +14,17 @@ $(VENV)/.installed: pyproject.toml
 
 # Reproduce the article: run every default scenario, write the report under results/<run_id>/.
 reproduce: $(VENV)/.installed
-	$(PY) -m harness run
+	$(VENV)/bin/goreclaim run
 
 # Unit and real-backend tests (Go tests included), then every scenario as pytest items in its
 # quick form over a GOGC matrix, in real containers.
 test: $(VENV)/.installed
 	$(PY) -m pytest tests
 	$(PY) -m pytest scenarios/ --quick --matrix gogc=50,100,300
+
+# Speed and cost, printed as min/median/max (never a pass/fail test): the report on the reference
+# run and on a synthetic 500-cell run, and the sampler's own CPU at 100 Hz. BENCH_FLAGS=--fail-over=N
+# makes a figure over N an error.
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_report.py $(BENCH_FLAGS)
+	$(PY) benchmarks/bench_sampler.py --runs 3 --seconds 5

@@ -7,11 +7,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from harness.build.docker_client import docker_client, docker_host
 from harness.build.toolchain import Build
 from harness.define.project import DOCKERFILE
 
 IMAGE_REPO = "goreclaim-workloads"
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
 class ImageError(RuntimeError):
@@ -26,30 +26,22 @@ def image_labels(build: Build) -> dict[str, str]:
     return {"goreclaim": "1", "goreclaim.go_version": build.go_version, "goreclaim.source_hash": build.source_hash}
 
 
-def _docker_host() -> str:
-    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
-
-
 def _client(client=None):
-    if client is not None:
-        return client
-    import docker
-
-    return docker.from_env()
+    return client if client is not None else docker_client()
 
 
 def docker_unavailable(client=None) -> str | None:
     """None if a Docker daemon answers, else one sentence saying why not."""
     try:
-        import docker
+        import docker  # noqa: F401 - only whether the SDK is installed
     except ImportError:
         return "the docker Python package is not installed: pip install docker, or use --backend cgroup"
     try:
-        c = client if client is not None else docker.from_env(timeout=10)
+        c = client if client is not None else docker_client(timeout_s=10)
         c.ping()
     except Exception as e:  # the SDK raises several unrelated types for "nobody home"
         reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        return f"no Docker daemon answers at {_docker_host()} ({reason}): start dockerd or use --backend cgroup"
+        return f"no Docker daemon answers at {docker_host()} ({reason}): start dockerd or use --backend cgroup"
     return None
 
 

@@ -1,4 +1,4 @@
-"""python -m harness run|validate|list|report|build
+"""goreclaim run|validate|list|report|build (also `python -m harness`)
 
 Exit status: 0 every cell ran (an OOM kill is an outcome, not an error), 1 an expectation
 failed or a cell failed or timed out, 2 bad input (scenario files, --matrix values, paths).
@@ -11,19 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+from harness.drive.options import add_run_options, split_go
+from harness.run.backends.base import ERRORS
+from harness.run.backends.select import BackendUnavailable
+from harness.store.rundir import StoreError
 from harness.define.matrix import MatrixError, expand, merge_matrix_options
 from harness.define.scenario import STANDARD_AXES, SCENARIOS_DIR, ScenarioError, discover, load, load_many, resolve_path
 from harness.define.workloads import WORKLOADS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-BAD_STATUSES = ("failed", "timeout")
-
-
-def split_go(values: list[str] | None) -> list[str] | None:
-    """--go 1.21.13 --go default, or --go 1.21.13,default."""
-    if not values:
-        return None
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
 def plan(scenario_args: list[str], matrix_options: list[str], repeats: int | None, go: list[str] | None,
@@ -46,56 +42,39 @@ def plan(scenario_args: list[str], matrix_options: list[str], repeats: int | Non
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        scenarios, cells = plan(args.scenarios, args.matrix, args.repeats, split_go(args.go), args.backend,
-                                args.quick)
-    except ScenarioError as exc:
-        print("\n".join(exc.errors), file=sys.stderr)
-        return EXIT_USAGE
-    import pandas as pd
-
-    from harness.analyse.expectations import check_cell, check_relative, summarize_cell
+    scenarios, cells = plan(args.scenarios, args.matrix, args.repeats, split_go(args.go), args.backend,
+                            args.quick)
     from harness.drive.session import RunSession, progress_line
 
-    by_name = {s.name: s for s in scenarios}
     failures: list[str] = []
     bad_cells: list[str] = []
     skipped: list[str] = []
-    summaries = []
     started = time.monotonic()
     manifest_extra = {"scenarios": [s.name for s in scenarios], "matrix": list(args.matrix),
                       "quick": args.quick, "command": " ".join(sys.argv)}
-    session = RunSession(Path(args.results), backend=args.backend or "auto", manifest_extra=manifest_extra)
+    session = RunSession(Path(args.results), backend=args.backend or "auto", manifest_extra=manifest_extra,
+                         scenarios=scenarios)
     complete = False
     try:
         for i, cell in enumerate(cells, 1):
-            result = session.run_cell(cell)
+            outcome = session.measure(cell)
+            result = outcome.result
             print(progress_line(i, len(cells), result, time.monotonic() - started), flush=True)
-            if result.status in BAD_STATUSES:
+            if result.status in ERRORS:
                 bad_cells.append(f"{cell.cell_id}: {result.status}: {result.reason}")
-            if result.status == "skipped":
+            elif result.status == "skipped":
                 skipped.append(f"{cell.cell_id}: {result.reason}")
-                continue
-            row = summarize_cell(result)
-            summaries.append(row.rename(cell.cell_id))
-            for failure in check_cell(by_name[cell.scenario], cell, row):
-                failures.append(failure.message)
-                print(f"  FAIL {failure.message}", flush=True)
+            for message in outcome.failures:
+                failures.append(message)
+                print(f"  FAIL {message}", flush=True)
         complete = True
     except KeyboardInterrupt:
         print("interrupted: keeping the cells measured so far", file=sys.stderr)
     finally:
         run_dir = session.close(complete=complete)
 
-    if summaries:
-        table = pd.DataFrame(summaries)
-        for scenario in scenarios:
-            relative, notes = check_relative(scenario, table, cells)
-            failures.extend(f.message for f in relative)
-            for f in relative:
-                print(f"  FAIL {f.message}")
-            for note in notes:
-                print(f"  not checked: {note}")
+    for note in session.checker.unchecked():
+        print(f"  not checked: {note}")
     report_failed = False
     try:
         from harness.present.report import write_report
@@ -105,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - the measurements are saved; a report can be redone
         report_failed = True
         print(f"error: report not written ({type(exc).__name__}: {exc}); the measurements are saved: "
-              f"retry with python -m harness report {run_dir}", file=sys.stderr)
+              f"retry with goreclaim report {run_dir}", file=sys.stderr)
     ran = f"{len(cells)} cells" if complete else f"{session.cells_run} of {len(cells)} cells (interrupted)"
     print(f"{ran} in {time.monotonic() - started:.0f}s: {len(failures)} expectation failures, "
           f"{len(bad_cells)} failed/timed out, {len(skipped)} skipped")
@@ -158,7 +137,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
-        print(f"{run_dir}: not a run directory", file=sys.stderr)
+        print(f"error: {run_dir}: not a run directory", file=sys.stderr)
         return EXIT_USAGE
     from harness.present.report import write_report
 
@@ -189,7 +168,7 @@ def parser() -> argparse.ArgumentParser:
                                      "2: bad input; 130: interrupted.")
     run.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                      help="scenario names (alloc_release) or .toml paths; default: every file in scenarios/")
-    add_run_options(run)
+    add_run_options(run.add_argument)
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help="check scenario files and report every error")
@@ -210,36 +189,18 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def add_run_options(run: argparse.ArgumentParser) -> None:
-    run.add_argument("--matrix", action="append", default=[], metavar="AXIS=V1,V2",
-                     help="replace (or add) an axis; repeatable. Axes: " + ", ".join(STANDARD_AXES)
-                     + ", or any flag of the scenario's workload. One godebug value per option.")
-    run.add_argument("--backend", choices=("auto", "docker", "cgroup", "process"), default=None,
-                     help="where cells run (default: auto, the best available that can limit memory)")
-    run.add_argument("--repeats", type=_positive_int, default=None, metavar="N",
-                     help="repeats of every configuration (default: the scenario's)")
-    run.add_argument("--go", action="append", metavar="V",
-                     help="Go versions to run (replaces the go axis); repeatable or comma list")
-    run.add_argument("--results", default="results", metavar="DIR", help="parent of run directories (default: results/)")
-    run.add_argument("--quick", action="store_true", help="the scenarios' [quick] variant: small sizes, short idles")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
     except ScenarioError as exc:
         print("\n".join(exc.errors), file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:  # a run directory or results directory that cannot be used
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BackendUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # output piped into `head`
         sys.stderr.close()

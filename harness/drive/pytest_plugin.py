@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness.define.scenario import Scenario, ScenarioError
+from harness.drive.options import add_run_options, split_go
+from harness.run.backends.base import ERRORS
 
 
 @dataclass
@@ -25,27 +27,13 @@ class _State:
     backend: str
     session: object | None = None          # harness.drive.session.RunSession, opened at the first item
     unavailable: str | None = None         # why no cell can run here, once known
-    summaries: dict[str, object] = field(default_factory=dict)   # cell_id -> summary row
-    cells: dict[str, object] = field(default_factory=dict)       # cell_id -> Cell, for every item run
-    selected: set[str] = field(default_factory=set)               # cell ids that will run
-    checked: set[tuple] = field(default_factory=set)              # relative pairs already compared
-    not_checked: list[str] = field(default_factory=list)
 
 
 STATE = pytest.StashKey[_State]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("goreclaim", "goreclaim scenarios")
-    group.addoption("--matrix", action="append", default=[], metavar="AXIS=V1,V2",
-                    help="replace or add a matrix axis for every scenario (repeatable)")
-    group.addoption("--backend", default=None, choices=("auto", "docker", "cgroup", "process"),
-                    help="where cells run (default: auto)")
-    group.addoption("--repeats", type=int, default=None, metavar="N", help="repeats per configuration")
-    group.addoption("--go", action="append", default=None, metavar="V",
-                    help="Go versions (replaces the go axis); repeatable or comma list")
-    group.addoption("--results", default="results", metavar="DIR", help="parent of run directories")
-    group.addoption("--quick", action="store_true", default=False, help="run the scenarios' [quick] variant")
+    add_run_options(parser.getgroup("goreclaim", "goreclaim scenarios").addoption)
 
 
 def _xdist_active(config: pytest.Config) -> bool:
@@ -72,12 +60,6 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path):
     return None
 
 
-def _go_option(values: list[str] | None) -> list[str] | None:
-    if not values:
-        return None
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
-
-
 class ScenarioFile(pytest.File):
     def collect(self):
         from harness.define.matrix import expand, merge_matrix_options
@@ -87,7 +69,7 @@ class ScenarioFile(pytest.File):
         try:
             scenario = load(self.path)
             cells = expand(scenario, merge_matrix_options(option.matrix), repeats=option.repeats,
-                           go=_go_option(option.go), backend=option.backend, quick=option.quick)
+                           go=split_go(option.go), backend=option.backend, quick=option.quick)
         except ScenarioError as exc:
             raise self.CollectError("\n".join(exc.errors)) from None
         for cell in cells:
@@ -111,21 +93,15 @@ class CellItem(pytest.Item):
     def runtest(self) -> None:
         state = self.config.stash[STATE]
         session = _session(self.config, state)
-        result = session.run_cell(self.cell)
+        outcome = session.measure(self.cell, self.scenario)
+        result = outcome.result
         if result.status == "skipped":
             pytest.skip(result.reason or "the backend skipped this cell")
-        if result.status in ("failed", "timeout"):
+        if result.status in ERRORS:
             raise CellDidNotRun(f"{self.cell.cell_id}: {result.status}: {result.reason}"
                                 + (f"\n{result.stderr_tail}" if result.stderr_tail else ""))
-        from harness.analyse.expectations import check_cell, summarize_cell
-
-        row = summarize_cell(result)
-        state.summaries[self.cell.cell_id] = row
-        state.cells[self.cell.cell_id] = self.cell
-        messages = [f.message for f in check_cell(self.scenario, self.cell, row)]
-        messages += _check_relative(self.scenario, self.cell, state)
-        if messages:
-            raise ExpectationFailed(messages)
+        if outcome.failures:
+            raise ExpectationFailed(outcome.failures)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ExpectationFailed):
@@ -157,43 +133,16 @@ def _session(config: pytest.Config, state: _State):
     return state.session
 
 
-def _check_relative(scenario: Scenario, cell, state: _State) -> list[str]:
-    """Compare every pair this cell completes; note pairs whose other cell will not run."""
-    from harness.analyse.expectations import compare_pair, relative_pairs, settings_of
-
-    records = [(c.cell_id, c.repeat, settings_of(scenario, c))
-               for c in list(state.cells.values()) if c.scenario == scenario.name]
-    messages = []
-    for expectation in scenario.expects:
-        if not expectation.relative:
-            continue
-        for cell_id, partner_id in relative_pairs(scenario, expectation, records):
-            if cell.cell_id not in (cell_id, partner_id) or partner_id is None:
-                continue
-            key = (expectation.index, cell_id, partner_id)
-            if key in state.checked:
-                continue
-            state.checked.add(key)
-            failure = compare_pair(expectation, cell_id, state.summaries[cell_id], partner_id,
-                                   state.summaries[partner_id])
-            if failure:
-                messages.append(failure.message)
-    return messages
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
     items = [i for i in session.items if isinstance(i, CellItem)]
     if items and _xdist_active(session.config):
         raise pytest.UsageError("scenario cells must not share a machine: run them without -n (pytest-xdist)")
-    state = session.config.stash[STATE]
-    state.selected = {i.cell.cell_id for i in items}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or state.session is None:
         return
-    _note_unchecked(session, state)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter:
         reporter.write_line("")  # the progress line ("[100%]") has no newline yet
@@ -208,32 +157,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     except Exception as exc:  # noqa: BLE001 - the measurements are saved; the report can be redone
         # The cells passed, but a run without its report is not a success: fail the session.
         message = (f"goreclaim report not written ({type(exc).__name__}: {exc}); the measurements are "
-                   f"saved: retry with python -m harness report {run_dir}")
+                   f"saved: retry with goreclaim report {run_dir}")
         if reporter:
             reporter.write_line(message, red=True)
         else:
             warnings.warn(message, stacklevel=1)
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    for note in state.not_checked:
+    for note in state.session.checker.unchecked():
         if reporter:
             reporter.write_line(f"goreclaim not checked: {note}")
     if reporter:
         reporter.write_line(f"goreclaim run: {run_dir}")
-
-
-def _note_unchecked(session: pytest.Session, state: _State) -> None:
-    """Relative expectations whose other cell was deselected (-k) or never ran."""
-    from harness.analyse.expectations import relative_pairs, settings_of
-
-    items = [i for i in session.items if isinstance(i, CellItem)]
-    for scenario in {id(i.scenario): i.scenario for i in items}.values():
-        ran = [c for c in state.cells.values() if c.scenario == scenario.name]
-        records = [(c.cell_id, c.repeat, settings_of(scenario, c)) for c in ran]
-        for expectation in scenario.expects:
-            if expectation.relative:
-                for cell_id, partner_id in relative_pairs(scenario, expectation, records):
-                    if partner_id is None:
-                        wanted = ", ".join(f"{k}={v}" for k, v in expectation.of)
-                        state.not_checked.append(
-                            f"{cell_id}: {expectation.metric} vs its {wanted} cell (not run)")

@@ -1,7 +1,8 @@
-"""Cells → build → backend → store, one at a time, with progress and a clean stop on Ctrl-C.
+"""Cells → build → backend → store → expectations, one at a time, with progress and a clean stop on Ctrl-C.
 
-Every cell is saved as soon as it finishes, so an interrupted or crashed run keeps all the
-cells before it (and what was measured of the one it stopped in).
+The one run loop of both drivers: `goreclaim run` loops over its cells with `measure`, the pytest
+plugin calls `measure` once per item. Every cell is saved as soon as it finishes, so an interrupted
+or crashed run keeps all the cells before it (and what was measured of the one it stopped in).
 """
 
 from __future__ import annotations
@@ -12,13 +13,24 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from harness.run.backends.base import Backend, RunResult
+from harness.build.toolchain import Build
+from harness.define.cell import Cell
+from harness.define.scenario import Scenario
+from harness.drive.checks import Checker
+from harness.run.backends.base import MEASURED, Backend, RunResult
 from harness.run.backends.common import RunInterrupted
 from harness.run.backends.select import BackendUnavailable, select_backend
-from harness.define.cell import Cell
-from harness.build.toolchain import Build
+
+
+@dataclass
+class Outcome:
+    """One measured cell: what ran, and the expectation failures it completes."""
+
+    result: RunResult
+    failures: list[str]
 
 
 class RunSession:
@@ -31,12 +43,11 @@ class RunSession:
         run_id: str | None = None,
         manifest_extra: dict | None = None,
         log: Callable[[str], None] = print,
+        scenarios: Iterable[Scenario] = (),
     ):
-        from harness.store.rundir import RunStore, collect_manifest
+        from harness.store.rundir import RunStore, collect_manifest, new_run_id
 
         self.log = log
-        from harness.store.rundir import new_run_id
-
         self.run_id = run_id or new_run_id()
         self.backend, self.backend_reason = select_backend(backend, run_label=self.run_id)
         log(f"backend {self.backend.name}: {self.backend_reason}")
@@ -48,6 +59,7 @@ class RunSession:
         )
         self.store = RunStore.create(Path(results_dir), manifest, run_id=self.run_id)
         self.cells_run = 0
+        self.checker = Checker({s.name: s for s in scenarios})
         self._run_dir: Path | None = None
         self._previous_sigterm = self._previous_sigint = None
         self._install_sigterm()
@@ -129,6 +141,17 @@ class RunSession:
         self._save(result)
         return result
 
+    def measure(self, cell: Cell, scenario: Scenario | None = None) -> Outcome:
+        """Run one cell, save it, and check the expectations it completes (a cell that did
+        not run to an outcome has none to check)."""
+        if scenario is not None:
+            self.checker.scenarios.setdefault(scenario.name, scenario)
+        result = self.run_cell(cell)
+        failures = []
+        if result.status in MEASURED and cell.scenario in self.checker.scenarios:
+            failures = self.checker.after_cell(cell, result)
+        return Outcome(result, failures)
+
     def _save(self, result: RunResult) -> None:
         self.store.save_cell(result)
         self.cells_run += 1
@@ -148,17 +171,13 @@ class RunSession:
     def _remove_leftovers(self) -> None:
         # The backends clean up in their own finally blocks; this is the net for a second
         # Ctrl-C that arrived during that cleanup.
-        try:
-            if self.backend.name == "docker":
-                from harness.run.backends.docker import remove_leftover_containers
-
-                remove_leftover_containers(self.run_id)
-            elif self.backend.name == "cgroup":
-                from harness.run.backends.cgroup import remove_leftover_cgroups
-
-                remove_leftover_cgroups()
-        except Exception as e:  # noqa: BLE001 - best effort while stopping
-            self.log(f"cleanup after interrupt: {type(e).__name__}: {e}")
+        for backend in self._backends.values():
+            if isinstance(backend, str):
+                continue
+            try:
+                backend.cleanup(self.run_id)
+            except Exception as e:  # noqa: BLE001 - best effort while stopping
+                self.log(f"cleanup after interrupt ({backend.name}): {type(e).__name__}: {e}")
 
     def __enter__(self) -> RunSession:
         return self

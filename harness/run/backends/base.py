@@ -10,7 +10,17 @@ from harness.build.toolchain import Build
 
 # Outcomes of one cell. An OOM kill, a crash or a timeout is a measured outcome,
 # not a harness error.
-STATUSES = ("ok", "oom_killed", "failed", "timeout", "skipped", "interrupted")
+STATUSES: dict[str, str] = {
+    "ok": "the workload ran to its end",
+    "oom_killed": "the kernel's OOM killer ended it at the memory limit",
+    "failed": "it exited with an error, or the harness could not run it",
+    "timeout": "still running at the cell's timeout; killed",
+    "skipped": "not run here (no backend or Go version for it); the reason says why",
+    "interrupted": "stopped by SIGINT/SIGTERM; what was measured is kept",
+}
+# Cells whose measurements a verdict may read, and cells that make a run fail.
+MEASURED = ("ok", "oom_killed")
+ERRORS = ("failed", "timeout")
 
 
 @dataclass
@@ -32,6 +42,10 @@ class RunResult:
     stderr_tail: str = ""
     sampler_stats: dict = field(default_factory=dict)  # achieved Hz per tier, missed deadlines, read cost
 
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"{self.cell.cell_id}: status {self.status!r} is not one of {', '.join(STATUSES)}")
+
 
 class Backend(Protocol):
     name: str
@@ -41,3 +55,7 @@ class Backend(Protocol):
 
     def run(self, cell: Cell, build: Build) -> RunResult:
         """Run the cell to completion (or OOM, timeout, interrupt) while sampling it."""
+
+    def cleanup(self, run_id: str) -> list[str]:
+        """Remove whatever this backend left behind for the run (a second Ctrl-C during a cell's
+        own cleanup can leave a container or cgroup); returns what was removed."""

@@ -26,6 +26,10 @@ class CgroupBackend:
 
         return writable_memory_hierarchy()
 
+    def cleanup(self, run_id: str) -> list[str]:
+        # Cgroup names carry the harness's pid, not the run id: this process's leftovers.
+        return remove_leftover_cgroups(f"{CGROUP_PREFIX}{os.getpid()}-")
+
     def run(self, cell: Cell, build: Build) -> RunResult:
         from harness.run.observe.cgroupfs import create_memory_cgroup
 
@@ -39,12 +43,12 @@ class CgroupBackend:
             cgroup.remove()
 
 
-def remove_leftover_cgroups() -> list[str]:
-    """Remove cgroups a crashed run left behind; returns what was removed."""
+def remove_leftover_cgroups(prefix: str = CGROUP_PREFIX) -> list[str]:
+    """Remove cgroups a crashed run left behind (all goreclaim's, or those under `prefix`)."""
     from harness.run.observe.cgroupfs import list_leftovers
 
     removed = []
-    for leftover in list_leftovers(CGROUP_PREFIX):
+    for leftover in list_leftovers(prefix):
         leftover.remove()
         removed.append(str(getattr(leftover, "path", leftover)))
     return removed

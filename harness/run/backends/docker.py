@@ -11,6 +11,7 @@ import time
 
 from harness.run.backends.base import RunResult
 from harness.run.backends.common import Observation, RunInterrupted, classify
+from harness.build.docker_client import docker_client
 from harness.define.cell import Cell
 from harness.run.env import child_env
 from harness.build.toolchain import Build
@@ -23,11 +24,9 @@ PIDS_LIMIT = 512
 
 
 def _client():
-    import docker
-
     # No client-side timeout: the attach stream stays silent between lines and wait() is
     # given its own timeout.
-    return docker.from_env(timeout=None)
+    return docker_client(timeout_s=None)
 
 
 class DockerBackend:
@@ -47,6 +46,9 @@ class DockerBackend:
         if self._docker is None:
             self._docker = _client()
         return self._docker
+
+    def cleanup(self, run_id: str) -> list[str]:
+        return remove_leftover_containers(run_id)
 
     def run(self, cell: Cell, build: Build) -> RunResult:
         from harness.build.image import ensure_image

@@ -91,6 +91,9 @@ class ProcessBackend:
     def available(self) -> str | None:
         return None
 
+    def cleanup(self, run_id: str) -> list[str]:
+        return []  # a child is killed in run_child's finally; nothing outlives it
+
     def run(self, cell: Cell, build: Build) -> RunResult:
         if cell.memory_limit_bytes is not None:
             return RunResult(cell=cell, status="skipped", reason=NEEDS_LIMIT)

@@ -294,17 +294,6 @@ def memory_cgroup_of(pid: int | str = "self", proc_root: str = "/proc",
     return MemoryCgroup(path, version)
 
 
-def memory_cgroup_version(proc_root: str = "/proc", mountinfo: str | Path | None = None) -> int | None:
-    try:
-        return memory_cgroup_of("self", proc_root, mountinfo).version
-    except (CgroupError, OSError):
-        return None
-
-
-def cgroup_name(run: str, n: int) -> str:
-    return f"goreclaim-{run}-{n}"
-
-
 def _write(path: Path, value: str) -> None:
     try:
         path.write_text(value)

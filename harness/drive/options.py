@@ -1,0 +1,61 @@
+"""The run options, declared once: `goreclaim run` (argparse) and `pytest scenarios/` (pytest's
+parser) both read this table, so a flag means the same thing in either driver."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+from harness.define.scenario import STANDARD_AXES  # switch: harness.define.axes
+from harness.run.backends.select import NAMES as BACKEND_NAMES  # switch: harness.define.backends
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    help: str
+    kwargs: dict = field(default_factory=dict)
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+RUN_OPTIONS: tuple[Option, ...] = (
+    Option("--matrix", "replace (or add) an axis; repeatable. Axes: " + ", ".join(STANDARD_AXES)
+           + ", or any flag of the scenario's workload. One godebug value per option.",
+           dict(action="append", default=[], metavar="AXIS=V1,V2")),
+    Option("--backend", "where cells run (default: auto, the best available that can limit memory)",
+           dict(choices=BACKEND_NAMES, default=None)),
+    Option("--repeats", "repeats of every configuration (default: the scenario's)",
+           dict(type=positive_int, default=None, metavar="N")),
+    Option("--go", "Go versions to run (replaces the go axis); repeatable or a comma list",
+           dict(action="append", default=None, metavar="V")),
+    Option("--results", "parent of run directories (default: results/)",
+           dict(default="results", metavar="DIR")),
+    Option("--quick", "the scenarios' [quick] variant: small sizes, short idles",
+           dict(action="store_true", default=False)),
+)
+
+
+def add_run_options(add) -> None:
+    """`add` is argparse's `parser.add_argument` or pytest's `group.addoption`."""
+    for option in RUN_OPTIONS:
+        add(option.flag, help=option.help, dest=option.dest, **option.kwargs)
+
+
+def split_go(values: list[str] | None) -> list[str] | None:
+    """--go 1.21.13 --go default, or --go 1.21.13,default."""
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
