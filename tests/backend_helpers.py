@@ -1,33 +1,8 @@
-"""Shared pieces of the real backend and runner tests: a build of the workloads and a cell maker."""
+"""Shared pieces of the real backend and runner tests: a cell maker and readers of a RunResult."""
 
 from __future__ import annotations
 
-import pytest
-
 from harness.define.cell import Cell
-
-MiB = 1 << 20
-
-
-def workload_build():
-    """The default Go build of go_workloads/, or a skip saying why there is none."""
-    from harness.build import toolchain
-
-    try:
-        return toolchain.build()
-    except toolchain.ToolchainError as e:
-        pytest.skip(f"no workload build: {e}")
-
-
-def backend_or_skip(name: str):
-    from harness.run.backends.select import make_backend
-
-    backend = make_backend(name)
-    why_not = backend.available()
-    if why_not is not None:
-        pytest.skip(f"backend {name} unavailable here: {why_not}")
-    return backend
-
 
 def alloc_release(cell_id: str, *args: str, **kw) -> Cell:
     kw.setdefault("godebug_extra", ())

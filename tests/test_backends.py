@@ -9,25 +9,26 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-from pathlib import Path
 
 import pytest
 
 from harness.run.backends.process import NEEDS_LIMIT, ProcessBackend
 from harness.build.toolchain import Build
-from backend_helpers import MiB, alloc_release, backend_or_skip, between, phases, series, workload_build
+from backend_helpers import alloc_release, between, phases, series
+
+from harness.define.units import MiB
 
 ALL = ("docker", "cgroup", "process")
 LIMITED = ("docker", "cgroup")
 
 
 @pytest.fixture(scope="module")
-def build():
-    return workload_build()
+def build(go_build):
+    return go_build
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_64mib_spike_is_sampled_and_aligned(name, build):
+def test_64mib_spike_is_sampled_and_aligned(name, build, backend_or_skip):
     backend = backend_or_skip(name)
     cell = alloc_release(
         f"spike-{name}", "--size=64MiB", "--baseline=500ms", "--hold=1s", "--idle=500ms",
@@ -67,8 +68,8 @@ def test_64mib_spike_is_sampled_and_aligned(name, build):
     assert json.loads(start[4])["env"]["GOGC"] == ""  # never inherited from the host
 
 
-def _after_freeos(name, build, madvdontneed: str):
-    backend = backend_or_skip(name)
+def _after_freeos(backend, build, madvdontneed: str):
+    name = backend.name
     cell = alloc_release(
         f"freeos-{name}-m{madvdontneed}", "--size=1GiB", "--touch=true", "--freeos=true",
         "--hold=500ms", "--idle=2s", "--baseline=300ms",
@@ -86,22 +87,22 @@ def _after_freeos(name, build, madvdontneed: str):
 
 
 @pytest.mark.parametrize("name", LIMITED)
-def test_freeos_with_madvdontneed_1_returns_the_memory(name, build):
-    _, rss, lazy = _after_freeos(name, build, "1")
+def test_freeos_with_madvdontneed_1_returns_the_memory(name, build, backend_or_skip):
+    _, rss, lazy = _after_freeos(backend_or_skip(name), build, "1")
     assert max(rss) < 48 * MiB, f"RSS after freeos {max(rss) / MiB:.0f} MiB"
     assert max(lazy) < 16 * MiB
 
 
 @pytest.mark.parametrize("name", LIMITED)
-def test_freeos_with_madvdontneed_0_leaves_it_lazily_freed(name, build):
-    _, rss, lazy = _after_freeos(name, build, "0")
+def test_freeos_with_madvdontneed_0_leaves_it_lazily_freed(name, build, backend_or_skip):
+    _, rss, lazy = _after_freeos(backend_or_skip(name), build, "0")
     # MADV_FREE without memory pressure: the pages stay resident, counted as LazyFree.
     assert min(rss) > 900 * MiB, f"RSS after freeos {min(rss) / MiB:.0f} MiB"
     assert min(lazy) > 900 * MiB, f"LazyFree after freeos {min(lazy) / MiB:.0f} MiB"
 
 
 @pytest.mark.parametrize("name", LIMITED)
-def test_spike_above_the_limit_is_oom_killed(name, build):
+def test_spike_above_the_limit_is_oom_killed(name, build, backend_or_skip):
     backend = backend_or_skip(name)
     cell = alloc_release(f"oom-{name}", "--size=512MiB", "--touch=true", "--idle=1s", "--baseline=200ms",
                          memory_limit_bytes=256 * MiB)
@@ -114,7 +115,7 @@ def test_spike_above_the_limit_is_oom_killed(name, build):
     assert r.peak_cgroup_bytes > 200 * MiB
 
 
-def test_timeout_kills_the_workload(build):
+def test_timeout_kills_the_workload(build, backend_or_skip):
     backend = backend_or_skip("cgroup")
     cell = alloc_release("timeout", "--size=16MiB", "--idle=60s", timeout_s=2.0)
     r = backend.run(cell, build)
@@ -131,7 +132,7 @@ def test_process_backend_skips_a_limited_cell(tmp_path):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_syscall_trace_records_the_release(name, build):
+def test_syscall_trace_records_the_release(name, build, backend_or_skip):
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed on this host")
     backend = backend_or_skip(name)

@@ -47,21 +47,6 @@ def write_scenario(directory: Path, name: str = "new_spike", text: str = NEW_SCE
     return path
 
 
-def backend_or_skip() -> str:
-    """The backend `auto` would pick; skip when none can limit memory."""
-    try:
-        from harness.run.backends.select import select_backend
-    except ImportError as exc:
-        pytest.skip(f"backend selection not importable: {exc}")
-    try:
-        backend, _ = select_backend("auto", run_label="probe")
-    except Exception as exc:  # noqa: BLE001 - any reason no backend can run is a skip reason
-        pytest.skip(f"no backend can run cells here: {exc}")
-    if backend.name == "process":
-        pytest.skip("only the process backend is available: it cannot enforce a memory limit")
-    return backend.name
-
-
 def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
     env["PYTHONPATH"] = str(ROOT)
@@ -134,8 +119,7 @@ def test_list_shows_scenarios_workloads_and_axes(capsys):
     assert "standard axes: go, memory, cpus, gogc, gomemlimit, madvdontneed, godebug, backend" in out
 
 
-def test_new_toml_scenario_runs_through_the_cli(tmp_path):
-    backend_or_skip()
+def test_new_toml_scenario_runs_through_the_cli(tmp_path, limiting_backend):
     path = write_scenario(tmp_path)
     results = tmp_path / "results"
     out = run_cli("run", str(path), "--results", str(results), timeout=120)
@@ -153,8 +137,7 @@ def test_new_toml_scenario_runs_through_the_cli(tmp_path):
     assert run.samples["t_s"].max() >= 0.88
 
 
-def test_failed_expectation_exits_1(tmp_path):
-    backend_or_skip()
+def test_failed_expectation_exits_1(tmp_path, limiting_backend):
     impossible = NEW_SCENARIO.replace('value = "30MiB"', 'value = "1GiB"')
     path = write_scenario(tmp_path, "too_strict", impossible)
     out = run_cli("run", str(path), "--results", str(tmp_path / "results"), timeout=120)

@@ -9,7 +9,7 @@ import pytest
 
 from harness.build import image
 
-from harness.build import toolchain
+from harness.build.docker_client import docker_client
 from harness.build.image import docker_unavailable, ensure_image, image_tag
 from harness.define.workloads import WORKLOADS
 
@@ -19,14 +19,12 @@ def client():
     why = docker_unavailable()
     if why is not None:
         pytest.skip(why)
-    import docker
-
-    return docker.from_env()
+    return docker_client()
 
 
 @pytest.fixture(scope="module")
-def default_build():
-    return toolchain.build()
+def default_build(go_build):
+    return go_build
 
 
 def test_docker_unavailable_says_why(monkeypatch):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import NEW_SCENARIO, backend_or_skip
+from test_cli import NEW_SCENARIO
 
 pytest_plugins = ["pytester"]
 
@@ -89,8 +89,7 @@ def test_xdist_is_refused(project, monkeypatch):
     result.stderr.fnmatch_lines(["*cells must not share a machine*"])
 
 
-def test_new_toml_scenario_runs_under_pytest(project):
-    backend_or_skip()
+def test_new_toml_scenario_runs_under_pytest(project, limiting_backend):
     add(project, "new_spike", NEW_SCENARIO)
     result = project.runpytest("scenarios", "-v", "--results", "res", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
@@ -98,8 +97,7 @@ def test_new_toml_scenario_runs_under_pytest(project):
     assert any((project.path / "res").glob("*/cells.csv"))
 
 
-def test_failed_expectation_and_relative_check(project):
-    backend_or_skip()
+def test_failed_expectation_and_relative_check(project, limiting_backend):
     text = NEW_SCENARIO.replace('madvdontneed = ["1"]', 'madvdontneed = ["0", "1"]').replace(
         'value = "30MiB"', 'value = "1GiB"')
     text = text.split("[[expect]]")[0] + """

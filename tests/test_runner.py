@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from backend_helpers import MiB, alloc_release, backend_or_skip, workload_build
+from backend_helpers import alloc_release
+
+from harness.define.units import MiB
 from harness.drive.session import RunSession, run_cells
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,8 +43,7 @@ def test_cell_naming_an_unavailable_backend_is_skipped(tmp_path, monkeypatch):
     assert r.status == "skipped" and "no daemon here" in r.reason
 
 
-def test_run_cells_progress_and_results(tmp_path):
-    workload_build()
+def test_run_cells_progress_and_results(tmp_path, go_build):
     lines: list[str] = []
     cells = [alloc_release(f"c{i}", "--size=8MiB", "--hold=100ms", "--idle=100ms", "--baseline=100ms")
              for i in range(2)]
@@ -63,9 +64,8 @@ def _leftover_containers(run_id: str) -> list:
 
 
 @pytest.mark.parametrize("name", ["docker", "cgroup"])
-def test_sigint_stops_cleans_up_and_keeps_what_was_measured(name, tmp_path):
+def test_sigint_stops_cleans_up_and_keeps_what_was_measured(name, tmp_path, backend_or_skip, go_build):
     backend_or_skip(name)
-    workload_build()
     run_id = f"sigint-{name}-{os.getpid()}"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     # Started with SIGINT ignored, as a shell starts a background job: the session must still
