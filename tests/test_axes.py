@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from harness.define import units
@@ -54,7 +55,7 @@ def test_canonical_rejects_with_the_fix(axis, raw, fragment):
 
 @pytest.mark.parametrize(
     "value, expected",
-    [(None, "unset"), (math.nan, "unset"), ("", "unset"), ("nan", "unset"), ("None", "unset"),
+    [(None, "unset"), (math.nan, "unset"), (pd.NA, "unset"), ("", "unset"), ("nan", "unset"), ("None", "unset"),
      (True, "true"), (np.bool_(False), "false"), ("True", "true"), (0.0, "0"), (2.5, "2.5"),
      (np.int64(3), "3"), (" 90% ", "90%"), ("off", "off")],
 )

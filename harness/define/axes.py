@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from harness.define import units
 from harness.define.backends import BACKEND_NAMES
@@ -34,7 +35,7 @@ APPLIED = ("env", "limit", "build", "backend")
 
 def axis_text(value: Any) -> str:
     """One spelling for an axis value however it was read: 0.0 -> "0", True -> "true", NaN -> "unset"."""
-    if value is None:
+    if value is None or value is pd.NA:  # pd.NA: a blank in a nullable integer column (gomemlimit_bytes)
         return UNSET
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
