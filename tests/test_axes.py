@@ -5,8 +5,16 @@ import pandas as pd
 import pytest
 
 from harness.define import units
-from harness.define.axes import (AXES, ENV_VARIABLES, STANDARD_AXES, axis_display, axis_text, canonical_value,
-                                 order_key, sorted_values)
+from harness.define.axes import (
+    AXES,
+    ENV_VARIABLES,
+    STANDARD_AXES,
+    axis_display,
+    axis_text,
+    canonical_value,
+    order_key,
+    sorted_values,
+)
 from harness.define.backends import BACKEND_NAMES
 from harness.define.workloads import WORKLOADS
 

@@ -77,8 +77,8 @@ def test_every_shipped_scenario_loads():
 def test_claim_ids_without_a_registry_are_checked_for_form_only(tmp_path):
     assert load(write(tmp_path, GOOD.replace('"C2"', '"C99"'))).claims == ("C99",)
     errors = errors_of(tmp_path, GOOD.replace('"C2"', '"c2"'), claim_ids=None)
-    assert errors == [f"{tmp_path / 's.toml'}: claims[0]: 'c2' is not a claim id "
-                      "(a capital letter and a number, e.g. C2)"]
+    assert errors == [(f"{tmp_path / 's.toml'}: claims[0]: 'c2' is not a claim id "
+                       "(a capital letter and a number, e.g. C2)")]
 
 
 def test_unknown_claim_suggests_and_lists_the_registry(tmp_path):

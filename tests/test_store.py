@@ -347,3 +347,10 @@ def test_results_directory_is_a_file(tmp_path):
     (tmp_path / "results").write_text("in the way")
     with pytest.raises(StoreError, match="cannot create the results directory"):
         RunStore.create(tmp_path / "results", {})
+
+
+def test_cell_directory_missing_a_file(tmp_path):
+    store = RunStore.create(tmp_path, {}, run_id="cut")
+    cell_dir = store.save_cell(_result(1))
+    (cell_dir / "samples.parquet").unlink()
+    assert _one_line_error(tmp_path / "cut").startswith(f"{cell_dir / 'samples.parquet'}: missing; ")

@@ -1,7 +1,13 @@
 import pytest
 
 from harness.define import units
-from harness.define.workloads import WORKLOADS, UnknownWorkload, footprint_bytes, workload
+from harness.define.workloads import (
+    WORKLOADS,
+    Param,
+    UnknownWorkload,
+    footprint_bytes,
+    workload,
+)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +52,7 @@ def test_unknown_workload_is_a_clear_error():
      ("bool", True, "true"), ("int", " 7 ", "7"), ("float", 0.25, "0.25")],
 )
 def test_param_canonical(kind, raw, expected):
-    assert WORKLOADS["alloc-release"].params[0].__class__("x", kind, "", "").canonical(raw) == expected
+    assert Param("x", kind, "", "").canonical(raw) == expected
 
 
 def test_param_canonical_rejects():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import platform
 import re
@@ -146,7 +147,7 @@ def _cells_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def _is_blank(value) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value) \
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) \
         or str(value).strip().lower() in ("", "nan", "<na>", "none")
 
 
@@ -275,7 +276,7 @@ class RunStore:
         """Merge per-cell files into the top-level Parquet files; mark the manifest. Safe to call twice."""
         cell_dirs = _cell_dirs(self.run_dir)
         for name, schema in (("samples.parquet", SAMPLES_SCHEMA), ("events.parquet", EVENTS_SCHEMA)):
-            tables = [pq.read_table(d / name) for d in cell_dirs if (d / name).exists()]
+            tables = [_read_parquet(d / name, schema) for d in cell_dirs if (d / name).exists()]
             merged = pa.concat_tables(tables) if tables else schema.empty_table()
             _atomic_write_parquet(self.run_dir / name, merged)
         self.manifest.update(extra_manifest or {})
@@ -312,6 +313,9 @@ def _why(error: Exception) -> str:
 
 
 def _read_parquet(path: Path, schema: pa.Schema) -> pa.Table:
+    if not path.exists():
+        raise StoreError(f"{path}: missing; every cell directory holds samples.parquet, events.parquet "
+                         "and cell.json")
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException, ValueError) as e:
