@@ -62,3 +62,10 @@ def test_bad_values_name_the_key_and_the_fix(kw, words):
         child_env(cell(**kw), host={})
     for w in words:
         assert w in str(err.value)
+
+
+def test_the_env_applied_axes_are_the_variables_set():
+    from harness.define.axes import ENV_VARIABLES
+
+    env = child_env(cell(gogc="50", madvdontneed="1", gomemlimit="off"), host={})
+    assert sorted(env) == sorted(ENV_VARIABLES)

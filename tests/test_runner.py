@@ -103,9 +103,9 @@ def test_sigint_stops_cleans_up_and_keeps_what_was_measured(name, tmp_path, back
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["complete"] is False
 
-    from harness.store.rundir import load
+    from harness.store.rundir import load_run
 
-    data = load(run_dir)
+    data = load_run(run_dir)
     cells = data.cells.set_index("cell_id")
     assert cells.loc["first", "status"] == "ok"
     assert cells.loc["second", "status"] == "interrupted"

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.define.scenario import ScenarioError, discover, footprint_bytes, load, resolve_path
+from harness.define.scenario import ScenarioError, discover, load, load_many, resolve_path
 
 GOOD = """
 description = "a small spike"
@@ -37,16 +37,20 @@ of = { touch = false }
 """
 
 
+# The claim registry lives in analyse; scenario validation is handed its ids.
+CLAIM_IDS = tuple(f"C{i}" for i in range(1, 15)) + ("X1",)
+
+
 def write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
     return path
 
 
-def errors_of(tmp_path: Path, text: str) -> list[str]:
+def errors_of(tmp_path: Path, text: str, claim_ids=CLAIM_IDS) -> list[str]:
     path = write(tmp_path, text)
     with pytest.raises(ScenarioError) as info:
-        load(path)
+        load(path, claim_ids)
     for line in info.value.errors:
         assert line.startswith(f"{path}: "), line
     return info.value.errors
@@ -66,7 +70,20 @@ def test_every_shipped_scenario_loads():
     paths = discover()
     assert len(paths) == 13
     for path in paths:
-        load(path)
+        load(path, CLAIM_IDS)
+    assert len(load_many(paths, CLAIM_IDS)) == 13
+
+
+def test_claim_ids_without_a_registry_are_checked_for_form_only(tmp_path):
+    assert load(write(tmp_path, GOOD.replace('"C2"', '"C99"'))).claims == ("C99",)
+    errors = errors_of(tmp_path, GOOD.replace('"C2"', '"c2"'), claim_ids=None)
+    assert errors == [(f"{tmp_path / 's.toml'}: claims[0]: 'c2' is not a claim id "
+                       "(a capital letter and a number, e.g. C2)")]
+
+
+def test_unknown_claim_suggests_and_lists_the_registry(tmp_path):
+    errors = errors_of(tmp_path, GOOD.replace('"C2"', '"C22"'), claim_ids=("C1", "C2"))
+    assert errors == [f"{tmp_path / 's.toml'}: claims[0]: unknown claim 'C22'; did you mean 'C2'? (valid: C1, C2)"]
 
 
 @pytest.mark.parametrize(
@@ -133,17 +150,3 @@ def test_resolve_by_name_and_suggestion():
     assert resolve_path("alloc_release").name == "alloc_release.toml"
     with pytest.raises(ScenarioError, match="did you mean 'alloc_release'"):
         resolve_path("alloc_releas")
-
-
-@pytest.mark.parametrize(
-    "workload, params, expected",
-    [
-        ("alloc-release", {"size": "512MiB", "touch": "true", "live": "128MiB"}, 640 << 20),
-        ("alloc-release", {"size": "1GiB", "touch": "false"}, 0),
-        ("pressure", {"release-size": "640MiB", "second-size": "100MiB"}, 640 << 20),
-        ("cache-growth", {"policy": "lru", "capacity": "1000", "value-size": "1KiB"}, 1000 * 1024),
-        ("cache-growth", {"policy": "unbounded", "rate": "100", "duration": "10s", "value-size": "1KiB"}, 1000 * 1024),
-    ],
-)
-def test_footprint(workload, params, expected):
-    assert footprint_bytes(workload, params) == expected

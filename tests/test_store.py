@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 
@@ -6,7 +7,8 @@ import pytest
 
 from harness.run.backends.base import RunResult
 from harness.define.cell import Cell
-from harness.store.rundir import (RunStore, StoreError, cells_row, collect_manifest, load_run, result_frames)
+from harness.store.rundir import (MANIFEST_VERSION, RunStore, StoreError, cells_row, collect_manifest, load_run,
+                                  result_frames)
 
 T0 = 10_000_000_000
 
@@ -145,3 +147,210 @@ def test_collect_manifest_describes_this_host():
     assert m["harness"]["version"]
     assert m["python"]["version"].count(".") == 2
     json.dumps(m)
+
+
+# ---------------------------------------------------------------------------------------------- format 2
+
+
+def _gomemlimit_result(written: str | None, resolved: str | None) -> RunResult:
+    result = _result(1)
+    axes = (("gogc", "50"),) + ((("gomemlimit", written),) if written is not None else ())
+    cell = dataclasses.replace(result.cell, gomemlimit=resolved, axes=axes,
+                               cell_id=f"alloc_release[gomemlimit={written},r0]")
+    return dataclasses.replace(result, cell=cell)
+
+
+@pytest.mark.parametrize(
+    "written, resolved, column, column_bytes",
+    [("90%", "1932735283", "90%", 1932735283), ("300MiB", "314572800", "300MiB", 314572800),
+     ("off", "off", "off", None), ("unset", None, "", None), (None, None, "", None)],
+)
+def test_cells_csv_keeps_gomemlimit_as_written_and_resolved(tmp_path, written, resolved, column, column_bytes):
+    store = RunStore.create(tmp_path, {}, run_id="v2")
+    store.save_cell(_gomemlimit_result(written, resolved))
+    run = load_run(tmp_path / "v2")
+    assert run.manifest["manifest_version"] == MANIFEST_VERSION == 2
+    cells = run.cells
+    assert list(cells.columns).index("gomemlimit_bytes") == list(cells.columns).index("gomemlimit") + 1
+    assert cells["gomemlimit"].iloc[0] == column and str(cells["gomemlimit_bytes"].dtype) == "Int64"
+    value = cells["gomemlimit_bytes"].iloc[0]
+    assert (pd.isna(value) if column_bytes is None else value == column_bytes)
+
+
+def _as_version_1(run_dir, drop_version: bool = False) -> None:
+    """Rewrite a run directory as version 1 wrote it: GOMEMLIMIT only as bytes, in `gomemlimit`."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    if drop_version:
+        del manifest["manifest_version"]
+    else:
+        manifest["manifest_version"] = 1
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    csv = pd.read_csv(run_dir / "cells.csv", dtype=str, keep_default_na=False)
+    csv["gomemlimit"] = csv["gomemlimit_bytes"].where(csv["gomemlimit_bytes"] != "", csv["gomemlimit"])
+    csv.drop(columns=["gomemlimit_bytes"]).to_csv(run_dir / "cells.csv", index=False)
+
+
+@pytest.mark.parametrize("drop_version", [False, True])
+def test_version_1_is_upgraded_on_load(tmp_path, drop_version):
+    store = RunStore.create(tmp_path, {}, run_id="v1")
+    for written, resolved in (("80%", "1288490188"), ("off", "off"), (None, None)):
+        store.save_cell(_gomemlimit_result(written, resolved))
+    store.finish(True)
+    current = load_run(tmp_path / "v1").cells
+    _as_version_1(tmp_path / "v1", drop_version)
+    assert "gomemlimit_bytes" not in (tmp_path / "v1" / "cells.csv").read_text()
+    assert "1288490188" in (tmp_path / "v1" / "cells.csv").read_text()
+
+    upgraded = load_run(tmp_path / "v1").cells
+    assert upgraded["gomemlimit"].tolist() == ["1.2GiB", "off", ""]  # the size the v1 report displayed
+    assert upgraded["gomemlimit_bytes"].tolist()[0] == 1288490188
+    assert upgraded["gomemlimit_bytes"].isna().tolist() == [False, True, True]
+    assert list(upgraded.columns) == list(current.columns)
+    pd.testing.assert_frame_equal(upgraded.drop(columns=["gomemlimit"]), current.drop(columns=["gomemlimit"]))
+
+
+def test_version_1_interrupted_run_is_upgraded_from_cell_files(tmp_path):
+    store = RunStore.create(tmp_path, {}, run_id="v1cut")
+    store.save_cell(_gomemlimit_result("80%", "1288490188"))
+    run_dir = tmp_path / "v1cut"
+    (run_dir / "cells.csv").unlink()
+    cell_json = next((run_dir / "cells").iterdir()) / "cell.json"
+    data = json.loads(cell_json.read_text())
+    data["row"]["gomemlimit"] = data["row"].pop("gomemlimit_bytes")
+    cell_json.write_text(json.dumps(data))
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["manifest_version"] = 1
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    cells = load_run(run_dir).cells
+    assert cells["gomemlimit"].tolist() == ["1.2GiB"] and cells["gomemlimit_bytes"].tolist() == [1288490188]
+
+
+def test_reference_run_loads_upgraded():
+    from harness.define.project import REPO_ROOT
+
+    cells = load_run(REPO_ROOT / "results" / "reference").cells
+    limited = cells[cells["cell_id"] == "gomemlimit[gomemlimit=90%,r0]"].iloc[0]
+    assert limited["gomemlimit"] == "460.8MiB" and limited["gomemlimit_bytes"] == 483183820
+
+
+# ---------------------------------------------------------------------------------------------- damage
+
+
+@pytest.fixture
+def finished(tmp_path):
+    store = RunStore.create(tmp_path, {}, run_id="done")
+    store.save_cell(_result(1))
+    store.save_cell(_result(2))
+    store.finish(True)
+    return tmp_path / "done"
+
+
+def _one_line_error(run_dir) -> str:
+    with pytest.raises(StoreError) as info:
+        load_run(run_dir)
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message
+    assert info.value.__cause__ is None and (info.value.__context__ is None or info.value.__suppress_context__)
+    return message
+
+
+def test_corrupt_parquet(finished):
+    path = finished / "samples.parquet"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    message = _one_line_error(finished)
+    assert message.startswith(f"{path}: not a readable Parquet file (") and "damaged or truncated" in message
+
+
+def test_garbage_parquet_in_a_cell_directory(tmp_path):
+    store = RunStore.create(tmp_path, {}, run_id="cut")
+    cell_dir = store.save_cell(_result(1))
+    (cell_dir / "events.parquet").write_text("not parquet")
+    assert _one_line_error(tmp_path / "cut").startswith(f"{cell_dir / 'events.parquet'}: not a readable Parquet")
+
+
+def test_parquet_without_the_columns(finished):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"x": [1]}), finished / "events.parquet")
+    assert _one_line_error(finished) == (f"{finished / 'events.parquet'}: missing column(s) cell_id, t_s, kind, "
+                                         "name, value, detail; not a goreclaim events.parquet")
+
+
+def test_truncated_cells_csv(finished):
+    path = finished / "cells.csv"
+    text = path.read_text()
+    path.write_text(text[: len(text) - 40])
+    message = _one_line_error(finished)
+    assert message.startswith(f"{path}: line 3 has ") and "damaged or truncated" in message
+
+
+def test_cells_csv_cut_inside_a_quoted_field(finished):
+    path = finished / "cells.csv"
+    text = path.read_text()
+    path.write_text(text[: text.rindex('"alloc_release[') + 5])
+    assert _one_line_error(finished).startswith(f"{path}: ")
+
+
+def test_cells_csv_with_a_bad_number(finished):
+    path = finished / "cells.csv"
+    path.write_text(path.read_text().replace(",ok,0,False", ",ok,zero,False"))
+    assert _one_line_error(finished) == f"{path}: column 'exit_code' holds 'zero', not a number"
+
+
+def test_cells_csv_without_its_columns(finished):
+    path = finished / "cells.csv"
+    path.write_text("a,b\n1,2\n")
+    assert _one_line_error(finished) == (f"{path}: missing column(s) cell_id, scenario, workload, repeat, status; "
+                                         "not a goreclaim cells.csv")
+
+
+def test_bad_json_manifest(finished):
+    path = finished / "manifest.json"
+    path.write_text(path.read_text()[:30])
+    message = _one_line_error(finished)
+    assert message.startswith(f"{path}: not valid JSON (") and "damaged or truncated" in message
+
+
+def test_bad_cell_json(tmp_path):
+    store = RunStore.create(tmp_path, {}, run_id="cut")
+    cell_dir = store.save_cell(_result(1))
+    (tmp_path / "cut" / "cells.csv").unlink()
+    (cell_dir / "cell.json").write_text("[1, 2]")
+    assert _one_line_error(tmp_path / "cut") == f"{cell_dir / 'cell.json'}: expected a JSON object, found list"
+
+
+@pytest.mark.parametrize("version", [7, "2", True, 0])
+def test_unknown_version(finished, version):
+    path = finished / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["manifest_version"] = version
+    path.write_text(json.dumps(manifest))
+    assert _one_line_error(finished) == (f"{path}: manifest_version {version} is not one this goreclaim "
+                                         "reads (1, 2)")
+
+
+@pytest.mark.parametrize("name", ["samples.parquet", "events.parquet", "cells.csv"])
+def test_complete_run_missing_a_file(finished, name):
+    (finished / name).unlink()
+    assert _one_line_error(finished) == f"{finished / name}: missing, though the manifest says the run is complete"
+
+
+def test_results_directory_under_a_file(tmp_path):
+    (tmp_path / "file").write_text("in the way")
+    with pytest.raises(StoreError) as info:
+        RunStore.create(tmp_path / "file" / "results", {})
+    assert str(info.value) == f"{tmp_path / 'file' / 'results'}: cannot create the results directory: Not a directory"
+
+
+def test_results_directory_is_a_file(tmp_path):
+    (tmp_path / "results").write_text("in the way")
+    with pytest.raises(StoreError, match="cannot create the results directory"):
+        RunStore.create(tmp_path / "results", {})
+
+
+def test_cell_directory_missing_a_file(tmp_path):
+    store = RunStore.create(tmp_path, {}, run_id="cut")
+    cell_dir = store.save_cell(_result(1))
+    (cell_dir / "samples.parquet").unlink()
+    assert _one_line_error(tmp_path / "cut").startswith(f"{cell_dir / 'samples.parquet'}: missing; ")

@@ -13,7 +13,7 @@ class Cell:
     args: tuple[str, ...]         # the workload's command-line flags, e.g. ("--size=1GiB", "--touch=true")
     gogc: str | None = None       # "50", "off"; None leaves GOGC unset (the runtime default, 100)
     madvdontneed: str | None = None  # "0", "1"; None leaves it to the Go version's default
-    gomemlimit: str | None = None    # bytes as a decimal string, or "off"; None leaves it unset
+    gomemlimit: str | None = None    # resolved: bytes as a decimal string, or "off"; None leaves it unset
     godebug_extra: tuple[str, ...] = ()  # e.g. ("gctrace=1", "scavtrace=1")
     memory_limit_bytes: int | None = None  # container limit; swap is never allowed
     cpus: float | None = None
@@ -25,6 +25,22 @@ class Cell:
     slow_hz: float = 2.0
     trace_syscalls: bool = False  # attach strace from the host to record madvise/munmap (C6)
     axes: tuple[tuple[str, str], ...] = field(default=())  # the matrix axis values, for cells.csv
+
+    def axis(self, name: str) -> str | None:
+        """The value of a matrix axis as the scenario wrote it ("90%"), None if it is not an axis."""
+        return dict(self.axes).get(name)
+
+    @property
+    def gomemlimit_written(self) -> str:
+        """GOMEMLIMIT as written ("90%", "300MiB", "off"), "" when unset; the resolved bytes if no axis set it."""
+        if self.gomemlimit is None:
+            return ""
+        return self.axis("gomemlimit") or self.gomemlimit
+
+    @property
+    def gomemlimit_bytes(self) -> int | None:
+        """GOMEMLIMIT in bytes; None when it is off or unset."""
+        return int(self.gomemlimit) if self.gomemlimit is not None and self.gomemlimit.isdigit() else None
 
     def godebug(self) -> str:
         parts = []

@@ -17,17 +17,12 @@ import itertools
 from collections.abc import Iterable
 
 from harness.define import units
+from harness.define.axes import STANDARD_AXES, UNSET, canonical_value
+from harness.define.backends import DEFAULT_BACKEND
 from harness.define.cell import Cell
+from harness.define.errors import ScenarioError, did_you_mean
 from harness.define.project import DEFAULT_GO
-from harness.define.scenario import (
-    STANDARD_AXES,
-    UNSET,
-    Scenario,
-    ScenarioError,
-    _suggest,
-    canonical_axis_value,
-    canonical_param,
-)
+from harness.define.scenario import Scenario
 from harness.define.workloads import WORKLOADS
 
 
@@ -49,7 +44,7 @@ def parse_matrix_option(text: str) -> tuple[str, list[str]]:
         raise MatrixError([f"--matrix {text!r}: expected AXIS=V1,V2,... such as gogc=50,100,300"])
     valid = all_axes()
     if axis not in valid:
-        raise MatrixError([f"--matrix {text!r}: unknown axis {axis!r}; {_suggest(axis, valid)}"
+        raise MatrixError([f"--matrix {text!r}: unknown axis {axis!r}; {did_you_mean(axis, valid)}"
                            f"(valid: {', '.join(valid)})"])
     # godebug values themselves contain commas: one --matrix godebug=... is one value.
     items = [values.strip()] if axis == "godebug" else [v.strip() for v in values.split(",")]
@@ -85,7 +80,7 @@ def effective_matrix(scenario: Scenario, overrides: dict[str, list[str]] | None 
     known = all_axes()
     for axis, raw_values in requested.items():
         if axis not in known:
-            errors.append(f"{scenario.name}: axis {axis!r} is unknown; {_suggest(axis, known)}"
+            errors.append(f"{scenario.name}: axis {axis!r} is unknown; {did_you_mean(axis, known)}"
                           f"(valid: {', '.join(known)})")
             continue
         if axis not in STANDARD_AXES and workload.param(axis) is None:
@@ -93,7 +88,7 @@ def effective_matrix(scenario: Scenario, overrides: dict[str, list[str]] | None 
         values = []
         for raw in raw_values:
             try:
-                value = canonical_axis_value(axis, raw, workload)
+                value = canonical_value(axis, raw, workload)
             except units.UnitError as exc:
                 errors.append(f"{scenario.name}: {axis}={raw}: {exc}")
                 continue
@@ -160,7 +155,7 @@ def _settings(config: dict[str, str], params: dict[str, str], variant, workload,
     for name, value in config.items():
         param = workload.param(name)
         if param is not None:
-            flags[name] = canonical_param(param, value)
+            flags[name] = param.canonical(value)
     args = tuple(f"--{p.name}={flags[p.name]}" for p in workload.params if p.name in flags)
 
     def runtime(axis: str) -> str | None:
@@ -182,9 +177,6 @@ def _settings(config: dict[str, str], params: dict[str, str], variant, workload,
         memory_limit_bytes=memory_bytes,
         cpus=float(cpus) if cpus else None,
         go_version=default_go if go == "default" else go,
-        backend=config.get("backend", "auto"),
+        backend=config.get("backend", DEFAULT_BACKEND),
     )
 
-
-def cell_count(scenario: Scenario, overrides: dict[str, list[str]] | None = None, quick: bool = False) -> int:
-    return len(expand(scenario, overrides, quick=quick))

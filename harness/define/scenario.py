@@ -7,18 +7,19 @@ broken file is fixed in one pass and never surfaces as a traceback.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import re
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.define import units
+from harness.define import metrics, units
+from harness.define.axes import STANDARD_AXES, axis_text, canonical_value
+from harness.define.errors import ScenarioError, did_you_mean
 from harness.define.project import SCENARIOS_DIR
-from harness.define.workloads import WORKLOADS, Param, Workload
-
+from harness.define.workloads import WORKLOADS, Workload
 
 TOP_KEYS = ("description", "claims", "workload", "params", "limits", "matrix", "run", "quick", "expect")
 LIMIT_KEYS = ("memory", "cpus")
@@ -26,23 +27,8 @@ RUN_KEYS = ("repeats", "timeout", "fast_hz", "slow_hz", "trace_syscalls")
 QUICK_KEYS = ("params", "limits", "matrix", "run")
 EXPECT_KEYS = ("where", "metric", "op", "value", "ratio", "of")
 OPS = ("<", "<=", ">", ">=", "==", "!=")
-CLAIMS = tuple(f"C{i}" for i in range(1, 15)) + ("X1",)
-
-# Axes every scenario may use, besides the flags of its workload.
-STANDARD_AXES = ("go", "memory", "cpus", "gogc", "gomemlimit", "madvdontneed", "godebug", "backend")
-BACKENDS = ("auto", "docker", "cgroup", "process")
-UNSET = "unset"  # leaves the runtime setting to the Go version's default
-
-# Byte-valued summaries take size strings in expectations; *_s take durations in seconds.
-_NS_METRICS = ("freeos_p50_ns", "freeos_p99_ns")
-
-
-class ScenarioError(Exception):
-    """Every problem found in one or more scenario files, one line each."""
-
-    def __init__(self, errors: list[str]):
-        self.errors = list(errors)
-        super().__init__("\n".join(self.errors))
+# The form of a claim id; which ids exist is the claim registry's to say (see `load`).
+CLAIM_ID = re.compile(r"^[A-Z][0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -102,172 +88,14 @@ class Scenario:
 # ---------------------------------------------------------------------------- values
 
 
-def canonical_param(param: Param, raw: Any) -> str:
-    """Validate a workload flag value and return the form handed to the workload."""
-    kind = param.kind
-    if kind == "size":
-        return units.canonical_size(units.parse_size(raw))
-    if kind == "sizes":
-        items = raw if isinstance(raw, list) else str(raw).split(",")
-        if not items or any(str(i).strip() == "" for i in items):
-            raise units.UnitError(f"{raw!r}: expected a comma-separated list of sizes such as 8B,16B,32KiB")
-        return ",".join(units.canonical_size(units.parse_size(str(i).strip() if isinstance(i, str) else i))
-                        for i in items)
-    if kind == "duration":
-        return units.format_duration(units.parse_duration(raw))
-    if kind == "bool":
-        return "true" if units.parse_bool(raw) else "false"
-    if kind == "int":
-        if isinstance(raw, bool) or not re.fullmatch(r"-?[0-9]+", str(raw).strip()):
-            raise units.UnitError(f"{raw!r} is not an integer")
-        return str(int(str(raw).strip()))
-    if kind == "float":
-        try:
-            if isinstance(raw, bool):
-                raise ValueError
-            return repr(float(raw)) if not isinstance(raw, str) else str(float(raw))
-        except ValueError as exc:
-            raise units.UnitError(f"{raw!r} is not a number") from exc
-    if kind == "choice":
-        if str(raw) not in param.choices:
-            raise units.UnitError(f"{raw!r} is not a choice (valid: {', '.join(param.choices)})")
-        return str(raw)
-    return str(raw)
-
-
-def canonical_axis_value(axis: str, raw: Any, workload: Workload) -> str:
-    """Validate one axis value and return how it is written in cell ids and cells.csv.
-
-    Values keep the author's spelling ("100ms", "1GiB") so ids read like the scenario file;
-    only booleans and keywords are normalised.
-    """
-    text = _as_text(raw)
-    if axis == "gogc":
-        return UNSET if text.lower() == UNSET else units.parse_gogc(text)
-    if axis == "madvdontneed":
-        if text.lower() in ("0", "1", UNSET):
-            return text.lower()
-        raise units.UnitError(f"{raw!r} is not a madvdontneed setting (valid: 0, 1, unset)")
-    if axis == "gomemlimit":
-        if text.lower() in ("off", UNSET):
-            return text.lower()
-        if text.endswith("%"):
-            units.parse_gomemlimit(text, 1 << 30)  # shape only; the share is taken per cell
-            return text
-        units.parse_size(text)
-        return text
-    if axis == "memory":
-        if units.parse_size(text) <= 0:
-            raise units.UnitError(f"{raw!r}: a memory limit must be positive")
-        return text
-    if axis == "cpus":
-        try:
-            if float(text) <= 0:
-                raise ValueError
-        except ValueError as exc:
-            raise units.UnitError(f"{raw!r} is not a positive number of CPUs") from exc
-        return text
-    if axis == "go":
-        if text == "default" or re.fullmatch(r"1\.[0-9]+(\.[0-9]+)?", text) or "/" in text:
-            return text
-        raise units.UnitError(f"{raw!r} is not a Go version (valid: a version like 1.27.3, "
-                              "'default', or a path to a go binary or GOROOT)")
-    if axis == "godebug":
-        return canonical_godebug(text)
-    if axis == "backend":
-        if text in BACKENDS:
-            return text
-        raise units.UnitError(f"{raw!r} is not a backend (valid: {', '.join(BACKENDS)})")
-    param = workload.param(axis)
-    if param is None:  # pragma: no cover - callers check the axis name first
-        raise units.UnitError(f"unknown axis {axis!r}")
-    value = canonical_param(param, raw)
-    return value if param.kind == "bool" else text
-
-
-def canonical_godebug(text: str) -> str:
-    """One godebug axis value is one GODEBUG string: 'gctrace=1,scavtrace=1'; '' or 'none' for nothing."""
-    if text.strip().lower() in ("", "none"):
-        return "none"
-    parts = [p.strip() for p in text.split(",")]
-    for part in parts:
-        if not re.fullmatch(r"[a-z][a-z0-9_]*=[^,=\s]+", part):
-            raise units.UnitError(f"{text!r}: {part!r} is not a key=value setting "
-                                  "(valid: comma-separated settings such as gctrace=1,scavtrace=1)")
-        if part.startswith("madvdontneed="):
-            raise units.UnitError(f"{text!r}: set madvdontneed with the madvdontneed axis, not in godebug")
-    return ",".join(parts)
-
-
-def _as_text(raw: Any) -> str:
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    return str(raw).strip()
-
-
 def metric_unit(metric: str) -> str:
-    """'bytes', 'seconds', 'ns' or 'number': how a bound written as a string is parsed."""
-    base = metric.split("@", 1)[0]
-    if base in _NS_METRICS:
-        return "ns"
-    if base.endswith("_s"):
-        return "seconds"
-    if "@" in metric or base in ("peak_rss", "peak_cgroup", "mean_rss", "final_rss", "final_lazyfree",
-                                 "final_vm_size", "max_vm_size"):
-        return "bytes"
-    return "number"
+    """'bytes', 'seconds', 'ns' or 'number', read from the metric registry.
 
-
-def known_metrics() -> tuple[frozenset[str], frozenset[str]]:
-    """(plain metric names, X of X@phase) from harness.analyse.summary, which computes them."""
-    from harness.analyse.summary import METRICS, PHASE_METRICS
-
-    return frozenset(METRICS), frozenset(PHASE_METRICS)
-
-
-def _suggest(word: str, valid: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(valid), n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
-
-
-# ---------------------------------------------------------------------------- footprint
-
-
-def footprint_bytes(workload: str, params: dict[str, str]) -> int:
-    """Memory the workload must hold at once to finish; a limit at or below it means an OOM kill.
-
-    An estimate of the workload's own data only (runtime overhead comes on top), used to
-    refuse scenarios that would be killed without saying they expect it.
+    Kept for harness.analyse.expectations until it reads `harness.define.metrics.metric_unit`
+    (a Unit) itself; scenario validation parses bounds with that Unit.
     """
-    spec = WORKLOADS[workload]
-
-    def get(name: str) -> str:
-        if name in params:
-            return params[name]
-        return spec.param(name).default
-
-    def size(name: str) -> int:
-        return units.parse_size(get(name))
-
-    if workload == "alloc-release":
-        touched = units.parse_bool(get("touch"))
-        return size("live") + (size("size") if touched else 0)
-    if workload == "pressure":
-        return max(size("release-size"), size("second-size"))
-    if workload in ("large-churn", "freeos-periodic", "small-churn"):
-        return size("live")
-    if workload == "cache-growth":
-        value = size("value-size")
-        policy = get("policy")
-        if policy == "lru":
-            return int(get("capacity")) * value
-        keys = int(units.parse_duration(get("duration")) * int(get("rate")))
-        if policy == "ttl":
-            keys = int(units.parse_duration(get("ttl")) * int(get("rate")))
-        if int(get("keyspace")) > 0:
-            keys = min(keys, int(get("keyspace")))
-        return keys * value
-    return 0
+    name = metrics.metric_unit(metric).name
+    return {"bytes": "bytes", "s": "seconds", "ns": "ns"}.get(name, "number")
 
 
 # ---------------------------------------------------------------------------- loading
@@ -283,12 +111,16 @@ def resolve_path(name_or_path: str | Path, scenarios_dir: Path = SCENARIOS_DIR) 
     if candidate.exists():
         return candidate
     names = sorted(p.stem for p in scenarios_dir.glob("*.toml"))
-    hint = _suggest(text, names)
+    hint = did_you_mean(text, names)
     raise ScenarioError([f"{text}: no such scenario; {hint}(valid: {', '.join(names) or 'none found'})"])
 
 
-def load(path: str | Path) -> Scenario:
-    """Read and validate one scenario file; raises ScenarioError with every problem found."""
+def load(path: str | Path, claim_ids: Collection[str] | None = None) -> Scenario:
+    """Read and validate one scenario file; raises ScenarioError with every problem found.
+
+    `claim_ids`: the claims a scenario may name (the claim registry's ids, which the caller
+    passes in); None checks only their form.
+    """
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -298,15 +130,15 @@ def load(path: str | Path) -> Scenario:
         raise ScenarioError([f"{path}: not valid TOML: {exc}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([f"{path}: cannot read: {exc}"]) from None
-    return _Validator(path, data).scenario()
+    return _Validator(path, data, claim_ids).scenario()
 
 
-def load_many(paths: list[str | Path]) -> list[Scenario]:
+def load_many(paths: list[str | Path], claim_ids: Collection[str] | None = None) -> list[Scenario]:
     """Load every file; errors of all files are reported together."""
     scenarios, errors = [], []
     for path in paths:
         try:
-            scenarios.append(load(path))
+            scenarios.append(load(path, claim_ids))
         except ScenarioError as exc:
             errors.extend(exc.errors)
     if errors:
@@ -319,9 +151,10 @@ def discover(scenarios_dir: Path = SCENARIOS_DIR) -> list[Path]:
 
 
 class _Validator:
-    def __init__(self, path: Path, data: dict):
+    def __init__(self, path: Path, data: dict, claim_ids: Collection[str] | None = None):
         self.path = path
         self.data = data
+        self.claim_ids = None if claim_ids is None else tuple(claim_ids)
         self.errors: list[str] = []
 
     workload_known = True
@@ -335,7 +168,7 @@ class _Validator:
     def unknown_keys(self, table: dict, allowed: tuple[str, ...], prefix: str) -> None:
         for key in table:
             if key not in allowed:
-                self.err(f"{prefix}{key}", f"unknown key; {_suggest(key, allowed)}".rstrip("; "), allowed)
+                self.err(f"{prefix}{key}", f"unknown key; {did_you_mean(key, allowed)}".rstrip("; "), allowed)
 
     def table(self, data: dict, key: str, prefix: str = "") -> dict:
         value = data.get(key, {})
@@ -356,16 +189,20 @@ class _Validator:
 
         claims = data.get("claims", [])
         if not isinstance(claims, list) or not all(isinstance(c, str) for c in claims):
-            self.err("claims", "must be a list of claim ids", CLAIMS)
+            self.err("claims", "must be a list of claim ids", self.claim_ids)
             claims = []
         for i, claim in enumerate(claims):
-            if claim not in CLAIMS:
-                self.err(f"claims[{i}]", f"unknown claim {claim!r}", CLAIMS)
+            if self.claim_ids is None:
+                if not CLAIM_ID.match(claim):
+                    self.err(f"claims[{i}]", f"{claim!r} is not a claim id (a capital letter and a number, e.g. C2)")
+            elif claim not in self.claim_ids:
+                self.err(f"claims[{i}]", f"unknown claim {claim!r}; {did_you_mean(claim, self.claim_ids)}"
+                         .rstrip("; "), self.claim_ids)
 
         workload_name = data.get("workload")
         workload = WORKLOADS.get(workload_name) if isinstance(workload_name, str) else None
         if workload is None:
-            hint = _suggest(str(workload_name), list(WORKLOADS)) if workload_name else ""
+            hint = did_you_mean(str(workload_name), list(WORKLOADS)) if workload_name else ""
             self.err("workload", f"{'required' if workload_name is None else f'unknown workload {workload_name!r}'}"
                      f"{'; ' + hint.rstrip() if hint else ''}", sorted(WORKLOADS))
             # Check the rest against a stand-in with no flags or phases of its own, so every other
@@ -397,10 +234,10 @@ class _Validator:
             if param is None:
                 valid = [p.name for p in workload.params]
                 self.err(f"{prefix}params.{name}",
-                         f"{workload.name} has no flag {name!r}; {_suggest(name, valid)}".rstrip("; "), valid)
+                         f"{workload.name} has no flag {name!r}; {did_you_mean(name, valid)}".rstrip("; "), valid)
                 continue
             try:
-                params[name] = canonical_param(param, raw)
+                params[name] = param.canonical(raw)
             except units.UnitError as exc:
                 self.err(f"{prefix}params.{name}", f"{exc} ({param.kind}: {param.help})")
 
@@ -410,12 +247,12 @@ class _Validator:
         cpus = base.cpus if base else None
         if "memory" in limits:
             try:
-                memory = canonical_axis_value("memory", limits["memory"], workload)
+                memory = canonical_value("memory", limits["memory"], workload)
             except units.UnitError as exc:
                 self.err(f"{prefix}limits.memory", str(exc))
         if "cpus" in limits:
             try:
-                cpus = canonical_axis_value("cpus", limits["cpus"], workload)
+                cpus = canonical_value("cpus", limits["cpus"], workload)
             except units.UnitError as exc:
                 self.err(f"{prefix}limits.cpus", str(exc))
 
@@ -425,7 +262,7 @@ class _Validator:
             key = f"{prefix}matrix.{axis}"
             if axis not in valid_axes:
                 if self.workload_known:  # else it may be a flag of the workload meant
-                    self.err(key, f"unknown axis; {_suggest(axis, valid_axes)}".rstrip("; "), valid_axes)
+                    self.err(key, f"unknown axis; {did_you_mean(axis, valid_axes)}".rstrip("; "), valid_axes)
                 continue
             if not isinstance(raw_values, list) or not raw_values:
                 self.err(key, "must be a non-empty list of values")
@@ -433,7 +270,7 @@ class _Validator:
             values = []
             for i, raw in enumerate(raw_values):
                 try:
-                    values.append(canonical_axis_value(axis, raw, workload))
+                    values.append(canonical_value(axis, raw, workload))
                 except units.UnitError as exc:
                     self.err(f"{key}[{i}]", str(exc))
             if len(set(values)) != len(values):
@@ -483,10 +320,7 @@ class _Validator:
         if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
             self.err("expect", "must be an array of tables: [[expect]]")
             return ()
-        try:
-            plain, per_phase = known_metrics()
-        except ImportError:  # analysis not importable: metric names cannot be checked here
-            plain, per_phase = None, None
+        plain, per_phase = frozenset(metrics.METRICS), frozenset(metrics.PHASE_METRICS)
         result = []
         for index, table in enumerate(raw):
             key = f"expect[{index}]"
@@ -495,8 +329,7 @@ class _Validator:
             if not isinstance(metric, str):
                 self.err(f"{key}.metric", "required: a summary metric name such as rss@freeos or oom_killed")
                 continue
-            if plain is not None:
-                self.check_metric(f"{key}.metric", metric, plain, per_phase, workload)
+            self.check_metric(f"{key}.metric", metric, plain, per_phase, workload)
             op = table.get("op")
             if op not in OPS:
                 self.err(f"{key}.op", f"{op!r} is not a comparison", OPS)
@@ -528,14 +361,14 @@ class _Validator:
         if "@" in metric:
             base, phase = metric.split("@", 1)
             if base not in per_phase:
-                self.err(key, f"{base!r} has no per-phase value; {_suggest(base, sorted(per_phase))}".rstrip("; "),
+                self.err(key, f"{base!r} has no per-phase value; {did_you_mean(base, sorted(per_phase))}".rstrip("; "),
                          sorted(per_phase))
             if phase not in workload.phases and self.workload_known:
-                self.err(key, f"{workload.name} has no phase {phase!r}; {_suggest(phase, workload.phases)}"
+                self.err(key, f"{workload.name} has no phase {phase!r}; {did_you_mean(phase, workload.phases)}"
                          .rstrip("; "), workload.phases)
         elif metric not in plain:
             valid = sorted(plain) + [f"X@phase for X in {', '.join(sorted(per_phase))}"]
-            self.err(key, f"unknown metric {metric!r}; {_suggest(metric, sorted(plain))}".rstrip("; "), valid)
+            self.err(key, f"unknown metric {metric!r}; {did_you_mean(metric, sorted(plain))}".rstrip("; "), valid)
 
     def bound(self, raw: Any, key: str, metric: str) -> tuple[float | None, str]:
         if isinstance(raw, bool):
@@ -543,16 +376,11 @@ class _Validator:
             return None, ""
         if isinstance(raw, (int, float)):
             return float(raw), f"{raw:g}"
-        unit = metric_unit(metric)
+        unit = metrics.metric_unit(metric)
         try:
-            if unit == "bytes":
-                return float(units.parse_size(raw)), str(raw)
-            if unit in ("seconds", "ns"):
-                seconds = units.parse_duration(raw)
-                return (seconds * 1e9 if unit == "ns" else seconds), str(raw)
-            return float(raw), str(raw)
+            return float(unit.parse(raw)), str(raw)
         except (units.UnitError, ValueError) as exc:
-            self.err(key, f"{exc} ({metric} is measured in {unit})")
+            self.err(key, f"{exc} ({metric} is measured in {unit.name})")
             return None, ""
 
     def settings(self, raw: Any, key: str, workload: Workload, full: Variant, quick: Variant):
@@ -566,18 +394,18 @@ class _Validator:
         for name, value in raw.items():
             if name not in valid_keys:
                 if self.workload_known:
-                    self.err(f"{key}.{name}", f"not an axis or flag of this scenario; {_suggest(name, valid_keys)}"
+                    self.err(f"{key}.{name}", f"not an axis or flag of this scenario; {did_you_mean(name, valid_keys)}"
                              .rstrip("; "), valid_keys)
                 continue
             try:
                 if name in axes:
-                    text = canonical_axis_value(name, value, workload)
+                    text = canonical_value(name, value, workload)
                     if text not in axis_values[name]:
                         self.err(f"{key}.{name}", f"{text!r} is not a value of this axis",
                                  sorted(axis_values[name]))
                         continue
                 else:
-                    text = canonical_param(workload.param(name), value)
+                    text = workload.param(name).canonical(value)
             except units.UnitError as exc:
                 self.err(f"{key}.{name}", str(exc))
                 continue
@@ -593,8 +421,8 @@ class _Validator:
                     continue
                 params = {**dict(variant.params),
                           **{k: v for k, v in config.items() if workload.param(k) is not None}}
-                params = {k: canonical_param(workload.param(k), v) for k, v in params.items()}
-                need = footprint_bytes(workload.name, params)
+                params = {k: workload.param(k).canonical(v) for k, v in params.items()}
+                need = workload.footprint(params)
                 limit = units.parse_size(memory)
                 if need < limit:
                     continue
@@ -624,11 +452,11 @@ def cell_settings(workload: Workload, params: dict[str, str], axes: dict[str, st
 
 def same_value(a: Any, b: Any) -> bool:
     """Axis values compare as written, except that sizes compare by bytes and case is ignored."""
-    left, right = _as_text(a).lower(), _as_text(b).lower()
-    if left == right:
+    left, right = axis_text(a), axis_text(b)
+    if left.lower() == right.lower():
         return True
     try:
-        return units.parse_size(_as_text(a)) == units.parse_size(_as_text(b))
+        return units.parse_size(left) == units.parse_size(right)
     except units.UnitError:
         return False
 

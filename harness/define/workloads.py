@@ -1,13 +1,27 @@
-"""The catalogue of Go workloads: their flags, defaults and phases.
+"""The catalogue of workloads: one descriptor per program the harness runs.
 
-This is the Python side's single description of what `go_workloads/cmd/<name>` accepts.
-Scenario validation checks parameters against it without building anything; a test runs
-each built binary with `-h` and checks that its flags match this table.
+A descriptor says how the program is launched (`binary`), which flags it takes (`params`, each
+with a kind, a default and help), the phases it goes through, the phase whose duration turns
+its `ops` total into a throughput, how much memory it must hold at once for given flags
+(`footprint`), and whether it writes the harness's JSON telemetry. Everything downstream
+(scenario validation, the matrix, the backends, the analysis) reads a workload through this
+descriptor and nothing else, which makes it the seam a foreign program plugs into: a
+descriptor built from a command line or a [program] table, with `telemetry=False` and no
+phases, runs and is sampled like any other.
+
+A new built-in workload is its Go program in `go_workloads/cmd/<name>`, one descriptor here
+and a scenario file. A test runs each built binary with `-h` and checks that its flags match
+its descriptor.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.define import units
 
 # Parameter kinds, each parsed by harness.define.units:
 #   size      "512MiB", "1GiB", "64KiB", plain integers are bytes
@@ -26,6 +40,52 @@ class Param:
     help: str
     choices: tuple[str, ...] = ()
 
+    def canonical(self, raw: Any) -> str:
+        """Validate a value of this flag and return the form handed to the workload."""
+        kind = self.kind
+        if kind == "size":
+            return units.canonical_size(units.parse_size(raw))
+        if kind == "sizes":
+            items = raw if isinstance(raw, list) else str(raw).split(",")
+            if not items or any(str(i).strip() == "" for i in items):
+                raise units.UnitError(f"{raw!r}: expected a comma-separated list of sizes such as 8B,16B,32KiB")
+            return ",".join(units.canonical_size(units.parse_size(str(i).strip() if isinstance(i, str) else i))
+                            for i in items)
+        if kind == "duration":
+            return units.format_duration(units.parse_duration(raw))
+        if kind == "bool":
+            return "true" if units.parse_bool(raw) else "false"
+        if kind == "int":
+            if isinstance(raw, bool) or not re.fullmatch(r"-?[0-9]+", str(raw).strip()):
+                raise units.UnitError(f"{raw!r} is not an integer")
+            return str(int(str(raw).strip()))
+        if kind == "float":
+            try:
+                if isinstance(raw, bool):
+                    raise ValueError
+                return repr(float(raw)) if not isinstance(raw, str) else str(float(raw))
+            except ValueError as exc:
+                raise units.UnitError(f"{raw!r} is not a number") from exc
+        if kind == "choice":
+            if str(raw) not in self.choices:
+                raise units.UnitError(f"{raw!r} is not a choice (valid: {', '.join(self.choices)})")
+            return str(raw)
+        return str(raw)
+
+
+class UnknownWorkload(KeyError):
+    """A workload name no descriptor declares; the message lists the ones that exist."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+Footprint = Callable[[Mapping[str, str]], int]
+
+
+def _no_estimate(flags: Mapping[str, str]) -> int:
+    return 0
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -34,9 +94,55 @@ class Workload:
     params: tuple[Param, ...]
     phases: tuple[str, ...]  # in the order they occur; optional ones may be absent
     work_phase: str = ""     # the phase whose duration turns the `ops` total into a throughput
+    # Bytes the program must hold at once to finish, from its flags with every default filled in;
+    # a memory limit at or below it means an OOM kill. The program's own data only (the runtime's
+    # overhead comes on top). 0: no estimate, so no limit is refused.
+    footprint_of: Footprint = field(default=_no_estimate, compare=False, repr=False)
+    binary: str = ""         # the executable it is launched as; "" means its name
+    telemetry: bool = True   # writes the harness's JSON telemetry lines (a foreign program does not)
+
+    def __post_init__(self) -> None:
+        if not self.binary:
+            object.__setattr__(self, "binary", self.name)
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
+
+    def flags(self, params: Mapping[str, str]) -> dict[str, str]:
+        """Every flag's value: the defaults, overridden by `params`."""
+        return {**{p.name: p.default for p in self.params}, **params}
+
+    def footprint(self, params: Mapping[str, str]) -> int:
+        """Bytes this workload must hold at once with these flags (defaults fill the rest)."""
+        return self.footprint_of(self.flags(params))
+
+
+def _size(flags: Mapping[str, str], name: str) -> int:
+    return units.parse_size(flags[name])
+
+
+def _alloc_release_footprint(f: Mapping[str, str]) -> int:
+    spike = _size(f, "size") if units.parse_bool(f["touch"]) else 0  # untouched pages are never resident
+    return _size(f, "live") + spike
+
+
+def _pressure_footprint(f: Mapping[str, str]) -> int:
+    return max(_size(f, "release-size"), _size(f, "second-size"))
+
+
+def _live_footprint(f: Mapping[str, str]) -> int:
+    return _size(f, "live")
+
+
+def _cache_growth_footprint(f: Mapping[str, str]) -> int:
+    value = _size(f, "value-size")
+    if f["policy"] == "lru":
+        return int(f["capacity"]) * value
+    keep_s = units.parse_duration(f["ttl"] if f["policy"] == "ttl" else f["duration"])
+    keys = int(keep_s * int(f["rate"]))
+    if int(f["keyspace"]) > 0:
+        keys = min(keys, int(f["keyspace"]))
+    return keys * value
 
 
 # Flags every workload accepts.
@@ -64,6 +170,7 @@ WORKLOADS: dict[str, Workload] = {
             ),
             ("baseline", "live", "allocate", "hold", "release", "freeos", "idle"),
             work_phase="allocate",
+            footprint_of=_alloc_release_footprint,
         ),
         Workload(
             "freeos-periodic",
@@ -77,6 +184,7 @@ WORKLOADS: dict[str, Workload] = {
             ),
             ("baseline", "load"),
             work_phase="load",
+            footprint_of=_live_footprint,
         ),
         Workload(
             "large-churn",
@@ -94,6 +202,7 @@ WORKLOADS: dict[str, Workload] = {
             ),
             ("baseline", "churn", "release", "idle"),
             work_phase="churn",
+            footprint_of=_live_footprint,
         ),
         Workload(
             "small-churn",
@@ -108,6 +217,7 @@ WORKLOADS: dict[str, Workload] = {
             ),
             ("baseline", "churn"),
             work_phase="churn",
+            footprint_of=_live_footprint,
         ),
         Workload(
             "cache-growth",
@@ -124,6 +234,7 @@ WORKLOADS: dict[str, Workload] = {
             ),
             ("baseline", "serve"),
             work_phase="serve",
+            footprint_of=_cache_growth_footprint,
         ),
         Workload(
             "pressure",
@@ -139,6 +250,20 @@ WORKLOADS: dict[str, Workload] = {
             ),
             ("baseline", "allocate", "release", "settle", "second", "hold"),
             work_phase="second",
+            footprint_of=_pressure_footprint,
         ),
     )
 }
+
+
+def workload(name: str) -> Workload:
+    """The descriptor called `name`; UnknownWorkload (listing the valid names) if there is none."""
+    try:
+        return WORKLOADS[name]
+    except KeyError:
+        raise UnknownWorkload(f"unknown workload {name!r} (valid: {', '.join(sorted(WORKLOADS))})") from None
+
+
+def footprint_bytes(name: str, params: Mapping[str, str]) -> int:
+    """The footprint of workload `name` with these flags; UnknownWorkload for a name not declared."""
+    return workload(name).footprint(params)

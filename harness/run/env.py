@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 
+from harness.define.axes import AXES
 from harness.define.cell import Cell
 
 # Why each host variable may pass:
@@ -21,8 +22,10 @@ from harness.define.cell import Cell
 # Deliberately absent: HOME, LANG/LC_* (the Go runtime reads neither), and every GO* variable.
 HOST_ALLOWLIST = ("PATH", "TZ")
 
-_GOGC = re.compile(r"^(off|\d+)$")
-_GOMEMLIMIT = re.compile(r"^(off|\d+)$")
+# The variables the env-applied axes set (harness.define.axes); by the time a cell runs, GOGC
+# and GOMEMLIMIT are resolved to what the runtime parses: a plain decimal or "off".
+GOGC, GOMEMLIMIT, GODEBUG = AXES["gogc"].env, AXES["gomemlimit"].env, AXES["godebug"].env
+_RESOLVED = re.compile(r"^(off|\d+)$")
 
 
 def child_env(cell: Cell, host: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -30,20 +33,20 @@ def child_env(cell: Cell, host: Mapping[str, str] | None = None) -> dict[str, st
     host = os.environ if host is None else host
     env = {name: host[name] for name in HOST_ALLOWLIST if name in host}
     if cell.gogc is not None:
-        if not _GOGC.match(cell.gogc):
+        if not _RESOLVED.match(cell.gogc):
             raise ValueError(
                 f"cell {cell.cell_id}: gogc={cell.gogc!r} is not valid; use a non-negative integer "
                 f"percentage (e.g. '100') or 'off'"
             )
-        env["GOGC"] = cell.gogc
+        env[GOGC] = cell.gogc
     godebug = cell.godebug()
     if godebug:
-        env["GODEBUG"] = godebug
+        env[GODEBUG] = godebug
     if cell.gomemlimit is not None:
-        if not _GOMEMLIMIT.match(cell.gomemlimit):
+        if not _RESOLVED.match(cell.gomemlimit):
             raise ValueError(
                 f"cell {cell.cell_id}: gomemlimit={cell.gomemlimit!r} is not valid; use a byte "
                 f"count as a plain decimal (e.g. '314572800') or 'off'"
             )
-        env["GOMEMLIMIT"] = cell.gomemlimit
+        env[GOMEMLIMIT] = cell.gomemlimit
     return env

@@ -14,7 +14,9 @@ old or the new version, never half a file. A run directory is never reused or ov
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 import platform
 import re
@@ -32,9 +34,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.define.units import format_size
 from harness.run.backends.base import RunResult
 
-MANIFEST_VERSION = 1
+# Version 2: cells.csv keeps GOMEMLIMIT as written ("90%") in `gomemlimit` and the resolved bytes in
+# `gomemlimit_bytes`; version 1 held only the bytes, in `gomemlimit`. load_run upgrades 1 to 2.
+MANIFEST_VERSION = 2
+KNOWN_VERSIONS = (1, 2)
 
 SAMPLE_COLUMNS = ("cell_id", "t_s", "source", "metric", "value")
 EVENT_COLUMNS = ("cell_id", "t_s", "kind", "name", "value", "detail")
@@ -50,18 +56,18 @@ EVENTS_SCHEMA = pa.schema([
 
 # cells.csv columns in order; the matrix axes are inserted after "workload".
 CELL_HEAD = ("cell_id", "scenario", "workload")
-CELL_TAIL = ("gogc", "madvdontneed", "gomemlimit", "memory_limit_bytes", "cpus", "go_version", "backend",
+CELL_TAIL = ("gogc", "madvdontneed", "gomemlimit", "gomemlimit_bytes", "memory_limit_bytes", "cpus", "go_version", "backend",
              "repeat", "status", "exit_code", "oom_killed", "wall_s", "peak_rss_bytes", "peak_cgroup_bytes",
              "reason", "args")
 # dtypes on load; every other column (scenario, axes, knobs) is a string, "" when unset.
 CELL_DTYPES = {
-    "memory_limit_bytes": "Int64", "cpus": "float64", "repeat": "int64", "exit_code": "Int64",
+    "memory_limit_bytes": "Int64", "gomemlimit_bytes": "Int64", "cpus": "float64", "repeat": "int64", "exit_code": "Int64",
     "oom_killed": "bool", "wall_s": "float64", "peak_rss_bytes": "Int64", "peak_cgroup_bytes": "Int64",
 }
 
 
 class StoreError(RuntimeError):
-    pass
+    """A run directory that cannot be written or read; one line naming the file and what is wrong."""
 
 
 # ---------------------------------------------------------------------------------------------- conversion
@@ -80,7 +86,8 @@ def cells_row(result: RunResult) -> dict:
     row.update({
         "gogc": _blank(cell.gogc),
         "madvdontneed": _blank(cell.madvdontneed),
-        "gomemlimit": _blank(cell.gomemlimit),
+        "gomemlimit": cell.gomemlimit_written,
+        "gomemlimit_bytes": cell.gomemlimit_bytes,
         "memory_limit_bytes": cell.memory_limit_bytes,
         "cpus": cell.cpus,
         "go_version": cell.go_version,
@@ -123,16 +130,25 @@ def _events_table(result: RunResult) -> pa.Table:
     }, schema=EVENTS_SCHEMA)
 
 
-def _cells_frame(rows: list[dict]) -> pd.DataFrame:
-    """cells.csv rows → DataFrame with the load dtypes (the same whether fresh or read back)."""
+def _cells_columns(rows: list[dict]) -> pd.DataFrame:
+    """cells.csv rows → DataFrame in cells.csv's column order, values as they are."""
     columns: list[str] = list(CELL_HEAD)
     for row in rows:
         for key in row:
             if key not in columns and key not in CELL_TAIL:
                 columns.append(key)
     columns += CELL_TAIL
-    frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
-    return _apply_cell_dtypes(frame)
+    return pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
+
+
+def _cells_frame(rows: list[dict]) -> pd.DataFrame:
+    """cells.csv rows → DataFrame with the load dtypes (the same whether fresh or read back)."""
+    return _apply_cell_dtypes(_cells_columns(rows))
+
+
+def _is_blank(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) \
+        or str(value).strip().lower() in ("", "nan", "<na>", "none")
 
 
 def _apply_cell_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -146,6 +162,10 @@ def _apply_cell_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
             frame[column] = series.map(lambda v: str(v).strip().lower() in ("true", "1")).astype(bool)
         else:
             numeric = pd.to_numeric(series.replace("", None), errors="coerce")
+            bad = numeric.isna() & ~series.map(_is_blank)
+            if bad.any() or (dtype == "int64" and numeric.isna().any()):
+                shown = series[bad | numeric.isna()].iloc[0]
+                raise ValueError(f"column {column!r} holds {_blank(shown)!r}, not a number")
             frame[column] = numeric.astype("float64").round().astype(dtype) if dtype in ("Int64", "int64") \
                 else numeric.astype(dtype)
     return frame
@@ -202,27 +222,31 @@ class RunStore:
         self.manifest = dict(manifest)
         self._rows: list[dict] = []
 
-    @property
-    def path(self) -> Path:
-        return self.run_dir
-
     @classmethod
     def create(cls, results_dir: Path, manifest: dict, run_id: str | None = None) -> RunStore:
         results_dir = Path(results_dir)
         run_id = run_id or new_run_id()
         if not run_id or "/" in run_id or run_id in (".", ".."):
             raise StoreError(f"run id must be one path component, got {run_id!r}")
-        results_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            results_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"{results_dir}: cannot create the results directory: {_why(e)}") from None
         run_dir = results_dir / run_id
         try:
             run_dir.mkdir()
         except FileExistsError:
             raise StoreError(f"{run_dir} already exists: a run directory is never reused; "
                              f"choose another run id or move the old run away") from None
-        (run_dir / "cells").mkdir()
+        except OSError as e:
+            raise StoreError(f"{results_dir}: cannot write a run directory in it: {_why(e)}") from None
         store = cls(run_dir, {**manifest, "run_id": run_id, "manifest_version": MANIFEST_VERSION,
                               "complete": False})
-        _atomic_write_json(run_dir / "manifest.json", store.manifest)
+        try:
+            (run_dir / "cells").mkdir()
+            _atomic_write_json(run_dir / "manifest.json", store.manifest)
+        except OSError as e:
+            raise StoreError(f"{run_dir}: cannot write the run directory: {_why(e)}") from None
         return store
 
     def save_cell(self, result: RunResult) -> Path:
@@ -252,7 +276,7 @@ class RunStore:
         """Merge per-cell files into the top-level Parquet files; mark the manifest. Safe to call twice."""
         cell_dirs = _cell_dirs(self.run_dir)
         for name, schema in (("samples.parquet", SAMPLES_SCHEMA), ("events.parquet", EVENTS_SCHEMA)):
-            tables = [pq.read_table(d / name) for d in cell_dirs if (d / name).exists()]
+            tables = [_read_parquet(d / name, schema) for d in cell_dirs if (d / name).exists()]
             merged = pa.concat_tables(tables) if tables else schema.empty_table()
             _atomic_write_parquet(self.run_dir / name, merged)
         self.manifest.update(extra_manifest or {})
@@ -280,38 +304,146 @@ class Run:
     events: pd.DataFrame
 
 
+def _why(error: Exception) -> str:
+    """The first line of an error, without the exception's class or a traceback."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _read_parquet(path: Path, schema: pa.Schema) -> pa.Table:
+    if not path.exists():
+        raise StoreError(f"{path}: missing; every cell directory holds samples.parquet, events.parquet "
+                         "and cell.json")
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException, ValueError) as e:
+        raise StoreError(f"{path}: not a readable Parquet file ({_why(e)}); the file is damaged or truncated") \
+            from None
+    missing = [name for name in schema.names if name not in table.column_names]
+    if missing:
+        raise StoreError(f"{path}: missing column(s) {', '.join(missing)}; not a goreclaim {path.name}")
+    return table.select(schema.names)
+
+
 def _read_parquet_tables(run_dir: Path, name: str, schema: pa.Schema) -> pa.Table:
     top = run_dir / name
     if top.exists():
-        return pq.read_table(top)
-    tables = [pq.read_table(d / name) for d in _cell_dirs(run_dir) if (d / name).exists()]
-    return pa.concat_tables(tables) if tables else schema.empty_table()
+        return _read_parquet(top, schema)
+    tables = [_read_parquet(d / name, schema) for d in _cell_dirs(run_dir)]
+    try:
+        return pa.concat_tables(tables) if tables else schema.empty_table()
+    except pa.ArrowException as e:
+        raise StoreError(f"{run_dir}/cells/*/{name}: the cells' files do not share one schema ({_why(e)})") \
+            from None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoreError(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise StoreError(f"{path}: cannot read: {_why(e)}") from None
+    except ValueError as e:
+        raise StoreError(f"{path}: not valid JSON ({_why(e)}); the file is damaged or truncated") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+# Columns without which a cells.csv is not one.
+REQUIRED_CELL_COLUMNS = ("cell_id", "scenario", "workload", "repeat", "status")
+
+
+def _read_cells_csv(path: Path) -> pd.DataFrame:
+    """cells.csv with every field as text; a short or long row (a cut-off write) is an error."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f, strict=True))
+    except (OSError, UnicodeDecodeError) as e:
+        raise StoreError(f"{path}: cannot read: {_why(e)}") from None
+    except csv.Error as e:
+        raise StoreError(f"{path}: not valid CSV ({_why(e)}); the file is damaged or truncated") from None
+    if not rows:
+        raise StoreError(f"{path}: empty; expected a header line")
+    header, body = rows[0], rows[1:]
+    for n, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise StoreError(f"{path}: line {n} has {len(row)} fields, the header {len(header)}; "
+                             "the file is damaged or truncated")
+    missing = [c for c in REQUIRED_CELL_COLUMNS if c not in header]
+    if missing:
+        raise StoreError(f"{path}: missing column(s) {', '.join(missing)}; not a goreclaim cells.csv")
+    return pd.DataFrame(body, columns=header, dtype=object)
+
+
+def _cells_from_cell_files(run_dir: Path) -> list[dict]:
+    rows = []
+    for d in _cell_dirs(run_dir):
+        cell_json = _read_json(d / "cell.json")
+        if not isinstance(cell_json.get("row"), dict):
+            raise StoreError(f"{d / 'cell.json'}: no \"row\" object; not a goreclaim cell.json")
+        rows.append(cell_json["row"])
+    return rows
+
+
+def _upgrade_v1_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Version 1 held GOMEMLIMIT only as resolved bytes in `gomemlimit`: move them to
+    `gomemlimit_bytes` and write `gomemlimit` as the size those bytes make ("1.2GiB")."""
+    frame = frame.copy()
+    written = frame["gomemlimit"].map(_blank) if "gomemlimit" in frame.columns else pd.Series("", index=frame.index)
+    digits = written.str.fullmatch(r"[0-9]+")
+    frame["gomemlimit"] = [format_size(int(v)) if d else v for v, d in zip(written, digits)]
+    resolved = pd.Series([int(v) if d else None for v, d in zip(written, digits)], index=frame.index, dtype="Int64")
+    columns = [c for c in frame.columns if c != "gomemlimit_bytes"]
+    frame = frame.drop(columns=["gomemlimit_bytes"], errors="ignore")
+    frame.insert(columns.index("gomemlimit") + 1, "gomemlimit_bytes", resolved)
+    return frame
+
+
+def manifest_version(manifest: dict, manifest_path: Path) -> int:
+    """The run directory's format version (1 when the manifest names none); StoreError if unknown."""
+    version = manifest.get("manifest_version", 1)
+    if isinstance(version, bool) or version not in KNOWN_VERSIONS:
+        known = ", ".join(str(v) for v in KNOWN_VERSIONS)
+        raise StoreError(f"{manifest_path}: manifest_version {version} is not one this goreclaim reads ({known})")
+    return int(version)
 
 
 def load_run(run_dir: Path | str) -> Run:
-    """Load a run directory, finished or not (falls back to the per-cell files)."""
+    """Load a run directory, finished or not (falls back to the per-cell files), in the current format.
+
+    Older formats are upgraded in memory, so readers see one shape; a damaged or incomplete
+    directory raises StoreError naming the file.
+    """
     run_dir = Path(run_dir)
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.exists():
         raise StoreError(f"{manifest_path}: missing; {run_dir} is not a goreclaim run directory")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except ValueError as e:
-        raise StoreError(f"{manifest_path}: not valid JSON: {e}") from None
-    csv = run_dir / "cells.csv"
-    if csv.exists() and csv.stat().st_size:
-        cells = _apply_cell_dtypes(pd.read_csv(csv, dtype=str, keep_default_na=False))
+    manifest = _read_json(manifest_path)
+    version = manifest_version(manifest, manifest_path)
+    if manifest.get("complete") is True:
+        for name in ("samples.parquet", "events.parquet") + (("cells.csv",) if manifest.get("n_cells") else ()):
+            if not (run_dir / name).exists():
+                raise StoreError(f"{run_dir / name}: missing, though the manifest says the run is complete")
+    csv_path = run_dir / "cells.csv"
+    if csv_path.exists() and csv_path.stat().st_size:
+        raw = _read_cells_csv(csv_path)
+        source = csv_path
     else:
-        rows = [json.loads((d / "cell.json").read_text())["row"] for d in _cell_dirs(run_dir)
-                if (d / "cell.json").exists()]
-        cells = _cells_frame(rows)
+        raw = _cells_columns(_cells_from_cell_files(run_dir))
+        source = run_dir / "cells"
+    try:
+        if version == 1:
+            raw = _upgrade_v1_cells(raw)
+        cells = _apply_cell_dtypes(raw)
+    except (ValueError, TypeError) as e:
+        raise StoreError(f"{source}: {_why(e)}") from None
     samples = _samples_frame(_read_parquet_tables(run_dir, "samples.parquet", SAMPLES_SCHEMA))
     events = _samples_frame(_read_parquet_tables(run_dir, "events.parquet", EVENTS_SCHEMA))
     return Run(path=run_dir, manifest=manifest, cells=cells, samples=samples, events=events)
-
-
-def load(run_dir: Path | str) -> Run:
-    return load_run(run_dir)
 
 
 # ---------------------------------------------------------------------------------------------- manifest

@@ -1,10 +1,11 @@
-"""Choose the backend: the one asked for, or under `auto` the most faithful one this host offers."""
+"""Choose the backend: the one asked for, or under `auto` the most faithful one this host offers.
+
+The names are declared in harness.define.backends; this module maps each to its class."""
 
 from __future__ import annotations
 
+from harness.define.backends import BACKEND_NAMES
 from harness.run.backends.base import Backend
-
-NAMES = ("auto", "docker", "cgroup", "process")
 
 
 class BackendUnavailable(RuntimeError):
@@ -24,14 +25,14 @@ def make_backend(name: str, run_label: str = "") -> Backend:
         from harness.run.backends.process import ProcessBackend
 
         return ProcessBackend()
-    raise ValueError(f"unknown backend {name!r}; valid: {', '.join(NAMES)}")
+    raise ValueError(f"unknown backend {name!r}; valid: {', '.join(BACKEND_NAMES)}")
 
 
 def select_backend(name: str, run_label: str = "") -> tuple[Backend, str]:
     """(backend, why it was chosen). `auto`: docker if a daemon answers, else a cgroup if one can
     be created, else a plain process (which skips every cell with a memory limit)."""
-    if name not in NAMES:
-        raise ValueError(f"unknown backend {name!r}; valid: {', '.join(NAMES)}")
+    if name not in BACKEND_NAMES:
+        raise ValueError(f"unknown backend {name!r}; valid: {', '.join(BACKEND_NAMES)}")
     if name != "auto":
         backend = make_backend(name, run_label)
         why_not = backend.available()

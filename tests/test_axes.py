@@ -1,0 +1,104 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.define import units
+from harness.define.axes import (
+    AXES,
+    ENV_VARIABLES,
+    STANDARD_AXES,
+    axis_display,
+    axis_text,
+    canonical_value,
+    order_key,
+    sorted_values,
+)
+from harness.define.backends import BACKEND_NAMES
+from harness.define.workloads import WORKLOADS
+
+ALLOC = WORKLOADS["alloc-release"]
+
+
+def test_standard_axes_are_the_registry():
+    assert STANDARD_AXES == ("go", "memory", "cpus", "gogc", "gomemlimit", "madvdontneed", "godebug", "backend")
+    assert {a.applied for a in AXES.values()} == {"env", "limit", "build", "backend"}
+    assert ENV_VARIABLES == ("GOGC", "GOMEMLIMIT", "GODEBUG")
+    assert AXES["gomemlimit"].columns == ("gomemlimit", "gomemlimit_bytes")
+    assert AXES["memory"].columns == ("memory", "memory_limit_bytes")
+    assert all(a.help for a in AXES.values())
+
+
+@pytest.mark.parametrize(
+    "axis, raw, expected",
+    [
+        ("gogc", "OFF", "off"), ("gogc", 50, "50"), ("gogc", "0100", "100"), ("gogc", "Unset", "unset"),
+        ("madvdontneed", 1, "1"), ("madvdontneed", "UNSET", "unset"),
+        ("gomemlimit", "90%", "90%"), ("gomemlimit", "300MiB", "300MiB"), ("gomemlimit", "Off", "off"),
+        ("memory", "1536MiB", "1536MiB"), ("cpus", 1.5, "1.5"), ("go", "1.21.13", "1.21.13"),
+        ("go", "default", "default"), ("godebug", "gctrace=1, scavtrace=1", "gctrace=1,scavtrace=1"),
+        ("godebug", "", "none"), ("backend", "docker", "docker"),
+        ("touch", True, "true"), ("touch", "0", "false"), ("size", "1GiB", "1GiB"), ("idle", "100ms", "100ms"),
+    ],
+)
+def test_canonical_forms(axis, raw, expected):
+    assert canonical_value(axis, raw, ALLOC) == expected
+
+
+@pytest.mark.parametrize(
+    "axis, raw, fragment",
+    [
+        ("gogc", "lots", "GOGC is a non-negative integer"), ("madvdontneed", "2", "valid: 0, 1, unset"),
+        ("gomemlimit", "120%", "(0, 100]"), ("memory", "0", "must be positive"), ("cpus", "-1", "positive number"),
+        ("go", "latest", "not a Go version"), ("godebug", "madvdontneed=1", "madvdontneed axis"),
+        ("backend", "podman", f"valid: {', '.join(BACKEND_NAMES)}"), ("touch", "perhaps", "valid: true, false"),
+        ("bogus", "1", "unknown axis 'bogus'"),
+    ],
+)
+def test_canonical_rejects_with_the_fix(axis, raw, fragment):
+    with pytest.raises(units.UnitError, match=fragment.replace("(", r"\(").replace("[", r"\[")):
+        canonical_value(axis, raw, ALLOC)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [(None, "unset"), (math.nan, "unset"), (pd.NA, "unset"), ("", "unset"), ("nan", "unset"), ("None", "unset"),
+     (True, "true"), (np.bool_(False), "false"), ("True", "true"), (0.0, "0"), (2.5, "2.5"),
+     (np.int64(3), "3"), (" 90% ", "90%"), ("off", "off")],
+)
+def test_axis_text(value, expected):
+    assert axis_text(value) == expected
+
+
+@pytest.mark.parametrize(
+    "column, value, expected",
+    [("gomemlimit", "314572800", "300MiB"), ("gomemlimit", "90%", "90%"), ("gomemlimit_bytes", 1288490188.0, "1.2GiB"),
+     ("memory_limit_bytes", 1610612736, "1.5GiB"), ("gogc", "100", "100"), ("gomemlimit", None, "unset")],
+)
+def test_axis_display(column, value, expected):
+    assert axis_display(column, value) == expected
+
+
+@pytest.mark.parametrize(
+    "axis, shuffled, ordered",
+    [
+        ("gogc", ["off", "300", "50", "unset", "100"], ["unset", "50", "100", "300", "off"]),
+        ("gomemlimit", ["off", "1GiB", "90%", "300MiB", "unset", "50%"], ["unset", "300MiB", "1GiB", "50%", "90%", "off"]),
+        ("memory", ["1536MiB", "2GiB", "512MiB", "1GiB"], ["512MiB", "1GiB", "1536MiB", "2GiB"]),
+        ("madvdontneed", ["1", "unset", "0"], ["unset", "0", "1"]),
+        ("go", ["1.27.3", "1.21.13", "default", "1.9"], ["default", "1.9", "1.21.13", "1.27.3"]),
+        ("cpus", ["2", "0.5", "1"], ["0.5", "1", "2"]),
+        ("backend", ["process", "docker", "auto"], ["auto", "docker", "process"]),
+        ("gcs", ["10", "2", "1", "0"], ["0", "1", "2", "10"]),  # a workload flag: numbers, not strings
+        ("idle", ["1m", "500ms", "10s"], ["500ms", "10s", "1m"]),
+        ("touch", ["true", "false"], ["false", "true"]),
+        ("policy", ["ttl", "lru", "unbounded"], ["lru", "ttl", "unbounded"]),
+    ],
+)
+def test_values_sort_by_magnitude(axis, shuffled, ordered):
+    assert sorted(shuffled, key=lambda v: order_key(axis, v)) == ordered
+
+
+def test_sorted_values_spells_and_dedups():
+    assert sorted_values("gogc", [100.0, "50", "100", None]) == ["unset", "50", "100"]
