@@ -91,8 +91,8 @@ def summaries(values):
         # same repeat is required: r1 has no madvdontneed=0 partner, so nothing is compared
         ({"ex[madvdontneed=0,touch=true,r0]": 600 * MiB, "ex[madvdontneed=1,touch=true,r1]": 300 * MiB}, []),
         ({"ex[madvdontneed=0,touch=true,r0]": 600 * MiB, "ex[madvdontneed=1,touch=true,r0]": 300 * MiB},
-         ["ex[madvdontneed=1,touch=true,r0]: rss@freeos = 300 MiB, expected < 0.1 × "
-          "ex[madvdontneed=0,touch=true,r0] (600 MiB)"]),
+         [("ex[madvdontneed=1,touch=true,r0]: rss@freeos = 300 MiB, expected < 0.1 × "
+          "ex[madvdontneed=0,touch=true,r0] (600 MiB)")]),
         # touch differs: not a pair
         ({"ex[madvdontneed=0,touch=false,r0]": 600 * MiB, "ex[madvdontneed=1,touch=true,r0]": 300 * MiB}, []),
     ],
