@@ -6,12 +6,13 @@ import pandas as pd
 import pytest
 
 from harness.analyse import summary as analysis
-from tests.frames import MiB, CellSpec, alloc_release_spec, run_frames
+from harness.define.metrics import slope
+from tests.frames import CellSpec, MiB, alloc_release_spec, run_frames
 
 
 def test_metric_names_match_the_architecture_document():
-    assert {"peak_rss", "release_s", "freeos_p99_ns", "oom_killed"} <= analysis.METRICS
-    assert analysis.PHASE_METRICS == {"rss", "lazyfree", "cgroup_usage", "working_set", "heap_inuse",
+    assert {"peak_rss", "release_s", "freeos_p99_ns", "oom_killed"} <= set(analysis.METRICS)
+    assert set(analysis.PHASE_METRICS) == {"rss", "lazyfree", "cgroup_usage", "working_set", "heap_inuse",
                                       "heap_idle", "heap_released", "heap_goal", "vm_size"}
 
 
@@ -115,9 +116,9 @@ def test_axis_str_normalises_pandas_readings():
 
 def test_slope_and_retained_fraction():
     s = pd.Series([0.0, 10.0, 20.0, 30.0], index=[0.0, 1.0, 2.0, 3.0])
-    assert analysis.slope(s) == pytest.approx(10.0)
-    assert analysis.slope(s, 2.0, 3.0) == pytest.approx(10.0)
-    assert math.isnan(analysis.slope(s, 5.0, 6.0))
+    assert slope(s) == pytest.approx(10.0)
+    assert slope(s, 2.0, 3.0) == pytest.approx(10.0)
+    assert math.isnan(slope(s, 5.0, 6.0))
     assert analysis.retained_fraction(55, 110, 10) == pytest.approx(0.45)
     assert math.isnan(analysis.retained_fraction(1, 0, 0))
 
@@ -173,3 +174,71 @@ def test_axis_display_writes_byte_axes_as_sizes():
     assert analysis.axis_display("gogc", "50") == "50"
     cells = pd.DataFrame({"cell_id": ["a", "b"], "scenario": ["s", "s"], "gomemlimit": ["off", "314572800"]})
     assert list(analysis.config_label(cells)) == ["gomemlimit=off", "gomemlimit=300MiB"]
+
+
+def test_summarize_accepts_categorical_key_columns():
+    cells, samples, events = run_frames([alloc_release_spec("a"), alloc_release_spec("b", stays=True)])
+    plain = analysis.summarize(cells, samples, events)
+    cat = analysis.summarize(cells.astype({"cell_id": "category"}),
+                             samples.astype({c: "category" for c in ("cell_id", "source", "metric")}),
+                             events.astype({c: "category" for c in ("cell_id", "kind", "name")}))
+    pd.testing.assert_frame_equal(plain, cat)
+    assert plain.loc["b", "rss@freeos"] == pytest.approx(1034 * MiB)
+    pd.testing.assert_frame_equal(analysis.phase_table(events.astype({"kind": "category", "cell_id": "category"})),
+                                  analysis.phase_table(events))
+
+
+def test_split_by_cell_gives_each_cells_series_events_and_phases():
+    cells, samples, events = run_frames([alloc_release_spec("a"), alloc_release_spec("b", freeos_ns=[5e6])])
+    run = analysis.split_by_cell(samples, events)
+    assert run.cell_ids() == ["a", "b"]
+    rss = run.series("b", "proc", "vm_rss")
+    assert rss.index.is_monotonic_increasing and rss.max() == pytest.approx(1034 * MiB)
+    assert run.series("b", "proc", "nope").empty
+    assert list(run.events("b", "freeos")["value"]) == [5e6] and run.events("a", "freeos").empty
+    assert set(run.samples("a")["cell_id"]) == {"a"} and len(run.samples("a")) == (samples["cell_id"] == "a").sum()
+    assert run.phase_span("a", "release") == (3.0, 3.5)
+    assert run.phase_duration("a", "hold") == pytest.approx(1.5)
+    pd.testing.assert_frame_equal(run.phases, analysis.phase_table(events, samples))
+    # The same run split once summarises as the frames do.
+    pd.testing.assert_frame_equal(analysis.summarize(cells, run), analysis.summarize(cells, samples, events))
+
+
+def test_columns_are_the_metric_registry_in_order():
+    from harness.define.metrics import METRICS
+
+    cells, samples, events = run_frames([alloc_release_spec("a")])
+    columns = list(analysis.summarize(cells, samples, events).columns)
+    plain = [c for c in columns if "@" not in c]
+    assert plain == sorted(set(METRICS) - {"gc_cpu_source"}) + ["gc_cpu_source"]
+    assert [c for c in columns if "@" in c] == sorted(c for c in columns if "@" in c)
+
+
+def test_config_label_ignores_the_resolved_limit_of_cells_v2():
+    v2 = pd.DataFrame({"cell_id": ["a", "b"], "scenario": ["s", "s"], "gomemlimit": ["off", "1.2GiB"],
+                       "gomemlimit_bytes": [np.nan, 1288490188]})
+    v1 = pd.DataFrame({"cell_id": ["a", "b"], "scenario": ["s", "s"], "gomemlimit": ["off", "1288490188"]})
+    assert list(analysis.config_label(v2)) == list(analysis.config_label(v1)) == ["gomemlimit=off",
+                                                                                  "gomemlimit=1.2GiB"]
+    assert "gomemlimit_bytes" not in analysis.config_columns(v2)
+    table = analysis.by_config(pd.DataFrame({"peak_rss": [1.0, 2.0]}, index=["a", "b"]), v2, ["peak_rss"])
+    assert list(table["config"]) == ["gomemlimit=off", "gomemlimit=1.2GiB"]
+
+
+def test_derived_quantities_claims_read():
+    from harness.analyse import derived
+
+    spec = CellSpec("lc", [("baseline", 0), ("churn", 0.5), ("idle", 5.0)], 8.0,
+                    curves={"rss": [(0, 600), (8, 600)], "heap_inuse": [(0, 300), (8, 300)]},
+                    workload="large-churn",
+                    extra_events=[(1.0, "syscall", "madvise", 2 * MiB, ""), (2.0, "syscall", "madvise", MiB, ""),
+                                  (1.0, "sizes", "16", 1e6, json.dumps({"size": 16, "ops": 10, "tiny_allocs": 0}))])
+    _, samples, events = run_frames([spec])
+    run = analysis.split_by_cell(samples, events)
+    assert derived.phase_mean(run, "lc", "proc", "vm_rss", "churn") == pytest.approx(600 * MiB)
+    assert math.isnan(derived.phase_mean(run, "lc", "proc", "vm_rss", "serve"))
+    assert derived.syscall_totals(events, ["lc"]) == {"madvise": (2, 3.0 * MiB)}
+    assert derived.syscall_totals(events, ["other"]) == {}
+    sizes = derived.sizes_table(events, ["lc"])
+    assert list(sizes["size"]) == [16.0] and sizes["ops_per_s"].iloc[0] == 1e6 and sizes["tiny_allocs"].iloc[0] == 0
+    assert derived.second_half_slope(run, "lc", "proc", "vm_rss", "churn") == pytest.approx(0.0, abs=1e-3)

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analyse import summary as analysis
-
 from harness.analyse import claims
-from tests.frames import MiB, CellSpec, run_frames
+from harness.analyse import summary as analysis
+from tests.frames import CellSpec, MiB, run_frames
 
 OLD, NEW = "1.15.15", "1.27.3"
 CELL_KEYS = {"cell_id", "scenario", "workload", "go_version", "status", "repeat", "memory_limit_bytes",
@@ -391,3 +390,125 @@ def x1_rows(limited_killed):
 def test_x1_flips_when_limited_cells_are_killed():
     assert one("X1", inputs(x1_rows(0))).verdict == "supported"
     assert one("X1", inputs(x1_rows(1))).verdict == "partly"
+
+
+# ---- the numbers in the evidence, for both outcomes of every claim ---------------------------------
+
+def c4_rows(k0, k1):
+    return [{"scenario": "oom_pressure", "madvdontneed": m, "oom_killed": k, "lazyfree@settle": 640 * MiB,
+             "peak_cgroup": 1029 * MiB} for m, k in (("0", k0), ("1", k1))]
+
+
+EVIDENCE = [
+    ("C1", lambda: inputs(c1_rows(990, 980)), "supported", ["RSS was 99% of the peak (1000 MiB", "still 98%"]),
+    ("C1", lambda: inputs(c1_rows(30, 20)), "refuted", ["went back at once", "3% of the peak (1000 MiB"]),
+    ("C2", lambda: inputs(c2_rows(14, 1034)), "supported", ["10 MiB → peak 1034 MiB → 14 MiB", "rose by 1024 MiB"]),
+    ("C2", lambda: inputs(c2_rows(1000, 12)), "refuted", ["→ 1000 MiB after FreeOSMemory (3% handed back)",
+                                                          "less than 75%"]),
+    ("C3", lambda: inputs(c3_rows("0")), "supported", ["1: RSS 14 MiB, LazyFree 0 MiB", "0: RSS 1030 MiB, LazyFree 1000 MiB"]),
+    ("C3", lambda: inputs(c3_rows("1")), "partly", ["unset: RSS 14 MiB, LazyFree 0 MiB", "not the default"]),
+    ("C4", lambda: inputs(c4_rows(1, 0)), "supported", ["madvdontneed=0 1/1, madvdontneed=1 0/1", "with 0: 640 MiB",
+                                                        "peak cgroup usage 1029 MiB"]),
+    ("C4", lambda: inputs(c4_rows(0, 0)), "refuted", ["madvdontneed=0 0/1, madvdontneed=1 0/1", "neither was killed"]),
+    ("C5", lambda: c5_inputs(), "supported", ["6 of 6 size runs", "16 B 0.62 M/s"]),
+    ("C5", lambda: c5_inputs(large_at_32k=True), "partly", ["5 of 6 size runs", "32 KiB: large not small"]),
+    ("C6", lambda: c6_inputs(1900), "refuted", ["VmSize max 1900 MiB, final 1900 MiB", "1034 MiB → 14 MiB",
+                                                "madvise 1× (1024 MiB), munmap 0× (0 MiB)"]),
+    ("C6", lambda: c6_inputs(900, munmap_bytes=1000 * MiB), "supported", ["final 900 MiB", "munmap 1× (1000 MiB)"]),
+    ("C7", lambda: inputs(c7_rows(300, 150)), "supported", ["0.59–1.17× the heap goal (bound 1.3×)",
+                                                            "4 GCs kept 150 MiB vs 1 GC 300 MiB"]),
+    ("C7", lambda: inputs(c7_rows(600, 600)), "refuted", ["2.34× the heap goal", "4 GCs kept 600 MiB vs 1 GC 600 MiB"]),
+    ("C8", lambda: inputs(c8_rows()), "supported", ["GOGC 50 / 100 / 300", "peak_rss 100 MiB / 200 MiB / 300 MiB"]),
+    ("C8", lambda: inputs(c8_rows(reverse_peak=True)), "partly", ["peak_rss 300 MiB / 200 MiB / 100 MiB",
+                                                                   "Not monotone as claimed: peak_rss"]),
+    ("C9", lambda: inputs(c9_rows(True)), "supported", ["mean RSS 140 MiB vs 300 MiB", "CPU 20.00 s vs 10.00 s",
+                                                        "minor faults 900000 vs 10000", "p50 5.00 ms"]),
+    ("C9", lambda: inputs(c9_rows(False)), "partly", ["minor faults 10000 vs 10000",
+                                                       "Did not hold: CPU/throughput cost, more page faults"]),
+    ("C10", lambda: inputs(c10_rows(2)), "supported", ["heap in use 2 MiB while VmRSS 1030 MiB (peak 1034 MiB)"]),
+    ("C10", lambda: inputs(c10_rows(1000)), "refuted", ["heap in use 1000 MiB", "heap/RSS 97%"]),
+    ("C11", lambda: inputs(c11_rows(10)), "supported", ["100% of peak with 0, 1% with 1", "LazyFree 600 MiB → 10 MiB"]),
+    ("C11", lambda: inputs(c11_rows(600)), "partly", ["LazyFree 600 MiB → 600 MiB", "OOM-killed 0/1"]),
+    ("C12", lambda: inputs(c12_rows(525, 1)), "supported", ["peak RSS 1.01", "at the 256 MiB limit: OOM-killed 1/1"]),
+    ("C12", lambda: inputs(c12_rows(800, 0)), "refuted", ["peak RSS 1.02–1.54", "OOM-killed 0/1"]),
+    ("C13", lambda: c13_inputs(550), "supported", ["heap in use 2.00", "RSS 550 MiB = 92% of peak (GOGC 100, 50)"]),
+    ("C13", lambda: c13_inputs(20), "refuted", ["RSS 20 MiB = 3% of peak", "went back to the OS"]),
+    ("C14", lambda: c14_inputs(False), "supported", ["lru 0.0 MiB/s, ttl 0.0 MiB/s, unbounded 21.4 MiB/s",
+                                                     "(<20% of the unbounded slope)"]),
+    ("C14", lambda: c14_inputs(True), "partly", ["lru 21.4 MiB/s", "not every bounded cache stayed flat"]),
+    ("X1", lambda: inputs(x1_rows(0)), "supported", ["off: peak RSS 512 MiB, GC CPU 0.50 s, OOM-killed 1/1",
+                                                     "(70%, 90%): peak RSS 370 MiB–470 MiB, GC CPU 1.50 s, OOM-killed 0/2"]),
+    ("X1", lambda: inputs(x1_rows(1)), "partly", ["OOM-killed 2/2"]),
+]
+
+
+@pytest.mark.parametrize("claim, make, verdict, numbers", EVIDENCE, ids=[f"{c}-{v}" for c, _, v, _ in EVIDENCE])
+def test_evidence_states_the_numbers_behind_the_verdict(claim, make, verdict, numbers):
+    row = one(claim, make())
+    assert row.verdict == verdict, row.evidence
+    for text in numbers:
+        assert text in row.evidence, (text, row.evidence)
+
+
+def test_every_claim_has_both_outcomes_above():
+    outcomes = {}
+    for claim, _, verdict, _ in EVIDENCE:
+        outcomes.setdefault(claim, set()).add(verdict)
+    assert set(outcomes) == set(claims.CLAIMS)
+    assert all(len(v) >= 2 for v in outcomes.values()), outcomes
+
+
+def test_decision_carries_the_facts_the_evidence_is_written_from():
+    claim = claims.CLAIMS["C10"]
+    inp = inputs(c10_rows(2))
+    decided = claim.decide(inp.table(), inp.derived)
+    assert decided.verdict == "supported" and decided.case == "gap"
+    assert decided.heap.iloc[0] == 2 * MiB and decided.rss.iloc[0] == 1030 * MiB
+    assert "2 MiB" in claim.evidence(decided)
+
+
+def test_registry_orders_claims_and_keeps_the_report_metrics():
+    from harness.analyse.claims.registry import ids
+
+    assert ids() == [f"C{i}" for i in range(1, 15)] + ["X1", "J1", "J2", "J3", "J4"]
+    assert claims.CLAIMS["C1"].metrics == ("peak_rss", "rss@release", "final_rss", "release_s")
+    assert claims.CLAIMS["C1"].scenarios[0] == "idle_scavenger"
+
+
+# ---- cells.csv version 2: gomemlimit as written plus gomemlimit_bytes ----------------------------
+
+GIB_1_2 = 1288490188  # 1.2GiB
+
+
+def x1_limit_rows(v2: bool):
+    rows = x1_rows(0)
+    for r, written in zip(rows[1:], ("1.2GiB", "90%")):
+        resolved = GIB_1_2 if written == "1.2GiB" else 966367641
+        r["gomemlimit"] = written if v2 else str(resolved)
+        if v2:
+            r["gomemlimit_bytes"] = resolved
+    if v2:
+        rows[0]["gomemlimit_bytes"] = np.nan
+    return rows
+
+
+def test_x1_limits_read_resolved_bytes_in_both_cells_shapes():
+    CELL_KEYS.add("gomemlimit_bytes")
+    try:
+        v1 = one("X1", inputs(x1_limit_rows(False)))
+        v2 = one("X1", inputs(x1_limit_rows(True)))
+    finally:
+        CELL_KEYS.discard("gomemlimit_bytes")
+    assert "with a limit (922 MiB, 1229 MiB)" in v1.evidence
+    assert v2.evidence == v1.evidence and v2.verdict == v1.verdict == "supported"
+
+
+def test_c7_groups_by_limit_in_both_cells_shapes():
+    rows = c7_rows(300, 150) + [{"scenario": "release_threshold", "gcs": "1", "gomemlimit": "1.2GiB",
+                                 "gomemlimit_bytes": GIB_1_2, "rss@idle": 100 * MiB, "heap_goal@idle": 256 * MiB}]
+    CELL_KEYS.add("gomemlimit_bytes")
+    try:
+        row = one("C7", inputs(rows))
+    finally:
+        CELL_KEYS.discard("gomemlimit_bytes")
+    assert row.verdict == "supported" and "with GOMEMLIMIT 100 MiB" in row.evidence

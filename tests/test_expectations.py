@@ -58,7 +58,7 @@ def cells(scenario):
     [
         ("ex[madvdontneed=1,touch=true,r0]", {"rss@freeos": 10 * MiB, "oom_killed": 0}, []),
         ("ex[madvdontneed=1,touch=true,r0]", {"rss@freeos": 512 * MiB, "oom_killed": 0},
-         ["ex[madvdontneed=1,touch=true,r0]: rss@freeos = 512.0 MiB, expected < 64 MiB"]),
+         ["ex[madvdontneed=1,touch=true,r0]: rss@freeos = 512 MiB, expected < 64 MiB"]),
         ("ex[madvdontneed=0,touch=true,r1]", {"rss@freeos": 512 * MiB, "oom_killed": 0}, []),  # where does not select
         ("ex[madvdontneed=1,touch=false,r0]", {"rss@freeos": 512 * MiB, "oom_killed": 1},
          ["ex[madvdontneed=1,touch=false,r0]: oom_killed = 1, expected == 0"]),
@@ -91,8 +91,8 @@ def summaries(values):
         # same repeat is required: r1 has no madvdontneed=0 partner, so nothing is compared
         ({"ex[madvdontneed=0,touch=true,r0]": 600 * MiB, "ex[madvdontneed=1,touch=true,r1]": 300 * MiB}, []),
         ({"ex[madvdontneed=0,touch=true,r0]": 600 * MiB, "ex[madvdontneed=1,touch=true,r0]": 300 * MiB},
-         ["ex[madvdontneed=1,touch=true,r0]: rss@freeos = 300.0 MiB, expected < 0.1 × "
-          "ex[madvdontneed=0,touch=true,r0] (600.0 MiB)"]),
+         [("ex[madvdontneed=1,touch=true,r0]: rss@freeos = 300 MiB, expected < 0.1 × "
+          "ex[madvdontneed=0,touch=true,r0] (600 MiB)")]),
         # touch differs: not a pair
         ({"ex[madvdontneed=0,touch=false,r0]": 600 * MiB, "ex[madvdontneed=1,touch=true,r0]": 300 * MiB}, []),
     ],
@@ -122,8 +122,29 @@ def test_check_relative_with_a_cells_dataframe(scenario):
 
 @pytest.mark.parametrize(
     "metric, value, text",
-    [("rss@freeos", 512 * MiB, "512.0 MiB"), ("gc_cycles", 12.0, "12"), ("release_s", 1.25, "1.25 s"),
-     ("freeos_p50_ns", 2_500_000, "2.5 ms"), ("peak_rss", 100, "100 B"), ("peak_rss", None, "missing (NaN)")],
+    [("rss@freeos", 512 * MiB, "512 MiB"), ("gc_cycles", 12.0, "12"), ("release_s", 1.25, "1.25 s"),
+     ("freeos_p50_ns", 2_500_000, "2.50 ms"), ("peak_rss", 1029 * MiB + 100, "1029 MiB"),
+     ("throughput", 1234.5, "1234"), ("peak_rss", None, "missing (NaN)")],
 )
 def test_format_value(metric, value, text):
     assert format_value(metric, value) == text
+
+
+def test_relative_checks_compare_each_pair_once_as_cells_complete(scenario, cells):
+    """The incremental form the drivers call after every cell: a pair is compared when its second
+    cell is in, once; a cell whose partner has not run yet is listed as unchecked."""
+    from harness.analyse.expectations import relative_checks, settings_of
+
+    free, dontneed = "ex[madvdontneed=0,touch=true,r0]", "ex[madvdontneed=1,touch=true,r0]"
+    summaries = {dontneed: {"rss@freeos": 300 * MiB}}
+    done: set = set()
+    records = [(dontneed, 0, settings_of(scenario, cells[dontneed]))]
+    failures, unchecked = relative_checks(scenario, records, summaries, done)
+    assert failures == [] and len(unchecked) == 1 and unchecked[0].startswith(dontneed)
+    summaries[free] = {"rss@freeos": 600 * MiB}
+    records.append((free, 0, settings_of(scenario, cells[free])))
+    failures, unchecked = relative_checks(scenario, records, summaries, done)
+    assert [f.message for f in failures] == [
+        f"{dontneed}: rss@freeos = 300 MiB, expected < 0.1 × {free} (600 MiB)"]
+    assert unchecked == [] and len(done) == 1
+    assert relative_checks(scenario, records, summaries, done) == ([], [])  # already compared

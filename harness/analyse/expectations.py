@@ -15,9 +15,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.define import units
+from harness.analyse.summary import axis_str
 from harness.define.cell import Cell
-from harness.define.scenario import Expectation, Scenario, cell_settings, matches, metric_unit, same_value
+from harness.define.metrics import metric_unit
+from harness.define.scenario import (
+    Expectation,
+    Scenario,
+    cell_settings,
+    matches,
+    same_value,
+)
 from harness.define.workloads import WORKLOADS
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
@@ -28,7 +35,7 @@ _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge
 class Failure:
     cell_id: str
     expectation: Expectation
-    message: str       # "alloc_release[madvdontneed=1,r0]: rss@freeos = 512.0 MiB, expected < 64 MiB"
+    message: str       # "alloc_release[madvdontneed=1,r0]: rss@freeos = 512 MiB, expected < 64 MiB"
 
     def __str__(self) -> str:
         return self.message
@@ -44,26 +51,10 @@ def summarize_cell(result) -> Any:
 
 
 def format_value(metric: str, value: float | None) -> str:
-    """How a measured value reads in a failure message, in the metric's unit."""
+    """How a measured value reads in a failure message: the metric's unit's short form."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "missing (NaN)"
-    unit = metric_unit(metric)
-    if unit == "bytes":
-        return _bytes(value)
-    if unit == "seconds":
-        return f"{value:.3g} s"
-    if unit == "ns":
-        return f"{value / 1e6:.3g} ms" if abs(value) >= 1e5 else f"{value:.0f} ns"
-    return f"{value:g}"
-
-
-def _bytes(value: float) -> str:
-    text = units.format_size(value)
-    for unit in ("TiB", "GiB", "MiB", "KiB"):
-        if text.endswith(unit):
-            number = text[: -len(unit)]
-            return f"{float(number):.1f} {unit}"
-    return f"{value:.0f} B"
+    return metric_unit(metric).format(value)
 
 
 def settings_of(scenario: Scenario, cell: Cell | Mapping[str, Any]) -> dict[str, str]:
@@ -79,17 +70,7 @@ def settings_of(scenario: Scenario, cell: Cell | Mapping[str, Any]) -> dict[str,
         flags = dict(a[2:].split("=", 1) for a in words if a.startswith("--") and "=" in a)
     else:
         flags = dict(scenario.full.params)
-    return cell_settings(workload, flags, {k: _text(v) for k, v in cell.items() if k != "args"})
-
-
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "unset"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+    return cell_settings(workload, flags, {k: axis_str(v) for k, v in cell.items() if k != "args"})
 
 
 def _read(row: Mapping[str, Any] | Any, metric: str) -> float | None:
@@ -132,11 +113,9 @@ def check_cell(scenario: Scenario, cell: Cell | Mapping[str, Any], summary_row: 
 
 
 def _bound_text(expectation: Expectation) -> str:
-    if metric_unit(expectation.metric) == "bytes" and expectation.value is not None:
-        text = units.format_size(expectation.value)  # "64MiB" -> "64 MiB"
-        number = text.rstrip("KMGTiB")
-        return f"{number} {text[len(number):]}"
-    return expectation.text or format_value(expectation.metric, expectation.value)
+    if expectation.value is None:
+        return expectation.text
+    return metric_unit(expectation.metric).format(expectation.value)
 
 
 def partner_settings(expectation: Expectation, settings: dict[str, str]) -> dict[str, str]:
@@ -174,7 +153,7 @@ def _cell_records(scenario: Scenario, cells: Any) -> list[tuple[str, int, dict[s
         frame = cells[cells["scenario"] == scenario.name] if "scenario" in cells.columns else cells
         axis_columns = [c for c in all_axes() if c in frame.columns]
         for row in frame.to_dict("records"):
-            axes = {c: _text(row[c]) for c in axis_columns}
+            axes = {c: axis_str(row[c]) for c in axis_columns}
             records.append((str(row["cell_id"]), int(row.get("repeat", 0)), settings_of(scenario, axes)))
         return records
     for cell in cells:
@@ -183,30 +162,54 @@ def _cell_records(scenario: Scenario, cells: Any) -> list[tuple[str, int, dict[s
     return records
 
 
-def check_relative(scenario: Scenario, summaries: Any, cells: Any) -> tuple[list[Failure], list[str]]:
-    """`of` expectations over every pair present in `summaries` (indexed by cell_id).
+def relative_checks(scenario: Scenario, records: Iterable[tuple[str, int, dict[str, str]]],
+                    summaries: Any, done: set | None = None) -> tuple[list[Failure], list[str]]:
+    """`of` expectations over the pairs among the cells run so far; callable after every cell.
 
-    `cells` is a cells DataFrame (cells.csv) or a list of Cells. Returns (failures, skipped):
-    a check whose partner cell was not run is skipped with a note, not failed.
+    `records` are (cell_id, repeat, settings) of this scenario's cells that ran (settings_of gives
+    the settings); `summaries` maps a cell id to its summary row (a summary DataFrame indexed by
+    cell_id, or a dict). A pair is compared once both summaries are there, and its key
+    (expectation index, cell id, partner id) goes into `done` so a later call skips it. Returns
+    (failures of the pairs compared now, notes on the selected cells whose partner is not among
+    `records`): a driver reports the notes of its last call.
     """
-    records = _cell_records(scenario, cells)
-    present = set(summaries.index) if summaries is not None else set()
-    records = [r for r in records if r[0] in present] if present else []
+    done = set() if done is None else done
+    records = list(records)
+    present = set(summaries.index) if hasattr(summaries, "index") else set(summaries)
     failures: list[Failure] = []
-    skipped: list[str] = []
+    unchecked: list[str] = []
     for expectation in scenario.expects:
         if not expectation.relative:
             continue
         for cell_id, partner_id in relative_pairs(scenario, expectation, records):
             if partner_id is None:
                 wanted = ", ".join(f"{k}={v}" for k, v in expectation.of)
-                skipped.append(f"{cell_id}: {expectation.metric} vs the {wanted} cell: that cell was not run")
+                unchecked.append(f"{cell_id}: {expectation.metric} vs the {wanted} cell: that cell was not run")
                 continue
-            failure = compare_pair(expectation, cell_id, summaries.loc[cell_id], partner_id,
-                                   summaries.loc[partner_id])
+            key = (expectation.index, cell_id, partner_id)
+            if key in done or cell_id not in present or partner_id not in present:
+                continue
+            done.add(key)
+            failure = compare_pair(expectation, cell_id, _row(summaries, cell_id), partner_id,
+                                   _row(summaries, partner_id))
             if failure:
                 failures.append(failure)
-    return failures, skipped
+    return failures, unchecked
+
+
+def _row(summaries: Any, cell_id: str) -> Any:
+    return summaries.loc[cell_id] if hasattr(summaries, "loc") else summaries[cell_id]
+
+
+def check_relative(scenario: Scenario, summaries: Any, cells: Any) -> tuple[list[Failure], list[str]]:
+    """`of` expectations over every pair present in `summaries` (indexed by cell_id), all at once.
+
+    `cells` is a cells DataFrame (cells.csv) or a list of Cells. Returns (failures, skipped):
+    a check whose partner cell was not run is skipped with a note, not failed.
+    """
+    present = set(summaries.index) if summaries is not None else set()
+    records = [r for r in _cell_records(scenario, cells) if r[0] in present]
+    return relative_checks(scenario, records, summaries)
 
 
 def compare_pair(expectation: Expectation, cell_id: str, row: Mapping[str, Any], partner_id: str,

@@ -2,71 +2,51 @@
 
 Inputs follow docs/ARCHITECTURE.md: `cells` (cells.csv), tidy `samples`
 (cell_id, t_s, source, metric, value) and `events` (cell_id, t_s, kind, name, value, detail).
-Every summary is NaN where its input is missing: a run that lost a reading still gets a report.
+The identifying columns may be object or categorical. Every summary is NaN where its input is
+missing: a run that lost a reading still gets a report.
+
+What each summary metric means and how it is computed is declared in harness.define.metrics;
+this module feeds those declarations one cell at a time (`CellData`, a `CellView`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-# Plain per-cell summary names, usable in scenario expectations.
-METRICS = frozenset({
-    "peak_rss", "peak_cgroup", "mean_rss", "final_rss", "final_lazyfree", "final_vm_size",
-    "max_vm_size", "gc_cycles", "gc_cpu_s", "gc_cpu_fraction", "cpu_s", "minflt", "majflt",
-    "ops", "throughput", "freeos_calls", "freeos_p50_ns", "freeos_p99_ns", "oom_killed",
-    "wall_s", "release_s",
-})
-
-# X of the per-phase summaries `X@phase` (value of X at the end of that phase).
-PHASE_METRICS = frozenset({
-    "rss", "lazyfree", "cgroup_usage", "working_set", "heap_inuse", "heap_idle",
-    "heap_released", "heap_goal", "vm_size",
-})
-
+from harness.define.metrics import METRICS, PHASE_METRICS
+from harness.define.units import format_size
+from harness.define.workloads import WORKLOADS
 
 # How long after a phase's end a reading still counts as "at the end" of it: the phase-change
 # reading arrives within milliseconds; 0.25 s leaves room for a slow smaps_rollup read.
 SETTLE_WINDOW_S = 0.25
+# Readings and phase boundaries are compared with this slack (float seconds from two clocks' sums).
+EPS = 1e-9
 
-# Where each per-phase X is read: (source, metric names in order of preference).
-PHASE_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "rss": ("proc", ("vm_rss",)),
-    "vm_size": ("proc", ("vm_size",)),
-    "lazyfree": ("smaps", ("lazyfree",)),
-    "cgroup_usage": ("cgroup", ("usage",)),
-    "working_set": ("cgroup", ("working_set",)),
-    "heap_inuse": ("runtime", ("heap_inuse",)),
-    "heap_idle": ("runtime", ("heap_idle",)),
-    "heap_released": ("runtime", ("heap_released",)),
-    "heap_goal": ("runtime", ("heap_goal", "next_gc")),
-}
-
-# The phase whose length turns a workload's `ops` total into a throughput.
-WORK_PHASE = {
-    "freeos-periodic": "load",
-    "large-churn": "churn",
-    "small-churn": "churn",
-    "cache-growth": "serve",
-    "pressure": "second",
-    "alloc-release": "allocate",
-}
-
-# cells.csv columns that describe an outcome or identity, not a configuration.
+# cells.csv columns that describe an outcome or identity, not a configuration. gomemlimit_bytes
+# restates the gomemlimit column (as resolved bytes), so it never labels a configuration.
 OUTCOME_COLUMNS = frozenset({
     "cell_id", "repeat", "status", "exit_code", "oom_killed", "wall_s", "peak_rss_bytes",
-    "peak_cgroup_bytes", "reason",
+    "peak_cgroup_bytes", "reason", "gomemlimit_bytes",
 })
 
 SAMPLE_COLUMNS = ("cell_id", "t_s", "source", "metric", "value")
 EVENT_COLUMNS = ("cell_id", "t_s", "kind", "name", "value", "detail")
 PHASE_COLUMNS = ("cell_id", "phase", "start_s", "end_s")
 
-MiB = 1024 * 1024
+# summary.csv's fixed columns: numeric metrics in name order, then the text ones.
+NUMERIC_METRICS = tuple(sorted(n for n, m in METRICS.items() if m.unit != "text"))
+TEXT_METRICS = tuple(sorted(n for n, m in METRICS.items() if m.unit == "text"))
+FIXED_COLUMNS = NUMERIC_METRICS + TEXT_METRICS
+
+NAN = float("nan")
+EMPTY = pd.Series(dtype=float)
 
 
 def _frame(df: pd.DataFrame | None, columns: Iterable[str]) -> pd.DataFrame:
@@ -79,6 +59,11 @@ def _frame(df: pd.DataFrame | None, columns: Iterable[str]) -> pd.DataFrame:
         if c not in out.columns:
             out = out.assign(**{c: np.nan})
     return out
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """A key column as plain strings, whether pandas holds it as object or categorical."""
+    return column.astype(str)
 
 
 def axis_str(value) -> str:
@@ -95,8 +80,10 @@ def axis_str(value) -> str:
         return repr(float(value))
     if isinstance(value, (int, np.integer)):
         return str(int(value))
+    if value is pd.NA:
+        return "unset"
     text = str(value).strip()
-    if text == "" or text.lower() in ("nan", "none"):
+    if text == "" or text.lower() in ("nan", "none", "<na>"):
         return "unset"
     if text in ("True", "False"):
         return text.lower()
@@ -104,15 +91,13 @@ def axis_str(value) -> str:
 
 
 # Axis columns whose values cells.csv holds as bytes.
-BYTE_AXES = ("gomemlimit", "memory", "memory_limit_bytes")
+BYTE_AXES = ("gomemlimit", "memory", "memory_limit_bytes", "gomemlimit_bytes")
 
 
 def axis_display(column: str, value) -> str:
     """axis_str, with byte counts of size axes written as sizes (314572800 -> "300MiB")."""
     text = axis_str(value)
     if column in BYTE_AXES and text.isdigit():
-        from harness.define.units import format_size
-
         return format_size(int(text))
     return text
 
@@ -134,84 +119,292 @@ def end_totals(events: pd.DataFrame | None) -> dict[str, dict]:
     """cell_id -> the `totals` of its `end` event (the detail may hold the totals or {"totals": ...})."""
     events = _frame(events, EVENT_COLUMNS)
     out: dict[str, dict] = {}
-    for row in events[events["kind"] == "end"].itertuples(index=False):
-        detail = parse_detail(row.detail)
-        totals = detail.get("totals", detail)
-        out[str(row.cell_id)] = totals if isinstance(totals, dict) else {}
+    ends = events[_text(events["kind"]) == "end"]
+    for cell_id, detail in zip(_text(ends["cell_id"]), ends["detail"]):
+        parsed = parse_detail(detail)
+        totals = parsed.get("totals", parsed)
+        out[cell_id] = totals if isinstance(totals, dict) else {}
+    return out
+
+
+def _empty_phases() -> pd.DataFrame:
+    return pd.DataFrame({"cell_id": pd.Series(dtype=object), "phase": pd.Series(dtype=object),
+                         "start_s": pd.Series(dtype=float), "end_s": pd.Series(dtype=float)})
+
+
+def _cell_ends(events: pd.DataFrame, last_sample: Mapping[str, float] | None) -> dict[str, float]:
+    """cell_id -> when the cell ended: its `end` event, else `exit`, else its last sample."""
+    kinds = _text(events["kind"])
+    cells = _text(events["cell_id"])
+    t = events["t_s"].astype(float)
+    out = dict(last_sample or {})
+    for kind in ("exit", "end"):  # `end` wins over `exit`, which wins over the last sample
+        sel = kinds == kind
+        if sel.any():
+            out.update(t[sel].groupby(cells[sel]).min().to_dict())
     return out
 
 
 def phase_table(events: pd.DataFrame | None, samples: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per phase occurrence: (cell_id, phase, start_s, end_s).
+    """One row per phase occurrence: (cell_id, phase, start_s, end_s), cells in id order.
 
     A phase ends where the next one starts; the last ends at the cell's `end` event (or `exit`),
     else at its last sample, else NaN (open-ended).
     """
     events = _frame(events, EVENT_COLUMNS)
-    samples = _frame(samples, SAMPLE_COLUMNS)
+    last_sample = None
+    if samples is not None and len(samples) and "cell_id" in samples.columns:
+        last_sample = samples["t_s"].astype(float).groupby(
+            _text(samples["cell_id"]).to_numpy()).max().to_dict()
+    return _phase_rows(events, last_sample)
+
+
+def _phase_rows(events: pd.DataFrame, last_sample: Mapping[str, float] | None) -> pd.DataFrame:
+    is_phase = (_text(events["kind"]) == "phase").to_numpy()
+    if not is_phase.any():
+        return _empty_phases()
+    cells = _text(events["cell_id"]).to_numpy()[is_phase]
+    starts = events["t_s"].astype(float).to_numpy()[is_phase]
+    names = _text(events["name"]).to_numpy()[is_phase]
+    # Cells in id order, within a cell by time; equal times keep the order they were written in
+    # (lexsort is stable).
+    codes, _ = pd.factorize(cells, sort=True)
+    order = np.lexsort((starts, codes))
+    cells, starts, names = cells[order], starts[order], names[order]
+    ends_by_cell = _cell_ends(events, last_sample)
+    last_of_cell = np.append(cells[1:] != cells[:-1], True)
+    ends = np.append(starts[1:], NAN)
+    ends[last_of_cell] = [ends_by_cell.get(c, NAN) for c in cells[last_of_cell]]
+    return pd.DataFrame({"cell_id": pd.Series(cells, dtype=object), "phase": pd.Series(names, dtype=object),
+                         "start_s": starts.astype(float), "end_s": ends.astype(float)})
+
+
+class CellData:
+    """One cell's samples, events and phases: what harness.define.metrics computes from (a CellView).
+
+    Series are cut out of the run's arrays on first use and kept; `value` computes another
+    summary metric once.
+    """
+
+    def __init__(self, cell_id: str, run: RunData, row: Mapping[str, Any] | None = None,
+                 totals: Mapping[str, Any] | None = None):
+        self.cell_id = cell_id
+        self.row = row if row is not None else {}
+        self.totals = totals if totals is not None else run.totals(cell_id)
+        workload = WORKLOADS.get(str(self.row.get("workload", "")))
+        self.work_phase = workload.work_phase if workload else ""
+        self._run = run
+        self._values: dict[str, Any] = {}
+
+    def series(self, source: str, metric: str) -> pd.Series:
+        return self._run.series(self.cell_id, source, metric)
+
+    def events(self, kind: str) -> pd.DataFrame:
+        return self._run.events(self.cell_id, kind)
+
+    def phases(self) -> list[tuple[str, float, float]]:
+        """(phase, start_s, end_s) of every phase occurrence, in order."""
+        return self._run.phases_of(self.cell_id)
+
+    def phase_span(self, phase: str) -> tuple[float, float]:
+        return self._run.phase_span(self.cell_id, phase)
+
+    def phase_duration(self, phase: str) -> float:
+        return self._run.phase_duration(self.cell_id, phase)
+
+    def value(self, metric: str) -> Any:
+        if metric not in self._values:
+            self._values[metric] = METRICS[metric].compute(self)
+        return self._values[metric]
+
+
+class RunData:
+    """A run's samples and events split once by cell, and within a cell by series and event kind.
+
+    Selecting one cell's series by comparing whole columns costs a pass over every sample each
+    time; this indexes the rows once, so the summary, the claims and the figures take pieces.
+    """
+
+    def __init__(self, samples: pd.DataFrame | None, events: pd.DataFrame | None):
+        self.samples_frame = _frame(samples, SAMPLE_COLUMNS)
+        self.events_frame = _frame(events, EVENT_COLUMNS)
+        s = self.samples_frame
+        self._t = s["t_s"].to_numpy(dtype=float)
+        self._v = s["value"].to_numpy(dtype=float)
+        self._series_rows: dict[tuple[str, str, str], np.ndarray] = {
+            (str(c), str(src), str(m)): rows for (c, src, m), rows in
+            s.groupby(["cell_id", "source", "metric"], observed=True, sort=False).indices.items()
+        } if len(s) else {}
+        e = self.events_frame
+        self._event_rows: dict[tuple[str, str], np.ndarray] = {
+            (str(c), str(k)): rows for (c, k), rows in
+            e.groupby(["cell_id", "kind"], observed=True, sort=False).indices.items()
+        } if len(e) else {}
+        self._series: dict[tuple[str, str, str], pd.Series] = {}
+        self._phases: pd.DataFrame | None = None
+        self._phases_by_cell: dict[str, list[tuple[str, float, float]]] | None = None
+        self._totals: dict[str, dict] | None = None
+
+    def cell_ids(self) -> list[str]:
+        """Every cell with a sample or an event, in the order first seen (samples first)."""
+        return list(dict.fromkeys([k[0] for k in self._series_rows] + [k[0] for k in self._event_rows]))
+
+    def series(self, cell_id: str, source: str, metric: str) -> pd.Series:
+        """One cell's readings of one metric, indexed by t_s (sorted, stable), NaN readings dropped."""
+        key = (cell_id, source, metric)
+        if key not in self._series:
+            rows = self._series_rows.get(key)
+            if rows is None:
+                self._series[key] = EMPTY
+            else:
+                t, v = self._t[rows], self._v[rows]
+                order = np.argsort(t, kind="stable")
+                t, v = t[order], v[order]
+                keep = ~np.isnan(v)
+                self._series[key] = pd.Series(v[keep], index=t[keep])
+        return self._series[key]
+
+    def samples(self, cell_id: str) -> pd.DataFrame:
+        """One cell's sample rows, in their original order."""
+        rows = [r for k, r in self._series_rows.items() if k[0] == cell_id]
+        return self.samples_frame.iloc[np.sort(np.concatenate(rows))] if rows else self.samples_frame.iloc[0:0]
+
+    def events(self, cell_id: str, kind: str | None = None) -> pd.DataFrame:
+        """One cell's events (of one kind), in their original order."""
+        rows = [r for k, r in self._event_rows.items() if k[0] == cell_id and (kind is None or k[1] == kind)]
+        return self.events_frame.iloc[np.sort(np.concatenate(rows))] if rows else self.events_frame.iloc[0:0]
+
+    def totals(self, cell_id: str) -> dict:
+        if self._totals is None:
+            ends = [r for k, r in self._event_rows.items() if k[1] == "end"]
+            frame = self.events_frame.iloc[np.sort(np.concatenate(ends))] if ends else None
+            self._totals = end_totals(frame)
+        return self._totals.get(cell_id, {})
+
+    @property
+    def phases(self) -> pd.DataFrame:
+        """phase_table of the run."""
+        if self._phases is None:
+            last = {}
+            for (cell_id, _, _), rows in self._series_rows.items():
+                t = float(np.nanmax(self._t[rows]))
+                last[cell_id] = max(last.get(cell_id, t), t)
+            self._phases = _phase_rows(self.events_frame, last)
+        return self._phases
+
+    def phases_of(self, cell_id: str) -> list[tuple[str, float, float]]:
+        if self._phases_by_cell is None:
+            by: dict[str, list[tuple[str, float, float]]] = {}
+            p = self.phases
+            for c, name, start, end in zip(p["cell_id"], p["phase"], p["start_s"], p["end_s"]):
+                by.setdefault(c, []).append((name, float(start), float(end)))
+            self._phases_by_cell = by
+        return self._phases_by_cell.get(cell_id, [])
+
+    def phase_span(self, cell_id: str, phase: str) -> tuple[float, float]:
+        """(start_s, end_s) of the last occurrence of `phase` in a cell; NaNs if it never ran."""
+        found = [(s, e) for name, s, e in self.phases_of(cell_id) if name == phase]
+        return found[-1] if found else (NAN, NAN)
+
+    def phase_duration(self, cell_id: str, phase: str) -> float:
+        """Total seconds spent in `phase` (summed over its occurrences); NaN if it never ran."""
+        found = [e - s for name, s, e in self.phases_of(cell_id) if name == phase]
+        # An open-ended occurrence (no end) adds nothing, as pandas' sum skips NaN.
+        return float(np.nansum(found)) if found else NAN
+
+    def cell(self, cell_id: str, row: Mapping[str, Any] | None = None) -> CellData:
+        return CellData(cell_id, self, row)
+
+
+def split_by_cell(samples: pd.DataFrame | None, events: pd.DataFrame | None) -> RunData:
+    """A run's samples and events indexed once by cell (and series, event kind) for repeated reads."""
+    return RunData(samples, events)
+
+
+def _phase_series(cell: CellData, reads: tuple[tuple[str, str], ...]) -> pd.Series:
+    """The first of `reads` that has readings (empty when none has)."""
+    s = EMPTY
+    for source, metric in reads:
+        s = cell.series(source, metric)
+        if not s.empty:
+            break
+    return s
+
+
+def phase_values(cell: CellData) -> dict[str, float]:
+    """`X@phase` for every X in PHASE_METRICS and every phase the cell ran."""
+    out: dict[str, float] = {}
+    occurrences = cell.phases()
+    if not occurrences:
+        return out
+    names = list(dict.fromkeys(name for name, _, _ in occurrences))
+    spans = {phase: cell.phase_span(phase) for phase in names}
+    windows = []
+    for i, phase in enumerate(names):
+        start, end = spans[phase]
+        end = math.inf if math.isnan(end) else end
+        # The state a phase leaves behind is the first reading just after it ends: the sampler
+        # takes one on every phase change (Sampler.trigger), which matters for phases shorter
+        # than a sampling period, such as a FreeOSMemory call. A reading taken after the next
+        # phase has ended shows that phase's work instead, so the window stops there.
+        next_end = spans[names[i + 1]][1] if i + 1 < len(names) else math.inf
+        windows.append((phase, start, end, min(end + SETTLE_WINDOW_S, math.inf if math.isnan(next_end) else next_end)))
+    for x, declared in PHASE_METRICS.items():
+        s = _phase_series(cell, declared.reads)
+        t, v = s.index.to_numpy(dtype=float), s.to_numpy(dtype=float)
+        for phase, start, end, window_end in windows:
+            first_after = np.searchsorted(t, end - EPS, side="left")
+            last_by_end = np.searchsorted(t, end + EPS, side="right") - 1
+            if first_after < len(t) and t[first_after] <= window_end + EPS:
+                value = v[first_after]
+            elif declared.source == "smaps":
+                # The slow tier may have no reading near the phase's end; one from inside
+                # the phase is the closest honest value, one from an earlier phase is not.
+                value = v[last_by_end] if last_by_end >= 0 and t[last_by_end] >= start else NAN
+            else:
+                value = v[last_by_end] if last_by_end >= 0 else NAN  # the last reading by the end
+            out[f"{x}@{phase}"] = float(value)
+    return out
+
+
+def summarize(cells: pd.DataFrame | None, samples: pd.DataFrame | RunData | None,
+              events: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per cell (index cell_id): every name in METRICS, and `X@phase` per phase.
+
+    `samples` may be a RunData already split (then `events` is ignored).
+    """
+    cells = _frame(cells, ("cell_id", "workload"))
+    run = samples if isinstance(samples, RunData) else RunData(samples, events)
+    cell_rows = {str(r["cell_id"]): r for r in cells.to_dict("records") if not _missing(r["cell_id"])}
+    cell_ids = list(dict.fromkeys(list(cell_rows) + run.cell_ids()))
     rows = []
-    last_sample = samples.groupby("cell_id")["t_s"].max() if len(samples) else pd.Series(dtype=float)
-    for cell_id, ev in events.groupby("cell_id", sort=True):
-        phases = ev[ev["kind"] == "phase"].sort_values("t_s", kind="stable")
-        if phases.empty:
-            continue
-        ends = ev[ev["kind"] == "end"]["t_s"]
-        if ends.empty:
-            ends = ev[ev["kind"] == "exit"]["t_s"]
-        if not ends.empty:
-            cell_end = float(ends.min())
-        elif cell_id in last_sample.index:
-            cell_end = float(last_sample[cell_id])
-        else:
-            cell_end = float("nan")
-        starts = phases["t_s"].astype(float).tolist()
-        names = phases["name"].astype(str).tolist()
-        for i, (name, start) in enumerate(zip(names, starts)):
-            end = starts[i + 1] if i + 1 < len(starts) else cell_end
-            rows.append((cell_id, name, start, end))
-    return pd.DataFrame(rows, columns=list(PHASE_COLUMNS)).astype(
-        {"start_s": float, "end_s": float}) if rows else pd.DataFrame(
-        {"cell_id": pd.Series(dtype=object), "phase": pd.Series(dtype=object),
-         "start_s": pd.Series(dtype=float), "end_s": pd.Series(dtype=float)})
+    for cell_id in cell_ids:
+        cell = CellData(cell_id, run, cell_rows.get(cell_id, {}))
+        row: dict[str, object] = {"cell_id": cell_id}
+        row.update((name, cell.value(name)) for name in FIXED_COLUMNS)
+        row.update(phase_values(cell))
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame(columns=list(FIXED_COLUMNS)).rename_axis("cell_id")
+    out = pd.DataFrame(rows).set_index("cell_id")
+    phase_cols = sorted(c for c in out.columns if "@" in c)
+    return out[list(FIXED_COLUMNS) + phase_cols]
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def series(samples: pd.DataFrame | None, cell_id: str, source: str, metric: str) -> pd.Series:
-    """One cell's readings of one metric as a Series indexed by t_s (sorted)."""
+    """One cell's readings of one metric as a Series indexed by t_s (sorted).
+
+    A single look-up over the whole frame; for many, use split_by_cell.
+    """
     samples = _frame(samples, SAMPLE_COLUMNS)
-    sel = samples[(samples["cell_id"] == cell_id) & (samples["source"] == source)
-                  & (samples["metric"] == metric)]
+    sel = samples[(_text(samples["cell_id"]) == cell_id) & (_text(samples["source"]) == source)
+                  & (_text(samples["metric"]) == metric)]
     s = pd.Series(sel["value"].astype(float).to_numpy(), index=sel["t_s"].astype(float).to_numpy())
     return s.sort_index(kind="stable").dropna()
-
-
-def value_at(s: pd.Series, t: float) -> float:
-    """The last reading at or before t; NaN if none."""
-    if s.empty or (isinstance(t, float) and math.isnan(t)):
-        return float("nan")
-    before = s[s.index <= t + 1e-9]
-    return float(before.iloc[-1]) if len(before) else float("nan")
-
-
-def time_weighted_mean(s: pd.Series) -> float:
-    """Trapezoid mean over t_s; the value itself for a single reading."""
-    if s.empty:
-        return float("nan")
-    if len(s) == 1 or s.index[-1] == s.index[0]:
-        return float(s.mean())
-    t = s.index.to_numpy(dtype=float)
-    v = s.to_numpy(dtype=float)
-    area = float(np.sum((v[1:] + v[:-1]) / 2.0 * np.diff(t)))
-    return area / float(t[-1] - t[0])
-
-
-def slope(s: pd.Series, start_s: float = -math.inf, end_s: float = math.inf) -> float:
-    """Least-squares slope (units per second) of the readings within [start_s, end_s]."""
-    sel = s[(s.index >= start_s) & (s.index <= end_s)]
-    if len(sel) < 2 or sel.index.max() == sel.index.min():
-        return float("nan")
-    t = sel.index.to_numpy(dtype=float)
-    v = sel.to_numpy(dtype=float)
-    return float(np.polyfit(t, v, 1)[0])
 
 
 def retained_fraction(after: float, peak: float, baseline: float = 0.0) -> float:
@@ -219,196 +412,19 @@ def retained_fraction(after: float, peak: float, baseline: float = 0.0) -> float
     try:
         gained = float(peak) - float(baseline)
         if not gained > 0:
-            return float("nan")
+            return NAN
         return (float(after) - float(baseline)) / gained
     except (TypeError, ValueError):
-        return float("nan")
+        return NAN
 
 
 def phase_span(phases: pd.DataFrame, cell_id: str, phase: str) -> tuple[float, float]:
-    """(start_s, end_s) of the last occurrence of `phase` in a cell; NaNs if it never ran."""
+    """(start_s, end_s) of the last occurrence of `phase` in a cell of a phase_table; NaNs if it never ran."""
     sel = phases[(phases["cell_id"] == cell_id) & (phases["phase"] == phase)]
     if sel.empty:
-        return float("nan"), float("nan")
+        return NAN, NAN
     row = sel.iloc[-1]
     return float(row["start_s"]), float(row["end_s"])
-
-
-def phase_duration(phases: pd.DataFrame, cell_id: str, phase: str) -> float:
-    """Total seconds spent in `phase` (summed over its occurrences); NaN if it never ran."""
-    sel = phases[(phases["cell_id"] == cell_id) & (phases["phase"] == phase)]
-    if sel.empty:
-        return float("nan")
-    return float((sel["end_s"] - sel["start_s"]).sum())
-
-
-def phase_mean(samples: pd.DataFrame, phases: pd.DataFrame, cell_id: str, source: str,
-               metric: str, phase: str) -> float:
-    """Time-weighted mean of a metric over the last occurrence of a phase."""
-    start, end = phase_span(phases, cell_id, phase)
-    if math.isnan(start):
-        return float("nan")
-    s = series(samples, cell_id, source, metric)
-    end = math.inf if math.isnan(end) else end
-    return time_weighted_mean(s[(s.index >= start) & (s.index <= end)])
-
-
-def release_seconds(rss: pd.Series, release_start: float) -> float:
-    """Seconds from `release_start` until RSS falls below half its value at that instant."""
-    if rss.empty or math.isnan(release_start):
-        return float("nan")
-    at_start = value_at(rss, release_start)
-    if math.isnan(at_start):
-        after = rss[rss.index >= release_start]
-        if after.empty:
-            return float("nan")
-        at_start = float(after.iloc[0])
-    below = rss[(rss.index >= release_start) & (rss < at_start / 2.0)]
-    return float(below.index[0] - release_start) if len(below) else float("nan")
-
-
-def _num(value) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-    return out
-
-
-def _phase_values(samples: pd.DataFrame, phases: pd.DataFrame, cell_id: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    cell_phases = phases[phases["cell_id"] == cell_id]
-    if cell_phases.empty:
-        return out
-    cache: dict[str, pd.Series] = {}
-    for x, (source, names) in PHASE_SOURCES.items():
-        s = pd.Series(dtype=float)
-        for name in names:
-            s = series(samples, cell_id, source, name)
-            if not s.empty:
-                break
-        cache[x] = s
-    names = list(dict.fromkeys(cell_phases["phase"]))
-    spans = {phase: phase_span(phases, cell_id, phase) for phase in names}
-    for i, phase in enumerate(names):
-        start, end = spans[phase]
-        end_or_inf = math.inf if math.isnan(end) else end
-        # The state a phase leaves behind is the first reading just after it ends: the sampler
-        # takes one on every phase change (Sampler.trigger), which matters for phases shorter
-        # than a sampling period, such as a FreeOSMemory call. A reading taken after the next
-        # phase has ended shows that phase's work instead, so the window stops there.
-        next_end = spans[names[i + 1]][1] if i + 1 < len(names) else math.inf
-        window_end = min(end_or_inf + SETTLE_WINDOW_S, math.inf if math.isnan(next_end) else next_end)
-        for x, s in cache.items():
-            after = s[(s.index >= end_or_inf - 1e-9) & (s.index <= window_end + 1e-9)]
-            if len(after):
-                out[f"{x}@{phase}"] = float(after.iloc[0])
-            elif PHASE_SOURCES[x][0] == "smaps":
-                # The slow tier may have no reading near the phase's end; one from inside
-                # the phase is the closest honest value, one from an earlier phase is not.
-                within = s[(s.index >= start) & (s.index <= end_or_inf + 1e-9)]
-                out[f"{x}@{phase}"] = float(within.iloc[-1]) if len(within) else float("nan")
-            else:
-                out[f"{x}@{phase}"] = value_at(s, end_or_inf)
-    return out
-
-
-def summarize(cells: pd.DataFrame | None, samples: pd.DataFrame | None,
-              events: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per cell (index cell_id): every name in METRICS, `X@phase` per phase, gc_cpu_source."""
-    cells = _frame(cells, ("cell_id", "workload", "oom_killed", "wall_s", "peak_rss_bytes",
-                           "peak_cgroup_bytes"))
-    samples = _frame(samples, SAMPLE_COLUMNS)
-    events = _frame(events, EVENT_COLUMNS)
-    phases = phase_table(events, samples)
-    totals_by_cell = end_totals(events)
-    cell_ids = list(dict.fromkeys(
-        [str(c) for c in cells["cell_id"].dropna()]
-        + [str(c) for c in samples["cell_id"].dropna().unique()]
-        + [str(c) for c in events["cell_id"].dropna().unique()]))
-    cell_rows = {str(r["cell_id"]): r for _, r in cells.iterrows()}
-    # Split once: filtering the whole (large, 100 Hz) frame per cell and metric would dominate.
-    samples_by_cell = {str(k): g for k, g in samples.groupby(samples["cell_id"].astype(str))}
-    events_by_cell = {str(k): g for k, g in events.groupby(events["cell_id"].astype(str))}
-    all_samples, all_events = samples, events
-    rows = []
-    for cell_id in cell_ids:
-        cell = cell_rows.get(cell_id, {})
-        totals = totals_by_cell.get(cell_id, {})
-        samples = samples_by_cell.get(cell_id, all_samples.iloc[0:0])
-        events = events_by_cell.get(cell_id, all_events.iloc[0:0])
-        rss = series(samples, cell_id, "proc", "vm_rss")
-        vm_size = series(samples, cell_id, "proc", "vm_size")
-        usage = series(samples, cell_id, "cgroup", "usage")
-        lazyfree = series(samples, cell_id, "smaps", "lazyfree")
-        num_gc = series(samples, cell_id, "runtime", "num_gc")
-        gc_cpu = series(samples, cell_id, "runtime", "gc_cpu_s")
-        gc_frac = series(samples, cell_id, "runtime", "gc_cpu_fraction")
-        ops_series = series(samples, cell_id, "runtime", "ops")
-
-        wall = _num(cell.get("wall_s")) if len(cell) else float("nan")
-        if math.isnan(wall):
-            wall = _num(totals.get("wall_s"))
-        row: dict[str, object] = {"cell_id": cell_id}
-        row["peak_rss"] = np.nanmax([rss.max() if len(rss) else np.nan,
-                                     _num(cell.get("peak_rss_bytes")) if len(cell) else np.nan,
-                                     -np.inf])
-        row["peak_cgroup"] = np.nanmax([usage.max() if len(usage) else np.nan,
-                                        _num(cell.get("peak_cgroup_bytes")) if len(cell) else np.nan,
-                                        -np.inf])
-        for key in ("peak_rss", "peak_cgroup"):
-            if row[key] == -np.inf:
-                row[key] = float("nan")
-        row["mean_rss"] = time_weighted_mean(rss)
-        row["final_rss"] = float(rss.iloc[-1]) if len(rss) else float("nan")
-        row["final_lazyfree"] = float(lazyfree.iloc[-1]) if len(lazyfree) else float("nan")
-        row["final_vm_size"] = float(vm_size.iloc[-1]) if len(vm_size) else float("nan")
-        row["max_vm_size"] = float(vm_size.max()) if len(vm_size) else float("nan")
-        gc_cycles = _num(totals.get("num_gc"))
-        row["gc_cycles"] = gc_cycles if not math.isnan(gc_cycles) else (
-            float(num_gc.max()) if len(num_gc) else float("nan"))
-        row["gc_cpu_fraction"] = float(gc_frac.iloc[-1]) if len(gc_frac) else float("nan")
-        if len(gc_cpu):
-            row["gc_cpu_s"], row["gc_cpu_source"] = float(gc_cpu.max()), "runtime/metrics"
-        elif len(gc_frac) and not math.isnan(wall):
-            row["gc_cpu_s"] = float(gc_frac.iloc[-1]) * wall
-            row["gc_cpu_source"] = "gc_cpu_fraction*wall"
-        else:
-            row["gc_cpu_s"], row["gc_cpu_source"] = float("nan"), ""
-        row["cpu_s"] = _num(totals.get("utime_s")) + _num(totals.get("stime_s"))
-        row["minflt"] = _num(totals.get("minflt"))
-        row["majflt"] = _num(totals.get("majflt"))
-        ops = _num(totals.get("ops"))
-        if math.isnan(ops) and len(ops_series):
-            ops = float(ops_series.max())
-        row["ops"] = ops
-        work = WORK_PHASE.get(str(cell.get("workload", "")) if len(cell) else "", "")
-        duration = phase_duration(phases, cell_id, work) if work else float("nan")
-        if not duration > 0:
-            duration = wall
-        row["throughput"] = ops / duration if duration and duration > 0 else float("nan")
-        freeos = events[(events["cell_id"] == cell_id) & (events["kind"] == "freeos")]["value"]
-        freeos = freeos.astype(float).dropna()
-        row["freeos_calls"] = float(len(freeos))
-        row["freeos_p50_ns"] = float(freeos.quantile(0.5)) if len(freeos) else float("nan")
-        row["freeos_p99_ns"] = float(freeos.quantile(0.99)) if len(freeos) else float("nan")
-        oom = cell.get("oom_killed") if len(cell) else None
-        row["oom_killed"] = float(axis_str(oom) in ("true", "1")) if oom is not None and axis_str(
-            oom) != "unset" else float("nan")
-        row["wall_s"] = wall
-        release_start, _ = phase_span(phases, cell_id, "release")
-        row["release_s"] = release_seconds(rss, release_start)
-        row.update(_phase_values(samples, phases, cell_id))
-        rows.append(row)
-    if not rows:
-        return pd.DataFrame(columns=sorted(METRICS) + ["gc_cpu_source"]).rename_axis("cell_id")
-    out = pd.DataFrame(rows).set_index("cell_id")
-    fixed = [m for m in sorted(METRICS)] + ["gc_cpu_source"]
-    phase_cols = sorted(c for c in out.columns if "@" in c)
-    for m in fixed:
-        if m not in out.columns:
-            out[m] = np.nan
-    return out[fixed + phase_cols]
 
 
 def config_columns(cells: pd.DataFrame) -> list[str]:
@@ -422,7 +438,7 @@ def config_label(cells: pd.DataFrame) -> pd.Series:
     labels = pd.Series("", index=cells.index, dtype=object)
     group_key = cells["scenario"] if "scenario" in cells.columns else pd.Series("", index=cells.index)
     candidates = [c for c in config_columns(cells) if c not in ("scenario", "workload", "args", "backend")]
-    for _, idx in group_key.groupby(group_key).groups.items():
+    for idx in group_key.groupby(group_key).groups.values():
         sub = cells.loc[idx]
         varying = [c for c in candidates if sub[c].map(axis_str).nunique() > 1]
         if "go_version" in varying and "go" in varying:
@@ -459,8 +475,8 @@ def by_config(summary: pd.DataFrame, cells: pd.DataFrame, metrics: Iterable[str]
         row["n"] = len(group)
         for m in metrics:
             v = group[m].astype(float)
-            row[f"{m}_median"] = float(v.median()) if v.notna().any() else float("nan")
-            row[f"{m}_min"] = float(v.min()) if v.notna().any() else float("nan")
-            row[f"{m}_max"] = float(v.max()) if v.notna().any() else float("nan")
+            row[f"{m}_median"] = float(v.median()) if v.notna().any() else NAN
+            row[f"{m}_min"] = float(v.min()) if v.notna().any() else NAN
+            row[f"{m}_max"] = float(v.max()) if v.notna().any() else NAN
         rows.append(row)
     return pd.DataFrame(rows)

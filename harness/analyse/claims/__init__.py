@@ -1,0 +1,88 @@
+"""The article's claims judged over a run's summaries: one verdict row per (claim, Go version).
+
+Every verdict is decided here from what the run measured; the report only prints them. Each claim
+is one file (c01.py … c14.py, x1.py) holding its declaration, its thresholds as named constants,
+`decide` (the verdict and the facts it rests on) and `evidence` (the text); registry.py lists them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from harness.analyse.claims.common import (
+    USABLE_STATUSES,
+    VERDICTS,
+    Decision,
+    Derived,
+    Inputs,
+    axis,
+    col,
+    combine,
+    compare,
+    pct,
+    span,
+)
+from harness.analyse.claims.registry import CLAIMS, NOT_TESTED, Claim, ids
+from harness.analyse.summary import axis_str, summarize
+
+__all__ = ["CLAIMS", "NOT_TESTED", "USABLE_STATUSES", "VERDICTS", "Claim", "Decision", "Derived", "Inputs",
+           "Verdict", "axis", "col", "combine", "compare", "evaluate", "evaluate_claim", "evaluate_inputs", "ids",
+           "pct", "span"]
+
+COLUMNS = ["claim", "go_version", "verdict", "evidence", "figure"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: str
+    go_version: str
+    verdict: str
+    evidence: str
+    figure: str
+
+
+def evaluate_claim(claim_id: str, inputs: Inputs) -> list[Verdict]:
+    """Verdict rows for one claim: one per Go version among its scenarios' cells."""
+    claim = CLAIMS[claim_id]
+    table = inputs.table()
+    if "scenario" not in table.columns:
+        table["scenario"] = ""
+    table = table[table["scenario"].isin(claim.scenarios)]
+    primary = table[table["scenario"] == claim.scenarios[0]]
+    ran_in = primary if not primary.empty else table
+    if ran_in.empty:
+        return [Verdict(claim_id, "", "not-tested", "not run", "")]
+    versions = sorted(set(ran_in["go_version"].map(axis_str)) if "go_version" in ran_in.columns else {""})
+    out = []
+    for go in versions:
+        rows = table[table["go_version"].map(axis_str) == go] if "go_version" in table.columns else table
+        status = rows["status"].astype(str) if "status" in rows.columns else pd.Series("ok", index=rows.index)
+        usable = rows[status.isin(USABLE_STATUSES)]
+        if usable.empty:
+            counts = ", ".join(f"{s}×{n}" for s, n in status.value_counts().sort_index().items())
+            out.append(Verdict(claim_id, go, "inconclusive", f"No cell completed (statuses: {counts}).",
+                               claim.figure))
+            continue
+        decided = claim.decide(usable, inputs.derived)
+        out.append(Verdict(claim_id, go, decided.verdict, claim.evidence(decided), claim.figure))
+    return out
+
+
+def evaluate_inputs(inputs: Inputs) -> pd.DataFrame:
+    rows = [v for cid in CLAIMS for v in evaluate_claim(cid, inputs)]
+    rows += [Verdict(cid, "", "not-tested", reason, "") for cid, (_, reason) in NOT_TESTED.items()]
+    return pd.DataFrame([asdict(v) for v in rows], columns=COLUMNS)
+
+
+def evaluate(run, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every claim over a loaded run (`store.Run`: .cells, .samples, .events): claims.csv's rows."""
+    if summary is None:
+        summary = summarize(run.cells, run.samples, run.events)
+    return evaluate_inputs(Inputs(run.cells, summary, run.events, run.samples))
+
+
+def _sizes_rows(inputs: Inputs, cell_ids) -> pd.DataFrame:
+    """Kept for harness.present.report until it reads harness.analyse.derived.sizes_table."""
+    return inputs.derived.sizes(cell_ids)

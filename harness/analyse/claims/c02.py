@@ -1,0 +1,76 @@
+"""C2: the article's snippet (make 1 GiB, drop it, GC, FreeOSMemory) hands the 1 GiB back."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.analyse.claims.common import (
+    Decision,
+    axis,
+    col,
+    decision,
+    pct,
+    retained,
+    span,
+)
+from harness.analyse.claims.registry import Claim
+
+# Share of the rise above baseline that FreeOSMemory must hand back for "hands it back".
+HANDED_BACK = 0.75
+# An untouched slice whose peak rose by less than this share of the touched rise never became resident.
+NEVER_RESIDENT = 0.25
+
+
+def decide(t: pd.DataFrame, derived) -> Decision:
+    freeos = t[axis(t, "freeos") == "true"]
+    touched = freeos[axis(freeos, "touch") == "true"]
+    untouched = freeos[axis(freeos, "touch") == "false"]
+    if touched.empty:
+        return decision("inconclusive", "no-touched")
+    back = 1 - retained(touched, "rss@freeos")
+    facts = {"back": back, "baseline": col(touched, "rss@baseline"), "peak": col(touched, "peak_rss"),
+                 "after": col(touched, "rss@freeos")}
+    if back.dropna().empty:
+        return decision("inconclusive", "missing", **facts)
+    if back.min() < HANDED_BACK <= back.max():
+        return decision("inconclusive", "disagree", **facts)
+    if back.max() < HANDED_BACK:
+        return decision("refuted", "kept", **facts)
+    if untouched.empty:
+        return decision("supported", "untouched-not-run", **facts)
+    rise = col(untouched, "peak_rss") - col(untouched, "rss@baseline")
+    touched_rise = (col(touched, "peak_rss") - col(touched, "rss@baseline")).median()
+    if (rise < NEVER_RESIDENT * touched_rise).all():
+        return decision("partly", "untouched-never-resident", rise=rise, **facts)
+    return decision("supported", "both-handed-back", rise=rise, **facts)
+
+
+def evidence(d: Decision) -> str:
+    if d.case == "no-touched":
+        return "No touched cell with FreeOSMemory completed."
+    if d.case == "missing":
+        return "RSS after FreeOSMemory (rss@freeos) is missing."
+    touched = (f"touched: RSS {span(d.baseline)} → peak {span(d.peak)} → {span(d.after)} after FreeOSMemory "
+               f"({span(d.back, pct)} handed back)")
+    if d.case == "disagree":
+        return f"{touched}; repeats disagree around the {pct(HANDED_BACK)} mark."
+    if d.case == "kept":
+        return f"{touched}: less than {pct(HANDED_BACK)} handed back."
+    if d.case == "untouched-not-run":
+        return f"{touched}; the untouched snippet was not run."
+    if d.case == "untouched-never-resident":
+        return (f"The snippet as written never made RSS rise (+{span(d.rise)} at peak: an untouched slice "
+                f"is never resident, so there is nothing to hand back); {touched}.")
+    return f"{touched}; untouched RSS rose by {span(d.rise)} and was handed back too."
+
+
+CLAIM = Claim(
+    "C2", "1 (code)",
+    "`data := make([]byte, 1<<30); data = nil; runtime.GC(); FreeOSMemory()` hands the 1 GiB back to the OS.",
+    "The snippet as written (the slice is never written to) and a variant that touches every page; RSS "
+    "before, at peak and after. The article's `runtime.Debug.FreeOSMemory()` does not compile; the real "
+    "call is `runtime/debug.FreeOSMemory()`.",
+    scenarios=("alloc_release",),
+    metrics=("rss@baseline", "peak_rss", "rss@freeos", "final_rss"),
+    figure="figures/alloc_release_rss.png",
+    decide=decide, evidence=evidence)

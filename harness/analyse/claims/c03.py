@@ -1,0 +1,83 @@
+"""C3: madvdontneed=0 (MADV_FREE) is the default; madvdontneed=1 (MADV_DONTNEED) frees at once."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.analyse.claims.common import Decision, axis, col, decision, pct, span
+from harness.analyse.claims.registry import Claim
+
+# After FreeOSMemory, LazyFree at or above this share of the peak means the pages were lazily freed...
+LAZY_SHARE = 0.25
+# ...and LazyFree below this share with RSS below DONTNEED_RSS_SHARE of the peak means freed at once.
+NO_LAZY_SHARE = 0.10
+DONTNEED_RSS_SHARE = 0.25
+SETTINGS = ("unset", "0", "1")
+
+
+def madv_class(t: pd.DataFrame) -> str | None:
+    """free | dontneed | None (unclear) from LazyFree and RSS right after FreeOSMemory."""
+    lazy = col(t, "lazyfree@freeos") / col(t, "peak_rss")
+    rss = col(t, "rss@freeos") / col(t, "peak_rss")
+    if lazy.dropna().empty:
+        return None
+    if (lazy >= LAZY_SHARE).all():
+        return "free"
+    if (lazy < NO_LAZY_SHARE).all() and (rss < DONTNEED_RSS_SHARE).all():
+        return "dontneed"
+    return None
+
+
+def decide(t: pd.DataFrame, derived) -> Decision:
+    setting = axis(t, "madvdontneed")
+    groups = {s: t[setting == s] for s in SETTINGS}
+    missing = [s for s, g in groups.items() if g.empty]
+    if missing:
+        return decision("inconclusive", "missing-setting", missing=missing)
+    if col(t, "lazyfree@freeos").dropna().empty:
+        return decision("inconclusive", "no-lazyfree")
+    after = {s: (col(g, "rss@freeos"), col(g, "lazyfree@freeos")) for s, g in groups.items()}
+    cls = {s: madv_class(g) for s, g in groups.items()}
+    facts = {"after": after, "cls": cls}
+    if cls["0"] is None or cls["1"] is None or cls["unset"] is None:
+        return decision("inconclusive", "unclear", **facts)
+    if cls["0"] == cls["1"]:
+        return decision("refuted", "alike", **facts)
+    if cls["0"] != "free":
+        return decision("refuted", "zero-not-lazy", **facts)
+    if cls["unset"] == cls["0"]:
+        return decision("supported", "default-is-zero", **facts)
+    # The claim has three parts: 0 lazily frees, 1 frees at once, and 0 is the default. Only the
+    # last failed here, so the statement partly holds.
+    return decision("partly", "default-is-one", **facts)
+
+
+def evidence(d: Decision) -> str:
+    if d.case == "missing-setting":
+        return f"No completed cell for madvdontneed={', '.join(d.missing)}."
+    if d.case == "no-lazyfree":
+        return "LazyFree (smaps_rollup) was not read: lazyfree@freeos is missing."
+    text = "After FreeOSMemory, " + "; ".join(f"{s}: RSS {span(rss)}, LazyFree {span(lazy)}"
+                                              for s, (rss, lazy) in d.after.items()) + "."
+    if d.case == "unclear":
+        return (f"{text} Not every setting fell clearly on one side (LazyFree ≥{pct(LAZY_SHARE)} or "
+                f"<{pct(NO_LAZY_SHARE)} of peak).")
+    if d.case == "alike":
+        return f"{text} Explicit 0 and 1 behaved alike ({d.cls['0']})."
+    if d.case == "zero-not-lazy":
+        return f"{text} madvdontneed=0 did not leave pages lazily freed."
+    if d.case == "default-is-zero":
+        return f"{text} Unset behaves like 0 (MADV_FREE); 1 frees at once."
+    return (f"{text} madvdontneed=0 leaves pages lazily freed and 1 frees them at once, as stated, "
+            f"but unset behaves like madvdontneed=1 (MADV_DONTNEED): 0 is not the default here.")
+
+
+CLAIM = Claim(
+    "C3", "1 (table), 2.5",
+    "`GODEBUG=madvdontneed=0` is the default and uses MADV_FREE (the kernel decides when); `madvdontneed=1` "
+    "uses MADV_DONTNEED and frees physical memory at once.",
+    "Which setting the default behaves like (unset vs explicit 0 and 1); RSS and LazyFree after release.",
+    scenarios=("madvdontneed",),
+    metrics=("peak_rss", "rss@freeos", "lazyfree@freeos"),
+    figure="figures/madvdontneed_rss.png",
+    decide=decide, evidence=evidence)

@@ -1,0 +1,51 @@
+"""C4: madvdontneed=1 keeps a container from being OOM-killed because RSS stays high with MADV_FREE."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.analyse.claims.common import Decision, axis, col, decision, span
+from harness.analyse.claims.registry import Claim
+
+
+def decide(t: pd.DataFrame, derived) -> Decision:
+    setting = axis(t, "madvdontneed")
+    k0, k1 = col(t[setting == "0"], "oom_killed"), col(t[setting == "1"], "oom_killed")
+    if k0.dropna().empty or k1.dropna().empty:
+        return decision("inconclusive", "missing-setting")
+    facts = {"k0": k0, "k1": k1, "lazy0": col(t[setting == "0"], "lazyfree@settle"), "peak_cgroup": col(t, "peak_cgroup")}
+    if k0.nunique() > 1 or k1.nunique() > 1:
+        return decision("inconclusive", "disagree", **facts)
+    if k0.all() and not k1.any():
+        return decision("supported", "as-stated", **facts)
+    if not k0.any() and not k1.any():
+        return decision("refuted", "none-killed", **facts)
+    if k1.all():
+        return decision("refuted", "both-killed", **facts)
+    return decision("refuted", "only-one-killed", **facts)
+
+
+def evidence(d: Decision) -> str:
+    if d.case == "missing-setting":
+        return "Both madvdontneed=0 and =1 cells are needed."
+    text = (f"OOM-killed: madvdontneed=0 {int(d.k0.sum())}/{len(d.k0)}, madvdontneed=1 {int(d.k1.sum())}/"
+            f"{len(d.k1)}; LazyFree after release with 0: {span(d.lazy0)}, peak cgroup usage {span(d.peak_cgroup)}")
+    return text + {
+        "disagree": ": repeats disagree.",
+        "as-stated": ".",
+        "none-killed": (": neither was killed — the kernel reclaims lazily freed pages under cgroup "
+                        "pressure, so MADV_FREE does not cause the kill."),
+        "both-killed": ": madvdontneed=1 was killed too.",
+        "only-one-killed": ": only madvdontneed=1 was killed.",
+    }[d.case]
+
+
+CLAIM = Claim(
+    "C4", "1",
+    "Setting `madvdontneed=1` keeps a container from being OOM-killed because RSS stays high.",
+    "Under a cgroup limit: release memory with each setting, then allocate so that new plus lazily freed "
+    "memory exceeds the limit. Killed or not; RSS, LazyFree and cgroup usage on the way.",
+    scenarios=("oom_pressure",),
+    metrics=("oom_killed", "peak_cgroup", "lazyfree@settle", "rss@hold"),
+    figure="figures/oom_pressure_rss.png",
+    decide=decide, evidence=evidence)

@@ -1,0 +1,72 @@
+"""C11: with MADV_FREE, RSS does not fall until the kernel is under memory pressure; with MADV_DONTNEED at once."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.analyse.claims.common import (
+    Decision,
+    MiB,
+    axis,
+    col,
+    combine,
+    decision,
+    pct,
+    span,
+)
+from harness.analyse.claims.registry import Claim
+
+STAYS = 0.5          # madvdontneed=0: RSS after FreeOSMemory at or above this share of the peak
+FALLS = 0.25         # madvdontneed=1: below this share
+LAZY_MIN = 16 * MiB  # under pressure, LazyFree must first exceed this for the test to mean anything
+# The kernel reclaims lazily freed pages only as far as the pressure needs, not all of them:
+# a fifth of them gone, and no kill, shows that they are given up under pressure.
+GIVEN_UP = 0.8
+
+
+def decide(t: pd.DataFrame, derived) -> Decision:
+    madv, press = t[t["scenario"] == "madvdontneed"], t[t["scenario"] == "oom_pressure"]
+    if madv.empty or press.empty:
+        return decision("inconclusive", "missing-scenario",
+                        missing=[n for n, g in (("madvdontneed", madv), ("oom_pressure", press)) if g.empty])
+    if col(t, "lazyfree@freeos").dropna().empty and col(t, "lazyfree@settle").dropna().empty:
+        return decision("inconclusive", "no-lazyfree")
+    zero, one = madv[axis(madv, "madvdontneed") == "0"], madv[axis(madv, "madvdontneed") == "1"]
+    stays = col(zero, "rss@freeos") / col(zero, "peak_rss")
+    falls = col(one, "rss@freeos") / col(one, "peak_rss")
+    no_pressure = None if stays.dropna().empty or falls.dropna().empty else bool(
+        (stays >= STAYS).all() and (falls < FALLS).all())
+    pz = press[axis(press, "madvdontneed") == "0"]
+    before, after = col(pz, "lazyfree@settle"), col(pz, "lazyfree@hold")
+    killed = col(pz, "oom_killed").fillna(0)
+    if before.dropna().empty or not (before > LAZY_MIN).any():
+        under = None
+    else:
+        under = bool((after <= GIVEN_UP * before).all() and not killed.any())
+    return decision(combine([no_pressure, under]), "judged", stays=stays, falls=falls, before=before, after=after,
+                    killed=int(killed.sum()), pressured=len(pz), no_pressure=no_pressure, under=under)
+
+
+def evidence(d: Decision) -> str:
+    if d.case == "missing-scenario":
+        return "Needs both madvdontneed and oom_pressure; missing: " + ", ".join(d.missing) + "."
+    if d.case == "no-lazyfree":
+        return "LazyFree (smaps_rollup) was not read."
+    text = (f"No pressure: RSS after FreeOSMemory {span(d.stays, pct)} of peak with 0, {span(d.falls, pct)} with 1; "
+            f"under pressure (madvdontneed=0): LazyFree {span(d.before)} → {span(d.after)}, "
+            f"OOM-killed {d.killed}/{d.pressured}")
+    failed = [what for ok, what in ((d.no_pressure, "without pressure RSS did not behave as stated"),
+                                    (d.under, "under pressure the lazily freed pages were not given up"))
+              if ok is False]
+    return text + (f". Did not hold: {'; '.join(failed)}." if failed else ".")
+
+
+CLAIM = Claim(
+    "C11", "2.5",
+    "With MADV_FREE, RSS does not fall until the kernel is under memory pressure; with MADV_DONTNEED it falls "
+    "at once.",
+    "RSS and LazyFree after release, with no pressure and then under cgroup pressure.",
+    scenarios=("madvdontneed", "oom_pressure"),
+    metrics=("rss@freeos", "lazyfree@freeos", "lazyfree@settle", "lazyfree@hold", "oom_killed"),
+    figure="figures/oom_pressure_breakdown.png",
+    decide=decide, evidence=evidence)

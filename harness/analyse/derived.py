@@ -1,0 +1,81 @@
+"""Quantities some claims need beyond summary.csv's columns, computed from a run's raw events and samples.
+
+They are not summary metrics (they would add summary.csv columns or are tables, not one number
+per cell); the claims and the report read them from here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from harness.analyse.summary import EVENT_COLUMNS, RunData, parse_detail
+from harness.define.metrics import slope, time_weighted_mean
+from harness.define.units import UnitError, parse_size
+
+NAN = float("nan")
+SIZES_COLUMNS = ("cell_id", "size", "ops", "ops_per_s", "tiny_allocs", "small_allocs", "large_allocs")
+
+
+def _events_of(events: pd.DataFrame | None, kind: str, cell_ids: Iterable[str]) -> pd.DataFrame:
+    if events is None or not len(events):
+        return pd.DataFrame(columns=list(EVENT_COLUMNS))
+    wanted = {str(c) for c in cell_ids}
+    return events[(events["kind"].astype(str) == kind) & events["cell_id"].astype(str).isin(wanted)]
+
+
+def _size(value) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(parse_size(str(value)))
+    except (UnitError, ValueError, TypeError):
+        return NAN
+
+
+def sizes_table(events: pd.DataFrame | None, cell_ids: Iterable[str]) -> pd.DataFrame:
+    """One row per `sizes` event of the given cells: the object size, work done and the runtime's
+    tiny/small/large allocation counters (NaN where the Go version has none)."""
+    rows = []
+    for r in _events_of(events, "sizes", cell_ids).itertuples(index=False):
+        d = parse_detail(r.detail)
+        rows.append({"cell_id": str(r.cell_id), "size": _size(d.get("size", r.name)),
+                     "ops": float(d.get("ops", np.nan)), "ops_per_s": float(d.get("ops_per_s", r.value)),
+                     **{k: float(d.get(k, np.nan)) for k in ("tiny_allocs", "small_allocs", "large_allocs")}})
+    return pd.DataFrame(rows, columns=list(SIZES_COLUMNS))
+
+
+def syscall_totals(events: pd.DataFrame | None, cell_ids: Iterable[str]) -> dict[str, tuple[int, float]]:
+    """System call name -> (calls, bytes) over the traced `syscall` events of the given cells."""
+    ev = _events_of(events, "syscall", cell_ids)
+    names = ev["name"].astype(str)
+    return {name: (len(g), float(pd.to_numeric(g["value"], errors="coerce").sum()))
+            for name, g in ev.groupby(names, sort=True)}
+
+
+def phase_mean(run: RunData, cell_id: str, source: str, metric: str, phase: str) -> float:
+    """Time-weighted mean of a series over the last occurrence of a phase; NaN if it never ran."""
+    start, end = run.phase_span(cell_id, phase)
+    if math.isnan(start):
+        return NAN
+    s = run.series(cell_id, source, metric)
+    end = math.inf if math.isnan(end) else end
+    return time_weighted_mean(s[(s.index >= start) & (s.index <= end)])
+
+
+def second_half_slope(run: RunData, cell_id: str, source: str, metric: str, phase: str) -> float:
+    """Least-squares slope (units/s) over the second half of a phase's last occurrence.
+
+    The first half is where a workload settles (a cache filling up); an open-ended phase ends
+    at the last reading.
+    """
+    start, end = run.phase_span(cell_id, phase)
+    if math.isnan(start):
+        return NAN
+    s = run.series(cell_id, source, metric)
+    if math.isnan(end):
+        end = float(s.index.max()) if len(s) else NAN
+    return slope(s, (start + end) / 2, end)
