@@ -109,11 +109,6 @@ def test_by_config_pools_repeats_only():
     assert table.loc["false", "config"] == "freeos=false"
 
 
-def test_axis_str_normalises_pandas_readings():
-    assert [analysis.axis_str(v) for v in (0.0, 1, True, np.nan, "", "300MiB", 2.5)] == [
-        "0", "1", "true", "unset", "unset", "300MiB", "2.5"]
-
-
 def test_slope_and_retained_fraction():
     s = pd.Series([0.0, 10.0, 20.0, 30.0], index=[0.0, 1.0, 2.0, 3.0])
     assert slope(s) == pytest.approx(10.0)
@@ -166,14 +161,6 @@ def test_by_config_keeps_the_order_configurations_ran_in():
     table = analysis.by_config(summary, cells, ["peak_rss"])
     assert list(table["gogc"]) == ["50", "100", "300"]
     assert list(table["peak_rss_median"]) == [3.0, 2.0, 3.0]
-
-
-def test_axis_display_writes_byte_axes_as_sizes():
-    assert analysis.axis_display("gomemlimit", "314572800") == "300MiB"
-    assert analysis.axis_display("gomemlimit", "off") == "off"
-    assert analysis.axis_display("gogc", "50") == "50"
-    cells = pd.DataFrame({"cell_id": ["a", "b"], "scenario": ["s", "s"], "gomemlimit": ["off", "314572800"]})
-    assert list(analysis.config_label(cells)) == ["gomemlimit=off", "gomemlimit=300MiB"]
 
 
 def test_summarize_accepts_categorical_key_columns():

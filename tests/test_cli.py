@@ -142,4 +142,4 @@ def test_failed_expectation_exits_1(tmp_path, limiting_backend):
     path = write_scenario(tmp_path, "too_strict", impossible)
     out = run_cli("run", str(path), "--results", str(tmp_path / "results"), timeout=120)
     assert out.returncode == 1, out.stdout + out.stderr
-    assert "too_strict[r0]: peak_rss = " in out.stdout and "expected > 1 GiB" in out.stdout
+    assert "too_strict[r0]: peak_rss = " in out.stdout and "expected > 1024 MiB" in out.stdout

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.analyse.summary import axis_str
+from harness.define.axes import axis_text
 from harness.define.cell import Cell
 from harness.define.metrics import metric_unit
 from harness.define.scenario import (
@@ -70,7 +70,7 @@ def settings_of(scenario: Scenario, cell: Cell | Mapping[str, Any]) -> dict[str,
         flags = dict(a[2:].split("=", 1) for a in words if a.startswith("--") and "=" in a)
     else:
         flags = dict(scenario.full.params)
-    return cell_settings(workload, flags, {k: axis_str(v) for k, v in cell.items() if k != "args"})
+    return cell_settings(workload, flags, {k: axis_text(v) for k, v in cell.items() if k != "args"})
 
 
 def _read(row: Mapping[str, Any] | Any, metric: str) -> float | None:
@@ -153,7 +153,7 @@ def _cell_records(scenario: Scenario, cells: Any) -> list[tuple[str, int, dict[s
         frame = cells[cells["scenario"] == scenario.name] if "scenario" in cells.columns else cells
         axis_columns = [c for c in all_axes() if c in frame.columns]
         for row in frame.to_dict("records"):
-            axes = {c: axis_str(row[c]) for c in axis_columns}
+            axes = {c: axis_text(row[c]) for c in axis_columns}
             records.append((str(row["cell_id"]), int(row.get("repeat", 0)), settings_of(scenario, axes)))
         return records
     for cell in cells:

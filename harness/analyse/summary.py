@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.define.axes import axis_display, axis_text
+
+axis_str = axis_text  # switch: present/ still imports it from here
 from harness.define.metrics import METRICS, PHASE_METRICS
-from harness.define.units import format_size
 from harness.define.workloads import WORKLOADS
 
 # How long after a phase's end a reading still counts as "at the end" of it: the phase-change
@@ -64,42 +66,6 @@ def _frame(df: pd.DataFrame | None, columns: Iterable[str]) -> pd.DataFrame:
 def _text(column: pd.Series) -> pd.Series:
     """A key column as plain strings, whether pandas holds it as object or categorical."""
     return column.astype(str)
-
-
-def axis_str(value) -> str:
-    """One spelling for an axis value however pandas read it: 0.0 -> "0", True -> "true", NaN -> "unset"."""
-    if value is None:
-        return "unset"
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
-            return "unset"
-        if float(value).is_integer():
-            return str(int(value))
-        return repr(float(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if value is pd.NA:
-        return "unset"
-    text = str(value).strip()
-    if text == "" or text.lower() in ("nan", "none", "<na>"):
-        return "unset"
-    if text in ("True", "False"):
-        return text.lower()
-    return text
-
-
-# Axis columns whose values cells.csv holds as bytes.
-BYTE_AXES = ("gomemlimit", "memory", "memory_limit_bytes", "gomemlimit_bytes")
-
-
-def axis_display(column: str, value) -> str:
-    """axis_str, with byte counts of size axes written as sizes (314572800 -> "300MiB")."""
-    text = axis_str(value)
-    if column in BYTE_AXES and text.isdigit():
-        return format_size(int(text))
-    return text
 
 
 def parse_detail(detail) -> dict:
@@ -440,7 +406,7 @@ def config_label(cells: pd.DataFrame) -> pd.Series:
     candidates = [c for c in config_columns(cells) if c not in ("scenario", "workload", "args", "backend")]
     for idx in group_key.groupby(group_key).groups.values():
         sub = cells.loc[idx]
-        varying = [c for c in candidates if sub[c].map(axis_str).nunique() > 1]
+        varying = [c for c in candidates if sub[c].map(axis_text).nunique() > 1]
         if "go_version" in varying and "go" in varying:
             varying.remove("go")
         for i in idx:
@@ -460,7 +426,7 @@ def by_config(summary: pd.DataFrame, cells: pd.DataFrame, metrics: Iterable[str]
     key_cols = config_columns(cells.drop(columns=["config"]))
     keyed = cells[["cell_id", "config"] + key_cols].copy()
     for c in key_cols:
-        keyed[c] = keyed[c].map(axis_str)
+        keyed[c] = keyed[c].map(axis_text)
     values = summary.reindex(keyed["cell_id"])
     for m in metrics:
         keyed[m] = values[m].to_numpy(dtype=float) if m in values.columns else np.nan

@@ -88,19 +88,6 @@ class Scenario:
 # ---------------------------------------------------------------------------- values
 
 
-def metric_unit(metric: str) -> str:
-    """'bytes', 'seconds', 'ns' or 'number', read from the metric registry.
-
-    Kept for harness.analyse.expectations until it reads `harness.define.metrics.metric_unit`
-    (a Unit) itself; scenario validation parses bounds with that Unit.
-    """
-    name = metrics.metric_unit(metric).name
-    return {"bytes": "bytes", "s": "seconds", "ns": "ns"}.get(name, "number")
-
-
-# ---------------------------------------------------------------------------- loading
-
-
 def resolve_path(name_or_path: str | Path, scenarios_dir: Path = SCENARIOS_DIR) -> Path:
     """'alloc_release' -> scenarios/alloc_release.toml; paths are taken as they are."""
     text = str(name_or_path)

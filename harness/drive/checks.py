@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.analyse.expectations import check_cell, compare_pair, relative_pairs, settings_of, summarize_cell
+from harness.analyse.expectations import check_cell, relative_checks, settings_of, summarize_cell
 from harness.define.cell import Cell
 from harness.define.scenario import Scenario
 from harness.run.backends.base import RunResult
@@ -36,34 +36,13 @@ class Checker:
                 if c.scenario == scenario.name]
 
     def _relative(self, scenario: Scenario, cell: Cell) -> list[str]:
-        messages = []
-        records = self._records(scenario)
-        for expectation in scenario.expects:
-            if not expectation.relative:
-                continue
-            for cell_id, partner_id in relative_pairs(scenario, expectation, records):
-                if partner_id is None or cell.cell_id not in (cell_id, partner_id):
-                    continue
-                key = (scenario.name, expectation.index, cell_id, partner_id)
-                if key in self._compared:
-                    continue
-                self._compared.add(key)
-                failure = compare_pair(expectation, cell_id, self.summaries[cell_id], partner_id,
-                                       self.summaries[partner_id])
-                if failure:
-                    messages.append(failure.message)
-        return messages
+        failures, _ = relative_checks(scenario, self._records(scenario), self.summaries, self._compared)
+        return [f.message for f in failures]
 
     def unchecked(self) -> list[str]:
         """Relative expectations of measured cells whose partner cell was never measured."""
         notes = []
         for scenario in self.scenarios.values():
-            records = self._records(scenario)
-            for expectation in scenario.expects:
-                if not expectation.relative:
-                    continue
-                wanted = ", ".join(f"{k}={v}" for k, v in expectation.of)
-                notes += [f"{cell_id}: {expectation.metric} vs its {wanted} cell (not run)"
-                          for cell_id, partner_id in relative_pairs(scenario, expectation, records)
-                          if partner_id is None]
+            _, missing = relative_checks(scenario, self._records(scenario), self.summaries, self._compared)
+            notes += missing
         return notes

@@ -15,30 +15,14 @@ from harness.drive.options import add_run_options, split_go
 from harness.run.backends.base import ERRORS
 from harness.run.backends.select import BackendUnavailable
 from harness.store.rundir import StoreError
-from harness.define.matrix import MatrixError, expand, merge_matrix_options
-from harness.define.scenario import STANDARD_AXES, SCENARIOS_DIR, ScenarioError, discover, load, load_many, resolve_path
+from harness.define.axes import STANDARD_AXES
+from harness.define.errors import ScenarioError
+from harness.define.matrix import expand
+from harness.define.scenario import discover, resolve_path
+from harness.drive.plan import load_scenario, plan
 from harness.define.workloads import WORKLOADS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def plan(scenario_args: list[str], matrix_options: list[str], repeats: int | None, go: list[str] | None,
-         backend: str | None, quick: bool):
-    """(scenarios, cells) for the command line; raises ScenarioError for anything unusable."""
-    paths = [resolve_path(a) for a in scenario_args] if scenario_args else discover()
-    if not paths:
-        raise ScenarioError([f"{SCENARIOS_DIR}: no scenario files (*.toml)"])
-    scenarios = load_many(paths)
-    overrides = merge_matrix_options(matrix_options)
-    cells, errors = [], []
-    for scenario in scenarios:
-        try:
-            cells.extend(expand(scenario, overrides, repeats=repeats, go=go, backend=backend, quick=quick))
-        except ScenarioError as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise MatrixError(errors)
-    return scenarios, cells
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -100,7 +84,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     errors = []
     for name in args.files:
         try:
-            scenario = load(resolve_path(name))
+            scenario = load_scenario(resolve_path(name))
             expand(scenario)
             expand(scenario, quick=True)
             print(f"{scenario.path}: ok")
@@ -117,7 +101,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     errors = []
     for path in discover():
         try:
-            scenario = load(path)
+            scenario = load_scenario(path)
             full, quick = len(expand(scenario)), len(expand(scenario, quick=True))
             print(f"  {scenario.name:<18} {','.join(scenario.claims):<12} {full:>3} / {quick:<3} "
                   f"{scenario.workload}: {scenario.description}")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from harness.define.scenario import STANDARD_AXES  # switch: harness.define.axes
-from harness.run.backends.select import NAMES as BACKEND_NAMES  # switch: harness.define.backends
+from harness.define.axes import STANDARD_AXES
+from harness.define.backends import BACKEND_NAMES
 
 
 def positive_int(text: str) -> int:

@@ -63,11 +63,11 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path):
 class ScenarioFile(pytest.File):
     def collect(self):
         from harness.define.matrix import expand, merge_matrix_options
-        from harness.define.scenario import load
+        from harness.drive.plan import load_scenario
 
         option = self.config.option
         try:
-            scenario = load(self.path)
+            scenario = load_scenario(self.path)
             cells = expand(scenario, merge_matrix_options(option.matrix), repeats=option.repeats,
                            go=split_go(option.go), backend=option.backend, quick=option.quick)
         except ScenarioError as exc:

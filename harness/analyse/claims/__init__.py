@@ -25,7 +25,8 @@ from harness.analyse.claims.common import (
     span,
 )
 from harness.analyse.claims.registry import CLAIMS, NOT_TESTED, Claim, ids
-from harness.analyse.summary import axis_str, summarize
+from harness.analyse.summary import summarize
+from harness.define.axes import axis_text
 
 __all__ = ["CLAIMS", "NOT_TESTED", "USABLE_STATUSES", "VERDICTS", "Claim", "Decision", "Derived", "Inputs",
            "Verdict", "axis", "col", "combine", "compare", "evaluate", "evaluate_claim", "evaluate_inputs", "ids",
@@ -54,10 +55,10 @@ def evaluate_claim(claim_id: str, inputs: Inputs) -> list[Verdict]:
     ran_in = primary if not primary.empty else table
     if ran_in.empty:
         return [Verdict(claim_id, "", "not-tested", "not run", "")]
-    versions = sorted(set(ran_in["go_version"].map(axis_str)) if "go_version" in ran_in.columns else {""})
+    versions = sorted(set(ran_in["go_version"].map(axis_text)) if "go_version" in ran_in.columns else {""})
     out = []
     for go in versions:
-        rows = table[table["go_version"].map(axis_str) == go] if "go_version" in table.columns else table
+        rows = table[table["go_version"].map(axis_text) == go] if "go_version" in table.columns else table
         status = rows["status"].astype(str) if "status" in rows.columns else pd.Series("ok", index=rows.index)
         usable = rows[status.isin(USABLE_STATUSES)]
         if usable.empty:

@@ -16,7 +16,7 @@ from harness.analyse.summary import (
     EVENT_COLUMNS,
     SAMPLE_COLUMNS,
     RunData,
-    axis_str,
+    axis_text,
     retained_fraction,
 )
 from harness.define.units import UNITS, UnitError, parse_duration, parse_size
@@ -141,7 +141,7 @@ def col(t: pd.DataFrame, name: str) -> pd.Series:
 def axis(t: pd.DataFrame, name: str) -> pd.Series:
     """An axis column as normalised strings ("unset" where absent)."""
     if name in t.columns:
-        return t[name].map(axis_str)
+        return t[name].map(axis_text)
     return pd.Series("unset", index=t.index, dtype=object)
 
 

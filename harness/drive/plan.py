@@ -1,0 +1,44 @@
+"""Scenario files and command-line options → the cells to run, as both drivers plan them.
+
+Scenarios are loaded here rather than in the define stage alone because their `claims` lists are
+checked against the claim registry, which lives in the analyse stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.analyse.claims import CLAIMS
+from harness.define.cell import Cell
+from harness.define.errors import ScenarioError
+from harness.define.matrix import MatrixError, expand, merge_matrix_options
+from harness.define.project import SCENARIOS_DIR
+from harness.define.scenario import Scenario, discover, load, load_many, resolve_path
+
+
+def claim_ids() -> tuple[str, ...]:
+    return tuple(CLAIMS)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    return load(path, claim_ids=claim_ids())
+
+
+def plan(scenario_args: list[str], matrix_options: list[str], repeats: int | None = None,
+         go: list[str] | None = None, backend: str | None = None,
+         quick: bool = False) -> tuple[list[Scenario], list[Cell]]:
+    """(scenarios, cells) for a command line; raises ScenarioError for anything unusable."""
+    paths = [resolve_path(a) for a in scenario_args] if scenario_args else discover()
+    if not paths:
+        raise ScenarioError([f"{SCENARIOS_DIR}: no scenario files (*.toml)"])
+    scenarios = load_many(paths, claim_ids=claim_ids())
+    overrides = merge_matrix_options(matrix_options)
+    cells, errors = [], []
+    for scenario in scenarios:
+        try:
+            cells.extend(expand(scenario, overrides, repeats=repeats, go=go, backend=backend, quick=quick))
+        except ScenarioError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise MatrixError(errors)
+    return scenarios, cells
