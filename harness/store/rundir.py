@@ -151,11 +151,26 @@ def _apply_cell_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# Columns of few distinct values, loaded as pandas categoricals: a 100 Hz run has millions of rows,
+# and comparing or grouping small integer codes is what keeps analysis and figures fast and small.
+CATEGORICAL_COLUMNS = ("cell_id", "source", "metric", "kind", "name")
+
+
 def _samples_frame(table: pa.Table) -> pd.DataFrame:
+    """A samples or events table as a DataFrame: CATEGORICAL_COLUMNS as categoricals with sorted
+    categories (so grouping orders them as it would strings), `detail` as Python strings."""
+    for column in CATEGORICAL_COLUMNS:
+        if column in table.column_names:
+            i = table.column_names.index(column)
+            # Encoded in Arrow, before conversion: no Python string is made per row.
+            table = table.set_column(i, column, table.column(i).cast(pa.string()).dictionary_encode())
     frame = table.to_pandas()
-    for column in ("cell_id", "source", "metric", "kind", "name", "detail"):
-        if column in frame.columns and not pd.api.types.is_object_dtype(frame[column]):
-            frame[column] = frame[column].astype(str).astype(object)
+    for column in CATEGORICAL_COLUMNS:
+        if column in frame.columns:
+            values = frame[column].cat
+            frame[column] = values.set_categories(sorted(str(c) for c in values.categories))
+    if "detail" in frame.columns and not pd.api.types.is_object_dtype(frame["detail"]):
+        frame["detail"] = frame["detail"].astype(str).astype(object)
     return frame
 
 
