@@ -1,16 +1,15 @@
-"""A run directory → figures/*.png, summary.csv, claims.csv, report.md and a self-contained report.html.
+"""A run directory → figures/*.png and one file per exporter (harness.present.exporters): summary.csv,
+claims.csv, report.md, a self-contained report.html, summary.json and benchstat.txt.
 
-The report is built once as a list of blocks and rendered twice (Markdown, HTML), so both say the
+The report is built once as a list of blocks and rendered by each exporter, so every format says the
 same thing. Nothing in it depends on when it was generated: the same data gives the same report.
+The run's samples and events are split by cell once (`CellData`) and every figure reads its pieces.
 """
 
 from __future__ import annotations
 
-import base64
-import html
+import io
 import json
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -20,12 +19,15 @@ from harness.analyse import summary as analysis
 
 from harness.analyse import claims
 
+from harness.define.metrics import metric_unit
 from harness.present import plots
+from harness.present.exporters import EXPORTERS
+from harness.present.results import Block, CellData, Results
 
-MiB = 1024 * 1024
 PNG_METADATA = {"Software": None}  # matplotlib's version stamp would make PNGs differ across installs
 
 # Summary values shown per claim (the numbers table).
+# switch: each Claim's own `.metrics` once harness.analyse.claims declares them.
 CLAIM_METRICS: dict[str, list[str]] = {
     "C1": ["peak_rss", "rss@release", "final_rss", "release_s"],
     "C2": ["rss@baseline", "peak_rss", "rss@freeos", "final_rss"],
@@ -43,8 +45,6 @@ CLAIM_METRICS: dict[str, list[str]] = {
     "C14": ["peak_rss", "final_rss", "heap_inuse@serve"],
     "X1": ["peak_rss", "gc_cpu_s", "gc_cycles", "oom_killed"],
 }
-BYTE_PREFIXES = ("rss", "lazyfree", "vm_size", "heap_", "cgroup", "working_set", "peak_", "mean_rss",
-                 "final_", "max_vm")
 
 PROVENANCE_KEYS = (  # shown first, in this order (as harness.store.rundir writes them); any other key follows
     "run_id", "complete", "harness", "host", "kernel", "cgroup", "thp", "docker", "go_versions", "backend",
@@ -54,22 +54,11 @@ PROVENANCE_KEYS = (  # shown first, in this order (as harness.store.rundir write
 
 # ---- blocks -----------------------------------------------------------------------------------------
 
-@dataclass
-class Block:
-    kind: str          # h1 | h2 | h3 | p | table | image | list
-    content: object    # str, DataFrame, list[str], or (path, alt)
-
-
 def _fmt_value(metric: str, v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    """The metric's unit's short form; a dash where there is no value (tables read better)."""
+    if v is None or v != v:
         return "–"
-    if metric.startswith(BYTE_PREFIXES):
-        return f"{v / MiB:.0f} MiB"
-    if metric.endswith("_ns"):
-        return f"{v / 1e6:.2f} ms"
-    if metric.endswith("_s"):
-        return f"{v:.2f} s"
-    return f"{v:.4g}"
+    return metric_unit(metric).format(v)
 
 
 def numbers_table(by_config: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
@@ -86,64 +75,6 @@ def numbers_table(by_config: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
             row[m] = text
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def render_markdown(blocks: list[Block]) -> str:
-    out: list[str] = []
-    for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
-            out.append("#" * int(b.kind[1]) + " " + str(b.content))
-        elif b.kind == "p":
-            out.append(str(b.content))
-        elif b.kind == "list":
-            out.append("\n".join(f"- {item}" for item in b.content))
-        elif b.kind == "table":
-            df: pd.DataFrame = b.content
-            cells = [[str(c).replace("|", "\\|").replace("\n", " ") for c in row] for row in df.itertuples(index=False)]
-            out.append("\n".join(["| " + " | ".join(map(str, df.columns)) + " |",
-                                  "|" + "---|" * len(df.columns)] + ["| " + " | ".join(r) + " |" for r in cells]))
-        elif b.kind == "image":
-            path, alt = b.content
-            out.append(f"![{alt}]({path})")
-        out.append("")
-    return "\n".join(out)
-
-
-CSS = ("body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}"
-       "table{border-collapse:collapse;margin:.5em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;"
-       "text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}code{background:#f3f3f3}"
-       ".supported{color:#1a7f37}.refuted{color:#c62828}.partly{color:#b26a00}.inconclusive{color:#555}"
-       ".not-tested{color:#888}")
-
-
-def render_html(blocks: list[Block], base: Path, title: str) -> str:
-    """HTML with every image inlined as a data URI: the file stands alone."""
-    out = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-           f"<style>{CSS}</style></head><body>"]
-    for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
-            out.append(f"<{b.kind}>{html.escape(str(b.content))}</{b.kind}>")
-        elif b.kind == "p":
-            out.append(f"<p>{html.escape(str(b.content))}</p>")
-        elif b.kind == "list":
-            out.append("<ul>" + "".join(f"<li>{html.escape(str(i))}</li>" for i in b.content) + "</ul>")
-        elif b.kind == "table":
-            df = b.content
-            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-            body = []
-            for row in df.itertuples(index=False):
-                tds = []
-                for c, v in zip(df.columns, row):
-                    cls = f' class="{html.escape(str(v))}"' if c == "verdict" else ""
-                    tds.append(f"<td{cls}>{html.escape(str(v))}</td>")
-                body.append("<tr>" + "".join(tds) + "</tr>")
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
-        elif b.kind == "image":
-            path, alt = b.content
-            data = base64.b64encode((base / path).read_bytes()).decode("ascii")
-            out.append(f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>')
-    out.append("</body></html>")
-    return "\n".join(out)
 
 
 # ---- loading ----------------------------------------------------------------------------------------
@@ -182,13 +113,15 @@ def _limit(cells: pd.DataFrame):
     return float(limits[0]) if len(limits) == 1 else None
 
 
-def figure_builders(run, summary: pd.DataFrame) -> dict[str, tuple[str, Callable[[], object]]]:
+def figure_builders(run, summary: pd.DataFrame,
+                    data: CellData | None = None) -> dict[str, tuple[str, Callable[[], object]]]:
     """figure path → (scenario it needs, function drawing it)."""
     cells, samples, events = run.cells, run.samples, run.events
+    data = data if data is not None else CellData(samples, events)
 
     def rss(scenario, **kw):
         c = _scenario_cells(cells, scenario)
-        return lambda: plots.rss_over_time(samples, events, c, kw.pop("title", f"{scenario}: RSS over time"),
+        return lambda: plots.rss_over_time(data, c, kw.pop("title", f"{scenario}: RSS over time"),
                                            memory_limit=_limit(c), **kw)
 
     def breakdown(scenario, pick=None, title=None):
@@ -198,7 +131,7 @@ def figure_builders(run, summary: pd.DataFrame) -> dict[str, tuple[str, Callable
                 c = c[pick(c)] if len(c) else c
             if "repeat" in c.columns:
                 c = c[c["repeat"].map(analysis.axis_str) == "0"] if (c["repeat"].map(analysis.axis_str) == "0").any() else c
-            return plots.memory_breakdown(samples, events, c, title or f"{scenario}: where the memory is",
+            return plots.memory_breakdown(data, c, title or f"{scenario}: where the memory is",
                                           memory_limit=_limit(c))
         return draw
 
@@ -213,7 +146,9 @@ def figure_builders(run, summary: pd.DataFrame) -> dict[str, tuple[str, Callable
 
     def sizes():
         c = _scenario_cells(cells, "alloc_sizes")
-        rows = claims._sizes_rows(claims.Inputs(cells, summary, events, samples), c["cell_id"].astype(str))
+        # switch: harness.analyse.derived.sizes_table(events, cell_ids)
+        ids = c["cell_id"].astype(str)
+        rows = claims._sizes_rows(claims.Inputs(cells, summary, events, samples), ids)
         ptr = dict(zip(c["cell_id"].astype(str), c.get("pointers", pd.Series("false", index=c.index))))
         rows["pointers"] = rows["cell_id"].map(ptr)
         return plots.sizes_throughput(rows, "alloc_sizes: throughput and allocator class by object size")
@@ -248,23 +183,26 @@ def figure_builders(run, summary: pd.DataFrame) -> dict[str, tuple[str, Callable
     }
 
 
-def draw_figures(run, summary: pd.DataFrame, out_dir: Path) -> list[str]:
-    """Every figure whose scenario has a completed cell, as PNG; returns the relative paths written."""
+def draw_figures(run, summary: pd.DataFrame, out_dir: Path, data: CellData | None = None) -> dict[str, bytes]:
+    """Every figure whose scenario has a completed cell, written as PNG under out_dir; returns each
+    figure's path relative to out_dir → its PNG bytes, in drawing order."""
     import matplotlib.pyplot as plt
 
-    written = []
-    for rel, (scenario, draw) in figure_builders(run, summary).items():
+    written: dict[str, bytes] = {}
+    for rel, (scenario, draw) in figure_builders(run, summary, data).items():
         ran = _scenario_cells(run.cells, scenario)
         if "status" in ran.columns:
             ran = ran[ran["status"].astype(str).isin(claims.USABLE_STATUSES)]
         if ran.empty:
             continue
         fig = draw()
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=100, metadata=PNG_METADATA)
+        plt.close(fig)
         path = out_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100, metadata=PNG_METADATA)
-        plt.close(fig)
-        written.append(rel)
+        path.write_bytes(png.getvalue())
+        written[rel] = png.getvalue()
     return written
 
 
@@ -341,21 +279,25 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
     return blocks
 
 
+def build_results(run) -> Results:
+    """Everything the report says about a loaded run, figures drawn into run.path."""
+    data = CellData(run.samples, run.events)
+    summary = analysis.summarize(run.cells, run.samples, run.events)
+    verdicts = claims.evaluate(run, summary)
+    figures = draw_figures(run, summary, Path(run.path), data)
+    # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).
+    verdicts["figure"] = verdicts["figure"].where(verdicts["figure"].isin(list(figures)), "")
+    results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
+    results.blocks = build_blocks(run, summary, verdicts, list(figures))
+    return results
+
+
 def write_report(run_dir: str | Path) -> Path:
-    """Analyse a run directory in place; returns the path of report.md."""
+    """Analyse a run directory in place, writing every exporter's file; returns the path of report.md."""
     run_dir = Path(run_dir)
     from harness.store.rundir import load_run
 
-    run = load_run(run_dir)
-    summary = analysis.summarize(run.cells, run.samples, run.events)
-    verdicts = claims.evaluate(run, summary)
-    figures = draw_figures(run, summary, run_dir)
-    # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).
-    verdicts["figure"] = verdicts["figure"].where(verdicts["figure"].isin(figures), "")
-    summary.to_csv(run_dir / "summary.csv")
-    verdicts.to_csv(run_dir / "claims.csv", index=False)
-    blocks = build_blocks(run, summary, verdicts, figures)
-    title = str(blocks[0].content)
-    (run_dir / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
-    (run_dir / "report.html").write_text(render_html(blocks, run_dir, title), encoding="utf-8")
+    results = build_results(load_run(run_dir))
+    for exporter in EXPORTERS:
+        (run_dir / exporter.file_name).write_bytes(exporter.render(results))
     return run_dir / "report.md"
