@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -56,7 +57,7 @@ PROVENANCE_KEYS = (  # shown first, in this order (as harness.store.rundir write
 
 def _fmt_value(metric: str, v) -> str:
     """The metric's unit's short form; a dash where there is no value (tables read better)."""
-    if v is None or v != v:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
     return metric_unit(metric).format(v)
 
