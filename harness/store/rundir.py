@@ -160,11 +160,13 @@ def _samples_frame(table: pa.Table) -> pd.DataFrame:
     """A samples or events table as a DataFrame: CATEGORICAL_COLUMNS as categoricals with sorted
     categories (so grouping orders them as it would strings), `detail` as Python strings."""
     for column in CATEGORICAL_COLUMNS:
-        if column in table.column_names:
+        if column in table.column_names and not pa.types.is_dictionary(table.schema.field(column).type):
             i = table.column_names.index(column)
             # Encoded in Arrow, before conversion: no Python string is made per row.
             table = table.set_column(i, column, table.column(i).cast(pa.string()).dictionary_encode())
     frame = table.to_pandas()
+    del table
+    pa.default_memory_pool().release_unused()  # decoding buffers, no longer needed
     for column in CATEGORICAL_COLUMNS:
         if column in frame.columns:
             values = frame[column].cat
@@ -295,11 +297,17 @@ class Run:
     events: pd.DataFrame
 
 
+def _read_table(path: Path) -> pa.Table:
+    """A samples or events file, its CATEGORICAL_COLUMNS read as dictionaries (never one string per row)."""
+    names = pq.read_schema(path).names
+    return pq.read_table(path, read_dictionary=[c for c in CATEGORICAL_COLUMNS if c in names])
+
+
 def _read_parquet_tables(run_dir: Path, name: str, schema: pa.Schema) -> pa.Table:
     top = run_dir / name
     if top.exists():
-        return pq.read_table(top)
-    tables = [pq.read_table(d / name) for d in _cell_dirs(run_dir) if (d / name).exists()]
+        return _read_table(top)
+    tables = [_read_table(d / name) for d in _cell_dirs(run_dir) if (d / name).exists()]
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
