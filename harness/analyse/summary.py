@@ -21,7 +21,6 @@ import pandas as pd
 
 from harness.define.axes import axis_display, axis_text
 
-axis_str = axis_text  # switch: present/ still imports it from here
 from harness.define.metrics import METRICS, PHASE_METRICS
 from harness.define.workloads import WORKLOADS
 

@@ -1,6 +1,9 @@
-"""DataFrames → matplotlib Figures. No file reading and no statistics beyond selecting and pivoting.
+"""A run's data → matplotlib Figures. No file reading and no statistics beyond selecting and pivoting.
 
 The only module that imports matplotlib, always with the Agg backend, so a headless run draws.
+Time series are read through a `CellData` (the run split by cell once): a figure looks up the few
+series it draws instead of filtering every sample of the run. Axis scales and labels come from the
+unit and series registries (harness.define.units, harness.define.metrics).
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ import pandas as pd  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from harness.analyse.summary import axis_display, axis_str, config_label, phase_table  # noqa: E402
+from harness.analyse.summary import config_label  # noqa: E402
+from harness.define.axes import axis_display, axis_text  # noqa: E402
+from harness.define.metrics import SERIES, metric_unit, series_unit  # noqa: E402
+from harness.define.units import MiB  # noqa: E402
+from harness.present.results import CellData  # noqa: E402
 
-MiB = 1024 * 1024
 WIDTH_IN = 9.0  # at dpi 100: ~900 px wide
 
 STYLE = {
@@ -26,32 +32,26 @@ STYLE = {
 }
 plt.rcParams.update(STYLE)
 
-BREAKDOWN = (  # (source, metric, label) drawn by memory_breakdown
-    ("proc", "vm_rss", "VmRSS"),
-    ("runtime", "heap_inuse", "heap in use"),
-    ("runtime", "heap_idle", "heap idle"),
-    ("runtime", "heap_released", "heap released"),
-    ("smaps", "lazyfree", "LazyFree"),
-    ("cgroup", "usage", "cgroup usage"),
-)
-
-
-def _series(samples: pd.DataFrame, cell_id: str, source: str, metric: str) -> pd.DataFrame:
-    sel = samples[(samples["cell_id"] == cell_id) & (samples["source"] == source) & (samples["metric"] == metric)]
-    return sel.sort_values("t_s", kind="stable")
+BREAKDOWN = tuple(SERIES[key] for key in (  # the series memory_breakdown draws, labelled as declared
+    ("proc", "vm_rss"),
+    ("runtime", "heap_inuse"),
+    ("runtime", "heap_idle"),
+    ("runtime", "heap_released"),
+    ("smaps", "lazyfree"),
+    ("cgroup", "usage"),
+))
 
 
 def _labels(cells: pd.DataFrame) -> dict[str, str]:
     cells = cells.reset_index(drop=True)
     labels = config_label(cells)
-    if "repeat" in cells.columns and cells["repeat"].map(axis_str).nunique() > 1:
-        labels = labels + cells["repeat"].map(lambda r: f" r{axis_str(r)}")
+    if "repeat" in cells.columns and cells["repeat"].map(axis_text).nunique() > 1:
+        labels = labels + cells["repeat"].map(lambda r: f" r{axis_text(r)}")
     return dict(zip(cells["cell_id"].astype(str), labels))
 
 
-def _phase_lines(ax, events: pd.DataFrame, cell_id: str, label: bool = True) -> None:
-    phases = phase_table(events)
-    phases = phases[phases["cell_id"] == cell_id]
+def _phase_lines(ax, data: CellData, cell_id: str, label: bool = True) -> None:
+    phases = data.phases(cell_id)
     ends = pd.concat([phases["start_s"], phases["end_s"]]).dropna()
     # Phases a few milliseconds long would print their names on top of each other: name a
     # boundary only where it stands clear of the last named one.
@@ -75,10 +75,11 @@ def _empty(fig: Figure, ax, what: str) -> None:
     ax.text(0.5, 0.5, f"no {what} in this run", ha="center", va="center", transform=ax.transAxes)
 
 
-def rss_over_time(samples: pd.DataFrame, events: pd.DataFrame, cells: pd.DataFrame, title: str,
+def rss_over_time(data: CellData, cells: pd.DataFrame, title: str,
                   memory_limit: float | None = None, source: str = "proc", metric: str = "vm_rss",
                   ylabel: str = "RSS (MiB)", max_panels: int = 6) -> Figure:
     """One panel per configuration (repeats overlaid), phase boundaries named, the limit drawn."""
+    scale = series_unit(source, metric).plot_scale
     cells = cells.reset_index(drop=True)
     labels = config_label(cells) if len(cells) else pd.Series(dtype=object)
     groups = list(dict.fromkeys(labels)) or ["(no cells)"]
@@ -92,14 +93,14 @@ def rss_over_time(samples: pd.DataFrame, events: pd.DataFrame, cells: pd.DataFra
         members = cells[labels == group] if len(cells) else cells
         drawn = False
         for _, cell in members.iterrows():
-            s = _series(samples, str(cell["cell_id"]), source, metric)
+            s = data.series(str(cell["cell_id"]), source, metric)
             if s.empty:
                 continue
-            rep = axis_str(cell.get("repeat", 0))
-            ax.plot(s["t_s"], s["value"] / MiB, label=f"repeat {rep}")
+            rep = axis_text(cell.get("repeat", 0))
+            ax.plot(s["t_s"], s["value"] / scale, label=f"repeat {rep}")
             drawn = True
         if len(members):
-            _phase_lines(ax, events, str(members.iloc[0]["cell_id"]))
+            _phase_lines(ax, data, str(members.iloc[0]["cell_id"]))
         _limit_line(ax, memory_limit)
         ax.set_title(group, fontsize=9)
         ax.set_ylabel(ylabel)
@@ -116,7 +117,7 @@ def rss_over_time(samples: pd.DataFrame, events: pd.DataFrame, cells: pd.DataFra
     return fig
 
 
-def memory_breakdown(samples: pd.DataFrame, events: pd.DataFrame, cells: pd.DataFrame, title: str,
+def memory_breakdown(data: CellData, cells: pd.DataFrame, title: str,
                      memory_limit: float | None = None, max_panels: int = 4) -> Figure:
     """Per cell: VmRSS against the runtime's heap in use/idle/released, smaps LazyFree and cgroup usage."""
     cells = cells.reset_index(drop=True).head(max_panels)
@@ -129,13 +130,14 @@ def memory_breakdown(samples: pd.DataFrame, events: pd.DataFrame, cells: pd.Data
             _empty(fig, ax, "cells")
             continue
         cell_id = str(cells.iloc[i]["cell_id"])
-        for source, metric, label in BREAKDOWN:
-            s = _series(samples, cell_id, source, metric)
+        for declared in BREAKDOWN:
+            source = declared.source
+            s = data.series(cell_id, source, declared.metric)
             if not s.empty:
                 style = "-" if source == "proc" else ("--" if source == "runtime" else "-.")
-                ax.plot(s["t_s"], s["value"] / MiB, style, label=label,
+                ax.plot(s["t_s"], s["value"] / MiB, style, label=declared.label,
                         drawstyle="steps-post" if source == "smaps" else "default")
-        _phase_lines(ax, events, cell_id)
+        _phase_lines(ax, data, cell_id)
         _limit_line(ax, memory_limit)
         ax.set_title(labels.get(cell_id, cell_id), fontsize=9)
         ax.set_ylabel("MiB")
@@ -149,18 +151,6 @@ def memory_breakdown(samples: pd.DataFrame, events: pd.DataFrame, cells: pd.Data
     return fig
 
 
-def _scale(metric: str) -> tuple[float, str]:
-    if metric.endswith("_ns"):
-        return 1e6, "ms"
-    if metric.endswith("_s") or metric.endswith("cpu_s"):
-        return 1.0, "s"
-    if metric in ("throughput",):
-        return 1.0, "ops/s"
-    if metric in ("gc_cycles", "minflt", "majflt", "ops", "freeos_calls", "oom_killed"):
-        return 1.0, "count"
-    return MiB, "MiB"
-
-
 def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: str | None = None,
                  title: str = "", order: list[str] | None = None) -> Figure:
     """Bars of `<metric>_median` per x (grouped by hue) with min–max whiskers; one panel per metric."""
@@ -169,8 +159,8 @@ def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: 
     nrows = (len(metrics) + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH_IN, 3.0 * nrows + 0.6), squeeze=False)
     data = by_config.copy()
-    xs = order or (list(dict.fromkeys(data[x].map(axis_str))) if x in data.columns and len(data) else [])
-    data["_x"] = data[x].map(axis_str) if x in data.columns else ""
+    xs = order or (list(dict.fromkeys(data[x].map(axis_text))) if x in data.columns and len(data) else [])
+    data["_x"] = data[x].map(axis_text) if x in data.columns else ""
     data["_hue"] = (data[hue].map(lambda v: f"{hue}={axis_display(hue, v)}")
                     if hue and hue in data.columns else "")
     if data.duplicated(["_x", "_hue"]).any() and "config" in data.columns:
@@ -182,7 +172,8 @@ def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: 
     width = 0.8 / max(len(hues), 1)
     for k, m in enumerate(metrics):
         ax = axes[k // ncols][k % ncols]
-        scale, unit = _scale(m)
+        unit = metric_unit(m)
+        scale = unit.plot_scale
         if f"{m}_median" not in data.columns or not len(xs):
             _empty(fig, ax, m)
         else:
@@ -199,7 +190,7 @@ def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: 
             if any(hues):
                 ax.legend(fontsize=7)
         ax.set_xlabel(x)
-        ax.set_ylabel(f"{m} ({unit})")
+        ax.set_ylabel(f"{m} ({unit.plot_label})")
         ax.set_title(m)
     for j in range(len(metrics), nrows * ncols):
         axes[j // ncols][j % ncols].set_visible(False)
@@ -216,7 +207,7 @@ def sizes_throughput(sizes: pd.DataFrame, title: str) -> Figure:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(WIDTH_IN, 6.0), sharex=True)
     if sizes.empty:
         _empty(fig, top, "sizes events")
-    for pointers, g in sizes.groupby(sizes["pointers"].map(axis_str), sort=True):
+    for pointers, g in sizes.groupby(sizes["pointers"].map(axis_text), sort=True):
         g = g.sort_values("size")
         top.plot(g["size"], g["ops_per_s"] / 1e6, marker="o", label=f"pointers={pointers}")
         total = g[["tiny_allocs", "small_allocs", "large_allocs"]].sum(axis=1).where(lambda v: v > 0)
@@ -237,17 +228,3 @@ def sizes_throughput(sizes: pd.DataFrame, title: str) -> Figure:
     fig.tight_layout()
     return fig
 
-
-def slopes_bars(slopes: pd.DataFrame, title: str) -> Figure:
-    """Pre-computed growth rates (rows: label, rss_mib_s, heap_mib_s) as side-by-side bars."""
-    fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.2))
-    pos = range(len(slopes))
-    ax.bar([p - 0.2 for p in pos], slopes["rss_mib_s"], width=0.4, label="RSS")
-    ax.bar([p + 0.2 for p in pos], slopes["heap_mib_s"], width=0.4, label="heap in use")
-    ax.set_xticks(list(pos))
-    ax.set_xticklabels(slopes["label"])
-    ax.set_ylabel("growth (MiB/s)")
-    ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig

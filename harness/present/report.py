@@ -1,16 +1,16 @@
-"""A run directory → figures/*.png, summary.csv, claims.csv, report.md and a self-contained report.html.
+"""A run directory → figures/*.png and one file per exporter (harness.present.exporters): summary.csv,
+claims.csv, report.md, a self-contained report.html, summary.json and benchstat.txt.
 
-The report is built once as a list of blocks and rendered twice (Markdown, HTML), so both say the
+The report is built once as a list of blocks and rendered by each exporter, so every format says the
 same thing. Nothing in it depends on when it was generated: the same data gives the same report.
+The run's samples and events are split by cell once (`CellData`) and every figure reads its pieces.
 """
 
 from __future__ import annotations
 
-import base64
-import html
+import io
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -18,33 +18,16 @@ import pandas as pd
 
 from harness.analyse import summary as analysis
 
-from harness.analyse import claims
+from harness.analyse import claims, derived
+from harness.define.axes import axis_text
 
+from harness.define.metrics import metric_unit
 from harness.present import plots
+from harness.present.exporters import EXPORTERS
+from harness.present.results import Block, CellData, Results
 
-MiB = 1024 * 1024
 PNG_METADATA = {"Software": None}  # matplotlib's version stamp would make PNGs differ across installs
 
-# Summary values shown per claim (the numbers table).
-CLAIM_METRICS: dict[str, list[str]] = {
-    "C1": ["peak_rss", "rss@release", "final_rss", "release_s"],
-    "C2": ["rss@baseline", "peak_rss", "rss@freeos", "final_rss"],
-    "C3": ["peak_rss", "rss@freeos", "lazyfree@freeos"],
-    "C4": ["oom_killed", "peak_cgroup", "lazyfree@settle", "rss@hold"],
-    "C5": ["throughput", "ops"],
-    "C6": ["max_vm_size", "final_vm_size", "peak_rss", "final_rss"],
-    "C7": ["rss@idle", "heap_goal@idle", "gc_cycles"],
-    "C8": ["gc_cycles", "gc_cpu_s", "peak_rss", "throughput"],
-    "C9": ["freeos_calls", "freeos_p50_ns", "minflt", "cpu_s", "throughput", "mean_rss"],
-    "C10": ["heap_inuse@release", "rss@release", "peak_rss"],
-    "C11": ["rss@freeos", "lazyfree@freeos", "lazyfree@settle", "lazyfree@hold", "oom_killed"],
-    "C12": ["peak_rss", "peak_cgroup", "oom_killed"],
-    "C13": ["mean_rss", "peak_rss", "rss@idle", "heap_inuse@churn"],
-    "C14": ["peak_rss", "final_rss", "heap_inuse@serve"],
-    "X1": ["peak_rss", "gc_cpu_s", "gc_cycles", "oom_killed"],
-}
-BYTE_PREFIXES = ("rss", "lazyfree", "vm_size", "heap_", "cgroup", "working_set", "peak_", "mean_rss",
-                 "final_", "max_vm")
 
 PROVENANCE_KEYS = (  # shown first, in this order (as harness.store.rundir writes them); any other key follows
     "run_id", "complete", "harness", "host", "kernel", "cgroup", "thp", "docker", "go_versions", "backend",
@@ -54,22 +37,11 @@ PROVENANCE_KEYS = (  # shown first, in this order (as harness.store.rundir write
 
 # ---- blocks -----------------------------------------------------------------------------------------
 
-@dataclass
-class Block:
-    kind: str          # h1 | h2 | h3 | p | table | image | list
-    content: object    # str, DataFrame, list[str], or (path, alt)
-
-
 def _fmt_value(metric: str, v) -> str:
+    """The metric's unit's short form; a dash where there is no value (tables read better)."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
-    if metric.startswith(BYTE_PREFIXES):
-        return f"{v / MiB:.0f} MiB"
-    if metric.endswith("_ns"):
-        return f"{v / 1e6:.2f} ms"
-    if metric.endswith("_s"):
-        return f"{v:.2f} s"
-    return f"{v:.4g}"
+    return metric_unit(metric).format(v)
 
 
 def numbers_table(by_config: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
@@ -86,64 +58,6 @@ def numbers_table(by_config: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
             row[m] = text
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def render_markdown(blocks: list[Block]) -> str:
-    out: list[str] = []
-    for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
-            out.append("#" * int(b.kind[1]) + " " + str(b.content))
-        elif b.kind == "p":
-            out.append(str(b.content))
-        elif b.kind == "list":
-            out.append("\n".join(f"- {item}" for item in b.content))
-        elif b.kind == "table":
-            df: pd.DataFrame = b.content
-            cells = [[str(c).replace("|", "\\|").replace("\n", " ") for c in row] for row in df.itertuples(index=False)]
-            out.append("\n".join(["| " + " | ".join(map(str, df.columns)) + " |",
-                                  "|" + "---|" * len(df.columns)] + ["| " + " | ".join(r) + " |" for r in cells]))
-        elif b.kind == "image":
-            path, alt = b.content
-            out.append(f"![{alt}]({path})")
-        out.append("")
-    return "\n".join(out)
-
-
-CSS = ("body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}"
-       "table{border-collapse:collapse;margin:.5em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;"
-       "text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}code{background:#f3f3f3}"
-       ".supported{color:#1a7f37}.refuted{color:#c62828}.partly{color:#b26a00}.inconclusive{color:#555}"
-       ".not-tested{color:#888}")
-
-
-def render_html(blocks: list[Block], base: Path, title: str) -> str:
-    """HTML with every image inlined as a data URI: the file stands alone."""
-    out = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-           f"<style>{CSS}</style></head><body>"]
-    for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
-            out.append(f"<{b.kind}>{html.escape(str(b.content))}</{b.kind}>")
-        elif b.kind == "p":
-            out.append(f"<p>{html.escape(str(b.content))}</p>")
-        elif b.kind == "list":
-            out.append("<ul>" + "".join(f"<li>{html.escape(str(i))}</li>" for i in b.content) + "</ul>")
-        elif b.kind == "table":
-            df = b.content
-            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-            body = []
-            for row in df.itertuples(index=False):
-                tds = []
-                for c, v in zip(df.columns, row):
-                    cls = f' class="{html.escape(str(v))}"' if c == "verdict" else ""
-                    tds.append(f"<td{cls}>{html.escape(str(v))}</td>")
-                body.append("<tr>" + "".join(tds) + "</tr>")
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
-        elif b.kind == "image":
-            path, alt = b.content
-            data = base64.b64encode((base / path).read_bytes()).decode("ascii")
-            out.append(f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>')
-    out.append("</body></html>")
-    return "\n".join(out)
 
 
 # ---- loading ----------------------------------------------------------------------------------------
@@ -182,13 +96,15 @@ def _limit(cells: pd.DataFrame):
     return float(limits[0]) if len(limits) == 1 else None
 
 
-def figure_builders(run, summary: pd.DataFrame) -> dict[str, tuple[str, Callable[[], object]]]:
+def figure_builders(run, summary: pd.DataFrame,
+                    data: CellData | None = None) -> dict[str, tuple[str, Callable[[], object]]]:
     """figure path → (scenario it needs, function drawing it)."""
     cells, samples, events = run.cells, run.samples, run.events
+    data = data if data is not None else CellData(samples, events)
 
     def rss(scenario, **kw):
         c = _scenario_cells(cells, scenario)
-        return lambda: plots.rss_over_time(samples, events, c, kw.pop("title", f"{scenario}: RSS over time"),
+        return lambda: plots.rss_over_time(data, c, kw.pop("title", f"{scenario}: RSS over time"),
                                            memory_limit=_limit(c), **kw)
 
     def breakdown(scenario, pick=None, title=None):
@@ -197,8 +113,8 @@ def figure_builders(run, summary: pd.DataFrame) -> dict[str, tuple[str, Callable
             if pick is not None:
                 c = c[pick(c)] if len(c) else c
             if "repeat" in c.columns:
-                c = c[c["repeat"].map(analysis.axis_str) == "0"] if (c["repeat"].map(analysis.axis_str) == "0").any() else c
-            return plots.memory_breakdown(samples, events, c, title or f"{scenario}: where the memory is",
+                c = c[c["repeat"].map(axis_text) == "0"] if (c["repeat"].map(axis_text) == "0").any() else c
+            return plots.memory_breakdown(data, c, title or f"{scenario}: where the memory is",
                                           memory_limit=_limit(c))
         return draw
 
@@ -213,14 +129,14 @@ def figure_builders(run, summary: pd.DataFrame) -> dict[str, tuple[str, Callable
 
     def sizes():
         c = _scenario_cells(cells, "alloc_sizes")
-        rows = claims._sizes_rows(claims.Inputs(cells, summary, events, samples), c["cell_id"].astype(str))
+        rows = derived.sizes_table(events, c["cell_id"].astype(str))
         ptr = dict(zip(c["cell_id"].astype(str), c.get("pointers", pd.Series("false", index=c.index))))
         rows["pointers"] = rows["cell_id"].map(ptr)
         return plots.sizes_throughput(rows, "alloc_sizes: throughput and allocator class by object size")
 
     def pick_touched_no_freeos(c):
-        return (c.get("freeos", pd.Series("", index=c.index)).map(analysis.axis_str) == "false") & (
-            c.get("touch", pd.Series("true", index=c.index)).map(analysis.axis_str) != "false")
+        return (c.get("freeos", pd.Series("", index=c.index)).map(axis_text) == "false") & (
+            c.get("touch", pd.Series("true", index=c.index)).map(axis_text) != "false")
 
     return {
         "figures/idle_scavenger_rss.png": ("idle_scavenger", rss("idle_scavenger")),
@@ -248,23 +164,26 @@ def figure_builders(run, summary: pd.DataFrame) -> dict[str, tuple[str, Callable
     }
 
 
-def draw_figures(run, summary: pd.DataFrame, out_dir: Path) -> list[str]:
-    """Every figure whose scenario has a completed cell, as PNG; returns the relative paths written."""
+def draw_figures(run, summary: pd.DataFrame, out_dir: Path, data: CellData | None = None) -> dict[str, bytes]:
+    """Every figure whose scenario has a completed cell, written as PNG under out_dir; returns each
+    figure's path relative to out_dir → its PNG bytes, in drawing order."""
     import matplotlib.pyplot as plt
 
-    written = []
-    for rel, (scenario, draw) in figure_builders(run, summary).items():
+    written: dict[str, bytes] = {}
+    for rel, (scenario, draw) in figure_builders(run, summary, data).items():
         ran = _scenario_cells(run.cells, scenario)
         if "status" in ran.columns:
             ran = ran[ran["status"].astype(str).isin(claims.USABLE_STATUSES)]
         if ran.empty:
             continue
         fig = draw()
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=100, metadata=PNG_METADATA)
+        plt.close(fig)
         path = out_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100, metadata=PNG_METADATA)
-        plt.close(fig)
-        written.append(rel)
+        path.write_bytes(png.getvalue())
+        written[rel] = png.getvalue()
     return written
 
 
@@ -277,9 +196,9 @@ def _provenance(manifest: dict, cells: pd.DataFrame, run_dir: Path | None = None
         v = manifest[k]
         items.append(f"{k}: {v if isinstance(v, (str, int, float, bool)) else json.dumps(v, sort_keys=True)}")
     if "go_versions" not in manifest and "go_version" in cells.columns:
-        items.append("Go versions in cells: " + ", ".join(sorted(set(cells["go_version"].map(analysis.axis_str)))))
+        items.append("Go versions in cells: " + ", ".join(sorted(set(cells["go_version"].map(axis_text)))))
     if "backend" not in manifest and "backend" in cells.columns:
-        items.append("backends in cells: " + ", ".join(sorted(set(cells["backend"].map(analysis.axis_str)))))
+        items.append("backends in cells: " + ", ".join(sorted(set(cells["backend"].map(axis_text)))))
     if "status" in cells.columns:
         counts = cells["status"].astype(str).value_counts().sort_index()
         items.append("cell statuses: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
@@ -320,9 +239,9 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
                    Block("list", _what_ran(cells, claim))]
         scoped = cells[cells["scenario"].isin(claim.scenarios)] if "scenario" in cells.columns else cells.iloc[0:0]
         if len(scoped):
-            table = analysis.by_config(summary, scoped, CLAIM_METRICS[cid])
+            table = analysis.by_config(summary, scoped, claim.metrics)
             blocks += [Block("h3", "Numbers (median, min–max over repeats)"),
-                       Block("table", numbers_table(table, CLAIM_METRICS[cid]))]
+                       Block("table", numbers_table(table, claim.metrics))]
         if claim.figure in figures:
             blocks.append(Block("image", (claim.figure, f"{cid}: {claim.figure}")))
         blocks.append(Block("h3", "Verdict"))
@@ -336,26 +255,30 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
                         "reason") if c in cells.columns]
     table = cells[keep].copy()
     for c in keep:
-        table[c] = table[c].map(lambda v: "" if analysis.axis_str(v) == "unset" else analysis.axis_str(v))
+        table[c] = table[c].map(lambda v: "" if axis_text(v) == "unset" else axis_text(v))
     blocks.append(Block("table", table))
     return blocks
 
 
+def build_results(run) -> Results:
+    """Everything the report says about a loaded run, figures drawn into run.path."""
+    data = CellData(run.samples, run.events)
+    summary = analysis.summarize(run.cells, run.samples, run.events)
+    verdicts = claims.evaluate(run, summary)
+    figures = draw_figures(run, summary, Path(run.path), data)
+    # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).
+    verdicts["figure"] = verdicts["figure"].where(verdicts["figure"].isin(list(figures)), "")
+    results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
+    results.blocks = build_blocks(run, summary, verdicts, list(figures))
+    return results
+
+
 def write_report(run_dir: str | Path) -> Path:
-    """Analyse a run directory in place; returns the path of report.md."""
+    """Analyse a run directory in place, writing every exporter's file; returns the path of report.md."""
     run_dir = Path(run_dir)
     from harness.store.rundir import load_run
 
-    run = load_run(run_dir)
-    summary = analysis.summarize(run.cells, run.samples, run.events)
-    verdicts = claims.evaluate(run, summary)
-    figures = draw_figures(run, summary, run_dir)
-    # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).
-    verdicts["figure"] = verdicts["figure"].where(verdicts["figure"].isin(figures), "")
-    summary.to_csv(run_dir / "summary.csv")
-    verdicts.to_csv(run_dir / "claims.csv", index=False)
-    blocks = build_blocks(run, summary, verdicts, figures)
-    title = str(blocks[0].content)
-    (run_dir / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
-    (run_dir / "report.html").write_text(render_html(blocks, run_dir, title), encoding="utf-8")
+    results = build_results(load_run(run_dir))
+    for exporter in EXPORTERS:
+        (run_dir / exporter.file_name).write_bytes(exporter.render(results))
     return run_dir / "report.md"

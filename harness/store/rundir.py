@@ -171,11 +171,28 @@ def _apply_cell_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# Columns of few distinct values, loaded as pandas categoricals: a 100 Hz run has millions of rows,
+# and comparing or grouping small integer codes is what keeps analysis and figures fast and small.
+CATEGORICAL_COLUMNS = ("cell_id", "source", "metric", "kind", "name")
+
+
 def _samples_frame(table: pa.Table) -> pd.DataFrame:
+    """A samples or events table as a DataFrame: CATEGORICAL_COLUMNS as categoricals with sorted
+    categories (so grouping orders them as it would strings), `detail` as Python strings."""
+    for column in CATEGORICAL_COLUMNS:
+        if column in table.column_names and not pa.types.is_dictionary(table.schema.field(column).type):
+            i = table.column_names.index(column)
+            # Encoded in Arrow, before conversion: no Python string is made per row.
+            table = table.set_column(i, column, table.column(i).cast(pa.string()).dictionary_encode())
     frame = table.to_pandas()
-    for column in ("cell_id", "source", "metric", "kind", "name", "detail"):
-        if column in frame.columns and not pd.api.types.is_object_dtype(frame[column]):
-            frame[column] = frame[column].astype(str).astype(object)
+    del table
+    pa.default_memory_pool().release_unused()  # decoding buffers, no longer needed
+    for column in CATEGORICAL_COLUMNS:
+        if column in frame.columns:
+            values = frame[column].cat
+            frame[column] = values.set_categories(sorted(str(c) for c in values.categories))
+    if "detail" in frame.columns and not pd.api.types.is_object_dtype(frame["detail"]):
+        frame["detail"] = frame["detail"].astype(str).astype(object)
     return frame
 
 
@@ -317,7 +334,9 @@ def _read_parquet(path: Path, schema: pa.Schema) -> pa.Table:
         raise StoreError(f"{path}: missing; every cell directory holds samples.parquet, events.parquet "
                          "and cell.json")
     try:
-        table = pq.read_table(path)
+        names = pq.read_schema(path).names
+        # Categorical columns read as dictionaries: never one Python string per row.
+        table = pq.read_table(path, read_dictionary=[c for c in CATEGORICAL_COLUMNS if c in names])
     except (OSError, pa.ArrowException, ValueError) as e:
         raise StoreError(f"{path}: not a readable Parquet file ({_why(e)}); the file is damaged or truncated") \
             from None

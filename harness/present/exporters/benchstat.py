@@ -1,0 +1,137 @@
+"""benchstat.txt: the run in Go's benchmark format (golang.org/x/perf/benchfmt), for `benchstat`.
+
+    goos: linux
+    goarch: amd64
+    kernel: 6.18.44
+    cgroup: v1
+    backend: docker
+    run-id: 20261125-200257-e68b
+    go: 1.27.3
+    BenchmarkAllocRelease/freeos=false/touch=true 1 1079189504.0 peak-rss-bytes 31.0 gc-cycles ...
+
+Configuration lines (`key: value`) come first and apply to every line after them; `go:` is repeated
+before each Go version's cells, so `benchstat -col go benchstat.txt` sets Go versions side by side.
+Each usable cell (status ok or oom_killed) is one line named `Benchmark<Scenario>/<axis=value>/...`:
+the scenario in CamelCase and the axes that vary within it (not the Go version, not the repeat: a
+repeat is another line of the same name, which benchstat pools). Names hold no spaces.
+
+Values are in the metric unit's base quantity, each followed by its unit name: the metric's name in
+dashes with the unit's benchstat suffix (harness.define.units.Unit.benchstat; "B" spelled "bytes",
+as Go's sweet does, which benchstat scales as binary sizes):
+
+    peak-rss-bytes, mean-rss-bytes, rss-at-release-bytes (X@phase → x-at-phase), ...
+    gc-cpu-sec, cpu-sec, wall-sec, release-sec       seconds (a trailing _s in the name becomes -sec)
+    freeos-p50-ns, freeos-p99-ns                     nanoseconds
+    throughput-ops/s                                 operations per second
+    gc-cycles, minflt, majflt, ops, freeos-calls, oom-killed, gc-cpu-fraction   plain numbers
+
+A metric without a value (NaN) is left out of its line; text metrics are never written.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+
+from harness.analyse.claims import USABLE_STATUSES
+from harness.analyse.summary import config_label
+from harness.define.axes import axis_text
+from harness.define.metrics import metric_unit
+from harness.present.results import Results
+
+_NOT_NAME = re.compile(r"\s+")
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "i386": "386"}
+
+
+def camel(scenario: str) -> str:
+    """'alloc_release' → 'AllocRelease'."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[_\-\s]+", scenario) if part)
+
+
+def unit_name(metric: str) -> str | None:
+    """The benchfmt unit of a summary metric; None for a metric that is not a number."""
+    unit = metric_unit(metric)
+    if unit.name == "text":
+        return None
+    base, _, phase = metric.partition("@")
+    words = base.split("_")
+    if len(words) > 1 and words[-1] in ("s", "ns"):
+        words = words[:-1]  # the unit says it
+    name = "-".join(words) + (f"-at-{phase}" if phase else "")
+    suffix = "bytes" if unit.benchstat == "B" else unit.benchstat
+    return _NOT_NAME.sub("_", f"{name}-{suffix}" if suffix else name)
+
+
+def _config_value(value) -> str:
+    return " ".join(str(value).split())
+
+
+def config_lines(manifest: dict) -> list[str]:
+    """The run's provenance as benchfmt `key: value` lines."""
+    host = manifest.get("host") if isinstance(manifest.get("host"), dict) else {}
+    kernel = manifest.get("kernel") if isinstance(manifest.get("kernel"), dict) else {}
+    cgroup = manifest.get("cgroup") if isinstance(manifest.get("cgroup"), dict) else {}
+    harness = manifest.get("harness") if isinstance(manifest.get("harness"), dict) else {}
+    pairs = [
+        ("goos", "linux"),  # every backend runs the workloads on Linux
+        ("goarch", _GOARCH.get(str(host.get("arch", "")), host.get("arch"))),
+        ("kernel", kernel.get("release")),
+        ("cgroup", f"v{cgroup['memory_version']}" if cgroup.get("memory_version") else None),
+        ("thp", manifest.get("thp") if isinstance(manifest.get("thp"), str) else None),
+        ("host-cpus", host.get("cpus")),
+        ("backend", manifest.get("backend")),
+        ("run-id", manifest.get("run_id")),
+        ("harness-commit", harness.get("git_commit")),
+    ]
+    return [f"{k}: {_config_value(v)}" for k, v in pairs if v is not None and _config_value(v)]
+
+
+def benchmark_name(scenario: str, label: str) -> str:
+    """Benchmark<Scenario>/<axis=value>/...: config_label's pairs without the Go version."""
+    parts = [p for p in label.split(", ") if p and p != "default"
+             and not p.startswith(("go_version=", "go="))]
+    name = "/".join(["Benchmark" + camel(scenario)] + [p.replace("/", "_") for p in parts])
+    return _NOT_NAME.sub("_", name)
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
+def benchmark_lines(results: Results) -> list[str]:
+    cells, summary = results.cells, results.summary
+    if cells.empty or "cell_id" not in cells.columns or "scenario" not in cells.columns:
+        return []
+    cells = cells.reset_index(drop=True)
+    if "status" in cells.columns:
+        cells = cells[cells["status"].astype(str).isin(USABLE_STATUSES)].reset_index(drop=True)
+    labels = config_label(cells) if len(cells) else pd.Series(dtype=object)
+    units = {m: unit_name(str(m)) for m in summary.columns}
+    go = cells["go_version"].map(axis_text) if "go_version" in cells.columns else pd.Series("unset", cells.index)
+    out: list[str] = []
+    for version in dict.fromkeys(go):
+        out += ["", f"go: {version}"]
+        for i in cells.index[go == version]:
+            cell_id = str(cells.at[i, "cell_id"])
+            if cell_id not in summary.index:
+                continue
+            values = []
+            for metric, value in summary.loc[cell_id].items():
+                unit = units[metric]
+                if unit is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    continue
+                values.append(f"{_number(value)} {unit}")
+            if values:
+                out.append(f"{benchmark_name(str(cells.at[i, 'scenario']), labels[i])} 1 " + " ".join(values))
+    return out
+
+
+class BenchstatExporter:
+    name = "benchstat"
+    file_name = "benchstat.txt"
+
+    def render(self, results: Results) -> bytes:
+        lines = config_lines(results.manifest) + benchmark_lines(results)
+        return ("\n".join(lines) + "\n").encode("utf-8")
