@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import multiprocessing
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -164,26 +166,53 @@ def figure_builders(run, summary: pd.DataFrame,
     }
 
 
+def _render(draw: Callable[[], object]) -> bytes:
+    import matplotlib.pyplot as plt
+
+    fig = draw()
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100, metadata=PNG_METADATA)
+    plt.close(fig)
+    return png.getvalue()
+
+
+_PENDING: list[Callable[[], object]] = []  # the figures a forked worker draws, by index
+
+
+def _render_pending(index: int) -> bytes:
+    return _render(_PENDING[index])
+
+
+def _render_all(draws: list[Callable[[], object]]) -> list[bytes]:
+    """PNG bytes of every figure. Drawing is CPU-bound matplotlib work that holds the GIL, so with
+    more than one CPU the figures are drawn by forked workers that inherit the data (nothing is
+    pickled but the PNG bytes coming back); the figures are the same either way."""
+    workers = min(len(draws), len(os.sched_getaffinity(0)))
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [_render(draw) for draw in draws]
+    _PENDING[:] = draws
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return pool.map(_render_pending, range(len(draws)), chunksize=1)
+    finally:
+        _PENDING.clear()
+
+
 def draw_figures(run, summary: pd.DataFrame, out_dir: Path, data: CellData | None = None) -> dict[str, bytes]:
     """Every figure whose scenario has a completed cell, written as PNG under out_dir; returns each
     figure's path relative to out_dir → its PNG bytes, in drawing order."""
-    import matplotlib.pyplot as plt
-
-    written: dict[str, bytes] = {}
+    todo: dict[str, Callable[[], object]] = {}
     for rel, (scenario, draw) in figure_builders(run, summary, data).items():
         ran = _scenario_cells(run.cells, scenario)
         if "status" in ran.columns:
             ran = ran[ran["status"].astype(str).isin(claims.USABLE_STATUSES)]
-        if ran.empty:
-            continue
-        fig = draw()
-        png = io.BytesIO()
-        fig.savefig(png, format="png", dpi=100, metadata=PNG_METADATA)
-        plt.close(fig)
+        if not ran.empty:
+            todo[rel] = draw
+    written = dict(zip(todo, _render_all(list(todo.values()))))
+    for rel, png in written.items():
         path = out_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png.getvalue())
-        written[rel] = png.getvalue()
+        path.write_bytes(png)
     return written
 
 

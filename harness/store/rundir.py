@@ -176,6 +176,7 @@ def _apply_cell_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
 CATEGORICAL_COLUMNS = ("cell_id", "source", "metric", "kind", "name")
 
 
+
 def _samples_frame(table: pa.Table) -> pd.DataFrame:
     """A samples or events table as a DataFrame: CATEGORICAL_COLUMNS as categoricals with sorted
     categories (so grouping orders them as it would strings), `detail` as Python strings."""
@@ -184,9 +185,10 @@ def _samples_frame(table: pa.Table) -> pd.DataFrame:
             i = table.column_names.index(column)
             # Encoded in Arrow, before conversion: no Python string is made per row.
             table = table.set_column(i, column, table.column(i).cast(pa.string()).dictionary_encode())
-    frame = table.to_pandas()
+    # Column by column, each Arrow buffer freed once converted: the peak is one copy, not two.
+    frame = table.to_pandas(self_destruct=True, split_blocks=True)
     del table
-    pa.default_memory_pool().release_unused()  # decoding buffers, no longer needed
+
     for column in CATEGORICAL_COLUMNS:
         if column in frame.columns:
             values = frame[column].cat
@@ -437,6 +439,9 @@ def load_run(run_dir: Path | str) -> Run:
     Older formats are upgraded in memory, so readers see one shape; a damaged or incomplete
     directory raises StoreError naming the file.
     """
+    # Decoding buffers from the system allocator go back to the OS once freed; Arrow's default
+    # pool keeps them, and a report would hold the decode peak to its end.
+    pa.set_memory_pool(pa.system_memory_pool())
     run_dir = Path(run_dir)
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.exists():
