@@ -192,7 +192,6 @@ def test_debian_series_skips_pip_and_asks_debian(isolated, monkeypatch, no_pip, 
     def fake_debian(w, tried):
         asked.append(w)
         tried.append(("Debian", "not asked in this test"))
-        return None
 
     monkeypatch.setattr(toolchain, "_from_debian", fake_debian)
     with pytest.raises(ToolchainError) as info:

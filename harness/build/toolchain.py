@@ -349,7 +349,7 @@ def goroot_version_file(goroot: Path) -> str:
         first = (goroot / "VERSION").read_text().splitlines()[0].strip()
     except (OSError, IndexError):
         return ""
-    return first[2:] if first.startswith("go") else first
+    return first.removeprefix("go")
 
 
 def _from_debian(wanted: str, tried: list[Attempt]) -> Toolchain | None:
