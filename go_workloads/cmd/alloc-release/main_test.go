@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"io/ioutil"
 	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"unsafe"
 
 	"goreclaim/workloads/internal/wltest"
 )
@@ -72,6 +78,85 @@ func TestLivePhaseAndSpacedGCs(t *testing.T) {
 	}
 	if live := res.MetricBefore(t, "idle", "heap_inuse"); live < 8*mib {
 		t.Errorf("heap_inuse after release = %.0f MiB; the 8 MiB live set must survive", live/mib)
+	}
+}
+
+// cachedBytes counts the bytes of a file that are in the page cache (mincore on a mapping).
+func cachedBytes(t *testing.T, path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		t.Fatalf("page-cache file %s: %v, %d bytes", path, err, st.Size())
+	}
+	mem, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(mem)
+	vec := make([]byte, (len(mem)+pageSize-1)/pageSize)
+	if _, _, e := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&mem[0])), uintptr(len(mem)),
+		uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatal(e)
+	}
+	var n int64
+	for _, v := range vec {
+		n += int64(v & 1)
+	}
+	return n * pageSize
+}
+
+func TestPageCacheIsCachedNotResident(t *testing.T) {
+	dir := t.TempDir()
+	var cached, rssBefore, rssAfter int64
+	res := wltest.Run(t, []string{"--size=16MiB", "--page-cache=64MiB", "--cache-dir=" + dir, "--baseline=20ms",
+		"--hold=20ms", "--idle=20ms", "--metrics-interval=1s"}, func(pid int, l wltest.Line) {
+		if l.Ev != "phase" {
+			return
+		}
+		switch l.Fields["name"] {
+		case "pagecache":
+			rssBefore, _ = wltest.ProcStatusKiB(pid, "VmRSS")
+		case "allocate":
+			rssAfter, _ = wltest.ProcStatusKiB(pid, "VmRSS")
+			files, _ := filepath.Glob(filepath.Join(dir, "goreclaim-pagecache-*"))
+			if len(files) != 1 {
+				t.Errorf("page-cache files during the run: %v", files)
+				return
+			}
+			cached = cachedBytes(t, files[0])
+		}
+	})
+	wltest.CheckProtocol(t, res, "alloc-release", []string{"baseline", "pagecache", "allocate", "hold", "release", "idle"})
+	end := res.Lines[len(res.Lines)-1]
+	if got := end.Num(t, "totals", "page_cache_bytes"); got != 64*mib {
+		t.Errorf("page_cache_bytes = %v; want 64 MiB", got)
+	}
+	if fs, _ := end.Fields["totals"].(map[string]interface{})["page_cache_fs"].(string); fs == "" {
+		t.Errorf("no page_cache_fs in %s", end.Raw)
+	}
+	if cached < 60*mib {
+		t.Errorf("%d MiB of the 64 MiB file in the page cache after the phase", cached/mib)
+	}
+	if grown := (rssAfter - rssBefore) * 1024; grown > 8*mib {
+		t.Errorf("VmRSS grew by %d MiB while writing and reading 64 MiB of file", grown/mib)
+	}
+	if left, _ := ioutil.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the page-cache file was left behind: %v", left[0].Name())
+	}
+}
+
+func TestUnwritableCacheDirFailsBeforeAnyOutput(t *testing.T) {
+	var out bytes.Buffer
+	err := run([]string{"--page-cache=1MiB", "--cache-dir=/nonexistent/goreclaim"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "--cache-dir /nonexistent/goreclaim") {
+		t.Errorf("error = %v; want one naming --cache-dir", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("telemetry written before the error: %s", out.String())
 	}
 }
 

@@ -1,11 +1,14 @@
 // Command cache-growth serves a steady request stream through a cache: unbounded (a plain
 // map, the article's leaking cache), LRU-bounded, or TTL-bounded; every miss allocates a value.
+// With --drain every entry is then deleted: a Go map keeps its buckets after deletes
+// (golang/go#20135), so the heap stays above what the (now empty) cache holds.
 package main
 
 import (
 	"container/list"
 	"fmt"
 	"io"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +23,7 @@ type cache interface {
 	put(key uint64, value []byte, now time.Time)
 	sweep(now time.Time) // drop what the policy says has expired
 	len() int
+	drain() int // delete every entry one by one; returns how many
 }
 
 type unbounded map[uint64][]byte
@@ -28,6 +32,14 @@ func (c unbounded) get(key uint64, _ time.Time) bool          { _, ok := c[key];
 func (c unbounded) put(key uint64, value []byte, _ time.Time) { c[key] = value }
 func (c unbounded) sweep(time.Time)                           {}
 func (c unbounded) len() int                                  { return len(c) }
+
+func (c unbounded) drain() int {
+	n := len(c)
+	for key := range c {
+		delete(c, key) // deleting during range is allowed; the buckets stay allocated
+	}
+	return n
+}
 
 type entry struct {
 	key     uint64
@@ -61,6 +73,17 @@ func (c *lru) put(key uint64, value []byte, _ time.Time) {
 
 func (c *lru) sweep(time.Time) {}
 func (c *lru) len() int        { return c.order.Len() }
+func (c *lru) drain() int      { return drainList(c.index, c.order) }
+
+// drainList deletes every entry of a map + list cache, as an eviction loop would.
+func drainList(index map[uint64]*list.Element, order *list.List) int {
+	n := order.Len()
+	for e := order.Front(); e != nil; e = order.Front() {
+		order.Remove(e)
+		delete(index, e.Value.(*entry).key)
+	}
+	return n
+}
 
 // ttl drops entries ttl after insertion; insertion order is expiry order, so the sweep
 // only looks at the list front.
@@ -97,7 +120,8 @@ func (c *ttl) remove(e *list.Element) {
 	delete(c.index, e.Value.(*entry).key)
 }
 
-func (c *ttl) len() int { return c.order.Len() }
+func (c *ttl) len() int   { return c.order.Len() }
+func (c *ttl) drain() int { return drainList(c.index, c.order) }
 
 func main() { telemetry.Main(run) }
 
@@ -112,6 +136,8 @@ func run(args []string, out io.Writer) error {
 	capacity := fs.Int("capacity", 20000, "entries kept by the lru policy")
 	ttlFlag := fs.Duration("ttl", time.Second, "lifetime of an entry under the ttl policy")
 	keyspace := fs.Int64("keyspace", 0, "distinct keys (0: every request a new key)")
+	drain := fs.Bool("drain", false, "after serve, delete every entry, run runtime.GC() twice, then idle")
+	idle := fs.Duration("idle", 5*time.Second, "idle time after the drain (with --drain)")
 	if err := telemetry.Parse(fs, args); err != nil {
 		return err
 	}
@@ -141,6 +167,8 @@ func run(args []string, out io.Writer) error {
 	r := telemetry.New(out, "cache-growth")
 	var entries int64
 	r.AddMetric("cache_entries", func() float64 { return float64(atomic.LoadInt64(&entries)) })
+	// Value bytes held by the cache; the map, list and entry overhead is the rest of the heap.
+	r.AddMetric("live_bytes", func() float64 { return float64(atomic.LoadInt64(&entries) * valueSize.Bytes) })
 	r.Start(fs, common.MetricsInterval)
 	r.Phase("baseline")
 	time.Sleep(common.Baseline)
@@ -178,8 +206,23 @@ func run(args []string, out io.Writer) error {
 			break
 		}
 	}
+	ticker.Stop()
+
+	drained := 0
+	if *drain {
+		r.Phase("drain")
+		drained = c.drain()
+		atomic.StoreInt64(&entries, int64(c.len()))
+		runtime.GC()
+		runtime.GC()
+
+		r.Phase("idle")
+		time.Sleep(*idle)
+	}
+	runtime.KeepAlive(c)
 	return r.End(
 		telemetry.Field{Key: "misses", Value: misses},
 		telemetry.Field{Key: "cache_entries", Value: c.len()},
+		telemetry.Field{Key: "drained", Value: drained},
 	)
 }

@@ -1,5 +1,6 @@
 // Command freeos-periodic runs a steady allocation load and calls debug.FreeOSMemory()
-// every --every, to measure what the calls cost (duration, page faults, CPU, throughput).
+// every --every, to measure what the calls cost (duration, page faults, CPU, throughput, and
+// the latency of each unit of work: one object allocated, written and stored).
 package main
 
 import (
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"goreclaim/workloads/internal/lathist"
 	"goreclaim/workloads/internal/telemetry"
 	"goreclaim/workloads/internal/units"
 )
@@ -64,10 +66,15 @@ func run(args []string, out io.Writer) error {
 		}()
 	}
 
+	// A unit of work is one object: allocated, every page written, stored in the ring. One
+	// clock read per unit both ends it and starts the next, so a unit's latency includes any
+	// GC assist, stop-the-world pause or page fault it ran into. The histogram has a fixed
+	// size, so the measurement itself neither grows the heap nor allocates.
+	var lat lathist.Hist
 	deadline := time.Now().Add(*duration)
 	var next int64
-	for time.Now().Before(deadline) {
-		// Batches keep the clock reads and the atomic counter off the per-object path.
+	for prev := time.Now(); prev.Before(deadline); {
+		// Batches keep the atomic counter and the deadline check off the per-object path.
 		for k := 0; k < 16; k++ {
 			obj := make([]byte, objSize.Bytes)
 			for i := 0; i < len(obj); i += pageSize {
@@ -76,10 +83,19 @@ func run(args []string, out io.Writer) error {
 			obj[len(obj)-1] = byte(next)
 			ring[next%ringLen] = obj
 			next++
+			now := time.Now()
+			lat.Record(int64(now.Sub(prev)))
+			prev = now
 		}
 		r.AddOps(16)
 	}
 	close(stop)
 	caller.Wait()
-	return r.End(telemetry.Field{Key: "freeos_calls", Value: calls})
+	return r.End(
+		telemetry.Field{Key: "freeos_calls", Value: calls},
+		telemetry.Field{Key: "units", Value: lat.Count()},
+		telemetry.Field{Key: "lat_p50_ns", Value: lat.Quantile(0.5)},
+		telemetry.Field{Key: "lat_p99_ns", Value: lat.Quantile(0.99)},
+		telemetry.Field{Key: "lat_max_ns", Value: lat.Max()},
+	)
 }

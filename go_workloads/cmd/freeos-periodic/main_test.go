@@ -33,6 +33,19 @@ func TestPeriodicFreeOSUnderLoad(t *testing.T) {
 	if ops < 1000 {
 		t.Errorf("only %v objects of 64 KiB allocated in 500ms", ops)
 	}
+	units := end.Num(t, "totals", "units")
+	p50, p99, maxLat := end.Num(t, "totals", "lat_p50_ns"), end.Num(t, "totals", "lat_p99_ns"), end.Num(t, "totals", "lat_max_ns")
+	t.Logf("%v units: p50 %v ns, p99 %v ns, max %v ns", units, p50, p99, maxLat)
+	if units != ops {
+		t.Errorf("totals.units = %v; want one per object, ops = %v", units, ops)
+	}
+	if !(p50 > 0 && p50 <= p99 && p99 <= maxLat) {
+		t.Errorf("latencies not ordered: p50 %v, p99 %v, max %v", p50, p99, maxLat)
+	}
+	// The units share the 500 ms load: at most half of them can take over twice the mean.
+	if p50 > 0.5e9/units*2 {
+		t.Errorf("median unit %v ns; %v units in 500 ms", p50, units)
+	}
 	// ops grows during the load and the total matches the last metrics line.
 	metrics := res.Of("metrics")
 	if last := metrics[len(metrics)-1].Num(t, "m", "ops"); last != ops {

@@ -1,6 +1,8 @@
 // Command large-churn allocates objects above 32 KiB (the runtime's large objects) with
 // mixed sizes and lifetimes: a short-lived pool replaced continuously and a long-lived
-// pool whose objects live an exponentially distributed time. Then it drops everything.
+// pool whose objects live an exponentially distributed time. Then it drops everything, or
+// with --keep-long only the short-lived pool, so the long-lived objects stay scattered among
+// the freed ones.
 package main
 
 import (
@@ -66,6 +68,8 @@ func run(args []string, out io.Writer) error {
 	duration := fs.Duration("duration", 10*time.Second, "length of the churn phase")
 	idle := fs.Duration("idle", 5*time.Second, "idle time after everything is dropped")
 	seed := fs.Int64("seed", 1, "random seed")
+	keepLong := fs.Bool("keep-long", false, "at the end of churn keep the long-lived objects (scattered among the freed ones) instead of dropping everything")
+	releaseGCs := fs.Int("release-gcs", 1, "runtime.GC() calls after the drop")
 	if err := telemetry.Parse(fs, args); err != nil {
 		return err
 	}
@@ -78,6 +82,8 @@ func run(args []string, out io.Writer) error {
 		return fmt.Errorf("--long-frac must be within [0, 1], got %v", *longFrac)
 	case *longLife <= 0:
 		return fmt.Errorf("--long-life must be positive, got %v", *longLife)
+	case *releaseGCs < 0:
+		return fmt.Errorf("--release-gcs must be 0 or more, got %d", *releaseGCs)
 	}
 
 	r := telemetry.New(out, "large-churn")
@@ -126,11 +132,24 @@ func run(args []string, out io.Writer) error {
 	}
 
 	r.Phase("release")
-	short, long = nil, nil
-	atomic.StoreInt64(&c.liveBytes, 0)
-	runtime.GC()
+	short = nil
+	var kept int64
+	if *keepLong {
+		// The long-lived objects stay where they were allocated, between the freed ones:
+		// a non-moving GC can return only the pages no kept object overlaps.
+		for _, o := range long {
+			kept += int64(len(o.buf))
+		}
+	} else {
+		long = nil
+	}
+	atomic.StoreInt64(&c.liveBytes, kept)
+	for i := 0; i < *releaseGCs; i++ {
+		runtime.GC()
+	}
 
 	r.Phase("idle")
 	time.Sleep(*idle)
+	runtime.KeepAlive(long)
 	return r.End(telemetry.Field{Key: "seed", Value: *seed})
 }

@@ -4,12 +4,14 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"goreclaim/workloads/internal/telemetry"
 	"goreclaim/workloads/internal/units"
@@ -22,6 +24,13 @@ const (
 
 var pointee byte
 
+// struct16 is the article's example object, allocated with new(struct16): 16 bytes and
+// pointer-free, so it is a 16 B size-class object, not a tiny one (tiny is < 16 B).
+type struct16 struct {
+	a int64
+	b bool
+}
+
 func main() { telemetry.Main(run) }
 
 func run(args []string, out io.Writer) error {
@@ -33,8 +42,21 @@ func run(args []string, out io.Writer) error {
 	fs.Var(live, "live", "live set kept by a ring of objects of the current size")
 	pointers := fs.Bool("pointers", false, "objects contain a pointer (not eligible for the tiny allocator)")
 	goroutines := fs.Int("goroutines", 0, "allocating goroutines; 0 means GOMAXPROCS")
+	shape := units.NewChoice("bytes", "bytes", "struct16")
+	fs.Var(shape, "shape", "object shape: bytes (make([]byte, size)) or struct16 (new(struct{ a int64; b bool }), 16 B, pointer-free; --sizes must be 16B or left out)")
 	if err := telemetry.Parse(fs, args); err != nil {
 		return err
+	}
+	if shape.Value == "struct16" {
+		sizesGiven := false
+		fs.Visit(func(f *flag.Flag) { sizesGiven = sizesGiven || f.Name == "sizes" })
+		if sizesGiven && (len(sizes.Bytes) != 1 || sizes.Bytes[0] != int64(unsafe.Sizeof(struct16{}))) {
+			return fmt.Errorf("--shape=struct16 allocates 16-byte structs: --sizes must be 16B or left out, got %s", sizes)
+		}
+		if *pointers {
+			return fmt.Errorf("--shape=struct16 is pointer-free: --pointers=true does not apply")
+		}
+		_ = sizes.Set("16B") // the start line's args then show the size actually allocated
 	}
 	if *goroutines < 0 {
 		return fmt.Errorf("--goroutines must be 0 (GOMAXPROCS) or more, got %d", *goroutines)
@@ -70,7 +92,12 @@ func run(args []string, out io.Writer) error {
 		var wg sync.WaitGroup
 		for w := 0; w < workers; w++ {
 			wg.Add(1)
-			if *pointers {
+			if shape.Value == "struct16" {
+				go func(ring []*struct16) {
+					defer wg.Done()
+					churnStruct16(ring, &stop, r)
+				}(make([]*struct16, ringLen))
+			} else if *pointers {
 				go func(ring [][]*byte) {
 					defer wg.Done()
 					churnPointers(int(objSize/ptrSize), ring, &stop, r)
@@ -99,6 +126,7 @@ func run(args []string, out io.Writer) error {
 			telemetry.Field{Key: "size_text", Value: sizes.Texts[i]},
 			telemetry.Field{Key: "obj_size", Value: objSize},
 			telemetry.Field{Key: "pointers", Value: *pointers},
+			telemetry.Field{Key: "shape", Value: shape.Value},
 			telemetry.Field{Key: "goroutines", Value: workers},
 			telemetry.Field{Key: "ops", Value: ops},
 			telemetry.Field{Key: "ops_per_s", Value: float64(ops) / elapsed},
@@ -119,6 +147,22 @@ func churnBytes(size int, ring [][]byte, stop *int32, r *telemetry.Run) {
 		for k := 0; k < batch; k++ {
 			obj := make([]byte, size)
 			obj[0] = byte(k)
+			ring[idx] = obj
+			if idx++; idx == len(ring) {
+				idx = 0
+			}
+		}
+		r.AddOps(batch)
+	}
+}
+
+// churnStruct16 allocates the article's 16-byte pointer-free struct with new.
+func churnStruct16(ring []*struct16, stop *int32, r *telemetry.Run) {
+	idx := 0
+	for atomic.LoadInt32(stop) == 0 {
+		for k := 0; k < batch; k++ {
+			obj := new(struct16)
+			obj.a = int64(k)
 			ring[idx] = obj
 			if idx++; idx == len(ring) {
 				idx = 0

@@ -101,3 +101,34 @@ func TestPointerObjectsAreNeverTiny(t *testing.T) {
 		}
 	}
 }
+
+// The article's new(struct{ a int64; b bool }) is 16 bytes and pointer-free: a 16 B
+// size-class object, never a tiny allocation.
+func TestStruct16IsASizeClassObject(t *testing.T) {
+	res := wltest.Run(t, []string{"--shape=struct16", "--per-size=200ms", "--baseline=10ms", "--goroutines=1"}, nil)
+	wltest.CheckProtocol(t, res, "small-churn", []string{"baseline", "churn"})
+	lines, source := sizesOf(t, res)
+	if len(lines) != 1 {
+		t.Fatalf("%d sizes lines; want 1", len(lines))
+	}
+	l := res.Of("sizes")[0]
+	if l.Num(t, "obj_size") != 16 || l.Fields["shape"] != "struct16" || l.Fields["size_text"] != "16B" {
+		t.Errorf("sizes line: %s", l.Raw)
+	}
+	s := lines[0]
+	if s.ops < 1000 || !near(s.small, s.ops) || (source != "memstats" && s.tiny > 1000) {
+		t.Errorf("struct16: %+v (%s); want small = ops, no tiny", s, source)
+	}
+}
+
+func TestStruct16RejectsOtherSizesAndPointers(t *testing.T) {
+	for _, args := range [][]string{
+		{"--shape=struct16", "--sizes=8B"},
+		{"--shape=struct16", "--sizes=16B,32B"},
+		{"--shape=struct16", "--pointers=true"},
+	} {
+		if err := run(args, os.Stdout); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}

@@ -9,13 +9,25 @@ import (
 )
 
 // Runtime metrics reported next to MemStats, by the name the telemetry protocol uses.
-// Only those the running Go knows (metrics.All) are read, so one source serves 1.16 to today.
+// Only those the running Go knows (metrics.All) are read, so one source serves 1.16 to today;
+// a name the running Go lacks is simply absent from the metrics lines.
 var runtimeMetricNames = []struct{ name, key string }{
 	{"gc_cpu_s", "/cpu/classes/gc/total:cpu-seconds"},
 	{"scavenge_cpu_s", "/cpu/classes/scavenge/total:cpu-seconds"},
 	{"heap_goal", "/gc/heap/goal:bytes"},
 	{"memlimit", "/gc/gomemlimit:bytes"},
 	{"tiny_allocs", "/gc/heap/tiny/allocs:objects"},
+	// GC cycles by cause: forced ones are runtime.GC/FreeOSMemory (and the 2-minute forced
+	// GC); automatic ones are triggered by the heap goal or the memory limit.
+	{"gc_forced", "/gc/cycles/forced:gc-cycles"},
+	{"gc_auto", "/gc/cycles/automatic:gc-cycles"},
+	{"limiter_last_enabled", "/gc/limiter/last-enabled:gc-cycle"}, // GC CPU limiter, Go 1.19+; 0: never on
+	// Heap memory by state: objects (live and not yet swept dead), stacks, free but still
+	// mapped (idle, not released: may be resident), and released to the OS.
+	{"heap_objects_bytes", "/memory/classes/heap/objects:bytes"},
+	{"heap_stacks", "/memory/classes/heap/stacks:bytes"},
+	{"heap_free", "/memory/classes/heap/free:bytes"},
+	{"released_bytes", "/memory/classes/heap/released:bytes"},
 }
 
 func supportedMetrics() map[string]bool {

@@ -168,7 +168,9 @@ var MemStatsMetrics = []string{
 }
 
 // runtimeMetrics may appear depending on the Go version.
-var runtimeMetrics = []string{"gc_cpu_s", "scavenge_cpu_s", "heap_goal", "memlimit", "tiny_allocs"}
+var runtimeMetrics = []string{"gc_cpu_s", "scavenge_cpu_s", "heap_goal", "memlimit", "tiny_allocs",
+	"gc_forced", "gc_auto", "limiter_last_enabled", "heap_objects_bytes", "heap_stacks", "heap_free",
+	"released_bytes"}
 
 // CheckProtocol checks what every run must satisfy: start first, end last, t monotonic and
 // on the test's clock, the phases exactly as given, metrics lines with the documented
