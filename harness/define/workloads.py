@@ -134,6 +134,12 @@ def _live_footprint(f: Mapping[str, str]) -> int:
     return _size(f, "live")
 
 
+def _small_frag_footprint(f: Mapping[str, str]) -> int:
+    # The objects, plus the index of one 8-byte pointer per object the workload keeps meanwhile.
+    total = _size(f, "total")
+    return total + total // max(_size(f, "obj-size"), 1) * 8
+
+
 def _cache_growth_footprint(f: Mapping[str, str]) -> int:
     value = _size(f, "value-size")
     if f["policy"] == "lru":
@@ -167,8 +173,12 @@ WORKLOADS: dict[str, Workload] = {
                 Param("gc-interval", "duration", "0s", "pause between those GC calls"),
                 Param("freeos", "bool", "false", "call debug.FreeOSMemory() after the GCs"),
                 Param("idle", "duration", "10s", "idle time at the end (scavenger, forced GC every 2 min)"),
+                Param("page-cache", "size", "0", "bytes written to a file, fsynced and read back after the baseline, "
+                      "kept in the page cache to the end (cgroup usage counts it, RSS does not)"),
+                Param("cache-dir", "str", "", "directory of the page-cache file; empty: $TMPDIR (the cell's scratch "
+                      "directory)"),
             ),
-            ("baseline", "live", "allocate", "hold", "release", "freeos", "idle"),
+            ("baseline", "pagecache", "live", "allocate", "hold", "release", "freeos", "idle"),
             work_phase="allocate",
             footprint_of=_alloc_release_footprint,
         ),
@@ -199,6 +209,9 @@ WORKLOADS: dict[str, Workload] = {
                 Param("duration", "duration", "10s", "length of the churn phase"),
                 Param("idle", "duration", "5s", "idle time after everything is dropped"),
                 Param("seed", "int", "1", "random seed"),
+                Param("keep-long", "bool", "false", "at the end of churn keep the long-lived objects (scattered among "
+                      "the freed ones) instead of dropping everything"),
+                Param("release-gcs", "int", "1", "runtime.GC() calls after the drop"),
             ),
             ("baseline", "churn", "release", "idle"),
             work_phase="churn",
@@ -214,6 +227,9 @@ WORKLOADS: dict[str, Workload] = {
                 Param("live", "size", "0", "live set kept by a ring of objects of the current size"),
                 Param("pointers", "bool", "false", "objects contain a pointer (not eligible for the tiny allocator)"),
                 Param("goroutines", "int", "0", "allocating goroutines; 0 means GOMAXPROCS"),
+                Param("shape", "choice", "bytes", "object shape: bytes (make([]byte, size)) or struct16 "
+                      "(new(struct{ a int64; b bool }), the article's 16-byte pointer-free example; --sizes 16B)",
+                      ("bytes", "struct16")),
             ),
             ("baseline", "churn"),
             work_phase="churn",
@@ -231,8 +247,11 @@ WORKLOADS: dict[str, Workload] = {
                 Param("capacity", "int", "20000", "entries kept by the lru policy"),
                 Param("ttl", "duration", "1s", "lifetime of an entry under the ttl policy"),
                 Param("keyspace", "int", "0", "distinct keys (0: every request a new key)"),
+                Param("drain", "bool", "false", "after serve, delete every entry, run runtime.GC() twice, then idle "
+                      "(a map keeps its buckets after deletes, golang/go#20135)"),
+                Param("idle", "duration", "5s", "idle time after the drain (with --drain)"),
             ),
-            ("baseline", "serve"),
+            ("baseline", "serve", "drain", "idle"),
             work_phase="serve",
             footprint_of=_cache_growth_footprint,
         ),
@@ -251,6 +270,24 @@ WORKLOADS: dict[str, Workload] = {
             ("baseline", "allocate", "release", "settle", "second", "hold"),
             work_phase="second",
             footprint_of=_pressure_footprint,
+        ),
+        Workload(
+            "small-frag",
+            "Small pointer-free objects, most of them freed at random: spans stay partly used and a "
+            "non-moving GC cannot compact them.",
+            COMMON
+            + (
+                Param("total", "size", "512MiB", "bytes of small objects allocated"),
+                Param("obj-size", "size", "64B", "size of each pointer-free object (1B to 32KiB)"),
+                Param("free-frac", "float", "0.9", "share of the objects dropped, each chosen at random"),
+                Param("gcs", "int", "2", "runtime.GC() calls after the drop"),
+                Param("freeos", "bool", "false", "call debug.FreeOSMemory() after the GCs, before the idle phase"),
+                Param("idle", "duration", "10s", "idle time at the end (scavenger, forced GC every 2 min)"),
+                Param("seed", "int", "1", "random seed"),
+            ),
+            ("baseline", "allocate", "free", "release", "freeos", "idle"),
+            work_phase="allocate",
+            footprint_of=_small_frag_footprint,
         ),
     )
 }

@@ -28,10 +28,12 @@ GOGC, GOMEMLIMIT, GODEBUG = AXES["gogc"].env, AXES["gomemlimit"].env, AXES["gode
 _RESOLVED = re.compile(r"^(off|\d+)$")
 
 
-def child_env(cell: Cell, host: Mapping[str, str] | None = None) -> dict[str, str]:
+def child_env(cell: Cell, host: Mapping[str, str] | None = None, tmpdir: str | None = None) -> dict[str, str]:
     """The complete environment for the cell's workload. `host` defaults to os.environ."""
     host = os.environ if host is None else host
     env = {name: host[name] for name in HOST_ALLOWLIST if name in host}
+    if tmpdir is not None:
+        env["TMPDIR"] = tmpdir  # the cell's scratch directory, as the workload sees it
     if cell.gogc is not None:
         if not _RESOLVED.match(cell.gogc):
             raise ValueError(

@@ -10,6 +10,7 @@ import itertools
 import os
 
 from harness.run.backends.base import RunResult
+from harness.run.backends.common import remove_leftover_scratch
 from harness.run.backends.process import run_child
 from harness.define.cell import Cell
 from harness.build.toolchain import Build
@@ -28,7 +29,7 @@ class CgroupBackend:
 
     def cleanup(self, run_id: str) -> list[str]:
         # Cgroup names carry the harness's pid, not the run id: this process's leftovers.
-        return remove_leftover_cgroups(f"{CGROUP_PREFIX}{os.getpid()}-")
+        return remove_leftover_cgroups(f"{CGROUP_PREFIX}{os.getpid()}-") + remove_leftover_scratch()
 
     def run(self, cell: Cell, build: Build) -> RunResult:
         from harness.run.observe.cgroupfs import create_memory_cgroup

@@ -6,12 +6,17 @@ everything measured about it, so the docker, cgroup and process backends measure
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
+import shutil
+import tempfile
 import json
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 from harness.run.backends.base import RunResult
 from harness.run.observe.strace import SyscallTrace
@@ -65,6 +70,32 @@ def pump_lines(chunks: Iterable[bytes], feed: Callable[[str, int], None]) -> Non
             feed(line.decode("utf-8", "replace").rstrip("\r"), now)
     if pending:
         feed(pending.decode("utf-8", "replace"), time.monotonic_ns())
+
+
+SCRATCH_PREFIX = "goreclaim-scratch-"
+SCRATCH_IN_CONTAINER = "/scratch"
+
+
+@contextlib.contextmanager
+def scratch_dir(cell: Cell) -> Iterator[Path]:
+    """A writable directory for the cell's working directory and $TMPDIR, on the host's real
+    filesystem (a file written there fills page cache charged to the cell's cgroup, where tmpfs
+    would be unreclaimable shmem), kept out of the image and removed when the cell ends."""
+    path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+    path.chmod(0o777)  # the workload may run as another user than the harness
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_leftover_scratch() -> list[str]:
+    """Scratch directories of this process that a second Ctrl-C kept from being removed."""
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}{os.getpid()}-*"):
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(str(path))
+    return removed
 
 
 def _gone_on_enodev(probe):

@@ -10,9 +10,11 @@ import threading
 import time
 
 from harness.run.backends.base import RunResult
-from harness.run.backends.common import Observation, RunInterrupted, classify
+from harness.run.backends.common import (SCRATCH_IN_CONTAINER, Observation, RunInterrupted, classify,
+                                         remove_leftover_scratch, scratch_dir)
 from harness.build.docker_client import docker_client
 from harness.define.cell import Cell
+from harness.define.workloads import workload
 from harness.run.env import child_env
 from harness.build.toolchain import Build
 
@@ -48,18 +50,26 @@ class DockerBackend:
         return self._docker
 
     def cleanup(self, run_id: str) -> list[str]:
-        return remove_leftover_containers(run_id)
+        return remove_leftover_containers(run_id) + remove_leftover_scratch()
 
     def run(self, cell: Cell, build: Build) -> RunResult:
+        with scratch_dir(cell) as scratch:
+            return self._run(cell, build, scratch)
+
+    def _run(self, cell: Cell, build: Build, scratch) -> RunResult:
         from harness.build.image import ensure_image
 
         image = ensure_image(build)
         limit = cell.memory_limit_bytes
         create_kwargs = dict(
             image=image,
-            entrypoint=[f"/bin/{cell.workload}"],
+            entrypoint=[f"/bin/{workload(cell.workload).binary}"],
             command=list(cell.args),
-            environment=child_env(cell),
+            environment=child_env(cell, tmpdir=SCRATCH_IN_CONTAINER),
+            # The root filesystem stays read-only; the one writable place is the cell's scratch
+            # directory on the host's filesystem (so its page cache is charged to the container).
+            volumes={str(scratch): {"bind": SCRATCH_IN_CONTAINER, "mode": "rw"}},
+            working_dir=SCRATCH_IN_CONTAINER,
             network_disabled=True,
             read_only=True,
             cap_drop=["ALL"],

@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from harness.run.backends.base import RunResult
-from harness.run.backends.common import Observation, RunInterrupted, classify
+from harness.run.backends.common import Observation, RunInterrupted, classify, remove_leftover_scratch, scratch_dir
 from harness.define.cell import Cell
 from harness.run.env import child_env
 from harness.build.toolchain import Build
@@ -21,7 +21,12 @@ def run_child(cell: Cell, build: Build, cgroup=None) -> RunResult:
     binary = build.binary(cell.workload)
     if not binary.is_file():
         return RunResult(cell=cell, status="failed", reason=f"workload binary missing: {binary}")
-    env = child_env(cell)
+    with scratch_dir(cell) as scratch:
+        return _run_child(cell, binary, scratch, cgroup)
+
+
+def _run_child(cell: Cell, binary, scratch, cgroup) -> RunResult:
+    env = child_env(cell, tmpdir=str(scratch))
     obs = Observation(cell)
     oom_before = cgroup.oom_kills() if cgroup is not None else 0
 
@@ -35,7 +40,7 @@ def run_child(cell: Cell, build: Build, cgroup=None) -> RunResult:
     try:
         obs.mark_start()
         proc = subprocess.Popen(
-            [str(binary), *cell.args], env=env, stdin=subprocess.DEVNULL,
+            [str(binary), *cell.args], env=env, cwd=scratch, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec,
             # Own process group: a Ctrl-C in the terminal reaches the harness only, which
             # then stops the workload itself and keeps what was measured.
@@ -92,7 +97,7 @@ class ProcessBackend:
         return None
 
     def cleanup(self, run_id: str) -> list[str]:
-        return []  # a child is killed in run_child's finally; nothing outlives it
+        return remove_leftover_scratch()  # a child is killed in run_child's finally
 
     def run(self, cell: Cell, build: Build) -> RunResult:
         if cell.memory_limit_bytes is not None:
