@@ -26,7 +26,7 @@ from harness.analyse.claims.common import (
 )
 from harness.analyse.claims.registry import CLAIMS, NOT_TESTED, Claim, ids
 from harness.analyse.summary import summarize
-from harness.define.axes import axis_text
+from harness.define.axes import axis_text, order_key
 
 __all__ = ["CLAIMS", "NOT_TESTED", "USABLE_STATUSES", "VERDICTS", "Claim", "Decision", "Derived", "Inputs",
            "Verdict", "axis", "col", "combine", "compare", "evaluate", "evaluate_claim", "evaluate_inputs", "ids",
@@ -55,10 +55,15 @@ def evaluate_claim(claim_id: str, inputs: Inputs) -> list[Verdict]:
     ran_in = primary if not primary.empty else table
     if ran_in.empty:
         return [Verdict(claim_id, "", "not-tested", "not run", "")]
-    versions = sorted(set(ran_in["go_version"].map(axis_text)) if "go_version" in ran_in.columns else {""})
+    versions = sorted(set(ran_in["go_version"].map(axis_text)) if "go_version" in ran_in.columns else {""},
+                      key=lambda v: order_key("go", v))
     out = []
     for go in versions:
         rows = table[table["go_version"].map(axis_text) == go] if "go_version" in table.columns else table
+        why_not = claim.not_applicable(go) if claim.not_applicable else None
+        if why_not:
+            out.append(Verdict(claim_id, go, "not-applicable", why_not, claim.figure))
+            continue
         status = rows["status"].astype(str) if "status" in rows.columns else pd.Series("ok", index=rows.index)
         usable = rows[status.isin(USABLE_STATUSES)]
         if usable.empty:

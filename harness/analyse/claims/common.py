@@ -19,10 +19,11 @@ from harness.analyse.summary import (
     axis_text,
     retained_fraction,
 )
+from harness.run.backends.base import MEASURED
 from harness.define.units import UNITS, UnitError, parse_duration, parse_size
 
-VERDICTS = ("supported", "refuted", "partly", "inconclusive", "not-tested")
-USABLE_STATUSES = ("ok", "oom_killed")
+VERDICTS = ("supported", "refuted", "partly", "inconclusive", "not-applicable", "not-tested")
+USABLE_STATUSES = MEASURED
 MiB = 1024 * 1024
 NAN = float("nan")
 

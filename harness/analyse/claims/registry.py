@@ -26,6 +26,11 @@ class Claim:
     figure: str                  # figure file name the report draws for this claim
     decide: Callable[[pd.DataFrame, Derived], Decision]
     evidence: Callable[[Decision], str]
+    # Why the claim does not apply to a Go version (e.g. GOMEMLIMIT before 1.19), else None.
+    not_applicable: Callable[[str], str | None] | None = None
+    # The runtime or kernel mechanism behind the verdict, with its reference (Go source file and
+    # function, or golang/go issue); shown with every verdict.
+    mechanism: str = ""
 
 
 # Claims about other runtimes: outside a Go harness. id -> (statement, why not tested).

@@ -11,7 +11,7 @@ CSS = ("body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1e
        "table{border-collapse:collapse;margin:.5em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;"
        "text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}code{background:#f3f3f3}"
        ".supported{color:#1a7f37}.refuted{color:#c62828}.partly{color:#b26a00}.inconclusive{color:#555}"
-       ".not-tested{color:#888}")
+       ".not-tested{color:#888}.not-applicable{color:#888}")
 
 
 def render_html(blocks: list[Block], figures: dict[str, bytes], title: str) -> str:
