@@ -7,7 +7,8 @@ import pytest
 
 from harness.run.backends.base import RunResult
 from harness.define.cell import Cell
-from harness.store.rundir import (MANIFEST_VERSION, RunStore, StoreError, cells_row, collect_manifest, load_run,
+from harness.store.provenance import collect_manifest
+from harness.store.rundir import (MANIFEST_VERSION, RunStore, StoreError, cells_row, load_run,
                                   result_frames)
 
 T0 = 10_000_000_000

@@ -45,7 +45,8 @@ class RunSession:
         log: Callable[[str], None] = print,
         scenarios: Iterable[Scenario] = (),
     ):
-        from harness.store.rundir import RunStore, collect_manifest, new_run_id
+        from harness.store.provenance import collect_manifest
+        from harness.store.rundir import RunStore, new_run_id
 
         self.log = log
         self.run_id = run_id or new_run_id()

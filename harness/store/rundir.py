@@ -18,14 +18,9 @@ import csv
 import json
 import math
 import os
-import platform
 import re
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -468,99 +463,3 @@ def load_run(run_dir: Path | str) -> Run:
     samples = _samples_frame(_read_parquet_tables(run_dir, "samples.parquet", SAMPLES_SCHEMA))
     events = _samples_frame(_read_parquet_tables(run_dir, "events.parquet", EVENTS_SCHEMA))
     return Run(path=run_dir, manifest=manifest, cells=cells, samples=samples, events=events)
-
-
-# ---------------------------------------------------------------------------------------------- manifest
-
-def _safe(collect) -> object:
-    try:
-        return collect()
-    except Exception as e:  # noqa: BLE001 - provenance is best effort; say what failed
-        return f"unavailable: {type(e).__name__}: {e}"
-
-
-def collect_harness() -> dict:
-    from harness import __version__
-
-    from harness.define.project import REPO_ROOT as repo
-
-    out: dict = {"version": __version__, "git_commit": None, "git_dirty": None}
-    try:
-        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=5)
-        if commit.returncode == 0:
-            out["git_commit"] = commit.stdout.strip()
-            status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=5)
-            out["git_dirty"] = bool(status.stdout.strip()) if status.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return out
-
-
-def _meminfo() -> dict[str, int]:
-    out = {}
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        parts = rest.split()
-        if parts and parts[0].isdigit():
-            out[key] = int(parts[0]) * (1024 if len(parts) > 1 and parts[1] == "kB" else 1)
-    return out
-
-
-def collect_host() -> dict:
-    mem = _meminfo()
-    return {"hostname": socket.gethostname(), "arch": platform.machine(), "cpus": os.cpu_count(),
-            "mem_total_bytes": mem.get("MemTotal"), "swap_total_bytes": mem.get("SwapTotal")}
-
-
-def collect_kernel() -> dict:
-    u = os.uname()
-    return {"release": u.release, "version": u.version}
-
-
-def collect_cgroup() -> dict:
-    from harness.run.observe.cgroupfs import memory_cgroup_of
-
-    cg = memory_cgroup_of("self")
-    return {"memory_version": cg.version, "own_memory_cgroup": str(cg.path)}
-
-
-def collect_thp() -> str:
-    text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
-    m = re.search(r"\[(\w+)\]", text)
-    return m.group(1) if m else text.strip()
-
-
-def collect_docker(timeout_s: float = 2.0) -> dict | None:
-    import docker
-
-    client = docker.DockerClient.from_env(timeout=timeout_s)
-    try:
-        v = client.version()
-        return {"engine": v.get("Version"), "api": v.get("ApiVersion"),
-                "cgroup_driver": client.info().get("CgroupDriver")}
-    finally:
-        client.close()
-
-
-def collect_python() -> dict:
-    return {"version": platform.python_version(), "implementation": platform.python_implementation(),
-            "executable": sys.executable}
-
-
-def collect_manifest(**extra) -> dict:
-    """Provenance of a run: harness, host, kernel, cgroup, THP, swap, Docker, Python, date; plus extra."""
-    manifest = {
-        "harness": _safe(collect_harness),
-        "host": _safe(collect_host),
-        "kernel": _safe(collect_kernel),
-        "cgroup": _safe(collect_cgroup),
-        "thp": _safe(collect_thp),
-        "docker": _safe(collect_docker),
-        "python": _safe(collect_python),
-        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "started_monotonic_ns": time.monotonic_ns(),
-    }
-    manifest.update(extra)
-    return manifest
