@@ -8,7 +8,7 @@ import pytest
 from harness.analyse import summary as analysis
 
 from harness.present import plots
-from harness.present.results import CellData
+from harness.analyse.summary import split_by_cell
 from tests.frames import MiB, alloc_release_spec, run_frames
 
 
@@ -25,7 +25,7 @@ def test_backend_is_agg():
 
 def test_rss_over_time_has_a_panel_per_configuration_with_phases_and_limit(run):
     cells, samples, events = run
-    fig = plots.rss_over_time(CellData(samples, events), cells, "alloc_release: RSS", memory_limit=1536 * MiB)
+    fig = plots.rss_over_time(split_by_cell(samples, events), cells, "alloc_release: RSS", memory_limit=1536 * MiB)
     axes = [a for a in fig.axes if a.get_visible()]
     assert [a.get_title() for a in axes] == ["freeos=true", "freeos=false"]
     ax = axes[0]
@@ -40,7 +40,7 @@ def test_rss_over_time_has_a_panel_per_configuration_with_phases_and_limit(run):
 
 def test_memory_breakdown_draws_rss_heap_and_lazyfree(run):
     cells, samples, events = run
-    fig = plots.memory_breakdown(CellData(samples, events), cells.head(1), "gap")
+    fig = plots.memory_breakdown(split_by_cell(samples, events), cells.head(1), "gap")
     labels = {l.get_label() for l in fig.axes[0].get_lines()}
     assert {"VmRSS", "heap in use", "heap released", "LazyFree"} <= labels
     assert fig.axes[0].get_ylabel() == "MiB"
@@ -82,7 +82,7 @@ def test_sizes_throughput_marks_class_edges():
 
 def test_empty_inputs_still_draw():
     empty = pd.DataFrame(columns=analysis.SAMPLE_COLUMNS)
-    fig = plots.rss_over_time(CellData(empty, pd.DataFrame(columns=analysis.EVENT_COLUMNS)),
+    fig = plots.rss_over_time(split_by_cell(empty, pd.DataFrame(columns=analysis.EVENT_COLUMNS)),
                               pd.DataFrame(columns=["cell_id"]), "nothing")
     assert any("no vm_rss" in t.get_text() for t in fig.axes[0].texts)
 
@@ -94,7 +94,7 @@ def test_phase_names_do_not_overprint_when_phases_are_milliseconds_apart():
                           columns=analysis.EVENT_COLUMNS)
     samples = pd.DataFrame([("c", t, "proc", "vm_rss", 1.0) for t in (0.0, 140.0)], columns=analysis.SAMPLE_COLUMNS)
     cells = pd.DataFrame([{"cell_id": "c", "scenario": "s"}])
-    fig = plots.rss_over_time(CellData(samples, events), cells, "t")
+    fig = plots.rss_over_time(split_by_cell(samples, events), cells, "t")
     named = [t.get_text().strip() for t in fig.axes[0].texts]
     assert named == ["baseline", "idle"]
     assert len(fig.axes[0].get_lines()) >= 5 + 1   # every boundary still drawn, plus the RSS line

@@ -1,7 +1,7 @@
 """A run's data → matplotlib Figures. No file reading and no statistics beyond selecting and pivoting.
 
 The only module that imports matplotlib, always with the Agg backend, so a headless run draws.
-Time series are read through a `CellData` (the run split by cell once): a figure looks up the few
+Time series are read through a `RunData` (harness.analyse.summary.split_by_cell: the run split by cell once): a figure looks up the few
 series it draws instead of filtering every sample of the run. Axis scales and labels come from the
 unit and series registries (harness.define.units, harness.define.metrics).
 """
@@ -17,11 +17,10 @@ import pandas as pd  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from harness.analyse.summary import config_label  # noqa: E402
+from harness.analyse.summary import RunData, config_label  # noqa: E402
 from harness.define.axes import axis_display, axis_text  # noqa: E402
 from harness.define.metrics import SERIES, metric_unit, series_unit  # noqa: E402
 from harness.define.units import MiB  # noqa: E402
-from harness.present.results import CellData  # noqa: E402
 
 WIDTH_IN = 9.0  # at dpi 100: ~900 px wide
 
@@ -50,19 +49,19 @@ def _labels(cells: pd.DataFrame) -> dict[str, str]:
     return dict(zip(cells["cell_id"].astype(str), labels))
 
 
-def _phase_lines(ax, data: CellData, cell_id: str, label: bool = True) -> None:
-    phases = data.phases(cell_id)
-    ends = pd.concat([phases["start_s"], phases["end_s"]]).dropna()
+def _phase_lines(ax, data: RunData, cell_id: str, label: bool = True) -> None:
+    phases = data.phases_of(cell_id)
+    ends = [t for _, start, end in phases for t in (start, end) if not np.isnan(t)]
     # Phases a few milliseconds long would print their names on top of each other: name a
     # boundary only where it stands clear of the last named one.
-    min_gap = 0.03 * float(ends.max() - ends.min()) if len(ends) else 0.0
+    min_gap = 0.03 * (max(ends) - min(ends)) if ends else 0.0
     last_named = -np.inf
-    for row in phases.itertuples(index=False):
-        ax.axvline(row.start_s, color="0.6", linestyle=":", linewidth=0.8)
-        if label and row.start_s - last_named >= min_gap:
-            ax.text(row.start_s, 1.0, f" {row.phase}", transform=ax.get_xaxis_transform(), rotation=90,
+    for name, start, _ in phases:
+        ax.axvline(start, color="0.6", linestyle=":", linewidth=0.8)
+        if label and start - last_named >= min_gap:
+            ax.text(start, 1.0, f" {name}", transform=ax.get_xaxis_transform(), rotation=90,
                     va="top", ha="left", fontsize=7, color="0.35")
-            last_named = row.start_s
+            last_named = start
 
 
 def _limit_line(ax, memory_limit) -> None:
@@ -75,7 +74,7 @@ def _empty(fig: Figure, ax, what: str) -> None:
     ax.text(0.5, 0.5, f"no {what} in this run", ha="center", va="center", transform=ax.transAxes)
 
 
-def rss_over_time(data: CellData, cells: pd.DataFrame, title: str,
+def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
                   memory_limit: float | None = None, source: str = "proc", metric: str = "vm_rss",
                   ylabel: str = "RSS (MiB)", max_panels: int = 6) -> Figure:
     """One panel per configuration (repeats overlaid), phase boundaries named, the limit drawn."""
@@ -97,7 +96,7 @@ def rss_over_time(data: CellData, cells: pd.DataFrame, title: str,
             if s.empty:
                 continue
             rep = axis_text(cell.get("repeat", 0))
-            ax.plot(s["t_s"], s["value"] / scale, label=f"repeat {rep}")
+            ax.plot(s.index, s.to_numpy() / scale, label=f"repeat {rep}")
             drawn = True
         if len(members):
             _phase_lines(ax, data, str(members.iloc[0]["cell_id"]))
@@ -117,7 +116,7 @@ def rss_over_time(data: CellData, cells: pd.DataFrame, title: str,
     return fig
 
 
-def memory_breakdown(data: CellData, cells: pd.DataFrame, title: str,
+def memory_breakdown(data: RunData, cells: pd.DataFrame, title: str,
                      memory_limit: float | None = None, max_panels: int = 4) -> Figure:
     """Per cell: VmRSS against the runtime's heap in use/idle/released, smaps LazyFree and cgroup usage."""
     cells = cells.reset_index(drop=True).head(max_panels)
@@ -135,7 +134,7 @@ def memory_breakdown(data: CellData, cells: pd.DataFrame, title: str,
             s = data.series(cell_id, source, declared.metric)
             if not s.empty:
                 style = "-" if source == "proc" else ("--" if source == "runtime" else "-.")
-                ax.plot(s["t_s"], s["value"] / MiB, style, label=declared.label,
+                ax.plot(s.index, s.to_numpy() / MiB, style, label=declared.label,
                         drawstyle="steps-post" if source == "smaps" else "default")
         _phase_lines(ax, data, cell_id)
         _limit_line(ax, memory_limit)

@@ -3,7 +3,7 @@ claims.csv, report.md, a self-contained report.html, summary.json and benchstat.
 
 The report is built once as a list of blocks and rendered by each exporter, so every format says the
 same thing. Nothing in it depends on when it was generated: the same data gives the same report.
-The run's samples and events are split by cell once (`CellData`) and every figure reads its pieces.
+The run's samples and events are split by cell once (`split_by_cell`) and every figure reads its pieces.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from harness.define.axes import axis_text
 from harness.define.metrics import metric_unit
 from harness.present import plots
 from harness.present.exporters import EXPORTERS
-from harness.present.results import Block, CellData, Results
+from harness.present.results import Block, Results
 
 PNG_METADATA = {"Software": None}  # matplotlib's version stamp would make PNGs differ across installs
 
@@ -99,10 +99,10 @@ def _limit(cells: pd.DataFrame):
 
 
 def figure_builders(run, summary: pd.DataFrame,
-                    data: CellData | None = None) -> dict[str, tuple[str, Callable[[], object]]]:
+                    data: analysis.RunData | None = None) -> dict[str, tuple[str, Callable[[], object]]]:
     """figure path → (scenario it needs, function drawing it)."""
     cells, samples, events = run.cells, run.samples, run.events
-    data = data if data is not None else CellData(samples, events)
+    data = data if data is not None else analysis.split_by_cell(samples, events)
 
     def rss(scenario, **kw):
         c = _scenario_cells(cells, scenario)
@@ -198,7 +198,7 @@ def _render_all(draws: list[Callable[[], object]]) -> list[bytes]:
         _PENDING.clear()
 
 
-def draw_figures(run, summary: pd.DataFrame, out_dir: Path, data: CellData | None = None) -> dict[str, bytes]:
+def draw_figures(run, summary: pd.DataFrame, out_dir: Path, data: analysis.RunData | None = None) -> dict[str, bytes]:
     """Every figure whose scenario has a completed cell, written as PNG under out_dir; returns each
     figure's path relative to out_dir → its PNG bytes, in drawing order."""
     todo: dict[str, Callable[[], object]] = {}
@@ -291,9 +291,9 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
 
 def build_results(run) -> Results:
     """Everything the report says about a loaded run, figures drawn into run.path."""
-    data = CellData(run.samples, run.events)
-    summary = analysis.summarize(run.cells, run.samples, run.events)
-    verdicts = claims.evaluate(run, summary)
+    data = analysis.split_by_cell(run.samples, run.events)
+    summary = analysis.summarize(run.cells, data)
+    verdicts = claims.evaluate(run, summary, data)
     figures = draw_figures(run, summary, Path(run.path), data)
     # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).
     verdicts["figure"] = verdicts["figure"].where(verdicts["figure"].isin(list(figures)), "")

@@ -25,7 +25,7 @@ from harness.analyse.claims.common import (
     span,
 )
 from harness.analyse.claims.registry import CLAIMS, NOT_TESTED, Claim, ids
-from harness.analyse.summary import summarize
+from harness.analyse.summary import RunData, summarize
 from harness.define.axes import axis_text, order_key
 
 __all__ = ["CLAIMS", "NOT_TESTED", "USABLE_STATUSES", "VERDICTS", "Claim", "Decision", "Derived", "Inputs",
@@ -82,13 +82,11 @@ def evaluate_inputs(inputs: Inputs) -> pd.DataFrame:
     return pd.DataFrame([asdict(v) for v in rows], columns=COLUMNS)
 
 
-def evaluate(run, summary: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every claim over a loaded run (`store.Run`: .cells, .samples, .events): claims.csv's rows."""
+def evaluate(run, summary: pd.DataFrame | None = None, data: RunData | None = None) -> pd.DataFrame:
+    """Every claim over a loaded run (`store.Run`: .cells, .samples, .events): claims.csv's rows.
+    `data` is the run already split by cell, when the caller has it."""
     if summary is None:
-        summary = summarize(run.cells, run.samples, run.events)
-    return evaluate_inputs(Inputs(run.cells, summary, run.events, run.samples))
+        summary = summarize(run.cells, data if data is not None else run.samples, run.events)
+    return evaluate_inputs(Inputs(run.cells, summary, run.events, run.samples, data))
 
 
-def _sizes_rows(inputs: Inputs, cell_ids) -> pd.DataFrame:
-    """Kept for harness.present.report until it reads harness.analyse.derived.sizes_table."""
-    return inputs.derived.sizes(cell_ids)

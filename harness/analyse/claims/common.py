@@ -61,7 +61,9 @@ class Derived:
 
     @cached_property
     def run(self) -> RunData:
-        return RunData(self.samples, self.events)
+        return self.data if self.data is not None else RunData(self.samples, self.events)
+
+    data: RunData | None = None  # the run already split by cell, when the caller has it
 
     def sizes(self, cell_ids: Iterable[str]) -> pd.DataFrame:
         return derive.sizes_table(self.events, cell_ids)
@@ -83,6 +85,7 @@ class Inputs:
     summary: pd.DataFrame
     events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(EVENT_COLUMNS)))
     samples: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(SAMPLE_COLUMNS)))
+    data: RunData | None = None  # samples and events already split by cell (summary.split_by_cell)
 
     def table(self) -> pd.DataFrame:
         """cells joined with their summary, one row per cell, indexed by cell_id."""
@@ -94,7 +97,9 @@ class Inputs:
 
     @cached_property
     def derived(self) -> Derived:
-        return Derived(self.events, self.samples)
+        derived = Derived(self.events, self.samples)
+        derived.data = self.data
+        return derived
 
 
 # ---- formatting ----------------------------------------------------------------------------------
