@@ -318,6 +318,7 @@ PHASE_METRICS: dict[str, PhaseMetric] = {m.name: m for m in (
     PhaseMetric("lazyfree", "bytes", "LazyFree", (("smaps", "lazyfree"),)),
     PhaseMetric("cgroup_usage", "bytes", "cgroup usage", (("cgroup", "usage"),)),
     PhaseMetric("working_set", "bytes", "working set", (("cgroup", "working_set"),)),
+    PhaseMetric("heap_alloc", "bytes", "heap alloc", (("runtime", "heap_alloc"),)),
     PhaseMetric("heap_inuse", "bytes", "heap in use", (("runtime", "heap_inuse"),)),
     PhaseMetric("heap_idle", "bytes", "heap idle", (("runtime", "heap_idle"),)),
     PhaseMetric("heap_released", "bytes", "heap released", (("runtime", "heap_released"),)),

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from harness.analyse.summary import RunData, config_label  # noqa: E402
-from harness.define.axes import axis_display, axis_text  # noqa: E402
+from harness.define.axes import axis_display, axis_text, order_key  # noqa: E402
 from harness.define.metrics import SERIES, metric_unit, series_unit  # noqa: E402
 from harness.define.units import MiB  # noqa: E402
 
@@ -227,3 +227,67 @@ def sizes_throughput(sizes: pd.DataFrame, title: str) -> Figure:
     fig.tight_layout()
     return fig
 
+
+
+def tool_views(table: pd.DataFrame, tools: list[str], title: str, max_rows: int = 8) -> Figure:
+    """Horizontal bars: for each (configuration, phase) row, the MiB each tool would have shown."""
+    table = table.head(max_rows)
+    n = max(len(table), 1)
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.9 + 0.32 * len(tools) * n / 2 + 0.6))
+    if table.empty:
+        _empty(fig, ax, "per-phase readings")
+    height = 0.8 / max(len(tools), 1)
+    labels = [f"{r.config}, Go {r.go_version} @ {r.phase}" for r in table.itertuples(index=False)]
+    for j, tool in enumerate(tools):
+        pos = [i + (j - (len(tools) - 1) / 2) * height for i in range(len(table))]
+        ax.barh(pos, table[tool].fillna(0) / MiB, height=height, label=tool)
+    ax.set_yticks(range(len(table)))
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("MiB")
+    if len(table):
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Figure:
+    """One panel per (title, by_config table, metric): the metric's median per Go version (x), one
+    bar per configuration, min–max whiskers."""
+    n = max(len(panels), 1)
+    ncols = 1 if n == 1 else 2
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH_IN, 3.0 * nrows + 0.6), squeeze=False)
+    for k, (panel_title, table, metric) in enumerate(panels):
+        ax = axes[k // ncols][k % ncols]
+        unit = metric_unit(metric)
+        versions = sorted(set(table["go_version"].map(axis_text)), key=lambda v: order_key("go", v))
+        configs = list(dict.fromkeys(table["config"].map(_without_go)))
+        width = 0.8 / max(len(configs), 1)
+        for j, config in enumerate(configs):
+            sub = table[table["config"].map(_without_go) == config]
+            sub = sub.assign(_v=sub["go_version"].map(axis_text)).drop_duplicates("_v").set_index("_v").reindex(versions)
+            med = sub[f"{metric}_median"] / unit.plot_scale
+            err = [((sub[f"{metric}_median"] - sub[f"{metric}_min"]) / unit.plot_scale).fillna(0),
+                   ((sub[f"{metric}_max"] - sub[f"{metric}_median"]) / unit.plot_scale).fillna(0)]
+            pos = [i + (j - (len(configs) - 1) / 2) * width for i in range(len(versions))]
+            ax.bar(pos, med.fillna(0), width=width, yerr=err, capsize=2, label=config)
+        ax.set_xticks(range(len(versions)))
+        ax.set_xticklabels(versions, rotation=45, fontsize=7)
+        ax.set_ylabel(f"{metric} ({unit.plot_label})")
+        ax.set_title(panel_title, fontsize=9)
+        if len(configs) > 1:
+            ax.legend(fontsize=6)
+    for j in range(len(panels), nrows * ncols):
+        axes[j // ncols][j % ncols].set_visible(False)
+    if not panels:
+        _empty(fig, axes[0][0], "claim run on several Go versions")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _without_go(label: str) -> str:
+    parts = [p for p in str(label).split(", ") if not p.startswith(("go=", "go_version="))]
+    return ", ".join(parts) or "default"

@@ -21,9 +21,11 @@ import pandas as pd
 from harness.analyse import summary as analysis
 
 from harness.analyse import claims, derived
-from harness.define.axes import axis_text
+from harness.analyse import views
+from harness.analyse.views import TOOL_VIEWS
+from harness.define.axes import axis_text, order_key
 
-from harness.define.metrics import metric_unit
+from harness.define.metrics import metric_label, metric_unit
 from harness.present import plots
 from harness.present.exporters import EXPORTERS
 from harness.present.results import Block, Results
@@ -163,7 +165,58 @@ def figure_builders(run, summary: pd.DataFrame,
         "figures/cache_growth_rss.png": ("cache_growth", rss("cache_growth")),
         "figures/gomemlimit.png": ("gomemlimit", bars("gomemlimit", ["peak_rss", "gc_cpu_s", "oom_killed"],
                                                       "gomemlimit")),
+        "figures/tool_views.png": (next(iter(TOOL_PHASES)), lambda: plots.tool_views(
+            tool_rows(summary, cells), [v.name for v in TOOL_VIEWS],
+            "What each tool shows at the end of a phase (median over repeats)")),
+        "figures/go_versions.png": (_first_versioned(cells), lambda: plots.by_go_version(
+            version_panels(summary, cells), "What changed between Go versions")),
     }
+
+
+# Where the "what each tool shows" table looks: scenario -> the phases whose end it reads.
+TOOL_PHASES: dict[str, tuple[str, ...]] = {
+    "madvdontneed": ("freeos",),
+    "cgroup_limit": ("pagecache",),
+    "alloc_release": ("release", "idle"),
+}
+
+
+def tool_rows(summary: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """The tool table over TOOL_PHASES, rows of the newest Go version first (the figure shows the top)."""
+    tables = [views.tool_table(summary, c, phases).assign(scenario=scenario)
+              for scenario, phases in TOOL_PHASES.items() if len(c := _scenario_cells(cells, scenario))]
+    if not tables:
+        return pd.DataFrame(columns=["scenario", "config", "go_version", "phase", "n"])
+    table = pd.concat(tables, ignore_index=True)
+    newest = max(table["go_version"].map(axis_text), key=lambda v: order_key("go", v))
+    table["_newest"] = table["go_version"].map(axis_text) != newest
+    return table.sort_values("_newest", kind="stable").drop(columns="_newest").reset_index(drop=True)
+
+
+def _versions(cells: pd.DataFrame) -> list[str]:
+    if "go_version" not in cells.columns:
+        return []
+    return sorted(set(cells["go_version"].map(axis_text)), key=lambda v: order_key("go", v))
+
+
+def _first_versioned(cells: pd.DataFrame) -> str:
+    """A scenario run on more than one Go version ("" when none was)."""
+    for scenario in dict.fromkeys(cells.get("scenario", pd.Series(dtype=object))):
+        if len(_versions(_scenario_cells(cells, scenario))) > 1:
+            return scenario
+    return ""
+
+
+def version_panels(summary: pd.DataFrame, cells: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
+    """(title, by_config table, metric) for every claim with a version metric whose first scenario
+    ran on more than one Go version."""
+    panels = []
+    for cid, claim in claims.CLAIMS.items():
+        c = _scenario_cells(cells, claim.scenarios[0])
+        if claim.version_metric and len(_versions(c)) > 1:
+            panels.append((f"{cid}: {metric_label(claim.version_metric)}",
+                           analysis.by_config(summary, c, [claim.version_metric]), claim.version_metric))
+    return panels
 
 
 def _render(draw: Callable[[], object]) -> bytes:
@@ -250,6 +303,70 @@ def _what_ran(cells: pd.DataFrame, claim: claims.Claim) -> list[str]:
     return items
 
 
+def _versions_blocks(verdicts: pd.DataFrame, figures) -> list[Block]:
+    """Claims judged on more than one Go version: their verdict per version, side by side."""
+    judged = verdicts[verdicts["go_version"].astype(str) != ""]
+    multi = [c for c, g in judged.groupby("claim", sort=False) if g["go_version"].nunique() > 1]
+    if not multi:
+        return []
+    versions = sorted(set(judged["go_version"].astype(str)), key=lambda v: order_key("go", v))
+    rows = []
+    for cid in (c for c in claims.CLAIMS if c in multi):
+        by = dict(zip(judged.loc[judged["claim"] == cid, "go_version"].astype(str),
+                      judged.loc[judged["claim"] == cid, "verdict"]))
+        rows.append({"claim": cid, **{v: by.get(v, "–") for v in versions}})
+    blocks = [Block("h2", "What changed between Go versions"),
+              Block("p", "Verdicts of the claims that were run on several Go versions; each verdict's evidence "
+                         "(below, per claim) says what differs."),
+              Block("table", pd.DataFrame(rows, columns=["claim"] + versions))]
+    if "figures/go_versions.png" in figures:
+        blocks.append(Block("image", ("figures/go_versions.png", "what changed between Go versions")))
+    return blocks
+
+
+def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, figures) -> list[Block]:
+    """The same memory as each monitoring tool shows it, at the end of the phases that tell them apart."""
+    table = tool_rows(summary, cells)
+    if table.empty:
+        return []
+    bytes_unit = metric_unit("rss@idle")
+    shown = table.drop(columns=["scenario"]).rename(columns={"go_version": "Go"})
+    for view in TOOL_VIEWS:
+        shown[view.name] = shown[view.name].map(lambda v: "–" if v != v else bytes_unit.format(v))
+    blocks = [Block("h2", "What each tool shows"),
+              Block("p", "Which number to trust depends on the question: what the kernel would kill for "
+                         "(cgroup usage at the limit), what a dashboard shows (working set), what the process "
+                         "holds (RSS), or what the Go heap holds (the runtime's views). Each column is the value "
+                         "at the end of the phase, median over repeats."),
+              Block("list", [f"{v.name}: {v.formula}" for v in TOOL_VIEWS]),
+              Block("table", shown)]
+    if "figures/tool_views.png" in figures:
+        blocks.append(Block("image", ("figures/tool_views.png", "what each tool shows")))
+    return blocks
+
+
+def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
+    """What the verdicts do not cover, from the run's own provenance."""
+    kernel = (manifest.get("kernel") or {}).get("release", "unknown") if isinstance(manifest.get("kernel"), dict) \
+        else "unknown"
+    cgroup = manifest.get("cgroup") if isinstance(manifest.get("cgroup"), dict) else {}
+    version = cgroup.get("memory_version", "unknown")
+    host = manifest.get("host") if isinstance(manifest.get("host"), dict) else {}
+    swap = host.get("swap_total_bytes")
+    backends = sorted(set(cells["backend"].map(axis_text))) if "backend" in cells.columns else []
+    items = [f"One kernel ({kernel}) on one machine ({host.get('cpus', '?')} CPUs): the kernel decides when "
+             "lazily freed pages are reclaimed and how cgroup memory is charged, and other kernels may differ.",
+             f"Memory cgroup version {version} only. The code reads cgroup v2 (memory.current, memory.max, "
+             "memory.events) but this run did not exercise it." if version != 2 else
+             "Memory cgroup version 2 only: cgroup v1 (memory.usage_in_bytes) was not exercised by this run.",
+             "No swap" if not swap else f"Swap of {swap} bytes on the host",
+             "; every container's memory+swap limit equals its memory limit, so no page leaves RAM.",
+             f"Backends: {', '.join(backends) or 'none'}; throughput and CPU figures come from a shared "
+             "machine and are compared only within their spread over repeats."]
+    items[2:4] = [items[2] + items[3]]
+    return items
+
+
 def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: list[str]) -> list[Block]:
     cells = run.cells
     manifest = getattr(run, "manifest", {}) or {}
@@ -261,6 +378,8 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
               Block("h2", "Verdicts"),
               Block("table", verdicts[["claim", "go_version", "verdict", "evidence"]].rename(
                   columns={"go_version": "Go"}))]
+    blocks += _versions_blocks(verdicts, figures)
+    blocks += _tool_blocks(summary, cells, figures)
     for cid, claim in claims.CLAIMS.items():
         rows = verdicts[verdicts["claim"] == cid]
         blocks += [Block("h2", f"{cid} (§{claim.section})"), Block("p", f"The article: {claim.statement}"),
@@ -273,12 +392,15 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
                        Block("table", numbers_table(table, claim.metrics))]
         if claim.figure in figures:
             blocks.append(Block("image", (claim.figure, f"{cid}: {claim.figure}")))
+        if claim.mechanism:
+            blocks.append(Block("p", f"Mechanism: {claim.mechanism}"))
         blocks.append(Block("h3", "Verdict"))
         blocks.append(Block("list", [f"Go {r.go_version or '–'}: {r.verdict}. {r.evidence}"
                                      for r in rows.itertuples(index=False)]))
     blocks += [Block("h2", "Claims about other runtimes (not tested)"),
                Block("table", pd.DataFrame([{"claim": k, "statement": s, "why not": w}
                                             for k, (s, w) in claims.NOT_TESTED.items()]))]
+    blocks += [Block("h2", "Limitations"), Block("list", limitations(manifest, cells))]
     blocks.append(Block("h2", "Cells"))
     keep = [c for c in ("cell_id", "scenario", "go_version", "status", "exit_code", "oom_killed", "wall_s",
                         "reason") if c in cells.columns]

@@ -31,6 +31,9 @@ class Claim:
     # The runtime or kernel mechanism behind the verdict, with its reference (Go source file and
     # function, or golang/go issue); shown with every verdict.
     mechanism: str = ""
+    # The summary metric whose change across Go versions the report's "what changed when" figure
+    # draws for this claim ("" for none).
+    version_metric: str = ""
 
 
 # Claims about other runtimes: outside a Go harness. id -> (statement, why not tested).
