@@ -319,8 +319,6 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("limiter_engaged", "count", "GC CPU limiter on",
            "1 if /gc/limiter/last-enabled:gc-cycle ever read above 0, 0 if never; NaN before Go 1.19",
            _limiter_engaged),
-    Metric("peak_live", "bytes", "peak live bytes", "largest reading of the workload's own count of what it holds",
-           lambda v: largest(v.series("runtime", "live_bytes"))),
     Metric("unit_p50_ns", "ns", "work unit p50", "median latency of one unit of work (end totals lat_p50_ns)",
            lambda v: number(v.totals.get("lat_p50_ns"))),
     Metric("unit_p99_ns", "ns", "work unit p99", "99th percentile latency of one unit of work (end totals "

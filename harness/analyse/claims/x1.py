@@ -48,11 +48,14 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     base = _group(off)
     if base["killed"]:
         return decision("inconclusive", "no-baseline", off=base)
-    # Each limited cell by where its limit falls: below the heap the GC marked live (overload),
-    # below the peak the program reaches without a limit (binding), or above it (idle).
-    limit, live = limit_bytes(on), on["live_heap"]
-    overload = on[limit < live]
-    binding = on[(limit >= live) & (limit < base["peak"].median())]
+    # Each limited cell by where its limit falls: below the heap the GC marks live without a limit
+    # (overload: the GC can never reach its goal), below the peak the program reaches without a
+    # limit (binding), or above it (idle). The live heap is read without a limit because a limit
+    # changes it: a GC running back to back leaves less garbage floating.
+    limit = limit_bytes(on)
+    below_live = limit < base["live"].median()   # False where the live heap is unknown (no gctrace)
+    overload = on[below_live]
+    binding = on[~below_live & (limit < base["peak"].median())]
     idle = on[limit >= base["peak"].median()]
     parts: dict[str, bool | None] = dict.fromkeys(PARTS[:4])
     why: dict[str, str] = {}
@@ -104,7 +107,8 @@ def evidence(d: Decision) -> str:
     if d.case == "no-baseline":
         return (f"Without GOMEMLIMIT the program was OOM-killed ({off['killed']}/{off['n']}, peak RSS "
                 f"{span(off['peak'])}): no baseline to read the cost of a limit against.")
-    text = [f"Without GOMEMLIMIT: peak RSS {span(off['peak'])}, live heap {span(off['live'])}, GC CPU "
+    text = [f"Without GOMEMLIMIT: peak RSS {span(off['peak'])}, live heap (marked at each GC, gctrace) "
+            f"{span(off['live'])}, GC CPU "
             f"{span(off['gc'], seconds2)}, scavenger CPU {span(off['scav'], seconds2)}, throughput "
             f"{span(off['tput'], _rate)}, OOM-killed {off['killed']}/{off['n']}"]
     if d.idle["n"]:
@@ -119,9 +123,13 @@ def evidence(d: Decision) -> str:
     if o["n"]:
         engaged = o["limiter"].dropna()
         limiter = ("metric missing" if engaged.empty else f"on in {int((engaged == 1).sum())}/{len(engaged)}")
-        fate = ("OOM-killed" if o["killed"] else
-                "the heap passed the limit (it is soft) and the program ran on, slowed by GC")
-        text.append(f"a limit below the live heap ({_limits(o)}, live {span(o['live'])}): GC CPU limiter "
+        if o["killed"]:
+            fate = "the program was killed"
+        elif (o["peak"] > o["limit"]).all():
+            fate = "the heap passed the limit (it is soft) and the program ran on, slowed by GC"
+        else:
+            fate = "RSS stayed at the limit while the GC ran back to back"
+        text.append(f"a limit below the live heap ({_limits(o)}): GC CPU limiter "
                     f"(mgclimit.go gcCPULimiter) {limiter}, peak RSS {span(o['peak'])}, GC CPU "
                     f"{span(o['gc'], seconds2)}, throughput {span(o['tput'], _rate)} "
                     f"({signed_pct(change(o['tput'], off['tput']))}), OOM-killed {o['killed']}/{o['n']}: {fate}")
