@@ -13,7 +13,6 @@ from harness.analyse.claims.common import (
     compare,
     decision,
     duration,
-    mib,
     parts_text,
     signed_pct,
     span,
@@ -102,9 +101,9 @@ def evidence(d: Decision) -> str:
     if d.case == "missing":
         return "Needs a cell without calls (every=0s) and one with periodic calls."
     n = d.none
-    text = [f"No calls: mean RSS {span(n['mean_rss'])}, work unit p50 {span(n['unit_p50_ns'], _latency)} / p99 "
-            f"{span(n['unit_p99_ns'], _latency)}, throughput {span(n['throughput'], _rate)}, minor faults "
-            f"{span(n['minflt'], _count)}"]
+    text = [(f"No calls: mean RSS {span(n['mean_rss'])}, work unit p50 {span(n['unit_p50_ns'], _latency)} / p99 "
+             f"{span(n['unit_p99_ns'], _latency)}, throughput {span(n['throughput'], _rate)}, minor faults "
+             f"{span(n['minflt'], _count)}")]
     for label, g in d.rates:
         text.append(f"every={label}: mean RSS {span(g['mean_rss'])} ({signed_pct(change(g['mean_rss'], n['mean_rss']))}), "
                     f"unit p50 {span(g['unit_p50_ns'], _latency)} / p99 {span(g['unit_p99_ns'], _latency)} "

@@ -107,10 +107,9 @@ def evidence(d: Decision) -> str:
     if d.case == "no-baseline":
         return (f"Without GOMEMLIMIT the program was OOM-killed ({off['killed']}/{off['n']}, peak RSS "
                 f"{span(off['peak'])}): no baseline to read the cost of a limit against.")
-    text = [f"Without GOMEMLIMIT: peak RSS {span(off['peak'])}, live heap (marked at each GC, gctrace) "
-            f"{span(off['live'])}, GC CPU "
-            f"{span(off['gc'], seconds2)}, scavenger CPU {span(off['scav'], seconds2)}, throughput "
-            f"{span(off['tput'], _rate)}, OOM-killed {off['killed']}/{off['n']}"]
+    text = [(f"Without GOMEMLIMIT: peak RSS {span(off['peak'])}, live heap (marked at each GC, gctrace) "
+             f"{span(off['live'])}, GC CPU {span(off['gc'], seconds2)}, scavenger CPU {span(off['scav'], seconds2)}, "
+             f"throughput {span(off['tput'], _rate)}, OOM-killed {off['killed']}/{off['n']}")]
     if d.idle["n"]:
         text.append(f"a limit above that peak ({_limits(d.idle)}): {_costs(d.idle, off)}")
     b = d.binding
