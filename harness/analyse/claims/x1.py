@@ -128,6 +128,9 @@ def evidence(d: Decision) -> str:
             fate = "the heap passed the limit (it is soft) and the program ran on, slowed by GC"
         else:
             fate = "RSS stayed at the limit while the GC ran back to back"
+        if (engaged == 0).any():
+            limiter += (" (it turns on only once GC time exceeds mutator time by a full bucket of 1 CPU-second, "
+                        "so a short run may never reach it)")
         text.append(f"a limit below the live heap ({_limits(o)}): GC CPU limiter "
                     f"(mgclimit.go gcCPULimiter) {limiter}, peak RSS {span(o['peak'])}, GC CPU "
                     f"{span(o['gc'], seconds2)}, throughput {span(o['tput'], _rate)} "
