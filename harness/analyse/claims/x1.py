@@ -129,8 +129,8 @@ def evidence(d: Decision) -> str:
         else:
             fate = "RSS stayed at the limit while the GC ran back to back"
         if (engaged == 0).any():
-            limiter += (" (it turns on only once GC time exceeds mutator time by a full bucket of 1 CPU-second, "
-                        "so a short run may never reach it)")
+            limiter += (" (it turns on only once its bucket, filled by GC time and drained by mutator time, holds a full "
+                        "CPU-second per P: mgclimit.go; a short run may never get there)")
         text.append(f"a limit below the live heap ({_limits(o)}): GC CPU limiter "
                     f"(mgclimit.go gcCPULimiter) {limiter}, peak RSS {span(o['peak'])}, GC CPU "
                     f"{span(o['gc'], seconds2)}, throughput {span(o['tput'], _rate)} "
