@@ -229,3 +229,39 @@ def test_derived_quantities_claims_read():
     sizes = derived.sizes_table(events, ["lc"])
     assert list(sizes["size"]) == [16.0] and sizes["ops_per_s"].iloc[0] == 1e6 and sizes["tiny_allocs"].iloc[0] == 0
     assert derived.second_half_slope(run, "lc", "proc", "vm_rss", "churn") == pytest.approx(0.0, abs=1e-3)
+
+
+def test_limiter_scavenger_and_work_unit_metrics():
+    """limiter_engaged is 1/0 where the Go version reports the limiter and NaN where it does not;
+    scavenge_cpu_s is the largest reading; unit latencies come from the end totals."""
+    specs = [(CellSpec(cid, [("baseline", 0.0), ("load", 0.5)], 2.0, curves={"rss": [(0, 10), (2, 20)]},
+                       workload="freeos-periodic",
+                       totals={"lat_p50_ns": 2000, "lat_p99_ns": 90000, "units": 10} if cid == "on" else {}),
+              limiter)
+             for cid, limiter in (("on", [0, 0, 7]), ("off", [0, 0, 0]), ("old", None))]
+    cells, samples, events = run_frames([s for s, _ in specs])
+    rows = [(s.cell_id, t, "runtime", "limiter_last_enabled", float(v))
+            for s, lim in specs if lim is not None for t, v in zip((0.5, 1.0, 1.5), lim)]
+    rows += [("on", t, "runtime", "scavenge_cpu_s", v) for t, v in ((0.5, 0.01), (1.5, 0.25))]
+    samples = pd.concat([samples, pd.DataFrame(rows, columns=analysis.SAMPLE_COLUMNS)], ignore_index=True)
+    s = analysis.summarize(cells, samples, events)
+    assert s.loc["on", "limiter_engaged"] == 1 and s.loc["off", "limiter_engaged"] == 0
+    assert math.isnan(s.loc["old", "limiter_engaged"])
+    assert s.loc["on", "scavenge_cpu_s"] == pytest.approx(0.25) and math.isnan(s.loc["off", "scavenge_cpu_s"])
+    assert s.loc["on", "unit_p50_ns"] == 2000 and s.loc["on", "unit_p99_ns"] == 90000
+    assert math.isnan(s.loc["off", "unit_p99_ns"])
+
+
+def test_live_heap_reads_automatic_gcs_only_and_phase_syscalls_the_phase_only():
+    from harness.analyse import derived
+
+    gc = [("a", 1.0 + i, "gc", f"gc{i}", 0.0, json.dumps({"heap_live_bytes": v * MiB, "forced": f}))
+          for i, (v, f) in enumerate(((100, False), (120, False), (140, False), (1, True)))]
+    sys = [("a", t, "syscall", "madvise", 4096.0, "") for t in (0.2, 1.5, 1.6)]
+    phases = [("a", 0.0, "phase", "baseline", np.nan, ""), ("a", 1.0, "phase", "load", np.nan, ""),
+              ("a", 3.0, "end", "w", np.nan, "{}")]
+    events = pd.DataFrame(gc + sys + phases, columns=analysis.EVENT_COLUMNS)
+    assert derived.live_heap(events, ["a", "b"]) == {"a": 120 * MiB}
+    run = analysis.RunData(pd.DataFrame(columns=analysis.SAMPLE_COLUMNS), events)
+    assert derived.phase_syscalls(run, events, "a", "load") == {"madvise": (2, 8192.0)}
+    assert derived.phase_syscalls(run, events, "a", "idle") == {}

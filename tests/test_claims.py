@@ -66,6 +66,36 @@ def test_compare_spread_rule():
     assert claims.compare([1.0, 1.01], [1.0, 1.02]) == "same"
     assert claims.compare([1.0], [2.0]) == "lower"
     assert claims.compare([3.0], [2.0]) == "higher"
+    # GOGC 100 vs 300 throughput in two reproduce runs: a gap smaller than the spread between
+    # repeats is within the spread, not "same" (which would read as no effect).
+    assert claims.compare([1.26e6, 1.35e6], [1.36e6, 1.36e6]) == "unclear"
+    assert claims.compare([1.55e6, 1.59e6], [1.87e6, 1.98e6]) == "lower"
+
+
+def test_combine_never_counts_an_undecided_part_against_the_claim():
+    assert claims.combine([True, True]) == "supported"
+    assert claims.combine([False, False]) == "refuted"
+    assert claims.combine([True, False]) == "partly"
+    assert claims.combine([True, None]) == "inconclusive"
+    assert claims.combine([False, None]) == "inconclusive"
+    assert claims.combine([True, False, None]) == "partly"
+    assert claims.combine([]) == "inconclusive"
+
+
+def test_parts_text_names_failed_and_undecided_parts():
+    from harness.analyse.claims.common import parts_text
+
+    text = parts_text({"a": True, "b": False, "c": None, "d": None}, {"d": "no trace"})
+    assert text == "Did not hold: b. Inconclusive for c (within the spread between repeats); d (no trace)."
+    assert parts_text({"a": True}) == ""
+
+
+def test_go_before():
+    from harness.analyse.claims.common import go_before
+
+    assert go_before("1.15.15", (1, 19)) and go_before("go1.18", (1, 19))
+    assert not go_before("1.19.8", (1, 19)) and not go_before("1.27.3", (1, 19))
+    assert not go_before("default", (1, 19))
 
 
 def test_evaluate_lists_every_claim_and_the_non_go_ones():
@@ -253,12 +283,15 @@ def test_c7_inconclusive_when_repeats_overlap():
 
 # ---- C8 --------------------------------------------------------------------------------------------
 
-def c8_rows(reverse_peak=False):
+def c8_rows(reverse_peak=False, throughput=None, repeats=1):
+    """Three GOGC values; `throughput` replaces the per-value throughput lists (one value per repeat)."""
     out = []
     for i, g in enumerate(("50", "100", "300")):
         peak = (300 - 100 * i) if reverse_peak else (100 + 100 * i)
-        out.append({"scenario": "gogc_sweep", "gogc": g, "gomemlimit": "off", "gc_cycles": 100 / (i + 1),
-                    "gc_cpu_s": 3.0 / (i + 1), "peak_rss": peak * MiB, "throughput": 1000 * (i + 1)})
+        tputs = throughput[i] if throughput else [1000 * (i + 1)] * repeats
+        out += [{"scenario": "gogc_sweep", "gogc": g, "gomemlimit": "off", "gc_cycles": 100 / (i + 1),
+                 "gc_cpu_s": 3.0 / (i + 1), "peak_rss": peak * MiB, "throughput": tp, "repeat": r}
+                for r, tp in enumerate(tputs)]
     out.append({"scenario": "gogc_sweep", "gogc": "off", "gomemlimit": "80%", "gc_cycles": 5})
     return out
 
@@ -266,25 +299,87 @@ def c8_rows(reverse_peak=False):
 def test_c8_supported_then_partly_when_peak_is_not_monotone():
     assert one("C8", inputs(c8_rows())).verdict == "supported"
     row = one("C8", inputs(c8_rows(reverse_peak=True)))
-    assert row.verdict == "partly" and "peak_rss" in row.evidence
+    assert row.verdict == "partly" and "Did not hold: peak_rss higher as GOGC rises" in row.evidence
+
+
+def test_c8_a_step_within_the_spread_is_no_contradiction():
+    """The reproduce run's overlap (GOGC 100: 1.26-1.35 M/s, 300: 1.36 M/s): the step decides nothing
+    and the lowest-to-highest comparison carries the part."""
+    rows = c8_rows(throughput=[[1.10e6, 1.20e6, 1.15e6], [1.26e6, 1.35e6, 1.30e6], [1.36e6, 1.36e6, 1.37e6]])
+    row = one("C8", inputs(rows))
+    assert row.verdict == "supported", row.evidence
+    assert "steps within the spread between repeats (they decide nothing): throughput 50→100, 100→300" in row.evidence
+
+
+def test_c8_inconclusive_for_a_part_within_the_spread_end_to_end():
+    rows = c8_rows(throughput=[[1.2e6, 1.5e6], [1.3e6, 1.4e6], [1.35e6, 1.45e6]])
+    row = one("C8", inputs(rows))
+    assert row.verdict == "inconclusive"
+    assert "Inconclusive for throughput higher as GOGC rises (within the spread between repeats)" in row.evidence
+
+
+def test_c8_a_clear_reversal_is_a_contradiction():
+    rows = c8_rows(throughput=[[1.0e6, 1.02e6], [2.0e6, 2.02e6], [1.5e6, 1.52e6]])
+    row = one("C8", inputs(rows))
+    assert row.verdict == "partly" and "Did not hold: throughput higher as GOGC rises" in row.evidence
 
 
 # ---- C9 --------------------------------------------------------------------------------------------
 
-def c9_rows(costly=True):
+def c9_rows(costly=True, repeats=2):
+    """No calls, every 1 s and every 10 ms; only 10 ms lowers RSS; `costly` sets whether it costs work."""
     rows = []
-    for every, rss, tput, flt in (("0s", 300, 1000, 1e4), ("1s", 250, 990, 2e4), ("10ms", 140,
-                                                                                  600 if costly else 1000,
-                                                                                  9e5 if costly else 1e4)):
-        rows.append({"scenario": "freeos_periodic", "every": every, "mean_rss": rss * MiB, "throughput": tput,
-                     "cpu_s": 20.0 if costly and every == "10ms" else 10.0, "minflt": flt, "freeos_p50_ns": 5e6})
+    for every, rss, tput, p99, flt in (("0s", 300, 1000, 2e5, 1e4), ("1s", 298, 995, 2e5, 1.1e4),
+                                       ("10ms", 140, 600 if costly else 1000, 9e6 if costly else 2e5,
+                                        9e5 if costly else 1e4)):
+        rows += [{"scenario": "freeos_periodic", "every": every, "mean_rss": rss * MiB, "throughput": tput + r,
+                  "unit_p50_ns": 2e4, "unit_p99_ns": p99, "cpu_s": 10.0, "minflt": flt, "repeat": r,
+                  "freeos_p50_ns": 5e6 if every != "0s" else np.nan} for r in range(repeats)]
     return rows
 
 
-def test_c9_flips_when_frequent_calls_cost_nothing():
-    assert one("C9", inputs(c9_rows(True))).verdict == "supported"
+def c9_trace(munmaps=0):
+    """The traced scenario: madvise per call with calls every 10 ms, and `munmaps` munmap calls."""
+    specs = []
+    for every, madvise, unmaps in (("0s", 2, 0), ("10ms", 300, munmaps)):
+        cid = f"freeos_syscalls[every={every},r0]"
+        ev = [(0.6 + 0.001 * i, "syscall", "madvise", 65536.0, "") for i in range(madvise)]
+        ev += [(0.7 + 0.001 * i, "syscall", "munmap", 65536.0, "") for i in range(unmaps)]
+        ev += [(0.55, "syscall", "mmap", 1 << 26, "")]
+        specs.append(CellSpec(cell_id=cid, phases=[("baseline", 0.0), ("load", 0.5)], end_s=4.0,
+                              scenario="freeos_syscalls", workload="freeos-periodic", axes={"every": every},
+                              curves={"rss": [(0, 10), (4, 100)]}, extra_events=ev,
+                              totals={"freeos_calls": 0 if every == "0s" else 300}))
+    cells, samples, events = run_frames(specs)
+    rows = [{"scenario": "freeos_syscalls", "every": every, "cell_id": cid}
+            for every, cid in zip(cells["every"], cells["cell_id"])]
+    return rows, events, samples
+
+
+def c9_inputs(costly=True, munmaps=0, repeats=2, rates=("0s", "1s", "10ms")):
+    trace_rows, events, samples = c9_trace(munmaps)
+    rows = [r for r in c9_rows(costly, repeats) if r["every"] in rates]
+    return inputs(rows + trace_rows, events=events, samples=samples)
+
+
+def test_c9_mapping_is_refuted_by_the_trace_and_costs_decide_per_rate():
+    row = one("C9", c9_inputs(True))
+    assert row.verdict == "partly", row.evidence
+    assert "madvise 300×, mmap 1×, munmap 0× vs madvise 2×, mmap 1×, munmap 0×" in row.evidence
+    assert "Did not hold: lower RSS at 1s, latency/throughput cost at 1s, repeated mapping (mmap/munmap)" \
+        in row.evidence
+
+
+def test_c9_supported_when_every_part_holds():
+    row = one("C9", c9_inputs(True, munmaps=300, rates=("0s", "10ms")))
+    assert row.verdict == "supported", row.evidence
+
+
+def test_c9_free_calls_fail_their_cost_and_missing_trace_is_named():
     row = one("C9", inputs(c9_rows(False)))
-    assert row.verdict == "partly" and "more page faults" in row.evidence
+    assert row.verdict == "partly"
+    assert "latency/throughput cost at 10ms" in row.evidence and "more page faults at 10ms" in row.evidence
+    assert "repeated mapping (mmap/munmap) (no syscall trace)" in row.evidence
 
 
 # ---- C10 -------------------------------------------------------------------------------------------
@@ -379,17 +474,64 @@ def test_c14_flips_when_a_bounded_cache_grows():
 
 # ---- X1 --------------------------------------------------------------------------------------------
 
-def x1_rows(limited_killed):
-    rows = [{"scenario": "gomemlimit", "gomemlimit": "off", "peak_rss": 512 * MiB, "oom_killed": 1,
-             "gc_cpu_s": 0.5}]
-    rows += [{"scenario": "gomemlimit", "gomemlimit": lim, "peak_rss": p * MiB, "oom_killed": limited_killed,
-              "gc_cpu_s": 1.5} for lim, p in (("90%", 470), ("70%", 370))]
+def x1_rows(limited_killed=0, go="1.27.3", baseline_killed=0, limiter=1.0, gc_binding=(3.0, 3.01)):
+    """No limit (peak 400 MiB), a limit above it (90%), one below it (50%) and one below the live heap
+    (25% of 512 MiB = 128 MiB, live heap 150 MiB); two repeats each."""
+    rows = []
+    for lim, peak, gc, tput, eng in (("off", 400, (2.0, 2.01), 7e6, 0.0), ("90%", 405, (2.02, 2.03), 6.9e6, 0.0),
+                                     ("50%", 270, gc_binding, 3e6, 1.0), ("25%", 200, (4.0, 4.01), 0.8e6, limiter)):
+        rows += [{"scenario": "gomemlimit", "gomemlimit": lim, "go_version": go, "repeat": r,
+                  "cell_id": f"gomemlimit[go={go},gomemlimit={lim},r{r}]",
+                  "peak_rss": (peak + r) * MiB, "gc_cpu_s": gc[r], "scavenge_cpu_s": 0.0 if lim == "off" else 0.2,
+                  "throughput": tput + r, "limiter_engaged": eng,
+                  "oom_killed": baseline_killed if lim == "off" else (limited_killed if lim == "50%" else 0)}
+                 for r in range(2)]
     return rows
 
 
-def test_x1_flips_when_limited_cells_are_killed():
-    assert one("X1", inputs(x1_rows(0))).verdict == "supported"
-    assert one("X1", inputs(x1_rows(1))).verdict == "partly"
+def x1_inputs(rows):
+    """The limits resolved against a 512 MiB container, and a gctrace line per cell giving its live heap."""
+    resolved = {"off": np.nan, "90%": 0.9 * 512 * MiB, "50%": 256 * MiB, "25%": 128 * MiB}
+    for r in rows:
+        if r["scenario"] == "gomemlimit":
+            r["gomemlimit_bytes"] = resolved[r["gomemlimit"]]
+    live = json.dumps({"heap_live_bytes": 150 * MiB, "forced": False})
+    events = pd.DataFrame([(r["cell_id"], 1.0, "gc", "gc5", 160.0 * MiB, live) for r in rows
+                           if r["scenario"] == "gomemlimit"], columns=analysis.EVENT_COLUMNS)
+    CELL_KEYS.add("gomemlimit_bytes")
+    try:
+        return inputs(rows, events=events)
+    finally:
+        CELL_KEYS.discard("gomemlimit_bytes")
+
+
+def test_x1_supported_when_the_limit_costs_and_the_limiter_lets_the_heap_pass():
+    row = one("X1", x1_inputs(x1_rows()))
+    assert row.verdict == "supported", row.evidence
+
+
+def test_x1_flips_when_the_limited_cells_are_killed_or_the_limiter_stays_off():
+    assert one("X1", x1_inputs(x1_rows(limited_killed=1))).verdict == "partly"
+    row = one("X1", x1_inputs(x1_rows(limiter=0.0)))
+    assert row.verdict == "partly" and "Did not hold: soft above the live heap" in row.evidence
+    assert "on in 0/2 (it turns on only once its bucket, filled by GC time" in row.evidence
+
+
+def test_x1_without_a_surviving_baseline_decides_nothing():
+    row = one("X1", x1_inputs(x1_rows(baseline_killed=1)))
+    assert row.verdict == "inconclusive" and "no baseline" in row.evidence
+
+
+def test_x1_cost_within_the_spread_is_inconclusive_for_that_part():
+    row = one("X1", x1_inputs(x1_rows(gc_binding=(1.9, 2.4))))
+    assert row.verdict == "inconclusive"
+    assert "Inconclusive for more GC CPU (within the spread between repeats)" in row.evidence
+
+
+def test_x1_not_applicable_before_go_1_19():
+    rows = x1_rows(go="1.15.15") + x1_rows(go="1.19.8")
+    assert verdicts("X1", x1_inputs(rows)) == {"1.15.15": "not-applicable", "1.19.8": "supported"}
+    assert one("X1", x1_inputs(x1_rows(go="1.15.15"))).evidence == "GOMEMLIMIT arrived in Go 1.19"
 
 
 # ---- the numbers in the evidence, for both outcomes of every claim ---------------------------------
@@ -418,13 +560,16 @@ EVIDENCE = [
     ("C7", lambda: inputs(c7_rows(300, 150)), "supported", ["0.59–1.17× the heap goal (bound 1.3×)",
                                                             "4 GCs kept 150 MiB vs 1 GC 300 MiB"]),
     ("C7", lambda: inputs(c7_rows(600, 600)), "refuted", ["2.34× the heap goal", "4 GCs kept 600 MiB vs 1 GC 600 MiB"]),
-    ("C8", lambda: inputs(c8_rows()), "supported", ["GOGC 50 / 100 / 300", "peak_rss 100 MiB / 200 MiB / 300 MiB"]),
+    ("C8", lambda: inputs(c8_rows()), "supported", ["GOGC 50 / 100 / 300", "peak_rss 100 MiB / 200 MiB / 300 MiB",
+                                                    "live heap × (1 + GOGC/100) (runtime/mgcpacer.go)"]),
     ("C8", lambda: inputs(c8_rows(reverse_peak=True)), "partly", ["peak_rss 300 MiB / 200 MiB / 100 MiB",
-                                                                   "Not monotone as claimed: peak_rss"]),
-    ("C9", lambda: inputs(c9_rows(True)), "supported", ["mean RSS 140 MiB vs 300 MiB", "CPU 20.00 s vs 10.00 s",
-                                                        "minor faults 900000 vs 10000", "p50 5.00 ms"]),
-    ("C9", lambda: inputs(c9_rows(False)), "partly", ["minor faults 10000 vs 10000",
-                                                       "Did not hold: CPU/throughput cost, more page faults"]),
+                                                                   "Did not hold: peak_rss higher as GOGC rises"]),
+    ("C9", lambda: c9_inputs(True), "partly", [
+        "No calls: mean RSS 300 MiB, work unit p50 20.0 µs / p99 200.0 µs, throughput 1e+03/s, minor faults 10000",
+        "every=10ms: mean RSS 140 MiB (-53%), unit p50 20.0 µs / p99 9.00 ms (+4400%), throughput 600/s–601/s (-40%)",
+        "minor faults 900000, each call p50 5.00 ms", "runtime_debug_freeOSMemory"]),
+    ("C9", lambda: c9_inputs(True, munmaps=300, rates=("0s", "10ms")), "supported",
+     ["madvise 300×, mmap 1×, munmap 300×"]),
     ("C10", lambda: inputs(c10_rows(2)), "supported", ["heap in use 2 MiB while VmRSS 1030 MiB (peak 1034 MiB)"]),
     ("C10", lambda: inputs(c10_rows(1000)), "refuted", ["heap in use 1000 MiB", "heap/RSS 97%"]),
     ("C11", lambda: inputs(c11_rows(10)), "supported", ["100% of peak with 0, 1% with 1", "LazyFree 600 MiB → 10 MiB"]),
@@ -436,9 +581,14 @@ EVIDENCE = [
     ("C14", lambda: c14_inputs(False), "supported", ["lru 0.0 MiB/s, ttl 0.0 MiB/s, unbounded 21.4 MiB/s",
                                                      "(<20% of the unbounded slope)"]),
     ("C14", lambda: c14_inputs(True), "partly", ["lru 21.4 MiB/s", "not every bounded cache stayed flat"]),
-    ("X1", lambda: inputs(x1_rows(0)), "supported", ["off: peak RSS 512 MiB, GC CPU 0.50 s, OOM-killed 1/1",
-                                                     "(70%, 90%): peak RSS 370 MiB–470 MiB, GC CPU 1.50 s, OOM-killed 0/2"]),
-    ("X1", lambda: inputs(x1_rows(1)), "partly", ["OOM-killed 2/2"]),
+    ("X1", lambda: x1_inputs(x1_rows()), "supported", [
+        "Without GOMEMLIMIT: peak RSS 400 MiB–401 MiB, live heap (marked at each GC, gctrace) 150 MiB, GC CPU 2.00 s",
+        "a limit above that peak (461 MiB): peak RSS 405 MiB–406 MiB (+1%)",
+        ("a limit below it (256 MiB): peak RSS 270 MiB–271 MiB (-32%), GC CPU 3.00 s–3.01 s (+50%), scavenger CPU "
+         "0.20 s, throughput 3.00 M/s (-57%), OOM-killed 0/2 (the scavenger hands memory back"),
+        ("a limit below the live heap (128 MiB): GC CPU limiter (mgclimit.go gcCPULimiter) on in 2/2, "
+         "peak RSS 200 MiB–201 MiB"), "(-89%), OOM-killed 0/2: the heap passed the limit"]),
+    ("X1", lambda: x1_inputs(x1_rows(limited_killed=1)), "partly", ["OOM-killed 2/2", "Did not hold: lower peak"]),
 ]
 
 
@@ -481,25 +631,31 @@ GIB_1_2 = 1288490188  # 1.2GiB
 
 
 def x1_limit_rows(v2: bool):
-    rows = x1_rows(0)
-    for r, written in zip(rows[1:], ("1.2GiB", "90%")):
-        resolved = GIB_1_2 if written == "1.2GiB" else 966367641
-        r["gomemlimit"] = written if v2 else str(resolved)
+    """The 50% limit written as a size in the v1 cells shape (plain bytes), and as written plus resolved in v2."""
+    rows = x1_rows()
+    for r in rows:
+        resolved = {"off": np.nan, "90%": 966367641, "50%": 256 * MiB, "25%": 128 * MiB}[r["gomemlimit"]]
         if v2:
             r["gomemlimit_bytes"] = resolved
-    if v2:
-        rows[0]["gomemlimit_bytes"] = np.nan
+        elif r["gomemlimit"] != "off":
+            r["gomemlimit"] = str(int(resolved))
     return rows
 
 
 def test_x1_limits_read_resolved_bytes_in_both_cells_shapes():
-    CELL_KEYS.add("gomemlimit_bytes")
-    try:
-        v1 = one("X1", inputs(x1_limit_rows(False)))
-        v2 = one("X1", inputs(x1_limit_rows(True)))
-    finally:
-        CELL_KEYS.discard("gomemlimit_bytes")
-    assert "with a limit (922 MiB, 1229 MiB)" in v1.evidence
+    live = json.dumps({"heap_live_bytes": 150 * MiB, "forced": False})
+    verdicts_ = []
+    for v2 in (False, True):
+        rows = x1_limit_rows(v2)
+        events = pd.DataFrame([(r["cell_id"], 1.0, "gc", "gc5", 0.0, live) for r in rows],
+                              columns=analysis.EVENT_COLUMNS)
+        CELL_KEYS.add("gomemlimit_bytes")
+        try:
+            verdicts_.append(one("X1", inputs(rows, events=events)))
+        finally:
+            CELL_KEYS.discard("gomemlimit_bytes")
+    v1, v2 = verdicts_
+    assert "a limit above that peak (922 MiB)" in v1.evidence and "a limit below it (256 MiB)" in v1.evidence
     assert v2.evidence == v1.evidence and v2.verdict == v1.verdict == "supported"
 
 

@@ -79,3 +79,31 @@ def second_half_slope(run: RunData, cell_id: str, source: str, metric: str, phas
     if math.isnan(end):
         end = float(s.index.max()) if len(s) else NAN
     return slope(s, (start + end) / 2, end)
+
+
+def phase_syscalls(run: RunData, events: pd.DataFrame | None, cell_id: str,
+                   phase: str) -> dict[str, tuple[int, float]]:
+    """System call name -> (calls, bytes) over the traced `syscall` events of one cell within the
+    last occurrence of a phase (an open-ended phase runs to the cell's end); {} if it never ran."""
+    start, end = run.phase_span(cell_id, phase)
+    if math.isnan(start):
+        return {}
+    ev = _events_of(events, "syscall", [cell_id])
+    t = pd.to_numeric(ev["t_s"], errors="coerce")
+    ev = ev[(t >= start) & (t <= (math.inf if math.isnan(end) else end))]
+    return {name: (len(g), float(pd.to_numeric(g["value"], errors="coerce").sum()))
+            for name, g in ev.groupby(ev["name"].astype(str), sort=True)}
+
+
+def live_heap(events: pd.DataFrame | None, cell_ids: Iterable[str]) -> dict[str, float]:
+    """cell_id -> median heap the GC marked live (gctrace's third heap number) over the cell's
+    automatic GC cycles, whose end state is the program's own live set rather than a forced GC's;
+    cells without gctrace events are left out."""
+    out = {}
+    ev = _events_of(events, "gc", cell_ids)
+    for cell_id, g in ev.groupby(ev["cell_id"].astype(str)):
+        details = [parse_detail(d) for d in g["detail"]]
+        live = [float(d["heap_live_bytes"]) for d in details if "heap_live_bytes" in d and not d.get("forced")]
+        if live:
+            out[cell_id] = float(np.median(live))
+    return out

@@ -77,6 +77,8 @@ SERIES: dict[tuple[str, str], Series] = {s.key: s for s in (
     Series("runtime", "ops", "count", "work done", "the workload's own counter"),
     Series("runtime", "cache_entries", "count", "cache entries", "cache-growth's own counter"),
     Series("runtime", "live_bytes", "bytes", "live bytes", "the workload's own count of what it holds"),
+    Series("runtime", "limiter_last_enabled", "count", "GC CPU limiter last on",
+           "runtime/metrics /gc/limiter/last-enabled:gc-cycle (1.19+): the GC cycle it was last on, 0 never"),
 )}
 
 
@@ -224,6 +226,12 @@ def _oom(view: CellView) -> float:
     return float(text in ("true", "1", "1.0"))
 
 
+def _limiter_engaged(view: CellView) -> float:
+    """1 if the GC CPU limiter was on in any cycle, 0 if never; NaN on a Go without the metric (< 1.19)."""
+    cycle = largest(view.series("runtime", "limiter_last_enabled"))
+    return NAN if math.isnan(cycle) else float(cycle > 0)
+
+
 def _wall(view: CellView) -> float:
     wall = number(view.row.get("wall_s"))
     return wall if not math.isnan(wall) else number(view.totals.get("wall_s"))
@@ -306,6 +314,15 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("freeos_p99_ns", "ns", "FreeOSMemory call p99", "99th percentile freeos call duration",
            lambda v: _quantile(_freeos(v), 0.99)),
     Metric("oom_killed", "count", "OOM-killed", "1 if the kernel's OOM killer ended the cell", _oom),
+    Metric("scavenge_cpu_s", "s", "scavenger CPU", "largest runtime/metrics scavenger CPU reading (1.20+)",
+           lambda v: largest(v.series("runtime", "scavenge_cpu_s"))),
+    Metric("limiter_engaged", "count", "GC CPU limiter on",
+           "1 if /gc/limiter/last-enabled:gc-cycle ever read above 0, 0 if never; NaN before Go 1.19",
+           _limiter_engaged),
+    Metric("unit_p50_ns", "ns", "work unit p50", "median latency of one unit of work (end totals lat_p50_ns)",
+           lambda v: number(v.totals.get("lat_p50_ns"))),
+    Metric("unit_p99_ns", "ns", "work unit p99", "99th percentile latency of one unit of work (end totals "
+           "lat_p99_ns)", lambda v: number(v.totals.get("lat_p99_ns"))),
     Metric("wall_s", "s", "wall time", "seconds from start to exit", _wall),
     Metric("release_s", "s", "time to release half",
            "seconds from the start of phase `release` until RSS falls below half its value then",

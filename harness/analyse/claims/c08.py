@@ -14,6 +14,7 @@ from harness.analyse.claims.common import (
     compare,
     decision,
     mib,
+    parts_text,
     span,
     unlimited,
 )
@@ -22,14 +23,24 @@ from harness.analyse.claims.registry import Claim
 DEFAULT_GOGC = "100"
 # How each metric must move as GOGC rises, in the order the evidence lists them.
 EXPECTED = {"gc_cycles": "lower", "gc_cpu_s": "lower", "peak_rss": "higher", "throughput": "higher"}
+OPPOSITE = {"lower": "higher", "higher": "lower"}
 
 
-def monotone(x: list[float], series_by_x: dict[float, pd.Series], direction: str) -> bool | None:
-    """Whether each step along x moves the values in `direction`; None when a step is within the spread."""
-    results = [compare(series_by_x[b], series_by_x[a]) for a, b in itertools.pairwise(x)]
-    if "unclear" in results:
-        return None
-    return all(r == direction for r in results)
+def direction(levels: list[float], by: dict[float, pd.Series], expected: str) -> tuple[bool | None, list[str]]:
+    """Whether the metric moves as expected from the lowest GOGC to the highest, and the steps between
+    neighbouring values that were within the spread between repeats.
+
+    The lowest-to-highest comparison decides; a step between neighbours counts against only when it
+    clearly goes the other way (beyond the spread), never when it is within the spread.
+    """
+    steps = {(a, b): compare(by[b], by[a]) for a, b in itertools.pairwise(levels)}
+    within = [f"{a:g}→{b:g}" for (a, b), r in steps.items() if r == "unclear"]
+    end = compare(by[levels[-1]], by[levels[0]])
+    if any(r == OPPOSITE[expected] for r in steps.values()):
+        return False, within
+    if end == "unclear":
+        return None, within
+    return end == expected, within
 
 
 def decide(t: pd.DataFrame, derived) -> Decision:
@@ -41,9 +52,12 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     if len(levels) < 2:
         return decision("inconclusive", "too-few-levels")
     values = {metric: {g: col(sel[gogc == g], metric) for g in levels} for metric in EXPECTED}
-    parts = [monotone(levels, values[m], direction) for m, direction in EXPECTED.items()]
-    failed = [m for m, p in zip(EXPECTED, parts) if p is False]
-    return decision(combine(parts), "judged", levels=levels, values=values, failed=failed)
+    judged = {m: direction(levels, values[m], d) for m, d in EXPECTED.items()}
+    parts = {m: r for m, (r, _) in judged.items()}
+    within = {m: steps for m, (_, steps) in judged.items() if steps}
+    repeats = int(sel.groupby(gogc).size().min())
+    return decision(combine(list(parts.values())), "judged", levels=levels, values=values, parts=parts,
+                    within=within, repeats=repeats)
 
 
 def evidence(d: Decision) -> str:
@@ -53,18 +67,27 @@ def evidence(d: Decision) -> str:
     for metric, by in d.values.items():
         fmt = mib if metric == "peak_rss" else (lambda v: f"{v:.3g}")
         bits.append(f"{metric} " + " / ".join(span(by[g], fmt) for g in d.levels))
-    text = f"GOGC {' / '.join(f'{g:g}' for g in d.levels)}: " + "; ".join(bits)
-    if d.failed:
-        text += f". Not monotone as claimed: {', '.join(d.failed)}"
-    return text + "."
+    text = (f"GOGC {' / '.join(f'{g:g}' for g in d.levels)} (no memory limit, at least {d.repeats} repeat(s) each): "
+            + "; ".join(bits) + ". The pacer's heap goal is the live heap × (1 + GOGC/100) "
+            "(runtime/mgcpacer.go), so a higher GOGC means fewer cycles over a larger heap")
+    if d.within:
+        text += ("; steps within the spread between repeats (they decide nothing): "
+                 + ", ".join(f"{m} {', '.join(s)}" for m, s in d.within.items()))
+    rest = parts_text({f"{m} {EXPECTED[m]} as GOGC rises": p for m, p in d.parts.items()})
+    return f"{text}.{' ' + rest if rest else ''}"
 
 
 CLAIM = Claim(
     "C8", "4.1",
     "`GOGC`: lower means more frequent GC, lower peak memory and more CPU; higher means fewer GCs, more memory "
     "and more throughput (its table: 50 / 100 / 300).",
-    "A steady allocation load swept over GOGC: GC cycles, GC CPU, peak RSS, throughput.",
+    "A steady allocation load swept over GOGC, three repeats each: GC cycles, GC CPU, peak RSS, throughput; "
+    "each judged from the lowest GOGC to the highest, a step within the spread between repeats deciding nothing.",
     scenarios=("gogc_sweep",),
     metrics=("gc_cycles", "gc_cpu_s", "peak_rss", "throughput"),
     figure="figures/gogc_sweep.png",
-    decide=decide, evidence=evidence)
+    decide=decide, evidence=evidence,
+    mechanism="GOGC sets the heap goal to the live heap × (1 + GOGC/100) (runtime/mgcpacer.go "
+              "gcControllerState.heapGoal, gcPercentHeapGoal); a GOMEMLIMIT adds a second goal from the memory "
+              "limit (gcControllerState.memoryLimit, memoryLimitHeapGoal), and the GC CPU limiter caps GC at about "
+              "50% of CPU (runtime/mgclimit.go gcCPULimiter, Go 1.19+).")

@@ -71,6 +71,12 @@ class Derived:
     def syscalls(self, cell_ids: Iterable[str]) -> dict[str, tuple[int, float]]:
         return derive.syscall_totals(self.events, cell_ids)
 
+    def phase_syscalls(self, cell_id: str, phase: str) -> dict[str, tuple[int, float]]:
+        return derive.phase_syscalls(self.run, self.events, cell_id, phase)
+
+    def live_heap(self, cell_ids: Iterable[str]) -> dict[str, float]:
+        return derive.live_heap(self.events, cell_ids)
+
     def phase_mean(self, cell_id: str, source: str, metric: str, phase: str) -> float:
         return derive.phase_mean(self.run, cell_id, source, metric, phase)
 
@@ -183,32 +189,80 @@ def size(text: str) -> float:
 def compare(a, b, rel_tol: float = 0.05) -> str:
     """Where `a` lies relative to `b`: lower | higher | same | unclear.
 
-    Ranges (min–max over repeats) that overlap are `unclear` unless both are tight (then `same`);
-    a gap smaller than `rel_tol` of the larger value is `same`.
+    Each side is the values of its repeats. `lower`/`higher`: the two ranges (min–max) do not
+    overlap and the gap between them is more than `rel_tol` of the larger median, so the effect
+    is larger than the spread between repeats. `same`: every value of both sides lies within
+    `rel_tol` of each other, so any effect is smaller than that and the repeats are tight enough
+    to say so (a real null result, which can contradict a claim). Anything else is `unclear`:
+    the difference is within the spread between repeats, which decides nothing either way.
     """
     a = pd.Series(a, dtype=float).dropna()
     b = pd.Series(b, dtype=float).dropna()
     if a.empty or b.empty:
         return "unclear"
-    scale = max(abs(a.median()), abs(b.median()), 1e-12)
-    tol = rel_tol * scale
-    if a.max() < b.min():
-        return "lower" if b.min() - a.max() > tol else "same"
-    if a.min() > b.max():
-        return "higher" if a.min() - b.max() > tol else "same"
+    tol = rel_tol * max(abs(a.median()), abs(b.median()), 1e-12)
+    if a.max() < b.min() and b.min() - a.max() > tol:
+        return "lower"
+    if a.min() > b.max() and a.min() - b.max() > tol:
+        return "higher"
     spread = max(a.max(), b.max()) - min(a.min(), b.min())
-    return "same" if spread <= 2 * tol else "unclear"
+    return "same" if spread <= tol else "unclear"
+
+
+def change(a, b) -> float:
+    """Relative change of the median of `a` from the median of `b` (0.25 = 25% higher); NaN when empty."""
+    a = pd.Series(a, dtype=float).dropna()
+    b = pd.Series(b, dtype=float).dropna()
+    if a.empty or b.empty or b.median() == 0:
+        return NAN
+    return float(a.median() / b.median() - 1)
+
+
+def signed_pct(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{100 * x:+.0f}%"
 
 
 def combine(parts: list[bool | None]) -> str:
-    """Verdict from part results: each True (holds), False (fails) or None (could not tell)."""
-    if any(p is None for p in parts):
+    """Verdict from part results: each True (holds), False (fails) or None (undecided: within the
+    spread between repeats, or a reading is missing).
+
+    An undecided part never counts against the claim: parts that held next to parts that failed
+    are `partly` whatever the undecided ones; otherwise any undecided part makes the verdict
+    `inconclusive` (the evidence names that part, see `parts_text`).
+    """
+    held, failed = any(p is True for p in parts), any(p is False for p in parts)
+    if held and failed:
+        return "partly"
+    if any(p is None for p in parts) or not parts:
         return "inconclusive"
-    if all(parts):
-        return "supported"
-    if not any(parts):
-        return "refuted"
-    return "partly"
+    return "supported" if held else "refuted"
+
+
+WITHIN_SPREAD = "within the spread between repeats"
+
+
+def parts_text(parts: Mapping[str, bool | None], undecided: Mapping[str, str] | None = None) -> str:
+    """What the verdict rests on, part by part: the parts that did not hold and those undecided
+    with why (by default: within the spread between repeats); "" when every part held."""
+    undecided = undecided or {}
+    failed = [name for name, p in parts.items() if p is False]
+    open_ = [f"{name} ({undecided.get(name, WITHIN_SPREAD)})" for name, p in parts.items() if p is None]
+    bits = []
+    if failed:
+        bits.append("Did not hold: " + ", ".join(failed) + ".")
+    if open_:
+        bits.append("Inconclusive for " + "; ".join(open_) + ".")
+    return " ".join(bits)
+
+
+def go_before(go: str, major_minor: tuple[int, int]) -> bool:
+    """Whether a Go version ("1.19.8", "go1.21.13") is older than `major_minor`; False when it does not
+    parse (`default` and toolchain paths are new enough)."""
+    numbers = str(go).strip().removeprefix("go").split(".")
+    try:
+        return (int(numbers[0]), int(numbers[1])) < major_minor
+    except (ValueError, IndexError):
+        return False
 
 
 def retained(t: pd.DataFrame, after_col: str) -> pd.Series:

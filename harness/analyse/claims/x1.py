@@ -1,57 +1,101 @@
-"""X1 (added): a GOMEMLIMIT below the container limit avoids OOM kills, at the cost of more GC CPU."""
+"""X1 (added): what a GOMEMLIMIT below the container limit costs, and what happens when the live heap exceeds it."""
 
 from __future__ import annotations
-
-import math
 
 import pandas as pd
 
 from harness.analyse.claims.common import (
     Decision,
     axis,
+    change,
     col,
     combine,
     compare,
     decision,
+    go_before,
     limit_bytes,
     mib,
+    parts_text,
     seconds2,
+    signed_pct,
     span,
     unlimited,
 )
 from harness.analyse.claims.registry import Claim
 
+PARTS = ("lower peak", "more GC CPU", "less throughput", "soft above the live heap", "GOGC=off kept alive")
 
-def _limits(on: pd.DataFrame) -> list[str]:
-    """The limits the limited cells ran with, smallest first: as bytes where resolved, else as written."""
-    labels = {}
-    for text, resolved in zip(axis(on, "gomemlimit"), limit_bytes(on)):
-        key = resolved if not math.isnan(resolved) else math.inf
-        labels[mib(resolved) if not math.isnan(resolved) else text] = key
-    return sorted(labels, key=lambda label: (labels[label], label))
+
+def _rate(v: float) -> str:
+    return f"{v / 1e6:.2f} M/s"
+
+
+def _group(t: pd.DataFrame) -> dict:
+    """The numbers the evidence gives for one group of cells."""
+    return {"peak": col(t, "peak_rss"), "gc": col(t, "gc_cpu_s"), "scav": col(t, "scavenge_cpu_s"),
+            "tput": col(t, "throughput"), "killed": int(col(t, "oom_killed").fillna(0).sum()), "n": len(t),
+            "limiter": col(t, "limiter_engaged"), "limit": limit_bytes(t), "live": col(t, "live_heap")}
 
 
 def decide(t: pd.DataFrame, derived) -> Decision:
-    gm = t[t["scenario"] == "gomemlimit"]
+    gm = t[t["scenario"] == "gomemlimit"].copy()
     if gm.empty:
         return decision("inconclusive", "not-run")
+    gm["live_heap"] = gm.index.map(derived.live_heap(gm.index)).astype(float)
     off, on = gm[unlimited(gm)], gm[~unlimited(gm)]
     if off.empty or on.empty:
         return decision("inconclusive", "one-side")
-    killed_on, killed_off = col(on, "oom_killed").fillna(0), col(off, "oom_killed").fillna(0)
-    no_kill = not killed_on.any()
-    peak_cmp = compare(col(on, "peak_rss"), col(off, "peak_rss"))
-    lower_peak = None if peak_cmp == "unclear" else peak_cmp in ("lower", "same") and (
-        peak_cmp == "lower" or not killed_off.any())
-    facts = {"off": {"peak": col(off, "peak_rss"), "gc": col(off, "gc_cpu_s"), "killed": int(killed_off.sum()),
-                      "n": len(off)},
-                 "on": {"peak": col(on, "peak_rss"), "gc": col(on, "gc_cpu_s"), "killed": int(killed_on.sum()),
-                     "n": len(on)},
-                 "limits": _limits(on), "gogc_off": None}
+    base = _group(off)
+    if base["killed"]:
+        return decision("inconclusive", "no-baseline", off=base)
+    # Each limited cell by where its limit falls: below the heap the GC marks live without a limit
+    # (overload: the GC can never reach its goal), below the peak the program reaches without a
+    # limit (binding), or above it (idle). The live heap is read without a limit because a limit
+    # changes it: a GC running back to back leaves less garbage floating.
+    limit = limit_bytes(on)
+    below_live = limit < base["live"].median()   # False where the live heap is unknown (no gctrace)
+    overload = on[below_live]
+    binding = on[~below_live & (limit < base["peak"].median())]
+    idle = on[limit >= base["peak"].median()]
+    parts: dict[str, bool | None] = dict.fromkeys(PARTS[:4])
+    why: dict[str, str] = {}
+    if binding.empty:
+        for name in PARTS[:3]:
+            why[name] = "no limit fell between the live heap and the no-limit peak"
+    else:
+        b = _group(binding)
+        peak = compare(b["peak"], base["peak"])
+        parts["lower peak"] = None if peak == "unclear" else (peak == "lower" and not b["killed"])
+        gc = compare(b["gc"], base["gc"])
+        parts["more GC CPU"] = None if gc == "unclear" else gc == "higher"
+        tput = compare(b["tput"], base["tput"])
+        parts["less throughput"] = None if tput == "unclear" else tput == "lower"
+    if overload.empty:
+        why[PARTS[3]] = "no limit fell below the live heap"
+    elif col(overload, "limiter_engaged").isna().all():
+        why[PARTS[3]] = "the GC CPU limiter metric is missing"
+    else:
+        o = _group(overload)
+        parts[PARTS[3]] = bool(not o["killed"] and (o["limiter"] == 1).all() and (o["peak"] > o["limit"]).all())
     gs = t[(t["scenario"] == "gogc_sweep") & (axis(t, "gogc") == "off")]
-    if not gs.empty:
-        facts["gogc_off"] = (col(gs[unlimited(gs)], "peak_rss"), col(gs[~unlimited(gs)], "peak_rss"))
-    return decision(combine([no_kill, lower_peak]), "judged", **facts)
+    gogc_off = None
+    if not gs.empty and not gs[unlimited(gs)].empty and not gs[~unlimited(gs)].empty:
+        gogc_off = (_group(gs[unlimited(gs)]), _group(gs[~unlimited(gs)]))
+        parts[PARTS[4]] = bool(gogc_off[0]["killed"] == gogc_off[0]["n"] and not gogc_off[1]["killed"])
+    groups = {"binding": _group(binding), "overload": _group(overload), "idle": _group(idle)}
+    return decision(combine(list(parts.values())), "judged", off=base, parts=parts, why=why, gogc_off=gogc_off,
+                    **groups)
+
+
+def _limits(g: dict) -> str:
+    return ", ".join(mib(v) for v in sorted(set(g["limit"].dropna())))
+
+
+def _costs(g: dict, base: dict) -> str:
+    return (f"peak RSS {span(g['peak'])} ({signed_pct(change(g['peak'], base['peak']))}), "
+            f"GC CPU {span(g['gc'], seconds2)} ({signed_pct(change(g['gc'], base['gc']))}), "
+            f"scavenger CPU {span(g['scav'], seconds2)}, "
+            f"throughput {span(g['tput'], _rate)} ({signed_pct(change(g['tput'], base['tput']))})")
 
 
 def evidence(d: Decision) -> str:
@@ -59,23 +103,65 @@ def evidence(d: Decision) -> str:
         return "The gomemlimit scenario did not run."
     if d.case == "one-side":
         return "Needs cells with and without GOMEMLIMIT."
-    off, on = d.off, d.on
-    text = (f"GOMEMLIMIT off: peak RSS {span(off['peak'])}, GC CPU {span(off['gc'], seconds2)}, "
-            f"OOM-killed {off['killed']}/{off['n']}; with a limit ({', '.join(d.limits)}): peak RSS "
-            f"{span(on['peak'])}, GC CPU {span(on['gc'], seconds2)}, OOM-killed {on['killed']}/{on['n']}")
+    off = d.off
+    if d.case == "no-baseline":
+        return (f"Without GOMEMLIMIT the program was OOM-killed ({off['killed']}/{off['n']}, peak RSS "
+                f"{span(off['peak'])}): no baseline to read the cost of a limit against.")
+    text = [(f"Without GOMEMLIMIT: peak RSS {span(off['peak'])}, live heap (marked at each GC, gctrace) "
+             f"{span(off['live'])}, GC CPU {span(off['gc'], seconds2)}, scavenger CPU {span(off['scav'], seconds2)}, "
+             f"throughput {span(off['tput'], _rate)}, OOM-killed {off['killed']}/{off['n']}")]
+    if d.idle["n"]:
+        text.append(f"a limit above that peak ({_limits(d.idle)}): {_costs(d.idle, off)}")
+    b = d.binding
+    if b["n"]:
+        text.append(f"a limit below it ({_limits(b)}): {_costs(b, off)}, OOM-killed {b['killed']}/{b['n']}")
+        if compare(b["scav"], off["scav"]) == "higher":
+            text[-1] += (" (the scavenger hands memory back while the program runs, to keep the runtime's "
+                         "mapped memory under 95% of the limit: mgcscavenge.go gcPaceScavenger, mheap.go allocSpan)")
+    o = d.overload
+    if o["n"]:
+        engaged = o["limiter"].dropna()
+        limiter = ("metric missing" if engaged.empty else f"on in {int((engaged == 1).sum())}/{len(engaged)}")
+        if o["killed"]:
+            fate = "the program was killed"
+        elif (o["peak"] > o["limit"]).all():
+            fate = "the heap passed the limit (it is soft) and the program ran on, slowed by GC"
+        else:
+            fate = "RSS stayed at the limit while the GC ran back to back"
+        if (engaged == 0).any():
+            limiter += (" (it turns on only once its bucket, filled by GC time and drained by mutator time, holds a full "
+                        "CPU-second per P: mgclimit.go; a short run may never get there)")
+        text.append(f"a limit below the live heap ({_limits(o)}): GC CPU limiter "
+                    f"(mgclimit.go gcCPULimiter) {limiter}, peak RSS {span(o['peak'])}, GC CPU "
+                    f"{span(o['gc'], seconds2)}, throughput {span(o['tput'], _rate)} "
+                    f"({signed_pct(change(o['tput'], off['tput']))}), OOM-killed {o['killed']}/{o['n']}: {fate}")
     if d.gogc_off is not None:
         without, with_limit = d.gogc_off
-        text += f"; GOGC=off peak RSS {span(without)} without, {span(with_limit)} with a limit"
-    return text + "."
+        text.append(f"GOGC=off: OOM-killed {without['killed']}/{without['n']} without a limit (peak "
+                    f"{span(without['peak'])}), {with_limit['killed']}/{with_limit['n']} with one "
+                    f"({_limits(with_limit)}, peak {span(with_limit['peak'])})")
+    out = "; ".join(text) + "."
+    rest = parts_text(d.parts, d.why)
+    return f"{out} {rest}" if rest else out
 
 
 CLAIM = Claim(
     "X1", "(added)",
-    "Not in the article: a `GOMEMLIMIT` set to a share of the container limit keeps the program under that "
-    "limit and avoids OOM kills, at the cost of more GC CPU.",
-    "Large-object churn near the container limit with GOMEMLIMIT off, 90% and 70%; GOGC=off with and without a "
-    "limit: OOM kills, peak RSS, GC CPU.",
+    "Not in the article: a `GOMEMLIMIT` below the container limit holds the peak near the limit at the cost of "
+    "more GC CPU and less throughput; it is soft: when the live heap exceeds it, the GC CPU limiter (Go 1.19+) "
+    "lets the heap pass the limit instead of stalling the program, and GOGC=off is safe only with a limit.",
+    "A steady load of pointer-holding objects in a 512 MiB container with no limit (the baseline must survive), a "
+    "limit above the no-limit peak, one below it and one below the live heap, per Go version: peak RSS, GC and "
+    "scavenger CPU, throughput, the limiter metric, OOM kills; GOGC=off with and without a limit.",
     scenarios=("gomemlimit", "gogc_sweep"),
-    metrics=("peak_rss", "gc_cpu_s", "gc_cycles", "oom_killed"),
+    metrics=("peak_rss", "gc_cpu_s", "scavenge_cpu_s", "throughput", "limiter_engaged", "oom_killed"),
     figure="figures/gomemlimit.png",
-    decide=decide, evidence=evidence)
+    decide=decide, evidence=evidence,
+    not_applicable=lambda go: "GOMEMLIMIT arrived in Go 1.19" if go_before(go, (1, 19)) else None,
+    mechanism="The memory limit sets its own heap goal next to GOGC's (runtime/mgcpacer.go "
+              "gcControllerState.memoryLimit, memoryLimitHeapGoal), and the scavenger returns memory while "
+              "mappedReady exceeds 95% of it (runtime/mgcscavenge.go gcPaceScavenger memoryLimitGoal, "
+              "reduceExtraPercent=5; a wrong ×95 factor in early versions, golang/go#62449) or at allocation when a "
+              "span would pass it (runtime/mheap.go allocSpan); the GC CPU limiter caps GC at about 50% of CPU and "
+              "lets the heap overshoot (runtime/mgclimit.go gcCPULimiter, /gc/limiter/last-enabled:gc-cycle; Go 1.19 "
+              "release notes, golang/go#48409).")
