@@ -74,10 +74,15 @@ def test_gc_cpu_falls_back_to_fraction_times_wall_and_says_so():
     cells, samples, events = run_frames([spec, new])
     s = analysis.summarize(cells, samples, events)
     assert s.loc["old", "gc_cpu_s"] == pytest.approx(1.0)
-    assert s.loc["old", "gc_cpu_source"] == "gc_cpu_fraction*wall"
+    assert s.loc["old", "gc_cpu_source"] == "gc_cpu_fraction*wall*gomaxprocs"
     assert s.loc["new", "gc_cpu_s"] == pytest.approx(0.4)
     assert s.loc["new", "gc_cpu_source"] == "runtime/metrics"
     assert s.loc["new", "throughput"] == pytest.approx(50.0)
+    # The fraction is of GOMAXPROCS × wall time: with 2 Ps, 10% of 10 s is 2 CPU-seconds.
+    start = pd.DataFrame([("old", 0.0, "start", "freeos-periodic", np.nan, '{"gomaxprocs": 2}')],
+                         columns=analysis.EVENT_COLUMNS)
+    two = analysis.summarize(cells, samples, pd.concat([start, events], ignore_index=True))
+    assert two.loc["old", "gc_cpu_s"] == pytest.approx(2.0)
 
 
 def test_missing_inputs_give_nan_not_errors():

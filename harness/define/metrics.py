@@ -13,6 +13,7 @@ the cell's samples, events, phases and telemetry totals, seen one cell at a time
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -192,8 +193,20 @@ def _gc_cpu(view: CellView) -> tuple[float, str]:
         return float(gc_cpu.max()), "runtime/metrics"
     fraction, wall = view.series("runtime", "gc_cpu_fraction"), view.value("wall_s")
     if len(fraction) and not math.isnan(wall):
-        return float(fraction.iloc[-1]) * wall, "gc_cpu_fraction*wall"
+        # GCCPUFraction is a share of the program's available CPU time, GOMAXPROCS × wall time.
+        return float(fraction.iloc[-1]) * wall * _gomaxprocs(view), "gc_cpu_fraction*wall*gomaxprocs"
     return NAN, ""
+
+
+def _gomaxprocs(view: CellView) -> float:
+    """GOMAXPROCS from the workload's start line; 1 when it is not known."""
+    for detail in view.events("start")["detail"]:
+        try:
+            value = float(json.loads(detail).get("gomaxprocs", 1) or 1)
+        except (TypeError, ValueError, AttributeError):
+            continue
+        return value if value > 0 else 1.0
+    return 1.0
 
 
 def _or_series(total: float, s: pd.Series) -> float:
