@@ -66,12 +66,13 @@ def _phase_at(run: RunData, cell_id: str, t: float) -> str:
 
 
 def _forcing_phase(run: RunData, cell_id: str, after: float, upto: float) -> str:
-    """A phase in which the workload forces GCs that overlaps (after, upto]; "" if none does."""
+    """The last phase in which the workload forces GCs that overlaps (after, upto]; "" if none does."""
+    found = ""
     for name, start, end in run.phases_of(cell_id):
         end = math.inf if math.isnan(end) else end
         if name in FORCING_PHASES and start <= upto + 1e-9 and end > after + 1e-9:
-            return name
-    return ""
+            found = name
+    return found
 
 
 def gcs(run: RunData, cell_id: str) -> list[Gc]:
@@ -139,6 +140,7 @@ class Retention:
     waited_at: float       # RSS just before `by` when that came a second or more after the drop: what
                            # stayed until then (NaN otherwise)
     gcs_after: int         # GC cycles completed after the drop
+    forced_after: int      # of which forced: runtime.GC calls, FreeOSMemory's own GC included
     periodic: bool         # a periodic GC ran after the drop
     freeos: bool           # FreeOSMemory ran after the drop
 
@@ -198,7 +200,7 @@ def retention(run: RunData, cell_id: str, drop_phase: str = "release") -> Retent
             # The GC's reading comes up to a metrics interval after it; RSS a second before it.
             waited_at = value_at(rss, by_s - 1.0)
     return Retention(baseline, peak, drop_s, live, inuse, free, float(rss.iloc[-1]), bound, within_s, by, waited_at,
-                     len(cycles), any(g.periodic for g in cycles), freeos)
+                     len(cycles), sum(g.forced for g in cycles), any(g.periodic for g in cycles), freeos)
 
 
 # ---- cgroup accounting ---------------------------------------------------------------------------

@@ -111,7 +111,8 @@ def _small_text(d: Decision) -> str:
     parts = []
     for f in sorted(d.small, key=lambda f: (f["free_frac"], f["freeos"])):
         r: residency.Retention = f["r"]
-        how = "2 GCs and FreeOSMemory" if f["freeos"] else f"{r.gcs_after} GCs"
+        gcs = r.forced_after - (1 if f["freeos"] else 0)   # FreeOSMemory runs a GC of its own
+        how = f"{gcs} runtime.GC{'' if gcs == 1 else 's'}" + (" and FreeOSMemory" if f["freeos"] else "")
         if f["free_frac"] < 1 and r.live > 0:
             parts.append(f"{f['free_frac']:.0%} freed, after {how}: RSS {mib(r.rss_end)} = "
                          f"{ratio2(r.rss_per_live)}× the {mib(r.live)} live, heap in use {mib(r.heap_inuse)}")
