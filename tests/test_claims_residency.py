@@ -45,7 +45,7 @@ def build(specs: list[CellSpec], extra: list[pd.DataFrame] = (), events: list[tu
 LARGE_PHASES = [("baseline", 0.0), ("churn", 0.5), ("release", 5.0), ("idle", 5.1)]
 
 
-def large_cell(gcs: str, returned_at: float | None, end_s: float = 20.0):
+def large_cell(gcs: str, returned_at: float | None, end_s: float = 60.0):
     """Churn to a 600 MiB RSS over 300 MiB in use; the drop at 5 s keeps 50 MiB of long-lived objects.
     `gcs` forced GCs at the drop; with one, a periodic GC at 12 s; RSS falls to 60 MiB at
     `returned_at` (never if None)."""
@@ -125,7 +125,7 @@ def test_c13_large_memory_kept_past_two_gcs_supports_the_claim():
 
 
 def test_c13_still_returning_at_the_end_is_inconclusive():
-    spec, extra = large_cell("2", None)
+    spec, extra = large_cell("2", None, end_s=20.0)
     extra[-1] = curve(spec.cell_id, "runtime", "heap_released", [(0, 0), (15, 0), (20, 100)], 20.0)
     row = one("C13", build([spec], extra))
     assert row.verdict == "inconclusive" and "still being returned when the window ended" in row.evidence
@@ -133,7 +133,7 @@ def test_c13_still_returning_at_the_end_is_inconclusive():
 
 
 def test_c13_one_gc_and_no_periodic_one_is_waiting_not_kept():
-    spec, extra = large_cell("2", None)
+    spec, extra = large_cell("2", None, end_s=20.0)
     extra[0] = curve(spec.cell_id, "runtime", "num_gc", [(0, 0), (5.0, 20), (5.1, 21), (20, 21)], 20.0,
                      scale=1)
     extra[1] = curve(spec.cell_id, "runtime", "gc_forced", [(0, 0), (5.0, 0), (5.1, 1), (20, 1)], 20.0,
@@ -416,3 +416,10 @@ EVIDENCE = [
     ("C14", lambda: c14_inputs(), "partly", ["unbounded 21.4 MiB/s", "(40000 keys) it stopped growing"]),
     ("C14", lambda: c14_inputs(unbounded_grows=False), "refuted", ["did not grow (threshold 1 MiB/s)"]),
 ]
+
+
+def test_c13_a_window_too_short_after_the_last_gc_is_not_kept():
+    spec, extra = large_cell("2", None, end_s=20.0)
+    extra[0] = curve(spec.cell_id, "runtime", "num_gc", [(0, 0), (5.0, 20), (5.1, 22), (20, 22)], 20.0, scale=1)
+    row = one("C13", build([spec], extra))
+    assert row.verdict == "inconclusive" and "the window ended 15 s after the last GC, too soon to tell" in row.evidence

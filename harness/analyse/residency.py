@@ -142,6 +142,7 @@ class Retention:
     gcs_after: int         # GC cycles completed after the drop
     forced_after: int      # of which forced: runtime.GC calls, FreeOSMemory's own GC included
     periodic: bool         # a periodic GC ran after the drop
+    quiet_s: float         # seconds from the last GC after the drop to the last RSS reading (NaN: no GC)
     freeos: bool           # FreeOSMemory ran after the drop
 
     @property
@@ -200,7 +201,8 @@ def retention(run: RunData, cell_id: str, drop_phase: str = "release") -> Retent
             # The GC's reading comes up to a metrics interval after it; RSS a second before it.
             waited_at = value_at(rss, by_s - 1.0)
     return Retention(baseline, peak, drop_s, live, inuse, free, float(rss.iloc[-1]), bound, within_s, by, waited_at,
-                     len(cycles), sum(g.forced for g in cycles), any(g.periodic for g in cycles), freeos)
+                     len(cycles), sum(g.forced for g in cycles), any(g.periodic for g in cycles),
+                     float(rss.index.max()) - cycles[-1].t_s if cycles else NAN, freeos)
 
 
 # ---- cgroup accounting ---------------------------------------------------------------------------

@@ -30,8 +30,10 @@ from harness.analyse.claims.registry import Claim
 STILL_RETURNING = 4 * 1024 * 1024
 STILL_WINDOW_S = 5.0
 # Since Go 1.21 memory freed in one GC cycle is returned only after a later one: a cell judged
-# as "kept" needs this many GCs after its drop.
+# as "kept" needs this many GCs after its drop, and this long a window after the last of them (the
+# background scavenger has been seen to start ~10 s after a forced GC).
 GCS_TO_JUDGE = 2
+QUIET_TO_JUDGE_S = 30.0
 # Small objects keep memory resident when RSS at the end is at least this multiple of the live bytes.
 RESIDENT_PER_LIVE = 2.0
 
@@ -51,7 +53,7 @@ def large_outcome(r: residency.Retention, still: bool) -> str:
         return "returned"
     if still:
         return "returning"
-    return "kept" if r.gcs_after >= GCS_TO_JUDGE else "waiting"
+    return "kept" if r.gcs_after >= GCS_TO_JUDGE and r.quiet_s >= QUIET_TO_JUDGE_S else "waiting"
 
 
 def _churn_per_goal(derived, cell_id: str) -> float:
@@ -101,7 +103,9 @@ def _large_text(c: dict) -> str:
                 f"it within the bound ({r.within_s:.0f} s after the drop)")
     tail = {"kept": f"; still above it after {r.gcs_after} GCs{' incl. the periodic one' if r.periodic else ''}",
             "returning": "; still being returned when the window ended (heap released rising)",
-            "waiting": f"; only {r.gcs_after} GC after the drop, so nothing could be returned yet (one-more-GC rule)"}
+            "waiting": (f"; only {r.gcs_after} GC{'' if r.gcs_after == 1 else 's'} after the drop, so nothing could "
+                        f"be returned yet (one-more-GC rule)" if r.gcs_after < GCS_TO_JUDGE else
+                        f"; the window ended {r.quiet_s:.0f} s after the last GC, too soon to tell")}
     return head + tail[c["outcome"]]
 
 
@@ -137,7 +141,8 @@ def evidence(d: Decision) -> str:
                     "eligible (the one-more-GC rule, Go 1.21+), not fragmentation",
         "kept": "Large-object memory stayed resident past two GCs beyond the live bytes and the 10% allowance",
         "mixed": "Large-object memory stayed resident in some configurations and went back in others",
-        "open": "For large objects the window ended before a verdict: still being returned, or too few GCs",
+        "open": "For large objects the window ended before a verdict: still being returned, too few GCs or too "
+                "soon after the last one",
     }[d.case]
     return f"{text}. {verdict}. {shown}."
 
