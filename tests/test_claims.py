@@ -9,6 +9,7 @@ import pytest
 from harness.analyse import claims
 from harness.analyse import summary as analysis
 from tests.frames import CellSpec, MiB, run_frames
+from test_claims_residency import EVIDENCE as RESIDENCY_EVIDENCE
 
 OLD, NEW = "1.15.15", "1.27.3"
 CELL_KEYS = {"cell_id", "scenario", "workload", "go_version", "status", "repeat", "memory_limit_bytes",
@@ -198,46 +199,6 @@ def test_c4_refuted_when_neither_is_killed_and_inconclusive_when_repeats_disagre
     assert one("C4", inputs(rows)).verdict == "supported"
 
 
-# ---- C5 --------------------------------------------------------------------------------------------
-
-def c5_inputs(large_at_32k=False, counters=True):
-    events = []
-    for size in (8, 15, 16, 17, 1024, 32768, 33792):
-        cls = "tiny" if size < 16 else ("small" if size <= 32768 and not (large_at_32k and size == 32768)
-                                        else "large")
-        # As the runtime counts: of 8 B objects, two share a block and only the second counts as
-        # tiny; a 15 B object never shares one, so its tiny count is 0 though the tiny path served it.
-        tiny = 500 if size <= 8 else 0
-        d = {"size": size, "ops": 1000, "ops_per_s": 1e7 / size,
-             "tiny_allocs": tiny, "small_allocs": 1000 - tiny if cls != "large" else 0,
-             "large_allocs": 1000 if cls == "large" else 0}
-        if not counters:
-            del d["tiny_allocs"], d["small_allocs"], d["large_allocs"]
-        events.append(("s", 1.0, "sizes", str(size), d["ops_per_s"], json.dumps(d)))
-    ev = pd.DataFrame(events, columns=analysis.EVENT_COLUMNS)
-    return inputs([{"cell_id": "s", "scenario": "alloc_sizes", "pointers": "false"}], events=ev)
-
-
-def test_c5_flips_when_a_size_lands_in_the_wrong_class():
-    assert one("C5", c5_inputs()).verdict == "supported"
-    row = one("C5", c5_inputs(large_at_32k=True))
-    assert row.verdict == "partly" and "32 KiB: large not small" in row.evidence
-    assert "malloc header" in row.evidence
-    assert "15 B" not in row.evidence   # not judged: the counters cannot show tiny service at 9-15 B
-
-
-def test_c5_tiny_counter_at_zero_for_8_bytes_is_a_miss():
-    ev = c5_inputs().events
-    ev.loc[ev["name"] == "8", "detail"] = json.dumps(
-        {"size": 8, "ops": 1000, "ops_per_s": 1.0, "tiny_allocs": 0, "small_allocs": 1000, "large_allocs": 0})
-    row = one("C5", inputs([{"cell_id": "s", "scenario": "alloc_sizes", "pointers": "false"}], events=ev))
-    assert row.verdict == "partly" and "8 B: small not tiny" in row.evidence
-
-
-def test_c5_inconclusive_without_counters():
-    assert one("C5", c5_inputs(counters=False)).verdict == "inconclusive"
-
-
 # ---- C6 --------------------------------------------------------------------------------------------
 
 def c6_inputs(final_vm, munmap_bytes=0):
@@ -418,60 +379,6 @@ def test_c11_inconclusive_without_pressure_scenario():
     assert one("C11", inputs(rows)).verdict == "inconclusive"
 
 
-# ---- C12 -------------------------------------------------------------------------------------------
-
-def c12_rows(cgroup_peak_big, small_killed):
-    return [{"scenario": "cgroup_limit", "memory": "1GiB", "memory_limit_bytes": 1024 * MiB,
-             "peak_rss": 520 * MiB, "peak_cgroup": cgroup_peak_big * MiB, "oom_killed": 0},
-            {"scenario": "cgroup_limit", "memory": "256MiB", "memory_limit_bytes": 256 * MiB,
-             "peak_rss": 250 * MiB, "peak_cgroup": 256 * MiB, "oom_killed": small_killed}]
-
-
-def test_c12_flips():
-    assert one("C12", inputs(c12_rows(525, 1))).verdict == "supported"
-    assert one("C12", inputs(c12_rows(800, 1))).verdict == "partly"
-    assert one("C12", inputs(c12_rows(800, 0))).verdict == "refuted"
-
-
-# ---- C13 -------------------------------------------------------------------------------------------
-
-def c13_inputs(idle_rss):
-    specs = [CellSpec(f"lc{g}", [("baseline", 0), ("churn", 0.5), ("release", 5), ("idle", 5.5)], 8.0,
-                      curves={"rss": [(0, 5), (1, 600), (5, 600), (5.5, idle_rss), (8, idle_rss)],
-                              "heap_inuse": [(0, 1), (1, 300), (5, 300), (5.5, 1), (8, 1)]},
-                      scenario="large_churn", workload="large-churn", axes={"gogc": g})
-             for g in ("50", "100")]
-    cells, samples, events = run_frames(specs)
-    return claims.Inputs(cells, analysis.summarize(cells, samples, events), events, samples)
-
-
-def test_c13_flips_with_what_stays_after_idle():
-    row = one("C13", c13_inputs(550))
-    assert row.verdict == "supported" and "heap in use 2.00" in row.evidence
-    assert one("C13", c13_inputs(20)).verdict == "refuted"
-
-
-# ---- C14 -------------------------------------------------------------------------------------------
-
-def c14_inputs(lru_grows):
-    specs = []
-    for policy in ("unbounded", "lru", "ttl"):
-        grows = policy == "unbounded" or (policy == "lru" and lru_grows)
-        end_rss = 330 if grows else 30
-        specs.append(CellSpec(f"cg-{policy}", [("baseline", 0), ("serve", 0.5)], 15.5,
-                              curves={"rss": [(0, 5), (1.5, 30), (15.5, end_rss)],
-                                      "heap_inuse": [(0, 1), (1.5, 25), (15.5, end_rss - 5)]},
-                              scenario="cache_growth", workload="cache-growth", axes={"policy": policy}))
-    cells, samples, events = run_frames(specs)
-    return claims.Inputs(cells, analysis.summarize(cells, samples, events), events, samples)
-
-
-def test_c14_flips_when_a_bounded_cache_grows():
-    row = one("C14", c14_inputs(False))
-    assert row.verdict == "supported" and "unbounded 21.4 MiB/s" in row.evidence
-    assert one("C14", c14_inputs(True)).verdict == "partly"
-
-
 # ---- X1 --------------------------------------------------------------------------------------------
 
 def x1_rows(limited_killed=0, go="1.27.3", baseline_killed=0, limiter=1.0, gc_binding=(3.0, 3.01)):
@@ -552,8 +459,6 @@ EVIDENCE = [
     ("C4", lambda: inputs(c4_rows(1, 0)), "supported", ["madvdontneed=0 1/1, madvdontneed=1 0/1", "with 0: 640 MiB",
                                                         "peak cgroup usage 1029 MiB"]),
     ("C4", lambda: inputs(c4_rows(0, 0)), "refuted", ["madvdontneed=0 0/1, madvdontneed=1 0/1", "neither was killed"]),
-    ("C5", lambda: c5_inputs(), "supported", ["6 of 6 size runs", "16 B 0.62 M/s"]),
-    ("C5", lambda: c5_inputs(large_at_32k=True), "partly", ["5 of 6 size runs", "32 KiB: large not small"]),
     ("C6", lambda: c6_inputs(1900), "refuted", ["VmSize max 1900 MiB, final 1900 MiB", "1034 MiB → 14 MiB",
                                                 "madvise 1× (1024 MiB), munmap 0× (0 MiB)"]),
     ("C6", lambda: c6_inputs(900, munmap_bytes=1000 * MiB), "supported", ["final 900 MiB", "munmap 1× (1000 MiB)"]),
@@ -574,13 +479,6 @@ EVIDENCE = [
     ("C10", lambda: inputs(c10_rows(1000)), "refuted", ["heap in use 1000 MiB", "heap/RSS 97%"]),
     ("C11", lambda: inputs(c11_rows(10)), "supported", ["100% of peak with 0, 1% with 1", "LazyFree 600 MiB → 10 MiB"]),
     ("C11", lambda: inputs(c11_rows(600)), "partly", ["LazyFree 600 MiB → 600 MiB", "OOM-killed 0/1"]),
-    ("C12", lambda: inputs(c12_rows(525, 1)), "supported", ["peak RSS 1.01", "at the 256 MiB limit: OOM-killed 1/1"]),
-    ("C12", lambda: inputs(c12_rows(800, 0)), "refuted", ["peak RSS 1.02–1.54", "OOM-killed 0/1"]),
-    ("C13", lambda: c13_inputs(550), "supported", ["heap in use 2.00", "RSS 550 MiB = 92% of peak (GOGC 100, 50)"]),
-    ("C13", lambda: c13_inputs(20), "refuted", ["RSS 20 MiB = 3% of peak", "went back to the OS"]),
-    ("C14", lambda: c14_inputs(False), "supported", ["lru 0.0 MiB/s, ttl 0.0 MiB/s, unbounded 21.4 MiB/s",
-                                                     "(<20% of the unbounded slope)"]),
-    ("C14", lambda: c14_inputs(True), "partly", ["lru 21.4 MiB/s", "not every bounded cache stayed flat"]),
     ("X1", lambda: x1_inputs(x1_rows()), "supported", [
         "Without GOMEMLIMIT: peak RSS 400 MiB–401 MiB, live heap (marked at each GC, gctrace) 150 MiB, GC CPU 2.00 s",
         "a limit above that peak (461 MiB): peak RSS 405 MiB–406 MiB (+1%)",
@@ -589,7 +487,7 @@ EVIDENCE = [
         ("a limit below the live heap (128 MiB): GC CPU limiter (mgclimit.go gcCPULimiter) on in 2/2, "
          "peak RSS 200 MiB–201 MiB"), "(-89%), OOM-killed 0/2: the heap passed the limit"]),
     ("X1", lambda: x1_inputs(x1_rows(limited_killed=1)), "partly", ["OOM-killed 2/2", "Did not hold: lower peak"]),
-]
+] + RESIDENCY_EVIDENCE   # C5, C12, C13, C14
 
 
 @pytest.mark.parametrize("claim, make, verdict, numbers", EVIDENCE, ids=[f"{c}-{v}" for c, _, v, _ in EVIDENCE])

@@ -80,6 +80,10 @@ SERIES: dict[tuple[str, str], Series] = {s.key: s for s in (
     Series("runtime", "live_bytes", "bytes", "live bytes", "the workload's own count of what it holds"),
     Series("runtime", "limiter_last_enabled", "count", "GC CPU limiter last on",
            "runtime/metrics /gc/limiter/last-enabled:gc-cycle (1.19+): the GC cycle it was last on, 0 never"),
+    Series("runtime", "gc_forced", "count", "forced GC cycles",
+           "runtime/metrics /gc/cycles/forced:gc-cycles (runtime.GC, FreeOSMemory; not the periodic GC)"),
+    Series("runtime", "gc_auto", "count", "automatic GC cycles",
+           "runtime/metrics /gc/cycles/automatic:gc-cycles (heap goal, memory limit, periodic)"),
 )}
 
 
