@@ -77,6 +77,8 @@ SERIES: dict[tuple[str, str], Series] = {s.key: s for s in (
     Series("runtime", "ops", "count", "work done", "the workload's own counter"),
     Series("runtime", "cache_entries", "count", "cache entries", "cache-growth's own counter"),
     Series("runtime", "live_bytes", "bytes", "live bytes", "the workload's own count of what it holds"),
+    Series("runtime", "gc_forced", "count", "forced GC cycles",
+           "runtime/metrics /gc/cycles/forced:gc-cycles (1.16+): runtime.GC and FreeOSMemory, not the periodic GC"),
 )}
 
 
