@@ -223,8 +223,8 @@ def test_c1_kept_until_the_periodic_gc_on_go_1_21():
     row = verdict("C1", c1_cells(GO121, 122.0))
     assert row.verdict == "supported", row.evidence
     for text in ("Right after runtime.GC() RSS was 100% of the peak (1029 MiB)",
-                 "1 GC, 140 s window: the periodic GC 3 at 120 s (runtime/proc.go forcegcperiod), then the scavenger: "
-                 "RSS below half after 122 s",
+                 ("1 GC, 140 s window: the periodic GC 3 at 120 s (runtime/proc.go forcegcperiod), then the scavenger: "
+                 "RSS below half after 122 s"),
                  "3 GCs, 5 s window: the scavenger after GC 4 (runtime.GC() at 0.0 s): RSS below half after 2.3 s",
                  "Kept, as stated", "golang/go#59960"):
         assert text in row.evidence, (text, row.evidence)
@@ -263,7 +263,7 @@ def test_c1_has_a_row_per_version_of_its_first_scenario():
 # ---- C7 --------------------------------------------------------------------------------------------
 
 def c7_cells(go: str, one_back_at: float | None, two_kept: float = 13.0, one_kept: float = 13.0):
-    base = dict(scenario="release_threshold", go=go, live=128, size=512, window=15.0)
+    base = {"scenario": "release_threshold", "go": go, "live": 128, "size": 512, "window": 15.0}
     return [spike(f"one-{go}", back_at=one_back_at, kept=one_kept, **base),
             spike(f"two-{go}", gcs=2, back_at=2.0, kept=two_kept, **base),
             spike(f"lim-{go}", gcs=1, back_at=0.03, kept=0, eager=True, limit="300MiB", **base)]
@@ -272,12 +272,12 @@ def c7_cells(go: str, one_back_at: float | None, two_kept: float = 13.0, one_kep
 def test_c7_both_needed_on_go_1_21():
     row = verdict("C7", c7_cells(GO121, None))
     assert row.verdict == "partly", row.evidence
-    for text in ("after 2 GCs the runtime kept 141.0 MiB of heap (HeapSys − HeapReleased) against its retention goal "
-                 "141.4 MiB (1.00×): the scavenger after GC 3 (runtime.GC() at 0.0 s)",
-                 "after 1 GC it kept 640.0 MiB of heap (HeapSys − HeapReleased) against its retention goal 140.9 MiB "
-                 "(4.54×): nothing within the 15 s window",
-                 "With GOMEMLIMIT 300 MiB and 1 GC: kept 128.0 MiB (within 95% of the limit, 285 MiB): the "
-                 "allocation-time scavenger (512 MiB of eager work",
+    for text in (("after 2 GCs the runtime kept 141.0 MiB of heap (HeapSys − HeapReleased) against its retention goal "
+                 "141.4 MiB (1.00×): the scavenger after GC 3 (runtime.GC() at 0.0 s)"),
+                 ("after 1 GC it kept 640.0 MiB of heap (HeapSys − HeapReleased) against its retention goal 140.9 MiB "
+                 "(4.54×): nothing within the 15 s window"),
+                 ("With GOMEMLIMIT 300 MiB and 1 GC: kept 128.0 MiB (within 95% of the limit, 285 MiB): the "
+                 "allocation-time scavenger (512 MiB of eager work"),
                  "Both are needed, not either"):
         assert text in row.evidence, (text, row.evidence)
 

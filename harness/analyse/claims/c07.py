@@ -17,15 +17,12 @@ import pandas as pd
 from harness.analyse import release
 from harness.analyse.claims.common import (
     Decision,
-    axis,
+    MiB,
     capital,
-    col,
     compare,
     decision,
-    MiB,
     limit_bytes,
     mib,
-    span,
     unlimited,
 )
 from harness.analyse.claims.registry import Claim

@@ -39,7 +39,7 @@ def live_heap(derived, t: pd.DataFrame) -> pd.Series:
 
 def decide(t: pd.DataFrame, derived) -> Decision:
     ar = t[t["scenario"] == "alloc_release"] if (t["scenario"] == "alloc_release").any() else t
-    sel = ar[(axis(ar, "freeos") == "false") & (axis(ar, "touch") != "false")]
+    sel = ar[(axis(ar, "freeos") != "true") & (axis(ar, "touch") != "false")]
     if sel.empty:
         return decision("inconclusive", "no-cell")
     heap, rss, peak = live_heap(derived, sel), col(sel, "rss@release"), col(sel, "peak_rss")
