@@ -374,3 +374,12 @@ def test_c11_rows_follow_the_pressure_scenario():
 # Both outcomes of each claim judged here, for tests/test_claims.py's completeness check.
 OUTCOMES = {"C1": {"supported", "partly", "refuted", "inconclusive"}, "C7": {"supported", "partly", "refuted"},
             "C10": {"supported", "refuted"}}
+
+
+def test_c1_pools_repeats_of_a_configuration():
+    cells = [spike(f"three-r{r}", scenario="idle_three_gcs", gcs=3, window=10.0, back_at=b) for r, b in ((0, 2.0), (1, 4.0))]
+    cells += [spike(f"long-r{r}", back_at=122.0, periodic_at=120.0) for r in (0, 1)]
+    row = verdict("C1", cells)
+    assert row.verdict == "supported"
+    assert "3 GCs, 10 s window: the scavenger after GC 4 (runtime.GC() at 0.0 s): RSS below half after 2.3 s " \
+           "(2 runs: back after 2.3 s–4.3 s)" in row.evidence

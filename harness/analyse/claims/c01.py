@@ -28,8 +28,10 @@ def config_label(gcs: int, window_s: float) -> str:
 def describe(tls: list[release.Timeline]) -> str:
     """One configuration's timelines: the first one's cause, and the spread of times over repeats."""
     text = release.release_cause(tls[0])
+    times = [tl.at_s for tl in tls]
     if len(tls) > 1:
-        text += f" ({len(tls)} runs: below half after {span([tl.at_s for tl in tls], release.seconds)})"
+        back = f": back after {span(times, release.seconds)}" if not pd.Series(times).isna().all() else ""
+        text += f" ({len(tls)} runs{back})"
     return text
 
 
