@@ -97,8 +97,8 @@ def evidence(d: Decision) -> str:
         return (f"{text} Kept only briefly: after one GC the scavenger returned it on its own within "
                 f"{d.soon}, with no further GC. {rule}.")
     return (f"{text} top shows it as used, but not because the runtime kept it: the runtime returned it with "
-            f"MADV_FREE, and the kernel leaves such pages in RSS until it needs the memory "
-            f"({release.madvise_default(d.version)}). {rule}.")
+            f"MADV_FREE, and the kernel leaves such pages in RSS until it needs the memory; "
+            f"{release.madvise_default(d.version)}. {rule}.")
 
 
 CLAIM = Claim(
