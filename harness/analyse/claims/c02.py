@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.analyse import release
 from harness.analyse.claims.common import (
     Decision,
     axis,
@@ -28,8 +29,12 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     if touched.empty:
         return decision("inconclusive", "no-touched")
     back = 1 - retained(touched, "rss@freeos")
+    without = t[(axis(t, "freeos") == "false") & (axis(t, "touch") == "true")]
+    tls = release.timelines(derived.run, touched)
     facts = {"back": back, "baseline": col(touched, "rss@baseline"), "peak": col(touched, "peak_rss"),
-                 "after": col(touched, "rss@freeos")}
+             "after": col(touched, "rss@freeos"),
+             "how": [release.release_cause(tl) for tl in tls.values()][:1],
+             "without": [release.release_cause(tl) for tl in release.timelines(derived.run, without).values()][:1]}
     if back.dropna().empty:
         return decision("inconclusive", "missing", **facts)
     if back.min() < HANDED_BACK <= back.max():
@@ -45,6 +50,12 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     return decision("supported", "both-handed-back", rise=rise, **facts)
 
 
+def _how(d: Decision) -> str:
+    """What returned the touched slice with FreeOSMemory, and what happened without it."""
+    text = "".join(f" Returned by {how}." for how in d.how)
+    return text + "".join(f" Without FreeOSMemory, after the same GC: {how}." for how in d.without)
+
+
 def evidence(d: Decision) -> str:
     if d.case == "no-touched":
         return "No touched cell with FreeOSMemory completed."
@@ -53,15 +64,17 @@ def evidence(d: Decision) -> str:
     touched = (f"touched: RSS {span(d.baseline)} → peak {span(d.peak)} → {span(d.after)} after FreeOSMemory "
                f"({span(d.back, pct)} handed back)")
     if d.case == "disagree":
-        return f"{touched}; repeats disagree around the {pct(HANDED_BACK)} mark."
-    if d.case == "kept":
-        return f"{touched}: less than {pct(HANDED_BACK)} handed back."
-    if d.case == "untouched-not-run":
-        return f"{touched}; the untouched snippet was not run."
-    if d.case == "untouched-never-resident":
-        return (f"The snippet as written never made RSS rise (+{span(d.rise)} at peak: an untouched slice "
+        text = f"{touched}; repeats disagree around the {pct(HANDED_BACK)} mark."
+    elif d.case == "kept":
+        text = f"{touched}: less than {pct(HANDED_BACK)} handed back."
+    elif d.case == "untouched-not-run":
+        text = f"{touched}; the untouched snippet was not run."
+    elif d.case == "untouched-never-resident":
+        text = (f"The snippet as written never made RSS rise (+{span(d.rise)} at peak: an untouched slice "
                 f"is never resident, so there is nothing to hand back); {touched}.")
-    return f"{touched}; untouched RSS rose by {span(d.rise)} and was handed back too."
+    else:
+        text = f"{touched}; untouched RSS rose by {span(d.rise)} and was handed back too."
+    return text[0].upper() + text[1:] + _how(d)
 
 
 CLAIM = Claim(
@@ -73,4 +86,9 @@ CLAIM = Claim(
     scenarios=("alloc_release",),
     metrics=("rss@baseline", "peak_rss", "rss@freeos", "final_rss"),
     figure="figures/alloc_release_rss.png",
-    decide=decide, evidence=evidence)
+    decide=decide, evidence=evidence,
+    mechanism=("The article's `runtime.Debug.FreeOSMemory()` does not compile; runtime/debug.FreeOSMemory runs "
+               "runtime.GC() and then mheap.scavengeAll, which scavenges every free page with force "
+               "(runtime/mheap.go runtime_debug_freeOSMemory, pages.scavenge(^uintptr(0), nil, true)), ignoring "
+               "the Go 1.21+ dense-chunk rule (golang/go#59960) that makes a GC alone wait for a later GC. Pages "
+               "never written are never resident, so the snippet as written has nothing to hand back."))

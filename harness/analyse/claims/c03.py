@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.analyse import release
 from harness.analyse.claims.common import Decision, axis, col, decision, pct, span
 from harness.analyse.claims.registry import Claim
 
@@ -28,17 +29,24 @@ def madv_class(t: pd.DataFrame) -> str | None:
     return None
 
 
+def expected_default(version: str) -> str:
+    """free | dontneed: what the Go source makes the default (runtime/runtime1.go parsedebugvars)."""
+    minor = release.go_minor(version)
+    return "free" if minor is not None and 12 <= minor <= 15 else "dontneed"
+
+
 def decide(t: pd.DataFrame, derived) -> Decision:
     setting = axis(t, "madvdontneed")
     groups = {s: t[setting == s] for s in SETTINGS}
+    version = str(t["go_version"].iloc[0]) if "go_version" in t.columns and len(t) else ""
     missing = [s for s, g in groups.items() if g.empty]
     if missing:
-        return decision("inconclusive", "missing-setting", missing=missing)
+        return decision("inconclusive", "missing-setting", missing=missing, version=version)
     if col(t, "lazyfree@freeos").dropna().empty:
-        return decision("inconclusive", "no-lazyfree")
+        return decision("inconclusive", "no-lazyfree", version=version)
     after = {s: (col(g, "rss@freeos"), col(g, "lazyfree@freeos")) for s, g in groups.items()}
     cls = {s: madv_class(g) for s, g in groups.items()}
-    facts = {"after": after, "cls": cls}
+    facts = {"after": after, "cls": cls, "version": version, "expected": expected_default(version)}
     if cls["0"] is None or cls["1"] is None or cls["unset"] is None:
         return decision("inconclusive", "unclear", **facts)
     if cls["0"] == cls["1"]:
@@ -52,6 +60,15 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     return decision("partly", "default-is-one", **facts)
 
 
+def _source(d: Decision) -> str:
+    """The default the source gives this Go version, and whether the run agreed."""
+    text = f" Go {d.version}: {release.madvise_default(d.version)}"
+    measured = d.cls.get("unset")
+    if measured is not None and measured != d.expected:
+        return text + "; the unset run did not behave as that default."
+    return text + "."
+
+
 def evidence(d: Decision) -> str:
     if d.case == "missing-setting":
         return f"No completed cell for madvdontneed={', '.join(d.missing)}."
@@ -60,16 +77,18 @@ def evidence(d: Decision) -> str:
     text = "After FreeOSMemory, " + "; ".join(f"{s}: RSS {span(rss)}, LazyFree {span(lazy)}"
                                               for s, (rss, lazy) in d.after.items()) + "."
     if d.case == "unclear":
-        return (f"{text} Not every setting fell clearly on one side (LazyFree ≥{pct(LAZY_SHARE)} or "
-                f"<{pct(NO_LAZY_SHARE)} of peak).")
-    if d.case == "alike":
-        return f"{text} Explicit 0 and 1 behaved alike ({d.cls['0']})."
-    if d.case == "zero-not-lazy":
-        return f"{text} madvdontneed=0 did not leave pages lazily freed."
-    if d.case == "default-is-zero":
-        return f"{text} Unset behaves like 0 (MADV_FREE); 1 frees at once."
-    return (f"{text} madvdontneed=0 leaves pages lazily freed and 1 frees them at once, as stated, "
-            f"but unset behaves like madvdontneed=1 (MADV_DONTNEED): 0 is not the default here.")
+        text += (f" Not every setting fell clearly on one side (LazyFree ≥{pct(LAZY_SHARE)} or "
+                 f"<{pct(NO_LAZY_SHARE)} of peak).")
+    elif d.case == "alike":
+        text += f" Explicit 0 and 1 behaved alike ({d.cls['0']})."
+    elif d.case == "zero-not-lazy":
+        text += " madvdontneed=0 did not leave pages lazily freed."
+    elif d.case == "default-is-zero":
+        text += " Unset behaves like 0 (MADV_FREE); 1 frees at once."
+    else:
+        text += (" madvdontneed=0 leaves pages lazily freed and 1 frees them at once, as stated, but unset "
+                 "behaves like madvdontneed=1 (MADV_DONTNEED): 0 is not the default here.")
+    return text + _source(d)
 
 
 CLAIM = Claim(
@@ -80,4 +99,9 @@ CLAIM = Claim(
     scenarios=("madvdontneed",),
     metrics=("peak_rss", "rss@freeos", "lazyfree@freeos"),
     figure="figures/madvdontneed_rss.png",
-    decide=decide, evidence=evidence)
+    decide=decide, evidence=evidence,
+    mechanism=("runtime/mem_linux.go sysUnusedOS returns memory with madvise: MADV_DONTNEED when "
+               "debug.madvdontneed is set, else MADV_FREE (falling back to DONTNEED before Linux 4.5). "
+               "runtime/runtime1.go parsedebugvars sets madvdontneed=1 on Linux since Go 1.16 (golang/go#42330); "
+               "Go 1.12–1.15 defaulted to MADV_FREE (CL 135395). MADV_FREE pages stay in RSS, counted as "
+               "LazyFree, until the kernel needs them."))

@@ -33,8 +33,9 @@ def evidence(d: Decision) -> str:
     return text + {
         "disagree": ": repeats disagree.",
         "as-stated": ".",
-        "none-killed": (": neither was killed — the kernel reclaims lazily freed pages under cgroup "
-                        "pressure, so MADV_FREE does not cause the kill."),
+        "none-killed": (": neither was killed — MADV_FREE pages stay in RSS as LazyFree only until the kernel "
+                        "reclaims lazily freed pages under cgroup pressure, which it does before any OOM kill, so "
+                        "MADV_FREE does not cause the kill."),
         "both-killed": ": madvdontneed=1 was killed too.",
         "only-one-killed": ": only madvdontneed=1 was killed.",
     }[d.case]
@@ -48,4 +49,8 @@ CLAIM = Claim(
     scenarios=("oom_pressure",),
     metrics=("oom_killed", "peak_cgroup", "lazyfree@settle", "rss@hold"),
     figure="figures/oom_pressure_rss.png",
-    decide=decide, evidence=evidence)
+    decide=decide, evidence=evidence,
+    mechanism=("With madvdontneed=0 the runtime returns memory with MADV_FREE (runtime/mem_linux.go sysUnusedOS): "
+               "the pages stay in RSS and cgroup usage as LazyFree, moved to the inactive file LRU (Linux 4.12+, "
+               "mm/swap.c lru_lazyfree_fn), and memory reclaim at the cgroup limit discards them before the "
+               "OOM killer runs (mm/vmscan.c)."))

@@ -47,8 +47,10 @@ def evidence(d: Decision) -> str:
     if d.case == "rss-stayed":
         return f"{text}: RSS never fell, so nothing shows how memory goes back."
     if d.case == "never-shrank":
-        how = "memory goes back by madvise, not munmap" if d.madvise[0] else "no munmap of the heap"
-        return f"{text}: VmSize never shrank — {how}."
+        how = ("memory goes back by madvise (runtime/mem_linux.go sysUnusedOS), not munmap" if d.madvise[0]
+               else "no munmap of the heap")
+        return (f"{text}: VmSize never shrank — {how}; the runtime never unmaps heap memory (sysFreeOS/munmap "
+                f"only carves aligned reservations or backs out of a failed allocation; golang/go#45000, #35890).")
     return f"{text}: VmSize shrank a little ({span(d.shrink, pct)})."
 
 
@@ -60,4 +62,9 @@ CLAIM = Claim(
     scenarios=("syscalls", "idle_scavenger"),
     metrics=("max_vm_size", "final_vm_size", "peak_rss", "final_rss"),
     figure="figures/syscalls_vm_size.png",
-    decide=decide, evidence=evidence)
+    decide=decide, evidence=evidence,
+    mechanism=("The Go runtime never unmaps heap memory on Linux: the scavenger and debug.FreeOSMemory return "
+               "pages with madvise (runtime/mem_linux.go sysUnusedOS: MADV_DONTNEED, or MADV_FREE with "
+               "madvdontneed=0), so RSS falls while VmSize and HeapSys stay; munmap (sysFreeOS) is used only to "
+               "trim aligned reservations or after an out-of-memory error mid-allocation (runtime/mem.go sysFree; "
+               "maintainer statements in golang/go#45000 and #35890)."))
