@@ -17,8 +17,8 @@ var runtimeMetricNames = []struct{ name, key string }{
 	{"heap_goal", "/gc/heap/goal:bytes"},
 	{"memlimit", "/gc/gomemlimit:bytes"},
 	{"tiny_allocs", "/gc/heap/tiny/allocs:objects"},
-	// GC cycles by cause: forced ones are runtime.GC/FreeOSMemory (and the 2-minute forced
-	// GC); automatic ones are triggered by the heap goal or the memory limit.
+	// GC cycles by cause: forced ones are runtime.GC/FreeOSMemory; automatic ones are triggered
+	// by the heap goal, the memory limit or the 2-minute periodic GC (runtime/proc.go forcegcperiod).
 	{"gc_forced", "/gc/cycles/forced:gc-cycles"},
 	{"gc_auto", "/gc/cycles/automatic:gc-cycles"},
 	{"limiter_last_enabled", "/gc/limiter/last-enabled:gc-cycle"}, // GC CPU limiter, Go 1.19+; 0: never on

@@ -110,6 +110,7 @@ CLAIM = Claim(
     scenarios=("idle_three_gcs", "idle_one_gc", "idle_scavenger"),
     metrics=("peak_rss", "rss@release", "final_rss", "release_s"),
     figure="figures/idle_scavenger_rss.png",
+    version_metric="release_s",
     decide=decide, evidence=evidence,
     mechanism=("The background scavenger returns free heap memory above its retention goal (runtime/mgcscavenge.go "
                "gcPaceScavenger); since Go 1.21 it skips chunks that were dense in the current or previous GC "

@@ -99,6 +99,7 @@ CLAIM = Claim(
     scenarios=("madvdontneed",),
     metrics=("peak_rss", "rss@freeos", "lazyfree@freeos"),
     figure="figures/madvdontneed_rss.png",
+    version_metric="rss@freeos",
     decide=decide, evidence=evidence,
     mechanism=("runtime/mem_linux.go sysUnusedOS returns memory with madvise: MADV_DONTNEED when "
                "debug.madvdontneed is set, else MADV_FREE (falling back to DONTNEED before Linux 4.5). "

@@ -131,6 +131,7 @@ CLAIM = Claim(
     scenarios=("release_threshold", "idle_scavenger"),
     metrics=("rss@idle", "heap_goal@idle", "gc_cycles"),
     figure="figures/release_threshold_retained.png",
+    version_metric="rss@idle",
     decide=decide, evidence=evidence,
     mechanism=("runtime/mgcscavenge.go gcPaceScavenger: the background scavenger keeps heapInUse + heapFree at "
                "1.1 × the heap in use at the last GC × heapGoal/lastHeapGoal (retainExtraPercent = 10, Go 1.14+, "

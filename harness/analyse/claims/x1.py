@@ -156,6 +156,7 @@ CLAIM = Claim(
     scenarios=("gomemlimit", "gogc_sweep"),
     metrics=("peak_rss", "gc_cpu_s", "scavenge_cpu_s", "throughput", "limiter_engaged", "oom_killed"),
     figure="figures/gomemlimit.png",
+    version_metric="peak_rss",
     decide=decide, evidence=evidence,
     not_applicable=lambda go: "GOMEMLIMIT arrived in Go 1.19" if go_before(go, (1, 19)) else None,
     mechanism="The memory limit sets its own heap goal next to GOGC's (runtime/mgcpacer.go "
