@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analyse import claims, residency
+from harness.analyse import claims, release, residency
 from harness.analyse import summary as analysis
 from tests.frames import CellSpec, MiB, run_frames
 
@@ -45,9 +45,9 @@ def build(specs: list[CellSpec], extra: list[pd.DataFrame] = (), events: list[tu
 LARGE_PHASES = [("baseline", 0.0), ("churn", 0.5), ("release", 5.0), ("idle", 5.1)]
 
 
-def large_cell(gcs: str, returned_at: float | None, end_s: float = 60.0):
+def large_cell(gcs: str, returned_at: float | None, end_s: float = 160.0):
     """Churn to a 600 MiB RSS over 300 MiB in use; the drop at 5 s keeps 50 MiB of long-lived objects.
-    `gcs` forced GCs at the drop; with one, a periodic GC at 12 s; RSS falls to 60 MiB at
+    `gcs` forced GCs at the drop; with one, the periodic GC 120 s later; RSS falls to 60 MiB at
     `returned_at` (never if None)."""
     cid = f"large_churn[release-gcs={gcs},r0]"
     fall = [(returned_at - 0.5, 600), (returned_at, 60), (end_s, 60)] if returned_at else [(end_s, 600)]
@@ -57,7 +57,7 @@ def large_cell(gcs: str, returned_at: float | None, end_s: float = 60.0):
                             "heap_inuse": [(0, 1), (1, 300), (5.0, 300), (5.1, 50), (end_s, 50)],
                             "heap_goal": [(0, 4), (1, 580), (5.0, 580), (5.1, 100), (end_s, 100)]})
     after_gc = 21 if gcs == "1" else 22
-    periodic = [(12.0, after_gc), (12.1, after_gc + 1)] if gcs == "1" else []
+    periodic = [(125.0, after_gc), (125.1, after_gc + 1)] if gcs == "1" else []
     num = [(0, 0), (5.0, 20), (5.1, after_gc), *periodic, (end_s, after_gc + (1 if periodic else 0))]
     released_to = 540 if returned_at else 0
     at = returned_at or end_s
@@ -91,7 +91,7 @@ def frag_cell(free_frac: float, freeos: bool, rss_end: float):
 
 def c13_inputs(large_returned: bool = True, with_small: bool = True):
     specs, extra = [], []
-    for gcs, at in (("1", 14.0), ("2", 7.0)):
+    for gcs, at in (("1", 127.0), ("2", 7.0)):
         s, e = large_cell(gcs, at if large_returned else None)
         specs.append(s)
         extra += e
@@ -107,8 +107,8 @@ def test_c13_large_objects_returned_is_refuted_and_says_what_returned_them_when(
     row = one("C13", c13_inputs())
     assert row.verdict == "refuted", row.evidence
     for text in ("1 GC at the drop: live 50 MiB, RSS 600 MiB at the peak → 60 MiB at the end",
-                 "RSS was still 600 MiB just before the periodic GC 22 (7 s after the drop), after which the "
-                 "scavenger brought it within the bound (9 s after the drop)",
+                 "RSS was still 600 MiB just before the periodic GC 22 (120 s after the drop), after which the "
+                 "scavenger brought it within the bound (122 s after the drop)",
                  "2 GCs at the drop", "within it 2 s after the drop, returned by the scavenger after GC 22 "
                                        "(runtime.GC, 0.1 s after the drop)",
                  "90% freed, after 2 runtime.GCs and FreeOSMemory: RSS 290 MiB = 11.33× the 26 MiB live, heap in use 280 MiB",
@@ -146,17 +146,17 @@ def test_c13_one_gc_and_no_periodic_one_is_waiting_not_kept():
 
 def test_gcs_tell_forced_from_periodic():
     inp = c13_inputs()
-    gcs = residency.gcs(inp.derived.run, "large_churn[release-gcs=1,r0]")
-    assert [g.number for g in gcs][-2:] == [21, 22]
-    assert gcs[-2].forced and gcs[-2].phase == "release" and not gcs[-2].periodic
-    assert not gcs[-1].forced and gcs[-1].periodic
+    gcs = release.gc_cycles(inp.derived.run, "large_churn[release-gcs=1,r0]")
+    assert [g.n for g in gcs][-2:] == [21, 22]
+    assert gcs[-2].requested and not gcs[-2].periodic
+    assert not gcs[-1].requested and gcs[-1].periodic
 
 
 def test_gcs_without_the_forced_counter_go_by_phase():
-    spec, extra = large_cell("1", 14.0)
+    spec, extra = large_cell("1", 127.0)
     inp = build([spec], [e for e in extra if not (e["metric"] == "gc_forced").all()])
-    gcs = residency.gcs(inp.derived.run, spec.cell_id)
-    assert gcs[-2].forced and gcs[-1].periodic and not gcs[0].forced
+    gcs = release.gc_cycles(inp.derived.run, spec.cell_id)
+    assert gcs[-2].requested and gcs[-1].periodic and not gcs[0].requested
 
 
 def test_retention_bound_and_moment():

@@ -101,6 +101,20 @@ class GCCycle:
             return "runtime.GC()"
         return "the periodic GC" if self.periodic else "an automatic GC"
 
+    def text(self, since_s: float) -> str:
+        """'GC 12 (runtime.GC, 0.0 s after the drop)', 'the periodic GC 14 (121 s after the drop)'."""
+        after = self.t_s - since_s
+        when = f"{after:.0f} s after the drop" if after >= 1 else f"{after:.1f} s after the drop"
+        if self.requested:
+            return f"GC {self.n} (runtime.GC, {when})"
+        if self.periodic:
+            return f"the periodic GC {self.n} ({when})"
+        return f"GC {self.n} (heap goal, {when})"
+
+
+# Phases in which a workload itself calls runtime.GC() or debug.FreeOSMemory().
+REQUESTING_PHASES = ("release", "freeos", "drain")
+
 
 def _phase_at(run: RunData, cell_id: str, t: float) -> str:
     found = ""
@@ -114,7 +128,7 @@ def _classify(raw: list[tuple[int, float, bool | None, float, float]], run: RunD
     out: list[GCCycle] = []
     previous = NAN
     for n, t, forced, heap_end, goal in sorted(raw, key=lambda g: (g[1], g[0])):
-        requested = forced if forced is not None else _phase_at(run, cell_id, t) in ("release", "freeos")
+        requested = forced if forced is not None else _phase_at(run, cell_id, t) in REQUESTING_PHASES
         # The first GC cannot be the periodic one: the runtime starts it only once a GC has run.
         periodic = (not requested) and not math.isnan(previous) and t - previous >= PERIODIC_GAP_S
         out.append(GCCycle(n, t, bool(requested), periodic, heap_end, goal))
@@ -141,7 +155,7 @@ def gc_cycles(run: RunData, cell_id: str) -> list[GCCycle]:
         return _classify(raw, run, cell_id)
     num_gc = run.series(cell_id, "runtime", "num_gc")
     forced_count = run.series(cell_id, "runtime", "gc_forced")
-    asked = [(start, end) for name, start, end in run.phases_of(cell_id) if name in ("release", "freeos")]
+    asked = [(start, end) for name, start, end in run.phases_of(cell_id) if name in REQUESTING_PHASES]
     prev_t, prev_n, prev_forced = NAN, None, NAN
     for t, v in num_gc.items():
         n, t = int(v), float(t)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analyse import derived as derive
+from harness.analyse.release import gc_cycles
 from harness.analyse.summary import RunData, parse_detail
 from harness.define.metrics import value_at
 
@@ -35,90 +36,6 @@ RETAIN_EXTRA = 0.10
 # 4 KiB granularity of RSS. The larger of a fixed amount and a share of the peak.
 SLACK_BYTES = 8 * MiB
 SLACK_OF_PEAK = 0.03
-# Phases in which the workload itself calls runtime.GC() / debug.FreeOSMemory().
-FORCING_PHASES = ("release", "freeos", "drain")
-
-
-# ---- GC completions ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Gc:
-    """A GC cycle seen complete at `t_s` (the first runtime reading with the new count)."""
-
-    number: int         # the cycle's number (MemStats.NumGC after it)
-    t_s: float
-    forced: bool        # runtime.GC or FreeOSMemory; False: heap goal, memory limit or periodic
-    phase: str          # the workload phase it completed in
-
-    @property
-    def periodic(self) -> bool:
-        """Not forced and in the idle phase, where nothing allocates: sysmon's 2-minute GC
-        (runtime/proc.go forcegcperiod)."""
-        return not self.forced and self.phase == "idle"
-
-
-def _phase_at(run: RunData, cell_id: str, t: float) -> str:
-    found = ""
-    for name, start, _ in run.phases_of(cell_id):
-        if start <= t + 1e-9:
-            found = name
-    return found
-
-
-def _forcing_phase(run: RunData, cell_id: str, after: float, upto: float) -> str:
-    """The last phase in which the workload forces GCs that overlaps (after, upto]; "" if none does."""
-    found = ""
-    for name, start, end in run.phases_of(cell_id):
-        end = math.inf if math.isnan(end) else end
-        if name in FORCING_PHASES and start <= upto + 1e-9 and end > after + 1e-9:
-            found = name
-    return found
-
-
-def gcs(run: RunData, cell_id: str) -> list[Gc]:
-    """Every GC completion of a cell, in order, dated by the first reading that counts it.
-
-    The workload writes a reading just before each phase starts, so the GCs of a release phase
-    are counted by a reading inside it. Several cycles between two readings share a time; the
-    forced ones among them are taken to be the last (the workload's runtime.GC calls end the
-    interval). Without /gc/cycles/forced (Go 1.15) the cycles of an interval that overlaps a
-    phase where the workload calls runtime.GC count as forced.
-    """
-    num = run.series(cell_id, "runtime", "num_gc")
-    forced = run.series(cell_id, "runtime", "gc_forced")
-    out: list[Gc] = []
-    if num.empty:
-        return out
-    prev_t, prev_n = float(num.index[0]), int(num.iloc[0])
-    prev_forced = value_at(forced, prev_t)
-    for t, n in zip(num.index[1:], num.to_numpy()[1:]):
-        t, n = float(t), int(n)
-        if n <= prev_n:
-            prev_t = t
-            continue
-        forcing = _forcing_phase(run, cell_id, prev_t, t)
-        if len(forced):
-            now_forced = value_at(forced, t)
-            n_forced = 0 if math.isnan(now_forced - prev_forced) else int(max(0.0, now_forced - prev_forced))
-            prev_forced = now_forced if not math.isnan(now_forced) else prev_forced
-        else:
-            n_forced = n - prev_n if forcing else 0
-        here = _phase_at(run, cell_id, t)
-        for k in range(prev_n + 1, n + 1):
-            is_forced = n - k < n_forced
-            out.append(Gc(k, t, is_forced, (forcing or here) if is_forced else here))
-        prev_t, prev_n = t, n
-    return out
-
-
-def gc_text(gc: Gc, since_s: float) -> str:
-    """'GC 12 (runtime.GC, 0.0 s after the drop)', 'the periodic GC 14 (121 s after the drop)'."""
-    when = f"{gc.t_s - since_s:.0f} s after the drop" if gc.t_s - since_s >= 1 else f"{gc.t_s - since_s:.1f} s after the drop"
-    if gc.forced:
-        return f"GC {gc.number} (runtime.GC, {when})"
-    if gc.periodic:
-        return f"the periodic GC {gc.number} ({when})"
-    return f"GC {gc.number} (heap goal, {when})"
 
 
 # ---- retention after a drop ----------------------------------------------------------------------
@@ -185,7 +102,7 @@ def retention(run: RunData, cell_id: str, drop_phase: str = "release") -> Retent
             within_s = 0.0
         elif above[-1] + 1 < len(after):
             within_s = float(after.index[above[-1] + 1]) - drop_s
-    cycles = [g for g in gcs(run, cell_id) if g.t_s > drop_s + 1e-9]   # readings before a phase belong to the one before
+    cycles = [g for g in gc_cycles(run, cell_id) if g.t_s > drop_s + 1e-9]   # readings before a phase belong to the one before
     freeos_s, _ = run.phase_span(cell_id, "freeos")
     freeos = not math.isnan(freeos_s) and freeos_s >= drop_s - 1e-9
     if not math.isnan(within_s):
@@ -194,14 +111,14 @@ def retention(run: RunData, cell_id: str, drop_phase: str = "release") -> Retent
         if freeos and freeos_s <= at + 1e-9 and (not before or before[-1].t_s <= freeos_s + 0.2):
             by, by_s = "FreeOSMemory", freeos_s
         elif before:
-            by, by_s = gc_text(before[-1], drop_s), before[-1].t_s
+            by, by_s = before[-1].text(drop_s), before[-1].t_s
         else:
             by, by_s = "the drop", drop_s
         if by_s - drop_s >= 1.0:
             # The GC's reading comes up to a metrics interval after it; RSS a second before it.
             waited_at = value_at(rss, by_s - 1.0)
     return Retention(baseline, peak, drop_s, live, inuse, free, float(rss.iloc[-1]), bound, within_s, by, waited_at,
-                     len(cycles), sum(g.forced for g in cycles), any(g.periodic for g in cycles),
+                     len(cycles), sum(g.requested for g in cycles), any(g.periodic for g in cycles),
                      float(rss.index.max()) - cycles[-1].t_s if cycles else NAN, freeos)
 
 
