@@ -13,6 +13,7 @@ the cell's samples, events, phases and telemetry totals, seen one cell at a time
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -184,6 +185,18 @@ def _peak(view: CellView, source: str, metric: str, kernel_column: str) -> float
     return max(values) if values else NAN
 
 
+def _details(view: CellView, kind: str) -> list[dict]:
+    """The parsed `detail` of each of the cell's events of one kind (gctrace lines, benchmark results)."""
+    out = []
+    for detail in view.events(kind)["detail"]:
+        try:
+            parsed = json.loads(detail) if isinstance(detail, str) else {}
+        except ValueError:
+            parsed = {}
+        out.append(parsed if isinstance(parsed, dict) else {})
+    return out
+
+
 def _gc_cpu(view: CellView) -> tuple[float, str]:
     gc_cpu = view.series("runtime", "gc_cpu_s")
     if len(gc_cpu):
@@ -191,7 +204,39 @@ def _gc_cpu(view: CellView) -> tuple[float, str]:
     fraction, wall = view.series("runtime", "gc_cpu_fraction"), view.value("wall_s")
     if len(fraction) and not math.isnan(wall):
         return float(fraction.iloc[-1]) * wall, "gc_cpu_fraction*wall"
+    # A program without telemetry: the CPU times of its gctrace lines (GODEBUG=gctrace=1).
+    traced = [d["cpu_s"] for d in _details(view, "gc") if isinstance(d.get("cpu_s"), (int, float))]
+    if traced:
+        return float(sum(traced)), "gctrace"
     return NAN, ""
+
+
+def _gc_cycles(view: CellView) -> float:
+    total = _or_series(number(view.totals.get("num_gc")), view.series("runtime", "num_gc"))
+    if math.isnan(total):
+        cycles = [d["num_gc"] for d in _details(view, "gc") if isinstance(d.get("num_gc"), (int, float))]
+        total = float(max(cycles)) if cycles else NAN
+    return total
+
+
+def _final_alive(view: CellView, source: str, metric: str) -> float:
+    rss = view.series("proc", "vm_rss")
+    return value_at(view.series(source, metric), float(rss.index[-1])) if len(rss) else NAN
+
+
+def _bench(view: CellView, unit: str) -> float:
+    """The first benchmark's `unit` value (ns/op, B/op, ...), median over its result lines."""
+    results = [d for d in _details(view, "bench") if isinstance(d.get("metrics"), dict)]
+    if not results:
+        return NAN
+    first = [d["metrics"].get(unit) for d in results if d.get("name") == results[0].get("name")]
+    values = sorted(float(v) for v in first if isinstance(v, (int, float)))
+    return float(np.median(values)) if values else NAN
+
+
+def _bench_name(view: CellView) -> str:
+    results = _details(view, "bench")
+    return str(results[0].get("name", "")) if results else ""
 
 
 def _or_series(total: float, s: pd.Series) -> float:
@@ -277,17 +322,23 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("mean_rss", "bytes", "mean RSS", "time-weighted mean of VmRSS",
            lambda v: time_weighted_mean(v.series("proc", "vm_rss"))),
     Metric("final_rss", "bytes", "final RSS", "last VmRSS reading", lambda v: last(v.series("proc", "vm_rss"))),
+    Metric("peak_working_set", "bytes", "peak working set", "max of sampled cgroup working set",
+           lambda v: largest(v.series("cgroup", "working_set"))),
+    Metric("final_working_set", "bytes", "final working set",
+           "the working set at the last VmRSS reading (the process still alive: its cgroup empties at exit)",
+           lambda v: _final_alive(v, "cgroup", "working_set")),
     Metric("final_lazyfree", "bytes", "final LazyFree", "last smaps_rollup LazyFree reading",
            lambda v: last(v.series("smaps", "lazyfree"))),
     Metric("final_vm_size", "bytes", "final VmSize", "last VmSize reading",
            lambda v: last(v.series("proc", "vm_size"))),
     Metric("max_vm_size", "bytes", "largest VmSize", "max VmSize reading",
            lambda v: largest(v.series("proc", "vm_size"))),
-    Metric("gc_cycles", "count", "GC cycles", "num_gc in the end totals, else the largest num_gc reading",
-           lambda v: _or_series(number(v.totals.get("num_gc")), v.series("runtime", "num_gc"))),
+    Metric("gc_cycles", "count", "GC cycles",
+           "num_gc in the end totals, else the largest num_gc reading, else the last gctrace cycle", _gc_cycles),
     Metric("gc_cpu_fraction", "fraction", "GC CPU fraction", "last MemStats.GCCPUFraction",
            lambda v: last(v.series("runtime", "gc_cpu_fraction"))),
-    Metric("gc_cpu_s", "s", "GC CPU", "runtime/metrics GC CPU, else GCCPUFraction × wall time",
+    Metric("gc_cpu_s", "s", "GC CPU", "runtime/metrics GC CPU, else GCCPUFraction × wall time, else the sum "
+           "of gctrace's CPU times",
            lambda v: _gc_cpu(v)[0]),
     Metric("gc_cpu_source", "text", "GC CPU source", "which of the two gc_cpu_s came from",
            lambda v: _gc_cpu(v)[1]),
@@ -307,6 +358,16 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            lambda v: _quantile(_freeos(v), 0.99)),
     Metric("oom_killed", "count", "OOM-killed", "1 if the kernel's OOM killer ended the cell", _oom),
     Metric("wall_s", "s", "wall time", "seconds from start to exit", _wall),
+    Metric("benchmark", "text", "benchmark", "the benchmark the bench metrics are of (the first one run)",
+           _bench_name),
+    Metric("ns_per_op", "ns", "time per op", "the benchmark's ns/op (median over its result lines)",
+           lambda v: _bench(v, "ns/op")),
+    Metric("bytes_per_op", "bytes", "allocated per op", "the benchmark's B/op (-benchmem)",
+           lambda v: _bench(v, "B/op")),
+    Metric("allocs_per_op", "count", "allocations per op", "the benchmark's allocs/op (-benchmem)",
+           lambda v: _bench(v, "allocs/op")),
+    Metric("mb_per_s", "count", "MB/s", "the benchmark's MB/s (where it calls b.SetBytes)",
+           lambda v: _bench(v, "MB/s")),
     Metric("release_s", "s", "time to release half",
            "seconds from the start of phase `release` until RSS falls below half its value then",
            lambda v: release_seconds(v.series("proc", "vm_rss"), v.phase_span("release")[0])),

@@ -11,23 +11,40 @@ import sys
 import time
 from pathlib import Path
 
-from harness.drive.options import add_run_options, split_go
+from harness.drive.options import PROGRAM_FLAGS, PROGRAM_OPTIONS, add_run_options, program_table, split_go
 from harness.run.backends.base import ERRORS
 from harness.run.backends.select import BackendUnavailable
 from harness.store.rundir import StoreError
 from harness.define.axes import STANDARD_AXES
 from harness.define.errors import ScenarioError
 from harness.define.matrix import expand
-from harness.define.scenario import discover, resolve_path
+from harness.define.scenario import discover, parse_program, resolve_path
 from harness.drive.plan import load_scenario, plan
 from harness.define.workloads import WORKLOADS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def _program(args: argparse.Namespace):
+    """The program named by --program (None without it); ScenarioError for a bad one."""
+    program_args = getattr(args, "program_args", [])
+    if args.program is None:
+        given = [flag for flag, value in (("--mount", args.mount), ("--idle", args.idle), ("--grace", args.grace),
+                                          ("arguments after --", program_args)) if value]
+        if given:
+            raise ScenarioError([f"{', '.join(given)}: only with --program PATH (a [program] table in a scenario "
+                                 "file has its own args, mounts, idle and grace)"])
+        return None
+    program, errors = parse_program(program_table(args, program_args), Path.cwd(),
+                                    lambda key: PROGRAM_FLAGS.get(key, f"--{key}"))
+    if errors:
+        raise ScenarioError(errors)
+    return program
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     scenarios, cells = plan(args.scenarios, args.matrix, args.repeats, split_go(args.go), args.backend,
-                            args.quick)
+                            args.quick, program=_program(args))
     from harness.drive.session import RunSession, progress_line
 
     failures: list[str] = []
@@ -36,6 +53,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     manifest_extra = {"scenarios": [s.name for s in scenarios], "matrix": list(args.matrix),
                       "quick": args.quick, "command": " ".join(sys.argv)}
+    programs = [s.program.describe() for s in scenarios if s.program is not None]
+    if programs:
+        manifest_extra["programs"] = programs
     session = RunSession(Path(args.results), backend=args.backend or "auto", manifest_extra=manifest_extra,
                          scenarios=scenarios)
     complete = False
@@ -153,6 +173,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                      help="scenario names (alloc_release) or .toml paths; default: every file in scenarios/")
     add_run_options(run.add_argument)
+    for option in PROGRAM_OPTIONS:
+        run.add_argument(option.flag, help=option.help, dest=option.dest, **option.kwargs)
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help="check scenario files and report every error")
@@ -174,7 +196,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `goreclaim run --program PATH -- ARGS...`: everything after `--` is the program's own.
+    program_args: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, program_args = argv[:at], argv[at + 1:]
     args = parser().parse_args(argv)
+    args.program_args = program_args
     try:
         return args.func(args)
     except ScenarioError as exc:

@@ -48,6 +48,31 @@ RUN_OPTIONS: tuple[Option, ...] = (
 )
 
 
+# `goreclaim run --program` only: a program named on the command line (its arguments follow `--`).
+PROGRAM_OPTIONS: tuple[Option, ...] = (
+    Option("--program", "run this executable instead of scenarios (any program, Go or not): goreclaim run "
+           "--program PATH [options] -- ARGS...", dict(default=None, metavar="PATH")),
+    Option("--mount", "a host path the program reads or writes, SRC[:DST][:ro] (docker binds it; elsewhere the "
+           "program sees it in place); repeatable", dict(action="append", default=[], metavar="SRC[:DST][:ro]")),
+    Option("--idle", "leave the program alone this long, then stop it (SIGTERM, then SIGKILL after --grace); "
+           "without it the program is a batch job that ends by itself", dict(default=None, metavar="DURATION")),
+    Option("--grace", "seconds between SIGTERM and SIGKILL when stopping the program (default 10s)",
+           dict(default=None, metavar="DURATION")),
+)
+
+
+def program_table(args: argparse.Namespace, program_args: list[str]) -> dict:
+    """The [program] table a command line's program options make (see harness.define.scenario)."""
+    table = {"binary": args.program, "args": list(program_args), "mounts": list(args.mount)}
+    table.update({k: getattr(args, k) for k in ("idle", "grace") if getattr(args, k) is not None})
+    return table
+
+
+# How an error names a [program] key that came from the command line.
+PROGRAM_FLAGS = {"binary": "--program", "args": "arguments after --", "mounts": "--mount", "idle": "--idle",
+                 "grace": "--grace"}
+
+
 def add_run_options(add) -> None:
     """`add` is argparse's `parser.add_argument` or pytest's `group.addoption`."""
     for option in RUN_OPTIONS:

@@ -13,7 +13,8 @@ from harness.define.cell import Cell
 from harness.define.errors import ScenarioError
 from harness.define.matrix import MatrixError, expand, merge_matrix_options
 from harness.define.project import SCENARIOS_DIR
-from harness.define.scenario import Scenario, discover, load, load_many, resolve_path
+from harness.define.scenario import Scenario, discover, load, load_many, program_scenario, resolve_path
+from harness.define.workloads import Program
 
 
 def claim_ids() -> tuple[str, ...]:
@@ -26,12 +27,20 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def plan(scenario_args: list[str], matrix_options: list[str], repeats: int | None = None,
          go: list[str] | None = None, backend: str | None = None,
-         quick: bool = False) -> tuple[list[Scenario], list[Cell]]:
-    """(scenarios, cells) for a command line; raises ScenarioError for anything unusable."""
-    paths = [resolve_path(a) for a in scenario_args] if scenario_args else discover()
-    if not paths:
-        raise ScenarioError([f"{SCENARIOS_DIR}: no scenario files (*.toml)"])
-    scenarios = load_many(paths, claim_ids=claim_ids())
+         quick: bool = False, program: Program | None = None) -> tuple[list[Scenario], list[Cell]]:
+    """(scenarios, cells) for a command line; raises ScenarioError for anything unusable.
+
+    With `program` (goreclaim run --program) the program is the one scenario."""
+    if program is not None:
+        if scenario_args:
+            raise ScenarioError([f"--program runs the program alone; leave out the scenarios "
+                                 f"({', '.join(scenario_args)})"])
+        scenarios = [program_scenario(program)]
+    else:
+        paths = [resolve_path(a) for a in scenario_args] if scenario_args else discover()
+        if not paths:
+            raise ScenarioError([f"{SCENARIOS_DIR}: no scenario files (*.toml)"])
+        scenarios = load_many(paths, claim_ids=claim_ids())
     overrides = merge_matrix_options(matrix_options)
     cells, errors = [], []
     for scenario in scenarios:

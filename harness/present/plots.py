@@ -39,6 +39,8 @@ BREAKDOWN = tuple(SERIES[key] for key in (  # the series memory_breakdown draws,
     ("smaps", "lazyfree"),
     ("cgroup", "usage"),
 ))
+# What a program's figure draws: what the process holds, what a dashboard shows, what the kernel counts.
+PROGRAM_SERIES = tuple(SERIES[key] for key in (("proc", "vm_rss"), ("cgroup", "working_set"), ("cgroup", "usage")))
 
 
 def _labels(cells: pd.DataFrame) -> dict[str, str]:
@@ -117,8 +119,9 @@ def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
 
 
 def memory_breakdown(data: RunData, cells: pd.DataFrame, title: str,
-                     memory_limit: float | None = None, max_panels: int = 4) -> Figure:
-    """Per cell: VmRSS against the runtime's heap in use/idle/released, smaps LazyFree and cgroup usage."""
+                     memory_limit: float | None = None, max_panels: int = 4, series=BREAKDOWN) -> Figure:
+    """Per cell: VmRSS against the runtime's heap in use/idle/released, smaps LazyFree and cgroup usage
+    (or the declared `series` given)."""
     cells = cells.reset_index(drop=True).head(max_panels)
     labels = _labels(cells)
     n = max(len(cells), 1)
@@ -129,7 +132,7 @@ def memory_breakdown(data: RunData, cells: pd.DataFrame, title: str,
             _empty(fig, ax, "cells")
             continue
         cell_id = str(cells.iloc[i]["cell_id"])
-        for declared in BREAKDOWN:
+        for declared in series:
             source = declared.source
             s = data.series(cell_id, source, declared.metric)
             if not s.empty:

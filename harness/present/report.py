@@ -411,10 +411,115 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
     return blocks
 
 
+# ---- a program's run --------------------------------------------------------------------------------
+
+# The summary table of a program run, in this order; a column no cell has a value for is left out.
+PROGRAM_METRICS = ("peak_rss", "final_rss", "peak_working_set", "final_working_set", "peak_cgroup",
+                   "working_set@idle", "gc_cycles", "gc_cpu_s", "ns_per_op", "bytes_per_op", "allocs_per_op",
+                   "mb_per_s", "wall_s")
+OUTPUT_TAIL_LINES = 15
+
+
+def program_figure(scenario: str) -> str:
+    return f"figures/{scenario}_memory.png"
+
+
+def program_figures(run, data: analysis.RunData) -> dict[str, tuple[str, Callable[[], object]]]:
+    """One figure per program: RSS, working set and cgroup usage over time per cell, phases marked."""
+    cells = run.cells
+    out = {}
+    for scenario in dict.fromkeys(cells.get("scenario", pd.Series(dtype=object)).astype(str)):
+        def draw(scenario=scenario):
+            c = _scenario_cells(cells, scenario)
+            c = c[c["status"].astype(str).isin(claims.USABLE_STATUSES)] if "status" in c.columns else c
+            return plots.memory_breakdown(data, c, f"{scenario}: memory over time", memory_limit=_limit(c),
+                                          max_panels=6, series=plots.PROGRAM_SERIES)
+        out[program_figure(scenario)] = (scenario, draw)
+    return out
+
+
+def _output_tail(run_dir: Path | None, cell_id: str, n: int = 0) -> str:
+    """The last lines a program wrote (stdout, then stderr), from its cell directory."""
+    if run_dir is None:
+        return ""
+    for path in sorted(Path(run_dir).glob("cells/*/cell.json")):
+        try:
+            row = json.loads(path.read_text()).get("row", {})
+        except ValueError:
+            continue
+        if row.get("cell_id") == cell_id:
+            parts = []
+            for stream in ("stdout", "stderr"):
+                f = path.parent / f"{stream}.txt"
+                lines = f.read_text(errors="replace").splitlines() if f.is_file() else []
+                lines = [ln for ln in lines if not ln.startswith(("gc ", "scav "))]  # the runtime's traces
+                if lines:
+                    parts.append(f"{stream} ({len(lines)} lines, last {min(len(lines), n or OUTPUT_TAIL_LINES)}):\n"
+                                 + "\n".join(lines[-(n or OUTPUT_TAIL_LINES):]))
+            return "\n".join(parts)
+    return ""
+
+
+def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list[Block]:
+    cells = run.cells
+    manifest = getattr(run, "manifest", {}) or {}
+    blocks = [Block("h1", "goreclaim report" + (f": {manifest['run_id']}" if "run_id" in manifest else "")),
+              Block("p", "A program measured under the matrix: its memory as the process, a dashboard and the "
+                         "kernel see it, and the Go runtime's GC cycles and CPU from its gctrace lines where "
+                         "it is a Go program. Phases are marked by the harness: start at launch, idle while "
+                         "it is left alone, stop when it is sent SIGTERM.")]
+    for program in manifest.get("programs", []):
+        what = program.get("binary") or program.get("package")
+        blocks.append(Block("p", f"Program ({program.get('kind')}): {what} "
+                                 f"{' '.join(program.get('args', []))}".rstrip()))
+    blocks += [Block("h2", "Provenance"), Block("list", _provenance(manifest, cells, getattr(run, "path", None)))]
+    if len(cells):
+        metrics = [m for m in PROGRAM_METRICS if m in summary.columns and summary[m].notna().any()]
+        rows = []
+        labels = analysis.config_label(cells.reset_index(drop=True))
+        for i, cell in cells.reset_index(drop=True).iterrows():
+            cell_id = str(cell["cell_id"])
+            row = {"configuration": labels[i], "Go": axis_text(cell.get("go_version", "")),
+                   "status": str(cell.get("status", ""))}
+            exit_code = axis_text(cell.get("exit_code"))
+            row["exit"] = "" if exit_code == "unset" else exit_code
+            for m in metrics:
+                row[metric_label(m)] = _fmt_value(m, summary[m].get(cell_id) if cell_id in summary.index else None)
+            rows.append(row)
+        blocks += [Block("h2", "Summary"), Block("table", pd.DataFrame(rows))]
+    for rel in figures:
+        blocks.append(Block("image", (rel, rel)))
+    blocks.append(Block("h2", "Cells"))
+    keep = [c for c in ("cell_id", "go_version", "status", "exit_code", "oom_killed", "wall_s", "reason")
+            if c in cells.columns]
+    table = cells[keep].copy()
+    for c in keep:
+        table[c] = table[c].map(lambda v: "" if axis_text(v) == "unset" else axis_text(v)[:300])
+    blocks.append(Block("table", table))
+    blocks.append(Block("h2", "Output"))
+    run_dir = getattr(run, "path", None)
+    for cell_id in cells.get("cell_id", pd.Series(dtype=object)).astype(str):
+        tail = _output_tail(run_dir, cell_id)
+        blocks += [Block("h3", cell_id), Block("p", tail or "no output"),
+                   Block("p", "whole: stdout.txt and stderr.txt in its cell directory")]
+    return blocks
+
+
 def build_results(run) -> Results:
     """Everything the report says about a loaded run, figures drawn into run.path."""
     data = analysis.split_by_cell(run.samples, run.events)
     summary = analysis.summarize(run.cells, data)
+    if (getattr(run, "manifest", {}) or {}).get("programs"):
+        # No claims about a program: claims are about the article.
+        verdicts = claims.evaluate(run, summary, data).iloc[0:0]
+        todo = {rel: draw for rel, (_, draw) in program_figures(run, data).items()}
+        figures = dict(zip(todo, _render_all(list(todo.values()))))
+        for rel, png in figures.items():
+            (Path(run.path) / rel).parent.mkdir(parents=True, exist_ok=True)
+            (Path(run.path) / rel).write_bytes(png)
+        results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
+        results.blocks = build_program_blocks(run, summary, list(figures))
+        return results
     verdicts = claims.evaluate(run, summary, data)
     figures = draw_figures(run, summary, Path(run.path), data)
     # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).

@@ -37,16 +37,21 @@ class RunInterrupted(KeyboardInterrupt):
 
 def classify(
     *, exit_code: int | None, oom_killed: bool, timed_out: bool, interrupted: bool, stderr_tail: str,
-    timeout_s: float,
+    timeout_s: float, program: bool = False, stopped: str = "",
 ) -> tuple[str, str]:
     """(status, reason) of a finished run. OOM is judged by the caller from the kernel's
-    counters or docker's State.OOMKilled: a SIGKILL alone may as well be a timeout."""
+    counters or docker's State.OOMKilled: a SIGKILL alone may as well be a timeout.
+
+    A program's own non-zero exit is its outcome (`exited`); one the harness stopped after its
+    idle phase (`stopped` says how) ran as planned, whatever its exit code."""
     if interrupted:
         return "interrupted", "stopped by SIGINT/SIGTERM before the workload finished"
     if oom_killed:
         return "oom_killed", "killed by the kernel's OOM killer at the memory limit"
     if timed_out:
         return "timeout", f"still running after timeout_s={timeout_s:g}; killed"
+    if stopped:
+        return "ok", stopped
     if exit_code == 0:
         return "ok", ""
     if exit_code is not None and exit_code < 0:
@@ -54,7 +59,32 @@ def classify(
     else:
         how = f"exited with status {exit_code}"
     tail = stderr_tail.strip()
+    if program:
+        return "exited", how + (f"; output: {tail[-2000:]}" if tail else "")
     return "failed", how + (f"; stderr: {tail}" if tail else "")
+
+
+def supervise(cell: Cell, obs: Observation, wait: Callable[[float], bool], terminate: Callable[[], None],
+              kill: Callable[[], None]) -> tuple[bool, str]:
+    """Wait for a cell's process as its timeline says; (timed out, how the harness stopped it).
+
+    `wait(seconds)` is True once the process has ended. A workload or a batch program runs to
+    its end (or the timeout); a program with an idle phase is left alone for it, then sent
+    SIGTERM (`stop`) and, still there after the grace period, SIGKILL.
+    """
+    program = cell.program
+    if program is None or program.idle_s is None:
+        return not wait(cell.timeout_s), ""
+    obs.phase("idle")
+    if wait(program.idle_s):
+        return False, ""
+    obs.phase("stop")
+    terminate()
+    if wait(program.grace_s):
+        return False, "stopped with SIGTERM after the idle phase"
+    kill()
+    wait(30)
+    return False, f"ignored SIGTERM for {program.grace_s:g}s; killed with SIGKILL"
 
 
 def pump_lines(chunks: Iterable[bytes], feed: Callable[[str, int], None]) -> None:
@@ -71,6 +101,9 @@ def pump_lines(chunks: Iterable[bytes], feed: Callable[[str, int], None]) -> Non
     if pending:
         feed(pending.decode("utf-8", "replace"), time.monotonic_ns())
 
+
+# A program's output is kept whole up to this many bytes per stream (then cut, saying so).
+OUTPUT_LIMIT = 16 << 20
 
 SCRATCH_PREFIX = "goreclaim-scratch-"
 SCRATCH_IN_CONTAINER = "/scratch"
@@ -131,9 +164,27 @@ class Observation:
         self.wall_minus_mono_ns = time.time_ns() - time.monotonic_ns()
         self.t0_ns = 0
         self.end_ns = 0
+        self.output = {"stdout": bytearray(), "stderr": bytearray()} if cell.program is not None else None
 
     def mark_start(self) -> None:
         self.t0_ns = time.monotonic_ns()
+        if self.cell.program is not None:
+            self.phase("start", self.t0_ns)
+
+    def phase(self, name: str, t_ns: int | None = None) -> None:
+        """A phase the harness marks itself (a program writes no telemetry); every tier is read now."""
+        with self._parser_lock:
+            self.parser.events.append((t_ns or time.monotonic_ns(), "phase", name, float("nan"),
+                                       json.dumps({"by": "harness"})))
+        if self._sampler is not None:
+            self._sampler.trigger()
+
+    def _keep(self, stream: str, line: str) -> None:
+        kept = self.output[stream]
+        if len(kept) < OUTPUT_LIMIT:
+            kept += (line + "\n").encode()[:OUTPUT_LIMIT - len(kept)]
+            if len(kept) >= OUTPUT_LIMIT:
+                kept += f"[goreclaim: cut at {OUTPUT_LIMIT} bytes]\n".encode()
 
     def read_streams(self, stdout: Iterable[bytes] | None, stderr: Iterable[bytes] | None) -> None:
         for chunks, feed in ((stdout, self._feed_stdout), (stderr, self._feed_stderr)):
@@ -168,6 +219,8 @@ class Observation:
         self._threads.append(t)
 
     def _feed_stdout(self, line: str, recv_ns: int) -> None:
+        if self.output is not None:
+            self._keep("stdout", line)
         with self._parser_lock:
             ev = self.parser.feed_stdout(line, recv_ns)
         # A new phase means the previous one just ended: read every tier now (see Sampler.trigger).
@@ -176,6 +229,8 @@ class Observation:
             sampler.trigger()
 
     def _feed_stderr(self, line: str, recv_ns: int) -> None:
+        if self.output is not None:
+            self._keep("stderr", line)
         with self._parser_lock:
             self.parser.feed_stderr(line, recv_ns)
 
@@ -242,4 +297,5 @@ class Observation:
             t0_ns=self.t0_ns, samples=samples, events=events,
             peak_rss_bytes=int(max(rss)) if rss else None, peak_cgroup_bytes=peak_cgroup_bytes,
             stderr_tail=self.stderr_tail(), sampler_stats=stats,
+            output={k: bytes(v).decode("utf-8", "replace") for k, v in (self.output or {}).items()},
         )

@@ -11,7 +11,7 @@ import time
 
 from harness.run.backends.base import RunResult
 from harness.run.backends.common import (SCRATCH_IN_CONTAINER, Observation, RunInterrupted, classify,
-                                         remove_leftover_scratch, scratch_dir)
+                                         remove_leftover_scratch, scratch_dir, supervise)
 from harness.build.docker_client import docker_client
 from harness.define.cell import Cell
 from harness.define.workloads import workload
@@ -61,15 +61,22 @@ class DockerBackend:
 
         image = ensure_image(build)
         limit = cell.memory_limit_bytes
+        # The root filesystem stays read-only; the one writable place is the cell's scratch
+        # directory on the host's filesystem (so its page cache is charged to the container).
+        volumes = {str(scratch): {"bind": SCRATCH_IN_CONTAINER, "mode": "rw"}}
+        if build.workdir:  # a test binary's package directory, for its testdata
+            volumes[build.workdir] = {"bind": build.workdir, "mode": "ro"}
+        for mount in cell.program.mounts if cell.program else ():
+            volumes[mount.source] = {"bind": mount.target, "mode": "ro" if mount.read_only else "rw"}
+        entrypoint = str(build.executable) if build.executable is not None else \
+            f"/bin/{workload(cell.workload).binary}"
         create_kwargs = dict(
             image=image,
-            entrypoint=[f"/bin/{workload(cell.workload).binary}"],
+            entrypoint=[entrypoint],
             command=list(cell.args),
             environment=child_env(cell, tmpdir=SCRATCH_IN_CONTAINER),
-            # The root filesystem stays read-only; the one writable place is the cell's scratch
-            # directory on the host's filesystem (so its page cache is charged to the container).
-            volumes={str(scratch): {"bind": SCRATCH_IN_CONTAINER, "mode": "rw"}},
-            working_dir=SCRATCH_IN_CONTAINER,
+            volumes=volumes,
+            working_dir=build.workdir or SCRATCH_IN_CONTAINER,
             network_disabled=True,
             read_only=True,
             cap_drop=["ALL"],
@@ -88,6 +95,7 @@ class DockerBackend:
         container = None
         stream = None
         timed_out = interrupted = False
+        stopped = ""
         exit_code = None
         oom = False
         cgroup = None
@@ -118,14 +126,23 @@ class DockerBackend:
                     peak_thread = threading.Thread(
                         target=_follow_peak, args=(cgroup, peak_cgroup, stop_peak), daemon=True)
                     peak_thread.start()
-            try:
-                exit_code = container.wait(timeout=cell.timeout_s)["StatusCode"]
-            except Exception as e:  # requests' ReadTimeout/ConnectionError, depending on version
-                if not _is_timeout(e):
-                    raise
-                timed_out = True
-                container.kill()
-                exit_code = container.wait(timeout=30)["StatusCode"]
+            ended: list[int] = []
+
+            def wait(seconds: float) -> bool:
+                try:
+                    ended.append(container.wait(timeout=seconds)["StatusCode"])
+                    return True
+                except Exception as e:  # requests' ReadTimeout/ConnectionError, depending on version
+                    if not _is_timeout(e):
+                        raise
+                    return False
+
+            timed_out, stopped = supervise(cell, obs, wait, lambda: _signal(container, "SIGTERM"),
+                                           lambda: _signal(container, "SIGKILL"))
+            if timed_out:
+                _signal(container, "SIGKILL")
+                wait(30)
+            exit_code = ended[-1] if ended else None
             obs.end_ns = time.monotonic_ns()
             container.reload()
             oom = bool(container.attrs["State"].get("OOMKilled"))
@@ -148,7 +165,8 @@ class DockerBackend:
 
         status, reason = classify(
             exit_code=exit_code, oom_killed=oom, timed_out=timed_out, interrupted=interrupted,
-            stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s,
+            stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s, program=cell.program is not None,
+            stopped=stopped,
         )
         result = obs.result(
             status=status, reason=reason, exit_code=exit_code, oom_killed=oom,
@@ -172,6 +190,15 @@ def _follow_peak(cgroup, out: list[int], stop: threading.Event, period_s: float 
             else:
                 out.append(value)
         stop.wait(period_s)
+
+
+def _signal(container, sig: str) -> None:
+    import docker
+
+    try:
+        container.kill(signal=sig)
+    except docker.errors.APIError:
+        pass  # it has ended meanwhile
 
 
 def _is_timeout(err: Exception) -> bool:
