@@ -286,6 +286,7 @@ class Metric:
     label: str
     source: str                  # what it is computed from, in words
     compute: Callable[[CellView], Any]
+    benchfmt: str = ""           # its unit in Go's benchmark format when Go itself names it ("ns/op")
 
     @property
     def units(self) -> Unit:
@@ -361,13 +362,13 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("benchmark", "text", "benchmark", "the benchmark the bench metrics are of (the first one run)",
            _bench_name),
     Metric("ns_per_op", "ns", "time per op", "the benchmark's ns/op (median over its result lines)",
-           lambda v: _bench(v, "ns/op")),
+           lambda v: _bench(v, "ns/op"), "ns/op"),
     Metric("bytes_per_op", "bytes", "allocated per op", "the benchmark's B/op (-benchmem)",
-           lambda v: _bench(v, "B/op")),
+           lambda v: _bench(v, "B/op"), "B/op"),
     Metric("allocs_per_op", "count", "allocations per op", "the benchmark's allocs/op (-benchmem)",
-           lambda v: _bench(v, "allocs/op")),
+           lambda v: _bench(v, "allocs/op"), "allocs/op"),
     Metric("mb_per_s", "count", "MB/s", "the benchmark's MB/s (where it calls b.SetBytes)",
-           lambda v: _bench(v, "MB/s")),
+           lambda v: _bench(v, "MB/s"), "MB/s"),
     Metric("release_s", "s", "time to release half",
            "seconds from the start of phase `release` until RSS falls below half its value then",
            lambda v: release_seconds(v.series("proc", "vm_rss"), v.phase_span("release")[0])),
