@@ -240,7 +240,10 @@ def _files_hash(paths: list[str]) -> str:
 
 
 def _prepared(program: Program, executable: Path, go_version: str | None, workdir: str = "") -> Build:
-    closure = tuple(elf_closure(executable))
+    with open(executable, "rb") as f:
+        is_elf = f.read(4) == b"\x7fELF"
+    # A script runs in place (cgroup, process); an image holds only what an ELF file names.
+    closure = tuple(elf_closure(executable)) if is_elf else ()
     digest = _files_hash([str(executable)] + [host for host, _ in closure])
     return Build(go_version=go_version or NOT_GO, bin_dir=executable.parent, source_hash=digest, arch=goarch(),
                  executable=executable, closure=closure, go_program=go_version is not None, workdir=workdir)
