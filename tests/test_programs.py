@@ -345,3 +345,50 @@ def test_benchmarks_over_two_go_versions(tmp_path, limiting_backend):
     lines = [ln for ln in bench.splitlines() if ln.startswith("BenchmarkRuneCountTenASCIIChars ")]
     assert len(lines) == 2 and all(" ns/op" in ln and " peak-rss-bytes" in ln for ln in lines)
     assert "time per op" in (run_dir / "report.md").read_text()
+
+
+def test_ctrl_c_during_a_program_leaves_nothing_behind(tmp_path, backend_or_skip):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from harness.run.observe.cgroupfs import list_leftovers
+
+    backend_or_skip("cgroup")
+    marker = "61.4321"  # a sleep nobody else runs: found in /proc after the run if it survived
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    harness = subprocess.Popen([sys.executable, "-m", "harness", "run", "--results", str(tmp_path / "results"),
+                                "--backend", "cgroup", "--program", "/bin/sh", "--matrix", "memory=64MiB",
+                                "--idle", "60s", "--", "-c", f"sleep {marker}"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def sleeping() -> bool:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                data = cmdline.read_bytes()
+                if marker.encode() in data and b"harness" not in data:  # the program, not the harness
+                    return True
+            except OSError:
+                continue
+        return False
+
+    try:
+        for _ in range(600):  # until the program runs (or the harness has given up)
+            if sleeping() or harness.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert sleeping(), harness.communicate()[0] if harness.poll() is not None else "program never started"
+        harness.send_signal(signal.SIGINT)
+        out, _ = harness.communicate(timeout=60)
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+    assert harness.returncode == 130, out
+    assert "Traceback" not in out
+    assert not sleeping()
+    assert not list_leftovers(f"goreclaim-{harness.pid}-")
+    assert not list(Path(tempfile.gettempdir()).glob(f"goreclaim-scratch-{harness.pid}-*"))
+    (run_dir,) = (tmp_path / "results").iterdir()
+    assert cells_of(run_dir)["status"].tolist() == ["interrupted"]
