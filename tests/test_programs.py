@@ -392,3 +392,21 @@ def test_ctrl_c_during_a_program_leaves_nothing_behind(tmp_path, backend_or_skip
     assert not list(Path(tempfile.gettempdir()).glob(f"goreclaim-scratch-{harness.pid}-*"))
     (run_dir,) = (tmp_path / "results").iterdir()
     assert cells_of(run_dir)["status"].tolist() == ["interrupted"]
+
+
+def test_gc_figures_of_a_program_come_from_gctrace():
+    from harness.analyse.summary import summarize
+
+    cells = pd.DataFrame({"cell_id": ["go", "quiet", "c"], "workload": ["p", "p", "p"]})
+    start = json.dumps({"env": {"GODEBUG": "madvdontneed=1,gctrace=1,scavtrace=1"}})
+    line = "gc 3 @0.5s 2%: 0.01+0.4+0.003 ms clock, 1+2/3/0+4 ms cpu, 4->4->0 MB, 5 MB goal, 2 P"
+    events = pd.DataFrame([
+        ("go", 0.0, "start", "p", float("nan"), start),
+        ("go", 0.5, "gc", "gc3", 4.0 * 2**20, json.dumps({"line": line, **parse_gctrace(line)})),
+        ("quiet", 0.0, "start", "p", float("nan"), start),   # a Go program that never collected
+        ("c", 0.0, "start", "p", float("nan"), json.dumps({"env": {"GODEBUG": ""}})),  # not Go: unknown
+    ], columns=["cell_id", "t_s", "kind", "name", "value", "detail"])
+    summary = summarize(cells, None, events)
+    assert summary.at["go", "gc_cycles"] == 3 and summary.at["go", "gc_cpu_s"] == pytest.approx(0.010)
+    assert summary.at["quiet", "gc_cycles"] == 0 and summary.at["quiet", "gc_cpu_s"] == 0
+    assert pd.isna(summary.at["c", "gc_cycles"]) and pd.isna(summary.at["c", "gc_cpu_s"])

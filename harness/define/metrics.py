@@ -206,16 +206,22 @@ def _gc_cpu(view: CellView) -> tuple[float, str]:
         return float(fraction.iloc[-1]) * wall, "gc_cpu_fraction*wall"
     # A program without telemetry: the CPU times of its gctrace lines (GODEBUG=gctrace=1).
     traced = [d["cpu_s"] for d in _details(view, "gc") if isinstance(d.get("cpu_s"), (int, float))]
-    if traced:
+    if traced or _gctrace_on(view):
         return float(sum(traced)), "gctrace"
     return NAN, ""
+
+
+def _gctrace_on(view: CellView) -> bool:
+    """The cell ran with GODEBUG gctrace=1 (a Go program): no gctrace line then means no GC cycle."""
+    return any("gctrace=1" in str((d.get("env") or {}).get("GODEBUG", "")).split(",")
+               for d in _details(view, "start"))
 
 
 def _gc_cycles(view: CellView) -> float:
     total = _or_series(number(view.totals.get("num_gc")), view.series("runtime", "num_gc"))
     if math.isnan(total):
         cycles = [d["num_gc"] for d in _details(view, "gc") if isinstance(d.get("num_gc"), (int, float))]
-        total = float(max(cycles)) if cycles else NAN
+        total = float(max(cycles)) if cycles else (0.0 if _gctrace_on(view) else NAN)
     return total
 
 

@@ -169,6 +169,13 @@ class Observation:
     def mark_start(self) -> None:
         self.t0_ns = time.monotonic_ns()
         if self.cell.program is not None:
+            # What a workload's own `start` line would say: which runtime settings it ran with.
+            env = {"GOGC": self.cell.gogc or "", "GODEBUG": self.cell.godebug(),
+                   "GOMEMLIMIT": self.cell.gomemlimit or ""}
+            with self._parser_lock:
+                self.parser.events.append((self.t0_ns, "start", self.cell.workload, float("nan"), json.dumps(
+                    {"workload": self.cell.workload, "program": self.cell.program.kind,
+                     "go_version": self.cell.go_version, "env": env, "by": "harness"})))
             self.phase("start", self.t0_ns)
 
     def phase(self, name: str, t_ns: int | None = None) -> None:
