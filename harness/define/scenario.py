@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import shlex
 import tomllib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -20,11 +21,12 @@ from harness.define.axes import STANDARD_AXES, axis_text, canonical_value
 from harness.define.errors import ScenarioError, did_you_mean
 from harness.define.project import SCENARIOS_DIR
 from harness.define.workloads import (NOT_GO, WORKLOADS, Program, Workload, check_executable, module_root,
-                                      parse_mount, program_workload)
+                                      parse_mount, parse_ready, program_workload)
 
 TOP_KEYS = ("description", "claims", "workload", "program", "params", "limits", "matrix", "run", "quick", "expect")
 # [program]: exactly one of binary, package, bench names the program; the rest say how it runs.
-PROGRAM_KEYS = ("binary", "package", "bench", "module", "run", "benchtime", "args", "mounts", "idle", "grace")
+PROGRAM_KEYS = ("binary", "package", "bench", "module", "run", "benchtime", "args", "mounts", "idle", "grace",
+                "ready", "ready_timeout", "load")
 LIMIT_KEYS = ("memory", "cpus")
 RUN_KEYS = ("repeats", "timeout", "fast_hz", "slow_hz", "trace_syscalls")
 QUICK_KEYS = ("params", "limits", "matrix", "run")
@@ -183,7 +185,29 @@ def parse_program(table: dict, base_dir: Path, key: Callable[[str], str]) -> tup
         except units.UnitError as exc:
             errors.append(f"{key('mounts')}: {exc}")
     timing: dict[str, Any] = {}
-    for name_, field_ in (("idle", "idle_s"), ("grace", "grace_s")):
+    if table.get("ready") is not None:
+        try:
+            timing["ready"] = parse_ready(table["ready"])
+        except units.UnitError as exc:
+            errors.append(f"{key('ready')}: {exc}")
+    load = table.get("load")
+    if isinstance(load, dict):  # [program.load] command = [...]
+        unknown = [k for k in load if k != "command"]
+        if unknown:
+            errors.append(f"{key('load')}.{unknown[0]}: unknown key (valid: command)")
+        load = load.get("command")
+    if isinstance(load, str):  # --load "CMD": split as a shell would, but run without one
+        try:
+            load = shlex.split(load)
+        except ValueError as exc:
+            errors.append(f"{key('load')}: {load!r} cannot be split into words ({exc})")
+            load = None
+    if load is not None:
+        if not isinstance(load, list) or not load or not all(isinstance(a, str) for a in load):
+            errors.append(f"{key('load')}: must be a command: a non-empty list of strings")
+        else:
+            timing["load"] = tuple(load)
+    for name_, field_ in (("idle", "idle_s"), ("grace", "grace_s"), ("ready_timeout", "ready_timeout_s")):
         if table.get(name_) is not None:
             try:
                 timing[field_] = units.parse_duration(table[name_])

@@ -315,13 +315,34 @@ def footprint_bytes(name: str, params: Mapping[str, str]) -> int:
 # marks itself. `Program` says how to get the executable; the build stage turns it into one.
 
 PROGRAM_KINDS = ("binary", "package", "bench")
-# Phases the harness marks for a program, in order: `start` at launch, `idle` while it is left
-# alone (--idle), `stop` when it is sent SIGTERM. A batch program has only `start`.
-PROGRAM_PHASES = ("start", "idle", "stop")
+# Phases the harness marks for a program, in order: `start` at launch, `ready` once it answers
+# (--ready), `load` while the load command runs (--load), `idle` while it is left alone (--idle),
+# `stop` when it is sent SIGTERM. A batch program has only `start`.
+PROGRAM_PHASES = ("start", "ready", "load", "idle", "stop")
 # Added to a Go program's GODEBUG: its GC cycles, heaps and GC CPU then come from stderr.
 PROGRAM_GODEBUG = ("gctrace=1", "scavtrace=1")
 NOT_GO = "not a Go program"
 DEFAULT_GRACE_S = 10.0
+DEFAULT_READY_TIMEOUT_S = 30.0
+PORT = "{port}"  # in args, ready and load: the cell's own free port on 127.0.0.1
+READY_FORMS = "tcp (the cell's {port}), tcp:PORT, log:REGEX (a line of its output) or delay:DURATION"
+
+
+def parse_ready(text: str) -> str:
+    """A --ready value, checked; units.UnitError saying what is valid."""
+    kind, _, rest = str(text).partition(":")
+    if kind == "tcp" and (rest in ("", PORT) or rest.isdigit() and 0 < int(rest) < 65536):
+        return f"tcp:{rest or PORT}"
+    if kind == "log" and rest:
+        try:
+            re.compile(rest)
+        except re.error as exc:
+            raise units.UnitError(f"{text!r}: {rest!r} is not a regular expression ({exc})") from None
+        return text
+    if kind == "delay" and rest:
+        units.parse_duration(rest)
+        return text
+    raise units.UnitError(f"{text!r} is not a readiness check (valid: {READY_FORMS})")
 
 
 @dataclass(frozen=True)
@@ -345,8 +366,20 @@ class Program:
     benchtime: str = ""               # bench: -test.benchtime ("5s", "100x"); "" leaves Go's default
     args: tuple[str, ...] = ()
     mounts: tuple[Mount, ...] = ()
-    idle_s: float | None = None       # None: a batch program, it ends by itself
+    idle_s: float | None = None       # None: a batch program, it ends by itself (unless it serves)
     grace_s: float = DEFAULT_GRACE_S  # SIGTERM, then SIGKILL this much later
+    ready: str = ""                   # parse_ready's form; "" : nothing to wait for
+    ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
+    load: tuple[str, ...] = ()        # a command run on the host once it is ready, {port} substituted
+
+    @property
+    def serves(self) -> bool:
+        """A server: waited for, loaded, then stopped by the harness rather than ending by itself."""
+        return bool(self.ready or self.load)
+
+    @property
+    def uses_port(self) -> bool:
+        return any(PORT in text for text in (*self.args, self.ready, *self.load))
 
     @property
     def versioned(self) -> bool:
@@ -366,6 +399,8 @@ class Program:
         """The program as the manifest records it."""
         out = {"kind": self.kind, "name": self.name, "args": list(self.args),
                "mounts": [m.text() for m in self.mounts], "idle_s": self.idle_s, "grace_s": self.grace_s}
+        if self.serves:
+            out.update(ready=self.ready, ready_timeout_s=self.ready_timeout_s, load=list(self.load))
         out.update({k: v for k, v in (("binary", self.binary), ("package", self.package), ("module", self.module),
                                       ("run", self.run), ("benchtime", self.benchtime)) if v})
         return out

@@ -30,6 +30,8 @@ def _program(args: argparse.Namespace):
     program_args = getattr(args, "program_args", [])
     if args.program is None:
         given = [flag for flag, value in (("--mount", args.mount), ("--idle", args.idle), ("--grace", args.grace),
+                                          ("--ready", args.ready), ("--load", args.load),
+                                          ("--ready-timeout", args.ready_timeout),
                                           ("arguments after --", program_args)) if value]
         if given:
             raise ScenarioError([f"{', '.join(given)}: only with --program PATH (a [program] table in a scenario "

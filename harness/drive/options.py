@@ -58,19 +58,27 @@ PROGRAM_OPTIONS: tuple[Option, ...] = (
            "without it the program is a batch job that ends by itself", dict(default=None, metavar="DURATION")),
     Option("--grace", "seconds between SIGTERM and SIGKILL when stopping the program (default 10s)",
            dict(default=None, metavar="DURATION")),
+    Option("--ready", "a server: wait until it is ready, then load it, idle and stop it: tcp (connect to the "
+           "cell's {port} on 127.0.0.1), tcp:PORT, log:REGEX (a line of its output), delay:2s",
+           dict(default=None, metavar="CHECK")),
+    Option("--ready-timeout", "how long --ready may take before the cell is not_ready (default 30s)",
+           dict(default=None, metavar="DURATION")),
+    Option("--load", "a command run on the host once the program is ready, for its own duration; {port} is the "
+           "cell's port (the program's, published on 127.0.0.1 only)", dict(default=None, metavar="CMD")),
 )
 
 
 def program_table(args: argparse.Namespace, program_args: list[str]) -> dict:
     """The [program] table a command line's program options make (see harness.define.scenario)."""
     table = {"binary": args.program, "args": list(program_args), "mounts": list(args.mount)}
-    table.update({k: getattr(args, k) for k in ("idle", "grace") if getattr(args, k) is not None})
+    table.update({k: getattr(args, k) for k in ("idle", "grace", "ready", "ready_timeout", "load")
+                  if getattr(args, k) is not None})
     return table
 
 
 # How an error names a [program] key that came from the command line.
 PROGRAM_FLAGS = {"binary": "--program", "args": "arguments after --", "mounts": "--mount", "idle": "--idle",
-                 "grace": "--grace"}
+                 "grace": "--grace", "ready": "--ready", "ready_timeout": "--ready-timeout", "load": "--load"}
 
 
 def add_run_options(add) -> None:

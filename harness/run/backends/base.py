@@ -19,10 +19,12 @@ STATUSES: dict[str, str] = {
     "interrupted": "stopped by SIGINT/SIGTERM; what was measured is kept",
     "exited": "a program ended by itself with a non-zero exit code (kept with its output): its outcome",
     "build_failed": "the program could not be built with this cell's Go version; the reason has the output",
+    "not_ready": "a server did not pass its --ready check in time; stopped",
+    "load_failed": "a server's load command failed (the reason has its output); stopped",
 }
 # Cells whose measurements a verdict may read, and cells that make a run fail.
 MEASURED = ("ok", "oom_killed", "exited")
-ERRORS = ("failed", "timeout", "build_failed")
+ERRORS = ("failed", "timeout", "build_failed", "not_ready", "load_failed")
 
 
 @dataclass

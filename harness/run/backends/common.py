@@ -12,15 +12,20 @@ import os
 import shutil
 import tempfile
 import json
+import re
 import signal
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.run.backends.base import RunResult
 from harness.run.observe.strace import SyscallTrace
 from harness.define.cell import Cell
+from harness.define.workloads import PORT
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -37,7 +42,7 @@ class RunInterrupted(KeyboardInterrupt):
 
 def classify(
     *, exit_code: int | None, oom_killed: bool, timed_out: bool, interrupted: bool, stderr_tail: str,
-    timeout_s: float, program: bool = False, stopped: str = "",
+    timeout_s: float, program: bool = False, stopped: str = "", failed_step: tuple[str, str] = ("", ""),
 ) -> tuple[str, str]:
     """(status, reason) of a finished run. OOM is judged by the caller from the kernel's
     counters or docker's State.OOMKilled: a SIGKILL alone may as well be a timeout.
@@ -50,6 +55,8 @@ def classify(
         return "oom_killed", "killed by the kernel's OOM killer at the memory limit"
     if timed_out:
         return "timeout", f"still running after timeout_s={timeout_s:g}; killed"
+    if failed_step[0]:  # not_ready, load_failed: the reason says which step and why
+        return failed_step[0], failed_step[1] + (f"; {stopped}" if stopped else "")
     if stopped:
         return "ok", stopped
     if exit_code == 0:
@@ -64,27 +71,131 @@ def classify(
     return "failed", how + (f"; stderr: {tail}" if tail else "")
 
 
+@dataclass
+class Supervised:
+    """How a cell's process was waited for: what `classify` judges besides its exit."""
+
+    timed_out: bool = False
+    stopped: str = ""   # how the harness stopped it; "" when it ended by itself
+    status: str = ""    # not_ready | load_failed: the program's timeline went wrong there
+    reason: str = ""
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on at 127.0.0.1 now: the cell's {port}."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def with_port(texts, port: int | None) -> list[str]:
+    return [t.replace(PORT, str(port)) if port is not None else t for t in texts]
+
+
 def supervise(cell: Cell, obs: Observation, wait: Callable[[float], bool], terminate: Callable[[], None],
-              kill: Callable[[], None]) -> tuple[bool, str]:
-    """Wait for a cell's process as its timeline says; (timed out, how the harness stopped it).
+              kill: Callable[[], None], port: int | None = None) -> Supervised:
+    """Wait for a cell's process as its timeline says.
 
     `wait(seconds)` is True once the process has ended. A workload or a batch program runs to
-    its end (or the timeout); a program with an idle phase is left alone for it, then sent
-    SIGTERM (`stop`) and, still there after the grace period, SIGKILL.
+    its end (or the timeout). A server is waited for until ready (`ready`), loaded by its load
+    command (`load`), left alone (`idle`), then sent SIGTERM (`stop`) and, still there after
+    the grace period, SIGKILL.
     """
     program = cell.program
-    if program is None or program.idle_s is None:
-        return not wait(cell.timeout_s), ""
-    obs.phase("idle")
-    if wait(program.idle_s):
-        return False, ""
-    obs.phase("stop")
-    terminate()
-    if wait(program.grace_s):
-        return False, "stopped with SIGTERM after the idle phase"
-    kill()
-    wait(30)
-    return False, f"ignored SIGTERM for {program.grace_s:g}s; killed with SIGKILL"
+    if program is None or (not program.serves and program.idle_s is None):
+        return Supervised(timed_out=not wait(cell.timeout_s))
+    done = Supervised()
+
+    def stop() -> str:
+        obs.phase("stop")
+        terminate()
+        if wait(program.grace_s):
+            return "stopped with SIGTERM"
+        kill()
+        wait(30)
+        return f"ignored SIGTERM for {program.grace_s:g}s; killed with SIGKILL"
+
+    if program.ready:
+        state = _await_ready(program.ready.replace(PORT, str(port)), program.ready_timeout_s, obs, wait)
+        if state is None:
+            return done  # it ended before it was ready: its exit says how
+        if not state:
+            done.status = "not_ready"
+            done.reason = f"not ready ({program.ready}) within {program.ready_timeout_s:g}s"
+            done.stopped = stop()
+            return done
+        obs.phase("ready")
+    if program.load:
+        obs.phase("load")
+        ended, code, output = _run_load(with_port(program.load, port), cell.timeout_s, wait)
+        if ended:
+            return done  # it ended during the load: its exit says how
+        if code != 0:
+            done.status = "load_failed"
+            done.reason = f"the load command {' '.join(program.load)} " + (
+                "did not finish within the cell's timeout" if code is None else f"exited with status {code}") + \
+                (f"; output: {output[-2000:]}" if output else "")
+            done.stopped = stop()
+            return done
+    if program.idle_s:
+        obs.phase("idle")
+        if wait(program.idle_s):
+            return done
+    done.stopped = stop() + (" after the idle phase" if program.idle_s else "")
+    return done
+
+
+def _await_ready(check: str, timeout_s: float, obs: Observation, wait) -> bool | None:
+    """True once `check` passes, False at the timeout, None if the process ended first."""
+    kind, _, rest = check.partition(":")
+    if kind == "delay":
+        from harness.define.units import parse_duration
+
+        return None if wait(parse_duration(rest)) else True
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if kind == "log" and obs.ready_seen.is_set():
+            return True
+        if kind == "tcp":
+            try:
+                with socket.create_connection(("127.0.0.1", int(rest)), timeout=0.2):
+                    return True
+            except OSError:
+                pass
+        if wait(0.05):
+            return None
+    return False
+
+
+def _run_load(command: list[str], timeout_s: float, wait) -> tuple[bool, int | None, str]:
+    """Run the load command on the host to its end: (the program ended meanwhile, its exit code or
+    None if it was stopped, its output). It never outlives this call."""
+    with tempfile.TemporaryFile() as output:
+        try:
+            load = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                    process_group=0)
+        except OSError as e:
+            return False, 127, f"cannot start it: {e}"
+        ended = False
+        try:
+            deadline = time.monotonic() + timeout_s
+            while load.poll() is None and time.monotonic() < deadline:
+                if wait(0.1):
+                    ended = True
+                    break
+        finally:
+            if load.poll() is None:
+                try:
+                    os.killpg(load.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                load.wait()
+                code = None
+            else:
+                code = load.returncode
+        output.seek(0)
+        text = output.read().decode("utf-8", "replace").strip()
+    return ended, code, text
 
 
 def pump_lines(chunks: Iterable[bytes], feed: Callable[[str, int], None]) -> None:
@@ -165,6 +276,10 @@ class Observation:
         self.t0_ns = 0
         self.end_ns = 0
         self.output = {"stdout": bytearray(), "stderr": bytearray()} if cell.program is not None else None
+        # --ready log:REGEX: set by the first line of its output that matches.
+        self.ready_seen = threading.Event()
+        ready = cell.program.ready if cell.program is not None else ""
+        self._ready_re = re.compile(ready[4:]) if ready.startswith("log:") else None
 
     def mark_start(self) -> None:
         self.t0_ns = time.monotonic_ns()
@@ -187,6 +302,8 @@ class Observation:
             self._sampler.trigger()
 
     def _keep(self, stream: str, line: str) -> None:
+        if self._ready_re is not None and not self.ready_seen.is_set() and self._ready_re.search(line):
+            self.ready_seen.set()
         kept = self.output[stream]
         if len(kept) < OUTPUT_LIMIT:
             kept += (line + "\n").encode()[:OUTPUT_LIMIT - len(kept)]

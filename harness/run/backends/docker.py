@@ -10,8 +10,8 @@ import threading
 import time
 
 from harness.run.backends.base import RunResult
-from harness.run.backends.common import (SCRATCH_IN_CONTAINER, Observation, RunInterrupted, classify,
-                                         remove_leftover_scratch, scratch_dir, supervise)
+from harness.run.backends.common import (SCRATCH_IN_CONTAINER, Observation, RunInterrupted, Supervised, classify,
+                                         free_port, remove_leftover_scratch, scratch_dir, supervise, with_port)
 from harness.build.docker_client import docker_client
 from harness.define.cell import Cell
 from harness.define.workloads import workload
@@ -70,10 +70,11 @@ class DockerBackend:
             volumes[mount.source] = {"bind": mount.target, "mode": "ro" if mount.read_only else "rw"}
         entrypoint = str(build.executable) if build.executable is not None else \
             f"/bin/{workload(cell.workload).binary}"
+        port = free_port() if cell.program is not None and cell.program.uses_port else None
         create_kwargs = dict(
             image=image,
             entrypoint=[entrypoint],
-            command=list(cell.args),
+            command=with_port(cell.args, port),
             environment=child_env(cell, tmpdir=SCRATCH_IN_CONTAINER),
             volumes=volumes,
             working_dir=build.workdir or SCRATCH_IN_CONTAINER,
@@ -90,12 +91,16 @@ class DockerBackend:
             create_kwargs.update(mem_limit=limit, memswap_limit=limit)
         if cell.cpus:
             create_kwargs["nano_cpus"] = int(cell.cpus * 1e9)
+        if port is not None:
+            # A server's port, published on the host's loopback only (never other interfaces),
+            # at the same number it listens on inside.
+            create_kwargs.update(network_disabled=False, ports={f"{port}/tcp": ("127.0.0.1", port)})
 
         obs = Observation(cell)
         container = None
         stream = None
-        timed_out = interrupted = False
-        stopped = ""
+        interrupted = False
+        supervised = Supervised()
         exit_code = None
         oom = False
         cgroup = None
@@ -137,9 +142,9 @@ class DockerBackend:
                         raise
                     return False
 
-            timed_out, stopped = supervise(cell, obs, wait, lambda: _signal(container, "SIGTERM"),
-                                           lambda: _signal(container, "SIGKILL"))
-            if timed_out:
+            supervised = supervise(cell, obs, wait, lambda: _signal(container, "SIGTERM"),
+                                   lambda: _signal(container, "SIGKILL"), port)
+            if supervised.timed_out:
                 _signal(container, "SIGKILL")
                 wait(30)
             exit_code = ended[-1] if ended else None
@@ -164,9 +169,9 @@ class DockerBackend:
             obs.stop()
 
         status, reason = classify(
-            exit_code=exit_code, oom_killed=oom, timed_out=timed_out, interrupted=interrupted,
+            exit_code=exit_code, oom_killed=oom, timed_out=supervised.timed_out, interrupted=interrupted,
             stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s, program=cell.program is not None,
-            stopped=stopped,
+            stopped=supervised.stopped, failed_step=(supervised.status, supervised.reason),
         )
         result = obs.result(
             status=status, reason=reason, exit_code=exit_code, oom_killed=oom,

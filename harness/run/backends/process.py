@@ -8,8 +8,8 @@ import subprocess
 import time
 
 from harness.run.backends.base import RunResult
-from harness.run.backends.common import (Observation, RunInterrupted, classify, remove_leftover_scratch, scratch_dir,
-                                         supervise)
+from harness.run.backends.common import (Observation, RunInterrupted, Supervised, classify, free_port,
+                                         remove_leftover_scratch, scratch_dir, supervise, with_port)
 from harness.define.cell import Cell
 from harness.run.env import child_env
 from harness.build.toolchain import Build
@@ -50,12 +50,14 @@ def _run_child(cell: Cell, binary, scratch, cgroup, workdir: str = "") -> RunRes
             cgroup.add_process(os.getpid())
 
     proc = None
-    timed_out = interrupted = False
-    stopped = ""
+    interrupted = False
+    supervised = Supervised()
+    # A server listens on the cell's own free port, here on the host itself.
+    port = free_port() if cell.program is not None and cell.program.uses_port else None
     try:
         obs.mark_start()
         proc = subprocess.Popen(
-            [str(binary), *cell.args], env=env, cwd=workdir or scratch, stdin=subprocess.DEVNULL,
+            [str(binary), *with_port(cell.args, port)], env=env, cwd=workdir or scratch, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec,
             # Own process group: a Ctrl-C in the terminal reaches the harness only, which
             # then stops the workload itself and keeps what was measured.
@@ -72,9 +74,9 @@ def _run_child(cell: Cell, binary, scratch, cgroup, workdir: str = "") -> RunRes
             except subprocess.TimeoutExpired:
                 return False
 
-        timed_out, stopped = supervise(cell, obs, wait, lambda: _signal_group(proc, signal.SIGTERM),
-                                       lambda: _signal_group(proc, signal.SIGKILL))
-        if timed_out:
+        supervised = supervise(cell, obs, wait, lambda: _signal_group(proc, signal.SIGTERM),
+                               lambda: _signal_group(proc, signal.SIGKILL), port)
+        if supervised.timed_out:
             _signal_group(proc, signal.SIGKILL)
             proc.wait()
     except KeyboardInterrupt:
@@ -101,9 +103,9 @@ def _run_child(cell: Cell, binary, scratch, cgroup, workdir: str = "") -> RunRes
         except OSError:
             peak_cgroup = None
     status, reason = classify(
-        exit_code=exit_code, oom_killed=oom, timed_out=timed_out, interrupted=interrupted,
+        exit_code=exit_code, oom_killed=oom, timed_out=supervised.timed_out, interrupted=interrupted,
         stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s, program=cell.program is not None,
-        stopped=stopped,
+        stopped=supervised.stopped, failed_step=(supervised.status, supervised.reason),
     )
     result = obs.result(
         status=status, reason=reason, exit_code=exit_code, oom_killed=oom, peak_cgroup_bytes=peak_cgroup,
