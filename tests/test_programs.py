@@ -410,3 +410,68 @@ def test_gc_figures_of_a_program_come_from_gctrace():
     assert summary.at["go", "gc_cycles"] == 3 and summary.at["go", "gc_cpu_s"] == pytest.approx(0.010)
     assert summary.at["quiet", "gc_cycles"] == 0 and summary.at["quiet", "gc_cpu_s"] == 0
     assert pd.isna(summary.at["c", "gc_cycles"]) and pd.isna(summary.at["c", "gc_cpu_s"])
+
+
+# ------------------------------------------------------------------------------------ servers
+
+SERVER = Path(__file__).resolve().parent / "data" / "httpserver"
+LOAD = ("import time, urllib.request as u\nend = time.monotonic() + 1.0\n"
+        "while time.monotonic() < end: u.urlopen('http://127.0.0.1:{port}/alloc?mb=16').read()")
+
+
+def server_scenario(tmp_path: Path, backend: str, name: str, **program: str) -> Path:
+    import sys
+
+    # Inside a container the server listens on every interface of its own network namespace;
+    # docker publishes the port on the host's 127.0.0.1 only. On the host it listens on 127.0.0.1.
+    addr = ":{port}" if backend == "docker" else "127.0.0.1:{port}"
+    table = {"package": str(SERVER), "args": ["-addr", addr], "ready": "tcp", "idle": "500ms", "grace": "2s",
+             "load": {"command": [sys.executable, "-c", LOAD]}, **program}
+    lines = [f'description = "the test server: {name}"', "[program]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    lines += ["[program.load]", f"command = {json.dumps(table['load']['command'])}",
+              "[limits]", 'memory = "128MiB"']
+    path = tmp_path / f"prog_{name}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_server_goes_through_ready_load_idle_and_stop(tmp_path, limiting_backend):
+    goroot()
+    code, run_dir = run_program(tmp_path, "--backend", limiting_backend,
+                                str(server_scenario(tmp_path, limiting_backend, "phases")))
+    cell = cells_of(run_dir).iloc[0]
+    assert code == 0, cell["reason"]
+    assert cell["status"] == "ok" and "stopped with SIGTERM after the idle phase" in cell["reason"]
+    events = pd.read_parquet(run_dir / "events.parquet")
+    assert events[events["kind"] == "phase"]["name"].astype(str).tolist() == ["start", "ready", "load", "idle",
+                                                                              "stop"]
+    summary = summary_of(run_dir)
+    assert summary["gc_cycles"].iloc[0] > 0 and summary["peak_rss"].iloc[0] > 16 << 20
+    (stderr,) = run_dir.glob("cells/*/stderr.txt")
+    assert "SIGTERM: exiting" in stderr.read_text()
+
+
+def test_a_server_that_never_gets_ready_and_a_load_that_fails(tmp_path, backend_or_skip):
+    import sys
+
+    goroot()
+    backend_or_skip("cgroup")
+    never = server_scenario(tmp_path, "cgroup", "never", ready="log:never printed", ready_timeout="500ms")
+    broken = server_scenario(tmp_path, "cgroup", "broken")
+    text = broken.read_text().replace(json.dumps([sys.executable, "-c", LOAD]),
+                                      json.dumps([sys.executable, "-c", "print('no route to it'); exit(3)"]))
+    broken.write_text(text)
+    code, run_dir = run_program(tmp_path, "--backend", "cgroup", str(never), str(broken))
+    assert code == 1
+    cells = cells_of(run_dir).set_index("scenario")
+    assert cells.at["prog_never", "status"] == "not_ready"
+    assert "not ready (log:never printed) within 0.5s" in cells.at["prog_never", "reason"]
+    assert cells.at["prog_broken", "status"] == "load_failed"
+    assert "exited with status 3; output: no route to it" in cells.at["prog_broken", "reason"]
+
+
+def test_bad_ready_and_load_are_named(tmp_path, capsys):
+    err = check_usage_error(tmp_path, capsys, ["--program", "/bin/true", "--ready", "http:80", "--load", "'open"],
+                            "--ready: 'http:80' is not a readiness check (valid: tcp", "--load:")
+    assert len(err.strip().splitlines()) == 2
