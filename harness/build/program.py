@@ -239,7 +239,7 @@ def _files_hash(paths: list[str]) -> str:
     return h.hexdigest()
 
 
-def _prepared(program: Program, executable: Path, go_version: str | None, workdir: str = "") -> Build:
+def _prepared(executable: Path, go_version: str | None, workdir: str = "") -> Build:
     with open(executable, "rb") as f:
         is_elf = f.read(4) == b"\x7fELF"
     # A script runs in place (cgroup, process); an image holds only what an ELF file names.
@@ -276,11 +276,11 @@ def build_program(program: Program, go_version: str | None = None) -> Build:
         path = Path(program.binary)
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise ProgramBuildError(f"{path}: no longer an executable file")
-        return _prepared(program, path, go_version_of_binary(path))
+        return _prepared(path, go_version_of_binary(path))
     tc = resolve(go_version)
     module = program.module or tempfile.gettempdir()  # the standard library builds outside any module
     flags = "-mod=vendor" if (Path(module) / "vendor" / "modules.txt").is_file() else ""
-    target = program.package if not program.package.startswith("/") else program.package
+    target = program.package  # a directory or an import path: the go command takes either
     digest = hashlib.sha256(f"{program.kind}\0{module}\0{target}".encode()).hexdigest()[:12]
     out_dir = cache_root() / "programs" / f"{program.name}-{digest}-go{tc.version}-{goarch()}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -305,4 +305,4 @@ def build_program(program: Program, go_version: str | None = None) -> Build:
             every = benchmarks(executable, ".", workdir)
             raise ProgramBuildError(f"no benchmark of {target} matches run={program.run!r} with Go {tc.version} "
                                     f"(benchmarks: {', '.join(every) or 'none'})")
-    return _prepared(program, executable, tc.version, workdir)
+    return _prepared(executable, tc.version, workdir)

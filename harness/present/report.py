@@ -500,8 +500,10 @@ def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list
     run_dir = getattr(run, "path", None)
     for cell_id in cells.get("cell_id", pd.Series(dtype=object)).astype(str):
         tail = _output_tail(run_dir, cell_id)
-        blocks += [Block("h3", cell_id), Block("p", tail or "no output"),
-                   Block("p", "whole: stdout.txt and stderr.txt in its cell directory")]
+        blocks += [Block("h3", cell_id), Block("pre", tail) if tail else Block("p", "no output")]
+    if len(cells):
+        blocks.append(Block("p", "The whole output of each cell: stdout.txt and stderr.txt in its cell directory "
+                                 "(the runtime's gctrace and scavtrace lines are left out above)."))
     return blocks
 
 
