@@ -475,3 +475,20 @@ def test_bad_ready_and_load_are_named(tmp_path, capsys):
     err = check_usage_error(tmp_path, capsys, ["--program", "/bin/true", "--ready", "http:80", "--load", "'open"],
                             "--ready: 'http:80' is not a readiness check (valid: tcp", "--load:")
     assert len(err.strip().splitlines()) == 2
+
+
+def test_program_figure_draws_the_gctrace_heap():
+    from harness.analyse.summary import split_by_cell
+    from harness.present import plots
+
+    line = "gc 1 @0.1s 1%: 0.01+0.4+0.003 ms clock, 0.02+0.1/0.3/0+0.006 ms cpu, 8->9->4 MB, 9 MB goal, 2 P"
+    events = pd.DataFrame([("c", 0.1, "gc", "gc1", 9.0 * 2**20, json.dumps({"line": line, **parse_gctrace(line)}))],
+                          columns=["cell_id", "t_s", "kind", "name", "value", "detail"])
+    samples = pd.DataFrame([("c", t, "proc", "vm_rss", 20.0 * 2**20) for t in (0.0, 0.2)],
+                           columns=["cell_id", "t_s", "source", "metric", "value"])
+    data = split_by_cell(samples, events)
+    assert plots.gctrace_heap(data, "c")["heap goal (gctrace)"].tolist() == [9.0 * 2**20]
+    fig = plots.memory_breakdown(data, pd.DataFrame({"cell_id": ["c"], "scenario": ["p"]}), "p",
+                                 series=plots.PROGRAM_SERIES, gctrace=True)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert {"VmRSS", "live heap (gctrace)", "heap goal (gctrace)"} <= set(labels)

@@ -425,7 +425,8 @@ def program_figure(scenario: str) -> str:
 
 
 def program_figures(run, data: analysis.RunData) -> dict[str, tuple[str, Callable[[], object]]]:
-    """One figure per program: RSS, working set and cgroup usage over time per cell, phases marked."""
+    """One figure per program: RSS, working set, cgroup usage and (a Go program's) gctrace heap over
+    time per cell, phases marked."""
     cells = run.cells
     out = {}
     for scenario in dict.fromkeys(cells.get("scenario", pd.Series(dtype=object)).astype(str)):
@@ -433,7 +434,7 @@ def program_figures(run, data: analysis.RunData) -> dict[str, tuple[str, Callabl
             c = _scenario_cells(cells, scenario)
             c = c[c["status"].astype(str).isin(claims.USABLE_STATUSES)] if "status" in c.columns else c
             return plots.memory_breakdown(data, c, f"{scenario}: memory over time", memory_limit=_limit(c),
-                                          max_panels=6, series=plots.PROGRAM_SERIES)
+                                          max_panels=6, series=plots.PROGRAM_SERIES, gctrace=True)
         out[program_figure(scenario)] = (scenario, draw)
     return out
 
