@@ -492,3 +492,19 @@ def test_program_figure_draws_the_gctrace_heap():
                                  series=plots.PROGRAM_SERIES, gctrace=True)
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert {"VmRSS", "live heap (gctrace)", "heap goal (gctrace)"} <= set(labels)
+
+
+def test_a_port_already_taken_is_a_failed_cell(tmp_path, backend_or_skip):
+    import socket
+
+    backend_or_skip("cgroup")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, run_dir = run_program(tmp_path, "--backend", "cgroup", "--program", "/bin/true",
+                                    "--matrix", "memory=64MiB", "--ready", f"tcp:{port}")
+    assert code == 1
+    cell = cells_of(run_dir).iloc[0]
+    assert cell["status"] == "failed"
+    assert f"port {port} on 127.0.0.1 is already taken by another process" in cell["reason"]

@@ -88,6 +88,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def fixed_port(cell: Cell) -> int | None:
+    """The port of a `--ready tcp:PORT` naming a number rather than the cell's {port}."""
+    ready = cell.program.ready if cell.program is not None else ""
+    return int(ready[4:]) if ready.startswith("tcp:") and ready[4:].isdigit() else None
+
+
+def port_taken(cell: Cell) -> str:
+    """Why the cell's fixed port cannot be its program's: something answers on it already ("" if free)."""
+    port = fixed_port(cell)
+    if port is None:
+        return ""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return (f"port {port} on 127.0.0.1 is already taken by another process, so --ready tcp:{port} "
+                    "would not be this program; free it, or let each cell have its own with {port}")
+    except OSError:
+        return ""
+
+
 def with_port(texts, port: int | None) -> list[str]:
     return [t.replace(PORT, str(port)) if port is not None else t for t in texts]
 

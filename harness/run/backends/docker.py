@@ -11,7 +11,8 @@ import time
 
 from harness.run.backends.base import RunResult
 from harness.run.backends.common import (SCRATCH_IN_CONTAINER, Observation, RunInterrupted, Supervised, classify,
-                                         free_port, remove_leftover_scratch, scratch_dir, supervise, with_port)
+                                         fixed_port, free_port, port_taken, remove_leftover_scratch, scratch_dir,
+                                         supervise, with_port)
 from harness.build.docker_client import docker_client
 from harness.define.cell import Cell
 from harness.define.workloads import workload
@@ -53,6 +54,9 @@ class DockerBackend:
         return remove_leftover_containers(run_id) + remove_leftover_scratch()
 
     def run(self, cell: Cell, build: Build) -> RunResult:
+        taken = port_taken(cell)
+        if taken:
+            return RunResult(cell=cell, status="failed", reason=taken)
         with scratch_dir(cell) as scratch:
             return self._run(cell, build, scratch)
 
@@ -91,10 +95,12 @@ class DockerBackend:
             create_kwargs.update(mem_limit=limit, memswap_limit=limit)
         if cell.cpus:
             create_kwargs["nano_cpus"] = int(cell.cpus * 1e9)
-        if port is not None:
+        published = [p for p in (port, fixed_port(cell)) if p is not None]
+        if published:
             # A server's port, published on the host's loopback only (never other interfaces),
             # at the same number it listens on inside.
-            create_kwargs.update(network_disabled=False, ports={f"{port}/tcp": ("127.0.0.1", port)})
+            create_kwargs.update(network_disabled=False,
+                                 ports={f"{p}/tcp": ("127.0.0.1", p) for p in published})
 
         obs = Observation(cell)
         container = None

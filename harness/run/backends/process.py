@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from harness.run.backends.base import RunResult
-from harness.run.backends.common import (Observation, RunInterrupted, Supervised, classify, free_port,
+from harness.run.backends.common import (Observation, RunInterrupted, Supervised, classify, free_port, port_taken,
                                          remove_leftover_scratch, scratch_dir, supervise, with_port)
 from harness.define.cell import Cell
 from harness.run.env import child_env
@@ -28,6 +28,9 @@ def run_child(cell: Cell, build: Build, cgroup=None) -> RunResult:
         # A program runs in place here: it sees the host's files at their own paths.
         return RunResult(cell=cell, status="skipped", reason=f"mounts {', '.join(moved)} move a path; only the "
                          "docker backend can, here a program sees the host's files in place (give SRC only)")
+    taken = port_taken(cell)
+    if taken:
+        return RunResult(cell=cell, status="failed", reason=taken)
     with scratch_dir(cell) as scratch:
         return _run_child(cell, binary, scratch, cgroup, build.workdir)
 
