@@ -426,7 +426,8 @@ def server_scenario(tmp_path: Path, backend: str, name: str, **program: str) -> 
     # docker publishes the port on the host's 127.0.0.1 only. On the host it listens on 127.0.0.1.
     addr = ":{port}" if backend == "docker" else "127.0.0.1:{port}"
     table = {"package": str(SERVER), "args": ["-addr", addr], "ready": "tcp", "idle": "500ms", "grace": "2s",
-             "load": {"command": [sys.executable, "-c", LOAD]}, **program}
+             "metrics_url": "http://127.0.0.1:{port}/debug/vars", "load": {"command": [sys.executable, "-c", LOAD]},
+             **program}
     lines = [f'description = "the test server: {name}"', "[program]"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in table.items() if not isinstance(v, dict)]
     lines += ["[program.load]", f"command = {json.dumps(table['load']['command'])}",
@@ -448,6 +449,9 @@ def test_a_server_goes_through_ready_load_idle_and_stop(tmp_path, limiting_backe
                                                                               "stop"]
     summary = summary_of(run_dir)
     assert summary["gc_cycles"].iloc[0] > 0 and summary["peak_rss"].iloc[0] > 16 << 20
+    samples = pd.read_parquet(run_dir / "samples.parquet")
+    heap = samples[(samples["source"] == "runtime") & (samples["metric"] == "heap_alloc")]
+    assert len(heap) > 0 and summary["heap_alloc@load"].iloc[0] > 0  # from its expvar page
     (stderr,) = run_dir.glob("cells/*/stderr.txt")
     assert "SIGTERM: exiting" in stderr.read_text()
 
@@ -508,3 +512,15 @@ def test_a_port_already_taken_is_a_failed_cell(tmp_path, backend_or_skip):
     cell = cells_of(run_dir).iloc[0]
     assert cell["status"] == "failed"
     assert f"port {port} on 127.0.0.1 is already taken by another process" in cell["reason"]
+
+
+def test_metrics_pages_expvar_and_prometheus():
+    from harness.run.observe.probes import parse_metrics_page
+
+    assert parse_metrics_page('{"cmdline": [], "memstats": {"HeapAlloc": 10, "NumGC": 3, "BySize": []}}') == \
+        {"heap_alloc": 10.0, "num_gc": 3.0}
+    page = ("# HELP go_memstats_heap_alloc_bytes x\n# TYPE go_memstats_heap_alloc_bytes gauge\n"
+            "go_memstats_heap_alloc_bytes 1.5e+06\ngo_gc_duration_seconds{quantile=\"0.5\"} 1e-05\n"
+            "go_gc_duration_seconds_count 7\nprocess_resident_memory_bytes 9e+06\n")
+    assert parse_metrics_page(page) == {"heap_alloc": 1.5e6, "num_gc": 7.0}
+    assert parse_metrics_page("<html>") == {}

@@ -26,7 +26,7 @@ from harness.define.workloads import (NOT_GO, WORKLOADS, Program, Workload, chec
 TOP_KEYS = ("description", "claims", "workload", "program", "params", "limits", "matrix", "run", "quick", "expect")
 # [program]: exactly one of binary, package, bench names the program; the rest say how it runs.
 PROGRAM_KEYS = ("binary", "package", "bench", "module", "run", "benchtime", "args", "mounts", "idle", "grace",
-                "ready", "ready_timeout", "load")
+                "ready", "ready_timeout", "load", "metrics_url")
 LIMIT_KEYS = ("memory", "cpus")
 RUN_KEYS = ("repeats", "timeout", "fast_hz", "slow_hz", "trace_syscalls")
 QUICK_KEYS = ("params", "limits", "matrix", "run")
@@ -207,6 +207,13 @@ def parse_program(table: dict, base_dir: Path, key: Callable[[str], str]) -> tup
             errors.append(f"{key('load')}: must be a command: a non-empty list of strings")
         else:
             timing["load"] = tuple(load)
+    url = table.get("metrics_url")
+    if url is not None:
+        if not isinstance(url, str) or not re.match(r"https?://", url):
+            errors.append(f"{key('metrics_url')}: {url!r} is not an http:// URL (valid: e.g. "
+                          "http://127.0.0.1:{port}/debug/vars or a Prometheus /metrics page)")
+        else:
+            timing["metrics_url"] = url
     for name_, field_ in (("idle", "idle_s"), ("grace", "grace_s"), ("ready_timeout", "ready_timeout_s")):
         if table.get(name_) is not None:
             try:

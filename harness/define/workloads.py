@@ -371,6 +371,7 @@ class Program:
     ready: str = ""                   # parse_ready's form; "" : nothing to wait for
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
     load: tuple[str, ...] = ()        # a command run on the host once it is ready, {port} substituted
+    metrics_url: str = ""             # its expvar or Prometheus page, polled on the slow tier
 
     @property
     def serves(self) -> bool:
@@ -379,7 +380,7 @@ class Program:
 
     @property
     def uses_port(self) -> bool:
-        return any(PORT in text for text in (*self.args, self.ready, *self.load))
+        return any(PORT in text for text in (*self.args, self.ready, *self.load, self.metrics_url))
 
     @property
     def versioned(self) -> bool:
@@ -401,6 +402,8 @@ class Program:
                "mounts": [m.text() for m in self.mounts], "idle_s": self.idle_s, "grace_s": self.grace_s}
         if self.serves:
             out.update(ready=self.ready, ready_timeout_s=self.ready_timeout_s, load=list(self.load))
+        if self.metrics_url:
+            out["metrics_url"] = self.metrics_url
         out.update({k: v for k, v in (("binary", self.binary), ("package", self.package), ("module", self.module),
                                       ("run", self.run), ("benchtime", self.benchtime)) if v})
         return out

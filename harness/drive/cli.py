@@ -32,6 +32,7 @@ def _program(args: argparse.Namespace):
         given = [flag for flag, value in (("--mount", args.mount), ("--idle", args.idle), ("--grace", args.grace),
                                           ("--ready", args.ready), ("--load", args.load),
                                           ("--ready-timeout", args.ready_timeout),
+                                          ("--metrics-url", args.metrics_url),
                                           ("arguments after --", program_args)) if value]
         if given:
             raise ScenarioError([f"{', '.join(given)}: only with --program PATH (a [program] table in a scenario "

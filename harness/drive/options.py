@@ -65,20 +65,24 @@ PROGRAM_OPTIONS: tuple[Option, ...] = (
            dict(default=None, metavar="DURATION")),
     Option("--load", "a command run on the host once the program is ready, for its own duration; {port} is the "
            "cell's port (the program's, published on 127.0.0.1 only)", dict(default=None, metavar="CMD")),
+    Option("--metrics-url", "the program's runtime metrics, polled on the slow tier: expvar memstats "
+           "(http://127.0.0.1:{port}/debug/vars) or a Prometheus page's go_memstats_*/go_gc_*",
+           dict(default=None, metavar="URL")),
 )
 
 
 def program_table(args: argparse.Namespace, program_args: list[str]) -> dict:
     """The [program] table a command line's program options make (see harness.define.scenario)."""
     table = {"binary": args.program, "args": list(program_args), "mounts": list(args.mount)}
-    table.update({k: getattr(args, k) for k in ("idle", "grace", "ready", "ready_timeout", "load")
+    table.update({k: getattr(args, k) for k in ("idle", "grace", "ready", "ready_timeout", "load", "metrics_url")
                   if getattr(args, k) is not None})
     return table
 
 
 # How an error names a [program] key that came from the command line.
 PROGRAM_FLAGS = {"binary": "--program", "args": "arguments after --", "mounts": "--mount", "idle": "--idle",
-                 "grace": "--grace", "ready": "--ready", "ready_timeout": "--ready-timeout", "load": "--load"}
+                 "grace": "--grace", "ready": "--ready", "ready_timeout": "--ready-timeout", "load": "--load",
+                 "metrics_url": "--metrics-url"}
 
 
 def add_run_options(add) -> None:

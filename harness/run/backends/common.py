@@ -377,8 +377,9 @@ class Observation:
         with self._parser_lock:
             self.parser.feed_stderr(line, recv_ns)
 
-    def start_sampling(self, pid: int, cgroup=None) -> None:
-        from harness.run.observe.probes import cgroup_probe, proc_status_probe, smaps_rollup_probe
+    def start_sampling(self, pid: int, cgroup=None, port: int | None = None) -> None:
+        from harness.run.observe.probes import (cgroup_probe, metrics_url_probe, proc_status_probe,
+                                                smaps_rollup_probe)
         from harness.run.observe.sampler import Sampler
 
         try:
@@ -386,6 +387,8 @@ class Observation:
             if cgroup is not None:
                 fast["cgroup"] = _gone_on_enodev(cgroup_probe(cgroup))
             slow = {"smaps": smaps_rollup_probe(pid)}
+            if self.cell.program is not None and self.cell.program.metrics_url:
+                slow["runtime"] = metrics_url_probe(with_port([self.cell.program.metrics_url], port)[0])
         except (ProcessLookupError, FileNotFoundError):
             self.sampler_stats["not_sampled"] = f"pid {pid} ended before its first sample"
             return

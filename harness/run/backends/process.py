@@ -66,7 +66,7 @@ def _run_child(cell: Cell, binary, scratch, cgroup, workdir: str = "") -> RunRes
             # then stops the workload itself and keeps what was measured.
             process_group=0, bufsize=0,
         )
-        obs.start_sampling(proc.pid, cgroup)
+        obs.start_sampling(proc.pid, cgroup, port)
         out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
         obs.read_streams(iter(lambda: os.read(out_fd, 65536), b""), iter(lambda: os.read(err_fd, 65536), b""))
 

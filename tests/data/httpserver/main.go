@@ -3,6 +3,7 @@
 package main
 
 import (
+	_ "expvar" // /debug/vars: the runtime's memstats, for --metrics-url
 	"flag"
 	"fmt"
 	"log"
