@@ -461,6 +461,31 @@ def _output_tail(run_dir: Path | None, cell_id: str, n: int = 0) -> str:
     return ""
 
 
+# A server's phases whose end the tool view reads (a batch program's only phase ends at its exit).
+PROGRAM_TOOL_PHASES = ("ready", "load", "idle")
+
+
+def _program_tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame) -> list[Block]:
+    """What each tool shows at the end of a server's phases; nothing for a batch program."""
+    phases = tuple(p for p in PROGRAM_TOOL_PHASES
+                   if f"rss@{p}" in summary.columns and summary[f"rss@{p}"].notna().any())
+    if not phases or cells.empty:
+        return []
+    table = views.tool_table(summary, cells, phases)
+    shown = [v.name for v in TOOL_VIEWS if table[v.name].notna().any()]
+    if table.empty or not shown:
+        return []
+    table = table[["config", "go_version", "phase", "n"] + shown].rename(columns={"go_version": "Go"})
+    unit = metric_unit("rss@idle")
+    for name in shown:
+        table[name] = table[name].map(lambda v: "–" if v != v else unit.format(v))
+    return [Block("h2", "What each tool shows"),
+            Block("p", "The same memory as each tool shows it at the end of each phase (median over repeats); "
+                       "the runtime's views need --metrics-url."),
+            Block("list", [f"{v.name}: {v.formula}" for v in TOOL_VIEWS if v.name in shown]),
+            Block("table", table)]
+
+
 def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list[Block]:
     cells = run.cells
     manifest = getattr(run, "manifest", {}) or {}
@@ -490,6 +515,7 @@ def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list
         blocks += [Block("h2", "Summary"), Block("table", pd.DataFrame(rows))]
     for rel in figures:
         blocks.append(Block("image", (rel, rel)))
+    blocks += _program_tool_blocks(summary, cells)
     blocks.append(Block("h2", "Cells"))
     keep = [c for c in ("cell_id", "go_version", "status", "exit_code", "oom_killed", "wall_s", "reason")
             if c in cells.columns]
