@@ -526,3 +526,14 @@ def test_metrics_pages_expvar_and_prometheus():
             "go_gc_duration_seconds_count 7\nprocess_resident_memory_bytes 9e+06\n")
     assert parse_metrics_page(page) == {"heap_alloc": 1.5e6, "num_gc": 7.0}
     assert parse_metrics_page("<html>") == {}
+
+
+def test_a_script_on_docker_is_a_clear_failed_cell(tmp_path, backend_or_skip):
+    backend_or_skip("docker")
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    code, run_dir = run_program(tmp_path, "--backend", "docker", "--program", str(script))
+    assert code == 1
+    cell = cells_of(run_dir).iloc[0]
+    assert cell["status"] == "failed" and "is not an ELF executable (a script?)" in cell["reason"]

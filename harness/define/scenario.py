@@ -157,7 +157,6 @@ def parse_program(table: dict, base_dir: Path, key: Callable[[str], str]) -> tup
             except re.error as exc:
                 errors.append(f"{key('run')}: {run!r} is not a regular expression ({exc})")
             fields["run"] = run
-            name = run.strip("^$") if re.fullmatch(r"\^?Benchmark\w+\$?", run) else name
         benchtime = table.get("benchtime", "")
         if benchtime:
             if not isinstance(benchtime, str) or not re.fullmatch(r"[0-9]+x|[0-9.]+(ns|us|ms|s|m|h)", benchtime):

@@ -54,7 +54,7 @@ class DockerBackend:
         return remove_leftover_containers(run_id) + remove_leftover_scratch()
 
     def run(self, cell: Cell, build: Build) -> RunResult:
-        taken = port_taken(cell)
+        taken = port_taken(cell) or _not_elf(build)
         if taken:
             return RunResult(cell=cell, status="failed", reason=taken)
         with scratch_dir(cell) as scratch:
@@ -201,6 +201,17 @@ def _follow_peak(cgroup, out: list[int], stop: threading.Event, period_s: float 
             else:
                 out.append(value)
         stop.wait(period_s)
+
+
+def _not_elf(build: Build) -> str:
+    """Why a program's image could not run it: a script's interpreter is not in its ELF closure."""
+    if build.executable is None:
+        return ""
+    with open(build.executable, "rb") as f:
+        if f.read(4) == b"\x7fELF":
+            return ""
+    return (f"{build.executable} is not an ELF executable (a script?): its image would lack the interpreter; "
+            "give the interpreter as --program and the script as its argument, or use --backend cgroup")
 
 
 def _signal(container, sig: str) -> None:
