@@ -56,7 +56,7 @@ PROGRAM_OPTIONS: tuple[Option, ...] = (
            "program sees it in place); repeatable", dict(action="append", default=[], metavar="SRC[:DST][:ro]")),
     Option("--idle", "leave the program alone this long, then stop it (SIGTERM, then SIGKILL after --grace); "
            "without it the program is a batch job that ends by itself", dict(default=None, metavar="DURATION")),
-    Option("--grace", "seconds between SIGTERM and SIGKILL when stopping the program (default 10s)",
+    Option("--grace", "time between SIGTERM and SIGKILL when stopping the program (default 10s)",
            dict(default=None, metavar="DURATION")),
     Option("--ready", "a server: wait until it is ready, then load it, idle and stop it: tcp (connect to the "
            "cell's {port} on 127.0.0.1), tcp:PORT, log:REGEX (a line of its output), delay:2s",
