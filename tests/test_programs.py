@@ -537,3 +537,22 @@ def test_a_script_on_docker_is_a_clear_failed_cell(tmp_path, backend_or_skip):
     assert code == 1
     cell = cells_of(run_dir).iloc[0]
     assert cell["status"] == "failed" and "is not an ELF executable (a script?)" in cell["reason"]
+
+
+def test_a_program_that_exits_during_its_load(tmp_path, backend_or_skip):
+    backend_or_skip("cgroup")
+    marker = "7.6543"  # the load's sleep: it must not outlive the cell
+    code, run_dir = run_program(tmp_path, "--backend", "cgroup", "--program", "/bin/sh", "--matrix", "memory=64MiB",
+                                "--ready", "delay:100ms", "--load", f"sleep {marker}", "--",
+                                "-c", "sleep 0.4; echo giving up >&2; exit 4")
+    assert code == 0
+    cell = cells_of(run_dir).iloc[0]
+    assert (cell["status"], cell["exit_code"]) == ("exited", "4") and "giving up" in cell["reason"]
+    events = pd.read_parquet(run_dir / "events.parquet")
+    assert events[events["kind"] == "phase"]["name"].astype(str).tolist() == ["start", "ready", "load"]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            data = cmdline.read_bytes()
+        except OSError:
+            continue
+        assert not (marker.encode() in data and b"harness" not in data and b"pytest" not in data)
