@@ -6,8 +6,8 @@ its `ops` total into a throughput, how much memory it must hold at once for give
 (`footprint`), and whether it writes the harness's JSON telemetry. Everything downstream
 (scenario validation, the matrix, the backends, the analysis) reads a workload through this
 descriptor and nothing else, which makes it the seam a foreign program plugs into: a
-descriptor built from a command line or a [program] table, with `telemetry=False` and no
-phases, runs and is sampled like any other.
+descriptor built from a command line or a [program] table (`program_workload`), with
+`telemetry=False` and the phases the harness marks itself, runs and is sampled like any other.
 
 A new built-in workload is its Go program in `go_workloads/cmd/<name>`, one descriptor here
 and a scenario file. A test runs each built binary with `-h` and checks that its flags match
