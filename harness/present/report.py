@@ -538,7 +538,9 @@ def build_results(run) -> Results:
     """Everything the report says about a loaded run, figures drawn into run.path."""
     data = analysis.split_by_cell(run.samples, run.events)
     summary = analysis.summarize(run.cells, data)
-    if (getattr(run, "manifest", {}) or {}).get("programs"):
+    programs = {p.get("scenario") for p in (getattr(run, "manifest", {}) or {}).get("programs", [])}
+    scenarios = set(run.cells["scenario"].astype(str)) if "scenario" in run.cells.columns else set()
+    if programs and scenarios <= programs:  # only programs ran (with built-in workloads: the claims report)
         # No claims about a program: claims are about the article.
         verdicts = claims.evaluate(run, summary, data).iloc[0:0]
         todo = {rel: draw for rel, (_, draw) in program_figures(run, data).items()}
