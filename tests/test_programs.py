@@ -556,3 +556,13 @@ def test_a_program_that_exits_during_its_load(tmp_path, backend_or_skip):
         except OSError:
             continue
         assert not (marker.encode() in data and b"harness" not in data and b"pytest" not in data)
+
+
+def test_a_batch_program_past_its_timeout(tmp_path, backend_or_skip, capsys):
+    backend_or_skip("cgroup")
+    code, run_dir = run_program(tmp_path, "--backend", "cgroup", "--program", "/bin/sh", "--matrix", "memory=64MiB",
+                                "--timeout", "300ms", "--", "-c", "sleep 9.8765")
+    assert code == 1
+    assert cells_of(run_dir).iloc[0]["status"] == "timeout"
+    check_usage_error(tmp_path / "bad", capsys, ["--program", "/bin/true", "--timeout", "0s"],
+                      "--timeout: must be longer than 0s")

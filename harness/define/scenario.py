@@ -584,11 +584,11 @@ def unapplied_axes(program: Program | None) -> tuple[str, ...]:
     return ("go",) if program is not None and not program.versioned else ()
 
 
-def program_scenario(program: Program, memory: str | None = None, name: str | None = None) -> Scenario:
+def program_scenario(program: Program, run: RunSettings | None = None) -> Scenario:
     """The scenario `goreclaim run --program` runs: the program, no matrix of its own (the
-    command line's --matrix gives it one), one repeat."""
-    variant = Variant(params=(), memory=memory, cpus=None, matrix=(), run=RunSettings())
-    return Scenario(name=name or program.name, path=Path(f"<{program.kind} {program.binary or program.package}>"),
+    command line's --matrix gives it one), one repeat unless `run` says otherwise."""
+    variant = Variant(params=(), memory=None, cpus=None, matrix=(), run=run or RunSettings())
+    return Scenario(name=program.name, path=Path(f"<{program.kind} {program.binary or program.package}>"),
                     description=f"the {program.kind} {program.binary or program.package}", claims=(),
                     workload=program.name, full=variant, quick=variant, program=program)
 

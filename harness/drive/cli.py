@@ -18,7 +18,8 @@ from harness.store.rundir import StoreError
 from harness.define.axes import STANDARD_AXES
 from harness.define.errors import ScenarioError
 from harness.define.matrix import expand
-from harness.define.scenario import discover, parse_program, resolve_path
+from harness.define.scenario import RunSettings, discover, parse_program, program_scenario, resolve_path
+from harness.define.units import UnitError, parse_duration
 from harness.drive.plan import load_scenario, plan
 from harness.define.workloads import WORKLOADS
 
@@ -26,13 +27,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _program(args: argparse.Namespace):
-    """The program named by --program (None without it); ScenarioError for a bad one."""
+    """The scenario of the program named by --program (None without it); ScenarioError for a bad one."""
     program_args = getattr(args, "program_args", [])
     if args.program is None:
         given = [flag for flag, value in (("--mount", args.mount), ("--idle", args.idle), ("--grace", args.grace),
                                           ("--ready", args.ready), ("--load", args.load),
                                           ("--ready-timeout", args.ready_timeout),
-                                          ("--metrics-url", args.metrics_url),
+                                          ("--metrics-url", args.metrics_url), ("--timeout", args.timeout),
                                           ("arguments after --", program_args)) if value]
         if given:
             raise ScenarioError([f"{', '.join(given)}: only with --program PATH (a [program] table in a scenario "
@@ -40,9 +41,17 @@ def _program(args: argparse.Namespace):
         return None
     program, errors = parse_program(program_table(args, program_args), Path.cwd(),
                                     lambda key: PROGRAM_FLAGS.get(key, f"--{key}"))
+    run = RunSettings()
+    if args.timeout is not None:
+        try:
+            run = RunSettings(timeout_s=parse_duration(args.timeout))
+            if run.timeout_s <= 0:
+                raise UnitError("must be longer than 0s")
+        except UnitError as exc:
+            errors.append(f"--timeout: {exc}")
     if errors:
         raise ScenarioError(errors)
-    return program
+    return program_scenario(program, run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -58,6 +58,8 @@ PROGRAM_OPTIONS: tuple[Option, ...] = (
            "without it the program is a batch job that ends by itself", dict(default=None, metavar="DURATION")),
     Option("--grace", "time between SIGTERM and SIGKILL when stopping the program (default 10s)",
            dict(default=None, metavar="DURATION")),
+    Option("--timeout", "stop the program (status timeout) if it runs longer than this (default 10m)",
+           dict(default=None, metavar="DURATION")),
     Option("--ready", "a server: wait until it is ready, then load it, idle and stop it: tcp (connect to the "
            "cell's {port} on 127.0.0.1), tcp:PORT, log:REGEX (a line of its output), delay:2s",
            dict(default=None, metavar="CHECK")),

@@ -13,8 +13,7 @@ from harness.define.cell import Cell
 from harness.define.errors import ScenarioError
 from harness.define.matrix import MatrixError, expand, merge_matrix_options
 from harness.define.project import SCENARIOS_DIR
-from harness.define.scenario import Scenario, discover, load, load_many, program_scenario, resolve_path
-from harness.define.workloads import Program
+from harness.define.scenario import Scenario, discover, load, load_many, resolve_path
 
 
 def claim_ids() -> tuple[str, ...]:
@@ -27,15 +26,16 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def plan(scenario_args: list[str], matrix_options: list[str], repeats: int | None = None,
          go: list[str] | None = None, backend: str | None = None,
-         quick: bool = False, program: Program | None = None) -> tuple[list[Scenario], list[Cell]]:
+         quick: bool = False, program: Scenario | None = None) -> tuple[list[Scenario], list[Cell]]:
     """(scenarios, cells) for a command line; raises ScenarioError for anything unusable.
 
-    With `program` (goreclaim run --program) the program is the one scenario."""
+    With `program` (goreclaim run --program: harness.define.scenario.program_scenario) it is the
+    one scenario."""
     if program is not None:
         if scenario_args:
             raise ScenarioError([f"--program runs the program alone; leave out the scenarios "
                                  f"({', '.join(scenario_args)})"])
-        scenarios = [program_scenario(program)]
+        scenarios = [program]
     else:
         paths = [resolve_path(a) for a in scenario_args] if scenario_args else discover()
         if not paths:
