@@ -437,10 +437,24 @@ def server_scenario(tmp_path: Path, backend: str, name: str, **program: str) -> 
     return path
 
 
-def test_a_server_goes_through_ready_load_idle_and_stop(tmp_path, limiting_backend):
+def test_a_server_goes_through_ready_load_idle_and_stop(tmp_path, limiting_backend, monkeypatch):
     goroot()
+    created: list[dict] = []
+    if limiting_backend == "docker":
+        from docker.models.containers import ContainerCollection
+
+        create = ContainerCollection.create
+
+        def recording(self, *args, **kwargs):
+            created.append(kwargs)
+            return create(self, *args, **kwargs)
+
+        monkeypatch.setattr(ContainerCollection, "create", recording)
     code, run_dir = run_program(tmp_path, "--backend", limiting_backend,
                                 str(server_scenario(tmp_path, limiting_backend, "phases")))
+    assert created or limiting_backend != "docker"
+    for kwargs in created:  # the port is published on the host's loopback only
+        assert kwargs["ports"] and all(host == "127.0.0.1" for host, _ in kwargs["ports"].values())
     cell = cells_of(run_dir).iloc[0]
     assert code == 0, cell["reason"]
     assert cell["status"] == "ok" and "stopped with SIGTERM after the idle phase" in cell["reason"]
