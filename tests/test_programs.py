@@ -580,3 +580,26 @@ def test_a_batch_program_past_its_timeout(tmp_path, backend_or_skip, capsys):
     assert cells_of(run_dir).iloc[0]["status"] == "timeout"
     check_usage_error(tmp_path / "bad", capsys, ["--program", "/bin/true", "--timeout", "0s"],
                       "--timeout: must be longer than 0s")
+
+
+def test_ready_tcp_wants_a_connection_held_open():
+    import socket
+    import threading
+
+    from harness.run.backends.common import answers
+
+    def serve(listener: socket.socket, hold: bool) -> None:
+        conn, _ = listener.accept()
+        if not hold:
+            conn.close()  # what docker's proxy does on a published port nothing listens behind
+        else:
+            threading.Timer(1.0, conn.close).start()
+
+    for hold in (True, False):
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            port = listener.getsockname()[1]
+            threading.Thread(target=serve, args=(listener, hold), daemon=True).start()
+            assert answers(port) is hold
+    assert answers(port) is False  # nothing listens any more

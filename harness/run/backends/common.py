@@ -25,6 +25,7 @@ from pathlib import Path
 from harness.run.backends.base import RunResult
 from harness.run.observe.strace import SyscallTrace
 from harness.define.cell import Cell
+from harness.define.units import parse_duration
 from harness.define.workloads import PORT
 
 
@@ -168,22 +169,30 @@ def _await_ready(check: str, timeout_s: float, obs: Observation, wait) -> bool |
     """True once `check` passes, False at the timeout, None if the process ended first."""
     kind, _, rest = check.partition(":")
     if kind == "delay":
-        from harness.define.units import parse_duration
-
         return None if wait(parse_duration(rest)) else True
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if kind == "log" and obs.ready_seen.is_set():
             return True
-        if kind == "tcp":
-            try:
-                with socket.create_connection(("127.0.0.1", int(rest)), timeout=0.2):
-                    return True
-            except OSError:
-                pass
+        if kind == "tcp" and answers(int(rest)):
+            return True
         if wait(0.05):
             return None
     return False
+
+
+def answers(port: int) -> bool:
+    """Something listens on 127.0.0.1:port and keeps the connection open. Docker's proxy accepts
+    on a published port before the program listens, then closes at once: that is not ready."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+            conn.settimeout(0.1)
+            try:
+                return conn.recv(1) != b""  # a server that greets first
+            except socket.timeout:
+                return True  # held open, waiting for a request
+    except OSError:
+        return False
 
 
 def _run_load(command: list[str], timeout_s: float, wait) -> tuple[bool, int | None, str]:
