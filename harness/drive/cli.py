@@ -144,6 +144,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         flags = ", ".join(f"{p.name}={p.default}" for p in workload.params)
         print(f"  {workload.name:<16} phases {'>'.join(workload.phases)}\n      {flags}")
     print(f"standard axes: {', '.join(STANDARD_AXES)}")
+    print("your own program: goreclaim run --program PATH [--matrix ...] -- ARGS..., or a scenario file with a "
+          "[program] table (binary, package or bench; README: Measure your own program)")
     if errors:
         print("\n".join(errors), file=sys.stderr)
         return EXIT_USAGE
