@@ -439,7 +439,7 @@ def program_figures(run, data: analysis.RunData) -> dict[str, tuple[str, Callabl
     return out
 
 
-def _output_tail(run_dir: Path | None, cell_id: str, n: int = 0) -> str:
+def _output_tail(run_dir: Path | None, cell_id: str, n: int = OUTPUT_TAIL_LINES) -> str:
     """The last lines a program wrote (stdout, then stderr), from its cell directory."""
     if run_dir is None:
         return ""
@@ -455,8 +455,8 @@ def _output_tail(run_dir: Path | None, cell_id: str, n: int = 0) -> str:
                 lines = f.read_text(errors="replace").splitlines() if f.is_file() else []
                 lines = [ln for ln in lines if not ln.startswith(("gc ", "scav "))]  # the runtime's traces
                 if lines:
-                    parts.append(f"{stream} ({len(lines)} lines, last {min(len(lines), n or OUTPUT_TAIL_LINES)}):\n"
-                                 + "\n".join(lines[-(n or OUTPUT_TAIL_LINES):]))
+                    parts.append(f"{stream} ({len(lines)} lines, last {min(len(lines), n)}):\n"
+                                 + "\n".join(lines[-n:]))
             return "\n".join(parts)
     return ""
 
@@ -492,8 +492,9 @@ def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list
     blocks = [Block("h1", "goreclaim report" + (f": {manifest['run_id']}" if "run_id" in manifest else "")),
               Block("p", "A program measured under the matrix: its memory as the process, a dashboard and the "
                          "kernel see it, and the Go runtime's GC cycles and CPU from its gctrace lines where "
-                         "it is a Go program. Phases are marked by the harness: start at launch, idle while "
-                         "it is left alone, stop when it is sent SIGTERM.")]
+                         "it is a Go program. Phases are marked by the harness: start at launch, ready once it "
+                         "answers, load while its load command runs, idle while it is left alone, stop when it "
+                         "is sent SIGTERM.")]
     for program in manifest.get("programs", []):
         what = program.get("binary") or program.get("package")
         blocks.append(Block("p", f"Program ({program.get('kind')}): {what} "
