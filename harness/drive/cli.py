@@ -65,9 +65,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     manifest_extra = {"scenarios": [s.name for s in scenarios], "matrix": list(args.matrix),
                       "quick": args.quick, "command": " ".join(sys.argv)}
-    programs = [{"scenario": s.name, **s.program.describe()} for s in scenarios if s.program is not None]
-    if programs:
-        manifest_extra["programs"] = programs
     session = RunSession(Path(args.results), backend=args.backend or "auto", manifest_extra=manifest_extra,
                          scenarios=scenarios)
     complete = False

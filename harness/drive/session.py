@@ -55,9 +55,13 @@ class RunSession:
         log(f"backend {self.backend.name}: {self.backend_reason}")
         self._backends: dict[str, Backend | str] = {self.backend.name: self.backend}
         self._builds: dict[str, Build | tuple[str, str]] = {}
+        scenarios = tuple(scenarios)
+        # The programs that ran instead of built-in workloads, each with its scenario (the report's cue).
+        programs = [{"scenario": s.name, **s.program.describe()} for s in scenarios if s.program is not None]
         manifest = collect_manifest(
             run_id=self.run_id, backend=self.backend.name, backend_requested=backend,
-            backend_reason=self.backend_reason, **(manifest_extra or {}),
+            backend_reason=self.backend_reason, **({"programs": programs} if programs else {}),
+            **(manifest_extra or {}),
         )
         self.store = RunStore.create(Path(results_dir), manifest, run_id=self.run_id)
         self.cells_run = 0
