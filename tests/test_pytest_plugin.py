@@ -124,3 +124,24 @@ of = { madvdontneed = "0" }
     only = project.runpytest("scenarios", "--results", "res", "-p", "no:cacheprovider", "-k", "1")
     only.assert_outcomes(failed=1, deselected=1)
     only.stdout.fnmatch_lines(["*goreclaim not checked: strict?madvdontneed=1,r0?: peak_rss vs the madvdontneed=0 cell*"])
+
+
+def test_a_program_scenario_runs_under_pytest(project, limiting_backend):
+    import json
+
+    from harness.build import toolchain
+
+    try:
+        gofmt = toolchain.resolve().goroot / "bin" / "gofmt"
+    except toolchain.ToolchainError as e:
+        pytest.skip(f"no Go toolchain: {e}")
+    tree = project.path / "tree"
+    tree.mkdir()
+    (tree / "a.go").write_text("package a\n")
+    add(project, "fmt_tree", f'description = "gofmt over a tiny tree"\n[program]\nbinary = "{gofmt}"\n'
+                             f'args = ["-l", "{tree}"]\nmounts = ["{tree}:ro"]\n[limits]\nmemory = "64MiB"\n')
+    result = project.runpytest("scenarios", "--results", "res", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    (manifest,) = (project.path / "res").glob("*/manifest.json")
+    assert json.loads(manifest.read_text())["programs"][0]["scenario"] == "fmt_tree"
+    assert "Verdicts" not in (manifest.parent / "report.md").read_text()

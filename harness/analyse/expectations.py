@@ -25,7 +25,6 @@ from harness.define.scenario import (
     matches,
     same_value,
 )
-from harness.define.workloads import WORKLOADS
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
         "==": operator.eq, "!=": operator.ne}
@@ -59,7 +58,7 @@ def format_value(metric: str, value: float | None) -> str:
 
 def settings_of(scenario: Scenario, cell: Cell | Mapping[str, Any]) -> dict[str, str]:
     """The values `where` tables are matched against: workload flags and axis values."""
-    workload = WORKLOADS[scenario.workload]
+    workload = scenario.descriptor
     if isinstance(cell, Cell):
         flags = dict(a[2:].split("=", 1) for a in cell.args if a.startswith("--") and "=" in a)
         return cell_settings(workload, flags, dict(cell.axes))

@@ -1,4 +1,5 @@
-"""A Build -> a docker image FROM scratch holding /bin/<workload>, tagged by Go version and sources."""
+"""A Build -> a docker image FROM scratch holding /bin/<workload>, tagged by Go version and sources;
+a program's Build -> one holding its executable, loader and libraries at their host paths."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from harness.build.toolchain import Build
 from harness.define.project import DOCKERFILE
 
 IMAGE_REPO = "goreclaim-workloads"
+PROGRAM_REPO = "goreclaim-program"
+# A program's image: the files of its ELF closure, each at the path the loader opens.
+PROGRAM_DOCKERFILE = "FROM scratch\nCOPY root/ /\n"
 
 
 class ImageError(RuntimeError):
@@ -19,7 +23,15 @@ class ImageError(RuntimeError):
 
 
 def image_tag(build: Build) -> str:
+    if build.executable is not None:
+        return f"{PROGRAM_REPO}:{build.source_hash[:16]}"
     return f"{IMAGE_REPO}:go{build.go_version}-{build.source_hash[:12]}"
+
+
+def program_files(build: Build) -> list[tuple[str, str]]:
+    """(host file, path in the image) of a program's image: its executable where it is on the host,
+    then its loader and libraries."""
+    return [(str(build.executable), str(build.executable))] + list(build.closure)
 
 
 def image_labels(build: Build) -> dict[str, str]:
@@ -63,6 +75,8 @@ def ensure_image(build: Build, client=None) -> str:
     image = _existing(client, tag)
     if image is not None and image.labels.get("goreclaim.source_hash") == build.source_hash:
         return tag
+    if build.executable is not None:
+        return _program_image(client, build, tag)
     binaries = sorted(p for p in build.bin_dir.iterdir() if p.is_file()) if build.bin_dir.is_dir() else []
     if not binaries:
         raise ImageError(f"{build.bin_dir} holds no binaries to put in image {tag}")
@@ -86,6 +100,24 @@ def ensure_image(build: Build, client=None) -> str:
             raise ImageError(f"docker build of {tag} failed: {e.msg}\n{log.strip()}") from e
         except docker.errors.APIError as e:
             raise ImageError(f"docker build of {tag} failed: {e.explanation or e}") from e
+    return tag
+
+
+def _program_image(client, build: Build, tag: str) -> str:
+    import docker
+
+    with tempfile.TemporaryDirectory(prefix="goreclaim-image-") as ctx:
+        ctx_dir = Path(ctx)
+        (ctx_dir / "Dockerfile").write_text(PROGRAM_DOCKERFILE)
+        for host, inside in program_files(build):
+            dest = ctx_dir / "root" / inside.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(host, dest)  # the content, symbolic links followed
+            os.chmod(dest, 0o755)
+        try:
+            client.images.build(path=ctx, tag=tag, rm=True, forcerm=True, pull=False, labels=image_labels(build))
+        except (docker.errors.BuildError, docker.errors.APIError) as e:
+            raise ImageError(f"docker build of {tag} failed: {getattr(e, 'msg', None) or e}") from e
     return tag
 
 

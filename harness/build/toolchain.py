@@ -66,13 +66,19 @@ class Toolchain:
 
 @dataclass(frozen=True)
 class Build:
-    go_version: str      # "1.27.3"
+    go_version: str      # "1.27.3"; a foreign binary's own Go version, or "not a Go program"
     bin_dir: Path        # holds one static binary per workload, named as the workload
-    source_hash: str     # hash of go_workloads/ sources
+    source_hash: str     # hash of go_workloads/ sources (of a program: of its files)
     arch: str            # GOARCH
+    # A foreign program (harness.build.program): its executable, run in place, and the files
+    # an image needs besides it (loader and shared libraries) as (host path, path in the image).
+    executable: Path | None = None
+    closure: tuple[tuple[str, str], ...] = ()
+    go_program: bool = True
+    workdir: str = ""    # where it runs instead of the scratch directory (a test binary: its package)
 
     def binary(self, workload: str) -> Path:
-        return self.bin_dir / workload
+        return self.executable if self.executable is not None else self.bin_dir / workload
 
 
 # --------------------------------------------------------------------------- versions

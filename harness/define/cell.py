@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.define.workloads import Program
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -25,6 +27,7 @@ class Cell:
     slow_hz: float = 2.0
     trace_syscalls: bool = False  # attach strace from the host to record madvise/munmap (C6)
     axes: tuple[tuple[str, str], ...] = field(default=())  # the matrix axis values, for cells.csv
+    program: Program | None = None  # a foreign program; `args` are then its own arguments
 
     def axis(self, name: str) -> str | None:
         """The value of a matrix axis as the scenario wrote it ("90%"), None if it is not an axis."""

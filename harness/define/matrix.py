@@ -22,7 +22,7 @@ from harness.define.backends import DEFAULT_BACKEND
 from harness.define.cell import Cell
 from harness.define.errors import ScenarioError, did_you_mean
 from harness.define.project import DEFAULT_GO
-from harness.define.scenario import Scenario
+from harness.define.scenario import Scenario, unapplied_axes
 from harness.define.workloads import WORKLOADS
 
 
@@ -67,7 +67,7 @@ def effective_matrix(scenario: Scenario, overrides: dict[str, list[str]] | None 
                      go: list[str] | None = None, backend: str | None = None,
                      quick: bool = False) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
     """(axes -> values, fixed params) after the command line is applied to the scenario."""
-    workload = WORKLOADS[scenario.workload]
+    workload = scenario.descriptor
     variant = scenario.variant(quick)
     matrix = dict(variant.matrix)
     params = dict(variant.params)
@@ -82,6 +82,10 @@ def effective_matrix(scenario: Scenario, overrides: dict[str, list[str]] | None 
         if axis not in known:
             errors.append(f"{scenario.name}: axis {axis!r} is unknown; {did_you_mean(axis, known)}"
                           f"(valid: {', '.join(known)})")
+            continue
+        if axis in unapplied_axes(scenario.program):
+            errors.append(f"{scenario.name}: the {axis} axis does not apply to a binary: it runs as it was "
+                          "built; use [program] package or bench to build it per Go version")
             continue
         if axis not in STANDARD_AXES and workload.param(axis) is None:
             continue  # another workload's flag
@@ -106,7 +110,7 @@ def effective_matrix(scenario: Scenario, overrides: dict[str, list[str]] | None 
 def expand(scenario: Scenario, overrides: dict[str, list[str]] | None = None, repeats: int | None = None,
            go: list[str] | None = None, backend: str | None = None, quick: bool = False) -> list[Cell]:
     """Every cell of the scenario, repeat 0 of every configuration first, then repeat 1, ..."""
-    workload = WORKLOADS[scenario.workload]
+    workload = scenario.descriptor
     variant = scenario.variant(quick)
     matrix, params = effective_matrix(scenario, overrides, go, backend, quick)
     if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
@@ -139,7 +143,8 @@ def expand(scenario: Scenario, overrides: dict[str, list[str]] | None = None, re
                 slow_hz=variant.run.slow_hz,
                 trace_syscalls=variant.run.trace_syscalls,
                 axes=tuple(sorted(config.items())),
-                **settings,
+                program=scenario.program,
+                **{**settings, **({"args": scenario.program.command_args()} if scenario.program else {})},
             ))
     return cells
 

@@ -191,6 +191,18 @@ def _peak(view: CellView, source: str, metric: str, kernel_column: str) -> float
     return max(values) if values else NAN
 
 
+def _details(view: CellView, kind: str) -> list[dict]:
+    """The parsed `detail` of each of the cell's events of one kind (gctrace lines, benchmark results)."""
+    out = []
+    for detail in view.events(kind)["detail"]:
+        try:
+            parsed = json.loads(detail) if isinstance(detail, str) else {}
+        except ValueError:
+            parsed = {}
+        out.append(parsed if isinstance(parsed, dict) else {})
+    return out
+
+
 def _gc_cpu(view: CellView) -> tuple[float, str]:
     gc_cpu = view.series("runtime", "gc_cpu_s")
     if len(gc_cpu):
@@ -199,16 +211,51 @@ def _gc_cpu(view: CellView) -> tuple[float, str]:
     if len(fraction) and not math.isnan(wall):
         # GCCPUFraction is a share of the program's available CPU time, GOMAXPROCS × wall time.
         return float(fraction.iloc[-1]) * wall * _gomaxprocs(view), "gc_cpu_fraction*wall*gomaxprocs"
+    # A program without telemetry: the CPU times of its gctrace lines (GODEBUG=gctrace=1).
+    traced = [d["cpu_s"] for d in _details(view, "gc") if isinstance(d.get("cpu_s"), (int, float))]
+    if traced or _gctrace_on(view):
+        return float(sum(traced)), "gctrace"
     return NAN, ""
+
+
+def _gctrace_on(view: CellView) -> bool:
+    """The cell ran with GODEBUG gctrace=1 (a Go program): no gctrace line then means no GC cycle."""
+    return any("gctrace=1" in str((d.get("env") or {}).get("GODEBUG", "")).split(",")
+               for d in _details(view, "start"))
+
+
+def _gc_cycles(view: CellView) -> float:
+    total = _or_series(number(view.totals.get("num_gc")), view.series("runtime", "num_gc"))
+    if math.isnan(total):
+        cycles = [d["num_gc"] for d in _details(view, "gc") if isinstance(d.get("num_gc"), (int, float))]
+        total = float(max(cycles)) if cycles else (0.0 if _gctrace_on(view) else NAN)
+    return total
+
+
+def _final_alive(view: CellView, source: str, metric: str) -> float:
+    rss = view.series("proc", "vm_rss")
+    return value_at(view.series(source, metric), float(rss.index[-1])) if len(rss) else NAN
+
+
+def _bench(view: CellView, unit: str) -> float:
+    """The first benchmark's `unit` value (ns/op, B/op, ...), median over its result lines."""
+    results = [d for d in _details(view, "bench") if isinstance(d.get("metrics"), dict)]
+    if not results:
+        return NAN
+    first = [d["metrics"].get(unit) for d in results if d.get("name") == results[0].get("name")]
+    values = sorted(float(v) for v in first if isinstance(v, (int, float)))
+    return float(np.median(values)) if values else NAN
+
+
+def _bench_name(view: CellView) -> str:
+    results = _details(view, "bench")
+    return str(results[0].get("name", "")) if results else ""
 
 
 def _gomaxprocs(view: CellView) -> float:
     """GOMAXPROCS from the workload's start line; 1 when it is not known."""
-    for detail in view.events("start")["detail"]:
-        try:
-            value = float(json.loads(detail).get("gomaxprocs", 1) or 1)
-        except (TypeError, ValueError, AttributeError):
-            continue
+    for d in _details(view, "start"):
+        value = number(d.get("gomaxprocs"))
         return value if value > 0 else 1.0
     return 1.0
 
@@ -266,6 +313,7 @@ class Metric:
     label: str
     source: str                  # what it is computed from, in words
     compute: Callable[[CellView], Any]
+    benchfmt: str = ""           # its unit in Go's benchmark format when Go itself names it ("ns/op")
 
     @property
     def units(self) -> Unit:
@@ -302,17 +350,23 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("mean_rss", "bytes", "mean RSS", "time-weighted mean of VmRSS",
            lambda v: time_weighted_mean(v.series("proc", "vm_rss"))),
     Metric("final_rss", "bytes", "final RSS", "last VmRSS reading", lambda v: last(v.series("proc", "vm_rss"))),
+    Metric("peak_working_set", "bytes", "peak working set", "max of sampled cgroup working set",
+           lambda v: largest(v.series("cgroup", "working_set"))),
+    Metric("final_working_set", "bytes", "final working set",
+           "the working set at the last VmRSS reading (the process still alive: its cgroup empties at exit)",
+           lambda v: _final_alive(v, "cgroup", "working_set")),
     Metric("final_lazyfree", "bytes", "final LazyFree", "last smaps_rollup LazyFree reading",
            lambda v: last(v.series("smaps", "lazyfree"))),
     Metric("final_vm_size", "bytes", "final VmSize", "last VmSize reading",
            lambda v: last(v.series("proc", "vm_size"))),
     Metric("max_vm_size", "bytes", "largest VmSize", "max VmSize reading",
            lambda v: largest(v.series("proc", "vm_size"))),
-    Metric("gc_cycles", "count", "GC cycles", "num_gc in the end totals, else the largest num_gc reading",
-           lambda v: _or_series(number(v.totals.get("num_gc")), v.series("runtime", "num_gc"))),
+    Metric("gc_cycles", "count", "GC cycles",
+           "num_gc in the end totals, else the largest num_gc reading, else the last gctrace cycle", _gc_cycles),
     Metric("gc_cpu_fraction", "fraction", "GC CPU fraction", "last MemStats.GCCPUFraction",
            lambda v: last(v.series("runtime", "gc_cpu_fraction"))),
-    Metric("gc_cpu_s", "s", "GC CPU", "runtime/metrics GC CPU, else GCCPUFraction × wall time",
+    Metric("gc_cpu_s", "s", "GC CPU", "runtime/metrics GC CPU, else GCCPUFraction × wall time, else the sum "
+           "of gctrace's CPU times",
            lambda v: _gc_cpu(v)[0]),
     Metric("gc_cpu_source", "text", "GC CPU source", "which of the two gc_cpu_s came from",
            lambda v: _gc_cpu(v)[1]),
@@ -341,6 +395,16 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("unit_p99_ns", "ns", "work unit p99", "99th percentile latency of one unit of work (end totals "
            "lat_p99_ns)", lambda v: number(v.totals.get("lat_p99_ns"))),
     Metric("wall_s", "s", "wall time", "seconds from start to exit", _wall),
+    Metric("benchmark", "text", "benchmark", "the benchmark the bench metrics are of (the first one run)",
+           _bench_name),
+    Metric("ns_per_op", "ns", "time per op", "the benchmark's ns/op (median over its result lines)",
+           lambda v: _bench(v, "ns/op"), "ns/op"),
+    Metric("bytes_per_op", "bytes", "allocated per op", "the benchmark's B/op (-benchmem)",
+           lambda v: _bench(v, "B/op"), "B/op"),
+    Metric("allocs_per_op", "count", "allocations per op", "the benchmark's allocs/op (-benchmem)",
+           lambda v: _bench(v, "allocs/op"), "allocs/op"),
+    Metric("mb_per_s", "count", "MB/s", "the benchmark's MB/s (where it calls b.SetBytes)",
+           lambda v: _bench(v, "MB/s"), "MB/s"),
     Metric("release_s", "s", "time to release half",
            "seconds from the start of phase `release` until RSS falls below half its value then",
            lambda v: release_seconds(v.series("proc", "vm_rss"), v.phase_span("release")[0])),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import re
+import shlex
 import tomllib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,13 @@ from harness.define import metrics, units
 from harness.define.axes import STANDARD_AXES, axis_text, canonical_value
 from harness.define.errors import ScenarioError, did_you_mean
 from harness.define.project import SCENARIOS_DIR
-from harness.define.workloads import WORKLOADS, Workload
+from harness.define.workloads import (NOT_GO, WORKLOADS, Program, Workload, check_executable, module_root,
+                                      parse_mount, parse_ready, program_workload)
 
-TOP_KEYS = ("description", "claims", "workload", "params", "limits", "matrix", "run", "quick", "expect")
+TOP_KEYS = ("description", "claims", "workload", "program", "params", "limits", "matrix", "run", "quick", "expect")
+# [program]: exactly one of binary, package, bench names the program; the rest say how it runs.
+PROGRAM_KEYS = ("binary", "package", "bench", "module", "run", "benchtime", "args", "mounts", "idle", "grace",
+                "ready", "ready_timeout", "load", "metrics_url")
 LIMIT_KEYS = ("memory", "cpus")
 RUN_KEYS = ("repeats", "timeout", "fast_hz", "slow_hz", "trace_syscalls")
 QUICK_KEYS = ("params", "limits", "matrix", "run")
@@ -80,9 +85,144 @@ class Scenario:
     full: Variant
     quick: Variant
     expects: tuple[Expectation, ...] = field(default=())
+    program: Program | None = None   # a foreign program instead of a built-in workload
 
     def variant(self, quick: bool = False) -> Variant:
         return self.quick if quick else self.full
+
+    @property
+    def descriptor(self) -> Workload:
+        """The workload descriptor the scenario runs: a built-in one, or its program's."""
+        return program_workload(self.program) if self.program is not None else WORKLOADS[self.workload]
+
+
+def parse_program(table: dict, base_dir: Path, key: Callable[[str], str]) -> tuple[Program | None, list[str]]:
+    """A [program] table (or the same keys from the command line) -> (Program, errors).
+
+    Relative paths are taken from `base_dir`; `key(name)` is how an error names a key
+    ("FILE: program.binary" or "--program"). Every error is collected, one line each.
+    """
+    errors: list[str] = []
+    for name in table:
+        if name not in PROGRAM_KEYS:
+            errors.append(f"{key(name)}: unknown key; {did_you_mean(name, PROGRAM_KEYS)}(valid: "
+                          f"{', '.join(PROGRAM_KEYS)})")
+    kinds = [k for k in ("binary", "package", "bench") if k in table]
+    if len(kinds) != 1:
+        errors.append(f"{key('binary')}: name the program with exactly one of binary (an executable), package "
+                      "(a Go main package) or bench (a Go package whose benchmarks run)")
+        return None, errors
+    kind = kinds[0]
+    raw = table[kind]
+    fields: dict[str, Any] = {}
+    if not isinstance(raw, str) or not raw.strip():
+        errors.append(f"{key(kind)}: must be a non-empty string")
+        return None, errors
+
+    def path_of(text: str) -> str:
+        return str((base_dir / Path(text).expanduser()).resolve())
+
+    if kind == "binary":
+        try:
+            fields["binary"] = check_executable(path_of(raw))
+        except units.UnitError as exc:
+            errors.append(f"{key(kind)}: {exc}")
+        name = Path(raw).name
+    else:
+        module = table.get("module")
+        if module is not None and (not isinstance(module, str) or not Path(path_of(module)).is_dir()):
+            errors.append(f"{key('module')}: {module!r} is not a directory (valid: the directory of a Go module)")
+            module = None
+        if raw.startswith((".", "/", "~")):  # a directory on disk
+            directory = path_of(raw)
+            root = module_root(directory) if Path(directory).is_dir() else None
+            if not Path(directory).is_dir():
+                errors.append(f"{key(kind)}: {raw}: no such directory (valid: ./path/to/package inside a Go "
+                              "module, or an import path such as encoding/json)")
+            elif root is None:
+                errors.append(f"{key(kind)}: {raw} is outside any Go module (no go.mod in {directory} or a "
+                              "parent directory)")
+            fields.update(package=directory, module=path_of(module) if module else (root or ""))
+        else:  # an import path, resolved by the go command (the standard library needs no module)
+            fields.update(package=raw.strip(), module=path_of(module) if module else "")
+        name = Path(raw.rstrip("/")).name or raw
+    if kind == "bench":
+        run = table.get("run")
+        if not isinstance(run, str) or not run.strip():
+            errors.append(f"{key('run')}: required with bench: the benchmarks to run, a -test.bench regular "
+                          "expression such as BenchmarkCodeDecoder")
+        else:
+            try:
+                re.compile(run)
+            except re.error as exc:
+                errors.append(f"{key('run')}: {run!r} is not a regular expression ({exc})")
+            fields["run"] = run
+        benchtime = table.get("benchtime", "")
+        if benchtime:
+            if not isinstance(benchtime, str) or not re.fullmatch(r"[0-9]+x|[0-9.]+(ns|us|ms|s|m|h)", benchtime):
+                errors.append(f"{key('benchtime')}: {benchtime!r} is not a benchtime (valid: a duration such as "
+                              "5s, or a count such as 100x)")
+            else:
+                fields["benchtime"] = benchtime
+    else:
+        for extra in ("run", "benchtime"):
+            if extra in table:
+                errors.append(f"{key(extra)}: only with bench")
+    args = table.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        errors.append(f"{key('args')}: must be a list of strings")
+        args = []
+    mounts = []
+    raw_mounts = table.get("mounts", [])
+    if not isinstance(raw_mounts, list) or not all(isinstance(m, str) for m in raw_mounts):
+        errors.append(f"{key('mounts')}: must be a list of strings SRC[:DST][:ro]")
+        raw_mounts = []
+    for text in raw_mounts:
+        try:
+            source, sep, rest = text.partition(":")
+            mounts.append(parse_mount(path_of(source) + sep + rest))
+        except units.UnitError as exc:
+            errors.append(f"{key('mounts')}: {exc}")
+    timing: dict[str, Any] = {}
+    if table.get("ready") is not None:
+        try:
+            timing["ready"] = parse_ready(table["ready"])
+        except units.UnitError as exc:
+            errors.append(f"{key('ready')}: {exc}")
+    load = table.get("load")
+    if isinstance(load, dict):  # [program.load] command = [...]
+        unknown = [k for k in load if k != "command"]
+        if unknown:
+            errors.append(f"{key('load')}.{unknown[0]}: unknown key (valid: command)")
+        load = load.get("command")
+    if isinstance(load, str):  # --load "CMD": split as a shell would, but run without one
+        try:
+            load = shlex.split(load)
+        except ValueError as exc:
+            errors.append(f"{key('load')}: {load!r} cannot be split into words ({exc})")
+            load = None
+    if load is not None:
+        if not isinstance(load, list) or not load or not all(isinstance(a, str) for a in load):
+            errors.append(f"{key('load')}: must be a command: a non-empty list of strings")
+        else:
+            timing["load"] = tuple(load)
+    url = table.get("metrics_url")
+    if url is not None:
+        if not isinstance(url, str) or not re.match(r"https?://", url):
+            errors.append(f"{key('metrics_url')}: {url!r} is not an http:// URL (valid: e.g. "
+                          "http://127.0.0.1:{port}/debug/vars or a Prometheus /metrics page)")
+        else:
+            timing["metrics_url"] = url
+    for name_, field_ in (("idle", "idle_s"), ("grace", "grace_s"), ("ready_timeout", "ready_timeout_s")):
+        if table.get(name_) is not None:
+            try:
+                timing[field_] = units.parse_duration(table[name_])
+            except units.UnitError as exc:
+                errors.append(f"{key(name_)}: {exc}")
+    if errors:
+        return None, errors
+    return Program(kind=kind, name=re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or kind, args=tuple(args),
+                   mounts=tuple(mounts), **fields, **timing), []
 
 
 # ---------------------------------------------------------------------------- values
@@ -145,6 +285,7 @@ class _Validator:
         self.errors: list[str] = []
 
     workload_known = True
+    program: Program | None = None
 
     def err(self, key: str, message: str, valid: list[str] | tuple[str, ...] | None = None) -> None:
         line = f"{self.path}: {key}: {message}"
@@ -188,7 +329,16 @@ class _Validator:
 
         workload_name = data.get("workload")
         workload = WORKLOADS.get(workload_name) if isinstance(workload_name, str) else None
-        if workload is None:
+        program = None
+        if "program" in data:
+            if workload_name is not None:
+                self.err("program", "a scenario runs either a built-in `workload` or a [program], not both")
+            program, errors = parse_program(self.table(data, "program"), self.path.parent,
+                                            lambda k: f"{self.path}: program.{k}")
+            self.errors.extend(errors)
+            workload = program_workload(program) if program is not None else Workload("program", "", (), ())
+            self.program = program
+        elif workload is None:
             hint = did_you_mean(str(workload_name), list(WORKLOADS)) if workload_name else ""
             self.err("workload", f"{'required' if workload_name is None else f'unknown workload {workload_name!r}'}"
                      f"{'; ' + hint.rstrip() if hint else ''}", sorted(WORKLOADS))
@@ -210,6 +360,7 @@ class _Validator:
         return Scenario(
             name=self.path.stem, path=self.path, description=description.strip(),
             claims=tuple(claims), workload=workload.name, full=full, quick=quick, expects=expects,
+            program=self.program,
         )
 
     def variant(self, data: dict, prefix: str, workload: Workload, base: Variant | None) -> Variant:
@@ -244,9 +395,14 @@ class _Validator:
                 self.err(f"{prefix}limits.cpus", str(exc))
 
         matrix = dict(base.matrix) if base else {}
-        valid_axes = list(STANDARD_AXES) + [p.name for p in workload.params]
+        valid_axes = [a for a in STANDARD_AXES if a not in unapplied_axes(self.program)] + \
+            [p.name for p in workload.params]
         for axis, raw_values in self.table(data, "matrix", prefix).items():
             key = f"{prefix}matrix.{axis}"
+            if axis in unapplied_axes(self.program):
+                self.err(key, f"does not apply to a binary: it runs as it was built ({NOT_GO} or its own Go "
+                              "version); use [program] package or bench to build it per Go version")
+                continue
             if axis not in valid_axes:
                 if self.workload_known:  # else it may be a flag of the workload meant
                     self.err(key, f"unknown axis; {did_you_mean(axis, valid_axes)}".rstrip("; "), valid_axes)
@@ -421,6 +577,20 @@ class _Validator:
                          f"{memory} cannot hold the workload's {units.format_size(need)} ({where}); "
                          "raise the limit, shrink the workload, or declare the kill with an "
                          "[[expect]] metric = \"oom_killed\" whose `where` selects these cells")
+
+
+def unapplied_axes(program: Program | None) -> tuple[str, ...]:
+    """Standard axes that do not apply to a program: the Go version of a ready-made binary."""
+    return ("go",) if program is not None and not program.versioned else ()
+
+
+def program_scenario(program: Program, run: RunSettings | None = None) -> Scenario:
+    """The scenario `goreclaim run --program` runs: the program, no matrix of its own (the
+    command line's --matrix gives it one), one repeat unless `run` says otherwise."""
+    variant = Variant(params=(), memory=None, cpus=None, matrix=(), run=run or RunSettings())
+    return Scenario(name=program.name, path=Path(f"<{program.kind} {program.binary or program.package}>"),
+                    description=f"the {program.kind} {program.binary or program.package}", claims=(),
+                    workload=program.name, full=variant, quick=variant, program=program)
 
 
 def configurations(variant: Variant) -> list[dict[str, str]]:

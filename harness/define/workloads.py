@@ -6,8 +6,8 @@ its `ops` total into a throughput, how much memory it must hold at once for give
 (`footprint`), and whether it writes the harness's JSON telemetry. Everything downstream
 (scenario validation, the matrix, the backends, the analysis) reads a workload through this
 descriptor and nothing else, which makes it the seam a foreign program plugs into: a
-descriptor built from a command line or a [program] table, with `telemetry=False` and no
-phases, runs and is sampled like any other.
+descriptor built from a command line or a [program] table (`program_workload`), with
+`telemetry=False` and the phases the harness marks itself, runs and is sampled like any other.
 
 A new built-in workload is its Go program in `go_workloads/cmd/<name>`, one descriptor here
 and a scenario file. A test runs each built binary with `-h` and checks that its flags match
@@ -16,9 +16,11 @@ its descriptor.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.define import units
@@ -304,3 +306,148 @@ def workload(name: str) -> Workload:
 def footprint_bytes(name: str, params: Mapping[str, str]) -> int:
     """The footprint of workload `name` with these flags; UnknownWorkload for a name not declared."""
     return workload(name).footprint(params)
+
+
+# ---------------------------------------------------------------------------------- foreign programs
+#
+# A program nobody here wrote is one more workload: a descriptor with no flags of its own
+# (its arguments are passed through as written), `telemetry=False`, and the phases the harness
+# marks itself. `Program` says how to get the executable; the build stage turns it into one.
+
+PROGRAM_KINDS = ("binary", "package", "bench")
+# Phases the harness marks for a program, in order: `start` at launch, `ready` once it answers
+# (--ready), `load` while the load command runs (--load), `idle` while it is left alone (--idle),
+# `stop` when it is sent SIGTERM. A batch program has only `start`.
+PROGRAM_PHASES = ("start", "ready", "load", "idle", "stop")
+# Added to a Go program's GODEBUG: its GC cycles, heaps and GC CPU then come from stderr.
+PROGRAM_GODEBUG = ("gctrace=1", "scavtrace=1")
+NOT_GO = "not a Go program"
+DEFAULT_GRACE_S = 10.0
+DEFAULT_READY_TIMEOUT_S = 30.0
+PORT = "{port}"  # in args, ready and load: the cell's own free port on 127.0.0.1
+READY_FORMS = "tcp (the cell's {port}), tcp:PORT, log:REGEX (a line of its output) or delay:DURATION"
+
+
+def parse_ready(text: str) -> str:
+    """A --ready value, checked; units.UnitError saying what is valid."""
+    kind, _, rest = str(text).partition(":")
+    if kind == "tcp" and (rest in ("", PORT) or rest.isdigit() and 0 < int(rest) < 65536):
+        return f"tcp:{rest or PORT}"
+    if kind == "log" and rest:
+        try:
+            re.compile(rest)
+        except re.error as exc:
+            raise units.UnitError(f"{text!r}: {rest!r} is not a regular expression ({exc})") from None
+        return text
+    if kind == "delay" and rest:
+        units.parse_duration(rest)
+        return text
+    raise units.UnitError(f"{text!r} is not a readiness check (valid: {READY_FORMS})")
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str          # absolute path on the host
+    target: str          # absolute path the program sees; the source's own path by default
+    read_only: bool = False
+
+    def text(self) -> str:
+        return f"{self.source}:{self.target}" + (":ro" if self.read_only else "")
+
+
+@dataclass(frozen=True)
+class Program:
+    kind: str                         # one of PROGRAM_KINDS
+    name: str                         # cells.csv's `workload` and the scenario's default name
+    binary: str = ""                  # binary: absolute path of the executable
+    package: str = ""                 # package/bench: "./dir" resolved to an absolute dir, or an import path
+    module: str = ""                  # package/bench: the directory the go command runs in
+    run: str = ""                     # bench: -test.bench regular expression
+    benchtime: str = ""               # bench: -test.benchtime ("5s", "100x"); "" leaves Go's default
+    args: tuple[str, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    idle_s: float | None = None       # None: a batch program, it ends by itself (unless it serves)
+    grace_s: float = DEFAULT_GRACE_S  # SIGTERM, then SIGKILL this much later
+    ready: str = ""                   # parse_ready's form; "" : nothing to wait for
+    ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
+    load: tuple[str, ...] = ()        # a command run on the host once it is ready, {port} substituted
+    metrics_url: str = ""             # its expvar or Prometheus page, polled on the slow tier
+
+    @property
+    def serves(self) -> bool:
+        """A server: waited for, loaded, then stopped by the harness rather than ending by itself."""
+        return bool(self.ready or self.load)
+
+    @property
+    def uses_port(self) -> bool:
+        return any(PORT in text for text in (*self.args, self.ready, *self.load, self.metrics_url))
+
+    @property
+    def versioned(self) -> bool:
+        """Built by goreclaim per Go version (the go axis applies); a binary is what it is."""
+        return self.kind != "binary"
+
+    def command_args(self) -> tuple[str, ...]:
+        """The arguments the executable is started with."""
+        if self.kind != "bench":
+            return self.args
+        flags = ["-test.run=^$", f"-test.bench={self.run}", "-test.benchmem"]
+        if self.benchtime:
+            flags.append(f"-test.benchtime={self.benchtime}")
+        return tuple(flags) + self.args
+
+    def describe(self) -> dict:
+        """The program as the manifest records it."""
+        out = {"kind": self.kind, "name": self.name, "args": list(self.args),
+               "mounts": [m.text() for m in self.mounts], "idle_s": self.idle_s, "grace_s": self.grace_s}
+        if self.serves:
+            out.update(ready=self.ready, ready_timeout_s=self.ready_timeout_s, load=list(self.load))
+        if self.metrics_url:
+            out["metrics_url"] = self.metrics_url
+        out.update({k: v for k, v in (("binary", self.binary), ("package", self.package), ("module", self.module),
+                                      ("run", self.run), ("benchtime", self.benchtime)) if v})
+        return out
+
+
+def program_workload(program: Program) -> Workload:
+    """The descriptor a program runs under: no flags, the harness's phases, no telemetry."""
+    return Workload(program.name, f"the {program.kind} {program.binary or program.package}", (),
+                    PROGRAM_PHASES, binary=program.binary or program.name, telemetry=False)
+
+
+def parse_mount(text: str) -> Mount:
+    """'SRC[:DST][:ro]' -> Mount; units.UnitError saying what is valid. SRC must exist."""
+    parts = str(text).split(":")
+    read_only = False
+    if len(parts) > 1 and parts[-1] in ("ro", "rw"):
+        read_only = parts.pop() == "ro"
+    if not 1 <= len(parts) <= 2 or not parts[0]:
+        raise units.UnitError(f"{text!r} is not a mount (valid: SRC, SRC:DST, SRC:ro or SRC:DST:ro, "
+                              "absolute or relative host path SRC, absolute DST)")
+    source = os.path.abspath(os.path.expanduser(parts[0]))
+    target = parts[1] if len(parts) == 2 else source
+    if not os.path.exists(source):
+        raise units.UnitError(f"{text!r}: {source} does not exist on this host")
+    if not target.startswith("/"):
+        raise units.UnitError(f"{text!r}: the target {target!r} must be an absolute path")
+    return Mount(source, os.path.normpath(target), read_only)
+
+
+def check_executable(path: str) -> str:
+    """The absolute path of an executable file; units.UnitError naming what is wrong."""
+    full = os.path.abspath(os.path.expanduser(path))
+    if not os.path.exists(full):
+        raise units.UnitError(f"{path}: no such file (valid: a path to an executable file)")
+    if not os.path.isfile(full):
+        raise units.UnitError(f"{path}: not a file (valid: a path to an executable file)")
+    if not os.access(full, os.X_OK):
+        raise units.UnitError(f"{path}: not executable (chmod +x it, or give another file)")
+    return full
+
+
+def module_root(directory: str) -> str | None:
+    """The directory holding the go.mod that `directory` belongs to, None if it is in no module."""
+    for d in (Path(directory), *Path(directory).parents):
+        if (d / "go.mod").is_file():
+            return str(d)
+    return None

@@ -11,23 +11,52 @@ import sys
 import time
 from pathlib import Path
 
-from harness.drive.options import add_run_options, split_go
+from harness.drive.options import PROGRAM_FLAGS, PROGRAM_OPTIONS, add_run_options, program_table, split_go
 from harness.run.backends.base import ERRORS
 from harness.run.backends.select import BackendUnavailable
 from harness.store.rundir import StoreError
 from harness.define.axes import STANDARD_AXES
 from harness.define.errors import ScenarioError
 from harness.define.matrix import expand
-from harness.define.scenario import discover, resolve_path
+from harness.define.scenario import RunSettings, discover, parse_program, program_scenario, resolve_path
+from harness.define.units import UnitError, parse_duration
 from harness.drive.plan import load_scenario, plan
 from harness.define.workloads import WORKLOADS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def _program(args: argparse.Namespace):
+    """The scenario of the program named by --program (None without it); ScenarioError for a bad one."""
+    program_args = getattr(args, "program_args", [])
+    if args.program is None:
+        given = [flag for flag, value in (("--mount", args.mount), ("--idle", args.idle), ("--grace", args.grace),
+                                          ("--ready", args.ready), ("--load", args.load),
+                                          ("--ready-timeout", args.ready_timeout),
+                                          ("--metrics-url", args.metrics_url), ("--timeout", args.timeout),
+                                          ("arguments after --", program_args)) if value]
+        if given:
+            raise ScenarioError([f"{', '.join(given)}: only with --program PATH (a [program] table in a scenario "
+                                 "file has its own args, mounts, idle and grace)"])
+        return None
+    program, errors = parse_program(program_table(args, program_args), Path.cwd(),
+                                    lambda key: PROGRAM_FLAGS.get(key, f"--{key}"))
+    run = RunSettings()
+    if args.timeout is not None:
+        try:
+            run = RunSettings(timeout_s=parse_duration(args.timeout))
+            if run.timeout_s <= 0:
+                raise UnitError("must be longer than 0s")
+        except UnitError as exc:
+            errors.append(f"--timeout: {exc}")
+    if errors:
+        raise ScenarioError(errors)
+    return program_scenario(program, run)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     scenarios, cells = plan(args.scenarios, args.matrix, args.repeats, split_go(args.go), args.backend,
-                            args.quick)
+                            args.quick, program=_program(args))
     from harness.drive.session import RunSession, progress_line
 
     failures: list[str] = []
@@ -112,6 +141,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         flags = ", ".join(f"{p.name}={p.default}" for p in workload.params)
         print(f"  {workload.name:<16} phases {'>'.join(workload.phases)}\n      {flags}")
     print(f"standard axes: {', '.join(STANDARD_AXES)}")
+    print("your own program: goreclaim run --program PATH [--matrix ...] -- ARGS..., or a scenario file with a "
+          "[program] table (binary, package or bench; README: Measure your own program)")
     if errors:
         print("\n".join(errors), file=sys.stderr)
         return EXIT_USAGE
@@ -153,6 +184,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                      help="scenario names (alloc_release) or .toml paths; default: every file in scenarios/")
     add_run_options(run.add_argument)
+    for option in PROGRAM_OPTIONS:
+        run.add_argument(option.flag, help=option.help, dest=option.dest, **option.kwargs)
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help="check scenario files and report every error")
@@ -174,7 +207,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `goreclaim run --program PATH -- ARGS...`: everything after `--` is the program's own.
+    program_args: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, program_args = argv[:at], argv[at + 1:]
     args = parser().parse_args(argv)
+    args.program_args = program_args
     try:
         return args.func(args)
     except ScenarioError as exc:

@@ -48,6 +48,45 @@ RUN_OPTIONS: tuple[Option, ...] = (
 )
 
 
+# `goreclaim run --program` only: a program named on the command line (its arguments follow `--`).
+PROGRAM_OPTIONS: tuple[Option, ...] = (
+    Option("--program", "run this executable instead of scenarios (any program, Go or not): goreclaim run "
+           "--program PATH [options] -- ARGS...", dict(default=None, metavar="PATH")),
+    Option("--mount", "a host path the program reads or writes, SRC[:DST][:ro] (docker binds it; elsewhere the "
+           "program sees it in place); repeatable", dict(action="append", default=[], metavar="SRC[:DST][:ro]")),
+    Option("--idle", "leave the program alone this long, then stop it (SIGTERM, then SIGKILL after --grace); "
+           "without it the program is a batch job that ends by itself", dict(default=None, metavar="DURATION")),
+    Option("--grace", "time between SIGTERM and SIGKILL when stopping the program (default 10s)",
+           dict(default=None, metavar="DURATION")),
+    Option("--timeout", "stop the program (status timeout) if it runs longer than this (default 10m)",
+           dict(default=None, metavar="DURATION")),
+    Option("--ready", "a server: wait until it is ready, then load it, idle and stop it: tcp (connect to the "
+           "cell's {port} on 127.0.0.1), tcp:PORT, log:REGEX (a line of its output), delay:2s",
+           dict(default=None, metavar="CHECK")),
+    Option("--ready-timeout", "how long --ready may take before the cell is not_ready (default 30s)",
+           dict(default=None, metavar="DURATION")),
+    Option("--load", "a command run on the host once the program is ready, for its own duration; {port} is the "
+           "cell's port (the program's, published on 127.0.0.1 only)", dict(default=None, metavar="CMD")),
+    Option("--metrics-url", "the program's runtime metrics, polled on the slow tier: expvar memstats "
+           "(http://127.0.0.1:{port}/debug/vars) or a Prometheus page's go_memstats_*/go_gc_*",
+           dict(default=None, metavar="URL")),
+)
+
+
+def program_table(args: argparse.Namespace, program_args: list[str]) -> dict:
+    """The [program] table a command line's program options make (see harness.define.scenario)."""
+    table = {"binary": args.program, "args": list(program_args), "mounts": list(args.mount)}
+    table.update({k: getattr(args, k) for k in ("idle", "grace", "ready", "ready_timeout", "load", "metrics_url")
+                  if getattr(args, k) is not None})
+    return table
+
+
+# How an error names a [program] key that came from the command line.
+PROGRAM_FLAGS = {"binary": "--program", "args": "arguments after --", "mounts": "--mount", "idle": "--idle",
+                 "grace": "--grace", "ready": "--ready", "ready_timeout": "--ready-timeout", "load": "--load",
+                 "metrics_url": "--metrics-url"}
+
+
 def add_run_options(add) -> None:
     """`add` is argparse's `parser.add_argument` or pytest's `group.addoption`."""
     for option in RUN_OPTIONS:

@@ -26,12 +26,21 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def plan(scenario_args: list[str], matrix_options: list[str], repeats: int | None = None,
          go: list[str] | None = None, backend: str | None = None,
-         quick: bool = False) -> tuple[list[Scenario], list[Cell]]:
-    """(scenarios, cells) for a command line; raises ScenarioError for anything unusable."""
-    paths = [resolve_path(a) for a in scenario_args] if scenario_args else discover()
-    if not paths:
-        raise ScenarioError([f"{SCENARIOS_DIR}: no scenario files (*.toml)"])
-    scenarios = load_many(paths, claim_ids=claim_ids())
+         quick: bool = False, program: Scenario | None = None) -> tuple[list[Scenario], list[Cell]]:
+    """(scenarios, cells) for a command line; raises ScenarioError for anything unusable.
+
+    With `program` (goreclaim run --program: harness.define.scenario.program_scenario) it is the
+    one scenario."""
+    if program is not None:
+        if scenario_args:
+            raise ScenarioError([f"--program runs the program alone; leave out the scenarios "
+                                 f"({', '.join(scenario_args)})"])
+        scenarios = [program]
+    else:
+        paths = [resolve_path(a) for a in scenario_args] if scenario_args else discover()
+        if not paths:
+            raise ScenarioError([f"{SCENARIOS_DIR}: no scenario files (*.toml)"])
+        scenarios = load_many(paths, claim_ids=claim_ids())
     overrides = merge_matrix_options(matrix_options)
     cells, errors = [], []
     for scenario in scenarios:

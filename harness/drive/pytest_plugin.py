@@ -27,6 +27,7 @@ class _State:
     backend: str
     session: object | None = None          # harness.drive.session.RunSession, opened at the first item
     unavailable: str | None = None         # why no cell can run here, once known
+    scenarios: tuple = ()                  # the collected scenarios, for the run's manifest
 
 
 STATE = pytest.StashKey[_State]()
@@ -126,7 +127,7 @@ def _session(config: pytest.Config, state: _State):
                  "command": "pytest " + " ".join(config.invocation_params.args)}
         try:
             state.session = RunSession(state.results_dir, backend=state.backend, manifest_extra=extra,
-                                       log=lambda line: None)
+                                       log=lambda line: None, scenarios=state.scenarios)
         except BackendUnavailable as exc:
             state.unavailable = f"no backend can run cells here: {exc}"
             pytest.skip(state.unavailable)
@@ -137,6 +138,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     items = [i for i in session.items if isinstance(i, CellItem)]
     if items and _xdist_active(session.config):
         raise pytest.UsageError("scenario cells must not share a machine: run them without -n (pytest-xdist)")
+    state = session.config.stash.get(STATE, None)
+    if state is not None:
+        state.scenarios = tuple({i.scenario.name: i.scenario for i in items}.values())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from harness.build.toolchain import Build
 from harness.define.cell import Cell
 from harness.define.scenario import Scenario
+from harness.define.workloads import PROGRAM_GODEBUG
 from harness.drive.checks import Checker
 from harness.run.backends.base import MEASURED, Backend, RunResult
 from harness.run.backends.common import RunInterrupted
@@ -54,9 +55,13 @@ class RunSession:
         log(f"backend {self.backend.name}: {self.backend_reason}")
         self._backends: dict[str, Backend | str] = {self.backend.name: self.backend}
         self._builds: dict[str, Build | tuple[str, str]] = {}
+        scenarios = tuple(scenarios)
+        # The programs that ran instead of built-in workloads, each with its scenario (the report's cue).
+        programs = [{"scenario": s.name, **s.program.describe()} for s in scenarios if s.program is not None]
         manifest = collect_manifest(
             run_id=self.run_id, backend=self.backend.name, backend_requested=backend,
-            backend_reason=self.backend_reason, **(manifest_extra or {}),
+            backend_reason=self.backend_reason, **({"programs": programs} if programs else {}),
+            **(manifest_extra or {}),
         )
         self.store = RunStore.create(Path(results_dir), manifest, run_id=self.run_id)
         self.cells_run = 0
@@ -105,6 +110,23 @@ class RunSession:
                     self._builds[version] = ("failed", f"building the workloads with Go {version} failed: {e}")
         return self._builds[version]
 
+    def _program_build(self, cell: Cell) -> Build | tuple[str, str]:
+        """A program's Build for the cell's Go version, or (status, reason). Cached per session."""
+        from harness.build import program as programs
+        from harness.build import toolchain
+
+        key = f"{cell.program!r}\0{cell.go_version if cell.program.versioned else ''}"
+        if key not in self._builds:
+            try:
+                self._builds[key] = programs.build_program(cell.program,
+                                                           cell.go_version if cell.program.versioned else None)
+            except programs.ProgramBuildError as e:
+                self.log(f"{cell.cell_id}: {e}")
+                self._builds[key] = ("build_failed", str(e))
+            except toolchain.ToolchainError as e:
+                self._builds[key] = ("skipped", f"Go {cell.go_version} is not available here: {e}")
+        return self._builds[key]
+
     def _backend_for(self, cell: Cell) -> Backend | str:
         """The session's backend, or the one the cell names; a str is why that one cannot run."""
         name = cell.backend
@@ -120,7 +142,7 @@ class RunSession:
     def run_cell(self, cell: Cell) -> RunResult:
         """Run one cell and save it before returning. Harness errors become a `failed` cell."""
         backend = self._backend_for(cell)
-        build = self._build(cell.go_version)
+        build = self._build(cell.go_version) if cell.program is None else self._program_build(cell)
         if isinstance(backend, str):
             result = RunResult(cell=cell, status="skipped", reason=backend)
         elif isinstance(build, tuple):
@@ -128,6 +150,8 @@ class RunSession:
         else:
             # cells.csv then says what actually ran, not "auto" or "" (the default Go).
             cell = dataclasses.replace(cell, backend=backend.name, go_version=build.go_version)
+            if cell.program is not None and build.go_program:
+                cell = dataclasses.replace(cell, godebug_extra=cell.godebug_extra + PROGRAM_GODEBUG)
             try:
                 result = backend.run(cell, build)
             except RunInterrupted as stop:

@@ -8,6 +8,8 @@ unit and series registries (harness.define.units, harness.define.metrics).
 
 from __future__ import annotations
 
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -39,6 +41,8 @@ BREAKDOWN = tuple(SERIES[key] for key in (  # the series memory_breakdown draws,
     ("smaps", "lazyfree"),
     ("cgroup", "usage"),
 ))
+# What a program's figure draws: what the process holds, what a dashboard shows, what the kernel counts.
+PROGRAM_SERIES = tuple(SERIES[key] for key in (("proc", "vm_rss"), ("cgroup", "working_set"), ("cgroup", "usage")))
 
 
 def _labels(cells: pd.DataFrame) -> dict[str, str]:
@@ -116,9 +120,25 @@ def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
     return fig
 
 
+def gctrace_heap(data: RunData, cell_id: str) -> dict[str, pd.Series]:
+    """The heap as a program's gctrace lines tell it: live heap after each GC and the next goal."""
+    gcs = data.events(cell_id, "gc")
+    out: dict[str, pd.Series] = {}
+    if gcs.empty:
+        return out
+    details = [json.loads(d) if isinstance(d, str) and d.startswith("{") else {} for d in gcs["detail"]]
+    t = gcs["t_s"].astype(float).to_numpy()
+    for key, label in (("heap_live_bytes", "live heap (gctrace)"), ("goal_bytes", "heap goal (gctrace)")):
+        values = [float(d.get(key, np.nan)) for d in details]
+        out[label] = pd.Series(values, index=t).dropna()
+    return out
+
+
 def memory_breakdown(data: RunData, cells: pd.DataFrame, title: str,
-                     memory_limit: float | None = None, max_panels: int = 4) -> Figure:
-    """Per cell: VmRSS against the runtime's heap in use/idle/released, smaps LazyFree and cgroup usage."""
+                     memory_limit: float | None = None, max_panels: int = 4, series=BREAKDOWN,
+                     gctrace: bool = False) -> Figure:
+    """Per cell: VmRSS against the runtime's heap in use/idle/released, smaps LazyFree and cgroup usage
+    (or the declared `series` given; with `gctrace`, also the heap from gctrace lines)."""
     cells = cells.reset_index(drop=True).head(max_panels)
     labels = _labels(cells)
     n = max(len(cells), 1)
@@ -129,13 +149,16 @@ def memory_breakdown(data: RunData, cells: pd.DataFrame, title: str,
             _empty(fig, ax, "cells")
             continue
         cell_id = str(cells.iloc[i]["cell_id"])
-        for declared in BREAKDOWN:
+        for declared in series:
             source = declared.source
             s = data.series(cell_id, source, declared.metric)
             if not s.empty:
                 style = "-" if source == "proc" else ("--" if source == "runtime" else "-.")
                 ax.plot(s.index, s.to_numpy() / MiB, style, label=declared.label,
                         drawstyle="steps-post" if source == "smaps" else "default")
+        for label, s in (gctrace_heap(data, cell_id) if gctrace else {}).items():
+            if not s.empty:
+                ax.plot(s.index, s.to_numpy() / MiB, ":", label=label, drawstyle="steps-post")
         _phase_lines(ax, data, cell_id)
         _limit_line(ax, memory_limit)
         ax.set_title(labels.get(cell_id, cell_id), fontsize=9)

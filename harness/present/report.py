@@ -411,10 +411,147 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
     return blocks
 
 
+# ---- a program's run --------------------------------------------------------------------------------
+
+# The summary table of a program run, in this order; a column no cell has a value for is left out.
+PROGRAM_METRICS = ("peak_rss", "final_rss", "peak_working_set", "final_working_set", "peak_cgroup",
+                   "working_set@idle", "gc_cycles", "gc_cpu_s", "ns_per_op", "bytes_per_op", "allocs_per_op",
+                   "mb_per_s", "wall_s")
+OUTPUT_TAIL_LINES = 15
+
+
+def program_figure(scenario: str) -> str:
+    return f"figures/{scenario}_memory.png"
+
+
+def program_figures(run, data: analysis.RunData) -> dict[str, tuple[str, Callable[[], object]]]:
+    """One figure per program: RSS, working set, cgroup usage and (a Go program's) gctrace heap over
+    time per cell, phases marked."""
+    cells = run.cells
+    out = {}
+    for scenario in dict.fromkeys(cells.get("scenario", pd.Series(dtype=object)).astype(str)):
+        def draw(scenario=scenario):
+            c = _scenario_cells(cells, scenario)
+            c = c[c["status"].astype(str).isin(claims.USABLE_STATUSES)] if "status" in c.columns else c
+            return plots.memory_breakdown(data, c, f"{scenario}: memory over time", memory_limit=_limit(c),
+                                          max_panels=6, series=plots.PROGRAM_SERIES, gctrace=True)
+        out[program_figure(scenario)] = (scenario, draw)
+    return out
+
+
+def _output_tail(run_dir: Path | None, cell_id: str, n: int = OUTPUT_TAIL_LINES) -> str:
+    """The last lines a program wrote (stdout, then stderr), from its cell directory."""
+    if run_dir is None:
+        return ""
+    for path in sorted(Path(run_dir).glob("cells/*/cell.json")):
+        try:
+            row = json.loads(path.read_text()).get("row", {})
+        except ValueError:
+            continue
+        if row.get("cell_id") == cell_id:
+            parts = []
+            for stream in ("stdout", "stderr"):
+                f = path.parent / f"{stream}.txt"
+                lines = f.read_text(errors="replace").splitlines() if f.is_file() else []
+                lines = [ln for ln in lines if not ln.startswith(("gc ", "scav "))]  # the runtime's traces
+                if lines:
+                    parts.append(f"{stream} ({len(lines)} lines, last {min(len(lines), n)}):\n"
+                                 + "\n".join(lines[-n:]))
+            return "\n".join(parts)
+    return ""
+
+
+# A server's phases whose end the tool view reads (a batch program's only phase ends at its exit).
+PROGRAM_TOOL_PHASES = ("ready", "load", "idle")
+
+
+def _program_tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame) -> list[Block]:
+    """What each tool shows at the end of a server's phases; nothing for a batch program."""
+    phases = tuple(p for p in PROGRAM_TOOL_PHASES
+                   if f"rss@{p}" in summary.columns and summary[f"rss@{p}"].notna().any())
+    if not phases or cells.empty:
+        return []
+    table = views.tool_table(summary, cells, phases)
+    shown = [v.name for v in TOOL_VIEWS if table[v.name].notna().any()]
+    if table.empty or not shown:
+        return []
+    table = table[["config", "go_version", "phase", "n"] + shown].rename(columns={"go_version": "Go"})
+    unit = metric_unit("rss@idle")
+    for name in shown:
+        table[name] = table[name].map(lambda v: "–" if v != v else unit.format(v))
+    return [Block("h2", "What each tool shows"),
+            Block("p", "The same memory as each tool shows it at the end of each phase (median over repeats); "
+                       "the runtime's views need --metrics-url."),
+            Block("list", [f"{v.name}: {v.formula}" for v in TOOL_VIEWS if v.name in shown]),
+            Block("table", table)]
+
+
+def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list[Block]:
+    cells = run.cells
+    manifest = getattr(run, "manifest", {}) or {}
+    blocks = [Block("h1", "goreclaim report" + (f": {manifest['run_id']}" if "run_id" in manifest else "")),
+              Block("p", "A program measured under the matrix: its memory as the process, a dashboard and the "
+                         "kernel see it, and the Go runtime's GC cycles and CPU from its gctrace lines where "
+                         "it is a Go program. Phases are marked by the harness: start at launch, ready once it "
+                         "answers, load while its load command runs, idle while it is left alone, stop when it "
+                         "is sent SIGTERM.")]
+    for program in manifest.get("programs", []):
+        what = program.get("binary") or program.get("package")
+        blocks.append(Block("p", f"Program ({program.get('kind')}): {what} "
+                                 f"{' '.join(program.get('args', []))}".rstrip()))
+    blocks += [Block("h2", "Provenance"), Block("list", _provenance(manifest, cells, getattr(run, "path", None)))]
+    if len(cells):
+        metrics = [m for m in PROGRAM_METRICS if m in summary.columns and summary[m].notna().any()]
+        rows = []
+        labels = analysis.config_label(cells.reset_index(drop=True))
+        for i, cell in cells.reset_index(drop=True).iterrows():
+            cell_id = str(cell["cell_id"])
+            row = {"configuration": labels[i], "Go": axis_text(cell.get("go_version", "")),
+                   "status": str(cell.get("status", ""))}
+            exit_code = axis_text(cell.get("exit_code"))
+            row["exit"] = "" if exit_code == "unset" else exit_code
+            for m in metrics:
+                row[metric_label(m)] = _fmt_value(m, summary[m].get(cell_id) if cell_id in summary.index else None)
+            rows.append(row)
+        blocks += [Block("h2", "Summary"), Block("table", pd.DataFrame(rows))]
+    for rel in figures:
+        blocks.append(Block("image", (rel, rel)))
+    blocks += _program_tool_blocks(summary, cells)
+    blocks.append(Block("h2", "Cells"))
+    keep = [c for c in ("cell_id", "go_version", "status", "exit_code", "oom_killed", "wall_s", "reason")
+            if c in cells.columns]
+    table = cells[keep].copy()
+    for c in keep:
+        table[c] = table[c].map(lambda v: "" if axis_text(v) == "unset" else axis_text(v)[:300])
+    blocks.append(Block("table", table))
+    blocks.append(Block("h2", "Output"))
+    run_dir = getattr(run, "path", None)
+    for cell_id in cells.get("cell_id", pd.Series(dtype=object)).astype(str):
+        tail = _output_tail(run_dir, cell_id)
+        blocks += [Block("h3", cell_id), Block("pre", tail) if tail else Block("p", "no output")]
+    if len(cells):
+        blocks.append(Block("p", "The whole output of each cell: stdout.txt and stderr.txt in its cell directory "
+                                 "(the runtime's gctrace and scavtrace lines are left out above)."))
+    return blocks
+
+
 def build_results(run) -> Results:
     """Everything the report says about a loaded run, figures drawn into run.path."""
     data = analysis.split_by_cell(run.samples, run.events)
     summary = analysis.summarize(run.cells, data)
+    programs = {p.get("scenario") for p in (getattr(run, "manifest", {}) or {}).get("programs", [])}
+    scenarios = set(run.cells["scenario"].astype(str)) if "scenario" in run.cells.columns else set()
+    if programs and scenarios <= programs:  # only programs ran (with built-in workloads: the claims report)
+        # No claims about a program: claims are about the article.
+        verdicts = claims.evaluate(run, summary, data).iloc[0:0]
+        todo = {rel: draw for rel, (_, draw) in program_figures(run, data).items()}
+        figures = dict(zip(todo, _render_all(list(todo.values()))))
+        for rel, png in figures.items():
+            (Path(run.path) / rel).parent.mkdir(parents=True, exist_ok=True)
+            (Path(run.path) / rel).write_bytes(png)
+        results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
+        results.blocks = build_program_blocks(run, summary, list(figures))
+        return results
     verdicts = claims.evaluate(run, summary, data)
     figures = draw_figures(run, summary, Path(run.path), data)
     # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).

@@ -21,7 +21,7 @@ def _by_cell(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
 class Block:
     """One piece of the report, rendered alike to Markdown and HTML."""
 
-    kind: str          # h1 | h2 | h3 | p | table | image | list
+    kind: str          # h1 | h2 | h3 | p | table | image | list | pre (text shown as it is)
     content: object    # str, DataFrame, list[str], or (path, alt)
 
 

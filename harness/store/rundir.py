@@ -4,7 +4,8 @@ Layout of `results/<run_id>/` (docs/ARCHITECTURE.md, "Store"):
 
     manifest.json        provenance; "complete" is false until finish(True)
     cells.csv            one row per finished cell, rewritten atomically after each cell
-    cells/0001-<id>/     samples.parquet, events.parquet, cell.json — written before the next cell starts
+    cells/0001-<id>/     samples.parquet, events.parquet, cell.json (and a program's stdout.txt,
+                         stderr.txt) — written before the next cell starts
     samples.parquet      all cells merged by finish()
     events.parquet       all cells merged by finish()
 
@@ -277,6 +278,8 @@ class RunStore:
         cell_json = {"n": n, "row": row, "stderr_tail": result.stderr_tail,
                      "sampler_stats": result.sampler_stats, "t0_ns": result.t0_ns}
         (tmp / "cell.json").write_text(json.dumps(cell_json, indent=2, sort_keys=True, default=str) + "\n")
+        for stream, text in result.output.items():  # a program's own output, whole
+            (tmp / f"{stream}.txt").write_text(text, encoding="utf-8")
         os.replace(tmp, final)  # the cell appears whole or not at all
         self._rows.append(row)
         self._write_cells_csv()

@@ -30,6 +30,7 @@ A metric without a value (NaN) is left out of its line; text metrics are never w
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -38,7 +39,7 @@ import pandas as pd
 from harness.analyse.claims import USABLE_STATUSES
 from harness.analyse.summary import config_label
 from harness.define.axes import axis_text
-from harness.define.metrics import metric_unit
+from harness.define.metrics import METRICS, metric_unit
 from harness.present.results import Results
 
 _NOT_NAME = re.compile(r"\s+")
@@ -55,6 +56,8 @@ def unit_name(metric: str) -> str | None:
     unit = metric_unit(metric)
     if unit.name == "text":
         return None
+    if metric in METRICS and METRICS[metric].benchfmt:
+        return METRICS[metric].benchfmt  # Go's own unit: benchstat compares it with `go test -bench` output
     base, _, phase = metric.partition("@")
     words = base.split("_")
     if len(words) > 1 and words[-1] in ("s", "ns"):
@@ -88,11 +91,12 @@ def config_lines(manifest: dict) -> list[str]:
     return [f"{k}: {_config_value(v)}" for k, v in pairs if v is not None and _config_value(v)]
 
 
-def benchmark_name(scenario: str, label: str) -> str:
-    """Benchmark<Scenario>/<axis=value>/...: config_label's pairs without the Go version."""
+def benchmark_name(scenario: str, label: str, benchmark: str = "") -> str:
+    """Benchmark<Scenario>/<axis=value>/...: config_label's pairs without the Go version; a
+    program's benchmark keeps its own name (BenchmarkCodeDecoder/gogc=50)."""
     parts = [p for p in label.split(", ") if p and p != "default"
              and not p.startswith(("go_version=", "go="))]
-    name = "/".join(["Benchmark" + camel(scenario)] + [p.replace("/", "_") for p in parts])
+    name = "/".join([benchmark or "Benchmark" + camel(scenario)] + [p.replace("/", "_") for p in parts])
     return _NOT_NAME.sub("_", name)
 
 
@@ -123,9 +127,29 @@ def benchmark_lines(results: Results) -> list[str]:
                 if unit is None or not isinstance(value, (int, float)) or not math.isfinite(value):
                     continue
                 values.append(f"{_number(value)} {unit}")
+            values += _custom_units(results, cell_id, set(units.values()))
             if values:
-                out.append(f"{benchmark_name(str(cells.at[i, 'scenario']), labels[i])} 1 " + " ".join(values))
+                benchmark = summary.at[cell_id, "benchmark"] if "benchmark" in summary.columns else ""
+                name = benchmark_name(str(cells.at[i, "scenario"]), labels[i], str(benchmark or ""))
+                out.append(f"{name} 1 " + " ".join(values))
     return out
+
+
+def _custom_units(results: Results, cell_id: str, written: set) -> list[str]:
+    """A program benchmark's own metrics (b.ReportMetric) that no declared metric carries, from its
+    first result line."""
+    events = getattr(results.run, "events", None)
+    if events is None or events.empty:
+        return []
+    mine = events[(events["cell_id"].astype(str) == cell_id) & (events["kind"].astype(str) == "bench")]
+    if mine.empty:
+        return []
+    try:
+        metrics = json.loads(mine["detail"].iloc[0]).get("metrics", {})
+    except (ValueError, AttributeError):
+        return []
+    return [f"{_number(v)} {_NOT_NAME.sub('_', u)}" for u, v in metrics.items()
+            if u not in written and isinstance(v, (int, float)) and math.isfinite(v)]
 
 
 class BenchstatExporter:

@@ -23,6 +23,8 @@ def render_html(blocks: list[Block], figures: dict[str, bytes], title: str) -> s
             out.append(f"<{b.kind}>{html.escape(str(b.content))}</{b.kind}>")
         elif b.kind == "p":
             out.append(f"<p>{html.escape(str(b.content))}</p>")
+        elif b.kind == "pre":
+            out.append(f"<pre>{html.escape(str(b.content))}</pre>")
         elif b.kind == "list":
             out.append("<ul>" + "".join(f"<li>{html.escape(str(i))}</li>" for i in b.content) + "</ul>")
         elif b.kind == "table":

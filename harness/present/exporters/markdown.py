@@ -16,6 +16,9 @@ def render_markdown(blocks: list[Block]) -> str:
             out.append(str(b.content))
         elif b.kind == "list":
             out.append("\n".join(f"- {item}" for item in b.content))
+        elif b.kind == "pre":
+            fence = "~~~~" if "```" in str(b.content) else "```"
+            out.append(f"{fence}\n{b.content}\n{fence}")
         elif b.kind == "table":
             df: pd.DataFrame = b.content
             cells = [[str(c).replace("|", "\\|").replace("\n", " ") for c in row] for row in df.itertuples(index=False)]

@@ -17,10 +17,14 @@ STATUSES: dict[str, str] = {
     "timeout": "still running at the cell's timeout; killed",
     "skipped": "not run here (no backend or Go version for it); the reason says why",
     "interrupted": "stopped by SIGINT/SIGTERM; what was measured is kept",
+    "exited": "a program ended by itself with a non-zero exit code (kept with its output): its outcome",
+    "build_failed": "the program could not be built with this cell's Go version; the reason has the output",
+    "not_ready": "a server did not pass its --ready check in time; stopped",
+    "load_failed": "a server's load command failed (the reason has its output); stopped",
 }
 # Cells whose measurements a verdict may read, and cells that make a run fail.
-MEASURED = ("ok", "oom_killed")
-ERRORS = ("failed", "timeout")
+MEASURED = ("ok", "oom_killed", "exited")
+ERRORS = ("failed", "timeout", "build_failed", "not_ready", "load_failed")
 
 
 @dataclass
@@ -40,6 +44,7 @@ class RunResult:
     peak_rss_bytes: int | None = None      # kernel VmHWM (max with sampled VmRSS)
     peak_cgroup_bytes: int | None = None   # cgroup max_usage_in_bytes / memory.peak
     stderr_tail: str = ""
+    output: dict[str, str] = field(default_factory=dict)  # a program's whole stdout and stderr, by stream
     sampler_stats: dict = field(default_factory=dict)  # achieved Hz per tier, missed deadlines, read cost
 
     def __post_init__(self) -> None:

@@ -10,8 +10,9 @@ import threading
 import time
 
 from harness.run.backends.base import RunResult
-from harness.run.backends.common import (SCRATCH_IN_CONTAINER, Observation, RunInterrupted, classify,
-                                         remove_leftover_scratch, scratch_dir)
+from harness.run.backends.common import (SCRATCH_IN_CONTAINER, Observation, RunInterrupted, Supervised, classify,
+                                         fixed_port, free_port, port_taken, remove_leftover_scratch, scratch_dir,
+                                         supervise, with_port)
 from harness.build.docker_client import docker_client
 from harness.define.cell import Cell
 from harness.define.workloads import workload
@@ -53,6 +54,9 @@ class DockerBackend:
         return remove_leftover_containers(run_id) + remove_leftover_scratch()
 
     def run(self, cell: Cell, build: Build) -> RunResult:
+        taken = port_taken(cell) or _not_elf(build)
+        if taken:
+            return RunResult(cell=cell, status="failed", reason=taken)
         with scratch_dir(cell) as scratch:
             return self._run(cell, build, scratch)
 
@@ -61,15 +65,23 @@ class DockerBackend:
 
         image = ensure_image(build)
         limit = cell.memory_limit_bytes
+        # The root filesystem stays read-only; the one writable place is the cell's scratch
+        # directory on the host's filesystem (so its page cache is charged to the container).
+        volumes = {str(scratch): {"bind": SCRATCH_IN_CONTAINER, "mode": "rw"}}
+        if build.workdir:  # a test binary's package directory, for its testdata
+            volumes[build.workdir] = {"bind": build.workdir, "mode": "ro"}
+        for mount in cell.program.mounts if cell.program else ():
+            volumes[mount.source] = {"bind": mount.target, "mode": "ro" if mount.read_only else "rw"}
+        entrypoint = str(build.executable) if build.executable is not None else \
+            f"/bin/{workload(cell.workload).binary}"
+        port = free_port() if cell.program is not None and cell.program.uses_port else None
         create_kwargs = dict(
             image=image,
-            entrypoint=[f"/bin/{workload(cell.workload).binary}"],
-            command=list(cell.args),
+            entrypoint=[entrypoint],
+            command=with_port(cell.args, port),
             environment=child_env(cell, tmpdir=SCRATCH_IN_CONTAINER),
-            # The root filesystem stays read-only; the one writable place is the cell's scratch
-            # directory on the host's filesystem (so its page cache is charged to the container).
-            volumes={str(scratch): {"bind": SCRATCH_IN_CONTAINER, "mode": "rw"}},
-            working_dir=SCRATCH_IN_CONTAINER,
+            volumes=volumes,
+            working_dir=build.workdir or SCRATCH_IN_CONTAINER,
             network_disabled=True,
             read_only=True,
             cap_drop=["ALL"],
@@ -83,11 +95,18 @@ class DockerBackend:
             create_kwargs.update(mem_limit=limit, memswap_limit=limit)
         if cell.cpus:
             create_kwargs["nano_cpus"] = int(cell.cpus * 1e9)
+        published = [p for p in (port, fixed_port(cell)) if p is not None]
+        if published:
+            # A server's port, published on the host's loopback only (never other interfaces),
+            # at the same number it listens on inside.
+            create_kwargs.update(network_disabled=False,
+                                 ports={f"{p}/tcp": ("127.0.0.1", p) for p in published})
 
         obs = Observation(cell)
         container = None
         stream = None
-        timed_out = interrupted = False
+        interrupted = False
+        supervised = Supervised()
         exit_code = None
         oom = False
         cgroup = None
@@ -111,21 +130,30 @@ class DockerBackend:
                     cgroup = memory_cgroup_of(pid)
                 except (OSError, RuntimeError):
                     cgroup = None  # exited already; nothing left to sample
-                obs.start_sampling(pid, cgroup)
+                obs.start_sampling(pid, cgroup, port)
                 if cgroup is not None:
                     # runc deletes the container's cgroup as soon as it exits, so its
                     # max_usage has to be read while it is still there.
                     peak_thread = threading.Thread(
                         target=_follow_peak, args=(cgroup, peak_cgroup, stop_peak), daemon=True)
                     peak_thread.start()
-            try:
-                exit_code = container.wait(timeout=cell.timeout_s)["StatusCode"]
-            except Exception as e:  # requests' ReadTimeout/ConnectionError, depending on version
-                if not _is_timeout(e):
-                    raise
-                timed_out = True
-                container.kill()
-                exit_code = container.wait(timeout=30)["StatusCode"]
+            ended: list[int] = []
+
+            def wait(seconds: float) -> bool:
+                try:
+                    ended.append(container.wait(timeout=seconds)["StatusCode"])
+                    return True
+                except Exception as e:  # requests' ReadTimeout/ConnectionError, depending on version
+                    if not _is_timeout(e):
+                        raise
+                    return False
+
+            supervised = supervise(cell, obs, wait, lambda: _signal(container, "SIGTERM"),
+                                   lambda: _signal(container, "SIGKILL"), port)
+            if supervised.timed_out:
+                _signal(container, "SIGKILL")
+                wait(30)
+            exit_code = ended[-1] if ended else None
             obs.end_ns = time.monotonic_ns()
             container.reload()
             oom = bool(container.attrs["State"].get("OOMKilled"))
@@ -147,8 +175,9 @@ class DockerBackend:
             obs.stop()
 
         status, reason = classify(
-            exit_code=exit_code, oom_killed=oom, timed_out=timed_out, interrupted=interrupted,
-            stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s,
+            exit_code=exit_code, oom_killed=oom, timed_out=supervised.timed_out, interrupted=interrupted,
+            stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s, program=cell.program is not None,
+            stopped=supervised.stopped, failed_step=(supervised.status, supervised.reason),
         )
         result = obs.result(
             status=status, reason=reason, exit_code=exit_code, oom_killed=oom,
@@ -172,6 +201,26 @@ def _follow_peak(cgroup, out: list[int], stop: threading.Event, period_s: float 
             else:
                 out.append(value)
         stop.wait(period_s)
+
+
+def _not_elf(build: Build) -> str:
+    """Why a program's image could not run it: a script's interpreter is not in its ELF closure."""
+    if build.executable is None:
+        return ""
+    with open(build.executable, "rb") as f:
+        if f.read(4) == b"\x7fELF":
+            return ""
+    return (f"{build.executable} is not an ELF executable (a script?): its image would lack the interpreter; "
+            "give the interpreter as --program and the script as its argument, or use --backend cgroup")
+
+
+def _signal(container, sig: str) -> None:
+    import docker
+
+    try:
+        container.kill(signal=sig)
+    except docker.errors.APIError:
+        pass  # it has ended meanwhile
 
 
 def _is_timeout(err: Exception) -> bool:

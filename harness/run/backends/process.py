@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 
 from harness.run.backends.base import RunResult
-from harness.run.backends.common import Observation, RunInterrupted, classify, remove_leftover_scratch, scratch_dir
+from harness.run.backends.common import (Observation, RunInterrupted, Supervised, classify, free_port, port_taken,
+                                         remove_leftover_scratch, scratch_dir, supervise, with_port)
 from harness.define.cell import Cell
 from harness.run.env import child_env
 from harness.build.toolchain import Build
@@ -21,11 +23,26 @@ def run_child(cell: Cell, build: Build, cgroup=None) -> RunResult:
     binary = build.binary(cell.workload)
     if not binary.is_file():
         return RunResult(cell=cell, status="failed", reason=f"workload binary missing: {binary}")
+    moved = [m.text() for m in (cell.program.mounts if cell.program else ()) if m.target != m.source]
+    if moved:
+        # A program runs in place here: it sees the host's files at their own paths.
+        return RunResult(cell=cell, status="skipped", reason=f"mounts {', '.join(moved)} move a path; only the "
+                         "docker backend can, here a program sees the host's files in place (give SRC only)")
+    taken = port_taken(cell)
+    if taken:
+        return RunResult(cell=cell, status="failed", reason=taken)
     with scratch_dir(cell) as scratch:
-        return _run_child(cell, binary, scratch, cgroup)
+        return _run_child(cell, binary, scratch, cgroup, build.workdir)
 
 
-def _run_child(cell: Cell, binary, scratch, cgroup) -> RunResult:
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # its own group: whatever it started goes too
+    except ProcessLookupError:
+        pass
+
+
+def _run_child(cell: Cell, binary, scratch, cgroup, workdir: str = "") -> RunResult:
     env = child_env(cell, tmpdir=str(scratch))
     obs = Observation(cell)
     oom_before = cgroup.oom_kills() if cgroup is not None else 0
@@ -36,33 +53,43 @@ def _run_child(cell: Cell, binary, scratch, cgroup) -> RunResult:
             cgroup.add_process(os.getpid())
 
     proc = None
-    timed_out = interrupted = False
+    interrupted = False
+    supervised = Supervised()
+    # A server listens on the cell's own free port, here on the host itself.
+    port = free_port() if cell.program is not None and cell.program.uses_port else None
     try:
         obs.mark_start()
         proc = subprocess.Popen(
-            [str(binary), *cell.args], env=env, cwd=scratch, stdin=subprocess.DEVNULL,
+            [str(binary), *with_port(cell.args, port)], env=env, cwd=workdir or scratch, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec,
             # Own process group: a Ctrl-C in the terminal reaches the harness only, which
             # then stops the workload itself and keeps what was measured.
             process_group=0, bufsize=0,
         )
-        obs.start_sampling(proc.pid, cgroup)
+        obs.start_sampling(proc.pid, cgroup, port)
         out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
         obs.read_streams(iter(lambda: os.read(out_fd, 65536), b""), iter(lambda: os.read(err_fd, 65536), b""))
-        try:
-            proc.wait(timeout=cell.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            proc.kill()
+
+        def wait(seconds: float) -> bool:
+            try:
+                proc.wait(timeout=seconds)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+
+        supervised = supervise(cell, obs, wait, lambda: _signal_group(proc, signal.SIGTERM),
+                               lambda: _signal_group(proc, signal.SIGKILL), port)
+        if supervised.timed_out:
+            _signal_group(proc, signal.SIGKILL)
             proc.wait()
     except KeyboardInterrupt:
         interrupted = True
         if proc is not None and proc.poll() is None:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             proc.wait()
     finally:
         if proc is not None and proc.poll() is None:  # any other exception: never leave it running
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             proc.wait()
         obs.end_ns = time.monotonic_ns()
         obs.stop()
@@ -79,8 +106,9 @@ def _run_child(cell: Cell, binary, scratch, cgroup) -> RunResult:
         except OSError:
             peak_cgroup = None
     status, reason = classify(
-        exit_code=exit_code, oom_killed=oom, timed_out=timed_out, interrupted=interrupted,
-        stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s,
+        exit_code=exit_code, oom_killed=oom, timed_out=supervised.timed_out, interrupted=interrupted,
+        stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s, program=cell.program is not None,
+        stopped=supervised.stopped, failed_step=(supervised.status, supervised.reason),
     )
     result = obs.result(
         status=status, reason=reason, exit_code=exit_code, oom_killed=oom, peak_cgroup_bytes=peak_cgroup,

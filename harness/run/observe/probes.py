@@ -10,8 +10,10 @@ Only the needed keys are parsed, by searching the raw bytes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import urllib.request
 from typing import Callable, Mapping
 
 from harness.run.observe.cgroupfs import MemoryCgroup, normalize_stat, parse_flat_keyed
@@ -180,3 +182,46 @@ def kernel_peaks(pid: int | None, cg: MemoryCgroup | None) -> tuple[int | None, 
         except OSError:
             cgroup_peak = None
     return vm_hwm, cgroup_peak
+
+
+# A Go program's own metrics endpoint -> the runtime metric names of the telemetry protocol.
+EXPVAR_MEMSTATS = {
+    "HeapAlloc": "heap_alloc", "HeapInuse": "heap_inuse", "HeapIdle": "heap_idle", "HeapReleased": "heap_released",
+    "HeapSys": "heap_sys", "Sys": "sys", "NextGC": "next_gc", "NumGC": "num_gc", "PauseTotalNs": "pause_total_ns",
+    "GCCPUFraction": "gc_cpu_fraction", "TotalAlloc": "total_alloc", "Mallocs": "mallocs", "Frees": "frees",
+}
+PROMETHEUS_GO = {
+    "go_memstats_heap_alloc_bytes": "heap_alloc", "go_memstats_heap_inuse_bytes": "heap_inuse",
+    "go_memstats_heap_idle_bytes": "heap_idle", "go_memstats_heap_released_bytes": "heap_released",
+    "go_memstats_heap_sys_bytes": "heap_sys", "go_memstats_sys_bytes": "sys", "go_memstats_next_gc_bytes": "next_gc",
+    "go_memstats_alloc_bytes_total": "total_alloc", "go_memstats_mallocs_total": "mallocs",
+    "go_memstats_frees_total": "frees", "go_memstats_gc_cpu_fraction": "gc_cpu_fraction",
+    "go_gc_duration_seconds_count": "num_gc", "go_gc_gogc_percent": "gogc_percent",
+    "go_gc_gomemlimit_bytes": "memlimit",
+}
+_PROM_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})? ([-+0-9.eE]+|NaN|[+-]Inf)", re.M)
+
+
+def parse_metrics_page(text: str) -> dict[str, float]:
+    """An expvar page (/debug/vars: its memstats) or a Prometheus text page (go_memstats_*, go_gc_*)
+    -> {runtime metric: value}; {} for anything else."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            memstats = json.loads(stripped).get("memstats", {})
+        except (ValueError, AttributeError):
+            return {}
+        return {name: float(memstats[key]) for key, name in EXPVAR_MEMSTATS.items()
+                if isinstance(memstats.get(key), (int, float))}
+    return {PROMETHEUS_GO[m.group(1)]: float(m.group(2)) for m in _PROM_LINE.finditer(text)
+            if m.group(1) in PROMETHEUS_GO}
+
+
+def metrics_url_probe(url: str, timeout_s: float = 0.4) -> Probe:
+    """The runtime's own metrics from a program's HTTP endpoint (expvar or Prometheus), slow tier.
+    Before the program listens a read fails and is counted, not fatal."""
+    def probe() -> dict[str, float]:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return parse_metrics_page(response.read().decode("utf-8", "replace"))
+
+    return probe

@@ -23,7 +23,7 @@ _NAN = math.nan
 #   Go 1.27: ... ms cpu, 64->64->0 MB, 128 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)
 # Newer runtimes may insert a note after the utilisation, e.g. "2% (checking for goroutine leaks):".
 GCTRACE_RE = re.compile(
-    r"^gc (?P<n>\d+) @(?P<at>[\d.]+)s (?P<util>\d+)%[^:]*: .*? ms cpu, "
+    r"^gc (?P<n>\d+) @(?P<at>[\d.]+)s (?P<util>\d+)%[^:]*: .*? ms clock, (?P<cpu>[\d.+/]+) ms cpu, "
     r"(?P<start>\d+)->(?P<end>\d+)->(?P<live>\d+) MB, (?P<goal>\d+) MB goal, "
     r"(?:(?P<stacks>\d+) MB stacks, )?(?:(?P<globals>\d+) MB globals, )?"
     r"(?P<procs>\d+) P(?P<forced> \(forced\))?"
@@ -38,6 +38,10 @@ SCAVTRACE_RE = re.compile(
     r"(?:(?P<eager>\d+) KiB work \(eager\), )?(?P<released>\d+) KiB (?:total|now), "
     r"(?P<util>\d+)% util(?P<forced> \(forced\))?"
 )
+
+# A benchmark result as `go test -bench` prints it (golang.org/x/perf/benchfmt):
+#   BenchmarkCodeDecoder-2   	     100	  12279593 ns/op	 158.02 MB/s	 2385164 B/op	   77620 allocs/op
+BENCH_RE = re.compile(r"^(?P<name>Benchmark\S+?)(?:-(?P<procs>\d+))?\s+(?P<n>\d+)\s+(?P<values>\S.*)$")
 
 _MiB = 1 << 20
 _KiB = 1 << 10
@@ -58,6 +62,8 @@ def parse_gctrace(line: str) -> dict | None:
         "goal_bytes": int(g["goal"]) * _MiB,
         "procs": int(g["procs"]),
         "forced": g["forced"] is not None,
+        # GC CPU of this cycle: sweep termination + assist/background/idle marking + mark termination.
+        "cpu_s": sum(float(p) for p in re.split(r"[+/]", g["cpu"]) if p) / 1e3,
     }
     if g["stacks"] is not None:
         out["stacks_bytes"] = int(g["stacks"]) * _MiB
@@ -81,6 +87,24 @@ def parse_scavtrace(line: str) -> dict | None:
         "util_pct": int(g["util"]),
         "forced": g["forced"] is not None,
     }
+
+
+def parse_bench(line: str) -> dict | None:
+    """One benchmark result line -> {name, procs, iterations, metrics {unit: value}}; None otherwise."""
+    m = BENCH_RE.match(line.strip())
+    if m is None:
+        return None
+    fields = m.group("values").split()
+    if len(fields) < 2 or len(fields) % 2:
+        return None
+    metrics = {}
+    for value, unit in zip(fields[::2], fields[1::2]):
+        try:
+            metrics[unit] = float(value)
+        except ValueError:
+            return None
+    return {"name": m.group("name"), "procs": int(m.group("procs") or 1), "iterations": int(m.group("n")),
+            "metrics": metrics}
 
 
 def _number(value) -> float | None:
@@ -109,6 +133,13 @@ class TelemetryParser:
         line = line.rstrip("\r\n")
         if not line.strip():
             return None
+        if line.startswith("Benchmark"):
+            bench = parse_bench(line)
+            if bench is not None:
+                self.events.append((recv_ns, "bench", bench["name"], bench["metrics"].get("ns/op", _NAN),
+                                    json.dumps({"line": line, **bench})))
+                self._tail.append(line)
+                return "bench"
         try:
             obj = json.loads(line)
         except ValueError:
