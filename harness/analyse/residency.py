@@ -36,6 +36,9 @@ RETAIN_EXTRA = 0.10
 # 4 KiB granularity of RSS. The larger of a fixed amount and a share of the peak.
 SLACK_BYTES = 8 * MiB
 SLACK_OF_PEAK = 0.03
+# Without gctrace a GC is dated by the first runtime reading that counts it, up to one metrics
+# interval (100 ms) after it ended, when the scavenger may already have brought RSS down.
+GC_READING_LAG_S = 0.25
 
 
 # ---- retention after a drop ----------------------------------------------------------------------
@@ -107,7 +110,7 @@ def retention(run: RunData, cell_id: str, drop_phase: str = "release") -> Retent
     freeos = not math.isnan(freeos_s) and freeos_s >= drop_s - 1e-9
     if not math.isnan(within_s):
         at = drop_s + within_s
-        before = [g for g in cycles if g.t_s <= at + 1e-9]
+        before = [g for g in cycles if g.t_s <= at + GC_READING_LAG_S]
         if freeos and freeos_s <= at + 1e-9 and (not before or before[-1].t_s <= freeos_s + 0.2):
             by, by_s = "FreeOSMemory", freeos_s
         elif before:
