@@ -296,6 +296,9 @@ def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Fi
                    ((sub[f"{metric}_max"] - sub[f"{metric}_median"]) / unit.plot_scale).fillna(0)]
             pos = [i + (j - (len(configs) - 1) / 2) * width for i in range(len(versions))]
             ax.bar(pos, med.fillna(0), width=width, yerr=err, capsize=2, label=config)
+            for x, value in zip(pos, med):  # no reading (e.g. RSS never fell): say so, not a zero bar
+                if value != value:
+                    ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=6, rotation=90, color="0.4")
         ax.set_xticks(range(len(versions)))
         ax.set_xticklabels(versions, rotation=45, fontsize=7)
         ax.set_ylabel(f"{metric} ({unit.plot_label})")
