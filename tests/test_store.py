@@ -226,12 +226,12 @@ def test_version_1_interrupted_run_is_upgraded_from_cell_files(tmp_path):
     assert cells["gomemlimit"].tolist() == ["1.2GiB"] and cells["gomemlimit_bytes"].tolist() == [1288490188]
 
 
-def test_reference_run_loads_upgraded():
+def test_reference_run_keeps_gomemlimit_as_written_and_resolved():
     from harness.define.project import REPO_ROOT
 
     cells = load_run(REPO_ROOT / "results" / "reference").cells
-    limited = cells[cells["cell_id"] == "gomemlimit[gomemlimit=90%,r0]"].iloc[0]
-    assert limited["gomemlimit"] == "460.8MiB" and limited["gomemlimit_bytes"] == 483183820
+    limited = cells[cells["cell_id"] == "gomemlimit[go=default,gomemlimit=90%,r0]"].iloc[0]
+    assert limited["gomemlimit"] == "90%" and limited["gomemlimit_bytes"] == 483183820  # 90% of 512 MiB
 
 
 # ---------------------------------------------------------------------------------------------- damage
