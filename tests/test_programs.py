@@ -416,7 +416,7 @@ def test_gc_figures_of_a_program_come_from_gctrace():
 
 SERVER = Path(__file__).resolve().parent / "data" / "httpserver"
 LOAD = ("import time, urllib.request as u\nend = time.monotonic() + 1.0\n"
-        "while time.monotonic() < end: u.urlopen('http://127.0.0.1:{port}/alloc?mb=16').read()")
+        "while time.monotonic() < end: u.urlopen('http://127.0.0.1:{port}/alloc?mb=16', timeout=20).read()")
 
 
 def server_scenario(tmp_path: Path, backend: str, name: str, **program: str) -> Path:
@@ -428,33 +428,47 @@ def server_scenario(tmp_path: Path, backend: str, name: str, **program: str) -> 
     table = {"package": str(SERVER), "args": ["-addr", addr], "ready": "tcp", "idle": "500ms", "grace": "2s",
              "metrics_url": "http://127.0.0.1:{port}/debug/vars", "load": {"command": [sys.executable, "-c", LOAD]},
              **program}
+    table = {k: v for k, v in table.items() if v is not None}  # None: leave that key out
     lines = [f'description = "the test server: {name}"', "[program]"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in table.items() if not isinstance(v, dict)]
-    lines += ["[program.load]", f"command = {json.dumps(table['load']['command'])}",
-              "[limits]", 'memory = "128MiB"']
+    if "load" in table:
+        lines += ["[program.load]", f"command = {json.dumps(table['load']['command'])}"]
+    lines += ["[limits]", 'memory = "128MiB"']
     path = tmp_path / f"prog_{name}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def test_a_server_goes_through_ready_load_idle_and_stop(tmp_path, limiting_backend, monkeypatch):
+def test_a_docker_server_is_published_on_loopback_only_and_stopped(tmp_path, backend_or_skip, monkeypatch):
+    """Docker's userland proxy stands between the host and the server; this checks what docker is
+    asked for and the phases, without a load (the load's own test runs without the proxy)."""
     goroot()
+    backend_or_skip("docker")
+    from docker.models.containers import ContainerCollection
+
     created: list[dict] = []
-    if limiting_backend == "docker":
-        from docker.models.containers import ContainerCollection
+    create = ContainerCollection.create
 
-        create = ContainerCollection.create
+    def recording(self, *args, **kwargs):
+        created.append(kwargs)
+        return create(self, *args, **kwargs)
 
-        def recording(self, *args, **kwargs):
-            created.append(kwargs)
-            return create(self, *args, **kwargs)
-
-        monkeypatch.setattr(ContainerCollection, "create", recording)
-    code, run_dir = run_program(tmp_path, "--backend", limiting_backend,
-                                str(server_scenario(tmp_path, limiting_backend, "phases")))
-    assert created or limiting_backend != "docker"
+    monkeypatch.setattr(ContainerCollection, "create", recording)
+    scenario = server_scenario(tmp_path, "docker", "published", load=None, metrics_url=None)
+    code, run_dir = run_program(tmp_path, "--backend", "docker", str(scenario))
+    assert created
     for kwargs in created:  # the port is published on the host's loopback only
         assert kwargs["ports"] and all(host == "127.0.0.1" for host, _ in kwargs["ports"].values())
+    cell = cells_of(run_dir).iloc[0]
+    assert code == 0 and cell["status"] == "ok", cell["reason"]
+    events = pd.read_parquet(run_dir / "events.parquet")
+    assert events[events["kind"] == "phase"]["name"].astype(str).tolist() == ["start", "ready", "idle", "stop"]
+
+
+def test_a_server_goes_through_ready_load_idle_and_stop(tmp_path, backend_or_skip):
+    goroot()
+    backend_or_skip("cgroup")
+    code, run_dir = run_program(tmp_path, "--backend", "cgroup", str(server_scenario(tmp_path, "cgroup", "phases")))
     cell = cells_of(run_dir).iloc[0]
     assert code == 0, cell["reason"]
     assert cell["status"] == "ok" and "stopped with SIGTERM after the idle phase" in cell["reason"]
