@@ -253,11 +253,25 @@ def _bench_name(view: CellView) -> str:
 
 
 def _gomaxprocs(view: CellView) -> float:
-    """GOMAXPROCS from the workload's start line; 1 when it is not known."""
+    """GOMAXPROCS from the workload's start line, else the `N P` of a gctrace line; 1 when not known."""
     for d in _details(view, "start"):
         value = number(d.get("gomaxprocs"))
-        return value if value > 0 else 1.0
+        if value > 0:
+            return value
+    for d in _details(view, "gc"):
+        value = number(d.get("procs"))
+        if value > 0:
+            return value
     return 1.0
+
+
+def _gc_cpu_share(view: CellView) -> float:
+    """GC CPU over the CPU the program could use (GOMAXPROCS × wall time): the quantity the
+    runtime's GC CPU limiter caps at 50% (runtime/mgclimit.go, gcCPULimiterState)."""
+    gc_cpu, wall = view.value("gc_cpu_s"), view.value("wall_s")
+    if math.isnan(gc_cpu) or not wall > 0:
+        return NAN
+    return gc_cpu / (wall * _gomaxprocs(view))
 
 
 def _or_series(total: float, s: pd.Series) -> float:
@@ -368,6 +382,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("gc_cpu_s", "s", "GC CPU", "runtime/metrics GC CPU, else GCCPUFraction × wall time, else the sum "
            "of gctrace's CPU times",
            lambda v: _gc_cpu(v)[0]),
+    Metric("gc_cpu_share", "fraction", "GC CPU share",
+           "gc_cpu_s over GOMAXPROCS × wall time (the limiter's measure, runtime/mgclimit.go)", _gc_cpu_share),
     Metric("gc_cpu_source", "text", "GC CPU source", "which of the two gc_cpu_s came from",
            lambda v: _gc_cpu(v)[1]),
     Metric("cpu_s", "s", "CPU", "user + system CPU of the workload (getrusage)",

@@ -246,12 +246,20 @@ def _number(text) -> float:
         raise UnitError(f"{text!r} is not a number") from None
 
 
+def _rate(v: float) -> str:
+    """1234567 -> '1.23M ops/s'."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g}{suffix} ops/s"
+    return f"{v:.3g} ops/s"
+
+
 UNITS: dict[str, Unit] = {u.name: u for u in (
     Unit("bytes", MiB, "MiB", "B", lambda v: f"{v / MiB:.0f} MiB", lambda t: float(parse_size(t))),
     Unit("s", 1.0, "s", "sec", lambda v: f"{v:.2f} s", parse_duration),
     Unit("ns", 1e6, "ms", "ns", lambda v: f"{v / 1e6:.2f} ms", lambda t: parse_duration(t) * 1e9),
     Unit("count", 1.0, "count", "", lambda v: f"{v:.4g}", _number),
-    Unit("ops/s", 1.0, "ops/s", "ops/s", lambda v: f"{v:.4g}", _number),
+    Unit("ops/s", 1.0, "ops/s", "ops/s", lambda v: _rate(v), _number),
     Unit("fraction", 1.0, "fraction", "", lambda v: f"{v:.4g}", _number),
     Unit("percent", 1.0, "%", "%", lambda v: f"{v:.4g}", _number),
     Unit("text", 1.0, "", "", lambda v: str(v), str),

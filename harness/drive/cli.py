@@ -1,4 +1,4 @@
-"""goreclaim run|validate|list|report|build (also `python -m harness`)
+"""goreclaim run|advise|validate|list|report|build (also `python -m harness`)
 
 Exit status: 0 every cell ran (an OOM kill is an outcome, not an error), 1 an expectation
 failed or a cell failed or timed out, 2 bad input (scenario files, --matrix values, paths).
@@ -109,6 +109,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures or bad_cells or report_failed else EXIT_OK
 
 
+def cmd_advise(args: argparse.Namespace) -> int:
+    from harness.drive import advise
+
+    argv, saved, resume = list(args.argv), None, None
+    if args.resume:
+        resume = Path(args.resume)
+        saved = _advise_settings(resume)
+        if len(argv) > 2:  # `advise --resume RUN_DIR` takes everything else from the run
+            raise ScenarioError(["--resume RUN_DIR: give nothing else; the run directory holds the command"])
+        argv = list(saved["argv"])
+        args = parser().parse_args(["advise", *_before_dashes(argv)])
+        args.program_args = _after_dashes(argv)
+        args.results = str(resume.parent)
+    plan = advise.make_plan(args, _program(args))
+    return advise.run(plan, args.results, argv, resume=resume, saved=saved)
+
+
+def _before_dashes(argv: list[str]) -> list[str]:
+    return argv[:argv.index("--")] if "--" in argv else argv
+
+
+def _after_dashes(argv: list[str]) -> list[str]:
+    return argv[argv.index("--") + 1:] if "--" in argv else []
+
+
+def _advise_settings(run_dir: Path) -> dict:
+    from harness.store.rundir import load_run
+
+    if not (run_dir / "manifest.json").exists():
+        raise StoreError(f"{run_dir}: not a run directory (no manifest.json)")
+    settings = load_run(run_dir).manifest.get("advise")
+    if not isinstance(settings, dict) or "argv" not in settings:
+        raise StoreError(f"{run_dir}: not an advise run (its manifest has no advise settings); "
+                         "--resume continues a goreclaim advise run")
+    return settings
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     errors = []
     for name in args.files:
@@ -155,8 +192,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"error: {run_dir}: not a run directory", file=sys.stderr)
         return EXIT_USAGE
     from harness.present.report import write_report
+    from harness.store.rundir import load_run
 
     print(write_report(run_dir))
+    if load_run(run_dir).manifest.get("advise"):
+        from harness.present.advice import write_advice
+
+        print(write_advice(run_dir)[0])
     return EXIT_OK
 
 
@@ -188,6 +230,36 @@ def parser() -> argparse.ArgumentParser:
         run.add_argument(option.flag, help=option.help, dest=option.dest, **option.kwargs)
     run.set_defaults(func=cmd_run)
 
+    advise = sub.add_parser(
+        "advise", help="the GOMEMLIMIT and GOGC that fit a container, measured",
+        description="Sweep GOMEMLIMIT (off, 70-95% of the limit) × GOGC (50, 100, 200, and off with a "
+                    "GOMEMLIMIT) in a container of --memory; class every configuration (OOM-killed, death spiral, "
+                    "working set above the headroom, healthy); recommend one by --objective; write advice.md, "
+                    "advice.html, advice.json and the figure into a run directory. The first cell is timed and "
+                    "the grid is fitted to --budget before the rest start. Exit 0: advice written; "
+                    "2: bad input; 130: interrupted (continue with --resume RUN_DIR).")
+    advise.add_argument("target", nargs="?", metavar="TARGET",
+                        help="a scenario name (gogc_sweep) or .toml path; or leave out and use --program")
+    advise.add_argument("--memory", metavar="SIZE", help="the container's memory limit (required), e.g. 512MiB")
+    advise.add_argument("--budget", default="20m", metavar="DURATION",
+                        help="time the sweep may take; the widest default grid that fits is run (default 20m)")
+    advise.add_argument("--objective", choices=("throughput", "memory", "balanced"), default="balanced",
+                        help="what the recommendation favours among healthy configurations (default balanced)")
+    advise.add_argument("--headroom", default=None, metavar="PCT",
+                        help="a working set above this share of the limit is unhealthy (default 90%%)")
+    advise.add_argument("--gogc", default=None, metavar="V1,V2",
+                        help="GOGC values instead of the default 50,100,200,off")
+    advise.add_argument("--gomemlimit", default=None, metavar="V1,V2",
+                        help="GOMEMLIMIT values, shares of the limit or off, instead of off,70%%,80%%,90%%,95%%")
+    advise.add_argument("--find-min-memory", action="store_true", default=False,
+                        help="then bisect the smallest limit at which the recommended settings stay healthy")
+    advise.add_argument("--resume", default=None, metavar="RUN_DIR",
+                        help="continue an interrupted advise run: only the cells not yet on disk run")
+    add_run_options(advise.add_argument)
+    for option in PROGRAM_OPTIONS:
+        advise.add_argument(option.flag, help=option.help, dest=option.dest, **option.kwargs)
+    advise.set_defaults(func=cmd_advise)
+
     validate = sub.add_parser("validate", help="check scenario files and report every error")
     validate.add_argument("files", nargs="+", metavar="FILE", help="scenario names or .toml paths")
     validate.set_defaults(func=cmd_validate)
@@ -195,7 +267,7 @@ def parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="scenarios with claims and cell counts, workloads with flags, axes")
     listing.set_defaults(func=cmd_list)
 
-    report = sub.add_parser("report", help="write report.md and report.html for a run directory")
+    report = sub.add_parser("report", help="write report.md and report.html for a run directory (and the advice of an advise run)")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.set_defaults(func=cmd_report)
 
@@ -215,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         argv, program_args = argv[:at], argv[at + 1:]
     args = parser().parse_args(argv)
     args.program_args = program_args
+    args.argv = argv[1:] + (["--", *program_args] if program_args else [])
     try:
         return args.func(args)
     except ScenarioError as exc:

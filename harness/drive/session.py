@@ -45,12 +45,13 @@ class RunSession:
         manifest_extra: dict | None = None,
         log: Callable[[str], None] = print,
         scenarios: Iterable[Scenario] = (),
+        resume: Path | None = None,
     ):
         from harness.store.provenance import collect_manifest
         from harness.store.rundir import RunStore, new_run_id
 
         self.log = log
-        self.run_id = run_id or new_run_id()
+        self.run_id = Path(resume).name if resume is not None else (run_id or new_run_id())
         self.backend, self.backend_reason = select_backend(backend, run_label=self.run_id)
         log(f"backend {self.backend.name}: {self.backend_reason}")
         self._backends: dict[str, Backend | str] = {self.backend.name: self.backend}
@@ -63,7 +64,10 @@ class RunSession:
             backend_reason=self.backend_reason, **({"programs": programs} if programs else {}),
             **(manifest_extra or {}),
         )
-        self.store = RunStore.create(Path(results_dir), manifest, run_id=self.run_id)
+        if resume is not None:  # the cells already there stay; the manifest keeps what it said
+            self.store = RunStore.reopen(Path(resume))
+        else:
+            self.store = RunStore.create(Path(results_dir), manifest, run_id=self.run_id)
         self.cells_run = 0
         self.checker = Checker({s.name: s for s in scenarios})
         self._run_dir: Path | None = None
@@ -138,6 +142,13 @@ class RunSession:
             except (BackendUnavailable, ValueError) as e:
                 self._backends[name] = str(e)
         return self._backends[name]
+
+    def prepare(self, cell: Cell) -> None:
+        """Build what the cell runs (cached), so that the time of its run is the run alone."""
+        if cell.program is None:
+            self._build(cell.go_version)
+        else:
+            self._program_build(cell)
 
     def run_cell(self, cell: Cell) -> RunResult:
         """Run one cell and save it before returning. Harness errors become a `failed` cell."""
@@ -214,6 +225,12 @@ class RunSession:
 def _mmss(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def progress_bar(done: int, n: int, left_s: float, width: int = 24) -> str:
+    """`[#########---------------] 12/38 6:05 left`."""
+    filled = int(round(width * done / n)) if n else width
+    return f"[{'#' * filled}{'-' * (width - filled)}] {done}/{n} {_mmss(left_s)} left"
 
 
 def progress_line(i: int, n: int, result: RunResult, elapsed_s: float) -> str:

@@ -317,3 +317,52 @@ def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Fi
 def _without_go(label: str) -> str:
     parts = [p for p in str(label).split(", ") if not p.startswith(("go=", "go_version="))]
     return ", ".join(parts) or "default"
+
+
+# Class colours of the advice figure, most severe first (harness.analyse.advice.CLASSES).
+CLASS_COLOURS = {"failed": "0.45", "oom_killed": "tab:red", "death_spiral": "tab:purple",
+                 "over_headroom": "tab:orange", "healthy": "tab:green"}
+
+
+def advice_front(table: pd.DataFrame, chosen: list[str], memory_limit: float, headroom: float,
+                 y_columns: list[tuple[str, str, float]], title: str) -> Figure:
+    """Each configuration at its peak working set (x) against each y measure (one panel each:
+    (column stem, label, scale)), coloured by class, min-max bars over repeats, the Pareto front
+    ringed and the chosen configuration starred. `chosen` are cell_ids strings of chosen rows."""
+    panels = max(1, len(y_columns))
+    fig, axes = plt.subplots(1, panels, figsize=(WIDTH_IN, 4.2), squeeze=False)
+    for ax, (stem, label, scale) in zip(axes[0], y_columns or [("gc", "GC CPU share (%)", 100.0)]):
+        drawn = table[table["ws_median"].notna() & table[f"{stem}_median"].notna()]
+        if drawn.empty:
+            _empty(fig, ax, label)
+            continue
+        for klass, colour in CLASS_COLOURS.items():
+            sub = drawn[drawn["class"] == klass]
+            if sub.empty:
+                continue
+            x, y = sub["ws_median"] / MiB, sub[f"{stem}_median"] * scale
+            ax.errorbar(x, y, xerr=[x - sub["ws_min"] / MiB, sub["ws_max"] / MiB - x],
+                        yerr=[y - sub[f"{stem}_min"] * scale, sub[f"{stem}_max"] * scale - y],
+                        fmt="o", color=colour, ecolor=colour, elinewidth=0.7, capsize=2, markersize=5,
+                        label=f"{klass.replace('_', ' ')} ({len(sub)})")
+        front = drawn[drawn.get("front", pd.Series(False, index=drawn.index)).astype(bool)]
+        ax.scatter(front["ws_median"] / MiB, front[f"{stem}_median"] * scale, s=110, facecolors="none",
+                   edgecolors="black", linewidths=0.9, label="Pareto front")
+        best = drawn[drawn["cell_ids"].isin(chosen)]
+        ax.scatter(best["ws_median"] / MiB, best[f"{stem}_median"] * scale, s=260, marker="*", color="gold",
+                   edgecolors="black", linewidths=0.8, zorder=5, label="recommended")
+        for _, row in best.iterrows():
+            ax.annotate(f"GOGC={row['gogc']}\nGOMEMLIMIT={row['gomemlimit']}",
+                        (row["ws_median"] / MiB, row[f"{stem}_median"] * scale), textcoords="offset points",
+                        xytext=(8, 6), fontsize=7)
+        if memory_limit and memory_limit == memory_limit:
+            ax.axvline(memory_limit / MiB, color="tab:red", linestyle="--", linewidth=1.0,
+                       label=f"limit {memory_limit / MiB:.0f} MiB")
+            ax.axvline(headroom * memory_limit / MiB, color="tab:orange", linestyle=":", linewidth=1.0,
+                       label=f"headroom {headroom:.0%}")
+        ax.set_xlabel("peak working set (MiB)")
+        ax.set_ylabel(label)
+    axes[0][0].legend(loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -219,7 +219,8 @@ def version_panels(summary: pd.DataFrame, cells: pd.DataFrame) -> list[tuple[str
     return panels
 
 
-def _render(draw: Callable[[], object]) -> bytes:
+def render_png(draw: Callable[[], object]) -> bytes:
+    """One figure drawn by `draw` as PNG bytes (the figure is closed)."""
     import matplotlib.pyplot as plt
 
     fig = draw()
@@ -233,7 +234,7 @@ _PENDING: list[Callable[[], object]] = []  # the figures a forked worker draws, 
 
 
 def _render_pending(index: int) -> bytes:
-    return _render(_PENDING[index])
+    return render_png(_PENDING[index])
 
 
 def _render_all(draws: list[Callable[[], object]]) -> list[bytes]:
@@ -242,7 +243,7 @@ def _render_all(draws: list[Callable[[], object]]) -> list[bytes]:
     pickled but the PNG bytes coming back); the figures are the same either way."""
     workers = min(len(draws), len(os.sched_getaffinity(0)))
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [_render(draw) for draw in draws]
+        return [render_png(draw) for draw in draws]
     _PENDING[:] = draws
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:

@@ -264,6 +264,30 @@ class RunStore:
             raise StoreError(f"{run_dir}: cannot write the run directory: {_why(e)}") from None
         return store
 
+    @classmethod
+    def reopen(cls, run_dir: Path) -> RunStore:
+        """Continue writing a run directory (goreclaim advise --resume): its cells stay, new ones follow."""
+        run_dir = Path(run_dir)
+        manifest_path = run_dir / "manifest.json"
+        if not manifest_path.exists():
+            raise StoreError(f"{manifest_path}: missing; {run_dir} is not a goreclaim run directory")
+        manifest = _read_json(manifest_path)
+        if manifest_version(manifest, manifest_path) != MANIFEST_VERSION:
+            raise StoreError(f"{manifest_path}: format {manifest.get('manifest_version', 1)}; only a run in the "
+                             f"current format ({MANIFEST_VERSION}) can be continued")
+        store = cls(run_dir, {**manifest, "complete": False})
+        store._rows = _cells_from_cell_files(run_dir)
+        return store
+
+    def finished(self) -> dict[str, str]:
+        """cell_id → status of every cell saved that ran to an outcome (not interrupted)."""
+        return {str(row["cell_id"]): str(row["status"]) for row in self._rows if row.get("status") != "interrupted"}
+
+    def update_manifest(self, extra: dict) -> None:
+        """Add keys to manifest.json now, so a crash or Ctrl-C keeps them."""
+        self.manifest.update(extra)
+        _atomic_write_json(self.run_dir / "manifest.json", self.manifest)
+
     def save_cell(self, result: RunResult) -> Path:
         """Write one finished cell to cells/<n>-<id>/ and rewrite cells.csv; returns the cell directory."""
         n = len(self._rows) + 1

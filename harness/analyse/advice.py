@@ -1,0 +1,384 @@
+"""From an advise run's cells to advice: each GOGC × GOMEMLIMIT configuration classified, the
+Pareto front of the healthy ones, one chosen by a stated objective, and the smallest memory limit
+that stayed healthy. Pure functions over the cells and summary frames: nothing here runs a cell.
+
+Everything is computed from the run's own measurements; a configuration that did not run is
+never recommended, and a choice the repeats cannot separate from the others is "inconclusive".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from harness.define.axes import axis_text, order_key
+from harness.define.metrics import METRICS
+from harness.define.scenario import Scenario
+from harness.define.units import format_size
+from harness.run.backends.base import MEASURED
+
+NAN = float("nan")
+
+# The GC CPU limiter caps GC at 50% of GOMAXPROCS × time (runtime/mgclimit.go); a GC that takes
+# that much is spiralling whether or not the runtime has a limiter to show it (it came in Go 1.19).
+SPIRAL_GC_CPU_SHARE = 0.5
+# Kubernetes evicts on the working set; operators keep it below ~90% of the limit (automemlimit's
+# default share, nats-io/k8s#965 moved to 80% after OOM kills).
+DEFAULT_HEADROOM = 0.9
+
+# Classes, most severe first: a configuration takes the first that applies in any repeat.
+CLASSES: dict[str, str] = {
+    "failed": "did not run to its end in some repeat (timeout, error, non-zero exit)",
+    "oom_killed": "the kernel's OOM killer ended it in some repeat",
+    "death_spiral": "the GC CPU limiter engaged (/gc/limiter/last-enabled:gc-cycle above 0, Go 1.19+), or GC took "
+                    f"at least {SPIRAL_GC_CPU_SHARE:.0%} of GOMAXPROCS × wall time (golang/go#58106)",
+    "over_headroom": "its peak working set (what kubectl top and evictions read) went above the headroom",
+    "healthy": "none of the above in every repeat",
+}
+HEALTHY = "healthy"
+
+
+@dataclass(frozen=True)
+class Performance:
+    metric: str
+    higher_is_better: bool
+
+    @property
+    def label(self) -> str:
+        return METRICS[self.metric].label
+
+
+# What "faster" means for a target, in the order they are looked for.
+PERFORMANCE = {
+    "throughput": Performance("throughput", True),     # a built-in workload: ops over its work phase
+    "ns_per_op": Performance("ns_per_op", False),      # a program's benchmarks
+    "wall_s": Performance("wall_s", False),            # a batch program: the time it takes
+}
+
+OBJECTIVES: dict[str, str] = {
+    "throughput": "the best performance (without a performance figure: the least GC CPU); ties go to the smaller "
+                  "peak working set",
+    "memory": "the smallest peak working set; ties go to the better performance",
+    "balanced": "the smallest sum of each measure's distance from the best healthy value, scaled by the range "
+                "among healthy configurations (peak working set, GC CPU share, performance)",
+}
+DEFAULT_OBJECTIVE = "balanced"
+
+
+def performance_for(scenario: Scenario) -> str | None:
+    """The PERFORMANCE key that measures the target's speed; None for a server (its own load
+    is not measured here) or a workload without a work phase."""
+    program = scenario.program
+    if program is None:
+        return "throughput" if scenario.descriptor.work_phase else None
+    if program.kind == "bench":
+        return "ns_per_op"
+    if program.serves or program.idle_s is not None:
+        return None
+    return "wall_s"
+
+
+# ------------------------------------------------------------------------------- configurations
+
+KEY = ("gogc", "gomemlimit", "memory_limit_bytes")
+# Columns that never tell two contexts apart (identity, outcome, or what the key already holds).
+_NOT_CONTEXT = {"cell_id", "scenario", "workload", "args", "backend", "repeat", "status", "exit_code", "oom_killed",
+                "wall_s", "peak_rss_bytes", "peak_cgroup_bytes", "reason", "gomemlimit_bytes", "memory", "go",
+                "host", "kernel", "cgroup", "cpuset", *KEY}
+
+
+def _text(value) -> str:
+    return axis_text(value)
+
+
+def context_columns(cells: pd.DataFrame) -> list[str]:
+    """The columns besides GOGC, GOMEMLIMIT and the limit that vary: each value set is a context
+    (a Go version, say) that gets its own recommendation."""
+    return [c for c in cells.columns if c not in _NOT_CONTEXT and cells[c].map(_text).nunique() > 1]
+
+
+def _stats(values: pd.Series) -> tuple[float, float, float]:
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    return (float(v.median()), float(v.min()), float(v.max())) if len(v) else (NAN, NAN, NAN)
+
+
+def classify(runs: pd.DataFrame, memory_limit: float, headroom: float) -> tuple[str, str]:
+    """(class, why) of one configuration from its repeats (rows with status, oom_killed,
+    limiter_engaged, gc_cpu_share, peak_working_set)."""
+    n = len(runs)
+    statuses = runs["status"].map(str)
+    bad = statuses[~statuses.isin(MEASURED) | (statuses == "exited")]
+    if len(bad):
+        return "failed", f"{', '.join(sorted(set(bad)))} in {len(bad)} of {n}"
+    oom = pd.to_numeric(runs["oom_killed"], errors="coerce").fillna(0) > 0
+    if oom.any():
+        return "oom_killed", f"OOM-killed in {int(oom.sum())} of {n}"
+    limiter = pd.to_numeric(runs["limiter_engaged"], errors="coerce").fillna(0) > 0
+    if limiter.any():
+        return "death_spiral", f"GC CPU limiter engaged in {int(limiter.sum())} of {n}"
+    share = pd.to_numeric(runs["gc_cpu_share"], errors="coerce")
+    if (share >= SPIRAL_GC_CPU_SHARE).any():
+        return "death_spiral", f"GC CPU share up to {share.max():.0%} (≥ {SPIRAL_GC_CPU_SHARE:.0%})"
+    ws = pd.to_numeric(runs["peak_working_set"], errors="coerce")
+    if memory_limit > 0 and (ws > headroom * memory_limit).any():
+        return "over_headroom", (f"peak working set up to {format_size(int(ws.max()))} = {ws.max() / memory_limit:.0%} "
+                                 f"of the limit (> {headroom:.0%})")
+    if ws.isna().all():
+        return "failed", "no working set was sampled"
+    return HEALTHY, ""
+
+
+def configurations(cells: pd.DataFrame, summary: pd.DataFrame, performance: str | None = None,
+                   headroom: float = DEFAULT_HEADROOM) -> pd.DataFrame:
+    """One row per (context, GOGC, GOMEMLIMIT, limit) that ran: class, reason, repeats, and
+    median/min/max of peak working set, GC CPU share and the performance metric."""
+    cells = cells[cells["status"].map(str).isin(set(MEASURED) | {"failed", "timeout", "build_failed", "not_ready",
+                                                                 "load_failed", "lost"})].copy()
+    if cells.empty:
+        return pd.DataFrame()
+    cells["cell_id"] = cells["cell_id"].map(str)
+    context = context_columns(cells)
+    values = summary.reindex(cells["cell_id"])
+    frame = cells[["cell_id", "status", "oom_killed", *KEY, "gomemlimit_bytes", *context]].copy()
+    metrics = ["limiter_engaged", "gc_cpu_share", "peak_working_set"] + ([performance] if performance else [])
+    for m in metrics:
+        frame[m] = values[m].to_numpy(dtype=float) if m in values.columns else NAN
+    frame["context"] = [", ".join(f"{c}={_text(row[c])}" for c in context) for _, row in frame.iterrows()]
+    for column in KEY:
+        frame[column] = frame[column].map(_text)
+    rows = []
+    for key, runs in frame.groupby(["context", *KEY], sort=False):
+        ctx, gogc, gomemlimit, limit = key
+        limit_bytes = float(limit) if limit.isdigit() else NAN
+        klass, why = classify(runs, limit_bytes, headroom)
+        row = {"context": ctx, "gogc": gogc, "gomemlimit": gomemlimit,
+               "gomemlimit_bytes": _first_number(runs["gomemlimit_bytes"]),
+               "memory_limit_bytes": limit_bytes, "n": len(runs), "class": klass, "why": why,
+               "cell_ids": ";".join(runs["cell_id"])}
+        for m, name in (("peak_working_set", "ws"), ("gc_cpu_share", "gc"), (performance, "perf")):
+            row[f"{name}_median"], row[f"{name}_min"], row[f"{name}_max"] = (
+                _stats(runs[m]) if m else (NAN, NAN, NAN))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _first_number(values: pd.Series) -> float:
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    return float(v.iloc[0]) if len(v) else NAN
+
+
+# ------------------------------------------------------------------------------------- the front
+
+def _objectives(table: pd.DataFrame, performance: Performance | None) -> list[tuple[str, bool]]:
+    """(column stem, higher is better) of the measures a configuration is judged on, where measured."""
+    out = [("ws", False)]
+    if table["gc_median"].notna().any():
+        out.append(("gc", False))
+    if performance is not None and table["perf_median"].notna().any():
+        out.append(("perf", performance.higher_is_better))
+    return out
+
+
+def _cost(table: pd.DataFrame, stem: str, higher: bool) -> pd.Series:
+    """The measure as a cost (lower is better), NaN as the worst."""
+    v = table[f"{stem}_median"].astype(float)
+    v = -v if higher else v
+    return v.fillna(np.inf)
+
+
+def pareto_front(table: pd.DataFrame, performance: Performance | None = None) -> pd.Series:
+    """True for each healthy configuration no other healthy one beats on every measure."""
+    healthy = table["class"] == HEALTHY
+    front = pd.Series(False, index=table.index)
+    if not healthy.any():
+        return front
+    sub = table[healthy]
+    costs = np.column_stack([_cost(sub, s, h).to_numpy() for s, h in _objectives(sub, performance)])
+    for i, idx in enumerate(sub.index):
+        dominated = ((costs <= costs[i]).all(axis=1) & (costs < costs[i]).any(axis=1)).any()
+        front[idx] = not dominated
+    return front
+
+
+def _scaled(sub: pd.DataFrame, stem: str, higher: bool) -> pd.Series:
+    cost = _cost(sub, stem, higher).replace(np.inf, np.nan)
+    spread = cost.max() - cost.min()
+    if not spread > 0:
+        return pd.Series(0.0, index=sub.index)
+    return ((cost - cost.min()) / spread).fillna(1.0)
+
+
+def _ranking(sub: pd.DataFrame, objective: str, performance: Performance | None) -> tuple[list[str], pd.DataFrame]:
+    """(the measures the objective reads, the healthy configurations sorted best first)."""
+    measures = _objectives(sub, performance)
+    names = dict(measures)
+    ranked = sub.copy()
+    for stem, higher in measures:
+        ranked[f"_{stem}"] = _cost(ranked, stem, higher)
+    if objective == "memory":
+        primary = ["ws"]
+        order = ["_ws"] + [f"_{s}" for s in ("perf", "gc") if s in names]
+    elif objective == "throughput":
+        primary = ["perf"] if "perf" in names else (["gc"] if "gc" in names else ["ws"])
+        order = [f"_{primary[0]}"] + [f"_{s}" for s in ("ws", "gc") if s in names and s != primary[0]]
+    else:
+        primary = [s for s, _ in measures]
+        ranked["_score"] = sum(_scaled(ranked, s, h) for s, h in measures)
+        order = ["_score", "_ws"]
+    return primary, ranked.sort_values(order, kind="stable")
+
+
+def _overlap(a: pd.Series, b: pd.Series, stem: str) -> bool:
+    lo_a, hi_a, lo_b, hi_b = a[f"{stem}_min"], a[f"{stem}_max"], b[f"{stem}_min"], b[f"{stem}_max"]
+    if any(isinstance(x, float) and math.isnan(x) for x in (lo_a, hi_a, lo_b, hi_b)):
+        return True  # not measured: cannot tell them apart
+    return lo_a <= hi_b and lo_b <= hi_a
+
+
+@dataclass
+class Choice:
+    """The recommendation within one context."""
+
+    context: str
+    status: str                      # recommended | inconclusive | none healthy
+    objective: str
+    row: dict | None = None          # the chosen configuration's row of the table
+    why: str = ""
+    tied: list[str] = field(default_factory=list)      # configurations the repeats cannot tell from it
+    nearest_unhealthy: list[dict] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment to set: GOMEMLIMIT in bytes, which Go and Kubernetes both read."""
+        if self.row is None:
+            return {}
+        env = {"GOGC": self.row["gogc"]}
+        limit = self.row.get("gomemlimit_bytes")
+        if self.row["gomemlimit"] != "off" and limit == limit:
+            env["GOMEMLIMIT"] = str(int(limit))
+        return env
+
+
+def config_name(row) -> str:
+    return f"GOGC={row['gogc']}, GOMEMLIMIT={row['gomemlimit']}"
+
+
+def choose(table: pd.DataFrame, objective: str = DEFAULT_OBJECTIVE, performance: Performance | None = None,
+           context: str = "") -> Choice:
+    """The recommendation among one context's configurations at one limit (table rows)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective {objective!r}: one of {', '.join(OBJECTIVES)}")
+    healthy = table[table["class"] == HEALTHY]
+    if healthy.empty:
+        return Choice(context, "none healthy", objective,
+                      why="no configuration was healthy in every repeat: give the container more memory")
+    front = pareto_front(table, performance)
+    primary, ranked = _ranking(healthy[front[healthy.index]], objective, performance)
+    best = ranked.iloc[0]
+    others = healthy.drop(index=best.name)
+    tied = [config_name(r) for _, r in others.iterrows() if all(_overlap(best, r, s) for s in primary)]
+    choice = Choice(context, "recommended", objective, row=best.to_dict(), tied=tied,
+                    nearest_unhealthy=nearest_unhealthy(table, best))
+    if int(best["n"]) < 2:
+        choice.status = "inconclusive"
+        choice.why = "one repeat: no spread was measured, so the choice could flip on a rerun"
+    elif len(others) and len(tied) == len(others):
+        choice.status = "inconclusive"
+        choice.why = ("the repeats overlap: no healthy configuration is better than the others by more than "
+                      "their spread; any of them will do, this one is the best by median")
+    return choice
+
+
+def nearest_unhealthy(table: pd.DataFrame, best: pd.Series) -> list[dict]:
+    """The unhealthy configurations fewest grid steps (GOGC or GOMEMLIMIT values) from `best`."""
+    gogc = sorted(table["gogc"].unique(), key=lambda v: order_key("gogc", v))
+    limit = sorted(table["gomemlimit"].unique(), key=lambda v: order_key("gomemlimit", v))
+    where = (gogc.index(best["gogc"]), limit.index(best["gomemlimit"]))
+    unhealthy = []
+    for _, row in table[table["class"] != HEALTHY].iterrows():
+        steps = abs(gogc.index(row["gogc"]) - where[0]) + abs(limit.index(row["gomemlimit"]) - where[1])
+        unhealthy.append({"config": config_name(row), "class": row["class"], "why": row["why"], "steps": steps})
+    if not unhealthy:
+        return []
+    closest = min(u["steps"] for u in unhealthy)
+    return [u for u in unhealthy if u["steps"] == closest]
+
+
+def choices(table: pd.DataFrame, memory_limit: int, objective: str = DEFAULT_OBJECTIVE,
+            performance: str | None = None) -> list[Choice]:
+    """One Choice per context, among the configurations run at `memory_limit`."""
+    perf = PERFORMANCE.get(performance) if performance else None
+    at_limit = table[table["memory_limit_bytes"] == float(memory_limit)]
+    return [choose(group, objective, perf, context) for context, group in at_limit.groupby("context", sort=False)]
+
+
+# ------------------------------------------------------------------------- the smallest limit
+
+MIN_MEMORY_FLOOR = 16 << 20
+MIN_MEMORY_STEPS = 6
+
+
+def next_memory_limit(probes: dict[int, bool], start: int, floor: int = MIN_MEMORY_FLOOR) -> int | None:
+    """The next limit to try when bisecting for the smallest healthy one, or None when done.
+
+    `probes` maps each limit tried to whether every repeat was healthy there; `start` is the
+    limit of the grid. Stops at a resolution of 5% of the healthy bound (8 MiB at least) or after
+    MIN_MEMORY_STEPS tries.
+    """
+    tried = [m for m in probes if m != start]
+    healthy = [m for m, ok in probes.items() if ok] + ([start] if start not in probes else [])
+    if not healthy:
+        return None
+    hi = min(healthy)
+    lo = max([m for m, ok in probes.items() if not ok and m < hi], default=floor)
+    if len(tried) >= MIN_MEMORY_STEPS or hi - lo <= max(8 << 20, hi // 20):
+        return None
+    mid = (lo + hi) // 2
+    return max(floor, mid - mid % (1 << 20))
+
+
+def smallest_healthy(probes: dict[int, bool]) -> int | None:
+    healthy = [m for m, ok in probes.items() if ok]
+    return min(healthy) if healthy else None
+
+
+# ------------------------------------------------------------------------------------ the whole
+
+@dataclass
+class Advice:
+    table: pd.DataFrame                    # configurations() with a `front` column
+    choices: list[Choice]
+    memory_limit: int
+    objective: str
+    headroom: float
+    performance: str | None
+    # context -> {limit bytes: class} of the chosen configuration at every limit tried
+    limits_tried: dict[str, dict[int, str]] = field(default_factory=dict)
+
+    def smallest_healthy(self, context: str) -> int | None:
+        tried = self.limits_tried.get(context, {})
+        return smallest_healthy({m: c == HEALTHY for m, c in tried.items()}) if len(tried) > 1 else None
+
+
+def advise(cells: pd.DataFrame, summary: pd.DataFrame, memory_limit: int, objective: str = DEFAULT_OBJECTIVE,
+           performance: str | None = None, headroom: float = DEFAULT_HEADROOM) -> Advice:
+    table = configurations(cells, summary, performance, headroom)
+    if table.empty:
+        return Advice(table, [], memory_limit, objective, headroom, performance)
+    perf = PERFORMANCE.get(performance) if performance else None
+    table["front"] = False
+    at_limit = table["memory_limit_bytes"] == float(memory_limit)
+    for _, group in table[at_limit].groupby("context", sort=False):
+        table.loc[group.index, "front"] = pareto_front(group, perf)
+    picked = choices(table, memory_limit, objective, performance)
+    limits: dict[str, dict[int, str]] = {}
+    for choice in picked:
+        if choice.row is None:
+            continue
+        same = table[(table["context"] == choice.context) & (table["gogc"] == choice.row["gogc"])
+                     & (table["gomemlimit"] == choice.row["gomemlimit"])]
+        limits[choice.context] = {int(r["memory_limit_bytes"]): r["class"] for _, r in same.iterrows()}
+    return Advice(table, picked, memory_limit, objective, headroom, performance, limits)

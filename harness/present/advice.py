@@ -1,0 +1,233 @@
+"""An advise run directory → advice.md, advice.html, advice.json and figures/advice_front.png.
+
+The recommendation, the environment lines to paste, a Kubernetes `env:` snippet with GOMEMLIMIT
+in bytes (Kubernetes cannot pass a share of the limit, kubernetes/kubernetes#91514), the figure,
+and every configuration with its numbers and class. Read from the run directory alone, so
+`goreclaim report RUN_DIR` writes the same advice again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from harness.analyse import advice as analysis
+from harness.analyse.summary import summarize
+from harness.define.axes import axis_text
+from harness.define.metrics import metric_unit
+from harness.define.units import format_size
+from harness.present import plots
+from harness.present.exporters.html import render_html
+from harness.present.exporters.markdown import render_markdown
+from harness.present.report import render_png
+from harness.present.results import Block
+from harness.store.rundir import load_run
+
+FIGURE = "figures/advice_front.png"
+
+
+def _pct(v: float) -> str:
+    return "–" if v != v else f"{v:.1%}"
+
+
+def _size(v: float) -> str:
+    return "–" if v != v else metric_unit("peak_working_set").format(v)
+
+
+def _perf(performance: str | None, v: float) -> str:
+    return "–" if not performance or v != v else metric_unit(performance).format(v)
+
+
+def _spread(row, stem: str, fmt) -> str:
+    median, lo, hi = row[f"{stem}_median"], row[f"{stem}_min"], row[f"{stem}_max"]
+    if median != median:
+        return "–"
+    return fmt(median) if row["n"] < 2 or lo == hi else f"{fmt(median)} ({fmt(lo)}–{fmt(hi)})"
+
+
+def _limit_text(limit: float) -> str:
+    return format_size(int(limit)) if limit == limit else "no limit"
+
+
+def env_lines(choice: analysis.Choice) -> str:
+    return "\n".join(f"{k}={v}" for k, v in choice.env.items())
+
+
+def kubernetes_env(choice: analysis.Choice, memory_limit: int) -> str:
+    """An `env:` and `resources:` snippet; GOMEMLIMIT in bytes, the share it is written beside."""
+    lines = ["env:"]
+    for name, value in choice.env.items():
+        lines += [f"  - name: {name}", f'    value: "{value}"']
+        if name == "GOMEMLIMIT":
+            lines[-1] += f"  # {choice.row['gomemlimit']} of the {format_size(memory_limit)} limit"
+    lines += ["resources:", "  limits:", f"    memory: {format_size(memory_limit).replace('iB', 'i')}"]
+    return "\n".join(lines)
+
+
+def summary_lines(choice: analysis.Choice, advice: analysis.Advice) -> list[str]:
+    """The recommendation in three lines: settings, numbers and margin, status."""
+    where = f" ({choice.context})" if choice.context else ""
+    if choice.row is None:
+        return [f"no recommendation{where}: {choice.why}", "", ""]
+    row = choice.row
+    numbers = (f"peak working set {_size(row['ws_median'])} ({row['ws_median'] / advice.memory_limit:.0%} of "
+               f"{format_size(advice.memory_limit)}), GC CPU {_pct(row['gc_median'])}")
+    if advice.performance:
+        numbers += f", {analysis.PERFORMANCE[advice.performance].label} {_perf(advice.performance, row['perf_median'])}"
+    near = "; ".join(f"{u['config']} ({u['class'].replace('_', ' ')})" for u in choice.nearest_unhealthy)
+    margin = f"nearest unhealthy: {near}" if near else "every configuration tried was healthy"
+    status = f"{choice.status} for objective {choice.objective}{where}"
+    if choice.why:
+        status += f": {choice.why}"
+    return [f"{' '.join(f'{k}={v}' for k, v in choice.env.items())}   # {analysis.config_name(row)}; {status}",
+            f"{numbers}; {margin}", ""]
+
+
+def configuration_table(advice: analysis.Advice) -> pd.DataFrame:
+    rows = []
+    chosen = {c.row["cell_ids"] for c in advice.choices if c.row is not None}
+    for _, r in advice.table.iterrows():
+        row = {}
+        if r["context"]:
+            row["context"] = r["context"]
+        row.update({"limit": _limit_text(r["memory_limit_bytes"]), "GOGC": r["gogc"], "GOMEMLIMIT": r["gomemlimit"],
+                    "class": r["class"].replace("_", " ") + (" (recommended)" if r["cell_ids"] in chosen else "")
+                    + (", front" if r["front"] else ""),
+                    "why": r["why"] or "–", "repeats": int(r["n"]),
+                    "peak working set": _spread(r, "ws", _size), "GC CPU": _spread(r, "gc", _pct)})
+        if advice.performance:
+            row[analysis.PERFORMANCE[advice.performance].label] = _spread(
+                r, "perf", lambda v: _perf(advice.performance, v))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _holds_for(manifest: dict, cells: pd.DataFrame) -> str:
+    host = manifest.get("host") or {}
+    kernel = (manifest.get("kernel") or {}).get("release", "?")
+    cgroup = (manifest.get("cgroup") or {}).get("memory_version", "?")
+    go = ", ".join(sorted({axis_text(v) for v in cells.get("go_version", pd.Series(dtype=object))} - {"unset"}))
+    return (f"This advice holds for what was measured: host {host.get('hostname', '?')} ({host.get('cpus', '?')} CPUs, "
+            f"{format_size(host['mem_total_bytes']) if host.get('mem_total_bytes') else '?'} of memory), kernel "
+            f"{kernel}, cgroup v{cgroup}, backend {manifest.get('backend', '?')}, Go {go or '?'}. It was computed from "
+            f"this run's {len(cells)} cells only; a configuration that did not run is never recommended.")
+
+
+def build_blocks(advice: analysis.Advice, manifest: dict, cells: pd.DataFrame) -> list[Block]:
+    settings = manifest.get("advise", {})
+    target = settings.get("target", "?")
+    blocks = [Block("h1", f"GOMEMLIMIT and GOGC for {target} in a {format_size(advice.memory_limit)} container"),
+              Block("p", _holds_for(manifest, cells))]
+    for choice in advice.choices:
+        blocks.append(Block("h2", "Recommendation" + (f" ({choice.context})" if choice.context else "")))
+        if choice.row is None:
+            blocks.append(Block("p", f"No recommendation: {choice.why}."))
+            continue
+        lines = summary_lines(choice, advice)
+        blocks += [Block("p", f"**{choice.status}** ({analysis.config_name(choice.row)}), objective "
+                              f"*{choice.objective}*: {analysis.OBJECTIVES[choice.objective]}."
+                              + (f" {choice.why[0].upper()}{choice.why[1:]}." if choice.why else "")),
+                   Block("list", [lines[1]]
+                         + ([f"Equally good within the spread of the repeats: {'; '.join(choice.tied)}"]
+                            if choice.tied else [])
+                         + [f"Headroom left: {format_size(max(0, int(advice.memory_limit - choice.row['ws_max'])))}"
+                            f" between the largest peak working set of its repeats and the limit."]),
+                   Block("p", "Environment:"), Block("pre", env_lines(choice)),
+                   Block("p", "Kubernetes (GOMEMLIMIT in bytes: a pod cannot pass a share of its limit, "
+                              "kubernetes/kubernetes#91514):"),
+                   Block("pre", kubernetes_env(choice, advice.memory_limit))]
+        tried = advice.limits_tried.get(choice.context, {})
+        if len(tried) > 1:
+            smallest = advice.smallest_healthy(choice.context)
+            blocks += [Block("h3", "The smallest memory limit"),
+                       Block("p", f"With {analysis.config_name(choice.row)}, bisection over the limit: the smallest "
+                                  f"limit healthy in every repeat was {_limit_text(smallest) if smallest else 'none'}."),
+                       Block("list", [f"{_limit_text(m)}: {c.replace('_', ' ')}" for m, c in sorted(tried.items())])]
+    blocks += [Block("h2", "Every configuration"),
+               Block("image", (FIGURE, "peak working set against GC CPU and performance, by class")),
+               Block("table", configuration_table(advice)),
+               Block("h2", "How a configuration is classed"),
+               Block("list", [f"{k.replace('_', ' ')}: {v}" + (f" ({advice.headroom:.0%} of the limit)"
+                                                               if k == "over_headroom" else "")
+                              for k, v in analysis.CLASSES.items()]),
+               Block("p", "The Pareto front: the healthy configurations that no other healthy one beats on peak "
+                          "working set, GC CPU share and performance at once. Figures are medians over repeats, "
+                          "with min–max in brackets.")]
+    if settings:
+        blocks += [Block("h2", "What ran"),
+                   Block("list", [f"target: {target}", f"grid: {settings.get('grid_text', '?')}",
+                                  f"objective: {advice.objective}; headroom {advice.headroom:.0%}",
+                                  f"performance measure: {settings.get('performance') or 'none (GC CPU stands in)'}",
+                                  f"command: {settings.get('command', '?')}"])]
+    return blocks
+
+
+def advice_document(advice: analysis.Advice, manifest: dict) -> dict:
+    """advice.json: the recommendation per context, every configuration, and what it holds for."""
+    def plain(v):
+        if isinstance(v, float):
+            return None if math.isnan(v) else v
+        if hasattr(v, "item"):
+            return plain(v.item())
+        return v
+
+    return {
+        "memory_limit_bytes": advice.memory_limit, "objective": advice.objective, "headroom": advice.headroom,
+        "performance": advice.performance,
+        "holds_for": {k: manifest.get(k) for k in ("host", "kernel", "cgroup", "backend", "docker")},
+        "recommendations": [{
+            "context": c.context, "status": c.status, "why": c.why, "env": c.env,
+            "gogc": c.row["gogc"] if c.row else None, "gomemlimit": c.row["gomemlimit"] if c.row else None,
+            "peak_working_set_bytes": plain(c.row["ws_median"]) if c.row else None,
+            "gc_cpu_share": plain(c.row["gc_median"]) if c.row else None,
+            "performance": plain(c.row["perf_median"]) if c.row else None,
+            "tied": c.tied, "nearest_unhealthy": c.nearest_unhealthy,
+            "smallest_healthy_limit_bytes": advice.smallest_healthy(c.context),
+            "limits_tried": {str(m): k for m, k in sorted(advice.limits_tried.get(c.context, {}).items())},
+        } for c in advice.choices],
+        "configurations": [{k: plain(v) for k, v in row.items()} for row in advice.table.to_dict("records")],
+    }
+
+
+def compute(run_dir: Path) -> tuple[analysis.Advice, object]:
+    run = load_run(run_dir)
+    settings = run.manifest.get("advise")
+    if not settings:
+        raise ValueError(f"{run_dir}: not an advise run (its manifest has no \"advise\" settings)")
+    summary = summarize(run.cells, run.samples, run.events)
+    result = analysis.advise(run.cells, summary, int(settings["memory_bytes"]), settings["objective"],
+                             settings.get("performance"), float(settings["headroom"]))
+    return result, run
+
+
+def write_advice(run_dir: str | Path) -> tuple[Path, analysis.Advice]:
+    """Write advice.md/html/json and the figure; returns (advice.md, the advice)."""
+    run_dir = Path(run_dir)
+    advice, run = compute(run_dir)
+    perf = analysis.PERFORMANCE.get(advice.performance) if advice.performance else None
+    panels = [("gc", "GC CPU share (%)", 100.0)]
+    if perf is not None:
+        unit = metric_unit(perf.metric)
+        panels.append(("perf", f"{perf.label} ({unit.plot_label})" + (" ↑" if perf.higher_is_better else " ↓"),
+                       1.0 / unit.plot_scale))
+    at_limit = advice.table[advice.table["memory_limit_bytes"] == float(advice.memory_limit)] \
+        if not advice.table.empty else advice.table
+    chosen = [c.row["cell_ids"] for c in advice.choices if c.row is not None]
+    figures = {}
+    if not at_limit.empty:
+        figures[FIGURE] = render_png(lambda: plots.advice_front(
+            at_limit, chosen, advice.memory_limit, advice.headroom, panels,
+            f"{run.manifest['advise'].get('target', '')}: every configuration in {format_size(advice.memory_limit)}"))
+        (run_dir / "figures").mkdir(exist_ok=True)
+        (run_dir / FIGURE).write_bytes(figures[FIGURE])
+    blocks = build_blocks(advice, run.manifest, run.cells)
+    if FIGURE not in figures:
+        blocks = [b for b in blocks if b.kind != "image"]
+    (run_dir / "advice.md").write_text(render_markdown(blocks), encoding="utf-8")
+    (run_dir / "advice.html").write_text(render_html(blocks, figures, "goreclaim advice"), encoding="utf-8")
+    (run_dir / "advice.json").write_text(json.dumps(advice_document(advice, run.manifest), indent=2, default=str)
+                                         + "\n", encoding="utf-8")
+    return run_dir / "advice.md", advice
