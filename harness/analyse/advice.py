@@ -62,8 +62,9 @@ OBJECTIVES: dict[str, str] = {
     "throughput": "the best performance (without a performance figure: the least GC CPU); ties go to the smaller "
                   "peak working set",
     "memory": "the smallest peak working set; ties go to the better performance",
-    "balanced": "the smallest sum of each measure's distance from the best healthy value, scaled by the range "
-                "among healthy configurations (peak working set, GC CPU share, performance)",
+    "balanced": "the smallest sum of two distances from the best healthy value, each scaled by its range among "
+                "healthy configurations: peak working set, and performance (without a performance figure: GC CPU "
+                "share); GC CPU is not counted beside performance, which already pays for it",
 }
 DEFAULT_OBJECTIVE = "balanced"
 
@@ -124,7 +125,7 @@ def classify(runs: pd.DataFrame, memory_limit: float, headroom: float) -> tuple[
         return "death_spiral", f"GC CPU share up to {share.max():.0%} (≥ {SPIRAL_GC_CPU_SHARE:.0%})"
     ws = pd.to_numeric(runs["peak_working_set"], errors="coerce")
     if memory_limit > 0 and (ws > headroom * memory_limit).any():
-        return "over_headroom", (f"peak working set up to {format_size(int(ws.max()))} = {ws.max() / memory_limit:.0%} "
+        return "over_headroom", (f"peak working set up to {format_size(int(ws.max()))} = {ws.max() / memory_limit:.1%} "
                                  f"of the limit (> {headroom:.0%})")
     if ws.isna().all():
         return "failed", "no working set was sampled"
@@ -225,8 +226,9 @@ def _ranking(sub: pd.DataFrame, objective: str, performance: Performance | None)
         primary = ["perf"] if "perf" in names else (["gc"] if "gc" in names else ["ws"])
         order = [f"_{primary[0]}"] + [f"_{s}" for s in ("ws", "gc") if s in names and s != primary[0]]
     else:
-        primary = [s for s, _ in measures]
-        ranked["_score"] = sum(_scaled(ranked, s, h) for s, h in measures)
+        speed = "perf" if "perf" in names else ("gc" if "gc" in names else None)
+        primary = ["ws"] + ([speed] if speed else [])
+        ranked["_score"] = sum(_scaled(ranked, s, names[s]) for s in primary)
         order = ["_score", "_ws"]
     return primary, ranked.sort_values(order, kind="stable")
 

@@ -1,0 +1,338 @@
+"""goreclaim advise, pure parts: classes, the Pareto front, the choice by objective, the margin,
+"inconclusive", the bisection of the limit, the grid and budget. Hand-made frames; each test
+flips one outcome."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+import pytest
+
+from harness.analyse import advice
+from harness.define.advice_grid import BASELINE, DEFAULT_GRIDS, Grid, cell_id, grid_cells, parse_values
+from harness.define.errors import ScenarioError
+from harness.drive.advise import fit, make_plan
+from harness.drive.plan import load_scenario
+from harness.define.scenario import resolve_path
+from harness.present.advice import advice_document, build_blocks, kubernetes_env, summary_lines
+
+MiB = 1 << 20
+LIMIT = 512 * MiB
+
+
+def frames(configs: dict[tuple[str, str], list[dict]], limit: int = LIMIT) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """cells.csv and summary frames from {(gogc, gomemlimit): [one dict per repeat]}; each repeat
+    dict may set status, oom, ws (MiB), gc (share), limiter, tput."""
+    cells, summary = [], []
+    for (gogc, gomemlimit), repeats in configs.items():
+        for r, m in enumerate(repeats):
+            cid = f"s[gogc={gogc},gomemlimit={gomemlimit},memory={limit // MiB}MiB,r{r}]"
+            share = int(gomemlimit.rstrip("%")) / 100 if gomemlimit.endswith("%") else None
+            cells.append({"cell_id": cid, "scenario": "s", "workload": "small-churn", "gogc": gogc,
+                          "gomemlimit": gomemlimit, "gomemlimit_bytes": int(share * limit) if share else None,
+                          "memory_limit_bytes": limit, "go_version": "1.27.3", "repeat": r,
+                          "status": m.get("status", "oom_killed" if m.get("oom") else "ok"),
+                          "oom_killed": bool(m.get("oom"))})
+            summary.append({"cell_id": cid, "peak_working_set": m.get("ws", 100) * MiB,
+                            "gc_cpu_share": m.get("gc", 0.05), "limiter_engaged": m.get("limiter", 0.0),
+                            "throughput": m.get("tput", 1e6)})
+    return pd.DataFrame(cells), pd.DataFrame(summary).set_index("cell_id")
+
+
+def table_of(configs, performance="throughput", headroom=advice.DEFAULT_HEADROOM):
+    cells, summary = frames(configs)
+    return advice.configurations(cells, summary, performance, headroom)
+
+
+def klass(table, gogc, gomemlimit):
+    return table[(table["gogc"] == gogc) & (table["gomemlimit"] == gomemlimit)]["class"].iloc[0]
+
+
+# ---------------------------------------------------------------------------------------- classes
+
+@pytest.mark.parametrize("repeat, expected", [
+    ({}, "healthy"),
+    ({"oom": True}, "oom_killed"),
+    ({"status": "timeout"}, "failed"),
+    ({"status": "exited"}, "failed"),
+    ({"limiter": 1.0}, "death_spiral"),
+    ({"gc": 0.55}, "death_spiral"),
+    ({"gc": 0.45}, "healthy"),
+    ({"ws": 470}, "over_headroom"),       # 92% of 512 MiB
+    ({"ws": 450}, "healthy"),             # 88%
+])
+def test_each_class_from_one_bad_repeat(repeat, expected):
+    table = table_of({("100", "off"): [{}, repeat]})
+    assert klass(table, "100", "off") == expected
+    assert (table["n"] == 2).all()
+
+
+def test_severity_order_and_headroom_option():
+    table = table_of({("100", "off"): [{"oom": True, "limiter": 1.0, "ws": 500}]})
+    assert klass(table, "100", "off") == "oom_killed"
+    table = table_of({("100", "off"): [{"ws": 420}]}, headroom=0.8)   # 82% > 80%
+    assert klass(table, "100", "off") == "over_headroom"
+    assert "82.0%" in table["why"].iloc[0]
+
+
+# ------------------------------------------------------------------------- front and objectives
+
+GRID = {
+    ("50", "off"): [{"ws": 60, "gc": 0.10, "tput": 4e5}, {"ws": 62, "gc": 0.11, "tput": 4.1e5}],
+    ("100", "off"): [{"ws": 100, "gc": 0.06, "tput": 6e5}, {"ws": 104, "gc": 0.065, "tput": 6.1e5}],
+    ("100", "80%"): [{"ws": 110, "gc": 0.07, "tput": 5.0e5}, {"ws": 112, "gc": 0.075, "tput": 5.1e5}],  # dominated
+    ("off", "80%"): [{"ws": 400, "gc": 0.01, "tput": 9e5}, {"ws": 405, "gc": 0.012, "tput": 9.1e5}],
+    ("off", "95%"): [{"ws": 480, "gc": 0.01, "tput": 9.5e5}, {"ws": 482, "gc": 0.01, "tput": 9.6e5}],  # over
+}
+
+
+def test_front_leaves_out_dominated_and_unhealthy():
+    table = table_of(GRID)
+    front = advice.pareto_front(table, advice.PERFORMANCE["throughput"])
+    named = {(r["gogc"], r["gomemlimit"]) for _, r in table[front].iterrows()}
+    assert named == {("50", "off"), ("100", "off"), ("off", "80%")}
+    assert klass(table, "off", "95%") == "over_headroom"
+
+
+@pytest.mark.parametrize("objective, expected", [
+    ("memory", ("50", "off")),
+    ("throughput", ("off", "80%")),       # the over-headroom one is faster but never chosen
+    ("balanced", ("100", "off")),
+])
+def test_each_objective_flips_the_choice(objective, expected):
+    choice = advice.choose(table_of(GRID), objective, advice.PERFORMANCE["throughput"])
+    assert choice.status == "recommended", choice.why
+    assert (choice.row["gogc"], choice.row["gomemlimit"]) == expected
+
+
+def test_throughput_without_a_performance_figure_reads_gc_cpu():
+    table = table_of(GRID, performance=None)
+    choice = advice.choose(table, "throughput", None)
+    assert (choice.row["gogc"], choice.row["gomemlimit"]) == ("off", "80%")  # least GC CPU among healthy
+
+
+def test_overlapping_repeats_are_inconclusive_and_one_repeat_too():
+    noisy = {("50", "off"): [{"tput": 4e5}, {"tput": 9e5}], ("100", "off"): [{"tput": 5e5}, {"tput": 8e5}]}
+    choice = advice.choose(table_of(noisy), "throughput", advice.PERFORMANCE["throughput"])
+    assert choice.status == "inconclusive" and "overlap" in choice.why
+    assert choice.tied == ["GOGC=100, GOMEMLIMIT=off"]
+    single = {("50", "off"): [{"tput": 4e5}], ("100", "off"): [{"tput": 8e5}]}
+    choice = advice.choose(table_of(single), "throughput", advice.PERFORMANCE["throughput"])
+    assert choice.status == "inconclusive" and "one repeat" in choice.why
+    apart = {("50", "off"): [{"tput": 4e5}, {"tput": 4.2e5}], ("100", "off"): [{"tput": 8e5}, {"tput": 8.1e5}]}
+    choice = advice.choose(table_of(apart), "throughput", advice.PERFORMANCE["throughput"])
+    assert choice.status == "recommended" and choice.tied == []
+
+
+def test_no_healthy_configuration_is_no_recommendation():
+    table = table_of({("100", "off"): [{"oom": True}], ("off", "90%"): [{"ws": 500}]})
+    choice = advice.choose(table, "balanced", None)
+    assert choice.status == "none healthy" and choice.row is None and choice.env == {}
+
+
+def test_nearest_unhealthy_neighbour_and_environment():
+    table = table_of(GRID)
+    choice = advice.choose(table, "throughput", advice.PERFORMANCE["throughput"])
+    assert choice.nearest_unhealthy == [{"config": "GOGC=off, GOMEMLIMIT=95%", "class": "over_headroom",
+                                         "why": table[table["class"] != "healthy"]["why"].iloc[0], "steps": 1}]
+    assert choice.env == {"GOGC": "off", "GOMEMLIMIT": str(int(0.8 * LIMIT))}
+    snippet = kubernetes_env(choice, LIMIT)
+    assert f'value: "{int(0.8 * LIMIT)}"' in snippet and "memory: 512Mi" in snippet
+
+
+def test_contexts_get_one_recommendation_each():
+    cells, summary = frames(GRID)
+    other = cells.copy()
+    other["go_version"] = "1.21.13"
+    other["cell_id"] = other["cell_id"] + "-121"
+    summary2 = summary.copy()
+    summary2.index = summary2.index + "-121"
+    summary2.loc[summary2.index.str.startswith("s[gogc=50,"), "throughput"] = 2e6   # 1.21: GOGC=50 is fastest
+    result = advice.advise(pd.concat([cells, other]), pd.concat([summary, summary2]), LIMIT, "throughput",
+                           "throughput")
+    picked = {c.context: (c.row["gogc"], c.row["gomemlimit"]) for c in result.choices}
+    assert picked == {"go_version=1.27.3": ("off", "80%"), "go_version=1.21.13": ("50", "off")}
+
+
+def test_advice_document_and_blocks():
+    cells, summary = frames(GRID)
+    result = advice.advise(cells, summary, LIMIT, "memory", "throughput")
+    doc = advice_document(result, {"host": {"hostname": "h"}, "kernel": {"release": "6.18"}})
+    assert doc["recommendations"][0]["gogc"] == "50" and doc["recommendations"][0]["status"] == "recommended"
+    assert len(doc["configurations"]) == len(GRID)
+    text = "\n".join(str(b.content) for b in build_blocks(result, {"advise": {"target": "s"}}, cells))
+    assert "GOGC=50" in text and "over headroom" in text
+    lines = summary_lines(result.choices[0], result)
+    assert lines[0].startswith("GOGC=50") and "peak working set 61 MiB" in lines[1]
+
+
+# ------------------------------------------------------------------------------ the smallest limit
+
+def test_bisection_narrows_to_the_smallest_healthy_limit():
+    healthy_from = 300 * MiB   # the program is healthy from 300 MiB up
+    probes = {LIMIT: True}
+    while (limit := advice.next_memory_limit(probes, LIMIT)) is not None:
+        assert limit % MiB == 0 and limit not in probes
+        probes[limit] = limit >= healthy_from
+    found = advice.smallest_healthy(probes)
+    assert found >= healthy_from and found - healthy_from <= max(8 * MiB, found // 20) + 16 * MiB
+    assert len(probes) - 1 <= advice.MIN_MEMORY_STEPS
+
+
+def test_bisection_needs_a_healthy_start():
+    assert advice.next_memory_limit({LIMIT: False}, LIMIT) is None
+
+
+# ---------------------------------------------------------------------------------- grid and budget
+
+def test_grid_leaves_out_gogc_off_without_a_limit_and_runs_the_defaults_first():
+    grid = Grid(("50", "100", "off"), ("off", "90%"), 2)
+    assert grid.configs()[0] == BASELINE
+    assert ("off", "off") not in grid.configs() and len(grid.configs()) == 5
+    assert grid.n_cells == 10
+    assert Grid.from_json(grid.to_json()) == grid
+
+
+def test_default_grids_shrink_and_all_start_with_the_same_cell():
+    sizes = [g.n_cells for g in DEFAULT_GRIDS]
+    assert sizes == sorted(sizes, reverse=True)
+    scenario = load_scenario(resolve_path("gogc_sweep"))
+    firsts = {grid_cells(scenario, g, "512MiB", quick=True)[0].cell_id for g in DEFAULT_GRIDS}
+    assert firsts == {"gogc_sweep[gogc=100,gomemlimit=off,memory=512MiB,r0]"}
+
+
+def test_grid_cells_are_interleaved_and_named_by_the_advise_axes():
+    scenario = load_scenario(resolve_path("gogc_sweep"))
+    cells = grid_cells(scenario, Grid(("50", "100"), ("off", "80%"), 2), "768MiB", quick=True)
+    assert [c.repeat for c in cells] == [0] * 4 + [1] * 4
+    assert len({c.cell_id for c in cells}) == 8
+    assert all("memory=768MiB" in c.cell_id for c in cells)
+    eighty = [c for c in cells if c.axis("gomemlimit") == "80%"][0]
+    assert eighty.gomemlimit == str(int(0.8 * 768 * MiB)) and eighty.memory_limit_bytes == 768 * MiB
+    assert cell_id(eighty, {"gogc"}) == f"gogc_sweep[gogc={eighty.gogc},r{eighty.repeat}]"
+
+
+def test_values_must_be_shares_or_off():
+    assert parse_values("gomemlimit", "90%,off,70%", "--gomemlimit") == ("70%", "90%", "off")
+    with pytest.raises(ScenarioError, match="share of the memory limit"):
+        parse_values("gomemlimit", "300MiB", "--gomemlimit")
+    with pytest.raises(ScenarioError, match="--gogc"):
+        parse_values("gogc", "50,,x", "--gogc")
+
+
+def _args(**kw) -> argparse.Namespace:
+    base = dict(target="gogc_sweep", memory="768MiB", budget="10m", matrix=[], go=None, gogc=None, gomemlimit=None,
+                headroom=None, repeats=None, objective="balanced", backend=None, quick=False, find_min_memory=False)
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_budget_picks_the_widest_grid_that_fits():
+    plan = make_plan(_args(), None)
+    assert plan.performance == "throughput"
+    grid, estimate, fits = fit(plan, 13.0)         # 57 cells × 13 s > 10 min; 38 × 13 s fits
+    assert fits and grid == DEFAULT_GRIDS[1] and estimate == 38 * 13.0
+    grid, _, fits = fit(plan, 1000.0)
+    assert not fits and grid == DEFAULT_GRIDS[-1]
+    plan = make_plan(_args(find_min_memory=True), None)
+    grid, estimate, _ = fit(plan, 13.0)            # the bisection's cells count too
+    assert grid == DEFAULT_GRIDS[2] and estimate == (11 * 2 + advice.MIN_MEMORY_STEPS * 2) * 13.0
+
+
+def test_a_given_grid_keeps_its_values_and_fits_repeats():
+    plan = make_plan(_args(gogc="100,off", gomemlimit="off,90%"), None)
+    assert [g.repeats for g in plan.candidates] == [3, 2, 1]
+    assert {g.gogc for g in plan.candidates} == {("100", "off")}
+    plan = make_plan(_args(gogc="100", repeats=4), None)
+    assert [g.repeats for g in plan.candidates] == [4]
+
+
+def test_find_min_memory_wants_one_context():
+    with pytest.raises(ScenarioError, match="--find-min-memory"):
+        make_plan(_args(find_min_memory=True, go=["1.21.13,1.27.3"]), None)
+
+
+# ------------------------------------------------------------------------------------ real runs
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from harness.drive.cli import main  # noqa: E402
+
+L_M_SCENARIO = """\
+description = "A steady live heap of 100 MiB under a 4 KiB churn: its limits are known from first principles."
+claims = []
+workload = "small-churn"
+
+[params]
+sizes = "4KiB"
+live = "100MiB"
+per-size = "2s"
+
+[limits]
+memory = "150MiB"
+
+[run]
+repeats = 1
+timeout = "1m"
+"""
+
+
+def _advise(tmp_path: Path, *argv: str) -> tuple[int, Path | None]:
+    results = tmp_path / "results"
+    code = main(["advise", "--results", str(results), *argv])
+    runs = sorted(results.iterdir()) if results.is_dir() else []
+    return code, (runs[-1] if runs else None)
+
+
+def test_a_live_heap_of_l_in_a_limit_m_and_resume(tmp_path, limiting_backend, capsys):
+    """L = 100 MiB in M = 150 MiB: GOGC=100 without a limit grows the heap toward 2L = 200 MiB > M and
+    is OOM-killed; GOMEMLIMIT = 80% of M = 120 MiB lies between L and M and keeps it alive."""
+    path = tmp_path / "l_in_m.toml"
+    path.write_text(L_M_SCENARIO)
+    code, run_dir = _advise(tmp_path, str(path), "--memory", "150MiB", "--gogc", "100", "--gomemlimit", "off,80%",
+                            "--repeats", "1", "--backend", limiting_backend)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    doc = json.loads((run_dir / "advice.json").read_text())
+    classes = {(c["gogc"], c["gomemlimit"]): c["class"] for c in doc["configurations"]}
+    assert classes[("100", "off")] == "oom_killed", classes
+    assert classes[("100", "80%")] != "oom_killed", classes
+    recommendation = doc["recommendations"][0]
+    assert (recommendation["gogc"], recommendation["gomemlimit"]) != ("100", "off")
+    assert recommendation["status"] in ("inconclusive", "none healthy")  # one repeat: never more than that
+    assert "plan:" in out and "advice:" in out
+    for name in ("advice.md", "advice.html", "figures/advice_front.png"):
+        assert (run_dir / name).stat().st_size > 0
+
+    # A cell lost in a crash is the only one --resume runs again.
+    cell_dirs = sorted((run_dir / "cells").iterdir())
+    shutil.rmtree(cell_dirs[-1])
+    code = main(["advise", "--resume", str(run_dir)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.count("] 1/1 ") == 1 and "already in the run directory" in out
+    assert len(list((run_dir / "cells").iterdir())) == len(cell_dirs)
+    again = json.loads((run_dir / "advice.json").read_text())["configurations"]
+    assert {(c["gogc"], c["gomemlimit"]): c["class"] for c in again}[("100", "off")] == "oom_killed"
+
+
+def test_advise_a_program_from_the_toolchain(tmp_path, limiting_backend, capsys):
+    from tests.test_programs import goroot
+
+    root = goroot()
+    tree = root / "src" / "cmd" / "vendor"
+    code, run_dir = _advise(tmp_path, "--program", str(root / "bin" / "gofmt"), "--memory", "256MiB",
+                            "--gogc", "100,off", "--gomemlimit", "off,90%", "--repeats", "1",
+                            "--backend", limiting_backend, "--mount", f"{tree}:ro", "--", "-l", str(tree))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    doc = json.loads((run_dir / "advice.json").read_text())
+    assert doc["performance"] == "wall_s"
+    assert len(doc["configurations"]) == 3
+    recommendation = doc["recommendations"][0]
+    chosen = [c for c in doc["configurations"]
+              if (c["gogc"], c["gomemlimit"]) == (recommendation["gogc"], recommendation["gomemlimit"])]
+    assert chosen and chosen[0]["class"] == "healthy"
+    assert "GOGC=" in out
