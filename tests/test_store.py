@@ -115,6 +115,28 @@ def test_interrupted_run_loads_from_cell_files(tmp_path):
     assert set(run.samples["cell_id"]) == set(run.cells["cell_id"])
 
 
+def test_reopen_keeps_finished_cells_and_runs_an_interrupted_one_again(tmp_path):
+    store = RunStore.create(tmp_path, {"advise": {"argv": ["x"]}}, run_id="again")
+    store.save_cell(_result(1))
+    store.save_cell(_result(2, status="interrupted"))
+    store.finish(False)
+    store = RunStore.reopen(tmp_path / "again")
+    assert store.finished() == {_result(1).cell.cell_id: "ok"}
+    assert store.manifest["advise"] == {"argv": ["x"]} and store.manifest["complete"] is False
+    store.save_cell(_result(2))
+    store.finish(True)
+    run = load_run(tmp_path / "again")
+    assert list(run.cells["status"]) == ["ok", "ok"]
+    assert sorted(d.name[:4] for d in (tmp_path / "again" / "cells").iterdir()) == ["0001", "0002"]
+    # The interrupted cell's samples are gone with it, not merged into the new run of that cell.
+    assert len(run.samples) == 104
+
+
+def test_reopen_needs_a_current_run_directory(tmp_path):
+    with pytest.raises(StoreError, match="manifest.json: missing"):
+        RunStore.reopen(tmp_path)
+
+
 def test_finish_twice_and_incomplete(tmp_path):
     store = RunStore.create(tmp_path, {}, run_id="twice")
     store.save_cell(_result(1))

@@ -235,8 +235,9 @@ def run(plan: AdvisePlan, results: str, argv: list[str], resume: Path | None = N
     path, advice = write_advice(run_dir)
     print(f"advice: {path} (and advice.html, advice.json, {run_dir / 'figures' / 'advice_front.png'})")
     for choice in advice.choices:
-        for line in summary_lines(choice, advice)[:2]:
-            print(line)
+        for line in summary_lines(choice, advice):
+            if line:
+                print(line)
     print(run_dir)
     return 0
 

@@ -82,8 +82,11 @@ def summary_lines(choice: analysis.Choice, advice: analysis.Advice) -> list[str]
     status = f"{choice.status} for objective {choice.objective}{where}"
     if choice.why:
         status += f": {choice.why}"
+    smallest = advice.smallest_healthy(choice.context)
+    tried = (f"smallest limit healthy with these settings: {format_size(smallest)} "
+             f"({len(advice.limits_tried.get(choice.context, {}))} limits tried)") if smallest else ""
     return [f"{' '.join(f'{k}={v}' for k, v in choice.env.items())}   # {analysis.config_name(row)}; {status}",
-            f"{numbers}; {margin}", ""]
+            f"{numbers}; {margin}", tried]
 
 
 def configuration_table(advice: analysis.Advice) -> pd.DataFrame:

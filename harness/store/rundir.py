@@ -236,6 +236,7 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self.manifest = dict(manifest)
         self._rows: list[dict] = []
+        self._next = 1  # the number of the next cell directory
 
     @classmethod
     def create(cls, results_dir: Path, manifest: dict, run_id: str | None = None) -> RunStore:
@@ -275,8 +276,14 @@ class RunStore:
         if manifest_version(manifest, manifest_path) != MANIFEST_VERSION:
             raise StoreError(f"{manifest_path}: format {manifest.get('manifest_version', 1)}; only a run in the "
                              f"current format ({MANIFEST_VERSION}) can be continued")
+        # A cell stopped by Ctrl-C is run again whole: its partial samples would merge with the new ones.
+        for d in _cell_dirs(run_dir):
+            if _read_json(d / "cell.json").get("row", {}).get("status") == "interrupted":
+                shutil.rmtree(d)
         store = cls(run_dir, {**manifest, "complete": False})
         store._rows = _cells_from_cell_files(run_dir)
+        store._next = max((int(d.name.split("-", 1)[0]) for d in _cell_dirs(run_dir)
+                           if d.name.split("-", 1)[0].isdigit()), default=0) + 1
         return store
 
     def finished(self) -> dict[str, str]:
@@ -290,7 +297,8 @@ class RunStore:
 
     def save_cell(self, result: RunResult) -> Path:
         """Write one finished cell to cells/<n>-<id>/ and rewrite cells.csv; returns the cell directory."""
-        n = len(self._rows) + 1
+        n = max(len(self._rows) + 1, self._next)
+        self._next = n + 1
         final = self.run_dir / "cells" / f"{n:04d}-{_safe_id(result.cell.cell_id)}"
         tmp = final.with_name(f".{final.name}.tmp")
         if tmp.exists():
