@@ -124,7 +124,7 @@ def test_check_relative_with_a_cells_dataframe(scenario):
     "metric, value, text",
     [("rss@freeos", 512 * MiB, "512 MiB"), ("gc_cycles", 12.0, "12"), ("release_s", 1.25, "1.25 s"),
      ("freeos_p50_ns", 2_500_000, "2.50 ms"), ("peak_rss", 1029 * MiB + 100, "1029 MiB"),
-     ("throughput", 1234.5, "1234"), ("peak_rss", None, "missing (NaN)")],
+     ("throughput", 1234.5, "1.23k ops/s"), ("peak_rss", None, "missing (NaN)")],
 )
 def test_format_value(metric, value, text):
     assert format_value(metric, value) == text
