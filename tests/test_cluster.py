@@ -160,6 +160,15 @@ def test_the_report_shows_hosts_only_when_cells_ran_on_more_than_one():
     assert with_host(old, ["cell_id"]) == ["cell_id"]
 
 
+def test_goreclaim_run_without_a_cluster_never_imports_dask(tmp_path):
+    code = ("import sys\nfrom harness.drive import cli, session, plan\n"
+            "assert cli.main(['list']) == 0\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')], 'dask imported'\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
 def test_options_reach_only_goreclaim_run(tmp_path):
     from harness.drive.cli import main
 
@@ -433,8 +442,8 @@ def _summary(run_dir: Path) -> dict[str, dict[str, float]]:
 
 def test_cells_in_parallel_measure_what_they_measure_alone(runnable, tmp_path):
     """The same memory-only cells one at a time and two at a time (each pinned to a CPU of its own): their
-    peak working set, peak RSS and final RSS agree within 10% or 8 MiB, whichever is larger (the spread
-    seen between repeats of these cells is a few MiB)."""
+    peak working set, peak RSS and final RSS agree within 5% or 4 MiB, whichever is larger (seen here: within
+    1 MiB, about the spread between repeats of these cells)."""
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("one CPU: cells cannot run in parallel on it")
     path = _scenario(tmp_path, "same_spike", sizes='"32MiB", "96MiB"', repeats=2)
@@ -450,7 +459,7 @@ def test_cells_in_parallel_measure_what_they_measure_alone(runnable, tmp_path):
     for cid in a:
         for metric, x in a[cid].items():
             y = b[cid][metric]
-            tolerance = max(0.10 * max(abs(x), abs(y)), 8 * MiB)
+            tolerance = max(0.05 * max(abs(x), abs(y)), 4 * MiB)
             print(f"{cid} {metric}: alone {x / MiB:.1f} MiB, parallel {y / MiB:.1f} MiB")
             if abs(x - y) > tolerance:
                 off.append(f"{cid} {metric}: alone {x / MiB:.1f} MiB, parallel {y / MiB:.1f} MiB")
