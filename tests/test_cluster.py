@@ -367,6 +367,13 @@ def test_a_quick_matrix_through_a_scheduler(cluster, tmp_path):
     assert all(len(parse_cpu_list(r["cpuset"])) == 1 for r in rows)
     if len(os.sched_getaffinity(0)) > 1:
         assert len({r["cpuset"] for r in rows}) == 2
+    # ... and the workload saw only that CPU from its first instruction: GOMAXPROCS follows the affinity.
+    import json
+
+    from harness.store.rundir import load_run
+
+    starts = load_run(run_dir).events.query("kind == 'start'")
+    assert len(starts) == 4 and all(json.loads(d)["gomaxprocs"] == 1 for d in starts["detail"])
     assert (run_dir / "report.md").exists()
     assert not _leftovers(cluster, run_dir)
 
