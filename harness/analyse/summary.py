@@ -35,6 +35,8 @@ EPS = 1e-9
 OUTCOME_COLUMNS = frozenset({
     "cell_id", "repeat", "status", "exit_code", "oom_killed", "wall_s", "peak_rss_bytes",
     "peak_cgroup_bytes", "reason", "gomemlimit_bytes",
+    # where it ran (a cluster spreads one configuration over hosts and CPUs)
+    "host", "kernel", "cgroup_version", "cpuset",
 })
 
 SAMPLE_COLUMNS = ("cell_id", "t_s", "source", "metric", "value")

@@ -328,6 +328,9 @@ class Metric:
     source: str                  # what it is computed from, in words
     compute: Callable[[CellView], Any]
     benchfmt: str = ""           # its unit in Go's benchmark format when Go itself names it ("ns/op")
+    # It reads CPU time, throughput, latency or GC CPU: a cell judged on it must have its host to
+    # itself (nothing running beside it), or what it measures depends on its neighbours.
+    timing: bool = False
 
     @property
     def units(self) -> Unit:
@@ -378,49 +381,50 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("gc_cycles", "count", "GC cycles",
            "num_gc in the end totals, else the largest num_gc reading, else the last gctrace cycle", _gc_cycles),
     Metric("gc_cpu_fraction", "fraction", "GC CPU fraction", "last MemStats.GCCPUFraction",
-           lambda v: last(v.series("runtime", "gc_cpu_fraction"))),
+           lambda v: last(v.series("runtime", "gc_cpu_fraction")), timing=True),
     Metric("gc_cpu_s", "s", "GC CPU", "runtime/metrics GC CPU, else GCCPUFraction × wall time, else the sum "
            "of gctrace's CPU times",
-           lambda v: _gc_cpu(v)[0]),
+           lambda v: _gc_cpu(v)[0], timing=True),
     Metric("gc_cpu_share", "fraction", "GC CPU share",
-           "gc_cpu_s over GOMAXPROCS × wall time (the limiter's measure, runtime/mgclimit.go)", _gc_cpu_share),
+           "gc_cpu_s over GOMAXPROCS × wall time (the limiter's measure, runtime/mgclimit.go)", _gc_cpu_share,
+           timing=True),
     Metric("gc_cpu_source", "text", "GC CPU source", "which of the two gc_cpu_s came from",
            lambda v: _gc_cpu(v)[1]),
     Metric("cpu_s", "s", "CPU", "user + system CPU of the workload (getrusage)",
-           lambda v: number(v.totals.get("utime_s")) + number(v.totals.get("stime_s"))),
+           lambda v: number(v.totals.get("utime_s")) + number(v.totals.get("stime_s")), timing=True),
     Metric("minflt", "count", "minor faults", "getrusage minflt", lambda v: number(v.totals.get("minflt"))),
     Metric("majflt", "count", "major faults", "getrusage majflt", lambda v: number(v.totals.get("majflt"))),
     Metric("ops", "count", "work done", "ops in the end totals, else the largest ops reading",
            lambda v: _or_series(number(v.totals.get("ops")), v.series("runtime", "ops"))),
     Metric("throughput", "ops/s", "throughput", "ops over the work phase's duration (else the wall time)",
-           _throughput),
+           _throughput, timing=True),
     Metric("freeos_calls", "count", "FreeOSMemory calls", "number of freeos events",
            lambda v: float(len(_freeos(v)))),
     Metric("freeos_p50_ns", "ns", "FreeOSMemory call p50", "median freeos call duration",
-           lambda v: _quantile(_freeos(v), 0.5)),
+           lambda v: _quantile(_freeos(v), 0.5), timing=True),
     Metric("freeos_p99_ns", "ns", "FreeOSMemory call p99", "99th percentile freeos call duration",
-           lambda v: _quantile(_freeos(v), 0.99)),
+           lambda v: _quantile(_freeos(v), 0.99), timing=True),
     Metric("oom_killed", "count", "OOM-killed", "1 if the kernel's OOM killer ended the cell", _oom),
     Metric("scavenge_cpu_s", "s", "scavenger CPU", "largest runtime/metrics scavenger CPU reading (1.20+)",
-           lambda v: largest(v.series("runtime", "scavenge_cpu_s"))),
+           lambda v: largest(v.series("runtime", "scavenge_cpu_s")), timing=True),
     Metric("limiter_engaged", "count", "GC CPU limiter on",
            "1 if /gc/limiter/last-enabled:gc-cycle ever read above 0, 0 if never; NaN before Go 1.19",
-           _limiter_engaged),
+           _limiter_engaged, timing=True),
     Metric("unit_p50_ns", "ns", "work unit p50", "median latency of one unit of work (end totals lat_p50_ns)",
-           lambda v: number(v.totals.get("lat_p50_ns"))),
+           lambda v: number(v.totals.get("lat_p50_ns")), timing=True),
     Metric("unit_p99_ns", "ns", "work unit p99", "99th percentile latency of one unit of work (end totals "
-           "lat_p99_ns)", lambda v: number(v.totals.get("lat_p99_ns"))),
-    Metric("wall_s", "s", "wall time", "seconds from start to exit", _wall),
+           "lat_p99_ns)", lambda v: number(v.totals.get("lat_p99_ns")), timing=True),
+    Metric("wall_s", "s", "wall time", "seconds from start to exit", _wall, timing=True),
     Metric("benchmark", "text", "benchmark", "the benchmark the bench metrics are of (the first one run)",
            _bench_name),
     Metric("ns_per_op", "ns", "time per op", "the benchmark's ns/op (median over its result lines)",
-           lambda v: _bench(v, "ns/op"), "ns/op"),
+           lambda v: _bench(v, "ns/op"), "ns/op", timing=True),
     Metric("bytes_per_op", "bytes", "allocated per op", "the benchmark's B/op (-benchmem)",
            lambda v: _bench(v, "B/op"), "B/op"),
     Metric("allocs_per_op", "count", "allocations per op", "the benchmark's allocs/op (-benchmem)",
            lambda v: _bench(v, "allocs/op"), "allocs/op"),
     Metric("mb_per_s", "count", "MB/s", "the benchmark's MB/s (where it calls b.SetBytes)",
-           lambda v: _bench(v, "MB/s"), "MB/s"),
+           lambda v: _bench(v, "MB/s"), "MB/s", timing=True),
     Metric("release_s", "s", "time to release half",
            "seconds from the start of phase `release` until RSS falls below half its value then",
            lambda v: release_seconds(v.series("proc", "vm_rss"), v.phase_span("release")[0])),
@@ -438,6 +442,13 @@ PHASE_METRICS: dict[str, PhaseMetric] = {m.name: m for m in (
     PhaseMetric("heap_released", "bytes", "heap released", (("runtime", "heap_released"),)),
     PhaseMetric("heap_goal", "bytes", "heap goal", (("runtime", "heap_goal"), ("runtime", "next_gc"))),
 )}
+
+
+def timing_sensitive(name: str) -> bool:
+    """Whether a summary metric (`X@phase` included: those are memory readings) reads CPU time,
+    throughput, latency or GC CPU, which another cell on the same host would change."""
+    base, at, _ = name.partition("@")
+    return not at and base in METRICS and METRICS[base].timing
 
 
 def metric_unit(name: str) -> Unit:

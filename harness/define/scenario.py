@@ -28,7 +28,7 @@ TOP_KEYS = ("description", "claims", "workload", "program", "params", "limits", 
 PROGRAM_KEYS = ("binary", "package", "bench", "module", "run", "benchtime", "args", "mounts", "idle", "grace",
                 "ready", "ready_timeout", "load", "metrics_url")
 LIMIT_KEYS = ("memory", "cpus")
-RUN_KEYS = ("repeats", "timeout", "fast_hz", "slow_hz", "trace_syscalls")
+RUN_KEYS = ("repeats", "timeout", "fast_hz", "slow_hz", "trace_syscalls", "exclusive")
 QUICK_KEYS = ("params", "limits", "matrix", "run")
 EXPECT_KEYS = ("where", "metric", "op", "value", "ratio", "of")
 OPS = ("<", "<=", ">", ">=", "==", "!=")
@@ -43,6 +43,9 @@ class RunSettings:
     fast_hz: float = 100.0
     slow_hz: float = 2.0
     trace_syscalls: bool = False
+    # Whether a cell must have its host to itself (nothing runs beside it on a cluster); None: derived
+    # from what its verdicts read (harness.drive.plan.exclusive).
+    exclusive: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -457,6 +460,12 @@ class _Validator:
                          ("true", "false"))
             else:
                 changes["trace_syscalls"] = table["trace_syscalls"]
+        if "exclusive" in table:
+            if not isinstance(table["exclusive"], bool):
+                self.err(f"{prefix}run.exclusive", f"{table['exclusive']!r} is not a boolean: true gives each cell "
+                         "its host to itself, false lets cells that only read memory share one")
+            else:
+                changes["exclusive"] = table["exclusive"]
         return replace(run, **changes)
 
     def expectations(self, raw: Any, workload: Workload, full: Variant, quick: Variant) -> tuple[Expectation, ...]:

@@ -55,6 +55,8 @@ def _program(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.workers and args.scheduler:
+        raise ScenarioError(["--workers N starts a cluster on this host, --scheduler uses another: give one"])
     scenarios, cells = plan(args.scenarios, args.matrix, args.repeats, split_go(args.go), args.backend,
                             args.quick, program=_program(args))
     from harness.drive.session import RunSession, progress_line
@@ -64,19 +66,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     skipped: list[str] = []
     started = time.monotonic()
     manifest_extra = {"scenarios": [s.name for s in scenarios], "matrix": list(args.matrix),
-                      "quick": args.quick, "command": " ".join(sys.argv)}
+                      "quick": args.quick, "command": " ".join(sys.argv),
+                      "cluster": args.scheduler or (f"local, {args.workers} CPUs" if args.workers else "none")}
     session = RunSession(Path(args.results), backend=args.backend or "auto", manifest_extra=manifest_extra,
                          scenarios=scenarios)
     complete = False
+    if args.workers or args.scheduler:  # cells in parallel, saved as they finish (harness.drive.cluster)
+        from harness.drive.cluster import measure_on_cluster
+
+        outcomes = measure_on_cluster(session, cells, workers=args.workers, scheduler=args.scheduler)
+    else:
+        outcomes = (session.measure(cell) for cell in cells)
     try:
-        for i, cell in enumerate(cells, 1):
-            outcome = session.measure(cell)
+        i = 0
+        for outcome in outcomes:
             result = outcome.result
-            print(progress_line(i, len(cells), result, time.monotonic() - started), flush=True)
-            if result.status in ERRORS:
-                bad_cells.append(f"{cell.cell_id}: {result.status}: {result.reason}")
+            i += not outcome.requeued
+            print(progress_line(max(i, 1), len(cells), result, time.monotonic() - started), flush=True)
+            if result.status in ERRORS and not outcome.requeued:  # a requeued cell's last outcome counts
+                bad_cells.append(f"{result.cell.cell_id}: {result.status}: {result.reason}")
             elif result.status == "skipped":
-                skipped.append(f"{cell.cell_id}: {result.reason}")
+                skipped.append(f"{result.cell.cell_id}: {result.reason}")
             for message in outcome.failures:
                 failures.append(message)
                 print(f"  FAIL {message}", flush=True)
@@ -84,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: keeping the cells measured so far", file=sys.stderr)
     finally:
+        outcomes.close()  # a cluster's cells still running are cancelled and cleaned up
         run_dir = session.close(complete=complete)
 
     for note in session.checker.unchecked():

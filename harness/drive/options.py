@@ -45,7 +45,14 @@ RUN_OPTIONS: tuple[Option, ...] = (
            dict(default="results", metavar="DIR")),
     Option("--quick", "the scenarios' [quick] variant: small sizes, short idles",
            dict(action="store_true", default=False)),
+    Option("--workers", "run cells in parallel on a local Dask cluster with N CPU slots on this host: cells that "
+           "only read memory share it, each pinned to CPUs of its own; the others run alone (docs/CLUSTER.md)",
+           dict(type=positive_int, default=None, metavar="N")),
+    Option("--scheduler", "run cells on an existing Dask cluster (one `dask worker` per host, docs/CLUSTER.md)",
+           dict(default=None, metavar="tcp://HOST:8786")),
 )
+# Options only `goreclaim run` acts on: pytest runs its items one at a time, in its own process.
+CLI_ONLY = ("--workers", "--scheduler")
 
 
 # `goreclaim run --program` only: a program named on the command line (its arguments follow `--`).

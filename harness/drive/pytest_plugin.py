@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.define.scenario import Scenario, ScenarioError
-from harness.drive.options import add_run_options, split_go
+from harness.drive.options import CLI_ONLY, add_run_options, split_go
 from harness.run.backends.base import ERRORS
 
 
@@ -50,6 +50,10 @@ def pytest_configure(config: pytest.Config) -> None:
             _is_scenario_path(Path(a.split("::")[0])) or Path(a.split("::")[0]).name == "scenarios"
             for a in config.args):
         raise pytest.UsageError("scenario cells must not share a machine: run them without -n (pytest-xdist)")
+    given = [flag for flag in CLI_ONLY if getattr(config.option, flag.lstrip("-"), None)]
+    if given:
+        raise pytest.UsageError(f"{', '.join(given)}: only with goreclaim run (pytest runs scenario cells one at a "
+                                "time)")
     if config.option.repeats is not None and config.option.repeats < 1:
         raise pytest.UsageError(f"--repeats {config.option.repeats}: must be a positive integer")
     config.stash[STATE] = _State(results_dir=Path(config.option.results), backend=config.option.backend or "auto")

@@ -24,6 +24,7 @@ from harness.drive.checks import Checker
 from harness.run.backends.base import MEASURED, Backend, RunResult
 from harness.run.backends.common import RunInterrupted
 from harness.run.backends.select import BackendUnavailable, select_backend
+from harness.run.placement import placement
 
 
 @dataclass
@@ -32,70 +33,21 @@ class Outcome:
 
     result: RunResult
     failures: list[str]
+    requeued: bool = False   # a `lost` cell queued again on the cluster: another outcome of it follows
 
 
-class RunSession:
-    """One run directory, one backend, any number of cells."""
+class CellRunner:
+    """Cells → build → backend → RunResult, with builds and backends cached: what runs a cell,
+    in the session's process or in a cluster worker's (harness.drive.cell_worker)."""
 
-    def __init__(
-        self,
-        results_dir: Path,
-        backend: str = "auto",
-        run_id: str | None = None,
-        manifest_extra: dict | None = None,
-        log: Callable[[str], None] = print,
-        scenarios: Iterable[Scenario] = (),
-        resume: Path | None = None,
-    ):
-        from harness.store.provenance import collect_manifest
-        from harness.store.rundir import RunStore, new_run_id
-
+    def __init__(self, backend: str = "auto", run_label: str = "", log: Callable[[str], None] = print):
         self.log = log
-        self.run_id = Path(resume).name if resume is not None else (run_id or new_run_id())
-        self.backend, self.backend_reason = select_backend(backend, run_label=self.run_id)
-        log(f"backend {self.backend.name}: {self.backend_reason}")
+        self.run_label = run_label
+        self.backend, self.backend_reason = select_backend(backend, run_label=run_label)
         self._backends: dict[str, Backend | str] = {self.backend.name: self.backend}
         self._builds: dict[str, Build | tuple[str, str]] = {}
-        scenarios = tuple(scenarios)
-        # The programs that ran instead of built-in workloads, each with its scenario (the report's cue).
-        programs = [{"scenario": s.name, **s.program.describe()} for s in scenarios if s.program is not None]
-        manifest = collect_manifest(
-            run_id=self.run_id, backend=self.backend.name, backend_requested=backend,
-            backend_reason=self.backend_reason, **({"programs": programs} if programs else {}),
-            **(manifest_extra or {}),
-        )
-        if resume is not None:  # the cells already there stay; the manifest keeps what it said
-            self.store = RunStore.reopen(Path(resume))
-        else:
-            self.store = RunStore.create(Path(results_dir), manifest, run_id=self.run_id)
-        self.cells_run = 0
-        self.checker = Checker({s.name: s for s in scenarios})
-        self._run_dir: Path | None = None
-        self._previous_sigterm = self._previous_sigint = None
-        self._install_sigterm()
 
-    # -- signals -------------------------------------------------------------------------
-
-    def _install_sigterm(self) -> None:
-        # SIGTERM takes the same path as Ctrl-C: stop the workload, keep what was measured.
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def on_sigterm(signum, frame):
-            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-        self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
-        # A shell starts background jobs with SIGINT ignored, and Python then never raises
-        # KeyboardInterrupt; an interrupt must still stop the run cleanly.
-        self._previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def _restore_sigterm(self) -> None:
-        if self._previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, self._previous_sigterm)
-            signal.signal(signal.SIGINT, self._previous_sigint)
-            self._previous_sigterm = None
-
-    # -- cells -----------------------------------------------------------------------------
+    # -- builds and backends -----------------------------------------------------------------------------
 
     def _build(self, go_version: str) -> Build | tuple[str, str]:
         """The build for a Go version, or (status, reason) when there is none. Cached per session."""
@@ -138,7 +90,7 @@ class RunSession:
             return self.backend
         if name not in self._backends:
             try:
-                self._backends[name], _ = select_backend(name, run_label=self.run_id)
+                self._backends[name], _ = select_backend(name, run_label=self.run_label)
             except (BackendUnavailable, ValueError) as e:
                 self._backends[name] = str(e)
         return self._backends[name]
@@ -150,8 +102,9 @@ class RunSession:
         else:
             self._program_build(cell)
 
-    def run_cell(self, cell: Cell) -> RunResult:
-        """Run one cell and save it before returning. Harness errors become a `failed` cell."""
+    def run(self, cell: Cell) -> RunResult:
+        """Run one cell; harness errors become a `failed` cell. An interrupt raises RunInterrupted
+        carrying what was measured (an `interrupted` cell)."""
         backend = self._backend_for(cell)
         build = self._build(cell.go_version) if cell.program is None else self._program_build(cell)
         if isinstance(backend, str):
@@ -166,15 +119,102 @@ class RunSession:
             try:
                 result = backend.run(cell, build)
             except RunInterrupted as stop:
-                self._save(stop.result)
+                stop.result.placement = placement(cell.cpuset)
                 raise
             except KeyboardInterrupt:
-                self._save(RunResult(cell=cell, status="interrupted", reason="stopped by SIGINT/SIGTERM"))
-                raise
+                raise RunInterrupted(RunResult(cell=cell, status="interrupted", reason="stopped by SIGINT/SIGTERM",
+                                               placement=placement(cell.cpuset))) from None
             except Exception as e:  # noqa: BLE001 - one broken cell must not lose the run
                 self.log(f"{cell.cell_id}: harness error:\n{traceback.format_exc()}")
                 result = RunResult(cell=cell, status="failed", reason=f"harness error: {type(e).__name__}: {e}")
-        self._save(result)
+        result.placement = placement(cell.cpuset)
+        return result
+
+    def cleanup(self) -> None:
+        """Remove what the backends left behind for the run (best effort, while stopping)."""
+        for backend in self._backends.values():
+            if isinstance(backend, str):
+                continue
+            try:
+                backend.cleanup(self.run_label)
+            except Exception as e:  # noqa: BLE001 - best effort while stopping
+                self.log(f"cleanup after interrupt ({backend.name}): {type(e).__name__}: {e}")
+
+
+class RunSession:
+    """One run directory, one backend, any number of cells."""
+
+    def __init__(
+        self,
+        results_dir: Path,
+        backend: str = "auto",
+        run_id: str | None = None,
+        manifest_extra: dict | None = None,
+        log: Callable[[str], None] = print,
+        scenarios: Iterable[Scenario] = (),
+        resume: Path | None = None,
+    ):
+        from harness.store.provenance import collect_manifest
+        from harness.store.rundir import RunStore, new_run_id
+
+        self.log = log
+        self.run_id = Path(resume).name if resume is not None else (run_id or new_run_id())
+        self.runner = CellRunner(backend, run_label=self.run_id, log=log)
+        self.backend, self.backend_reason = self.runner.backend, self.runner.backend_reason
+        log(f"backend {self.backend.name}: {self.backend_reason}")
+        scenarios = tuple(scenarios)
+        # The programs that ran instead of built-in workloads, each with its scenario (the report's cue).
+        programs = [{"scenario": s.name, **s.program.describe()} for s in scenarios if s.program is not None]
+        manifest = collect_manifest(
+            run_id=self.run_id, backend=self.backend.name, backend_requested=backend,
+            backend_reason=self.backend_reason, **({"programs": programs} if programs else {}),
+            **(manifest_extra or {}),
+        )
+        if resume is not None:  # the cells already there stay; the manifest keeps what it said
+            self.store = RunStore.reopen(Path(resume))
+        else:
+            self.store = RunStore.create(Path(results_dir), manifest, run_id=self.run_id)
+        self.cells_run = 0
+        self.checker = Checker({s.name: s for s in scenarios})
+        self._run_dir: Path | None = None
+        self._previous_sigterm = self._previous_sigint = None
+        self._install_sigterm()
+
+    # -- signals -------------------------------------------------------------------------
+
+    def _install_sigterm(self) -> None:
+        # SIGTERM takes the same path as Ctrl-C: stop the workload, keep what was measured.
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_sigterm(signum, frame):
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+        self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+        # A shell starts background jobs with SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt; an interrupt must still stop the run cleanly.
+        self._previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _restore_sigterm(self) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigterm = None
+
+    # -- cells -----------------------------------------------------------------------------
+
+    def prepare(self, cell: Cell) -> None:
+        """Build what the cell runs (cached), so that the time of its run is the run alone."""
+        self.runner.prepare(cell)
+
+    def run_cell(self, cell: Cell) -> RunResult:
+        """Run one cell and save it before returning. Harness errors become a `failed` cell."""
+        try:
+            result = self.runner.run(cell)
+        except RunInterrupted as stop:
+            self.save(stop.result)
+            raise
+        self.save(result)
         return result
 
     def measure(self, cell: Cell, scenario: Scenario | None = None) -> Outcome:
@@ -182,13 +222,17 @@ class RunSession:
         not run to an outcome has none to check)."""
         if scenario is not None:
             self.checker.scenarios.setdefault(scenario.name, scenario)
-        result = self.run_cell(cell)
+        return self.check(self.run_cell(cell))
+
+    def check(self, result: RunResult) -> Outcome:
+        """The expectations a saved cell completes (a cell that did not run to an outcome has none)."""
         failures = []
-        if result.status in MEASURED and cell.scenario in self.checker.scenarios:
-            failures = self.checker.after_cell(cell, result)
+        if result.status in MEASURED and result.cell.scenario in self.checker.scenarios:
+            failures = self.checker.after_cell(result.cell, result)
         return Outcome(result, failures)
 
-    def _save(self, result: RunResult) -> None:
+    def save(self, result: RunResult) -> None:
+        """Write one finished cell to the run directory (cells appear in the order they are saved)."""
         self.store.save_cell(result)
         self.cells_run += 1
 
@@ -207,13 +251,7 @@ class RunSession:
     def _remove_leftovers(self) -> None:
         # The backends clean up in their own finally blocks; this is the net for a second
         # Ctrl-C that arrived during that cleanup.
-        for backend in self._backends.values():
-            if isinstance(backend, str):
-                continue
-            try:
-                backend.cleanup(self.run_id)
-            except Exception as e:  # noqa: BLE001 - best effort while stopping
-                self.log(f"cleanup after interrupt ({backend.name}): {type(e).__name__}: {e}")
+        self.runner.cleanup()
 
     def __enter__(self) -> RunSession:
         return self

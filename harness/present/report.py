@@ -403,13 +403,20 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
                                             for k, (s, w) in claims.NOT_TESTED.items()]))]
     blocks += [Block("h2", "Limitations"), Block("list", limitations(manifest, cells))]
     blocks.append(Block("h2", "Cells"))
-    keep = [c for c in ("cell_id", "scenario", "go_version", "status", "exit_code", "oom_killed", "wall_s",
-                        "reason") if c in cells.columns]
+    keep = with_host(cells, [c for c in ("cell_id", "scenario", "go_version", "status", "exit_code", "oom_killed",
+                                         "wall_s", "reason") if c in cells.columns])
     table = cells[keep].copy()
     for c in keep:
         table[c] = table[c].map(lambda v: "" if axis_text(v) == "unset" else axis_text(v))
     blocks.append(Block("table", table))
     return blocks
+
+
+def with_host(cells: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The Cells table's columns, with `host` after the cell id when the run spans more than one host."""
+    if "host" not in cells.columns or cells["host"].map(axis_text).replace("unset", "").nunique() < 2:
+        return columns
+    return columns[:1] + ["host"] + columns[1:]
 
 
 # ---- a program's run --------------------------------------------------------------------------------
@@ -519,8 +526,8 @@ def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list
         blocks.append(Block("image", (rel, rel)))
     blocks += _program_tool_blocks(summary, cells)
     blocks.append(Block("h2", "Cells"))
-    keep = [c for c in ("cell_id", "go_version", "status", "exit_code", "oom_killed", "wall_s", "reason")
-            if c in cells.columns]
+    keep = with_host(cells, [c for c in ("cell_id", "go_version", "status", "exit_code", "oom_killed", "wall_s",
+                                         "reason") if c in cells.columns])
     table = cells[keep].copy()
     for c in keep:
         table[c] = table[c].map(lambda v: "" if axis_text(v) == "unset" else axis_text(v)[:300])

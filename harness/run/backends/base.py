@@ -21,10 +21,11 @@ STATUSES: dict[str, str] = {
     "build_failed": "the program could not be built with this cell's Go version; the reason has the output",
     "not_ready": "a server did not pass its --ready check in time; stopped",
     "load_failed": "a server's load command failed (the reason has its output); stopped",
+    "lost": "the cluster worker running it died mid-cell (the reason says which); it was queued again once",
 }
 # Cells whose measurements a verdict may read, and cells that make a run fail.
 MEASURED = ("ok", "oom_killed", "exited")
-ERRORS = ("failed", "timeout", "build_failed", "not_ready", "load_failed")
+ERRORS = ("failed", "timeout", "build_failed", "not_ready", "load_failed", "lost")
 
 
 @dataclass
@@ -46,6 +47,8 @@ class RunResult:
     stderr_tail: str = ""
     output: dict[str, str] = field(default_factory=dict)  # a program's whole stdout and stderr, by stream
     sampler_stats: dict = field(default_factory=dict)  # achieved Hz per tier, missed deadlines, read cost
+    # Where it ran (harness.run.placement): host, kernel, cgroup_version, cpuset.
+    placement: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

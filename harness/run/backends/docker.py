@@ -95,6 +95,8 @@ class DockerBackend:
             create_kwargs.update(mem_limit=limit, memswap_limit=limit)
         if cell.cpus:
             create_kwargs["nano_cpus"] = int(cell.cpus * 1e9)
+        if cell.cpuset:  # a cell sharing its host has CPUs of its own
+            create_kwargs["cpuset_cpus"] = cell.cpuset
         published = [p for p in (port, fixed_port(cell)) if p is not None]
         if published:
             # A server's port, published on the host's loopback only (never other interfaces),

@@ -12,6 +12,7 @@ from harness.run.backends.common import (Observation, RunInterrupted, Supervised
                                          remove_leftover_scratch, scratch_dir, supervise, with_port)
 from harness.define.cell import Cell
 from harness.run.env import child_env
+from harness.run.placement import parse_cpu_list
 from harness.build.toolchain import Build
 
 NEEDS_LIMIT = "needs a memory limit; the process backend has none: use --backend docker or cgroup"
@@ -48,9 +49,13 @@ def _run_child(cell: Cell, binary, scratch, cgroup, workdir: str = "") -> RunRes
     oom_before = cgroup.oom_kills() if cgroup is not None else 0
 
     preexec = None
-    if cgroup is not None:
+    cpus = parse_cpu_list(cell.cpuset) if cell.cpuset else None
+    if cgroup is not None or cpus:
         def preexec() -> None:  # runs in the forked child, before exec
-            cgroup.add_process(os.getpid())
+            if cpus:  # a cell sharing its host has CPUs of its own, from its first instruction
+                os.sched_setaffinity(0, cpus)
+            if cgroup is not None:
+                cgroup.add_process(os.getpid())
 
     proc = None
     interrupted = False

@@ -1,0 +1,84 @@
+"""`python -m harness.drive.cell_worker DIR`: run the one cell pickled in DIR/cell.pkl and write its
+RunResult to DIR/result.pkl.
+
+A cluster worker's task (harness.drive.cluster) starts it in a process group of its own, so a cell
+never runs inside the worker's process: SIGTERM or SIGINT stops the cell the way Ctrl-C stops
+`goreclaim run` (the backend removes its container or cgroup, scratch directory and process, and the
+result is an `interrupted` cell with what was measured). If the worker that started it dies, the
+cell stops the same way by itself: nothing is left running on the host.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+PARENT_POLL_S = 0.5
+
+
+def _watch_parent(parent: int) -> None:
+    """SIGTERM this process once its parent (the worker) is gone: it was reparented."""
+    while True:
+        threading.Event().wait(PARENT_POLL_S)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
+def _write(path: Path, result) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    os.replace(tmp, path)
+
+
+def main(argv: list[str]) -> int:
+    work = Path(argv[0])
+    parent = os.getppid()
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+    from harness.drive.session import CellRunner
+    from harness.run.backends.base import RunResult
+    from harness.run.backends.common import RunInterrupted
+    from harness.run.backends.select import BackendUnavailable
+    from harness.run.placement import placement
+
+    payload = pickle.loads((work / "cell.pkl").read_bytes())
+    cell = payload["cell"]
+    runner = None
+    code = 0
+    try:
+        # Its own label: a cleanup here removes this cell's leftovers, never a neighbour's.
+        runner = CellRunner(payload["backend"], run_label=f"{payload['run_id']}.{os.getpid()}",
+                            log=lambda line: print(line, file=sys.stderr, flush=True))
+        result = runner.run(cell)
+    except RunInterrupted as stop:
+        result, code = stop.result, 130
+    except KeyboardInterrupt:
+        result = RunResult(cell=cell, status="interrupted", reason="stopped by SIGINT/SIGTERM",
+                           placement=placement(cell.cpuset))
+        code = 130
+    except BackendUnavailable as exc:
+        result = RunResult(cell=cell, status="skipped", reason=str(exc), placement=placement(cell.cpuset))
+    if code and runner is not None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the cleanup short
+        runner.cleanup()
+    if os.getppid() != parent:  # nobody is left to read it
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        _write(work / "result.pkl", result)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

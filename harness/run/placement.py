@@ -1,0 +1,54 @@
+"""Where a cell runs: the host, its kernel, its cgroup version and the CPUs the cell may use.
+
+Recorded per cell (cells.csv), since on a cluster the cells of one run spread over hosts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def cpu_list(cpus) -> str:
+    """CPU numbers as the kernel writes a list: {0, 1, 2, 5} -> "0-2,5"."""
+    numbers = sorted(set(int(c) for c in cpus))
+    parts, start = [], None
+    for i, n in enumerate(numbers):
+        if start is None:
+            start = n
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            parts.append(f"{start}" if start == n else f"{start}-{n}")
+            start = None
+    return ",".join(parts)
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """"0-2,5" -> {0, 1, 2, 5}; ValueError for anything else."""
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        first, last = int(lo), int(hi) if hi else int(lo)
+        if last < first:
+            raise ValueError(f"{part!r}: a range ends before it starts")
+        out.update(range(first, last + 1))
+    if not out:
+        raise ValueError(f"{text!r}: no CPU")
+    return out
+
+
+def _cgroup_version() -> str:
+    try:
+        from harness.run.observe.cgroupfs import memory_cgroup_of
+
+        return f"v{memory_cgroup_of('self').version}"
+    except Exception:  # noqa: BLE001 - no cgroup to read: say so, never fail a cell for it
+        return "unknown"
+
+
+def placement(cpuset: str = "") -> dict[str, str]:
+    """This host, its kernel and cgroup version, and `cpuset` (else the CPUs this process may use)."""
+    return {"host": socket.gethostname(), "kernel": os.uname().release, "cgroup_version": _cgroup_version(),
+            "cpuset": cpuset or cpu_list(os.sched_getaffinity(0))}

@@ -1,0 +1,473 @@
+"""Cells on a Dask cluster: needs as resources (pure), the scheduler keeping exclusive cells alone (a real
+local cluster, no cells), and real cells through `goreclaim run --scheduler` on a `dask scheduler` and two
+`dask worker` processes on localhost: a quick matrix, a worker killed mid-cell (lost, queued again, the run
+completes), Ctrl-C leaving nothing behind, and parallel cells measuring what they measure alone."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.define.cell import EXCLUSIVE, SHARED_SLICE, Cell, Needs, needs
+from harness.define.errors import ScenarioError
+from harness.define.scenario import discover, load
+from harness.drive import plan as planning
+from harness.drive.cluster import CpuPool, unplaceable
+from harness.run.placement import cpu_list, parse_cpu_list
+
+ROOT = Path(__file__).resolve().parent.parent
+MiB = 1 << 20
+CLAIM_IDS = tuple(f"C{i}" for i in range(1, 15)) + ("X1",)
+
+
+def cell(cell_id="c", **kw) -> Cell:
+    return Cell(cell_id=cell_id, scenario="s", workload="alloc-release", args=(), **kw)
+
+
+# ---------------------------------------------------------------------------------------------- needs (pure)
+
+
+def test_needs_of_a_shared_and_an_exclusive_cell():
+    shared = needs(cell(memory_limit_bytes=300 * MiB + 1, cpus=1.5))
+    assert shared == Needs(cpus=2, memory_mib=301, exclusive=False)
+    assert shared.resources() == {"cpus": 2.0, "memory": 301.0, EXCLUSIVE: SHARED_SLICE}
+    alone = needs(cell(memory_limit_bytes=256 * MiB, exclusive=True))
+    assert alone == Needs(cpus=1, memory_mib=256, exclusive=True)
+    assert alone.resources()[EXCLUSIVE] == 1.0
+
+
+def test_a_cell_without_a_memory_limit_has_the_host_to_itself():
+    assert needs(cell()).exclusive and needs(cell()).memory_mib == 0
+
+
+def test_shared_slices_add_up_exactly_so_an_exclusive_cell_can_follow():
+    # The worker subtracts and adds the slices back as cells start and end: the token must come back whole.
+    total = 1.0
+    for _ in range(700):
+        total -= SHARED_SLICE
+    for _ in range(700):
+        total += SHARED_SLICE
+    assert total == 1.0 and int(1 / SHARED_SLICE) >= 1024
+
+
+def test_fits_and_unplaceable():
+    small = {"cpus": 1.0, "memory": 512.0, EXCLUSIVE: 1.0}
+    assert needs(cell(memory_limit_bytes=512 * MiB)).fits(small)
+    assert not needs(cell(memory_limit_bytes=513 * MiB)).fits(small)
+    assert not needs(cell(memory_limit_bytes=MiB)).fits({"cpus": 1.0, "memory": 512.0})  # no token
+    cells = [cell("a", memory_limit_bytes=256 * MiB), cell("big", memory_limit_bytes=4096 * MiB, cpus=2)]
+    lines = unplaceable(cells, {"tcp://w1": small})
+    assert len(lines) == 1 and "big" in lines[0] and "2 CPU(s), 4096 MiB" in lines[0]
+    assert 'dask worker' in lines[0] and "exclusive=1" in lines[0]
+    assert unplaceable(cells, {}) == ["the cluster has no worker"]
+    assert unplaceable(cells[:1], {"tcp://w1": small}) == []
+
+
+def test_cpu_pool_hands_out_disjoint_cpus_and_the_whole_host_to_an_exclusive_cell():
+    pool = CpuPool([0, 1, 2, 3])
+    a, b = pool.take(1, False), pool.take(2, False)
+    assert len(a) == 1 and len(b) == 2 and not a & b
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(pool.take(1, True)))
+    waiter.start()
+    time.sleep(0.2)
+    assert not got  # an exclusive cell waits for every CPU
+    pool.give(a)
+    pool.give(b)
+    waiter.join(5)
+    assert got == [{0, 1, 2, 3}]
+    pool.give(got[0])
+    assert pool.take(8, False) == {0, 1, 2, 3}  # never more than the pool has
+
+
+def test_cpu_lists():
+    assert cpu_list({3, 0, 1, 2, 7}) == "0-3,7"
+    assert parse_cpu_list("0-2,5") == {0, 1, 2, 5}
+    with pytest.raises(ValueError):
+        parse_cpu_list("3-1")
+
+
+# ---------------------------------------------------------------------------------------------- exclusive (pure)
+
+
+def test_the_reference_scenarios_that_run_alone():
+    alone = {s.name for s in (planning.load_scenario(p) for p in discover()) if planning.exclusive(s)}
+    assert alone == {"gogc_sweep", "freeos_periodic", "alloc_sizes", "large_churn", "gomemlimit", "cache_growth"}
+
+
+def test_exclusive_is_derived_from_timing_metrics_and_can_be_overridden(tmp_path):
+    base = textwrap.dedent("""
+        description = "x"
+        claims = [{claims}]
+        workload = "alloc-release"
+        [limits]
+        memory = "2GiB"
+        {run}
+        {expect}
+    """)
+
+    def scenario(claims="", run="", expect=""):
+        path = tmp_path / "s.toml"
+        path.write_text(base.format(claims=claims, run=run, expect=expect))
+        return load(path, CLAIM_IDS)
+
+    assert not planning.exclusive(scenario('"C2"'))                      # memory only
+    assert planning.exclusive(scenario('"C8"'))                          # gc_cpu_s, throughput
+    assert planning.timing_reads(scenario('"C8"'))[0].startswith("C8: ")
+    assert planning.exclusive(scenario('"C2"', expect='[[expect]]\nmetric = "cpu_s"\nop = ">"\nvalue = 0'))
+    assert not planning.exclusive(scenario('"C8"', run="[run]\nexclusive = false"))
+    assert planning.exclusive(scenario('"C2"', run="[run]\nexclusive = true"))
+    _, cells = planning.plan([str(tmp_path / "s.toml")], [])
+    assert all(c.exclusive for c in cells)
+
+
+def test_a_bad_exclusive_value_is_a_clear_error(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('description = "x"\nclaims = ["C2"]\nworkload = "alloc-release"\n[run]\nexclusive = "yes"\n')
+    with pytest.raises(ScenarioError) as info:
+        load(path, CLAIM_IDS)
+    assert any("run.exclusive: 'yes' is not a boolean" in e for e in info.value.errors), info.value.errors
+
+
+def test_a_foreign_program_runs_alone(tmp_path):
+    from harness.define.scenario import RunSettings, parse_program, program_scenario
+
+    program, errors = parse_program({"binary": sys.executable, "args": ["-c", "pass"]}, tmp_path, str)
+    assert not errors
+    assert planning.exclusive(program_scenario(program, RunSettings()))
+
+
+def test_the_report_shows_hosts_only_when_cells_ran_on_more_than_one():
+    import pandas as pd
+
+    from harness.present.report import with_host
+
+    one = pd.DataFrame({"cell_id": ["a", "b"], "host": ["h1", "h1"]})
+    two = pd.DataFrame({"cell_id": ["a", "b"], "host": ["h1", "h2"]})
+    old = pd.DataFrame({"cell_id": ["a"]})
+    assert with_host(one, ["cell_id", "status"]) == ["cell_id", "status"]
+    assert with_host(two, ["cell_id", "status"]) == ["cell_id", "host", "status"]
+    assert with_host(old, ["cell_id"]) == ["cell_id"]
+
+
+def test_goreclaim_run_without_a_cluster_never_imports_dask(tmp_path):
+    code = ("import sys\nfrom harness.drive import cli, session, plan\n"
+            "assert cli.main(['list']) == 0\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')], 'dask imported'\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def test_options_reach_only_goreclaim_run(tmp_path):
+    from harness.drive.cli import main
+
+    assert main(["run", "--workers", "1", "--scheduler", "tcp://127.0.0.1:1", "--results", str(tmp_path)]) == 2
+
+
+# ---------------------------------------------------------------------------------------------- the scheduler
+
+
+def _record(name: str, exclusive: bool, hold_s: float) -> tuple[str, bool, float, float]:
+    start = time.monotonic()
+    time.sleep(hold_s)
+    return name, exclusive, start, time.monotonic()
+
+
+def test_the_scheduler_never_runs_a_cell_beside_an_exclusive_one_nor_more_than_the_cpus():
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=3, processes=False, dashboard_address=None,
+                                  resources={"cpus": 3, "memory": 1024, EXCLUSIVE: 1},
+                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+        kinds = [False, False, True, False, False, False, True, False, False]
+        futures = []
+        for i, alone in enumerate(kinds):
+            need = needs(cell(f"c{i}", memory_limit_bytes=256 * MiB, exclusive=alone))
+            futures.append(client.submit(_record, f"c{i}", alone, 0.3, resources=need.resources(), pure=False,
+                                         priority=-i))
+        spans = client.gather(futures)
+    for name, alone, start, end in spans:
+        beside = [n for n, _, s, e in spans if n != name and s < end - 0.01 and e > start + 0.01]
+        if alone:
+            assert not beside, f"{name} (exclusive) overlapped {beside}"
+        instants = [s + 0.05 for _, _, s, _ in spans]
+    for t in instants:
+        running = [n for n, _, s, e in spans if s <= t < e]
+        assert len(running) <= 3
+        mem = 256 * len(running)
+        assert mem <= 1024
+    assert max(len([n for n, _, s, e in spans if s <= t < e]) for t in instants) >= 2  # shared ones did share
+
+
+# ---------------------------------------------------------------------------------------------- real cells
+
+SPIKE = """
+description = "A touched spike handed back with FreeOSMemory: memory only."
+claims = ["C2"]
+workload = "alloc-release"
+[params]
+baseline = "200ms"
+hold = "{hold}"
+idle = "500ms"
+freeos = true
+touch = true
+[limits]
+memory = "256MiB"
+[matrix]
+size = [{sizes}]
+[run]
+repeats = {repeats}
+timeout = "1m"
+"""
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _scenario(tmp_path: Path, name: str, hold="300ms", sizes='"32MiB", "64MiB"', repeats=1) -> Path:
+    path = tmp_path / "scenarios" / f"{name}.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(SPIKE.format(hold=hold, sizes=sizes, repeats=repeats))
+    return path
+
+
+def _goreclaim(*args, timeout=600, **kw):
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, env=_env(), capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+def _cells(run_dir: Path) -> list[dict]:
+    with open(run_dir / "cells.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _run_dir(out: str) -> Path:
+    return Path(out.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def runnable(limiting_backend, go_build):
+    """Cells can run here (a backend that limits memory, a Go build), and `dask` is installed."""
+    pytest.importorskip("distributed")
+    return limiting_backend
+
+
+class Cluster:
+    """`dask scheduler` and two `dask worker` processes on localhost, each worker pinned to CPUs of its
+    own (on one machine two workers would otherwise both hand out the same CPUs)."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp / "workers-tmp"  # the workers' TMPDIR: every scratch and cell directory lands here
+        self.tmp.mkdir()
+        port = _free_port()
+        self.address = f"tcp://127.0.0.1:{port}"
+        env = _env() | {"TMPDIR": str(self.tmp)}
+        log = open(tmp / "cluster.log", "wb")
+        self.log_path = tmp / "cluster.log"
+        self.scheduler = subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1",
+                                           "--port", str(port), "--no-dashboard"], env=env, stdout=log,
+                                          stderr=subprocess.STDOUT, cwd=tmp, process_group=0)
+        cpus = sorted(os.sched_getaffinity(0))
+        self.workers = []
+        for i in range(2):
+            mine = {cpus[i % len(cpus)]}
+            self.workers.append(subprocess.Popen(
+                [sys.executable, "-m", "dask", "worker", self.address, "--nthreads", "1", "--no-nanny",
+                 "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}",
+                 "--resources", f"cpus=1,memory=4096,{EXCLUSIVE}=1"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp, process_group=0,
+                preexec_fn=lambda mine=mine: os.sched_setaffinity(0, mine)))
+        self._wait_for_workers(2)
+
+    def _wait_for_workers(self, n: int, timeout_s: float = 60.0) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout="30s") as client:
+            client.wait_for_workers(n, timeout=timeout_s)
+
+    def cell_processes(self) -> list:
+        import psutil
+
+        out = []
+        for w in self.workers:
+            try:
+                out += [c for c in psutil.Process(w.pid).children(recursive=True)
+                        if "harness.drive.cell_worker" in " ".join(c.cmdline())]
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    def close(self) -> None:
+        for proc in self.workers + [self.scheduler]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.workers + [self.scheduler]:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def cluster(runnable, tmp_path):
+    c = Cluster(tmp_path)
+    yield c
+    c.close()
+
+
+def _leftovers(cluster: Cluster, run_dir: Path) -> list[str]:
+    """What the run left on the workers: cell processes, scratch and cell directories, containers."""
+    left = [f"process {p.pid}" for p in cluster.cell_processes()]
+    left += [str(p) for p in cluster.tmp.iterdir() if p.name.startswith("goreclaim-")]
+    try:
+        from harness.build.docker_client import docker_client
+
+        run_id = run_dir.name
+        client = docker_client(timeout_s=10)
+        for c in client.containers.list(all=True, filters={"label": ["goreclaim=1"]}):
+            if c.labels.get("goreclaim.run", "").startswith(run_id):
+                left.append(f"container {c.id[:12]}")
+    except Exception:  # noqa: BLE001 - no Docker: the cgroup backend left no container
+        pass
+    return left
+
+
+def test_a_quick_matrix_through_a_scheduler(cluster, tmp_path):
+    path = _scenario(tmp_path, "par_spike", sizes='"16MiB", "32MiB", "48MiB", "64MiB"')
+    out = _goreclaim("run", str(path), "--scheduler", cluster.address, "--results", str(tmp_path / "results"))
+    assert out.returncode == 0, out.stdout + out.stderr + cluster.log_path.read_text()
+    run_dir = _run_dir(out.stdout)
+    rows = _cells(run_dir)
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
+    assert all(r["host"] == socket.gethostname() and r["kernel"] and r["cgroup_version"] in ("v1", "v2")
+               for r in rows)
+    # Each worker pinned its cells to its one CPU: both CPUs were used, one per cell.
+    assert all(len(parse_cpu_list(r["cpuset"])) == 1 for r in rows)
+    if len(os.sched_getaffinity(0)) > 1:
+        assert len({r["cpuset"] for r in rows}) == 2
+    # ... and the workload saw only that CPU from its first instruction: GOMAXPROCS follows the affinity.
+    import json
+
+    from harness.store.rundir import load_run
+
+    starts = load_run(run_dir).events.query("kind == 'start'")
+    assert len(starts) == 4 and all(json.loads(d)["gomaxprocs"] == 1 for d in starts["detail"])
+    assert (run_dir / "report.md").exists()
+    assert not _leftovers(cluster, run_dir)
+
+
+def test_a_worker_killed_mid_cell_is_lost_queued_again_and_the_run_completes(cluster, tmp_path):
+    path = _scenario(tmp_path, "lost_spike", hold="5s", sizes='"32MiB"')
+    run = subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--scheduler", cluster.address,
+                            "--results", str(tmp_path / "results")], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        victim = None
+        deadline = time.monotonic() + 120
+        while victim is None and time.monotonic() < deadline:
+            for w in cluster.workers:
+                import psutil
+
+                if any("harness.drive.cell_worker" in " ".join(c.cmdline())
+                       for c in psutil.Process(w.pid).children(recursive=True)):
+                    victim = w
+            time.sleep(0.05)
+        assert victim is not None, "no cell started on a worker"
+        time.sleep(1.5)  # well inside the cell
+        victim.kill()
+        out, _ = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, out + cluster.log_path.read_text()
+    run_dir = _run_dir(out)
+    rows = _cells(run_dir)
+    assert [r["status"] for r in rows] == ["lost", "ok"], rows
+    assert rows[0]["cell_id"] == rows[1]["cell_id"]
+    assert "died while running it; queued again" in rows[0]["reason"]
+    # The killed worker's cell stopped by itself and cleaned up (its parent was gone).
+    deadline = time.monotonic() + 30
+    while _leftovers(cluster, run_dir) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _leftovers(cluster, run_dir)
+
+
+def test_ctrl_c_cancels_the_clusters_cells_and_leaves_nothing(cluster, tmp_path):
+    path = _scenario(tmp_path, "stop_spike", hold="20s", sizes='"16MiB", "32MiB", "48MiB"')
+    run = subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--scheduler", cluster.address,
+                            "--results", str(tmp_path / "results")], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(cluster.cell_processes()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cluster.cell_processes(), "no cell started"
+        time.sleep(2)
+        run.send_signal(signal.SIGINT)
+        out, _ = run.communicate(timeout=180)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, out
+    assert "stopping" in out and "interrupted" in out
+    run_dir = _run_dir(out)
+    assert not _leftovers(cluster, run_dir), out
+
+
+# ---------------------------------------------------------------------------------------------- same results
+
+
+def _summary(run_dir: Path) -> dict[str, dict[str, float]]:
+    import pandas as pd
+
+    summary = pd.read_csv(run_dir / "summary.csv").set_index("cell_id")
+    return {cid: {m: float(summary.loc[cid, m]) for m in ("peak_working_set", "final_rss", "peak_rss")}
+            for cid in summary.index}
+
+
+def test_cells_in_parallel_measure_what_they_measure_alone(runnable, tmp_path):
+    """The same memory-only cells one at a time and two at a time (each pinned to a CPU of its own): their
+    peak working set, peak RSS and final RSS agree within 5% or 4 MiB, whichever is larger (seen here: within
+    1 MiB, about the spread between repeats of these cells)."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: cells cannot run in parallel on it")
+    path = _scenario(tmp_path, "same_spike", sizes='"32MiB", "96MiB"', repeats=2)
+    alone = _goreclaim("run", str(path), "--results", str(tmp_path / "alone"))
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    both = _goreclaim("run", str(path), "--workers", "2", "--results", str(tmp_path / "parallel"))
+    assert both.returncode == 0, both.stdout + both.stderr
+    run_dir = _run_dir(both.stdout)
+    assert len({r["cpuset"] for r in _cells(run_dir)}) == 2
+    a, b = _summary(_run_dir(alone.stdout)), _summary(run_dir)
+    assert a.keys() == b.keys()
+    off = []
+    for cid in a:
+        for metric, x in a[cid].items():
+            y = b[cid][metric]
+            tolerance = max(0.05 * max(abs(x), abs(y)), 4 * MiB)
+            print(f"{cid} {metric}: alone {x / MiB:.1f} MiB, parallel {y / MiB:.1f} MiB")
+            if abs(x - y) > tolerance:
+                off.append(f"{cid} {metric}: alone {x / MiB:.1f} MiB, parallel {y / MiB:.1f} MiB")
+    assert not off, off
