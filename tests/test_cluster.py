@@ -378,11 +378,15 @@ def test_a_quick_matrix_through_a_scheduler(cluster, tmp_path):
     assert not _leftovers(cluster, run_dir)
 
 
+def _run_on(cluster, path, tmp_path) -> subprocess.Popen:
+    """goreclaim run of one scenario file through the cluster's scheduler, in the background."""
+    return subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--scheduler", cluster.address,
+                             "--results", str(tmp_path / "results")], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
 def test_a_worker_killed_mid_cell_is_lost_queued_again_and_the_run_completes(cluster, tmp_path):
-    path = _scenario(tmp_path, "lost_spike", hold="5s", sizes='"32MiB"')
-    run = subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--scheduler", cluster.address,
-                            "--results", str(tmp_path / "results")], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    run = _run_on(cluster, _scenario(tmp_path, "lost_spike", hold="5s", sizes='"32MiB"'), tmp_path)
     try:
         victim = None
         deadline = time.monotonic() + 120
@@ -415,10 +419,7 @@ def test_a_worker_killed_mid_cell_is_lost_queued_again_and_the_run_completes(clu
 
 
 def test_ctrl_c_cancels_the_clusters_cells_and_leaves_nothing(cluster, tmp_path):
-    path = _scenario(tmp_path, "stop_spike", hold="20s", sizes='"16MiB", "32MiB", "48MiB"')
-    run = subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--scheduler", cluster.address,
-                            "--results", str(tmp_path / "results")], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    run = _run_on(cluster, _scenario(tmp_path, "stop_spike", hold="20s", sizes='"16MiB", "32MiB", "48MiB"'), tmp_path)
     try:
         deadline = time.monotonic() + 120
         while len(cluster.cell_processes()) < 2 and time.monotonic() < deadline:
