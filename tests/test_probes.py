@@ -151,3 +151,11 @@ def test_removed_cgroup_is_gone():
         cg.remove(5.0)
     with pytest.raises(FileNotFoundError):   # ENODEV from the kept-open files
         probe.read_raw()
+
+
+def test_parse_status_field_by_field_when_the_block_differs():
+    # A line inside the block that this parser does not know: the fields are still found by name.
+    odd = STATUS.replace(b"VmPin:", b"VmPin:\t       0 kB\nVmNew:")
+    assert parse_status(odd) == parse_status(STATUS)
+    assert list(parse_status(odd)) == list(parse_status(STATUS)) == ["vm_rss", "rss_anon", "rss_file", "vm_size",
+                                                                     "vm_hwm"]

@@ -130,38 +130,32 @@ def _kib_field(data: bytes, key: bytes) -> int | None:
     return int(data[i + len(key) : j if j >= 0 else None].split()[0]) * 1024
 
 
+_STATUS_KEYS = (("vm_rss", b"\nVmRSS:"), ("rss_anon", b"\nRssAnon:"), ("rss_file", b"\nRssFile:"),
+                ("vm_size", b"\nVmSize:"), ("vm_hwm", b"\nVmHWM:"))
+
+
 def parse_status(data: bytes) -> dict[str, float]:
     """/proc/<pid>/status bytes → {vm_rss, rss_anon, rss_file, vm_size, vm_hwm} in bytes."""
-    # The fields appear in this order in every kernel since 4.5 (RssAnon/RssFile were added then); each
-    # value is `<blanks>N kB`, and int() skips the blanks. A zombie has no Vm* lines.
-    find = data.find
-    i = find(b"\nVmSize:")
-    if i >= 0:
-        j = find(b" kB", i)
-        size = data[i + 8 : j]
-        i = find(b"\nVmHWM:", j)
-        if i >= 0:
-            j = find(b" kB", i)
-            hwm = data[i + 7 : j]
-            i = find(b"\nVmRSS:", j)
-            if i >= 0:
-                j = find(b" kB", i)
-                rss = data[i + 7 : j]
-                i = find(b"\nRssAnon:", j)
-                if i >= 0:
-                    j = find(b" kB", i)
-                    anon = data[i + 9 : j]
-                    i = find(b"\nRssFile:", j)
-                    if i >= 0:
-                        j = find(b" kB", i)
-                        return {"vm_rss": int(rss) << 10, "rss_anon": int(anon) << 10,
-                                "rss_file": int(data[i + 9 : j]) << 10, "vm_size": int(size) << 10,
-                                "vm_hwm": int(hwm) << 10}
-    if b"\nVmRSS:" not in data:
+    # Since 4.5 the kernel writes these lines in one block, in this order (fs/proc/task_mmu.c, task_mem):
+    # VmSize VmLck VmPin VmHWM VmRSS RssAnon RssFile RssShmem, each `Name:<blanks>N kB`. One split of the
+    # block is the cheapest parse; the names are checked, and anything else is parsed field by field.
+    i = data.find(b"\nVmSize:")
+    j = data.find(b"\nRssShmem:", i)
+    if 0 <= i < j:
+        f = data[i:j].split()
+        if (len(f) == 21 and f[9] == b"VmHWM:" and f[12] == b"VmRSS:" and f[15] == b"RssAnon:"
+                and f[18] == b"RssFile:"):
+            return {"vm_rss": int(f[13]) << 10, "rss_anon": int(f[16]) << 10, "rss_file": int(f[19]) << 10,
+                    "vm_size": int(f[1]) << 10, "vm_hwm": int(f[10]) << 10}
+    if b"\nVmRSS:" not in data:   # a zombie has no Vm* lines
         raise ProcessLookupError("process has exited (no VmRSS in /proc/<pid>/status)")
-    # Older kernel without RssAnon/RssFile: report what there is.
-    return {metric: _kib_field(data, key) for metric, key in (
-        ("vm_rss", b"\nVmRSS:"), ("vm_size", b"\nVmSize:"), ("vm_hwm", b"\nVmHWM:"))}
+    # Another layout, or a kernel older than 4.5 without RssAnon/RssFile: what there is.
+    out = {}
+    for metric, key in _STATUS_KEYS:
+        value = _kib_field(data, key)
+        if value is not None:
+            out[metric] = value
+    return out
 
 
 def proc_status_probe(pid: int) -> FileProbe:
