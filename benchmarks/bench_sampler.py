@@ -16,14 +16,17 @@ own process:
               virtual memory: 3 fields per tick), skipped when it is not installed
 
 A sampler's cost is its whole process's CPU time (every thread, user + system: CLOCK_PROCESS_CPUTIME_ID)
-from just before it starts sampling to just after it stops (psrecord: around its monitor() call), so
-interpreter start-up and imports are not counted; `% of one core` is that over --seconds. As a
-cross-check, `(minus 0 s run)` is the process's whole CPU time from wait4() minus that of a 0 s run of
-the same command (noisier: start-up varies by tens of ms). Achieved Hz is ticks over the time between the first and the last one
-(psrecord: lines of its log), fields per tick the values each tick records. Every figure is printed as
-min / median / max over the runs, and `ratio` is goreclaim's cost over psrecord's (and over the
-baseline's) within each run. On a shared machine CPU time is a figure, not a verdict: the exit status
-is non-zero only when --fail-over is given and the median goreclaim cost at the first rate exceeds it.
+from just before it starts sampling to just after it stops and has returned its rows (psrecord: around
+its monitor() call), so interpreter start-up and imports are not counted. Printed per rate, as
+min / median / max over the runs: CPU seconds per 10 s, % of one core, CPU us per tick; `(minus 0 s run)`,
+a cross-check, is the whole process's CPU time from wait4() minus that of a 0 s run of the same command
+(noisier: start-up varies by tens of ms); the achieved rate (ticks over the time from the first to the
+last; psrecord: lines of its log), fields per tick, missed deadlines and start-up CPU. `ratio` is
+goreclaim's CPU over psrecord's (and over the baseline's) within each run, so both saw the same load.
+
+On a shared machine CPU time is a figure, not a verdict: the exit status is non-zero only when
+--fail-over is given and the median goreclaim cost at the first rate exceeds it. benchmarks/sampler_floor.c
+is the same loop in C (one wake-up and the same reads per tick): the floor the figures sit on.
 
 --in-process prints the older in-process figures instead (this process's CPU over the run while its
 sampler threads sample; --with-smaps adds the slow tier, smaps_rollup at 2 Hz, whose read is kernel
