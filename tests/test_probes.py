@@ -4,9 +4,10 @@ import sys
 
 import pytest
 
-from harness.run.observe.cgroupfs import memory_cgroup_of
-from harness.run.observe.probes import (cgroup_probe, kernel_peaks, parse_smaps_rollup, parse_status, proc_status_probe,
-                            smaps_rollup_probe)
+from harness.run.observe.cgroupfs import (create_memory_cgroup, memory_cgroup_of, normalize_stat, parse_flat_keyed,
+                                          writable_memory_hierarchy)
+from harness.run.observe.probes import (cgroup_probe, kernel_peaks, parse_cgroup, parse_smaps_rollup, parse_status,
+                                        proc_status_probe, smaps_rollup_probe)
 
 STATUS = b"""Name:\tgo\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 1100000 kB\nVmSize:\t 1064960 kB
 VmLck:\t       0 kB\nVmPin:\t       0 kB\nVmHWM:\t 1050000 kB\nVmRSS:\t  524288 kB\nRssAnon:\t  520192 kB
@@ -87,3 +88,74 @@ def test_gone_process_raises_process_lookup_error():
     with pytest.raises(ProcessLookupError):
         proc_status_probe(child.pid)
     assert kernel_peaks(child.pid, None) == (None, None)
+
+
+V1_STAT = b"""cache 3428352\nrss 1687552\nrss_huge 0\ninactive_file 528384\nactive_file 2899968
+hierarchical_memory_limit 9223372036854771712\ntotal_cache 5000000\ntotal_rss 7000000\ntotal_rss_huge 0
+total_inactive_file 1000000\ntotal_active_file 4000000\n"""
+V1_STAT_LOCAL_ONLY = b"cache 3428352\nrss 1687552\nrss_huge 0\ninactive_file 528384\nactive_file 2899968\n"
+V2_STAT = b"""anon 104857600\nfile 52428800\nkernel 1048576\nanon_thp 0\nfile_mapped 1048576
+inactive_anon 104857600\nactive_anon 0\ninactive_file 40000000\nactive_file 12428800\n"""
+
+
+@pytest.mark.parametrize("version, stat", [(1, V1_STAT), (1, V1_STAT_LOCAL_ONLY), (2, V2_STAT)])
+def test_parse_cgroup_is_normalize_stat(version, stat):
+    for usage in (b"20000000\n", b"100\n"):
+        assert parse_cgroup(version, (usage, stat)) == normalize_stat(version, int(usage),
+                                                                       parse_flat_keyed(stat.decode()))
+    got = parse_cgroup(1, (b"20000000\n", V1_STAT))
+    assert (got["anon"], got["file"], got["inactive_file"], got["working_set"]) == (7000000, 5000000, 1000000,
+                                                                                   19000000)
+
+
+def test_parse_status_without_rss_split():
+    old_kernel = b"Name:\tgo\nVmSize:\t 2048 kB\nVmHWM:\t 1024 kB\nVmRSS:\t 512 kB\nVmData:\t 100 kB\n"
+    assert parse_status(old_kernel) == {"vm_rss": 512 << 10, "vm_size": 2048 << 10, "vm_hwm": 1024 << 10}
+
+
+def test_file_probe_halves_are_the_call(holder):
+    probe = proc_status_probe(holder.pid)
+    raw = probe.read_raw()
+    assert isinstance(raw, bytes) and probe.parse_raw(raw)["rss_anon"] >= 256 << 20
+    assert set(probe.parse_raw(raw)) == set(probe())
+    cg = cgroup_probe(memory_cgroup_of(os.getpid()))
+    usage, stat = cg.read_raw()
+    assert int(usage) > 0 and b"inactive_file" in stat
+    assert set(cg.parse_raw((usage, stat))) == {"usage", "anon", "file", "inactive_file", "working_set"}
+
+
+def test_zombie_is_gone_when_parsed():
+    # Read at the tick, a zombie's status is still bytes; parsing them says the process is gone.
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    probe = proc_status_probe(child.pid)
+    child.stdin.close()
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: a zombie
+    try:
+        raw = probe.read_raw()
+        with pytest.raises(ProcessLookupError):
+            probe.parse_raw(raw)
+        with pytest.raises(ProcessLookupError):
+            probe()
+    finally:
+        child.wait()
+
+
+def test_removed_cgroup_is_gone():
+    if writable_memory_hierarchy() is not None:
+        pytest.skip("needs a writable memory cgroup hierarchy")
+    cg = create_memory_cgroup(f"goreclaim-test-probe-{os.getpid()}", None)
+    try:
+        probe = cgroup_probe(cg)
+        assert probe()["usage"] >= 0
+    finally:
+        cg.remove(5.0)
+    with pytest.raises(FileNotFoundError):   # ENODEV from the kept-open files
+        probe.read_raw()
+
+
+def test_parse_status_field_by_field_when_the_block_differs():
+    # A line inside the block that this parser does not know: the fields are still found by name.
+    odd = STATUS.replace(b"VmPin:", b"VmPin:\t       0 kB\nVmNew:")
+    assert parse_status(odd) == parse_status(STATUS)
+    assert list(parse_status(odd)) == list(parse_status(STATUS)) == ["vm_rss", "rss_anon", "rss_file", "vm_size",
+                                                                     "vm_hwm"]

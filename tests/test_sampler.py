@@ -183,3 +183,16 @@ def test_trigger_reads_the_slow_tier_at_once_without_moving_its_schedule():
     assert (stamps[1] - asked) / 1e6 < 50   # served within milliseconds, not at the next 2 s deadline
     assert st["slow_triggered"] == 1
     assert st["slow_ticks"] == 1            # an extra reading is not a tick of the cadence
+
+
+def test_side_by_side_benchmark_runs_the_sampler_in_its_own_process():
+    """bench_sampler's whole-process figures for this tree's sampler (psrecord and a baseline are the
+    benchmark's business, not a test's)."""
+    from bench_sampler import Contender, Holder, side_by_side
+
+    with Holder(64 << 20) as holder:
+        got = side_by_side([Contender("goreclaim", holder, Path(__file__).resolve().parents[1])], 100.0, 0.5, 1)
+    (report,) = got["goreclaim"]
+    assert report["fields_per_tick"] == 10 and report["rows"] >= 300
+    assert report["max_vm_rss"] >= 64 << 20
+    assert report["window_cpu_s"] > 0 and report["ticks"] + report["missed"] >= 45

@@ -7,7 +7,6 @@ everything measured about it, so the docker, cgroup and process backends measure
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import tempfile
@@ -270,21 +269,6 @@ def remove_leftover_scratch() -> list[str]:
     return removed
 
 
-def _gone_on_enodev(probe):
-    """A removed cgroup (docker's, right after its container exits) answers reads of files
-    kept open with ENODEV: that is the probe's target being gone, not an error."""
-
-    def read():
-        try:
-            return probe()
-        except OSError as e:
-            if e.errno == errno.ENODEV:
-                raise FileNotFoundError(e.errno, "cgroup removed") from e
-            raise
-
-    return read
-
-
 class Observation:
     """Telemetry, samples and the optional syscall trace of one workload run."""
 
@@ -394,7 +378,9 @@ class Observation:
         try:
             fast = {"proc": proc_status_probe(pid)}
             if cgroup is not None:
-                fast["cgroup"] = _gone_on_enodev(cgroup_probe(cgroup))
+                # A removed cgroup (ENODEV) is a gone target in cgroup_probe itself; unwrapped, so the sampler
+                # can read it at its tick and parse later (probes.FileProbe).
+                fast["cgroup"] = cgroup_probe(cgroup)
             slow = {"smaps": smaps_rollup_probe(pid)}
             if self.cell.program is not None and self.cell.program.metrics_url:
                 slow["runtime"] = metrics_url_probe(with_port([self.cell.program.metrics_url], port)[0])

@@ -5,6 +5,12 @@ time.monotonic_ns()), so cadence does not drift with the cost of reads. A tier t
 the deadlines it missed (and counts them) instead of bursting to catch up. The slow tier (smaps_rollup,
 milliseconds on a large process) has its own thread so it never delays the fast tier.
 
+A tick does the reads and little else, because after a 10 ms sleep the CPU caches are cold and every
+Python operation there costs several times its price in a loop. A probe with `read_raw`/`parse_raw`
+(probes.FileProbe: /proc status, the cgroup files) is only read at the tick, and the tier parses what it
+kept in batches, about every half second, in the time left before its next deadline; another probe is
+called at the tick and its {metric: value} kept as returned. Every kept read becomes one row per metric.
+
 `trigger()` asks for one extra reading of every tier now, off the cadence. Backends call it when the
 workload announces a phase, so "the value at the end of a phase" exists even for the slow tier and
 for phases shorter than one sampling period (a FreeOSMemory call lasts milliseconds).
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from array import array
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -23,6 +30,11 @@ Row = tuple[int, str, str, float]
 
 # Exceptions that mean "the target is gone": stop calling that probe, quietly.
 _GONE = (ProcessLookupError, FileNotFoundError)
+
+# Kept reads are parsed into rows about this often (seconds of sampling), within this share of the time
+# left before the next deadline.
+_FLUSH_EVERY_S = 0.5
+_FLUSH_SHARE = 0.75
 
 
 @dataclass
@@ -42,14 +54,18 @@ class _Tier:
         self.hz = hz
         self.period_ns = int(round(1e9 / hz))
         self._stop = stop
+        self.running = True                     # cleared by Sampler.stop(), which also sets _stop
         # Set by stop() and trigger(); long-period tiers wait on it, so either wakes them at once.
         self.wake = threading.Event()
         self.triggered = 0
-        # (t_ns, source, {metric: value}) per read; expanded into rows after stop, off the hot path.
-        self.reads: list[tuple[int, str, Mapping[str, float]]] = []
+        # (t_ns, source, parse, raw) per read: parse is the probe's parse_raw, or None when raw is already
+        # its {metric: value}. _flush() turns them into rows.
+        self.reads: list[tuple] = []
+        self._rows: list[Row] = []
+        self._flush_at = max(1, len(self.probes)) * max(1, int(hz * _FLUSH_EVERY_S))
         self.ticks = 0
         self.missed = 0
-        self.read_ns: list[int] = []            # total read time per tick
+        self.read_ns = array("q")               # total read time per tick
         self.errors = 0
         self.first_error: str | None = None
         self.gone: dict[str, int] = {}          # probe name -> t_ns when its target disappeared
@@ -58,72 +74,115 @@ class _Tier:
         self.cpu_ns = 0
         self.thread = threading.Thread(target=self._run, name=f"sampler-{name}", daemon=True)
 
+    def _error(self, name: str, e: Exception) -> None:
+        self.errors += 1
+        if self.first_error is None:
+            self.first_error = f"{name}: {type(e).__name__}: {e}"
+
     def _run(self) -> None:
         monotonic_ns = time.monotonic_ns
         sleep = time.sleep
         stop_is_set = self._stop.is_set
         wake = self.wake
-        reads_append = self.reads.append
+        reads = self.reads
+        reads_append = reads.append
         read_append = self.read_ns.append
+        gone = self.gone
+        flush, flush_at = self._flush, self._flush_at
         period = self.period_ns
         # Long periods wait on the wake event so stop() and trigger() are prompt; short ones use
         # sleep(), which is cheaper, and a trigger is served at the next tick (within one period).
         use_wait = period >= 50_000_000
-        active = list(self.probes.items())
+        # (name, what to call at the tick, how to parse what it returned later or None)
+        active = [(name, probe.read_raw, probe.parse_raw) if hasattr(probe, "read_raw") else (name, probe, None)
+                  for name, probe in self.probes.items()]
+        ticks = missed = triggered = 0
+        first_tick = last_tick = 0
         cpu_start = time.thread_time_ns()
         t_start = self.t_start = monotonic_ns()
         k = 0
-        while active and not stop_is_set():
-            deadline = t_start + k * period
-            now = monotonic_ns()
-            extra = False
-            if now < deadline:
-                if use_wait:
-                    if wake.wait((deadline - now) / 1e9):
-                        wake.clear()
-                        if stop_is_set():
-                            break
-                        extra = True
-                else:
-                    sleep((deadline - now) / 1e9)
-            tick_start = monotonic_ns()
-            for name, probe in active:
-                t = monotonic_ns()
-                try:
-                    values = probe()
-                except _GONE:
-                    self.gone[name] = t
-                    active = [(n, p) for n, p in active if n != name]
+        try:
+            while active and self.running:
+                deadline = t_start + k * period
+                now = monotonic_ns()
+                extra = False
+                if now < deadline:
+                    if use_wait:
+                        if wake.wait((deadline - now) / 1e9):
+                            wake.clear()
+                            if stop_is_set():
+                                break
+                            extra = True
+                    else:
+                        sleep((deadline - now) / 1e9)
+                tick_start = monotonic_ns()
+                for name, read, parse in active:
+                    t = monotonic_ns()
+                    try:
+                        reads_append((t, name, parse, read()))
+                    except _GONE:
+                        gone[name] = t
+                        active = [a for a in active if a[0] != name]
+                    except Exception as e:  # noqa: BLE001 - a broken probe must not kill the sampler
+                        self._error(name, e)
+                now = monotonic_ns()
+                read_append(now - tick_start)
+                if extra:
+                    # Off the cadence: not a tick, and the schedule stays as it was.
+                    triggered += 1
                     continue
-                except Exception as e:  # noqa: BLE001 - a broken probe must not kill the sampler
-                    self.errors += 1
-                    if self.first_error is None:
-                        self.first_error = f"{name}: {type(e).__name__}: {e}"
-                    continue
-                reads_append((t, name, values))
-            now = monotonic_ns()
-            read_append(now - tick_start)
-            if extra:
-                # Off the cadence: not a tick, and the schedule stays as it was.
-                self.triggered += 1
+                if not k:
+                    first_tick = tick_start
+                last_tick = tick_start
+                ticks += 1
+                k += 1
+                # Late: skip every deadline already in the past rather than sampling back to back.
+                behind = (now - t_start) // period + 1
+                if behind > k:
+                    missed += behind - k
+                    k = behind
+                if len(reads) >= flush_at:
+                    # Awake anyway: parse kept reads, stopping well before the next deadline.
+                    if flush(now + int((t_start + k * period - now) * _FLUSH_SHARE)):
+                        # A parse found its target gone (a zombie's status): stop reading it.
+                        active = [a for a in active if a[0] not in gone]
+        finally:
+            self.ticks, self.missed, self.triggered = ticks, missed, triggered
+            self.first_tick, self.last_tick = first_tick, last_tick
+            self.t_end = monotonic_ns()
+            self.cpu_ns = time.thread_time_ns() - cpu_start
+
+    def _flush(self, until_ns: int | None = None) -> bool:
+        """Kept reads → rows, oldest first, until the monotonic clock passes until_ns (None: all of them).
+        A parse that says the target is gone marks the probe gone at that read and drops its later reads;
+        any other failure is counted as an error of the probe. True if a probe was found gone."""
+        reads, rows_append, gone = self.reads, self._rows.append, self.gone
+        monotonic_ns = time.monotonic_ns
+        found_gone = False
+        done = 0
+        for t, name, parse, raw in reads:
+            done += 1
+            if gone and name in gone and t >= gone[name]:
                 continue
-            if not k:
-                self.first_tick = tick_start
-            self.last_tick = tick_start
-            self.ticks += 1
-            k += 1
-            # Late: skip every deadline already in the past rather than sampling back to back.
-            behind = (now - t_start) // period + 1
-            if behind > k:
-                self.missed += behind - k
-                k = behind
-        self.t_end = monotonic_ns()
-        self.cpu_ns = time.thread_time_ns() - cpu_start
+            try:
+                for metric, value in (raw if parse is None else parse(raw)).items():
+                    rows_append((t, name, metric, value))
+            except _GONE:
+                gone[name] = t
+                found_gone = True
+            except Exception as e:  # noqa: BLE001
+                self._error(name, e)
+            if until_ns is not None and not done & 15 and monotonic_ns() >= until_ns:
+                break
+        del reads[:done]
+        return found_gone
 
     def rows(self) -> list[Row]:
-        return [(t, name, metric, value) for t, name, values in self.reads for metric, value in values.items()]
+        self._flush()
+        return self._rows
 
     def stats(self) -> dict:
+        self._flush()
         elapsed_s = max(self.t_end - self.t_start, 1) / 1e9
         p = self.name
         out = {
@@ -140,7 +199,7 @@ class _Tier:
             f"{p}_errors": self.errors,
             f"{p}_elapsed_s": elapsed_s,
             f"{p}_cpu_s": self.cpu_ns / 1e9,             # this tier's thread CPU time
-            f"{p}_rows": sum(len(v) for _, _, v in self.reads),
+            f"{p}_rows": len(self._rows),
         }
         if self.first_error is not None:
             out[f"{p}_first_error"] = self.first_error
@@ -149,12 +208,16 @@ class _Tier:
         return out
 
 
-def _percentile(values: list[int], q: float) -> float:
+def _percentile(values, q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
     idx = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
     return float(ordered[idx])
+
+
+def _first(row: Row) -> int:
+    return row[0]
 
 
 class Sampler:
@@ -188,12 +251,14 @@ class Sampler:
             return self._result
         self._stop.set()
         for tier in self._tiers:
+            tier.running = False
             tier.wake.set()
         for tier in self._tiers:
             if tier.thread.is_alive() or self._started:
                 tier.thread.join()
+        # Each tier's rows are in time order already; sorting the two runs together merges them.
         rows = self._tiers[0].rows() + self._tiers[1].rows()
-        rows.sort(key=lambda r: r[0])
+        rows.sort(key=_first)
         stats: dict = {}
         for tier in self._tiers:
             stats.update(tier.stats())
