@@ -23,8 +23,11 @@ test: $(VENV)/.installed
 	$(PY) -m pytest scenarios/ --quick --matrix gogc=50,100,300
 
 # Speed and cost, printed as min/median/max (never a pass/fail test): the report on the reference
-# run and on a synthetic 500-cell run, and the sampler's own CPU at 100 Hz. BENCH_FLAGS=--fail-over=N
+# run and on a synthetic 500-cell run, the sampler's own CPU at 100 Hz beside psrecord's, and a quick
+# subset of scenarios with --workers 1 against --workers 2. BENCH_FLAGS=--fail-over=N
 # makes a figure over N an error.
 bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/bench_report.py $(BENCH_FLAGS)
 	$(PY) benchmarks/bench_sampler.py --runs 3 --seconds 5
+	$(PY) benchmarks/bench_workers.py --quick alloc_release madvdontneed syscalls release_threshold gogc_sweep
