@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.drive.options import PROGRAM_FLAGS, PROGRAM_OPTIONS, add_run_options, program_table, split_go
+from harness.drive.options import CLI_ONLY, PROGRAM_FLAGS, PROGRAM_OPTIONS, add_run_options, program_table, split_go
 from harness.run.backends.base import ERRORS
 from harness.run.backends.select import BackendUnavailable
 from harness.store.rundir import StoreError
@@ -266,7 +266,8 @@ def parser() -> argparse.ArgumentParser:
                         help="then bisect the smallest limit at which the recommended settings stay healthy")
     advise.add_argument("--resume", default=None, metavar="RUN_DIR",
                         help="continue an interrupted advise run: only the cells not yet on disk run")
-    add_run_options(advise.add_argument)
+    # One cell at a time: the budget is fitted to the first cell's time.
+    add_run_options(advise.add_argument, leave_out=CLI_ONLY)
     for option in PROGRAM_OPTIONS:
         advise.add_argument(option.flag, help=option.help, dest=option.dest, **option.kwargs)
     advise.set_defaults(func=cmd_advise)

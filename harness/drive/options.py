@@ -94,10 +94,11 @@ PROGRAM_FLAGS = {"binary": "--program", "args": "arguments after --", "mounts": 
                  "metrics_url": "--metrics-url"}
 
 
-def add_run_options(add) -> None:
+def add_run_options(add, leave_out: tuple[str, ...] = ()) -> None:
     """`add` is argparse's `parser.add_argument` or pytest's `group.addoption`."""
     for option in RUN_OPTIONS:
-        add(option.flag, help=option.help, dest=option.dest, **option.kwargs)
+        if option.flag not in leave_out:
+            add(option.flag, help=option.help, dest=option.dest, **option.kwargs)
 
 
 def split_go(values: list[str] | None) -> list[str] | None:
