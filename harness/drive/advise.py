@@ -25,6 +25,7 @@ from harness.define.scenario import Scenario, resolve_path
 from harness.define.units import UnitError, format_size, parse_duration, parse_size
 from harness.drive.options import split_go
 from harness.drive.plan import load_scenario
+from harness.drive.session import RunSession, progress_bar
 
 DEFAULT_BUDGET = "20m"
 
@@ -178,8 +179,6 @@ class Runner:
             self.done += 1
             self.cell_s = took if self.done == 1 else 0.8 * self.cell_s + 0.2 * took
             left = max(0, self.total - self.done) * self.cell_s
-            from harness.drive.session import progress_bar
-
             note = f" ({result.reason})" if result.reason else ""
             self.log(f"{progress_bar(self.done, max(self.total, self.done), left)} {cell.cell_id} "
                      f"{result.status} {result.wall_s:.1f}s{note}")
@@ -187,7 +186,6 @@ class Runner:
 
 def run(plan: AdvisePlan, results: str, argv: list[str], resume: Path | None = None,
         saved: dict | None = None) -> int:
-    from harness.drive.session import RunSession
     from harness.present.advice import summary_lines, write_advice
 
     settings = dict(saved or {})
