@@ -150,8 +150,13 @@ def parse_status(data: bytes) -> dict[str, float]:
     if b"\nVmRSS:" not in data:   # a zombie has no Vm* lines
         raise ProcessLookupError("process has exited (no VmRSS in /proc/<pid>/status)")
     # Another layout, or a kernel older than 4.5 without RssAnon/RssFile: what there is.
+    return _kib_fields(data, _STATUS_KEYS)
+
+
+def _kib_fields(data: bytes, keys) -> dict[str, float]:
+    """{metric: bytes} of each `Name: N kB` field of `keys` ((metric, b"\nName:")) that `data` has."""
     out = {}
-    for metric, key in _STATUS_KEYS:
+    for metric, key in keys:
         value = _kib_field(data, key)
         if value is not None:
             out[metric] = value
@@ -173,12 +178,7 @@ _SMAPS_KEYS = (
 def parse_smaps_rollup(data: bytes) -> dict[str, float]:
     if not data:
         raise ProcessLookupError("smaps_rollup is empty: the process has no address space left")
-    out = {}
-    for metric, key in _SMAPS_KEYS:
-        value = _kib_field(data, key)
-        if value is not None:
-            out[metric] = value
-    return out
+    return _kib_fields(data, _SMAPS_KEYS)
 
 
 def smaps_rollup_probe(pid: int) -> FileProbe:
