@@ -193,6 +193,7 @@ def test_side_by_side_benchmark_runs_the_sampler_in_its_own_process():
     with Holder(64 << 20) as holder:
         got = side_by_side([Contender("goreclaim", holder, Path(__file__).resolve().parents[1])], 100.0, 0.5, 1)
     (report,) = got["goreclaim"]
-    assert report["fields_per_tick"] == 10 and report["rows"] >= 300
+    # Counts, not a rate: a busy machine may miss deadlines, but every tick gives all ten fields.
+    assert report["fields_per_tick"] == 10 and report["ticks"] >= 1 and report["rows"] >= 10 * report["ticks"]
     assert report["max_vm_rss"] >= 64 << 20
     assert report["window_cpu_s"] > 0 and report["ticks"] + report["missed"] >= 45
