@@ -18,7 +18,8 @@ from harness.define.axes import axis_text, order_key
 from harness.define.metrics import METRICS
 from harness.define.scenario import Scenario
 from harness.define.units import format_size
-from harness.run.backends.base import MEASURED
+from harness.run.backends.base import ERRORS, MEASURED
+from harness.analyse.summary import config_columns
 
 NAN = float("nan")
 
@@ -85,10 +86,9 @@ def performance_for(scenario: Scenario) -> str | None:
 # ------------------------------------------------------------------------------- configurations
 
 KEY = ("gogc", "gomemlimit", "memory_limit_bytes")
-# Columns that never tell two contexts apart (identity, outcome, or what the key already holds).
-_NOT_CONTEXT = {"cell_id", "scenario", "workload", "args", "backend", "repeat", "status", "exit_code", "oom_killed",
-                "wall_s", "peak_rss_bytes", "peak_cgroup_bytes", "reason", "gomemlimit_bytes", "memory", "go",
-                "host", "kernel", "cgroup", "cpuset", *KEY}
+# Configuration columns that never tell two contexts apart: what names the target, what the key
+# already holds (`memory` is the limit as written), `go` beside the go_version it resolved to.
+_NOT_CONTEXT = {"scenario", "workload", "args", "backend", "memory", "go", *KEY}
 
 
 def _text(value) -> str:
@@ -98,7 +98,7 @@ def _text(value) -> str:
 def context_columns(cells: pd.DataFrame) -> list[str]:
     """The columns besides GOGC, GOMEMLIMIT and the limit that vary: each value set is a context
     (a Go version, say) that gets its own recommendation."""
-    return [c for c in cells.columns if c not in _NOT_CONTEXT and cells[c].map(_text).nunique() > 1]
+    return [c for c in config_columns(cells) if c not in _NOT_CONTEXT and cells[c].map(_text).nunique() > 1]
 
 
 def _stats(values: pd.Series) -> tuple[float, float, float]:
@@ -136,8 +136,7 @@ def configurations(cells: pd.DataFrame, summary: pd.DataFrame, performance: str 
                    headroom: float = DEFAULT_HEADROOM) -> pd.DataFrame:
     """One row per (context, GOGC, GOMEMLIMIT, limit) that ran: class, reason, repeats, and
     median/min/max of peak working set, GC CPU share and the performance metric."""
-    cells = cells[cells["status"].map(str).isin(set(MEASURED) | {"failed", "timeout", "build_failed", "not_ready",
-                                                                 "load_failed", "lost"})].copy()
+    cells = cells[cells["status"].map(str).isin(MEASURED + ERRORS)].copy()  # not skipped or interrupted
     if cells.empty:
         return pd.DataFrame()
     cells["cell_id"] = cells["cell_id"].map(str)

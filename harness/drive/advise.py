@@ -130,7 +130,7 @@ def make_plan(args: argparse.Namespace, program: Scenario | None) -> AdvisePlan:
                       args.find_min_memory)
     first = plan.cells(candidates[0])  # every value is checked here, before a run directory exists
     if not first:
-        raise MatrixError([f"--gogc/--gomemlimit: no configuration left (GOGC=off runs only with a GOMEMLIMIT)"])
+        raise MatrixError(["--gogc/--gomemlimit: no configuration left (GOGC=off runs only with a GOMEMLIMIT)"])
     if plan.find_min_memory and len({_context(c) for c in first}) > 1:
         raise MatrixError(["--find-min-memory: bisects one configuration; give one value of each axis besides "
                            "GOGC and GOMEMLIMIT (one --go version, say)"])
@@ -163,7 +163,6 @@ class Runner:
         self.log = log
         self.finished = session.store.finished()
         self.done = self.total = 0
-        self.started = time.monotonic()
         self.cell_s = 0.0
 
     def run(self, cells: list[Cell]) -> None:
@@ -254,15 +253,12 @@ def _bisect(plan: AdvisePlan, grid: Grid, session, runner: Runner) -> None:
     config = (choice.row["gogc"], choice.row["gomemlimit"])
     print(f"bisecting the memory limit for {analysis.config_name(choice.row)} (healthy at {plan.memory})")
     probes = {plan.memory_bytes: True}
-    tried = advice.limits_tried.get(choice.context, {})
-    probes.update({m: c == analysis.HEALTHY for m, c in tried.items()})
+    probes.update({m: c == analysis.HEALTHY for m, c in advice.limits_tried.get(choice.context, {}).items()})
     while (limit := analysis.next_memory_limit(probes, plan.memory_bytes)) is not None:
         cells = plan.cells(Grid((config[0],), (config[1],), grid.repeats), format_size(limit), configs=[config])
         runner.total = runner.done + len([c for c in cells if c.cell_id not in runner.finished])
         runner.run(cells)
         advice, _ = compute(session.store.run_dir)
-        row = advice.table[(advice.table["gogc"] == config[0]) & (advice.table["gomemlimit"] == config[1])
-                           & (advice.table["memory_limit_bytes"] == float(limit))]
-        klass = row["class"].iloc[0] if len(row) else "failed"
+        klass = advice.limits_tried.get(choice.context, {}).get(limit, "failed")
         probes[limit] = klass == analysis.HEALTHY
         print(f"  {format_size(limit)}: {klass.replace('_', ' ')}")
