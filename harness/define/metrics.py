@@ -266,8 +266,9 @@ def _gomaxprocs(view: CellView) -> float:
 
 
 def _gc_cpu_share(view: CellView) -> float:
-    """GC CPU over the CPU the program could use (GOMAXPROCS × wall time): the quantity the
-    runtime's GC CPU limiter caps at 50% (runtime/mgclimit.go, gcCPULimiterState)."""
+    """GC CPU over the CPU the program could use (GOMAXPROCS × wall time). Close to what the GC CPU
+    limiter holds at about 50% (runtime/mgclimit.go updateLocked), not equal: the limiter counts
+    assists plus a 25% background share, and leaves idle time (idle-P marking included) out."""
     gc_cpu, wall = view.value("gc_cpu_s"), view.value("wall_s")
     if math.isnan(gc_cpu) or not wall > 0:
         return NAN
@@ -386,7 +387,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "of gctrace's CPU times",
            lambda v: _gc_cpu(v)[0], timing=True),
     Metric("gc_cpu_share", "fraction", "GC CPU share",
-           "gc_cpu_s over GOMAXPROCS × wall time (the limiter's measure, runtime/mgclimit.go)", _gc_cpu_share,
+           "gc_cpu_s over GOMAXPROCS × wall time (near what the GC CPU limiter holds at about 50%, "
+           "runtime/mgclimit.go)", _gc_cpu_share,
            timing=True),
     Metric("gc_cpu_source", "text", "GC CPU source", "which of the two gc_cpu_s came from",
            lambda v: _gc_cpu(v)[1]),

@@ -78,10 +78,16 @@ def sampler_rates(run_dir: Path) -> list[str]:
         for k, v in flat.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 stats.setdefault(k, []).append(float(v))
-    out = []
+    out, gone = [], []
     for k, values in sorted(stats.items()):
+        if "_gone." in k:   # instants (monotonic ns) a probe's target went away: counted, not averaged
+            gone.append(f"{k.split('_gone.')[1]} in {len(values)}")
+            continue
         v = pd.Series(values)
         out.append(f"sampler {k}: median {v.median():.4g} (min {v.min():.4g}, max {v.max():.4g}) over {len(v)} cells")
+    if gone:
+        out.append("sampler probes whose target went away before the sampler stopped (the program had ended): "
+                   + ", ".join(gone) + " cells")
     return out
 
 
