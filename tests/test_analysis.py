@@ -159,6 +159,19 @@ def test_phase_value_is_the_first_reading_just_after_the_phase_ends():
     assert s["rss@idle"] == 3.0          # the last phase: no reading after the end, the last before it
 
 
+def test_runtime_phase_value_is_the_workloads_own_reading_at_the_phase_change():
+    # The workload writes its runtime metrics just before each phase line (telemetry Run.Phase); its
+    # next reading, 100 ms into the following phase, already shows that phase's allocation.
+    events = pd.DataFrame([("c", 0.6, "phase", "pagecache", np.nan, ""), ("c", 0.8797, "phase", "allocate", np.nan, ""),
+                           ("c", 2.0, "end", "w", np.nan, "{}")], columns=analysis.EVENT_COLUMNS)
+    samples = pd.DataFrame([("c", 0.72, "runtime", "heap_alloc", 0.3 * MiB), ("c", 0.8796, "runtime", "heap_alloc", 0.4 * MiB),
+                            ("c", 0.93, "runtime", "heap_alloc", 512 * MiB), ("c", 0.88, "proc", "vm_rss", 11 * MiB),
+                            ("c", 0.95, "proc", "vm_rss", 300 * MiB)], columns=analysis.SAMPLE_COLUMNS)
+    s = analysis.summarize(pd.DataFrame([{"cell_id": "c"}]), samples, events).loc["c"]
+    assert s["heap_alloc@pagecache"] == 0.4 * MiB
+    assert s["rss@pagecache"] == 11 * MiB    # the sampler's reading on the phase change, just after it
+
+
 def test_by_config_keeps_the_order_configurations_ran_in():
     cells = pd.DataFrame({"cell_id": ["a", "b", "c", "d"], "gogc": ["50", "100", "300", "50"],
                           "repeat": [0, 0, 0, 1]})

@@ -371,13 +371,3 @@ def retention(run: RunData, cell_id: str, limit_bytes: float = NAN) -> Retention
     goal = in_use_at_gc * new_goal / last_goal * (1 + RETAIN_EXTRA) if last_goal > 0 else NAN
     limit_goal = LIMIT_GOAL_SHARE * limit_bytes if limit_bytes > 0 else NAN
     return Retention(cell_id, last(sys_) - last(released), inuse_end, goal, gc.n, limit_goal)
-
-
-def reading_after(run: RunData, cell_id: str, source: str, metric: str, phase: str) -> float:
-    """A series' first reading after a phase ended (within a second), else its last one by then."""
-    _, end = run.phase_span(cell_id, phase)
-    s = run.series(cell_id, source, metric)
-    if math.isnan(end) or s.empty:
-        return NAN
-    after = s[(s.index >= end - 1e-9) & (s.index <= end + 1.0)]
-    return float(after.iloc[0]) if len(after) else value_at(s, end)

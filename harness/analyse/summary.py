@@ -310,10 +310,11 @@ def phase_values(cell: CellData) -> dict[str, float]:
     for i, phase in enumerate(names):
         start, end = spans[phase]
         end = math.inf if math.isnan(end) else end
-        # The state a phase leaves behind is the first reading just after it ends: the sampler
-        # takes one on every phase change (Sampler.trigger), which matters for phases shorter
-        # than a sampling period, such as a FreeOSMemory call. A reading taken after the next
-        # phase has ended shows that phase's work instead, so the window stops there.
+        # For the sampler's sources the state a phase leaves behind is the first reading just
+        # after it ends: the sampler takes one on every phase change (Sampler.trigger), which
+        # matters for phases shorter than a sampling period, such as a FreeOSMemory call. A
+        # reading taken after the next phase has ended shows that phase's work instead, so the
+        # window stops there. The runtime's own reading comes just before (END_OF_PHASE_READING).
         next_end = spans[names[i + 1]][1] if i + 1 < len(names) else math.inf
         windows.append((phase, start, end, min(end + SETTLE_WINDOW_S, math.inf if math.isnan(next_end) else next_end)))
     for x, declared in PHASE_METRICS.items():
@@ -322,12 +323,15 @@ def phase_values(cell: CellData) -> dict[str, float]:
         for phase, start, end, window_end in windows:
             first_after = np.searchsorted(t, end - EPS, side="left")
             last_by_end = np.searchsorted(t, end + EPS, side="right") - 1
-            if first_after < len(t) and t[first_after] <= window_end + EPS:
+            in_phase = last_by_end >= 0 and t[last_by_end] >= start - EPS
+            if declared.end_reading == "last_by_end" and in_phase:
+                value = v[last_by_end]   # the workload's own reading at the phase change
+            elif first_after < len(t) and t[first_after] <= window_end + EPS:
                 value = v[first_after]
             elif declared.source == "smaps":
                 # The slow tier may have no reading near the phase's end; one from inside
                 # the phase is the closest honest value, one from an earlier phase is not.
-                value = v[last_by_end] if last_by_end >= 0 and t[last_by_end] >= start else NAN
+                value = v[last_by_end] if in_phase else NAN
             else:
                 value = v[last_by_end] if last_by_end >= 0 else NAN  # the last reading by the end
             out[f"{x}@{phase}"] = float(value)

@@ -338,12 +338,20 @@ class Metric:
         return UNITS[self.unit]
 
 
+# Which reading of a source shows the state a phase leaves behind. The sampler reads proc, cgroup
+# and smaps on every phase change, just after the workload's phase line: the first reading after
+# the end. The workload writes its runtime metrics just before that line (telemetry Run.Phase):
+# the last reading by the end; the first after it is already some way into the next phase.
+END_OF_PHASE_READING = {"proc": "first_after", "cgroup": "first_after", "smaps": "first_after",
+                        "runtime": "last_by_end"}
+
+
 @dataclass(frozen=True)
 class PhaseMetric:
     """X of `X@phase`: the value of a sampled series at the end of each phase.
 
-    The state a phase leaves behind is the first reading just after it ends (the sampler reads
-    every tier on each phase change); `reads` lists series in order of preference.
+    The state a phase leaves behind is the reading its source takes at the phase change
+    (END_OF_PHASE_READING); `reads` lists series in order of preference.
     """
 
     name: str
@@ -358,6 +366,11 @@ class PhaseMetric:
     @property
     def source(self) -> str:
         return self.reads[0][0]
+
+    @property
+    def end_reading(self) -> str:
+        """first_after | last_by_end: see END_OF_PHASE_READING."""
+        return END_OF_PHASE_READING[self.source]
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (

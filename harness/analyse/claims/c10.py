@@ -29,11 +29,10 @@ RSS_STAYED = 0.5      # ...while RSS stays at or above this share of the peak
 HEAP_TRACKS = 0.8     # live heap at or above this share of RSS: it tracked RSS
 
 
-def live_heap(derived, t: pd.DataFrame) -> pd.Series:
-    """HeapAlloc (live objects, pprof's inuse_space after a GC) right after `release`; HeapInuse where the
-    run has no HeapAlloc readings."""
-    values = {c: release.reading_after(derived.run, str(c), "runtime", "heap_alloc", "release") for c in t.index}
-    heap = pd.Series(values, dtype=float)
+def live_heap(t: pd.DataFrame) -> pd.Series:
+    """HeapAlloc (live objects, pprof's inuse_space after a GC) at the end of `release`; HeapInuse where
+    the run has no HeapAlloc readings."""
+    heap = col(t, "heap_alloc@release")
     return heap.where(heap.notna(), col(t, "heap_inuse@release"))
 
 
@@ -42,7 +41,7 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     sel = ar[(axis(ar, "freeos") != "true") & (axis(ar, "touch") != "false")]
     if sel.empty:
         return decision("inconclusive", "no-cell")
-    heap, rss, peak = live_heap(derived, sel), col(sel, "rss@release"), col(sel, "peak_rss")
+    heap, rss, peak = live_heap(sel), col(sel, "rss@release"), col(sel, "peak_rss")
     if heap.dropna().empty or rss.dropna().empty:
         return decision("inconclusive", "missing")
     ratio = heap / rss
@@ -85,7 +84,7 @@ CLAIM = Claim(
     "The live heap (HeapAlloc, what inuse_space counts) next to RSS after a spike is released, and over an "
     "idle window that crosses the periodic GC: how long they differ and what closes the gap.",
     scenarios=("alloc_release", "idle_scavenger"),
-    metrics=("heap_inuse@release", "rss@release", "peak_rss"),
+    metrics=("heap_alloc@release", "heap_inuse@release", "rss@release", "peak_rss"),
     figure="figures/alloc_release_breakdown.png",
     decide=decide, evidence=evidence,
     mechanism=("pprof's inuse_space is the live objects as of the last GC (runtime/mprof.go, runtime.MemProfile); "
