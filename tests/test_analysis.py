@@ -172,6 +172,16 @@ def test_runtime_phase_value_is_the_workloads_own_reading_at_the_phase_change():
     assert s["rss@pagecache"] == 11 * MiB    # the sampler's reading on the phase change, just after it
 
 
+def test_last_phase_value_is_read_before_the_workload_exits():
+    # After the end line the process exits and its cgroup uncharges page by page: 888 MiB, then 6 MiB.
+    events = pd.DataFrame([("c", 6.16, "phase", "idle", np.nan, ""), ("c", 9.1657, "end", "w", np.nan, "{}")],
+                          columns=analysis.EVENT_COLUMNS)
+    samples = pd.DataFrame([("c", 9.1655, "cgroup", "usage", 1030 * MiB), ("c", 9.1755, "cgroup", "usage", 888 * MiB),
+                            ("c", 9.2466, "cgroup", "usage", 6 * MiB)], columns=analysis.SAMPLE_COLUMNS)
+    s = analysis.summarize(pd.DataFrame([{"cell_id": "c"}]), samples, events).loc["c"]
+    assert s["cgroup_usage@idle"] == 1030 * MiB
+
+
 def test_by_config_keeps_the_order_configurations_ran_in():
     cells = pd.DataFrame({"cell_id": ["a", "b", "c", "d"], "gogc": ["50", "100", "300", "50"],
                           "repeat": [0, 0, 0, 1]})

@@ -315,7 +315,9 @@ def phase_values(cell: CellData) -> dict[str, float]:
         # matters for phases shorter than a sampling period, such as a FreeOSMemory call. A
         # reading taken after the next phase has ended shows that phase's work instead, so the
         # window stops there. The runtime's own reading comes just before (END_OF_PHASE_READING).
-        next_end = spans[names[i + 1]][1] if i + 1 < len(names) else math.inf
+        # The last phase ends with the workload: a reading after that shows the process exiting
+        # (the cgroup uncharging its memory page by page), so its state is the last one by the end.
+        next_end = spans[names[i + 1]][1] if i + 1 < len(names) else end
         windows.append((phase, start, end, min(end + SETTLE_WINDOW_S, math.inf if math.isnan(next_end) else next_end)))
     for x, declared in PHASE_METRICS.items():
         s = _phase_series(cell, declared.reads)
