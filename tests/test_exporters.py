@@ -122,3 +122,23 @@ def test_summary_json_is_deterministic(run_dir):
     report.write_report(run_dir)
     assert (run_dir / "summary.json").read_bytes() == first
     assert b"NaN" not in first
+
+
+def test_benchstat_carries_a_program_benchmarks_own_metrics():
+    from types import SimpleNamespace
+
+    from harness.present.exporters.benchstat import benchmark_lines
+    from harness.present.results import Results
+
+    cells = pd.DataFrame({"cell_id": ["json[go=a,r0]", "json[go=b,r0]"], "scenario": ["json", "json"],
+                          "go_version": ["1.21.13", "1.27.3"], "status": ["ok", "ok"]})
+    summary = pd.DataFrame({"ns_per_op": [2.0e7, 1.0e7], "benchmark": ["BenchmarkCodeDecoder"] * 2},
+                           index=cells["cell_id"])
+    detail = [json.dumps({"metrics": {"ns/op": v, "frames/op": f}}) for v, f in ((2.0e7, 3.0), (1.0e7, 4.0))]
+    events = pd.DataFrame({"cell_id": list(cells["cell_id"]) + ["json[go=a,r0]"], "kind": ["bench", "bench", "phase"],
+                           "detail": detail + ["{}"]})
+    lines = benchmark_lines(Results(SimpleNamespace(cells=cells, events=events, manifest={}), summary, pd.DataFrame()))
+    bench = [line for line in lines if line.startswith("Benchmark")]
+    assert bench == ["BenchmarkCodeDecoder 1 20000000.0 ns/op 3.0 frames/op",
+                     "BenchmarkCodeDecoder 1 10000000.0 ns/op 4.0 frames/op"]
+    assert lines.index("go: 1.21.13") < lines.index(bench[0]) < lines.index("go: 1.27.3") < lines.index(bench[1])

@@ -407,18 +407,17 @@ def config_columns(cells: pd.DataFrame) -> list[str]:
 
 def config_label(cells: pd.DataFrame) -> pd.Series:
     """A short label per cell from the axis columns that vary within its scenario."""
-    cells = cells.copy()
-    labels = pd.Series("", index=cells.index, dtype=object)
+    labels: dict = {}
     group_key = cells["scenario"] if "scenario" in cells.columns else pd.Series("", index=cells.index)
     candidates = [c for c in config_columns(cells) if c not in ("scenario", "workload", "args", "backend")]
+    texts = {c: cells[c].map(axis_text) for c in candidates}
     for idx in group_key.groupby(group_key).groups.values():
-        sub = cells.loc[idx]
-        varying = [c for c in candidates if sub[c].map(axis_text).nunique() > 1]
+        varying = [c for c in candidates if texts[c].loc[idx].nunique() > 1]
         if "go_version" in varying and "go" in varying:
             varying.remove("go")
         for i in idx:
             labels[i] = ", ".join(f"{c}={axis_display(c, cells.at[i, c])}" for c in varying) or "default"
-    return labels
+    return pd.Series([labels.get(i, "") for i in cells.index], index=cells.index, dtype=object)
 
 
 def by_config(summary: pd.DataFrame, cells: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
@@ -437,19 +436,15 @@ def by_config(summary: pd.DataFrame, cells: pd.DataFrame, metrics: Iterable[str]
     values = summary.reindex(keyed["cell_id"])
     for m in metrics:
         keyed[m] = values[m].to_numpy(dtype=float) if m in values.columns else np.nan
-    rows = []
     # Configurations in the order they first ran, which is the scenario's matrix order
-    # (GOGC 50, 100, 300, off), not the string order ("100" < "300" < "50").
-    for key, group in keyed.groupby(key_cols, sort=False, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        row = dict(zip(key_cols, key))
-        row["config"] = group["config"].iloc[0]
-        row["cell_ids"] = ";".join(group["cell_id"])
-        row["n"] = len(group)
-        for m in metrics:
-            v = group[m].astype(float)
-            row[f"{m}_median"] = float(v.median()) if v.notna().any() else NAN
-            row[f"{m}_min"] = float(v.min()) if v.notna().any() else NAN
-            row[f"{m}_max"] = float(v.max()) if v.notna().any() else NAN
-        rows.append(row)
-    return pd.DataFrame(rows)
+    # (GOGC 50, 100, 300, off), not the string order ("100" < "300" < "50"). One aggregation for
+    # every metric at once: the report pools dozens of metrics over hundreds of cells.
+    grouped = keyed.groupby(key_cols, sort=False, dropna=False)
+    out = grouped.agg(config=("config", "first"), cell_ids=("cell_id", ";".join), n=("cell_id", "size"))
+    if metrics:
+        stats = grouped[metrics].agg(["median", "min", "max"]).astype(float)
+        stats.columns = [f"{m}_{stat}" for m, stat in stats.columns]
+        out = pd.concat([out, stats], axis=1)
+    out = out.reset_index()
+    out["n"] = out["n"].astype(int)
+    return out

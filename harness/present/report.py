@@ -66,6 +66,17 @@ def numbers_table(by_config: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 
 # ---- loading ----------------------------------------------------------------------------------------
 
+def _flatten(d: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}."""
+    out: dict = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def sampler_rates(run_dir: Path) -> list[str]:
     """Achieved sampler statistics per tier, as median (min–max) over cells, from cells/*/cell.json."""
     stats: dict[str, list[float]] = {}
@@ -74,8 +85,7 @@ def sampler_rates(run_dir: Path) -> list[str]:
             found = json.loads(path.read_text()).get("sampler_stats") or {}
         except ValueError:
             continue
-        flat = pd.json_normalize(found, sep=".").to_dict("records")[0] if found else {}
-        for k, v in flat.items():
+        for k, v in _flatten(found).items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 stats.setdefault(k, []).append(float(v))
     out, gone = [], []
@@ -243,24 +253,36 @@ def _render_pending(index: int) -> bytes:
     return render_png(_PENDING[index])
 
 
-def _render_all(draws: list[Callable[[], object]]) -> list[bytes]:
-    """PNG bytes of every figure. Drawing is CPU-bound matplotlib work that holds the GIL, so with
-    more than one CPU the figures are drawn by forked workers that inherit the data (nothing is
-    pickled but the PNG bytes coming back); the figures are the same either way."""
+def _start_rendering(draws: list[Callable[[], object]]) -> Callable[[], list[bytes]]:
+    """Start drawing every figure; returns the call that waits for their PNG bytes, in order.
+
+    Drawing is CPU-bound matplotlib work that holds the GIL, so with more than one CPU the figures
+    are drawn by forked workers that inherit the data (nothing is pickled but the PNG bytes coming
+    back), while this process goes on with the claims and the report's text; the figures are the
+    same either way."""
     workers = min(len(draws), len(os.sched_getaffinity(0)))
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [render_png(draw) for draw in draws]
+        return lambda: [render_png(draw) for draw in draws]
     _PENDING[:] = draws
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            return pool.map(_render_pending, range(len(draws)), chunksize=1)
-    finally:
-        _PENDING.clear()
+    pool = multiprocessing.get_context("fork").Pool(workers)
+    pending = pool.map_async(_render_pending, range(len(draws)), chunksize=1)
+    _PENDING.clear()   # the workers have their own copy
+
+    def wait() -> list[bytes]:
+        try:
+            return pending.get()
+        finally:
+            pool.terminate()
+            pool.join()
+    return wait
 
 
-def draw_figures(run, summary: pd.DataFrame, out_dir: Path, data: analysis.RunData | None = None) -> dict[str, bytes]:
-    """Every figure whose scenario has a completed cell, written as PNG under out_dir; returns each
-    figure's path relative to out_dir → its PNG bytes, in drawing order."""
+def _render_all(draws: list[Callable[[], object]]) -> list[bytes]:
+    return _start_rendering(draws)()
+
+
+def figures_to_draw(run, summary: pd.DataFrame, data: analysis.RunData | None = None) -> dict[str, Callable[[], object]]:
+    """Every figure whose scenario has a completed cell: path relative to the run directory → its draw."""
     todo: dict[str, Callable[[], object]] = {}
     for rel, (scenario, draw) in figure_builders(run, summary, data).items():
         ran = _scenario_cells(run.cells, scenario)
@@ -268,11 +290,22 @@ def draw_figures(run, summary: pd.DataFrame, out_dir: Path, data: analysis.RunDa
             ran = ran[ran["status"].astype(str).isin(claims.USABLE_STATUSES)]
         if not ran.empty:
             todo[rel] = draw
-    written = dict(zip(todo, _render_all(list(todo.values()))))
-    for rel, png in written.items():
+    return todo
+
+
+def _write_figures(out_dir: Path, figures: dict[str, bytes]) -> None:
+    for rel, png in figures.items():
         path = out_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
+
+
+def draw_figures(run, summary: pd.DataFrame, out_dir: Path, data: analysis.RunData | None = None) -> dict[str, bytes]:
+    """Every figure whose scenario has a completed cell, written as PNG under out_dir; returns each
+    figure's path relative to out_dir → its PNG bytes, in drawing order."""
+    todo = figures_to_draw(run, summary, data)
+    written = dict(zip(todo, _render_all(list(todo.values()))))
+    _write_figures(out_dir, written)
     return written
 
 
@@ -560,18 +593,20 @@ def build_results(run) -> Results:
         verdicts = claims.evaluate(run, summary, data).iloc[0:0]
         todo = {rel: draw for rel, (_, draw) in program_figures(run, data).items()}
         figures = dict(zip(todo, _render_all(list(todo.values()))))
-        for rel, png in figures.items():
-            (Path(run.path) / rel).parent.mkdir(parents=True, exist_ok=True)
-            (Path(run.path) / rel).write_bytes(png)
+        _write_figures(Path(run.path), figures)
         results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
         results.blocks = build_program_blocks(run, summary, list(figures))
         return results
+    todo = figures_to_draw(run, summary, data)
+    rendered = _start_rendering(list(todo.values()))   # drawn while the claims and the text are made
     verdicts = claims.evaluate(run, summary, data)
-    figures = draw_figures(run, summary, Path(run.path), data)
     # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).
-    verdicts["figure"] = verdicts["figure"].where(verdicts["figure"].isin(list(figures)), "")
+    verdicts["figure"] = verdicts["figure"].where(verdicts["figure"].isin(list(todo)), "")
+    blocks = build_blocks(run, summary, verdicts, list(todo))
+    figures = dict(zip(todo, rendered()))
+    _write_figures(Path(run.path), figures)
     results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
-    results.blocks = build_blocks(run, summary, verdicts, list(figures))
+    results.blocks = blocks
     return results
 
 

@@ -114,6 +114,7 @@ def benchmark_lines(results: Results) -> list[str]:
     labels = config_label(cells) if len(cells) else pd.Series(dtype=object)
     units = {m: unit_name(str(m)) for m in summary.columns}
     go = cells["go_version"].map(axis_text) if "go_version" in cells.columns else pd.Series("unset", cells.index)
+    custom, written = _custom_metrics(results), set(units.values())
     out: list[str] = []
     for version in dict.fromkeys(go):
         out += ["", f"go: {version}"]
@@ -127,7 +128,8 @@ def benchmark_lines(results: Results) -> list[str]:
                 if unit is None or not isinstance(value, (int, float)) or not math.isfinite(value):
                     continue
                 values.append(f"{_number(value)} {unit}")
-            values += _custom_units(results, cell_id, set(units.values()))
+            values += [f"{_number(v)} {_NOT_NAME.sub('_', u)}" for u, v in custom.get(cell_id, {}).items()
+                       if u not in written and isinstance(v, (int, float)) and math.isfinite(v)]
             if values:
                 benchmark = summary.at[cell_id, "benchmark"] if "benchmark" in summary.columns else ""
                 name = benchmark_name(str(cells.at[i, "scenario"]), labels[i], str(benchmark or ""))
@@ -135,21 +137,22 @@ def benchmark_lines(results: Results) -> list[str]:
     return out
 
 
-def _custom_units(results: Results, cell_id: str, written: set) -> list[str]:
-    """A program benchmark's own metrics (b.ReportMetric) that no declared metric carries, from its
-    first result line."""
+def _custom_metrics(results: Results) -> dict[str, dict]:
+    """Each program benchmark's own metrics (b.ReportMetric), from its first result line, by cell;
+    the events are filtered once, not once per cell."""
     events = getattr(results.run, "events", None)
     if events is None or events.empty:
-        return []
-    mine = events[(events["cell_id"].astype(str) == cell_id) & (events["kind"].astype(str) == "bench")]
-    if mine.empty:
-        return []
-    try:
-        metrics = json.loads(mine["detail"].iloc[0]).get("metrics", {})
-    except (ValueError, AttributeError):
-        return []
-    return [f"{_number(v)} {_NOT_NAME.sub('_', u)}" for u, v in metrics.items()
-            if u not in written and isinstance(v, (int, float)) and math.isfinite(v)]
+        return {}
+    bench = events[events["kind"].astype(str) == "bench"]
+    out: dict[str, dict] = {}
+    for cell_id, detail in zip(bench["cell_id"].astype(str), bench["detail"]):
+        if cell_id in out:
+            continue
+        try:
+            out[cell_id] = json.loads(detail).get("metrics", {}) or {}
+        except (ValueError, AttributeError, TypeError):
+            out[cell_id] = {}
+    return out
 
 
 class BenchstatExporter:
