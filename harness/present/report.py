@@ -8,7 +8,6 @@ The run's samples and events are split by cell once (`split_by_cell`) and every 
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import multiprocessing
@@ -30,7 +29,6 @@ from harness.present import plots
 from harness.present.exporters import EXPORTERS
 from harness.present.results import Block, Results
 
-PNG_METADATA = {"Software": None}  # matplotlib's version stamp would make PNGs differ across installs
 
 
 PROVENANCE_KEYS = (  # shown first, in this order (as harness.store.rundir writes them); any other key follows
@@ -237,13 +235,7 @@ def version_panels(summary: pd.DataFrame, cells: pd.DataFrame) -> list[tuple[str
 
 def render_png(draw: Callable[[], object]) -> bytes:
     """One figure drawn by `draw` as PNG bytes (the figure is closed)."""
-    import matplotlib.pyplot as plt
-
-    fig = draw()
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=100, metadata=PNG_METADATA)
-    plt.close(fig)
-    return png.getvalue()
+    return plots.to_png(draw())
 
 
 _PENDING: list[Callable[[], object]] = []  # the figures a forked worker draws, by index
