@@ -38,6 +38,16 @@ def test_rss_over_time_has_a_panel_per_configuration_with_phases_and_limit(run):
     assert fig._suptitle.get_text() == "alloc_release: RSS"
 
 
+def test_rss_over_time_overlays_one_axis_in_each_panel(run):
+    # madvdontneed unset / 0 / 1 in one panel per Go version: here freeos overlaid, touch the panel.
+    cells, samples, events = run
+    fig = plots.rss_over_time(split_by_cell(samples, events), cells, "t", overlay="freeos")
+    axes = [a for a in fig.axes if a.get_visible()]
+    assert [a.get_title() for a in axes] == ["default"]
+    lines = [l.get_label() for l in axes[0].get_lines() if not l.get_label().startswith("_")]
+    assert lines == ["freeos=true", "freeos=true, r1", "freeos=false", "freeos=false, r1"]
+
+
 def test_memory_breakdown_draws_rss_heap_and_lazyfree(run):
     cells, samples, events = run
     fig = plots.memory_breakdown(split_by_cell(samples, events), cells.head(1), "gap")

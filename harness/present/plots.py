@@ -110,11 +110,16 @@ def _empty(fig: Figure, ax, what: str) -> None:
 
 def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
                   memory_limit: float | None = None, source: str = "proc", metric: str = "vm_rss",
-                  ylabel: str = "RSS (MiB)", max_panels: int = 6) -> Figure:
-    """One panel per configuration (repeats overlaid), phase boundaries named, the limit drawn."""
+                  ylabel: str = "RSS (MiB)", max_panels: int = 6, overlay: str | None = None) -> Figure:
+    """One panel per configuration (repeats overlaid), phase boundaries named, the limit drawn.
+
+    With `overlay`, that axis's values share a panel instead of having one each (e.g. madvdontneed
+    unset, 0 and 1 in one panel per Go version), so the figure shows the contrast a claim reads."""
     scale = series_unit(source, metric).plot_scale
     cells = cells.reset_index(drop=True)
-    labels = config_label(cells) if len(cells) else pd.Series(dtype=object)
+    overlay = overlay if overlay and overlay in cells.columns else None
+    panel_axes = cells.drop(columns=[overlay]) if overlay else cells
+    labels = config_label(panel_axes) if len(cells) else pd.Series(dtype=object)
     groups = list(dict.fromkeys(labels)) or ["(no cells)"]
     groups = groups[:max_panels]
     ncols = 1 if len(groups) == 1 else 2
@@ -130,7 +135,10 @@ def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
             if s.empty:
                 continue
             rep = axis_text(cell.get("repeat", 0))
-            ax.plot(s.index, s.to_numpy() / scale, label=f"repeat {rep}")
+            label = f"repeat {rep}"
+            if overlay:
+                label = f"{overlay}={axis_display(overlay, cell[overlay])}" + (f", r{rep}" if rep != "0" else "")
+            ax.plot(s.index, s.to_numpy() / scale, label=label)
             drawn = True
         if len(members):
             _phase_lines(ax, data, str(members.iloc[0]["cell_id"]))

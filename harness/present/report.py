@@ -161,7 +161,9 @@ def figure_builders(run, summary: pd.DataFrame,
         "figures/alloc_release_rss.png": ("alloc_release", rss("alloc_release")),
         "figures/alloc_release_breakdown.png": ("alloc_release", breakdown(
             "alloc_release", pick_touched_no_freeos, "alloc_release (touched, no FreeOSMemory): heap vs RSS")),
-        "figures/madvdontneed_rss.png": ("madvdontneed", rss("madvdontneed")),
+        "figures/madvdontneed_rss.png": ("madvdontneed", rss(
+            "madvdontneed", overlay="madvdontneed", max_panels=10,
+            title="madvdontneed: RSS over time, unset / 0 / 1 per Go version")),
         "figures/oom_pressure_rss.png": ("oom_pressure", rss("oom_pressure")),
         "figures/oom_pressure_breakdown.png": ("oom_pressure", breakdown("oom_pressure")),
         "figures/alloc_sizes_throughput.png": ("alloc_sizes", sizes),
