@@ -120,6 +120,8 @@ def test_timeout_kills_the_workload(build, backend_or_skip):
     cell = alloc_release("timeout", "--size=16MiB", "--idle=60s", timeout_s=2.0)
     r = backend.run(cell, build)
     assert r.status == "timeout" and "timeout_s=2" in r.reason
+    # An idle workload sleeps: the reason says what its threads were doing when time ran out.
+    assert "threads at the timeout: " in r.reason and "S" in r.reason.split("threads at the timeout: ")[1]
     assert 1.9 <= r.wall_s < 10
 
 

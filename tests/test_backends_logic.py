@@ -95,3 +95,13 @@ def test_explicit_unavailable_backend_says_what_to_use(monkeypatch):
     with pytest.raises(BackendUnavailable) as err:
         select_backend("docker")
     assert "no daemon at /x.sock" in str(err.value) and "--backend cgroup" in str(err.value)
+
+
+def test_threads_state_names_what_each_thread_does():
+    import os
+
+    from harness.run.backends.common import threads_state
+
+    mine = threads_state(os.getpid())
+    assert mine.startswith("threads at the timeout: ") and "× R" in mine   # this thread is running
+    assert threads_state(None) == "" and threads_state(2 ** 22 + 7) == ""  # unknown, or no such process

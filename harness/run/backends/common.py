@@ -43,6 +43,7 @@ class RunInterrupted(KeyboardInterrupt):
 def classify(
     *, exit_code: int | None, oom_killed: bool, timed_out: bool, interrupted: bool, stderr_tail: str,
     timeout_s: float, program: bool = False, stopped: str = "", failed_step: tuple[str, str] = ("", ""),
+    stuck: str = "",
 ) -> tuple[str, str]:
     """(status, reason) of a finished run. OOM is judged by the caller from the kernel's
     counters or docker's State.OOMKilled: a SIGKILL alone may as well be a timeout.
@@ -54,7 +55,7 @@ def classify(
     if oom_killed:
         return "oom_killed", "killed by the kernel's OOM killer at the memory limit"
     if timed_out:
-        return "timeout", f"still running after timeout_s={timeout_s:g}; killed"
+        return "timeout", f"still running after timeout_s={timeout_s:g}; killed" + (f" ({stuck})" if stuck else "")
     if failed_step[0]:  # not_ready, load_failed: the reason says which step and why
         return failed_step[0], failed_step[1] + (f"; {stopped}" if stopped else "")
     if stopped:
@@ -76,9 +77,37 @@ class Supervised:
     """How a cell's process was waited for: what `classify` judges besides its exit."""
 
     timed_out: bool = False
+    stuck: str = ""     # at a timeout: what its threads were doing (threads_state)
     stopped: str = ""   # how the harness stopped it; "" when it ended by itself
     status: str = ""    # not_ready | load_failed: the program's timeline went wrong there
     reason: str = ""
+
+
+def threads_state(pid: int | None) -> str:
+    """What a process's threads are doing, for a cell that hit its timeout: how many are running
+    (R) or sleeping (S, D) and in which kernel function they wait (/proc/PID/task/*/stat, wchan);
+    "" when the process is gone or unreadable. A busy loop and a thread stuck in the kernel look
+    alike from outside; this line tells them apart."""
+    if pid is None:
+        return ""
+    counts: dict[str, int] = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return ""
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(f"/proc/{pid}/task/{tid}/wchan") as f:
+                wchan = f.read().strip()
+        except (OSError, IndexError):
+            continue
+        key = state + (f" in {wchan}" if wchan and wchan != "0" else "")
+        counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return ""
+    return "threads at the timeout: " + ", ".join(f"{n}× {k}" for k, n in sorted(counts.items()))
 
 
 def free_port() -> int:
@@ -122,7 +151,9 @@ def supervise(cell: Cell, obs: Observation, wait: Callable[[float], bool], termi
     """
     program = cell.program
     if program is None or (not program.serves and program.idle_s is None):
-        return Supervised(timed_out=not wait(cell.timeout_s))
+        if wait(cell.timeout_s):
+            return Supervised()
+        return Supervised(timed_out=True, stuck=threads_state(obs.pid))
     done = Supervised()
 
     def stop() -> str:
@@ -287,6 +318,7 @@ class Observation:
         self.wall_minus_mono_ns = time.time_ns() - time.monotonic_ns()
         self.t0_ns = 0
         self.end_ns = 0
+        self.pid: int | None = None   # the process sampled, once known
         self.output = {"stdout": bytearray(), "stderr": bytearray()} if cell.program is not None else None
         # --ready log:REGEX: set by the first line of its output that matches.
         self.ready_seen = threading.Event()
@@ -375,6 +407,7 @@ class Observation:
                                                 smaps_rollup_probe)
         from harness.run.observe.sampler import Sampler
 
+        self.pid = pid
         try:
             fast = {"proc": proc_status_probe(pid)}
             if cgroup is not None:

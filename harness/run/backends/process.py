@@ -114,6 +114,7 @@ def _run_child(cell: Cell, binary, scratch, cgroup, workdir: str = "") -> RunRes
         exit_code=exit_code, oom_killed=oom, timed_out=supervised.timed_out, interrupted=interrupted,
         stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s, program=cell.program is not None,
         stopped=supervised.stopped, failed_step=(supervised.status, supervised.reason),
+        stuck=supervised.stuck,
     )
     result = obs.result(
         status=status, reason=reason, exit_code=exit_code, oom_killed=oom, peak_cgroup_bytes=peak_cgroup,
