@@ -294,15 +294,6 @@ def _write_figures(out_dir: Path, figures: dict[str, bytes]) -> None:
         path.write_bytes(png)
 
 
-def draw_figures(run, summary: pd.DataFrame, out_dir: Path, data: analysis.RunData | None = None) -> dict[str, bytes]:
-    """Every figure whose scenario has a completed cell, written as PNG under out_dir; returns each
-    figure's path relative to out_dir → its PNG bytes, in drawing order."""
-    todo = figures_to_draw(run, summary, data)
-    written = dict(zip(todo, _render_all(list(todo.values()))))
-    _write_figures(out_dir, written)
-    return written
-
-
 # ---- the report ---------------------------------------------------------------------------------------
 
 def _provenance(manifest: dict, cells: pd.DataFrame, run_dir: Path | None = None) -> list[str]:
@@ -593,11 +584,14 @@ def build_results(run) -> Results:
         return results
     todo = figures_to_draw(run, summary, data)
     rendered = _start_rendering(list(todo.values()))   # drawn while the claims and the text are made
-    verdicts = claims.evaluate(run, summary, data)
-    # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).
-    verdicts["figure"] = verdicts["figure"].where(verdicts["figure"].isin(list(todo)), "")
-    blocks = build_blocks(run, summary, verdicts, list(todo))
-    figures = dict(zip(todo, rendered()))
+    try:
+        verdicts = claims.evaluate(run, summary, data)
+        # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).
+        verdicts["figure"] = verdicts["figure"].where(verdicts["figure"].isin(list(todo)), "")
+        blocks = build_blocks(run, summary, verdicts, list(todo))
+    finally:
+        pngs = rendered()   # also on an error: the drawing workers are always reaped
+    figures = dict(zip(todo, pngs))
     _write_figures(Path(run.path), figures)
     results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
     results.blocks = blocks
