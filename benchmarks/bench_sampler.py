@@ -46,8 +46,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -112,6 +110,10 @@ class Holder:
         self.close()
 
 
+def _sig(x: float, digits: int = 4) -> float:
+    return float(f"{x:.{digits}g}")
+
+
 def run_benchmark(seconds: float = 10.0, hz: float = 100.0, size_bytes: int = 1 << 30,
                   slow: bool = False) -> dict:
     """In-process: sample a child holding size_bytes for `seconds`; return CPU %, rates and read costs."""
@@ -119,20 +121,22 @@ def run_benchmark(seconds: float = 10.0, hz: float = 100.0, size_bytes: int = 1 
         fast = {"proc": proc_status_probe(holder.pid), "cgroup": cgroup_probe(holder.cg)}
         slow_probes = {"smaps": smaps_rollup_probe(holder.pid)} if slow else {}
         sampler = Sampler(fast, slow_probes, fast_hz=hz, slow_hz=2.0)
-        me = psutil.Process()
-        cpu0, wall0 = sum(me.cpu_times()[:2]), time.monotonic()
+        # The process CPU clock, not psutil's cpu_times: those count in 10 ms ticks, 0 for a short run.
+        cpu0, wall0 = time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID), time.monotonic()
         sampler.start()
         time.sleep(seconds)
         result = sampler.stop()
-        cpu, wall = sum(me.cpu_times()[:2]) - cpu0, time.monotonic() - wall0
+        cpu = time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID) - cpu0
+        wall = time.monotonic() - wall0
         cg_path = str(holder.cg.path)
     s = result.stats
     rss = [v for _, src, m, v in result.rows if src == "proc" and m == "vm_rss"]
     return {
         "seconds": round(wall, 3),
-        "cpu_pct_of_one_core": round(100 * cpu / wall, 3),
-        "fast_tier_cpu_pct": round(100 * s["fast_cpu_s"] / wall, 3),
-        "slow_tier_cpu_pct": round(100 * s["slow_cpu_s"] / wall, 3),
+        # Significant digits, not decimals: one tick of a starved run is still more than 0.
+        "cpu_pct_of_one_core": _sig(100 * cpu / wall),
+        "fast_tier_cpu_pct": _sig(100 * s["fast_cpu_s"] / wall),
+        "slow_tier_cpu_pct": _sig(100 * s["slow_cpu_s"] / wall),
         "fast_hz_achieved": round(s["fast_hz_achieved"], 2),
         "fast_ticks": s["fast_ticks"],
         "fast_missed": s["fast_missed"],

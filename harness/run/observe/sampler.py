@@ -22,7 +22,7 @@ import threading
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 from harness.run.observe.probes import Probe
 
@@ -37,6 +37,18 @@ _FLUSH_EVERY_S = 0.5
 _FLUSH_SHARE = 0.75
 
 
+@dataclass(frozen=True)
+class Clock:
+    """What a tier reads the time with and waits on. The real one is the monotonic clock; the scheduling
+    tests pass one whose time moves only when told, so they check deadlines exactly at any machine load."""
+    now_ns: Callable[[], int] = time.monotonic_ns
+    sleep: Callable[[float], None] = time.sleep
+    wait: Callable[[threading.Event, float], bool] = threading.Event.wait   # (event, timeout) -> set?
+
+
+REAL_CLOCK = Clock()
+
+
 @dataclass
 class SamplerResult:
     rows: list[Row]                      # (t_ns, source, metric, value), sorted by t_ns
@@ -46,12 +58,14 @@ class SamplerResult:
 class _Tier:
     """One thread sampling a set of probes at one rate."""
 
-    def __init__(self, name: str, probes: Mapping[str, Probe], hz: float, stop: threading.Event):
+    def __init__(self, name: str, probes: Mapping[str, Probe], hz: float, stop: threading.Event,
+                 clock: Clock = REAL_CLOCK):
         if hz <= 0:
             raise ValueError(f"{name}_hz must be > 0, got {hz!r}")
         self.name = name
         self.probes = dict(probes)
         self.hz = hz
+        self.clock = clock
         self.period_ns = int(round(1e9 / hz))
         self._stop = stop
         self.running = True                     # cleared by Sampler.stop(), which also sets _stop
@@ -80,8 +94,9 @@ class _Tier:
             self.first_error = f"{name}: {type(e).__name__}: {e}"
 
     def _run(self) -> None:
-        monotonic_ns = time.monotonic_ns
-        sleep = time.sleep
+        monotonic_ns = self.clock.now_ns
+        sleep = self.clock.sleep
+        wait = self.clock.wait
         stop_is_set = self._stop.is_set
         wake = self.wake
         reads = self.reads
@@ -108,7 +123,7 @@ class _Tier:
                 extra = False
                 if now < deadline:
                     if use_wait:
-                        if wake.wait((deadline - now) / 1e9):
+                        if wait(wake, (deadline - now) / 1e9):
                             wake.clear()
                             if stop_is_set():
                                 break
@@ -157,7 +172,7 @@ class _Tier:
         A parse that says the target is gone marks the probe gone at that read and drops its later reads;
         any other failure is counted as an error of the probe. True if a probe was found gone."""
         reads, rows_append, gone = self.reads, self._rows.append, self.gone
-        monotonic_ns = time.monotonic_ns
+        monotonic_ns = self.clock.now_ns
         found_gone = False
         done = 0
         for t, name, parse, raw in reads:
