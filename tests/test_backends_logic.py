@@ -105,3 +105,33 @@ def test_threads_state_names_what_each_thread_does():
     mine = threads_state(os.getpid())
     assert mine.startswith("threads at the timeout: ") and "× R" in mine   # this thread is running
     assert threads_state(None) == "" and threads_state(2 ** 22 + 7) == ""  # unknown, or no such process
+
+
+class _Refusing:
+    """A container whose removal fails `refusals` times (a daemon busy with a frozen process)."""
+
+    def __init__(self, refusals: int, then=None):
+        self.refusals, self.then, self.calls = refusals, then, 0
+
+    def remove(self, force: bool):
+        assert force
+        self.calls += 1
+        if self.calls <= self.refusals:
+            import docker
+
+            raise docker.errors.APIError("409 Conflict: removal of container is already in progress")
+        if self.then is not None:
+            raise self.then
+
+
+def test_container_removal_is_tried_again_and_a_failure_is_told(monkeypatch):
+    import docker
+
+    from harness.run.backends import docker as backend
+
+    monkeypatch.setattr(backend.time, "sleep", lambda s: None)
+    flaky = _Refusing(2)
+    assert backend._remove(flaky) == "" and flaky.calls == 3
+    assert backend._remove(_Refusing(0, then=docker.errors.NotFound("gone"))) == ""
+    stuck = _Refusing(99)
+    assert "409 Conflict" in backend._remove(stuck) and stuck.calls == 4

@@ -70,7 +70,8 @@ def main(argv: list[str]) -> int:
         code = 130
     except BackendUnavailable as exc:
         result = RunResult(cell=cell, status="skipped", reason=str(exc), placement=placement(cell.cpuset))
-    if code and runner is not None:
+    if runner is not None:
+        # Also after a cell that ended well: a container the daemon would not remove at once.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the cleanup short
         runner.cleanup()
     if os.getppid() != parent:  # nobody is left to read it

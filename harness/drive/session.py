@@ -131,14 +131,14 @@ class CellRunner:
         return result
 
     def cleanup(self) -> None:
-        """Remove what the backends left behind for the run (best effort, while stopping)."""
+        """Remove what the backends left behind for the run (best effort, when the run ends)."""
         for backend in self._backends.values():
             if isinstance(backend, str):
                 continue
             try:
                 backend.cleanup(self.run_label)
             except Exception as e:  # noqa: BLE001 - best effort while stopping
-                self.log(f"cleanup after interrupt ({backend.name}): {type(e).__name__}: {e}")
+                self.log(f"cleanup at the end of the run ({backend.name}): {type(e).__name__}: {e}")
 
 
 class RunSession:
@@ -242,15 +242,14 @@ class RunSession:
         """Finish the store (once; later calls return the same directory)."""
         if self._run_dir is None:
             self._restore_sigterm()
-            if not complete:
-                self._remove_leftovers()
+            self._remove_leftovers()
             self._run_dir = Path(self.store.finish(
                 complete, {"cells_run": self.cells_run, "backend": self.backend.name}))
         return self._run_dir
 
     def _remove_leftovers(self) -> None:
-        # The backends clean up in their own finally blocks; this is the net for a second
-        # Ctrl-C that arrived during that cleanup.
+        # The backends clean up in their own finally blocks; this is the net for a second Ctrl-C
+        # that arrived during that cleanup, and for a container the daemon would not remove then.
         self.runner.cleanup()
 
     def __enter__(self) -> RunSession:

@@ -165,11 +165,7 @@ class DockerBackend:
             if not obs.end_ns:
                 obs.end_ns = time.monotonic_ns()
             stop_peak.set()
-            if container is not None:
-                try:
-                    container.remove(force=True)
-                except Exception:
-                    pass  # already gone; remove_leftover_containers() is the safety net
+            not_removed = _remove(container) if container is not None else ""
             if stream is not None:
                 stream.close()
             if peak_thread is not None:
@@ -185,7 +181,8 @@ class DockerBackend:
         result = obs.result(
             status=status, reason=reason, exit_code=exit_code, oom_killed=oom,
             peak_cgroup_bytes=max(peak_cgroup) if peak_cgroup else None,
-            notes={"image": image, "container_id": container.id if container is not None else ""},
+            notes={"image": image, "container_id": container.id if container is not None else "",
+                   **({"container_not_removed": not_removed} if not_removed else {})},
         )
         if interrupted:
             raise RunInterrupted(result)
@@ -224,6 +221,25 @@ def _signal(container, sig: str) -> None:
         container.kill(signal=sig)
     except docker.errors.APIError:
         pass  # it has ended meanwhile
+
+
+def _remove(container, attempts: int = 4) -> str:
+    """Force-remove the cell's container; "" once it is gone, else the last error. A daemon busy with a
+    frozen process can time out a removal, so it is tried again; what still stays is the run's to remove
+    at its end (RunSession.close → remove_leftover_containers)."""
+    import docker
+
+    error = ""
+    for attempt in range(attempts):
+        try:
+            container.remove(force=True)
+            return ""
+        except docker.errors.NotFound:
+            return ""
+        except Exception as e:  # noqa: BLE001 - an API error or a timeout: try again
+            error = f"{type(e).__name__}: {e}"
+            time.sleep(0.5 * 2 ** attempt)
+    return error
 
 
 def _is_timeout(err: Exception) -> bool:
