@@ -184,7 +184,7 @@ def test_real_remove_kills_remaining_tasks():
         assert usage["anon"] >= 20 << 20 and usage["usage"] >= usage["anon"]
         assert usage["working_set"] == usage["usage"] - usage["inactive_file"]
     finally:
-        cg.remove(5.0)
+        cg.remove(60.0)  # the killed child must run its exit, which a loaded host may delay; bounds a hang only
     assert child.wait(timeout=5) == -9
     assert not cg.path.exists()
     assert list_leftovers(prefix=f"goreclaim-test-{os.getpid()}") == []

@@ -34,21 +34,35 @@ def test_docker_unavailable_says_why(monkeypatch):
     assert "unix:///nonexistent/docker.sock" in why and "--backend cgroup" in why
 
 
-def test_ensure_image_builds_once_then_reuses(client, default_build):
+def test_ensure_image_builds_once_then_reuses(client, default_build, monkeypatch):
+    from docker.models.images import ImageCollection
+
     tag = image_tag(default_build)
     assert tag == f"goreclaim-workloads:go{default_build.go_version}-{default_build.source_hash[:12]}"
     try:
         client.images.remove(tag, force=True)  # start cold, so the first call really builds
     except Exception:
         pass
+    # Counted rather than timed: a rebuild from the layer cache can give the same image id, and a loaded
+    # daemon makes any duration meaningless.
+    builds = []
+    build = ImageCollection.build
+
+    def counted(self, *args, **kwargs):
+        builds.append(kwargs.get("tag"))
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImageCollection, "build", counted)
     started = time.monotonic()
     assert ensure_image(default_build, client) == tag
     cold_s = time.monotonic() - started
+    assert builds == [tag], builds
     first = client.images.get(tag)
     started = time.monotonic()
     assert ensure_image(default_build, client) == tag
     hot_s = time.monotonic() - started
-    assert client.images.get(tag).id == first.id, "the second call rebuilt the image"
+    assert builds == [tag], "the second call rebuilt the image"
+    assert client.images.get(tag).id == first.id
     assert first.labels["goreclaim"] == "1"
     assert first.labels["goreclaim.go_version"] == default_build.go_version
     assert first.labels["goreclaim.source_hash"] == default_build.source_hash

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -66,10 +67,17 @@ def test_probe_rereads_on_every_call(holder):
 def test_cgroup_probe_matches_normalized():
     cg = memory_cgroup_of(os.getpid())
     probe = cgroup_probe(cg)
-    got, reference = probe(), cg.normalized()
+    # The cgroup changes between two reads, by a lot on a busy host whose other processes share it: read
+    # pairs until one agrees within a little motion, which a probe reading the wrong figure never does.
+    deadline = time.monotonic() + 120
+    while True:
+        got, reference = probe(), cg.normalized()
+        off = {key: got[key] - reference[key] for key in got if abs(got[key] - reference[key]) > 4 << 20}
+        if not off or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert set(got) == {"usage", "anon", "file", "inactive_file", "working_set"}
-    for key in got:  # the cgroup changes between two reads; allow a little motion
-        assert abs(got[key] - reference[key]) <= 4 << 20, key
+    assert not off, off
     assert got["working_set"] == max(0, got["usage"] - got["inactive_file"])
     _, peak = kernel_peaks(None, cg)
     assert peak is None or peak >= got["usage"] - (4 << 20)

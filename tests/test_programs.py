@@ -375,13 +375,12 @@ def test_ctrl_c_during_a_program_leaves_nothing_behind(tmp_path, backend_or_skip
         return False
 
     try:
-        for _ in range(600):  # until the program runs (or the harness has given up)
-            if sleeping() or harness.poll() is not None:
-                break
+        deadline = time.monotonic() + 300  # until the program runs (or the harness has given up); bounds a hang
+        while not sleeping() and harness.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert sleeping(), harness.communicate()[0] if harness.poll() is not None else "program never started"
         harness.send_signal(signal.SIGINT)
-        out, _ = harness.communicate(timeout=60)
+        out, _ = harness.communicate(timeout=300)
     finally:
         if harness.poll() is None:
             harness.kill()
@@ -415,8 +414,9 @@ def test_gc_figures_of_a_program_come_from_gctrace():
 # ------------------------------------------------------------------------------------ servers
 
 SERVER = Path(__file__).resolve().parent / "data" / "httpserver"
-LOAD = ("import time, urllib.request as u\nend = time.monotonic() + 1.0\n"
-        "while time.monotonic() < end: u.urlopen('http://127.0.0.1:{port}/alloc?mb=16', timeout=20).read()")
+# A number of requests, not a length of time: each one happens however slow the host.
+LOAD = ("import urllib.request as u\n"
+        "for _ in range(20): u.urlopen('http://127.0.0.1:{port}/alloc?mb=16', timeout=300).read()")
 
 
 def server_scenario(tmp_path: Path, backend: str, name: str, **program: str) -> Path:
@@ -425,7 +425,9 @@ def server_scenario(tmp_path: Path, backend: str, name: str, **program: str) -> 
     # Inside a container the server listens on every interface of its own network namespace;
     # docker publishes the port on the host's 127.0.0.1 only. On the host it listens on 127.0.0.1.
     addr = ":{port}" if backend == "docker" else "127.0.0.1:{port}"
-    table = {"package": str(SERVER), "args": ["-addr", addr], "ready": "tcp", "idle": "500ms", "grace": "2s",
+    # The test server leaves at once on SIGTERM: the grace and the ready timeout only bound a hang.
+    table = {"package": str(SERVER), "args": ["-addr", addr], "ready": "tcp", "ready_timeout": "5m", "idle": "500ms",
+             "grace": "2m",
              "metrics_url": "http://127.0.0.1:{port}/debug/vars", "load": {"command": [sys.executable, "-c", LOAD]},
              **program}
     table = {k: v for k, v in table.items() if v is not None}  # None: leave that key out
@@ -570,9 +572,14 @@ def test_a_script_on_docker_is_a_clear_failed_cell(tmp_path, backend_or_skip):
 def test_a_program_that_exits_during_its_load(tmp_path, backend_or_skip):
     backend_or_skip("cgroup")
     marker = "7.6543"  # the load's sleep: it must not outlive the cell
+    started = tmp_path / "load-started"
+    # The program gives up once the load has started (2 min at most), so it exits during its load however
+    # long the harness takes to get there.
+    program = (f"i=0; while [ ! -e {started} ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done; "
+               "echo giving up >&2; exit 4")
     code, run_dir = run_program(tmp_path, "--backend", "cgroup", "--program", "/bin/sh", "--matrix", "memory=64MiB",
-                                "--ready", "delay:100ms", "--load", f"sleep {marker}", "--",
-                                "-c", "sleep 0.4; echo giving up >&2; exit 4")
+                                "--ready", "delay:100ms", "--load", f"sh -c 'touch {started}; exec sleep {marker}'",
+                                "--", "-c", program)
     assert code == 0
     cell = cells_of(run_dir).iloc[0]
     assert (cell["status"], cell["exit_code"]) == ("exited", "4") and "giving up" in cell["reason"]
@@ -596,24 +603,39 @@ def test_a_batch_program_past_its_timeout(tmp_path, backend_or_skip, capsys):
                       "--timeout: must be longer than 0s")
 
 
-def test_ready_tcp_wants_a_connection_held_open():
+def test_ready_tcp_wants_a_connection_held_open(monkeypatch):
+    import select
     import socket
     import threading
 
     from harness.run.backends.common import answers
 
+    done = threading.Event()
+
     def serve(listener: socket.socket, hold: bool) -> None:
         conn, _ = listener.accept()
-        if not hold:
-            conn.close()  # what docker's proxy does on a published port nothing listens behind
-        else:
-            threading.Timer(1.0, conn.close).start()
+        if hold:
+            done.wait(300)  # held open until answers() has judged it
+        conn.close()  # at once, without hold: what docker's proxy does on a published port nothing listens behind
 
+    connect = socket.create_connection
+
+    def connected_once_closed(*args, **kwargs):
+        # answers() sees a connection the server closed only once the close has arrived: which thread runs
+        # first on a loaded host does not decide the verdict.
+        conn = connect(*args, **kwargs)
+        if not hold:
+            select.select([conn], [], [], 300)
+        return conn
+
+    monkeypatch.setattr(socket, "create_connection", connected_once_closed)
     for hold in (True, False):
+        done.clear()
         with socket.socket() as listener:
             listener.bind(("127.0.0.1", 0))
             listener.listen()
             port = listener.getsockname()[1]
             threading.Thread(target=serve, args=(listener, hold), daemon=True).start()
             assert answers(port) is hold
+            done.set()
     assert answers(port) is False  # nothing listens any more

