@@ -69,3 +69,31 @@ def test_the_env_applied_axes_are_the_variables_set():
 
     env = child_env(cell(gogc="50", madvdontneed="1", gomemlimit="off"), host={})
     assert sorted(env) == sorted(ENV_VARIABLES)
+
+
+def test_a_traced_workload_waits_for_its_tracer_only_when_strace_will_attach(monkeypatch):
+    import shutil
+
+    from harness.define.workloads import Program
+    from harness.run.env import TRACED_FILE, WAIT_FOR_TRACER
+
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/strace" if name == "strace" else None)
+    traced = cell(trace_syscalls=True)
+    # The file in the scratch directory as the workload sees it (the container's mount point).
+    assert child_env(traced, host={}, tmpdir="/scratch")[WAIT_FOR_TRACER] == f"/scratch/{TRACED_FILE}"
+    assert WAIT_FOR_TRACER not in child_env(cell(), host={}, tmpdir="/scratch")
+    # A program nobody here wrote does not know the variable: it is not told to wait.
+    program = Program(kind="binary", name="true", binary="/bin/true")
+    assert WAIT_FOR_TRACER not in child_env(cell(trace_syscalls=True, program=program), host={}, tmpdir="/s")
+    # Without strace nothing attaches, and a workload told to wait would wait for nothing.
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert WAIT_FOR_TRACER not in child_env(traced, host={}, tmpdir="/scratch")
+
+
+def test_the_tracer_variable_is_the_one_the_workloads_read():
+    from pathlib import Path
+
+    from harness.run.env import WAIT_FOR_TRACER
+
+    tracer_go = Path(__file__).resolve().parents[1] / "go_workloads/internal/telemetry/tracer.go"
+    assert f'WaitForTracerEnv = "{WAIT_FOR_TRACER}"' in tracer_go.read_text()

@@ -8,7 +8,9 @@ what a cell measures. Nothing is inherited except the variables below.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
+import shutil
 from collections.abc import Mapping
 
 from harness.define.axes import AXES
@@ -26,6 +28,13 @@ HOST_ALLOWLIST = ("PATH", "TZ")
 # and GOMEMLIMIT are resolved to what the runtime parses: a plain decimal or "off".
 GOGC, GOMEMLIMIT, GODEBUG = AXES["gogc"].env, AXES["gomemlimit"].env, AXES["godebug"].env
 _RESOLVED = re.compile(r"^(off|\d+)$")
+
+# A built-in workload given this waits, before its start line, for the file it names in its scratch
+# directory (go_workloads/internal/telemetry/tracer.go), which the harness creates once strace has
+# attached to every thread (observe.strace.SyscallTrace.attach): a traced cell's calls are all in the
+# trace, however late the attach comes on a busy host. Set only when strace is there to attach.
+WAIT_FOR_TRACER = "GORECLAIM_WAIT_FOR_TRACER"
+TRACED_FILE = ".goreclaim-traced"
 
 
 def child_env(cell: Cell, host: Mapping[str, str] | None = None, tmpdir: str | None = None) -> dict[str, str]:
@@ -51,4 +60,6 @@ def child_env(cell: Cell, host: Mapping[str, str] | None = None, tmpdir: str | N
                 f"count as a plain decimal (e.g. '314572800') or 'off'"
             )
         env[GOMEMLIMIT] = cell.gomemlimit
+    if cell.trace_syscalls and cell.program is None and tmpdir is not None and shutil.which("strace"):
+        env[WAIT_FOR_TRACER] = posixpath.join(tmpdir, TRACED_FILE)
     return env

@@ -183,7 +183,9 @@ func run(args []string, out io.Writer) error {
 		if elapsed > *duration {
 			elapsed = *duration
 		}
-		// Serve what is due since the start, so late ticks catch up and the rate holds.
+		// Serve what is due since the start, so late ticks catch up and the rate holds. The
+		// cache's clock is when each request was due, not when a late tick got to it: what the
+		// cache holds depends on the rate and the TTL, not on how busy the machine was.
 		due := uint64(elapsed.Seconds() * float64(*rate))
 		for ; served < due; served++ {
 			key := next
@@ -191,14 +193,15 @@ func run(args []string, out io.Writer) error {
 			if *keyspace > 0 {
 				key %= uint64(*keyspace)
 			}
-			if !c.get(key, now) {
+			at := start.Add(time.Duration(float64(served) * float64(time.Second) / float64(*rate)))
+			if !c.get(key, at) {
 				value := make([]byte, valueSize.Bytes)
 				value[0], value[len(value)-1] = byte(key), byte(key)
-				c.put(key, value, now)
+				c.put(key, value, at)
 				misses++
 			}
 		}
-		c.sweep(now)
+		c.sweep(start.Add(elapsed))
 		r.AddOps(served - reported)
 		reported = served
 		atomic.StoreInt64(&entries, int64(c.len()))

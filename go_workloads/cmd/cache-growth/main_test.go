@@ -27,8 +27,8 @@ func serveWith(t *testing.T, phases []string, extra ...string) (*wltest.Result, 
 	if ops != 10000 {
 		t.Errorf("%v requests served; want rate x duration = 10000", ops)
 	}
-	wall := end.Num(t, "totals", "wall_s")
-	if wall < 0.5 || wall > 1.5 {
+	// Paced: never faster than the rate (how much slower is the machine's business).
+	if wall := end.Num(t, "totals", "wall_s"); wall < 0.5 {
 		t.Errorf("wall_s = %v for a 500ms serve phase", wall)
 	}
 	return res, end.Num(t, "totals", "cache_entries"), end.Num(t, "totals", "misses")
@@ -63,8 +63,9 @@ func TestLRUStaysAtCapacity(t *testing.T) {
 
 func TestTTLHoldsAboutRateTimesTTL(t *testing.T) {
 	_, entries, _ := serve(t, "--policy=ttl", "--ttl=100ms")
-	if math.Abs(entries-2000) > 600 {
-		t.Errorf("ttl cache holds %v entries; want about rate x ttl = 2000", entries)
+	// Requests are stamped when they were due, so this holds however late the ticks came.
+	if math.Abs(entries-2000) > 1 {
+		t.Errorf("ttl cache holds %v entries; want rate x ttl = 2000", entries)
 	}
 }
 

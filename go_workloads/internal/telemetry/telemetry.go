@@ -108,8 +108,13 @@ func (r *Run) Start(fs *flag.FlagSet, interval time.Duration) {
 	fs.VisitAll(func(f *flag.Flag) { args[f.Name] = f.Value.String() })
 	gogc := debug.SetGCPercent(-1) // reading the effective value means setting it back
 	debug.SetGCPercent(gogc)
+	var traced []Field
+	if readyFile := os.Getenv(WaitForTracerEnv); readyFile != "" {
+		waited, ok := waitForTracer(readyFile)
+		traced = []Field{{"tracer_wait_ns", int64(waited)}, {"traced", ok}}
+	}
 	r.startT = Now()
-	r.Emit("start",
+	r.Emit("start", append([]Field{
 		Field{"workload", r.workload},
 		Field{"go_version", runtime.Version()},
 		Field{"env", map[string]string{
@@ -120,7 +125,7 @@ func (r *Run) Start(fs *flag.FlagSet, interval time.Duration) {
 		Field{"gomaxprocs", runtime.GOMAXPROCS(0)},
 		Field{"pid", os.Getpid()},
 		Field{"args", args},
-	)
+	}, traced...)...)
 
 	r.stop, r.done = make(chan struct{}), make(chan struct{})
 	go func() {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io/ioutil"
 	"math"
+	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -120,3 +122,28 @@ func TestAllocCountersAreCumulative(t *testing.T) {
 }
 
 var sink []byte
+
+// Start waits for the harness's word only when told to, and then says so in its start line.
+func TestTracerWaitOnlyWhenAsked(t *testing.T) {
+	start := func() string {
+		var buf bytes.Buffer
+		r := New(&buf, "t")
+		r.Start(flag.NewFlagSet("t", flag.ContinueOnError), time.Hour)
+		_ = r.End()
+		return strings.SplitN(buf.String(), "\n", 2)[0]
+	}
+	if line := start(); strings.Contains(line, "tracer_wait_ns") {
+		t.Errorf("start line without %s mentions the tracer: %s", WaitForTracerEnv, line)
+	}
+	ready := t.TempDir() + "/traced"
+	os.Setenv(WaitForTracerEnv, ready) // t.Setenv is not in Go 1.15
+	defer os.Unsetenv(WaitForTracerEnv)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		_ = ioutil.WriteFile(ready, nil, 0644)
+	}()
+	line := start()
+	if !strings.Contains(line, `"traced":true`) || !strings.Contains(line, `"tracer_wait_ns":`) {
+		t.Errorf("start line after waiting for %s: %s", ready, line)
+	}
+}

@@ -12,14 +12,39 @@ import (
 	"io/ioutil"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 )
 
 const childEnv = "GORECLAIM_WLTEST_ARGS"
+
+// stopEnv asks the child to stop itself (SIGSTOP) after each phase line, so that Run's
+// onLine reads the child's state at the start of that phase however late the test reads
+// the line; Run continues it (SIGCONT) after onLine.
+const stopEnv = "GORECLAIM_WLTEST_STOP_AT_PHASE"
+
+var phaseMark = []byte(`"ev":"phase"`)
+
+// stopAtPhase stops the process after writing a phase line (telemetry writes each line in
+// one Write).
+type stopAtPhase struct{ w io.Writer }
+
+func (s stopAtPhase) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if bytes.Contains(p, phaseMark) {
+		// Sent to this very thread, the stop takes effect as the call returns: kill(getpid())
+		// may hand it to another thread while this one goes on, even to exit.
+		runtime.LockOSThread()
+		_ = syscall.Tgkill(os.Getpid(), syscall.Gettid(), syscall.SIGSTOP)
+		runtime.UnlockOSThread()
+	}
+	return n, err
+}
 
 // MaybeChild is called first in TestMain: in a child started by Run it runs the workload
 // with the arguments passed down and exits; otherwise it returns.
@@ -33,7 +58,11 @@ func MaybeChild(run func(args []string, out io.Writer) error) {
 		fmt.Fprintln(os.Stderr, "wltest: bad", childEnv, err)
 		os.Exit(3)
 	}
-	if err := run(args, os.Stdout); err != nil {
+	var out io.Writer = os.Stdout
+	if os.Getenv(stopEnv) != "" {
+		out = stopAtPhase{os.Stdout}
+	}
+	if err := run(args, out); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
@@ -89,12 +118,16 @@ func Monotonic() int64 {
 }
 
 // Run runs the workload with args in a child process; onLine (may be nil) sees each
-// line as it arrives, while the child is still in that state.
+// line as it arrives. At a phase line the child is stopped until onLine returns, so what
+// onLine reads of it is its state as that phase starts, at any machine load.
 func Run(t *testing.T, args []string, onLine func(pid int, l Line)) *Result {
 	t.Helper()
 	encoded, _ := json.Marshal(args)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+string(encoded))
+	if onLine != nil {
+		cmd.Env = append(cmd.Env, stopEnv+"=1")
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -126,7 +159,16 @@ func Run(t *testing.T, args []string, onLine func(pid int, l Line)) *Result {
 		}
 		l.Ev, _ = l.Fields["ev"].(string)
 		if onLine != nil {
-			onLine(cmd.Process.Pid, l)
+			pid := cmd.Process.Pid
+			if l.Ev == "phase" {
+				if err := waitStopped(pid); err != nil {
+					t.Errorf("child at phase %v: %v", l.Fields["name"], err)
+				}
+			}
+			onLine(pid, l)
+			if l.Ev == "phase" {
+				_ = syscall.Kill(pid, syscall.SIGCONT)
+			}
 		}
 		res.Lines = append(res.Lines, l)
 	}
@@ -263,6 +305,49 @@ func (r *Result) MetricBefore(t *testing.T, phase string, name string) float64 {
 	}
 	t.Fatalf("no phase %s", phase)
 	return 0
+}
+
+// waitStopped waits until every thread of pid is stopped (state T in /proc/PID/task/*/stat);
+// the deadline only bounds a hang.
+func waitStopped(pid int) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		stopped, err := allStopped(pid)
+		if err != nil || stopped {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not stopped after 2 minutes")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func allStopped(pid int) (bool, error) {
+	tasks, err := ioutil.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false, err
+	}
+	for _, task := range tasks {
+		stat, err := ioutil.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			continue // the thread exited
+		}
+		// "pid (comm) S ...": the state follows the last ')'.
+		rest := stat[bytes.LastIndexByte(stat, ')')+1:]
+		fields := bytes.Fields(rest)
+		if len(fields) == 0 {
+			return false, nil
+		}
+		switch fields[0][0] {
+		case 'T':
+		case 'Z', 'X':
+			return false, fmt.Errorf("exited instead of stopping")
+		default:
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // ProcStatusKiB reads one "Key: N kB" field of /proc/<pid>/status.

@@ -402,7 +402,9 @@ class Observation:
         with self._parser_lock:
             self.parser.feed_stderr(line, recv_ns)
 
-    def start_sampling(self, pid: int, cgroup=None, port: int | None = None) -> None:
+    def start_sampling(self, pid: int, cgroup=None, port: int | None = None, scratch: Path | None = None) -> None:
+        """Sample pid (and its cgroup); attach strace to a traced cell, then tell the workload, through
+        its scratch directory, that it may start (run.env.WAIT_FOR_TRACER)."""
         from harness.run.observe.probes import (cgroup_probe, metrics_url_probe, proc_status_probe,
                                                 smaps_rollup_probe)
         from harness.run.observe.sampler import Sampler
@@ -423,7 +425,9 @@ class Observation:
         self._sampler = Sampler(fast=fast, slow=slow, fast_hz=self.cell.fast_hz, slow_hz=self.cell.slow_hz)
         self._sampler.start()
         if self.cell.trace_syscalls:
-            self.trace.attach(pid)
+            from harness.run.env import TRACED_FILE
+
+            self.trace.attach(pid, ready_file=scratch / TRACED_FILE if scratch is not None else None)
 
     def stop(self, join_timeout_s: float = 5.0) -> None:
         """After the workload has ended: stop sampling, drain its output, collect the trace."""
@@ -458,6 +462,14 @@ class Observation:
         stats = dict(self.sampler_stats)
         if self.cell.trace_syscalls:
             stats["strace"] = self.trace.note or f"{len(self.trace.events)} syscall events"
+            start = self.parser.start or {}
+            if "tracer_wait_ns" in start:
+                # The workload waited for strace before its start line (run.env.WAIT_FOR_TRACER).
+                stats["strace_wait_s"] = float(start["tracer_wait_ns"]) / 1e9
+                if start.get("traced") is False and not self.trace.note:
+                    self.trace.note = ("strace had not attached to every thread after "
+                                       f"{stats['strace_wait_s']:.0f} s; the workload went on, calls may be missing")
+                    stats["strace"] = self.trace.note
         stats.update(notes or {})
         if self.trace.note and not reason:
             reason = self.trace.note

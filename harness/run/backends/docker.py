@@ -132,7 +132,7 @@ class DockerBackend:
                     cgroup = memory_cgroup_of(pid)
                 except (OSError, RuntimeError):
                     cgroup = None  # exited already; nothing left to sample
-                obs.start_sampling(pid, cgroup, port)
+                obs.start_sampling(pid, cgroup, port, scratch=scratch)
                 if cgroup is not None:
                     # runc deletes the container's cgroup as soon as it exits, so its
                     # max_usage has to be read while it is still there.

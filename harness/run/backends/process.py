@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from harness.run.backends.base import RunResult
 from harness.run.backends.common import (Observation, RunInterrupted, Supervised, classify, free_port, port_taken,
@@ -71,7 +72,7 @@ def _run_child(cell: Cell, binary, scratch, cgroup, workdir: str = "") -> RunRes
             # then stops the workload itself and keeps what was measured.
             process_group=0, bufsize=0,
         )
-        obs.start_sampling(proc.pid, cgroup, port)
+        obs.start_sampling(proc.pid, cgroup, port, scratch=Path(scratch))
         out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
         obs.read_streams(iter(lambda: os.read(out_fd, 65536), b""), iter(lambda: os.read(err_fd, 65536), b""))
 

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -54,7 +55,17 @@ class SyscallTrace:
         self._proc: subprocess.Popen | None = None
         self._log: Path | None = None
 
-    def attach(self, pid: int) -> None:
+    def attach(self, pid: int, ready_file: Path | None = None) -> None:
+        """Start strace on pid and wait until it traces every thread; then create ready_file, which a
+        workload told to wait for it (run.env.WAIT_FOR_TRACER) waits for. Created whatever happens, so
+        no workload waits for a tracer that is not coming."""
+        try:
+            self._attach(pid)
+        finally:
+            if ready_file is not None:
+                ready_file.touch()
+
+    def _attach(self, pid: int) -> None:
         strace = shutil.which("strace")
         if strace is None:
             self.note = "strace is not installed on the host; no syscall events (apt-get install strace)"
@@ -69,6 +80,11 @@ class SyscallTrace:
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        deadline = time.monotonic() + ATTACH_TIMEOUT_S
+        while not all_threads_traced(pid):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                return  # strace failed (finish() says why) or never got there: the trace is partial
+            time.sleep(0.002)
 
     def finish(self, wall_minus_mono_ns: int) -> None:
         if self._proc is None:
@@ -84,3 +100,26 @@ class SyscallTrace:
         self.events = parse_strace(self._log.read_text(errors="replace"), wall_minus_mono_ns)
         self._log.unlink(missing_ok=True)
         self._proc = None
+
+
+# Bounds an attach that hangs; strace takes milliseconds on an idle host.
+ATTACH_TIMEOUT_S = 60.0
+
+
+def all_threads_traced(pid: int) -> bool:
+    """Every thread of pid has a tracer (TracerPid in /proc/PID/task/*/status, as the host sees it);
+    False once the process is gone."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status", "rb") as f:
+                status = f.read()
+        except OSError:
+            continue  # the thread ended
+        start = status.find(b"TracerPid:")
+        if start < 0 or status[start + 10:status.find(b"\n", start)].strip() in (b"", b"0"):
+            return False
+    return True
