@@ -232,6 +232,11 @@ def _gc_cycles(view: CellView) -> float:
     return total
 
 
+def _gc_cycles_per_gib(view: CellView) -> float:
+    allocated = largest(view.series("runtime", "total_alloc"))
+    return _gc_cycles(view) / (allocated / (1 << 30)) if allocated > 0 else NAN
+
+
 def _final_alive(view: CellView, source: str, metric: str) -> float:
     rss = view.series("proc", "vm_rss")
     return value_at(view.series(source, metric), float(rss.index[-1])) if len(rss) else NAN
@@ -394,6 +399,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            lambda v: largest(v.series("proc", "vm_size"))),
     Metric("gc_cycles", "count", "GC cycles",
            "num_gc in the end totals, else the largest num_gc reading, else the last gctrace cycle", _gc_cycles),
+    # Cycles per byte allocated depend on GOGC and the live heap, not on how fast the cell ran: what a
+    # comparison between GOGC values can rest on when cells share a busy machine.
+    Metric("gc_cycles_per_gib", "count", "GC cycles per GiB allocated",
+           "gc_cycles over the largest MemStats.TotalAlloc reading, in GiB", _gc_cycles_per_gib),
     Metric("gc_cpu_fraction", "fraction", "GC CPU fraction", "last MemStats.GCCPUFraction",
            lambda v: last(v.series("runtime", "gc_cpu_fraction")), timing=True),
     Metric("gc_cpu_s", "s", "GC CPU", "runtime/metrics GC CPU, else GCCPUFraction × wall time, else the sum "
