@@ -280,6 +280,17 @@ def test_stop_is_idempotent_and_start_once():
         Sampler({"a": _counter()}, {"a": _counter()})
 
 
+def test_stop_after_a_start_cut_short_by_ctrl_c():
+    # SIGINT between the two tiers' thread starts: stop() must still return what the started tier read.
+    a = _counter()
+    sampler = Sampler({"a": a}, {"s": _counter()}, fast_hz=100, slow_hz=1)
+    sampler._started = True
+    sampler._tiers[0].thread.start()
+    _wait_until(lambda: a.calls >= 1, "one fast read")
+    result = sampler.stop()
+    assert {r[1] for r in result.rows} == {"a"} and result.stats["slow_ticks"] == 0
+
+
 def test_benchmark_samples_a_real_1gib_process():
     """The cost benchmark measures what it says (its figure is printed by `make bench`, never
     asserted: CPU time on a shared machine is not a pass/fail property)."""

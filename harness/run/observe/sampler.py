@@ -269,8 +269,10 @@ class Sampler:
             tier.running = False
             tier.wake.set()
         for tier in self._tiers:
-            if tier.thread.is_alive() or self._started:
+            try:
                 tier.thread.join()
+            except RuntimeError:
+                pass  # never started: a Ctrl-C came in the middle of start()
         # Each tier's rows are in time order already; sorting the two runs together merges them.
         rows = self._tiers[0].rows() + self._tiers[1].rows()
         rows.sort(key=_first)
