@@ -72,12 +72,12 @@ def test_the_env_applied_axes_are_the_variables_set():
 
 
 def test_a_traced_workload_waits_for_its_tracer_only_when_strace_will_attach(monkeypatch):
-    import shutil
+    import harness.run.env as env_module
 
     from harness.define.workloads import Program
     from harness.run.env import TRACED_FILE, WAIT_FOR_TRACER
 
-    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/strace" if name == "strace" else None)
+    monkeypatch.setattr(env_module, "strace_path", lambda: "/usr/bin/strace")
     traced = cell(trace_syscalls=True)
     # The file in the scratch directory as the workload sees it (the container's mount point).
     assert child_env(traced, host={}, tmpdir="/scratch")[WAIT_FOR_TRACER] == f"/scratch/{TRACED_FILE}"
@@ -86,7 +86,7 @@ def test_a_traced_workload_waits_for_its_tracer_only_when_strace_will_attach(mon
     program = Program(kind="binary", name="true", binary="/bin/true")
     assert WAIT_FOR_TRACER not in child_env(cell(trace_syscalls=True, program=program), host={}, tmpdir="/s")
     # Without strace nothing attaches, and a workload told to wait would wait for nothing.
-    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(env_module, "strace_path", lambda: None)
     assert WAIT_FOR_TRACER not in child_env(traced, host={}, tmpdir="/scratch")
 
 

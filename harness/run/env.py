@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import shutil
 from collections.abc import Mapping
 
 from harness.define.axes import AXES
 from harness.define.cell import Cell
+from harness.run.observe.strace import strace_path
 
 # Why each host variable may pass:
 #   PATH  the usual search path; a workload never execs anything, but a child without PATH
@@ -60,6 +60,6 @@ def child_env(cell: Cell, host: Mapping[str, str] | None = None, tmpdir: str | N
                 f"count as a plain decimal (e.g. '314572800') or 'off'"
             )
         env[GOMEMLIMIT] = cell.gomemlimit
-    if cell.trace_syscalls and cell.program is None and tmpdir is not None and shutil.which("strace"):
+    if cell.trace_syscalls and cell.program is None and tmpdir is not None and strace_path():
         env[WAIT_FOR_TRACER] = posixpath.join(tmpdir, TRACED_FILE)
     return env

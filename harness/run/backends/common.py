@@ -88,22 +88,16 @@ def threads_state(pid: int | None) -> str:
     (R) or sleeping (S, D) and in which kernel function they wait (/proc/PID/task/*/stat, wchan);
     "" when the process is gone or unreadable. A busy loop and a thread stuck in the kernel look
     alike from outside; this line tells them apart."""
-    if pid is None:
-        return ""
+    from harness.run.observe.probes import thread_files
+
     counts: dict[str, int] = {}
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return ""
-    for tid in tasks:
+    for stat, wchan in thread_files(pid, "stat", "wchan") or ():
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-            with open(f"/proc/{pid}/task/{tid}/wchan") as f:
-                wchan = f.read().strip()
-        except (OSError, IndexError):
+            state = stat.rsplit(b")", 1)[1].split()[0].decode()
+        except IndexError:
             continue
-        key = state + (f" in {wchan}" if wchan and wchan != "0" else "")
+        where = wchan.strip().decode(errors="replace")
+        key = state + (f" in {where}" if where and where != "0" else "")
         counts[key] = counts.get(key, 0) + 1
     if not counts:
         return ""
@@ -464,12 +458,8 @@ class Observation:
             stats["strace"] = self.trace.note or f"{len(self.trace.events)} syscall events"
             start = self.parser.start or {}
             if "tracer_wait_ns" in start:
-                # The workload waited for strace before its start line (run.env.WAIT_FOR_TRACER).
+                # How long the workload waited for strace before its start line (run.env.WAIT_FOR_TRACER).
                 stats["strace_wait_s"] = float(start["tracer_wait_ns"]) / 1e9
-                if start.get("traced") is False and not self.trace.note:
-                    self.trace.note = ("strace had not attached to every thread after "
-                                       f"{stats['strace_wait_s']:.0f} s; the workload went on, calls may be missing")
-                    stats["strace"] = self.trace.note
         stats.update(notes or {})
         if self.trace.note and not reason:
             reason = self.trace.note

@@ -225,6 +225,28 @@ def cgroup_probe(cg: MemoryCgroup) -> FileProbe:
     return FileProbe([str(cg.usage_file), str(cg.stat_file)], partial(parse_cgroup, cg.version))
 
 
+def thread_files(pid: int | None, *names: str) -> list[tuple[bytes, ...]] | None:
+    """The named /proc/PID/task/TID/ files of each of a process's threads, read once, not sampled
+    (a thread that ends meanwhile is left out); None when the process is gone or unreadable."""
+    if pid is None:
+        return None
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    out = []
+    for tid in tids:
+        try:
+            contents = []
+            for name in names:
+                with open(f"/proc/{pid}/task/{tid}/{name}", "rb") as f:
+                    contents.append(f.read())
+        except OSError:
+            continue
+        out.append(tuple(contents))
+    return out
+
+
 def kernel_peaks(pid: int | None, cg: MemoryCgroup | None) -> tuple[int | None, int | None]:
     """(VmHWM of pid, peak usage of cg), read once at the end; None where unavailable or gone."""
     vm_hwm = None

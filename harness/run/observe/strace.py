@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.run.observe.probes import thread_files
+
 
 # strace -ttt -f -o FILE lines: "<pid> <wall seconds> <call>(<args>) = <ret>", or split into
 # "... <unfinished ...>" and "<... call resumed> ..." when threads interleave.
@@ -66,7 +68,7 @@ class SyscallTrace:
                 ready_file.touch()
 
     def _attach(self, pid: int) -> None:
-        strace = shutil.which("strace")
+        strace = strace_path()
         if strace is None:
             self.note = "strace is not installed on the host; no syscall events (apt-get install strace)"
             return
@@ -82,8 +84,12 @@ class SyscallTrace:
         )
         deadline = time.monotonic() + ATTACH_TIMEOUT_S
         while not all_threads_traced(pid):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                return  # strace failed (finish() says why) or never got there: the trace is partial
+            if self._proc.poll() is not None:
+                return  # strace failed: finish() says why
+            if time.monotonic() > deadline:
+                self.note = (f"strace had not attached to every thread after {ATTACH_TIMEOUT_S:.0f} s; "
+                             "the workload went on, its first calls may be missing")
+                return
             time.sleep(0.002)
 
     def finish(self, wall_minus_mono_ns: int) -> None:
@@ -106,20 +112,18 @@ class SyscallTrace:
 ATTACH_TIMEOUT_S = 60.0
 
 
+def strace_path() -> str | None:
+    """The host's strace, or None: the one place that decides whether a cell can be traced."""
+    return shutil.which("strace")
+
+
 def all_threads_traced(pid: int) -> bool:
     """Every thread of pid has a tracer (TracerPid in /proc/PID/task/*/status, as the host sees it);
     False once the process is gone."""
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return False
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status", "rb") as f:
-                status = f.read()
-        except OSError:
-            continue  # the thread ended
-        start = status.find(b"TracerPid:")
-        if start < 0 or status[start + 10:status.find(b"\n", start)].strip() in (b"", b"0"):
-            return False
-    return True
+    threads = thread_files(pid, "status")
+    return bool(threads) and all(_tracer_pid(status) not in (b"", b"0") for (status,) in threads)
+
+
+def _tracer_pid(status: bytes) -> bytes:
+    start = status.find(b"TracerPid:")
+    return b"" if start < 0 else status[start + 10:status.find(b"\n", start)].strip()
