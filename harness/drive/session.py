@@ -115,7 +115,7 @@ class CellRunner:
             # cells.csv then says what actually ran, not "auto" or "" (the default Go).
             cell = dataclasses.replace(cell, backend=backend.name, go_version=build.go_version)
             if cell.program is not None and build.go_program:
-                cell = dataclasses.replace(cell, godebug_extra=cell.godebug_extra + PROGRAM_GODEBUG)
+                cell = cell.with_env({"GODEBUG": ",".join(PROGRAM_GODEBUG)})
             try:
                 result = backend.run(cell, build)
             except RunInterrupted as stop:

@@ -323,8 +323,7 @@ class Observation:
         self.t0_ns = time.monotonic_ns()
         if self.cell.program is not None:
             # What a workload's own `start` line would say: which runtime settings it ran with.
-            env = {"GOGC": self.cell.gogc or "", "GODEBUG": self.cell.godebug(),
-                   "GOMEMLIMIT": self.cell.gomemlimit or ""}
+            env = dict(self.cell.env)
             with self._parser_lock:
                 self.parser.events.append((self.t0_ns, "start", self.cell.workload, float("nan"), json.dumps(
                     {"workload": self.cell.workload, "program": self.cell.program.kind,
