@@ -12,7 +12,7 @@ import statistics
 
 import pytest
 
-from harness.run.backends.process import NEEDS_LIMIT, ProcessBackend
+from harness.run.backends.process import ProcessBackend
 from harness.build.toolchain import Build
 from backend_helpers import alloc_release, between, phases, series
 
@@ -136,7 +136,8 @@ def test_process_backend_skips_a_limited_cell(tmp_path):
     # Never run unlimited what was meant to run under a limit; nothing is started.
     nothing = Build("0", tmp_path / "no-such-dir", "x", "amd64")
     r = ProcessBackend().run(alloc_release("limited", memory="256MiB"), nothing)
-    assert r.status == "skipped" and r.reason == NEEDS_LIMIT
+    assert r.status == "skipped"
+    assert r.reason == "needs a memory limit; the process backend has none: use --backend docker or cgroup"
     assert not (tmp_path / "no-such-dir").exists()
 
 

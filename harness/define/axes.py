@@ -101,8 +101,9 @@ def generic_order(text: str) -> OrderKey:
     number = _magnitude(text)
     if number is not None:
         return (1, number, text)
-    if text.endswith("%") and _magnitude(text[:-1]) is not None:
-        return (2, _magnitude(text[:-1]), text)
+    share = _magnitude(text[:-1]) if text.endswith("%") else None
+    if share is not None:
+        return (2, share, text)
     return (3, (), text)
 
 

@@ -21,8 +21,7 @@ from harness.define.cell import Cell
 from harness.define.scenario import Scenario
 from harness.define.workloads import PROGRAM_GODEBUG
 from harness.drive.checks import Checker
-from harness.run.backends.base import MEASURED, Backend, RunResult
-from harness.run.backends.common import RunInterrupted
+from harness.run.backends.base import MEASURED, Backend, RunInterrupted, RunResult
 from harness.run.backends.select import BackendUnavailable, select_backend
 from harness.run.placement import placement
 
