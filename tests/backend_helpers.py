@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
+from harness.define.axes import AXES, contributions
 from harness.define.cell import Cell
 
+CELL_FIELDS = {f.name for f in fields(Cell)}
+
+
 def alloc_release(cell_id: str, *args: str, **kw) -> Cell:
-    kw.setdefault("godebug_extra", ())
+    """A cell of the alloc-release workload; keywords naming a Cell field are that field, the others
+    (memory="256MiB", madvdontneed="1") values of the axis they name."""
+    values = {name: AXES[name].canonical(kw.pop(name)) for name in list(kw) if name not in CELL_FIELDS}
     kw.setdefault("timeout_s", 120.0)
-    return Cell(cell_id=cell_id, scenario="test", workload="alloc-release", args=tuple(args), **kw)
+    return Cell(cell_id=cell_id, scenario="test", workload="alloc-release", args=tuple(args), **kw,
+                **contributions(values))
 
 
 def series(result, source: str, metric: str) -> list[tuple[float, float]]:

@@ -7,13 +7,14 @@ Prints `RUN_DIR <path>` once the session is open and `FIRST_SAVED` once the firs
 import sys
 from pathlib import Path
 
+from harness.define.axes import contributions
 from harness.define.cell import Cell
 from harness.drive.session import RunSession
 
 
 def cell(cell_id: str, *args: str) -> Cell:
     return Cell(cell_id=cell_id, scenario="sigint", workload="alloc-release", args=args,
-                memory_limit_bytes=256 << 20, timeout_s=300.0)
+                timeout_s=300.0, **contributions({"memory": "256MiB"}))
 
 
 def main() -> None:

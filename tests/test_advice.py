@@ -209,7 +209,7 @@ def test_grid_cells_are_interleaved_and_named_by_the_advise_axes():
     assert len({c.cell_id for c in cells}) == 8
     assert all("memory=768MiB" in c.cell_id for c in cells)
     eighty = [c for c in cells if c.axis("gomemlimit") == "80%"][0]
-    assert eighty.gomemlimit == str(int(0.8 * 768 * MiB)) and eighty.memory_limit_bytes == 768 * MiB
+    assert eighty.gomemlimit_bytes == int(0.8 * 768 * MiB) and eighty.memory_limit_bytes == 768 * MiB
     assert cell_id(eighty, {"gogc"}) == f"gogc_sweep[gogc={eighty.gogc},r{eighty.repeat}]"
 
 

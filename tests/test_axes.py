@@ -7,8 +7,8 @@ import pytest
 from harness.define import units
 from harness.define.axes import (
     AXES,
-    ENV_VARIABLES,
     STANDARD_AXES,
+    contributions,
     axis_display,
     axis_text,
     canonical_value,
@@ -23,8 +23,6 @@ ALLOC = WORKLOADS["alloc-release"]
 
 def test_standard_axes_are_the_registry():
     assert STANDARD_AXES == ("go", "memory", "cpus", "gogc", "gomemlimit", "madvdontneed", "godebug", "backend")
-    assert {a.applied for a in AXES.values()} == {"env", "limit", "build", "backend"}
-    assert ENV_VARIABLES == ("GOGC", "GOMEMLIMIT", "GODEBUG")
     assert AXES["gomemlimit"].columns == ("gomemlimit", "gomemlimit_bytes")
     assert AXES["memory"].columns == ("memory", "memory_limit_bytes")
     assert all(a.help for a in AXES.values())
@@ -102,3 +100,31 @@ def test_values_sort_by_magnitude(axis, shuffled, ordered):
 
 def test_sorted_values_spells_and_dedups():
     assert sorted_values("gogc", [100.0, "50", "100", None]) == ["unset", "50", "100"]
+
+
+def test_contributions_resolve_in_the_context_of_the_cell():
+    got = contributions({"memory": "1GiB", "cpus": "1.5", "gogc": "50", "gomemlimit": "90%", "madvdontneed": "1",
+                         "godebug": "gctrace=1,scavtrace=1", "go": "1.21.13", "backend": "docker", "size": "1GiB"})
+    assert got == {
+        # GODEBUG gathers madvdontneed's and godebug's settings, in the axes' declaration order.
+        "env": (("GODEBUG", "madvdontneed=1,gctrace=1,scavtrace=1"), ("GOGC", "50"),
+                ("GOMEMLIMIT", str(int(0.9 * (1 << 30))))),
+        "limits": (("cpus", 1.5), ("memory", 1 << 30)),
+        "build_env": (), "host_settings": (),
+        "columns": (("cpus", 1.5), ("gogc", "50"), ("gomemlimit", "90%"),
+                    ("gomemlimit_bytes", int(0.9 * (1 << 30))), ("madvdontneed", "1"),
+                    ("memory_limit_bytes", 1 << 30)),
+    }
+    unset = contributions({"gogc": "unset", "gomemlimit": "unset", "madvdontneed": "unset", "godebug": "none"})
+    assert all(part == () for part in unset.values())
+    with pytest.raises(units.UnitError, match="needs a memory limit"):
+        contributions({"gomemlimit": "90%"})
+
+
+def test_two_axes_setting_one_plain_variable_is_a_declaration_error(monkeypatch):
+    from harness.define.axes import Axis, Contribution
+
+    monkeypatch.setitem(AXES, "gogc_again", Axis("gogc_again", "a second GOGC", str,
+                                                 contribute=lambda v, _: Contribution(env={"GOGC": v})))
+    with pytest.raises(ValueError, match="axis gogc_again sets GOGC, which another axis sets already"):
+        contributions({"gogc": "50", "gogc_again": "60"})

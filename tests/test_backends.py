@@ -12,7 +12,7 @@ import statistics
 
 import pytest
 
-from harness.run.backends.process import NEEDS_LIMIT, ProcessBackend
+from harness.run.backends.process import ProcessBackend
 from harness.build.toolchain import Build
 from backend_helpers import alloc_release, between, phases, series
 
@@ -78,7 +78,7 @@ def _after_freeos(backend, build, madvdontneed: str):
     cell = alloc_release(
         f"freeos-{name}-m{madvdontneed}", "--size=1GiB", "--touch=true", "--freeos=true",
         "--hold=500ms", "--idle=2s", "--baseline=300ms",
-        madvdontneed=madvdontneed, memory_limit_bytes=1536 * MiB, slow_hz=4.0,
+        madvdontneed=madvdontneed, memory="1536MiB", slow_hz=4.0,
     )
     r = backend.run(cell, build)
     assert r.status == "ok", r.reason
@@ -111,7 +111,7 @@ def test_freeos_with_madvdontneed_0_leaves_it_lazily_freed(name, build, backend_
 def test_spike_above_the_limit_is_oom_killed(name, build, backend_or_skip):
     backend = backend_or_skip(name)
     cell = alloc_release(f"oom-{name}", "--size=512MiB", "--touch=true", "--idle=1s", "--baseline=200ms",
-                         memory_limit_bytes=256 * MiB)
+                         memory="256MiB")
     r = backend.run(cell, build)
     assert r.status == "oom_killed", (r.status, r.reason)
     assert r.oom_killed
@@ -135,8 +135,9 @@ def test_timeout_kills_the_workload(build, backend_or_skip):
 def test_process_backend_skips_a_limited_cell(tmp_path):
     # Never run unlimited what was meant to run under a limit; nothing is started.
     nothing = Build("0", tmp_path / "no-such-dir", "x", "amd64")
-    r = ProcessBackend().run(alloc_release("limited", memory_limit_bytes=256 * MiB), nothing)
-    assert r.status == "skipped" and r.reason == NEEDS_LIMIT
+    r = ProcessBackend().run(alloc_release("limited", memory="256MiB"), nothing)
+    assert r.status == "skipped"
+    assert r.reason == "needs a memory limit; the process backend has none: use --backend docker or cgroup"
     assert not (tmp_path / "no-such-dir").exists()
 
 

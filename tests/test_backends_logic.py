@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from harness.run.backends.common import classify, pump_lines
+from harness.run.lines import pump_lines
+from harness.run.outcome import classify
 from harness.run.observe.strace import parse_strace
 from harness.run.backends.select import BackendUnavailable, select_backend
 
@@ -100,7 +101,7 @@ def test_explicit_unavailable_backend_says_what_to_use(monkeypatch):
 def test_threads_state_names_what_each_thread_does():
     import os
 
-    from harness.run.backends.common import threads_state
+    from harness.run.supervise import threads_state
 
     mine = threads_state(os.getpid())
     assert mine.startswith("threads at the timeout: ") and "× R" in mine   # this thread is running
@@ -135,3 +136,118 @@ def test_container_removal_is_tried_again_and_a_failure_is_told(monkeypatch):
     assert backend._remove(_Refusing(0, then=docker.errors.NotFound("gone"))) == ""
     stuck = _Refusing(99)
     assert "409 Conflict" in backend._remove(stuck) and stuck.calls == 4
+
+
+def test_statuses_describe_every_status():
+    from typing import get_args
+
+    from harness.run.backends.base import ERRORS, MEASURED, STATUSES, Status
+
+    assert tuple(STATUSES) == get_args(Status)
+    assert set(MEASURED) | set(ERRORS) < set(STATUSES) and not set(MEASURED) & set(ERRORS)
+
+
+SCENARIO = """
+description = "one axis declared by a test"
+workload = "alloc-release"
+[params]
+size = "1MiB"
+[matrix]
+madvdontneed = ["1"]
+"""
+
+
+def test_an_axis_is_one_declaration(monkeypatch, tmp_path):
+    """An axis declared here and nowhere else reaches the cell ids, the workload's environment, the
+    container's limits, and the check that a cell never runs without the host and build it asks for."""
+    import dataclasses
+
+    from harness.build.toolchain import Build
+    from harness.define.axes import AXES, Axis, Contribution
+    from harness.define.matrix import expand
+    from harness.define.scenario import load
+    from harness.run.backends.docker import container_options
+    from harness.run.backends.process import ProcessBackend
+    from harness.run.env import child_env
+
+    def ballast(value, values):
+        return Contribution(env={"GODEBUG": f"ballast={value}", "BALLAST": value}, limits={"cpus": float(value)},
+                            host_settings={"kernel": "6.1"}, build_env={"GOEXPERIMENT": "ballast"})
+
+    monkeypatch.setitem(AXES, "ballast", Axis("ballast", "a test's own axis", str, contribute=ballast))
+    (tmp_path / "one.toml").write_text(SCENARIO)
+    cells = expand(load(tmp_path / "one.toml"), {"ballast": ["1", "2"]}, repeats=1)
+    assert [c.cell_id for c in cells] == ["one[ballast=1,r0]", "one[ballast=2,r0]"]
+    cell = cells[1]
+
+    # Its GODEBUG setting joins madvdontneed's; its own variable is passed as it is.
+    env = child_env(cell, host={})
+    assert env["GODEBUG"] == "madvdontneed=1,ballast=2" and env["BALLAST"] == "2"
+    build = Build("0", tmp_path / "bin", "x", "amd64")
+    options = container_options(cell, build, tmp_path, None, "run")
+    assert options["nano_cpus"] == 2_000_000_000 and options["environment"]["BALLAST"] == "2"
+
+    # No backend here can give a cell a host setting, nor does a build take build settings: not run.
+    r = ProcessBackend().run(cell, build)
+    assert (r.status, r.reason) == ("skipped", "needs the host setting kernel=6.1; the process backend runs cells "
+                                               "on this host as it is and cannot set it")
+    r = ProcessBackend().run(dataclasses.replace(cell, host_settings=()), build)
+    assert (r.status, r.reason) == ("skipped", "needs the build setting GOEXPERIMENT=ballast; builds here do not "
+                                               "take build settings yet")
+    # A limit no backend applies is not silently dropped either.
+    r = ProcessBackend().run(dataclasses.replace(cell, limits=(("ballast", 1.0),)), build)
+    assert (r.status, r.reason) == ("skipped", "needs a ballast limit; the process backend has none: "
+                                               "no backend applies it")
+
+
+class _Sleeper:
+    """A launcher whose workload never ends by itself: it ends when killed, or raises `interrupt` from wait."""
+
+    def __init__(self, interrupt: bool = False):
+        self.interrupt, self.killed, self.removed, self.signals = interrupt, False, 0, []
+
+    def start(self, obs):
+        obs.mark_start()
+        return None, None  # nothing to sample
+
+    def wait(self, seconds):
+        if self.interrupt:
+            self.interrupt = False
+            raise KeyboardInterrupt
+        return self.killed
+
+    def signal(self, which):
+        self.signals.append(which)
+        self.killed = self.killed or which == "kill"
+
+    def remove(self):
+        self.removed += 1
+        return {"launcher": "sleeper"}
+
+    def exit_code(self):
+        return -9 if self.killed else None
+
+    def oom_killed(self):
+        return False
+
+    def peak(self):
+        return 4096
+
+
+def test_the_loop_kills_at_the_timeout_and_keeps_what_a_ctrl_c_left(tmp_path):
+    from harness.define.cell import Cell
+    from harness.run.backends.base import RunInterrupted
+    from harness.run.backends.loop import run_launched
+
+    cell = Cell(cell_id="s", scenario="s", workload="alloc-release", args=(), timeout_s=0.0)
+    sleeper = _Sleeper()
+    r = run_launched(sleeper, cell, tmp_path, None)
+    assert r.status == "timeout" and r.reason.startswith("still running after timeout_s=0; killed")
+    assert sleeper.signals == ["kill"] and sleeper.removed == 1
+    assert r.exit_code == -9 and r.peak_cgroup_bytes == 4096 and r.sampler_stats["launcher"] == "sleeper"
+
+    sleeper = _Sleeper(interrupt=True)
+    with pytest.raises(RunInterrupted) as stop:
+        run_launched(sleeper, cell, tmp_path, None)
+    assert stop.value.result.status == "interrupted" and stop.value.result.t0_ns > 0
+    assert sleeper.signals == ["kill"] and sleeper.removed == 1  # never left running

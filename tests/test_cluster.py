@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.define.axes import contributions
 from harness.define.cell import EXCLUSIVE, SHARED_SLICE, Cell, Needs, needs
 from harness.define.errors import ScenarioError
 from harness.define.scenario import discover, load
@@ -30,8 +31,9 @@ MiB = 1 << 20
 CLAIM_IDS = tuple(f"C{i}" for i in range(1, 15)) + ("X1",)
 
 
-def cell(cell_id="c", **kw) -> Cell:
-    return Cell(cell_id=cell_id, scenario="s", workload="alloc-release", args=(), **kw)
+def cell(cell_id="c", memory_limit_bytes=None, cpus=None, **kw) -> Cell:
+    limits = {name: str(v) for name, v in (("memory", memory_limit_bytes), ("cpus", cpus)) if v is not None}
+    return Cell(cell_id=cell_id, scenario="s", workload="alloc-release", args=(), **contributions(limits), **kw)
 
 
 # ---------------------------------------------------------------------------------------------- needs (pure)

@@ -70,8 +70,8 @@ def test_default_expansion_ids_order_and_fields(scenario):
     first = cells[1]
     assert first.args == ("--size=64MiB", "--touch=true", "--idle=1s")
     assert first.madvdontneed == "1" and cells[0].madvdontneed is None
-    assert first.godebug_extra == ("gctrace=1", "scavtrace=1")
-    assert first.godebug() == "madvdontneed=1,gctrace=1,scavtrace=1"
+    assert dict(first.env) == {"GODEBUG": "madvdontneed=1,gctrace=1,scavtrace=1"}
+    assert dict(cells[0].env) == {"GODEBUG": "gctrace=1,scavtrace=1"}
     assert first.memory_limit_bytes == 256 << 20 and first.go_version == DEFAULT_GO and first.backend == "auto"
     assert first.axes == (("godebug", "gctrace=1,scavtrace=1"), ("madvdontneed", "1"), ("touch", "true"))
     assert [c.cell_id for c in expand(scenario)] == [c.cell_id for c in cells]  # stable
@@ -93,7 +93,8 @@ def test_flag_of_another_workload_is_ignored(scenario):
 
 def test_gomemlimit_percent_is_taken_of_the_memory_axis(scenario):
     cells = expand(scenario, {"memory": ["100MiB", "200MiB"], "gomemlimit": ["50%"]}, repeats=1)
-    assert {c.gomemlimit for c in cells} == {str(50 << 20), str(100 << 20)}
+    assert {c.gomemlimit_bytes for c in cells} == {50 << 20, 100 << 20}
+    assert {dict(c.env)["GOMEMLIMIT"] for c in cells} == {str(50 << 20), str(100 << 20)}
 
 
 def test_quick_go_backend(scenario):

@@ -18,7 +18,7 @@ from harness.define.matrix import expand
 from harness.define.scenario import load, parse_program, program_scenario
 from harness.define.workloads import NOT_GO
 from harness.drive.cli import main
-from harness.run.backends.common import classify
+from harness.run.outcome import classify
 from harness.run.observe.telemetry import parse_bench, parse_gctrace
 
 # The system's python3: a dynamically linked program that is not Go (a pyenv shim would be a script).
@@ -608,7 +608,7 @@ def test_ready_tcp_wants_a_connection_held_open(monkeypatch):
     import socket
     import threading
 
-    from harness.run.backends.common import answers
+    from harness.run.ports import answers
 
     done = threading.Event()
 

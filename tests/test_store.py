@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from harness.run.backends.base import RunResult
+from harness.define.axes import contributions
 from harness.define.cell import Cell
 from harness.store.provenance import collect_manifest
 from harness.store.rundir import (MANIFEST_VERSION, RunStore, StoreError, cells_row, load_run,
@@ -17,8 +18,8 @@ T0 = 10_000_000_000
 def _result(n: int, status: str = "ok", **kw) -> RunResult:
     cell = Cell(
         cell_id=f"alloc_release[gogc={50 * n},madvdontneed=1,r0]", scenario="alloc_release",
-        workload="alloc-release", args=("--size=1GiB", "--touch=true"), gogc=str(50 * n),
-        madvdontneed="1", memory_limit_bytes=2 << 30 if n == 1 else None, cpus=1.5 if n == 1 else None,
+        workload="alloc-release", args=("--size=1GiB", "--touch=true"), **contributions(
+            {"gogc": str(50 * n), "madvdontneed": "1", **({"memory": "2GiB", "cpus": "1.5"} if n == 1 else {})}),
         go_version="1.27.3", backend="cgroup", repeat=0, axes=(("gogc", str(50 * n)), ("size", "1GiB")),
     )
     samples = [(T0 + i * 10_000_000, "proc", "vm_rss", float(1_073_741_824 + i * 4096 + n)) for i in range(50)]
@@ -178,7 +179,9 @@ def test_collect_manifest_describes_this_host():
 def _gomemlimit_result(written: str | None, resolved: str | None) -> RunResult:
     result = _result(1)
     axes = (("gogc", "50"),) + ((("gomemlimit", written),) if written is not None else ())
-    cell = dataclasses.replace(result.cell, gomemlimit=resolved, axes=axes,
+    recorded = (("gomemlimit", written), ("gomemlimit_bytes", int(resolved) if resolved.isdigit() else None)) \
+        if resolved is not None else ()
+    cell = dataclasses.replace(result.cell, columns=result.cell.columns + recorded, axes=axes,
                                cell_id=f"alloc_release[gomemlimit={written},r0]")
     return dataclasses.replace(result, cell=cell)
 

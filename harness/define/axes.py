@@ -4,8 +4,15 @@ An axis is a setting a matrix varies. The standard ones below apply to every wor
 workload's flags are axes too, their values canonicalised by the flag's kind
 (`harness.define.workloads.Param.canonical`). A declaration says what the axis is, how a value
 is validated and written (`canonical`), how values sort (`order`: numbers and sizes by
-magnitude, `unset` first, `off` last), how the setting reaches the workload (`applied`) and
+magnitude, `unset` first, `off` last), what a value contributes to a cell (`contribute`) and
 which cells.csv columns hold it.
+
+A contribution is everything a value does to a cell, resolved in the context of the cell's other
+values (GOMEMLIMIT 90% is a share of the memory limit): environment variables of the workload,
+limits its backend applies, the environment of `go build`, settings the host must have, and
+resolved cells.csv columns. The cell carries the merged contributions (harness.define.cell);
+run.env and the backends apply them without knowing which axis set what, so adding an axis is
+one declaration here.
 
 Values keep the author's spelling ("100ms", "1GiB", "90%") so cell ids and cells.csv read like
 the scenario file; only booleans and keywords are normalised. Resolved values (a percentage
@@ -16,8 +23,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,12 +32,10 @@ import pandas as pd
 
 from harness.define import units
 from harness.define.backends import BACKEND_NAMES
+from harness.define.cell import Column, Limit, merge_env, pairs
 from harness.define.workloads import Workload
 
 UNSET = "unset"  # leaves the runtime setting to the Go version's default
-
-# How an axis reaches the workload.
-APPLIED = ("env", "limit", "build", "backend")
 
 
 def axis_text(value: Any) -> str:
@@ -96,8 +101,9 @@ def generic_order(text: str) -> OrderKey:
     number = _magnitude(text)
     if number is not None:
         return (1, number, text)
-    if text.endswith("%") and _magnitude(text[:-1]) is not None:
-        return (2, _magnitude(text[:-1]), text)
+    share = _magnitude(text[:-1]) if text.endswith("%") else None
+    if share is not None:
+        return (2, share, text)
     return (3, (), text)
 
 
@@ -176,6 +182,64 @@ def _backend(text: str) -> str:
     raise units.UnitError(f"{text!r} is not a backend (valid: {', '.join(BACKEND_NAMES)})")
 
 
+# ---------------------------------------------------------------------------------- contributions
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """What one axis value does to a cell (harness.define.cell names each part)."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    limits: Mapping[str, Limit] = field(default_factory=dict)
+    build_env: Mapping[str, str] = field(default_factory=dict)
+    host_settings: Mapping[str, str] = field(default_factory=dict)
+    columns: Mapping[str, Column] = field(default_factory=dict)
+
+
+NOTHING = Contribution()
+
+# (the value, the cell's values of every axis) -> what the value contributes; raises units.UnitError.
+Contribute = Callable[[str, Mapping[str, str]], Contribution]
+
+
+def _nothing(value: str, values: Mapping[str, str]) -> Contribution:
+    return NOTHING
+
+
+def _gogc_setting(value: str, values: Mapping[str, str]) -> Contribution:
+    if value == UNSET:
+        return NOTHING
+    return Contribution(env={"GOGC": value}, columns={"gogc": value})
+
+
+def _gomemlimit_setting(value: str, values: Mapping[str, str]) -> Contribution:
+    if value == UNSET:
+        return NOTHING
+    memory = values.get("memory")
+    resolved = units.parse_gomemlimit(value, units.parse_size(memory) if memory else None)
+    return Contribution(env={"GOMEMLIMIT": resolved}, columns={
+        "gomemlimit": value, "gomemlimit_bytes": int(resolved) if resolved.isdigit() else None})
+
+
+def _madvdontneed_setting(value: str, values: Mapping[str, str]) -> Contribution:
+    if value == UNSET:
+        return NOTHING
+    return Contribution(env={"GODEBUG": f"madvdontneed={value}"}, columns={"madvdontneed": value})
+
+
+def _godebug_setting(value: str, values: Mapping[str, str]) -> Contribution:
+    return NOTHING if value == "none" else Contribution(env={"GODEBUG": value})
+
+
+def _memory_limit(value: str, values: Mapping[str, str]) -> Contribution:
+    limit = units.parse_size(value)  # swap is never allowed: the backends give no more than this
+    return Contribution(limits={"memory": limit}, columns={"memory_limit_bytes": limit})
+
+
+def _cpus_limit(value: str, values: Mapping[str, str]) -> Contribution:
+    return Contribution(limits={"cpus": float(value)}, columns={"cpus": float(value)})
+
+
 # ---------------------------------------------------------------------------------- the registry
 
 
@@ -183,10 +247,11 @@ def _backend(text: str) -> str:
 class Axis:
     name: str
     help: str
-    applied: str                                  # one of APPLIED
     canonical_text: Callable[[str], str]          # validates; raises units.UnitError with the fix
     order: Callable[[str], OrderKey] = generic_order
-    env: str = ""                                 # the variable it is passed in, when applied == "env"
+    # What a value does to a cell. `go` and `backend` contribute nothing: they choose the toolchain
+    # and the backend (Cell.go_version, Cell.backend) rather than set anything.
+    contribute: Contribute = _nothing
     columns: tuple[str, ...] = ()                 # its cells.csv columns: the value as written, then resolved ones
 
     def canonical(self, raw: Any) -> str:
@@ -196,28 +261,44 @@ class Axis:
 
 AXES: dict[str, Axis] = {a.name: a for a in (
     Axis("go", "Go toolchain the workload is built with: 1.27.3, default, or a path to a go binary or GOROOT",
-         "build", _go, _go_order, columns=("go", "go_version")),
+         _go, _go_order, columns=("go", "go_version")),
     Axis("memory", "container memory limit, a size (swap is never allowed)",
-         "limit", _memory, columns=("memory", "memory_limit_bytes")),
+         _memory, contribute=_memory_limit, columns=("memory", "memory_limit_bytes")),
     Axis("cpus", "CPUs the container may use, a positive number",
-         "limit", _cpus, columns=("cpus",)),
+         _cpus, contribute=_cpus_limit, columns=("cpus",)),
     Axis("gogc", "GOGC: an integer percentage or off; unset leaves the runtime default (100)",
-         "env", _gogc, env="GOGC", columns=("gogc",)),
+         _gogc, contribute=_gogc_setting, columns=("gogc",)),
     Axis("gomemlimit", "GOMEMLIMIT: a size, a share of the memory limit (90%) or off; unset leaves it off",
-         "env", _gomemlimit, env="GOMEMLIMIT", columns=("gomemlimit", "gomemlimit_bytes")),
+         _gomemlimit, contribute=_gomemlimit_setting, columns=("gomemlimit", "gomemlimit_bytes")),
     Axis("madvdontneed", "GODEBUG madvdontneed: 0 (MADV_FREE) or 1 (MADV_DONTNEED); unset: the version's default",
-         "env", _madvdontneed, env="GODEBUG", columns=("madvdontneed",)),
+         _madvdontneed, contribute=_madvdontneed_setting, columns=("madvdontneed",)),
     Axis("godebug", "further GODEBUG settings, one comma-separated string (gctrace=1,scavtrace=1) or none",
-         "env", canonical_godebug, env="GODEBUG", columns=("godebug",)),
+         canonical_godebug, contribute=_godebug_setting, columns=("godebug",)),
     Axis("backend", "where the cell runs: " + ", ".join(BACKEND_NAMES),
-         "backend", _backend, _backend_order, columns=("backend",)),
+         _backend, _backend_order, columns=("backend",)),
 )}
 
 # Axes every scenario may use, besides the flags of its workload.
 STANDARD_AXES: tuple[str, ...] = tuple(AXES)
 
-# The environment variables the env-applied axes set, each once, in declaration order.
-ENV_VARIABLES: tuple[str, ...] = tuple(dict.fromkeys(a.env for a in AXES.values() if a.applied == "env"))
+
+def contributions(values: Mapping[str, str]) -> dict[str, tuple]:
+    """What a cell's axis values ({axis: canonical value}) contribute, merged in the axes' declaration
+    order, as the Cell fields that carry them (env, limits, build_env, host_settings, columns).
+    Values of names that are not axes (a workload's flags) contribute nothing here."""
+    env: dict[str, str] = {}
+    merged: dict[str, dict] = {"limits": {}, "build_env": {}, "host_settings": {}, "columns": {}}
+    for axis in AXES.values():
+        if axis.name not in values:
+            continue
+        given = axis.contribute(values[axis.name], values)
+        merge_env(env, given.env, f"axis {axis.name}")
+        for part, into in merged.items():
+            for name, value in getattr(given, part).items():
+                if name in into:
+                    raise ValueError(f"axis {axis.name} sets {part} {name}, which another axis sets already")
+                into[name] = value
+    return {"env": pairs(env), **{part: pairs(into) for part, into in merged.items()}}
 
 
 def _raw_text(raw: Any) -> str:

@@ -1,6 +1,6 @@
 """Axes, `--matrix` parsing, the cartesian product, stable cell ids and interleaved order.
 
-An axis is a standard runtime/container setting (STANDARD_AXES) or a flag of the scenario's
+An axis is a standard runtime/container setting (harness.define.axes.AXES) or a flag of the scenario's
 workload. `--matrix AXIS=V1,V2` replaces that axis's values; an axis the scenario does not
 list becomes a new axis of it, except a workload flag its workload does not have (that
 override applies only to the scenarios whose workload has the flag).
@@ -17,7 +17,7 @@ import itertools
 from collections.abc import Iterable
 
 from harness.define import units
-from harness.define.axes import STANDARD_AXES, UNSET, canonical_value
+from harness.define.axes import AXES, canonical_value, contributions
 from harness.define.backends import DEFAULT_BACKEND
 from harness.define.cell import Cell
 from harness.define.errors import ScenarioError, did_you_mean
@@ -33,7 +33,7 @@ class MatrixError(ScenarioError):
 def all_axes() -> list[str]:
     """Standard axes, then every flag of every workload."""
     flags = sorted({p.name for w in WORKLOADS.values() for p in w.params})
-    return list(STANDARD_AXES) + [f for f in flags if f not in STANDARD_AXES]
+    return list(AXES) + [f for f in flags if f not in AXES]
 
 
 def parse_matrix_option(text: str) -> tuple[str, list[str]]:
@@ -87,7 +87,7 @@ def effective_matrix(scenario: Scenario, overrides: dict[str, list[str]] | None 
             errors.append(f"{scenario.name}: the {axis} axis does not apply to a binary: it runs as it was "
                           "built; use [program] package or bench to build it per Go version")
             continue
-        if axis not in STANDARD_AXES and workload.param(axis) is None:
+        if axis not in AXES and workload.param(axis) is None:
             continue  # another workload's flag
         values = []
         for raw in raw_values:
@@ -154,34 +154,20 @@ def _label(config: dict[str, str], names: list[str]) -> str:
 
 
 def _settings(config: dict[str, str], params: dict[str, str], variant, workload, default_go: str) -> dict:
-    memory = config.get("memory", variant.memory)
-    memory_bytes = units.parse_size(memory) if memory else None
+    """The Cell fields of one configuration: its flags, and what its axes contribute; the scenario's
+    [limits] stand for the memory and cpus axes it does not vary."""
     flags = dict(params)
     for name, value in config.items():
         param = workload.param(name)
         if param is not None:
             flags[name] = param.canonical(value)
     args = tuple(f"--{p.name}={flags[p.name]}" for p in workload.params if p.name in flags)
-
-    def runtime(axis: str) -> str | None:
-        value = config.get(axis)
-        return None if value is None or value == UNSET else value
-
-    gomemlimit = runtime("gomemlimit")
-    if gomemlimit is not None:
-        gomemlimit = units.parse_gomemlimit(gomemlimit, memory_bytes)
-    godebug = config.get("godebug", "none")
-    cpus = config.get("cpus", variant.cpus)
+    limits = {name: value for name, value in (("memory", variant.memory), ("cpus", variant.cpus)) if value}
+    values = {**{name: AXES[name].canonical(value) for name, value in limits.items()}, **config}
     go = config.get("go", "default")
     return dict(
         args=args,
-        gogc=runtime("gogc"),
-        madvdontneed=runtime("madvdontneed"),
-        gomemlimit=gomemlimit,
-        godebug_extra=() if godebug == "none" else tuple(godebug.split(",")),
-        memory_limit_bytes=memory_bytes,
-        cpus=float(cpus) if cpus else None,
         go_version=default_go if go == "default" else go,
         backend=config.get("backend", DEFAULT_BACKEND),
+        **contributions(values),
     )
-

@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
 
     from harness.drive.session import CellRunner
     from harness.run.backends.base import RunResult
-    from harness.run.backends.common import RunInterrupted
+    from harness.run.backends.base import RunInterrupted
     from harness.run.backends.select import BackendUnavailable
     from harness.run.placement import placement
 

@@ -21,8 +21,7 @@ from harness.define.cell import Cell
 from harness.define.scenario import Scenario
 from harness.define.workloads import PROGRAM_GODEBUG
 from harness.drive.checks import Checker
-from harness.run.backends.base import MEASURED, Backend, RunResult
-from harness.run.backends.common import RunInterrupted
+from harness.run.backends.base import MEASURED, Backend, RunInterrupted, RunResult
 from harness.run.backends.select import BackendUnavailable, select_backend
 from harness.run.placement import placement
 
@@ -115,7 +114,7 @@ class CellRunner:
             # cells.csv then says what actually ran, not "auto" or "" (the default Go).
             cell = dataclasses.replace(cell, backend=backend.name, go_version=build.go_version)
             if cell.program is not None and build.go_program:
-                cell = dataclasses.replace(cell, godebug_extra=cell.godebug_extra + PROGRAM_GODEBUG)
+                cell = cell.with_env({"GODEBUG": ",".join(PROGRAM_GODEBUG)})
             try:
                 result = backend.run(cell, build)
             except RunInterrupted as stop:

@@ -1,4 +1,4 @@
-"""The workload's environment: a short allowlist from the host plus the cell's runtime settings.
+"""The workload's environment: a short allowlist from the host plus what the cell's axes set.
 
 The Go runtime reads GOGC, GODEBUG, GOMEMLIMIT (and GOMAXPROCS, GOTRACEBACK, ...) from its
 environment, so anything inherited from the shell running the harness would silently change
@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 from collections.abc import Mapping
 
-from harness.define.axes import AXES
 from harness.define.cell import Cell
 from harness.run.observe.strace import strace_path
 
@@ -23,11 +21,6 @@ from harness.run.observe.strace import strace_path
 #         prints reads the same as the harness's logs. No effect on memory.
 # Deliberately absent: HOME, LANG/LC_* (the Go runtime reads neither), and every GO* variable.
 HOST_ALLOWLIST = ("PATH", "TZ")
-
-# The variables the env-applied axes set (harness.define.axes); by the time a cell runs, GOGC
-# and GOMEMLIMIT are resolved to what the runtime parses: a plain decimal or "off".
-GOGC, GOMEMLIMIT, GODEBUG = AXES["gogc"].env, AXES["gomemlimit"].env, AXES["godebug"].env
-_RESOLVED = re.compile(r"^(off|\d+)$")
 
 # A built-in workload given this waits, before its start line, for the file it names in its scratch
 # directory (go_workloads/internal/telemetry/tracer.go), which the harness creates once strace has
@@ -43,23 +36,9 @@ def child_env(cell: Cell, host: Mapping[str, str] | None = None, tmpdir: str | N
     env = {name: host[name] for name in HOST_ALLOWLIST if name in host}
     if tmpdir is not None:
         env["TMPDIR"] = tmpdir  # the cell's scratch directory, as the workload sees it
-    if cell.gogc is not None:
-        if not _RESOLVED.match(cell.gogc):
-            raise ValueError(
-                f"cell {cell.cell_id}: gogc={cell.gogc!r} is not valid; use a non-negative integer "
-                f"percentage (e.g. '100') or 'off'"
-            )
-        env[GOGC] = cell.gogc
-    godebug = cell.godebug()
-    if godebug:
-        env[GODEBUG] = godebug
-    if cell.gomemlimit is not None:
-        if not _RESOLVED.match(cell.gomemlimit):
-            raise ValueError(
-                f"cell {cell.cell_id}: gomemlimit={cell.gomemlimit!r} is not valid; use a byte "
-                f"count as a plain decimal (e.g. '314572800') or 'off'"
-            )
-        env[GOMEMLIMIT] = cell.gomemlimit
+    # Resolved by the axes (harness.define.axes) to what the runtime parses: GOGC=50, GOMEMLIMIT in
+    # bytes, GODEBUG with every axis's settings joined.
+    env.update(cell.env)
     if cell.trace_syscalls and cell.program is None and tmpdir is not None and strace_path():
         env[WAIT_FOR_TRACER] = posixpath.join(tmpdir, TRACED_FILE)
     return env

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from harness.define.cell import Cell
 from harness.build.toolchain import Build
 
 # Outcomes of one cell. An OOM kill, a crash or a timeout is a measured outcome,
 # not a harness error.
-STATUSES: dict[str, str] = {
+Status = Literal["ok", "oom_killed", "failed", "timeout", "skipped", "interrupted", "exited", "build_failed",
+                 "not_ready", "load_failed", "lost"]
+STATUSES: dict[Status, str] = {  # what each status means (a test checks it describes every Status)
     "ok": "the workload ran to its end",
     "oom_killed": "the kernel's OOM killer ended it at the memory limit",
     "failed": "it exited with an error, or the harness could not run it",
@@ -24,14 +26,14 @@ STATUSES: dict[str, str] = {
     "lost": "the cluster worker running it died mid-cell (the reason says which); it was queued again once",
 }
 # Cells whose measurements a verdict may read, and cells that make a run fail.
-MEASURED = ("ok", "oom_killed", "exited")
-ERRORS = ("failed", "timeout", "build_failed", "not_ready", "load_failed", "lost")
+MEASURED: tuple[Status, ...] = ("ok", "oom_killed", "exited")
+ERRORS: tuple[Status, ...] = ("failed", "timeout", "build_failed", "not_ready", "load_failed", "lost")
 
 
 @dataclass
 class RunResult:
     cell: Cell
-    status: str                      # one of STATUSES
+    status: Status
     reason: str = ""                 # why skipped/failed/timeout, human-readable
     exit_code: int | None = None
     oom_killed: bool = False
@@ -67,3 +69,15 @@ class Backend(Protocol):
     def cleanup(self, run_id: str) -> list[str]:
         """Remove whatever this backend left behind for the run (a second Ctrl-C during a cell's
         own cleanup can leave a container or cgroup); returns what was removed."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM arrived during a run; `result` holds what was measured until then.
+
+    A KeyboardInterrupt, so a caller that knows nothing of it still stops; the runner
+    catches it to save the partial cell before stopping.
+    """
+
+    def __init__(self, result: RunResult):
+        super().__init__(f"interrupted during {result.cell.cell_id}")
+        self.result = result

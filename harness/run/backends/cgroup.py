@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import itertools
 import os
+from pathlib import Path
 
-from harness.run.backends.base import RunResult
-from harness.run.backends.common import remove_leftover_scratch
-from harness.run.backends.process import run_child
-from harness.define.cell import Cell
 from harness.build.toolchain import Build
+from harness.define.cell import Cell
+from harness.run.backends.loop import Launcher
+from harness.run.backends.process import ChildLauncher, ProcessBackend
+from harness.run.observe.cgroupfs import MemoryCgroup
+from harness.run.scratch import remove_leftover_scratch
 
 CGROUP_PREFIX = "goreclaim-"
 _serial = itertools.count()
 
 
-class CgroupBackend:
+class CgroupBackend(ProcessBackend):
     name = "cgroup"
+    limits = frozenset({"memory"})
 
     def available(self) -> str | None:
         from harness.run.observe.cgroupfs import writable_memory_hierarchy
@@ -31,17 +34,15 @@ class CgroupBackend:
         # Cgroup names carry the harness's pid, not the run id: this process's leftovers.
         return remove_leftover_cgroups(f"{CGROUP_PREFIX}{os.getpid()}-") + remove_leftover_scratch()
 
-    def run(self, cell: Cell, build: Build) -> RunResult:
-        from harness.run.observe.cgroupfs import create_memory_cgroup
+    def launcher(self, cell: Cell, build: Build, scratch: Path, port: int | None) -> Launcher:
+        def make_cgroup() -> MemoryCgroup:
+            from harness.run.observe.cgroupfs import create_memory_cgroup
 
-        # Unique per harness process and cell; the prefix lets leftovers be found after a crash.
-        name = f"{CGROUP_PREFIX}{os.getpid()}-{next(_serial)}"
-        # No limit on the cell still gets a cgroup of its own, so its usage is measured.
-        cgroup = create_memory_cgroup(name, cell.memory_limit_bytes)
-        try:
-            return run_child(cell, build, cgroup=cgroup)
-        finally:
-            cgroup.remove()
+            # Unique per harness process and cell; the prefix lets leftovers be found after a crash.
+            # A cell without a limit still gets a cgroup of its own, so its usage is measured.
+            return create_memory_cgroup(f"{CGROUP_PREFIX}{os.getpid()}-{next(_serial)}", cell.memory_limit_bytes)
+
+        return ChildLauncher(cell, build, scratch, port, make_cgroup)
 
 
 def remove_leftover_cgroups(prefix: str = CGROUP_PREFIX) -> list[str]:

@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
-from harness.run.backends.base import RunResult
-from harness.run.backends.common import (SCRATCH_IN_CONTAINER, Observation, RunInterrupted, Supervised, classify,
-                                         fixed_port, free_port, port_taken, remove_leftover_scratch, scratch_dir,
-                                         supervise, with_port)
 from harness.build.docker_client import docker_client
+from harness.build.toolchain import Build
 from harness.define.cell import Cell
 from harness.define.workloads import workload
+from harness.run.backends.base import Status
+from harness.run.backends.loop import Launcher, LaunchingBackend, Signal
 from harness.run.env import child_env
-from harness.build.toolchain import Build
+from harness.run.observation import Observation
+from harness.run.observe.cgroupfs import MemoryCgroup
+from harness.run.ports import fixed_port, with_port
+from harness.run.scratch import SCRATCH_IN_CONTAINER, remove_leftover_scratch
 
 LABEL = "goreclaim"
 RUN_LABEL = "goreclaim.run"
 CELL_LABEL = "goreclaim.cell"
 # Go starts a handful of threads per P; this only stops a runaway, never a workload.
 PIDS_LIMIT = 512
+SIGNALS = {"terminate": "SIGTERM", "kill": "SIGKILL"}
 
 
 def _client():
@@ -32,8 +37,9 @@ def _client():
     return docker_client(timeout_s=None)
 
 
-class DockerBackend:
+class DockerBackend(LaunchingBackend):
     name = "docker"
+    limits = frozenset({"memory", "cpus"})
 
     def __init__(self, run_label: str = ""):
         self.run_label = run_label  # the run id, labelled on every container for cleanup
@@ -53,154 +59,157 @@ class DockerBackend:
     def cleanup(self, run_id: str) -> list[str]:
         return remove_leftover_containers(run_id) + remove_leftover_scratch()
 
-    def run(self, cell: Cell, build: Build) -> RunResult:
-        taken = port_taken(cell) or _not_elf(build)
-        if taken:
-            return RunResult(cell=cell, status="failed", reason=taken)
-        with scratch_dir(cell) as scratch:
-            return self._run(cell, build, scratch)
+    def unfit(self, cell: Cell, build: Build) -> tuple[Status, str] | None:
+        not_elf = _not_elf(build)
+        return ("failed", not_elf) if not_elf else None
 
-    def _run(self, cell: Cell, build: Build, scratch) -> RunResult:
+    def launcher(self, cell: Cell, build: Build, scratch: Path, port: int | None) -> Launcher:
+        options = container_options(cell, build, scratch, port, self.run_label)
+        return ContainerLauncher(self.docker, build, options)
+
+
+def container_options(cell: Cell, build: Build, scratch: Path, port: int | None, run_label: str) -> dict[str, Any]:
+    """What the cell's container is created with (but its image): confined, and limited as the cell asks."""
+    # The root filesystem stays read-only; the one writable place is the cell's scratch
+    # directory on the host's filesystem (so its page cache is charged to the container).
+    volumes = {str(scratch): {"bind": SCRATCH_IN_CONTAINER, "mode": "rw"}}
+    if build.workdir:  # a test binary's package directory, for its testdata
+        volumes[build.workdir] = {"bind": build.workdir, "mode": "ro"}
+    for mount in cell.program.mounts if cell.program else ():
+        volumes[mount.source] = {"bind": mount.target, "mode": "ro" if mount.read_only else "rw"}
+    entrypoint = str(build.executable) if build.executable is not None else f"/bin/{workload(cell.workload).binary}"
+    options: dict[str, Any] = dict(
+        entrypoint=[entrypoint],
+        command=with_port(cell.args, port),
+        environment=child_env(cell, tmpdir=SCRATCH_IN_CONTAINER),
+        volumes=volumes,
+        working_dir=build.workdir or SCRATCH_IN_CONTAINER,
+        network_disabled=True,
+        read_only=True,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        pids_limit=PIDS_LIMIT,
+        labels={LABEL: "1", RUN_LABEL: run_label, CELL_LABEL: cell.cell_id},
+        detach=True,
+    )
+    limit = cell.memory_limit_bytes
+    if limit is not None:
+        # memswap equal to mem: the container may not swap at all.
+        options.update(mem_limit=limit, memswap_limit=limit)
+    if cell.cpus:
+        options["nano_cpus"] = int(cell.cpus * 1e9)
+    if cell.cpuset:  # a cell sharing its host has CPUs of its own
+        options["cpuset_cpus"] = cell.cpuset
+    published = [p for p in (port, fixed_port(cell)) if p is not None]
+    if published:
+        # A server's port, published on the host's loopback only (never other interfaces),
+        # at the same number it listens on inside.
+        options.update(network_disabled=False, ports={f"{p}/tcp": ("127.0.0.1", p) for p in published})
+    return options
+
+
+class ContainerLauncher:
+    """The cell's workload in its container; its cgroup followed while it exists (runc deletes it at
+    the container's exit) for the peak usage and the kernel's OOM kills."""
+
+    def __init__(self, docker: Any, build: Build, options: dict[str, Any]):
+        self.docker, self.build, self.options = docker, build, options
+        self.image = ""
+        self.container: Any = None  # docker.models.containers.Container, once created
+        self.stream: Any = None     # its attached output: demultiplexed (stdout, stderr) frames
+        self.cgroup: MemoryCgroup | None = None
+        self.follower: CgroupFollower | None = None
+        self._exit_code: int | None = None
+        self._oom_flag = False
+
+    def start(self, obs: Observation) -> tuple[int | None, MemoryCgroup | None]:
         from harness.build.image import ensure_image
+        from harness.run.observe.cgroupfs import memory_cgroup_of
 
-        image = ensure_image(build)
-        limit = cell.memory_limit_bytes
-        # The root filesystem stays read-only; the one writable place is the cell's scratch
-        # directory on the host's filesystem (so its page cache is charged to the container).
-        volumes = {str(scratch): {"bind": SCRATCH_IN_CONTAINER, "mode": "rw"}}
-        if build.workdir:  # a test binary's package directory, for its testdata
-            volumes[build.workdir] = {"bind": build.workdir, "mode": "ro"}
-        for mount in cell.program.mounts if cell.program else ():
-            volumes[mount.source] = {"bind": mount.target, "mode": "ro" if mount.read_only else "rw"}
-        entrypoint = str(build.executable) if build.executable is not None else \
-            f"/bin/{workload(cell.workload).binary}"
-        port = free_port() if cell.program is not None and cell.program.uses_port else None
-        create_kwargs = dict(
-            image=image,
-            entrypoint=[entrypoint],
-            command=with_port(cell.args, port),
-            environment=child_env(cell, tmpdir=SCRATCH_IN_CONTAINER),
-            volumes=volumes,
-            working_dir=build.workdir or SCRATCH_IN_CONTAINER,
-            network_disabled=True,
-            read_only=True,
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            pids_limit=PIDS_LIMIT,
-            labels={LABEL: "1", RUN_LABEL: self.run_label, CELL_LABEL: cell.cell_id},
-            detach=True,
-        )
-        if limit is not None:
-            # memswap equal to mem: the container may not swap at all.
-            create_kwargs.update(mem_limit=limit, memswap_limit=limit)
-        if cell.cpus:
-            create_kwargs["nano_cpus"] = int(cell.cpus * 1e9)
-        if cell.cpuset:  # a cell sharing its host has CPUs of its own
-            create_kwargs["cpuset_cpus"] = cell.cpuset
-        published = [p for p in (port, fixed_port(cell)) if p is not None]
-        if published:
-            # A server's port, published on the host's loopback only (never other interfaces),
-            # at the same number it listens on inside.
-            create_kwargs.update(network_disabled=False,
-                                 ports={f"{p}/tcp": ("127.0.0.1", p) for p in published})
+        self.image = ensure_image(self.build)
+        container = self.container = self.docker.containers.create(image=self.image, **self.options)
+        # Attached before start, so not one line of output can be missed.
+        stream = self.stream = self.docker.api.attach(container.id, stdout=True, stderr=True, stream=True,
+                                                      logs=True, demux=True)
+        obs.read_demuxed(stream)
+        obs.mark_start()
+        container.start()
+        container.reload()
+        pid = container.attrs["State"]["Pid"]
+        if pid:
+            try:
+                self.cgroup = memory_cgroup_of(pid)
+            except (OSError, RuntimeError):
+                self.cgroup = None  # exited already; nothing left to sample
+            if self.cgroup is not None:
+                self.follower = CgroupFollower(self.cgroup)
+        return pid or None, self.cgroup
 
-        obs = Observation(cell)
-        container = None
-        stream = None
-        interrupted = False
-        supervised = Supervised()
-        exit_code = None
-        oom = False
-        cgroup = None
-        peak_cgroup: list[int] = []
-        stop_peak = threading.Event()
-        peak_thread = None
+    def wait(self, seconds: float) -> bool:
+        if self.container is None:
+            return True
         try:
-            container = self.docker.containers.create(**create_kwargs)
-            # Attached before start, so not one line of output can be missed.
-            stream = self.docker.api.attach(container.id, stdout=True, stderr=True, stream=True, logs=True,
-                                            demux=True)
-            obs.read_demuxed(stream)
-            obs.mark_start()
-            container.start()
-            container.reload()
-            pid = container.attrs["State"]["Pid"]
-            if pid:
-                from harness.run.observe.cgroupfs import memory_cgroup_of
+            self._exit_code = self.container.wait(timeout=seconds)["StatusCode"]
+            return True
+        except Exception as e:  # requests' ReadTimeout/ConnectionError, depending on version
+            if not _is_timeout(e):
+                raise
+            return False
 
-                try:
-                    cgroup = memory_cgroup_of(pid)
-                except (OSError, RuntimeError):
-                    cgroup = None  # exited already; nothing left to sample
-                obs.start_sampling(pid, cgroup, port, scratch=scratch)
-                if cgroup is not None:
-                    # runc deletes the container's cgroup as soon as it exits, so its
-                    # max_usage has to be read while it is still there.
-                    peak_thread = threading.Thread(
-                        target=_follow_peak, args=(cgroup, peak_cgroup, stop_peak), daemon=True)
-                    peak_thread.start()
-            ended: list[int] = []
+    def signal(self, which: Signal) -> None:
+        if self.container is not None:
+            _signal(self.container, SIGNALS[which])
 
-            def wait(seconds: float) -> bool:
-                try:
-                    ended.append(container.wait(timeout=seconds)["StatusCode"])
-                    return True
-                except Exception as e:  # requests' ReadTimeout/ConnectionError, depending on version
-                    if not _is_timeout(e):
-                        raise
-                    return False
-
-            supervised = supervise(cell, obs, wait, lambda: _signal(container, "SIGTERM"),
-                                   lambda: _signal(container, "SIGKILL"), port)
-            if supervised.timed_out:
-                _signal(container, "SIGKILL")
-                wait(30)
-            exit_code = ended[-1] if ended else None
-            obs.end_ns = time.monotonic_ns()
-            container.reload()
-            oom = bool(container.attrs["State"].get("OOMKilled"))
-        except KeyboardInterrupt:
-            interrupted = True
+    def remove(self) -> dict[str, str]:
+        if self.follower is not None:
+            self.follower.stop.set()
+        not_removed = ""
+        try:
+            if self.container is not None and self._exit_code is not None:
+                # Docker's own verdict, for an OOM kill the follower did not see before the cgroup went.
+                self.container.reload()
+                self._oom_flag = bool(self.container.attrs["State"].get("OOMKilled"))
         finally:
-            if not obs.end_ns:
-                obs.end_ns = time.monotonic_ns()
-            stop_peak.set()
-            not_removed = _remove(container) if container is not None else ""
-            if stream is not None:
-                stream.close()
-            if peak_thread is not None:
-                peak_thread.join(2)
-            obs.stop()
+            if self.container is not None:
+                not_removed = _remove(self.container)
+            if self.stream is not None:
+                self.stream.close()
+            if self.follower is not None:
+                self.follower.thread.join(2)
+        return {"image": self.image, "container_id": self.container.id if self.container is not None else "",
+                **({"container_not_removed": not_removed} if not_removed else {})}
 
-        status, reason = classify(
-            exit_code=exit_code, oom_killed=oom, timed_out=supervised.timed_out, interrupted=interrupted,
-            stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s, program=cell.program is not None,
-            stopped=supervised.stopped, failed_step=(supervised.status, supervised.reason),
-            stuck=supervised.stuck,
-        )
-        result = obs.result(
-            status=status, reason=reason, exit_code=exit_code, oom_killed=oom,
-            peak_cgroup_bytes=max(peak_cgroup) if peak_cgroup else None,
-            notes={"image": image, "container_id": container.id if container is not None else "",
-                   **({"container_not_removed": not_removed} if not_removed else {})},
-        )
-        if interrupted:
-            raise RunInterrupted(result)
-        return result
+    def exit_code(self) -> int | None:
+        return self._exit_code
+
+    def oom_killed(self) -> bool:
+        return (self.follower is not None and self.follower.oom_kills > 0) or self._oom_flag
+
+    def peak(self) -> int | None:
+        return self.follower.peak if self.follower is not None else None
 
 
-def _follow_peak(cgroup, out: list[int], stop: threading.Event, period_s: float = 0.02) -> None:
-    while not stop.is_set():
-        try:
-            value = cgroup.peak()
-        except OSError:
-            return
-        if value is not None:
-            if out:
-                out[0] = max(out[0], value)
-            else:
-                out.append(value)
-        stop.wait(period_s)
+class CgroupFollower:
+    """A container's peak usage and OOM kills, read every `period_s` while its cgroup exists."""
+
+    def __init__(self, cgroup: MemoryCgroup, period_s: float = 0.02):
+        self.cgroup, self.period_s = cgroup, period_s
+        self.peak: int | None = None
+        self.oom_kills = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._follow, daemon=True)
+        self.thread.start()
+
+    def _follow(self) -> None:
+        while not self.stop.is_set():
+            try:
+                value = self.cgroup.peak()
+                if value is not None:
+                    self.peak = value if self.peak is None else max(self.peak, value)
+                self.oom_kills = max(self.oom_kills, self.cgroup.oom_kills())
+            except OSError:
+                return
+            self.stop.wait(self.period_s)
 
 
 def _not_elf(build: Build) -> str:

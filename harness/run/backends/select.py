@@ -4,12 +4,26 @@ The names are declared in harness.define.backends; this module maps each to its 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harness.define.backends import BACKEND_NAMES
 from harness.run.backends.base import Backend
+
+if TYPE_CHECKING:
+    from harness.run.backends.loop import LaunchingBackend
 
 
 class BackendUnavailable(RuntimeError):
     """The backend asked for cannot run here; the message says why and what to use instead."""
+
+
+def backend_classes() -> dict[str, type[LaunchingBackend]]:
+    """Each backend's class by name, most faithful first (imported only when asked for)."""
+    from harness.run.backends.cgroup import CgroupBackend
+    from harness.run.backends.docker import DockerBackend
+    from harness.run.backends.process import ProcessBackend
+
+    return {"docker": DockerBackend, "cgroup": CgroupBackend, "process": ProcessBackend}
 
 
 def make_backend(name: str, run_label: str = "") -> Backend:
@@ -17,15 +31,14 @@ def make_backend(name: str, run_label: str = "") -> Backend:
         from harness.run.backends.docker import DockerBackend
 
         return DockerBackend(run_label=run_label)
-    if name == "cgroup":
-        from harness.run.backends.cgroup import CgroupBackend
-
-        return CgroupBackend()
-    if name == "process":
-        from harness.run.backends.process import ProcessBackend
-
-        return ProcessBackend()
+    if name in ("cgroup", "process"):
+        return backend_classes()[name]()
     raise ValueError(f"unknown backend {name!r}; valid: {', '.join(BACKEND_NAMES)}")
+
+
+def backends_applying(limit: str) -> list[str]:
+    """The backends that confine a cell with this limit (Cell.limits), most faithful first."""
+    return [name for name, cls in backend_classes().items() if limit in cls.limits]
 
 
 def select_backend(name: str, run_label: str = "") -> tuple[Backend, str]:
@@ -40,7 +53,7 @@ def select_backend(name: str, run_label: str = "") -> tuple[Backend, str]:
             raise BackendUnavailable(f"backend {name!r} is not available: {why_not}. {_instead(name)}")
         return backend, f"{name}: asked for with --backend {name}"
 
-    reasons = []
+    reasons: list[str] = []
     for candidate in ("docker", "cgroup"):
         backend = make_backend(candidate, run_label)
         why_not = backend.available()
