@@ -5,8 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.run.observe.cgroupfs import (CgroupError, MemoryCgroup, create_memory_cgroup, list_leftovers,
-                              memory_cgroup_of, parse_mountinfo, writable_memory_hierarchy)
+from harness.run.observe.cgroupfs import (
+    CgroupError,
+    MemoryCgroup,
+    create_memory_cgroup,
+    list_leftovers,
+    memory_cgroup_of,
+    parse_mountinfo,
+    writable_memory_hierarchy,
+)
 
 V1_STAT = """cache 3428352
 rss 1687552
