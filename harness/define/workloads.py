@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, assert_never, get_args
+from typing import Any, Literal, assert_never
 
 from harness.define import units
 
@@ -312,7 +312,6 @@ def workload(name: str) -> Workload:
 # marks itself. `Program` says how to get the executable; the build stage turns it into one.
 
 ProgramKind = Literal["binary", "package", "bench"]
-PROGRAM_KINDS: tuple[ProgramKind, ...] = get_args(ProgramKind)
 # Phases the harness marks for a program, in order: `start` at launch, `ready` once it answers
 # (--ready), `load` while the load command runs (--load), `idle` while it is left alone (--idle),
 # `stop` when it is sent SIGTERM. A batch program has only `start`.

@@ -220,7 +220,7 @@ _STAT_KEYS = {1: (b"\ntotal_rss ", b"\ntotal_cache ", b"\ntotal_inactive_file ")
 
 
 def parse_cgroup(version: int, raw: tuple[bytes, bytes]) -> Mapping[str, float]:
-    """(memory.usage_in_bytes (v1) or memory.current (v2), memory.stat) bytes → as MemoryCgroup.normalized()."""
+    """(memory.usage_in_bytes (v1) or memory.current (v2), memory.stat) bytes → as normalize_stat() gives them."""
     usage, stat = int(raw[0]), raw[1]
     anon_key, file_key, inactive_key = _STAT_KEYS[version]
     anon, file, inactive_file = (_flat_value(stat, anon_key), _flat_value(stat, file_key),
@@ -232,7 +232,7 @@ def parse_cgroup(version: int, raw: tuple[bytes, bytes]) -> Mapping[str, float]:
 
 
 def cgroup_probe(cg: MemoryCgroup) -> FileProbe:
-    """usage, anon, file, inactive_file, working_set (bytes) of a memory cgroup, as cg.normalized().
+    """usage, anon, file, inactive_file, working_set (bytes) of a memory cgroup, as normalize_stat() gives them.
     A removed cgroup (ENODEV on the files kept open) is a gone target: FileNotFoundError."""
     return FileProbe([str(cg.usage_file), str(cg.stat_file)], partial(parse_cgroup, cg.version))
 
