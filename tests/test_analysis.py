@@ -16,14 +16,14 @@ def test_metric_names_match_the_architecture_document():
             "heap_goal", "vm_size"} <= set(analysis.PHASE_METRICS)
 
 
-def test_phase_table_ends_each_phase_where_the_next_starts_and_the_last_at_end():
+def test_phases_end_each_phase_where_the_next_starts_and_the_last_at_end():
     _, _, events = run_frames([alloc_release_spec("a")])
     table = analysis.split_by_cell(None, events).phases
     assert table["phase"].tolist() == ["baseline", "allocate", "hold", "release", "freeos", "idle"]
     assert table["end_s"].tolist() == [0.5, 1.5, 3.0, 3.5, 4.0, 8.0]
 
 
-def test_phase_table_without_end_event_uses_last_sample():
+def test_phases_without_end_event_end_at_the_last_sample():
     events = pd.DataFrame([("c", 0.0, "phase", "load", np.nan, ""), ("c", 1.0, "phase", "idle", np.nan, "")],
                           columns=analysis.EVENT_COLUMNS)
     samples = pd.DataFrame([("c", 0.5, "proc", "vm_rss", 1.0), ("c", 2.5, "proc", "vm_rss", 1.0)],
