@@ -9,16 +9,19 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { $(PYTHON) -m pip install -q virtualenv && $(PYTHON) -m virtualenv -q $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
 # Reproduce the article: run every default scenario, write the report under results/<run_id>/.
 reproduce: $(VENV)/.installed
 	$(VENV)/bin/goreclaim run
 
-# Unit and real-backend tests (Go tests included), then every scenario as pytest items in its
-# quick form over a GOGC matrix, in real containers.
+# The linter and the type checker (configured in pyproject.toml), unit and real-backend tests (Go
+# tests included), then every scenario as pytest items in its quick form over a GOGC matrix, in
+# real containers.
 test: $(VENV)/.installed
+	$(VENV)/bin/ruff check harness tests benchmarks conftest.py
+	$(VENV)/bin/mypy
 	$(PY) -m pytest tests
 	$(PY) -m pytest scenarios/ --quick --matrix gogc=50,100,300
 

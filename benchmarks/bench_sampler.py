@@ -49,8 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.run.observe.cgroupfs import (create_memory_cgroup, memory_cgroup_of,  # noqa: E402
-                                          writable_memory_hierarchy)
+from harness.run.observe.cgroupfs import create_memory_cgroup, memory_cgroup_of, writable_memory_hierarchy  # noqa: E402
 from harness.run.observe.probes import cgroup_probe, proc_status_probe, smaps_rollup_probe  # noqa: E402
 from harness.run.observe.sampler import Sampler  # noqa: E402
 
@@ -249,7 +248,7 @@ def print_side_by_side(results: dict[str, list[dict]], hz: float) -> None:
             cells.append(f"{fmt.format(lo)} / {fmt.format(mid)} / {fmt.format(hi)}")
         print(f"  {label:<18}" + "".join(f"{c:>28}" for c in cells))
     for other in names[1:]:
-        ratios = [a["window_cpu_s"] / b["window_cpu_s"] for a, b in zip(results[names[0]], results[other])
+        ratios = [a["window_cpu_s"] / b["window_cpu_s"] for a, b in zip(results[names[0]], results[other], strict=True)
                   if b["window_cpu_s"] > 0]
         if ratios:
             lo, mid, hi = _mmm(ratios)

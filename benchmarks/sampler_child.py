@@ -4,11 +4,12 @@
                                        --hz HZ --seconds S
 
 Imports harness from TREE (this checkout, or an older one exported by bench_sampler.py --baseline), samples
-PID's proc status and its memory cgroup on the fast tier the way that tree's backends do (see
-harness/run/backends/common.py: start_sampling), and prints one JSON line: the sampler's statistics, the
-rows it returned and this process's CPU time (all threads, CLOCK_PROCESS_CPUTIME_ID) from just before
-Sampler.start() to just after Sampler.stop(). The parent also takes the whole process's CPU from wait4()
-and subtracts a --seconds 0 run's (interpreter start-up and imports) as a cross-check.
+PID's proc status and its memory cgroup on the fast tier the way that tree's run loop does (its
+start_sampling, in harness/run/observation.py, or harness/run/backends/common.py in older trees), and
+prints one JSON line: the sampler's statistics, the rows it returned and this process's CPU time (all
+threads, CLOCK_PROCESS_CPUTIME_ID) from just before Sampler.start() to just after Sampler.stop(). The
+parent also takes the whole process's CPU from wait4() and subtracts a --seconds 0 run's (interpreter
+start-up and imports) as a cross-check.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pathlib import Path
 
 
 def _gone_on_enodev(probe):
-    # As harness/run/backends/common.py wrapped the cgroup probe before cgroup_probe handled ENODEV itself.
+    # As an older tree's harness/run/backends/common.py wrapped the cgroup probe, before cgroup_probe handled
+    # ENODEV itself.
     def read():
         try:
             return probe()
@@ -49,9 +51,11 @@ def main() -> int:
     from harness.run.observe.sampler import Sampler
 
     cgroup = cgroup_probe(MemoryCgroup(args.cgroup, args.cgroup_version))
-    # The probes as that tree's backends pass them to the sampler (harness/run/backends/common.py).
-    common = Path(args.root, "harness", "run", "backends", "common.py").read_text()
-    if "_gone_on_enodev(cgroup_probe(" in common:
+    # The probes as that tree passes them to the sampler, wherever its start_sampling lives.
+    run_loop = "".join(path.read_text() for path in (Path(args.root, "harness", "run", "observation.py"),
+                                                      Path(args.root, "harness", "run", "backends", "common.py"))
+                       if path.exists())
+    if "_gone_on_enodev(cgroup_probe(" in run_loop:
         cgroup = _gone_on_enodev(cgroup)
     fast = {"proc": proc_status_probe(args.pid), "cgroup": cgroup}
     sampler = Sampler(fast, {}, fast_hz=args.hz)

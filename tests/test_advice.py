@@ -12,9 +12,9 @@ import pytest
 from harness.analyse import advice
 from harness.define.advice_grid import BASELINE, DEFAULT_GRIDS, Grid, cell_id, grid_cells, parse_values
 from harness.define.errors import ScenarioError
+from harness.define.scenario import resolve_path
 from harness.drive.advise import fit, make_plan
 from harness.drive.plan import load_scenario
-from harness.define.scenario import resolve_path
 from harness.present.advice import advice_document, build_blocks, kubernetes_env, summary_lines
 
 MiB = 1 << 20

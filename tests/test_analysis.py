@@ -16,20 +16,20 @@ def test_metric_names_match_the_architecture_document():
             "heap_goal", "vm_size"} <= set(analysis.PHASE_METRICS)
 
 
-def test_phase_table_ends_each_phase_where_the_next_starts_and_the_last_at_end():
+def test_phases_end_each_phase_where_the_next_starts_and_the_last_at_end():
     _, _, events = run_frames([alloc_release_spec("a")])
-    table = analysis.phase_table(events)
+    table = analysis.split_by_cell(None, events).phases
     assert table["phase"].tolist() == ["baseline", "allocate", "hold", "release", "freeos", "idle"]
     assert table["end_s"].tolist() == [0.5, 1.5, 3.0, 3.5, 4.0, 8.0]
 
 
-def test_phase_table_without_end_event_uses_last_sample():
+def test_phases_without_end_event_end_at_the_last_sample():
     events = pd.DataFrame([("c", 0.0, "phase", "load", np.nan, ""), ("c", 1.0, "phase", "idle", np.nan, "")],
                           columns=analysis.EVENT_COLUMNS)
     samples = pd.DataFrame([("c", 0.5, "proc", "vm_rss", 1.0), ("c", 2.5, "proc", "vm_rss", 1.0)],
                            columns=analysis.SAMPLE_COLUMNS)
-    assert analysis.phase_table(events, samples)["end_s"].tolist() == [1.0, 2.5]
-    assert math.isnan(analysis.phase_table(events)["end_s"].iloc[-1])
+    assert analysis.split_by_cell(samples, events).phases["end_s"].tolist() == [1.0, 2.5]
+    assert math.isnan(analysis.split_by_cell(None, events).phases["end_s"].iloc[-1])
 
 
 def test_summarize_reads_phase_ends_peaks_and_totals():
@@ -164,7 +164,8 @@ def test_runtime_phase_value_is_the_workloads_own_reading_at_the_phase_change():
     # next reading, 100 ms into the following phase, already shows that phase's allocation.
     events = pd.DataFrame([("c", 0.6, "phase", "pagecache", np.nan, ""), ("c", 0.8797, "phase", "allocate", np.nan, ""),
                            ("c", 2.0, "end", "w", np.nan, "{}")], columns=analysis.EVENT_COLUMNS)
-    samples = pd.DataFrame([("c", 0.72, "runtime", "heap_alloc", 0.3 * MiB), ("c", 0.8796, "runtime", "heap_alloc", 0.4 * MiB),
+    samples = pd.DataFrame([("c", 0.72, "runtime", "heap_alloc", 0.3 * MiB),
+                            ("c", 0.8796, "runtime", "heap_alloc", 0.4 * MiB),
                             ("c", 0.93, "runtime", "heap_alloc", 512 * MiB), ("c", 0.88, "proc", "vm_rss", 11 * MiB),
                             ("c", 0.95, "proc", "vm_rss", 300 * MiB)], columns=analysis.SAMPLE_COLUMNS)
     s = analysis.summarize(pd.DataFrame([{"cell_id": "c"}]), samples, events).loc["c"]
@@ -195,12 +196,13 @@ def test_summarize_accepts_categorical_key_columns():
     cells, samples, events = run_frames([alloc_release_spec("a"), alloc_release_spec("b", stays=True)])
     plain = analysis.summarize(cells, samples, events)
     cat = analysis.summarize(cells.astype({"cell_id": "category"}),
-                             samples.astype({c: "category" for c in ("cell_id", "source", "metric")}),
-                             events.astype({c: "category" for c in ("cell_id", "kind", "name")}))
+                             samples.astype(dict.fromkeys(("cell_id", "source", "metric"), "category")),
+                             events.astype(dict.fromkeys(("cell_id", "kind", "name"), "category")))
     pd.testing.assert_frame_equal(plain, cat)
     assert plain.loc["b", "rss@freeos"] == pytest.approx(1034 * MiB)
-    pd.testing.assert_frame_equal(analysis.phase_table(events.astype({"kind": "category", "cell_id": "category"})),
-                                  analysis.phase_table(events))
+    pd.testing.assert_frame_equal(
+        analysis.split_by_cell(None, events.astype({"kind": "category", "cell_id": "category"})).phases,
+        analysis.split_by_cell(None, events).phases)
 
 
 def test_split_by_cell_gives_each_cells_series_events_and_phases():
@@ -214,7 +216,7 @@ def test_split_by_cell_gives_each_cells_series_events_and_phases():
     assert set(run.samples("a")["cell_id"]) == {"a"} and len(run.samples("a")) == (samples["cell_id"] == "a").sum()
     assert run.phase_span("a", "release") == (3.0, 3.5)
     assert run.phase_duration("a", "hold") == pytest.approx(1.5)
-    pd.testing.assert_frame_equal(run.phases, analysis.phase_table(events, samples))
+    assert list(dict.fromkeys(run.phases["cell_id"])) == ["a", "b"]
     # The same run split once summarises as the frames do.
     pd.testing.assert_frame_equal(analysis.summarize(cells, run), analysis.summarize(cells, samples, events))
 
@@ -270,7 +272,7 @@ def test_limiter_scavenger_and_work_unit_metrics():
              for cid, limiter in (("on", [0, 0, 7]), ("off", [0, 0, 0]), ("old", None))]
     cells, samples, events = run_frames([s for s, _ in specs])
     rows = [(s.cell_id, t, "runtime", "limiter_last_enabled", float(v))
-            for s, lim in specs if lim is not None for t, v in zip((0.5, 1.0, 1.5), lim)]
+            for s, lim in specs if lim is not None for t, v in zip((0.5, 1.0, 1.5), lim, strict=True)]
     rows += [("on", t, "runtime", "scavenge_cpu_s", v) for t, v in ((0.5, 0.01), (1.5, 0.25))]
     samples = pd.concat([samples, pd.DataFrame(rows, columns=analysis.SAMPLE_COLUMNS)], ignore_index=True)
     s = analysis.summarize(cells, samples, events)

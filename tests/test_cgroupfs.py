@@ -5,8 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.run.observe.cgroupfs import (CgroupError, MemoryCgroup, create_memory_cgroup, list_leftovers,
-                              memory_cgroup_of, parse_mountinfo, writable_memory_hierarchy)
+from harness.run.observe.cgroupfs import (
+    CgroupError,
+    MemoryCgroup,
+    create_memory_cgroup,
+    list_leftovers,
+    memory_cgroup_of,
+    parse_mountinfo,
+    writable_memory_hierarchy,
+)
+from harness.run.observe.probes import cgroup_probe
 
 V1_STAT = """cache 3428352
 rss 1687552
@@ -58,9 +66,9 @@ def test_v1_subtree_mount(tmp_path):
     cg = memory_cgroup_of(42, proc_root=str(proc))
     assert cg == MemoryCgroup(d, 1)
     # total_* (the subtree) wins over the local counters.
-    assert cg.normalized() == {"usage": 10000000, "anon": 7000000, "file": 5000000,
-                               "inactive_file": 1000000, "working_set": 9000000}
-    assert cg.peak() == 20000000 and cg.oom_kills() == 3 and cg.limit() is None
+    assert cgroup_probe(cg)() == {"usage": 10000000, "anon": 7000000, "file": 5000000,
+                                  "inactive_file": 1000000, "working_set": 9000000}
+    assert cg.peak() == 20000000 and cg.oom_kills() == 3
     (d / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\n")
     assert cg.oom_kills() == 0
 
@@ -85,16 +93,14 @@ def test_v2(tmp_path):
     (d / "memory.max").write_text("max\n")
     cg = memory_cgroup_of(42, proc_root=str(proc))
     assert cg == MemoryCgroup(d, 2)
-    assert cg.normalized() == {"usage": 150000000, "anon": 104857600, "file": 52428800,
-                               "inactive_file": 40000000, "working_set": 110000000}
+    assert cgroup_probe(cg)() == {"usage": 150000000, "anon": 104857600, "file": 52428800,
+                                  "inactive_file": 40000000, "working_set": 110000000}
     assert cg.peak() is None  # memory.peak needs kernel 5.19
     (d / "memory.peak").write_text("160000000\n")
-    assert cg.peak() == 160000000 and cg.oom_kills() == 2 and cg.limit() is None
-    (d / "memory.max").write_text("268435456\n")
-    assert cg.limit() == 256 << 20
+    assert cg.peak() == 160000000 and cg.oom_kills() == 2
     # inactive_file above usage (stale stat) floors working_set at 0 instead of going negative
     (d / "memory.current").write_text("1000\n")
-    assert cg.normalized()["working_set"] == 0
+    assert cgroup_probe(cg)()["working_set"] == 0
 
 
 def test_v2_without_memory_controller(tmp_path):
@@ -147,7 +153,7 @@ def test_real_oom_kill_in_64mib_child_cgroup():
     name = f"goreclaim-test-{os.getpid()}-oom"
     cg = create_memory_cgroup(name, 64 << 20)
     try:
-        assert cg.limit() == 64 << 20 and cg.oom_kills() == 0
+        assert cg.oom_kills() == 0
         # The child waits for a byte on stdin so it allocates only once it is inside the cgroup.
         child = subprocess.Popen([sys.executable, "-c",
                                   "import sys; sys.stdin.read(1); b = b'x' * (200 << 20); print('survived')"],
@@ -180,7 +186,7 @@ def test_real_remove_kills_remaining_tasks():
         child.stdin.write("g")
         child.stdin.flush()
         assert child.stdout.readline() == "ready\n"
-        usage = cg.normalized()
+        usage = cgroup_probe(cg)()
         assert usage["anon"] >= 20 << 20 and usage["usage"] >= usage["anon"]
         assert usage["working_set"] == usage["usage"] - usage["inactive_file"]
     finally:
@@ -196,6 +202,5 @@ def test_real_create_refuses_existing_name():
     try:
         with pytest.raises(CgroupError, match="already exists"):
             create_memory_cgroup(cg.path.name, None)
-        assert cg.limit() is None
     finally:
         cg.remove()

@@ -4,7 +4,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from harness.analyse.expectations import check_cell, check_relative, format_value
+from harness.analyse.expectations import check_cell, format_value, relative_checks, settings_of
 from harness.define.matrix import expand
 from harness.define.scenario import load
 
@@ -73,14 +73,10 @@ def test_check_cell(scenario, cells, cell_id, row, messages):
     assert [f.message for f in failures] == messages
 
 
-def test_check_cell_from_a_cells_csv_row(scenario):
-    row = {"cell_id": "ex[madvdontneed=1,touch=true,r0]", "madvdontneed": 1, "touch": True}
-    failures = check_cell(scenario, row, {"rss@freeos": 100 * MiB, "oom_killed": 0})
-    assert [f.cell_id for f in failures] == ["ex[madvdontneed=1,touch=true,r0]"]
-
-
-def summaries(values):
-    return pd.DataFrame({"rss@freeos": values}).rename_axis("cell_id")
+def check_relative(scenario, values, cells):
+    """Every relative check over the cells of `values` (cell id -> rss@freeos), as a driver makes them."""
+    records = [(c.cell_id, c.repeat, settings_of(scenario, c)) for c in cells.values() if c.cell_id in values]
+    return relative_checks(scenario, records, {cell_id: {"rss@freeos": v} for cell_id, v in values.items()})
 
 
 @pytest.mark.parametrize(
@@ -98,26 +94,15 @@ def summaries(values):
     ],
 )
 def test_check_relative_with_cells(scenario, cells, values, failing):
-    failures, skipped = check_relative(scenario, summaries(values), list(cells.values()))
+    failures, skipped = check_relative(scenario, values, cells)
     assert [f.message for f in failures] == failing
     if not failing and len(values) == 2 and "touch=false" not in "".join(values) and "r1" not in "".join(values):
         assert skipped == []
 
 
 def test_check_relative_notes_missing_partner(scenario, cells):
-    failures, skipped = check_relative(scenario, summaries({"ex[madvdontneed=1,touch=true,r1]": 1.0}),
-                                       list(cells.values()))
+    failures, skipped = check_relative(scenario, {"ex[madvdontneed=1,touch=true,r1]": 1.0}, cells)
     assert failures == [] and len(skipped) == 1 and "madvdontneed=0 cell: that cell was not run" in skipped[0]
-
-
-def test_check_relative_with_a_cells_dataframe(scenario):
-    frame = pd.DataFrame([
-        {"cell_id": "ex[madvdontneed=0,touch=true,r0]", "scenario": "ex", "repeat": 0, "madvdontneed": "0", "touch": True},
-        {"cell_id": "ex[madvdontneed=1,touch=true,r0]", "scenario": "ex", "repeat": 0, "madvdontneed": "1", "touch": True},
-    ])
-    values = {"ex[madvdontneed=0,touch=true,r0]": 100 * MiB, "ex[madvdontneed=1,touch=true,r0]": 90 * MiB}
-    failures, _ = check_relative(scenario, summaries(values), frame)
-    assert len(failures) == 1 and "expected < 0.1 ×" in failures[0].message
 
 
 @pytest.mark.parametrize(
@@ -133,8 +118,6 @@ def test_format_value(metric, value, text):
 def test_relative_checks_compare_each_pair_once_as_cells_complete(scenario, cells):
     """The incremental form the drivers call after every cell: a pair is compared when its second
     cell is in, once; a cell whose partner has not run yet is listed as unchecked."""
-    from harness.analyse.expectations import relative_checks, settings_of
-
     free, dontneed = "ex[madvdontneed=0,touch=true,r0]", "ex[madvdontneed=1,touch=true,r0]"
     summaries = {dontneed: {"rss@freeos": 300 * MiB}}
     done: set = set()

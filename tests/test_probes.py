@@ -5,10 +5,21 @@ import time
 
 import pytest
 
-from harness.run.observe.cgroupfs import (create_memory_cgroup, memory_cgroup_of, normalize_stat, parse_flat_keyed,
-                                          writable_memory_hierarchy)
-from harness.run.observe.probes import (cgroup_probe, kernel_peaks, parse_cgroup, parse_smaps_rollup, parse_status,
-                                        proc_status_probe, smaps_rollup_probe)
+from harness.run.observe.cgroupfs import (
+    create_memory_cgroup,
+    memory_cgroup_of,
+    normalize_stat,
+    parse_flat_keyed,
+    writable_memory_hierarchy,
+)
+from harness.run.observe.probes import (
+    cgroup_probe,
+    parse_cgroup,
+    parse_smaps_rollup,
+    parse_status,
+    proc_status_probe,
+    smaps_rollup_probe,
+)
 
 STATUS = b"""Name:\tgo\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 1100000 kB\nVmSize:\t 1064960 kB
 VmLck:\t       0 kB\nVmPin:\t       0 kB\nVmHWM:\t 1050000 kB\nVmRSS:\t  524288 kB\nRssAnon:\t  520192 kB
@@ -51,8 +62,7 @@ def test_probes_agree_with_the_kernel_on_a_real_process(holder):
     assert status["vm_size"] >= status["vm_rss"] and status["vm_hwm"] >= status["vm_rss"]
     smaps = smaps_rollup_probe(holder.pid)()
     assert abs(smaps["rss"] - status["vm_rss"]) < 8 << 20 and smaps["lazyfree"] == 0
-    vm_hwm, _ = kernel_peaks(holder.pid, None)
-    assert vm_hwm >= 256 << 20
+    assert status["vm_hwm"] >= 256 << 20
 
 
 def test_probe_rereads_on_every_call(holder):
@@ -64,14 +74,16 @@ def test_probe_rereads_on_every_call(holder):
     del grow
 
 
-def test_cgroup_probe_matches_normalized():
+def test_cgroup_probe_matches_normalize_stat():
     cg = memory_cgroup_of(os.getpid())
     probe = cgroup_probe(cg)
     # The cgroup changes between two reads, by a lot on a busy host whose other processes share it: read
     # pairs until one agrees within a little motion, which a probe reading the wrong figure never does.
     deadline = time.monotonic() + 120
     while True:
-        got, reference = probe(), cg.normalized()
+        got = probe()
+        reference = normalize_stat(cg.version, int(cg.usage_file.read_text()),
+                                   parse_flat_keyed(cg.stat_file.read_text()))
         off = {key: got[key] - reference[key] for key in got if abs(got[key] - reference[key]) > 4 << 20}
         if not off or time.monotonic() > deadline:
             break
@@ -79,7 +91,7 @@ def test_cgroup_probe_matches_normalized():
     assert set(got) == {"usage", "anon", "file", "inactive_file", "working_set"}
     assert not off, off
     assert got["working_set"] == max(0, got["usage"] - got["inactive_file"])
-    _, peak = kernel_peaks(None, cg)
+    peak = cg.peak()
     assert peak is None or peak >= got["usage"] - (4 << 20)
 
 
@@ -95,7 +107,6 @@ def test_gone_process_raises_process_lookup_error():
         smaps()
     with pytest.raises(ProcessLookupError):
         proc_status_probe(child.pid)
-    assert kernel_peaks(child.pid, None) == (None, None)
 
 
 V1_STAT = b"""cache 3428352\nrss 1687552\nrss_huge 0\ninactive_file 528384\nactive_file 2899968

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from test_cli import NEW_SCENARIO
 
 pytest_plugins = ["pytester"]
@@ -123,7 +122,8 @@ of = { madvdontneed = "0" }
     # With the partner deselected the relative check is noted, not failed.
     only = project.runpytest("scenarios", "--results", "res", "-p", "no:cacheprovider", "-k", "1")
     only.assert_outcomes(failed=1, deselected=1)
-    only.stdout.fnmatch_lines(["*goreclaim not checked: strict?madvdontneed=1,r0?: peak_rss vs the madvdontneed=0 cell*"])
+    only.stdout.fnmatch_lines(
+        ["*goreclaim not checked: strict?madvdontneed=1,r0?: peak_rss vs the madvdontneed=0 cell*"])
 
 
 def test_a_program_scenario_runs_under_pytest(project, limiting_backend):

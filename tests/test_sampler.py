@@ -1,3 +1,4 @@
+import itertools
 import random
 import sys
 import threading
@@ -128,7 +129,7 @@ def test_a_loaded_machine_gets_no_bursts_and_every_deadline_is_accounted_for():
     probe, spans = _stamping(clock, lambda n: rng.choice((0.0005, 0.0005, rng.uniform(0, 0.012))))
     tier = _virtual_tier({"p": probe}, 100, clock, stop_after_s=20.0)
     period = 10 * MS
-    for (_, prev_end), (start, _) in zip(spans, spans[1:]):
+    for (_, prev_end), (start, _) in itertools.pairwise(spans):
         # The deadline served next is the first one after the previous read ended; it is read no earlier
         # than that deadline and no later than the longest oversleep.
         next_deadline = clock.t0 + ((prev_end - clock.t0) // period + 1) * period

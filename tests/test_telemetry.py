@@ -18,7 +18,7 @@ gc 2 @0.162s 1%: 0.19+0.16+0.003 ms clock, 0.39+0/0.053/0.19+0.006 ms cpu, 64->6
 scav 32 KiB work (bg), 0 KiB work (eager), 3464 KiB now, 99% util
 gc 11 @0.197s 0%: 0.081+0.092+0.001 ms clock, 0.16+0/0.14/0+0.003 ms cpu, 0->0->0 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)
 scav 0 KiB work (bg), 65568 KiB work (eager), 69112 KiB now, 100% util (forced)
-"""
+"""  # noqa: E501 (the runtime's lines as it wrote them)
 
 # Go 1.15's formats (runtime/mgc.go gcMarkTermination and mgcscavenge.go printScavTrace of that release):
 # no stacks/globals in gctrace; scavtrace has a generation number and "KiB total".

@@ -107,7 +107,8 @@ def test_parse_duration_errors(text):
 
 @pytest.mark.parametrize(
     "seconds, expected",
-    [(0, "0s"), (0.5, "500ms"), (2, "2s"), (90, "1m30s"), (180, "3m"), (3600, "1h"), (3690, "1h1m30s"), (1e-4, "100us"), (1.5, "1.5s")],
+    [(0, "0s"), (0.5, "500ms"), (2, "2s"), (90, "1m30s"), (180, "3m"), (3600, "1h"), (3690, "1h1m30s"),
+     (1e-4, "100us"), (1.5, "1.5s")],
 )
 def test_format_duration_round_trips(seconds, expected):
     assert format_duration(seconds) == expected

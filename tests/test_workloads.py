@@ -5,7 +5,6 @@ from harness.define.workloads import (
     WORKLOADS,
     Param,
     UnknownWorkload,
-    footprint_bytes,
     workload,
 )
 
@@ -28,8 +27,7 @@ from harness.define.workloads import (
     ],
 )
 def test_footprint(name, params, expected):
-    assert footprint_bytes(name, params) == expected
-    assert WORKLOADS[name].footprint(params) == expected
+    assert workload(name).footprint(params) == expected
 
 
 def test_every_builtin_declares_a_footprint_binary_and_telemetry():
@@ -41,7 +39,7 @@ def test_every_builtin_declares_a_footprint_binary_and_telemetry():
 
 def test_unknown_workload_is_a_clear_error():
     with pytest.raises(UnknownWorkload, match=r"unknown workload 'alloc-relase' \(valid: alloc-release, "):
-        footprint_bytes("alloc-relase", {})
+        workload("alloc-relase")
     with pytest.raises(KeyError):  # still a lookup failure for callers that catch KeyError
         workload("nope")
 

@@ -9,17 +9,19 @@ never recommended, and a choice the repeats cannot separate from the others is "
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from harness.analyse.summary import config_columns
 from harness.define.axes import axis_text, order_key
 from harness.define.metrics import METRICS
 from harness.define.scenario import Scenario
 from harness.define.units import format_size
 from harness.run.backends.base import ERRORS, MEASURED
-from harness.analyse.summary import config_columns
 
 NAN = float("nan")
 
@@ -31,7 +33,8 @@ SPIRAL_GC_CPU_SHARE = 0.5
 DEFAULT_HEADROOM = 0.9
 
 # Classes, most severe first: a configuration takes the first that applies in any repeat.
-CLASSES: dict[str, str] = {
+ConfigClass = Literal["failed", "oom_killed", "death_spiral", "over_headroom", "healthy"]
+CLASSES: dict[ConfigClass, str] = {
     "failed": "did not run to its end in some repeat (timeout, error, non-zero exit)",
     "oom_killed": "the kernel's OOM killer ended it in some repeat",
     "death_spiral": "the GC CPU limiter engaged (/gc/limiter/last-enabled:gc-cycle above 0, Go 1.19+), or GC took "
@@ -39,7 +42,7 @@ CLASSES: dict[str, str] = {
     "over_headroom": "its peak working set (what kubectl top and evictions read) went above the headroom",
     "healthy": "none of the above in every repeat",
 }
-HEALTHY = "healthy"
+HEALTHY: ConfigClass = "healthy"
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ KEY = ("gogc", "gomemlimit", "memory_limit_bytes")
 _NOT_CONTEXT = {"scenario", "workload", "args", "backend", "memory", "go", *KEY}
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return axis_text(value)
 
 
@@ -106,7 +109,7 @@ def _stats(values: pd.Series) -> tuple[float, float, float]:
     return (float(v.median()), float(v.min()), float(v.max())) if len(v) else (NAN, NAN, NAN)
 
 
-def classify(runs: pd.DataFrame, memory_limit: float, headroom: float) -> tuple[str, str]:
+def classify(runs: pd.DataFrame, memory_limit: float, headroom: float) -> tuple[ConfigClass, str]:
     """(class, why) of one configuration from its repeats (rows with status, oom_killed,
     limiter_engaged, gc_cpu_share, peak_working_set)."""
     n = len(runs)
@@ -151,16 +154,19 @@ def configurations(cells: pd.DataFrame, summary: pd.DataFrame, performance: str 
         frame[column] = frame[column].map(_text)
     rows = []
     for key, runs in frame.groupby(["context", *KEY], sort=False):
-        ctx, gogc, gomemlimit, limit = key
+        assert isinstance(key, tuple)   # grouped by a list of columns
+        ctx, gogc, gomemlimit, limit = (str(k) for k in key)
         limit_bytes = float(limit) if limit.isdigit() else NAN
         klass, why = classify(runs, limit_bytes, headroom)
-        row = {"context": ctx, "gogc": gogc, "gomemlimit": gomemlimit,
-               "gomemlimit_bytes": _first_number(runs["gomemlimit_bytes"]),
-               "memory_limit_bytes": limit_bytes, "n": len(runs), "class": klass, "why": why,
-               "cell_ids": ";".join(runs["cell_id"])}
-        for m, name in (("peak_working_set", "ws"), ("gc_cpu_share", "gc"), (performance, "perf")):
+        row: dict[str, Any] = {"context": ctx, "gogc": gogc, "gomemlimit": gomemlimit,
+                               "gomemlimit_bytes": _first_number(runs["gomemlimit_bytes"]),
+                               "memory_limit_bytes": limit_bytes, "n": len(runs), "class": klass, "why": why,
+                               "cell_ids": ";".join(runs["cell_id"])}
+        measures: tuple[tuple[str | None, str], ...] = (
+            ("peak_working_set", "ws"), ("gc_cpu_share", "gc"), (performance, "perf"))
+        for metric, name in measures:
             row[f"{name}_median"], row[f"{name}_min"], row[f"{name}_max"] = (
-                _stats(runs[m]) if m else (NAN, NAN, NAN))
+                _stats(runs[metric]) if metric else (NAN, NAN, NAN))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -204,8 +210,8 @@ def pareto_front(table: pd.DataFrame, performance: Performance | None = None) ->
 
 
 def _scaled(sub: pd.DataFrame, stem: str, higher: bool) -> pd.Series:
-    cost = _cost(sub, stem, higher).replace(np.inf, np.nan)
-    spread = cost.max() - cost.min()
+    cost: pd.Series[float] = _cost(sub, stem, higher).replace(np.inf, np.nan)
+    spread = float(cost.max() - cost.min())
     if not spread > 0:
         return pd.Series(0.0, index=sub.index)
     return ((cost - cost.min()) / spread).fillna(1.0)
@@ -236,7 +242,7 @@ def _overlap(a: pd.Series, b: pd.Series, stem: str) -> bool:
     lo_a, hi_a, lo_b, hi_b = a[f"{stem}_min"], a[f"{stem}_max"], b[f"{stem}_min"], b[f"{stem}_max"]
     if any(isinstance(x, float) and math.isnan(x) for x in (lo_a, hi_a, lo_b, hi_b)):
         return True  # not measured: cannot tell them apart
-    return lo_a <= hi_b and lo_b <= hi_a
+    return bool(lo_a <= hi_b and lo_b <= hi_a)
 
 
 @dataclass
@@ -244,12 +250,12 @@ class Choice:
     """The recommendation within one context."""
 
     context: str
-    status: str                      # recommended | inconclusive | none healthy
+    status: Literal["recommended", "inconclusive", "none healthy"]
     objective: str
-    row: dict | None = None          # the chosen configuration's row of the table
+    row: dict[str, Any] | None = None   # the chosen configuration's row of the table
     why: str = ""
     tied: list[str] = field(default_factory=list)      # configurations the repeats cannot tell from it
-    nearest_unhealthy: list[dict] = field(default_factory=list)
+    nearest_unhealthy: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def env(self) -> dict[str, str]:
@@ -258,12 +264,12 @@ class Choice:
             return {}
         env = {"GOGC": self.row["gogc"]}
         limit = self.row.get("gomemlimit_bytes")
-        if self.row["gomemlimit"] != "off" and limit == limit:
+        if self.row["gomemlimit"] != "off" and limit is not None and limit == limit:   # NaN: not resolved
             env["GOMEMLIMIT"] = str(int(limit))
         return env
 
 
-def config_name(row) -> str:
+def config_name(row: Mapping[str, Any] | pd.Series) -> str:
     return f"GOGC={row['gogc']}, GOMEMLIMIT={row['gomemlimit']}"
 
 
@@ -281,7 +287,7 @@ def choose(table: pd.DataFrame, objective: str = DEFAULT_OBJECTIVE, performance:
     best = ranked.iloc[0]
     others = healthy.drop(index=best.name)
     tied = [config_name(r) for _, r in others.iterrows() if all(_overlap(best, r, s) for s in primary)]
-    choice = Choice(context, "recommended", objective, row=best.to_dict(), tied=tied,
+    choice = Choice(context, "recommended", objective, row={str(k): v for k, v in best.to_dict().items()}, tied=tied,
                     nearest_unhealthy=nearest_unhealthy(table, best))
     if int(best["n"]) < 2:
         choice.status = "inconclusive"
@@ -293,7 +299,7 @@ def choose(table: pd.DataFrame, objective: str = DEFAULT_OBJECTIVE, performance:
     return choice
 
 
-def nearest_unhealthy(table: pd.DataFrame, best: pd.Series) -> list[dict]:
+def nearest_unhealthy(table: pd.DataFrame, best: pd.Series) -> list[dict[str, Any]]:
     """The unhealthy configurations fewest grid steps (GOGC or GOMEMLIMIT values) from `best`."""
     gogc = sorted(table["gogc"].unique(), key=lambda v: order_key("gogc", v))
     limit = sorted(table["gomemlimit"].unique(), key=lambda v: order_key("gomemlimit", v))
@@ -313,7 +319,8 @@ def choices(table: pd.DataFrame, memory_limit: int, objective: str = DEFAULT_OBJ
     """One Choice per context, among the configurations run at `memory_limit`."""
     perf = PERFORMANCE.get(performance) if performance else None
     at_limit = table[table["memory_limit_bytes"] == float(memory_limit)]
-    return [choose(group, objective, perf, context) for context, group in at_limit.groupby("context", sort=False)]
+    return [choose(group, objective, perf, str(context))
+            for context, group in at_limit.groupby("context", sort=False)]
 
 
 # ------------------------------------------------------------------------- the smallest limit

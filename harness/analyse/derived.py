@@ -13,21 +13,21 @@ import numpy as np
 import pandas as pd
 
 from harness.analyse.summary import EVENT_COLUMNS, RunData, parse_detail
-from harness.define.metrics import slope, time_weighted_mean
+from harness.define.metrics import EventKind, Source, slope, time_weighted_mean
 from harness.define.units import UnitError, parse_size
 
 NAN = float("nan")
 SIZES_COLUMNS = ("cell_id", "size", "ops", "ops_per_s", "tiny_allocs", "small_allocs", "large_allocs")
 
 
-def _events_of(events: pd.DataFrame | None, kind: str, cell_ids: Iterable[str]) -> pd.DataFrame:
+def _events_of(events: pd.DataFrame | None, kind: EventKind, cell_ids: Iterable[str]) -> pd.DataFrame:
     if events is None or not len(events):
         return pd.DataFrame(columns=list(EVENT_COLUMNS))
     wanted = {str(c) for c in cell_ids}
     return events[(events["kind"].astype(str) == kind) & events["cell_id"].astype(str).isin(wanted)]
 
 
-def _size(value) -> float:
+def _size(value: object) -> float:
     if isinstance(value, (int, float)):
         return float(value)
     try:
@@ -40,11 +40,12 @@ def sizes_table(events: pd.DataFrame | None, cell_ids: Iterable[str]) -> pd.Data
     """One row per `sizes` event of the given cells: the object size, work done and the runtime's
     tiny/small/large allocation counters (NaN where the Go version has none)."""
     rows = []
-    for r in _events_of(events, "sizes", cell_ids).itertuples(index=False):
-        d = parse_detail(r.detail)
-        rows.append({"cell_id": str(r.cell_id), "size": _size(d.get("size", r.name)),
-                     "ops": float(d.get("ops", np.nan)), "ops_per_s": float(d.get("ops_per_s", r.value)),
-                     **{k: float(d.get(k, np.nan)) for k in ("tiny_allocs", "small_allocs", "large_allocs")}})
+    ev = _events_of(events, "sizes", cell_ids)
+    for cell_id, name, value, detail in zip(ev["cell_id"], ev["name"], ev["value"], ev["detail"], strict=True):
+        d = parse_detail(detail)
+        rows.append({"cell_id": str(cell_id), "size": _size(d.get("size", name)),
+                     "ops": float(d.get("ops", NAN)), "ops_per_s": float(d.get("ops_per_s", value)),
+                     **{k: float(d.get(k, NAN)) for k in ("tiny_allocs", "small_allocs", "large_allocs")}})
     return pd.DataFrame(rows, columns=list(SIZES_COLUMNS))
 
 
@@ -56,7 +57,7 @@ def syscall_totals(events: pd.DataFrame | None, cell_ids: Iterable[str]) -> dict
             for name, g in ev.groupby(names, sort=True)}
 
 
-def phase_mean(run: RunData, cell_id: str, source: str, metric: str, phase: str) -> float:
+def phase_mean(run: RunData, cell_id: str, source: Source, metric: str, phase: str) -> float:
     """Time-weighted mean of a series over the last occurrence of a phase; NaN if it never ran."""
     start, end = run.phase_span(cell_id, phase)
     if math.isnan(start):
@@ -66,7 +67,7 @@ def phase_mean(run: RunData, cell_id: str, source: str, metric: str, phase: str)
     return time_weighted_mean(s[(s.index >= start) & (s.index <= end)])
 
 
-def second_half_slope(run: RunData, cell_id: str, source: str, metric: str, phase: str) -> float:
+def second_half_slope(run: RunData, cell_id: str, source: Source, metric: str, phase: str) -> float:
     """Least-squares slope (units/s) over the second half of a phase's last occurrence.
 
     The first half is where a workload settles (a cache filling up); an open-ended phase ends
@@ -99,7 +100,7 @@ def live_heap(events: pd.DataFrame | None, cell_ids: Iterable[str]) -> dict[str,
     """cell_id -> median heap the GC marked live (gctrace's third heap number) over the cell's
     automatic GC cycles, whose end state is the program's own live set rather than a forced GC's;
     cells without gctrace events are left out."""
-    out = {}
+    out: dict[str, float] = {}
     ev = _events_of(events, "gc", cell_ids)
     for cell_id, g in ev.groupby(ev["cell_id"].astype(str)):
         details = [parse_detail(d) for d in g["detail"]]

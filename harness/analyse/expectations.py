@@ -8,14 +8,14 @@ measurement problem worth seeing.
 
 from __future__ import annotations
 
-import json
 import math
 import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from harness.define.axes import axis_text
+import pandas as pd
+
 from harness.define.cell import Cell
 from harness.define.metrics import metric_unit
 from harness.define.scenario import (
@@ -25,6 +25,14 @@ from harness.define.scenario import (
     matches,
     same_value,
 )
+
+if TYPE_CHECKING:
+    from harness.run.backends.base import RunResult
+
+# A cell's summary: its row of the summary DataFrame, or a mapping of metric to value.
+SummaryRow = Mapping[str, float] | pd.Series
+# (cell id, repeat, settings_of the cell) of a cell that ran.
+CellRecord = tuple[str, int, dict[str, str]]
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
         "==": operator.eq, "!=": operator.ne}
@@ -40,13 +48,15 @@ class Failure:
         return self.message
 
 
-def summarize_cell(result) -> Any:
+def summarize_cell(result: RunResult) -> pd.Series:
     """The summary row (a Series named by cell id) of one finished cell's RunResult."""
     from harness.analyse.summary import summarize
     from harness.store.rundir import result_frames
 
     cells, samples, events = result_frames(result)
-    return summarize(cells, samples, events).loc[result.cell.cell_id]
+    row = summarize(cells, samples, events).loc[result.cell.cell_id]
+    assert isinstance(row, pd.Series)   # one row: a cell id is unique
+    return row
 
 
 def format_value(metric: str, value: float | None) -> str:
@@ -56,23 +66,13 @@ def format_value(metric: str, value: float | None) -> str:
     return metric_unit(metric).format(value)
 
 
-def settings_of(scenario: Scenario, cell: Cell | Mapping[str, Any]) -> dict[str, str]:
+def settings_of(scenario: Scenario, cell: Cell) -> dict[str, str]:
     """The values `where` tables are matched against: workload flags and axis values."""
-    workload = scenario.descriptor
-    if isinstance(cell, Cell):
-        flags = dict(a[2:].split("=", 1) for a in cell.args if a.startswith("--") and "=" in a)
-        return cell_settings(workload, flags, dict(cell.axes))
-    # A cells.csv row: its flags are in `args` when present, else the scenario's fixed params.
-    args = cell.get("args")
-    if isinstance(args, str) and args.strip():
-        words = json.loads(args) if args.lstrip().startswith("[") else args.split()
-        flags = dict(a[2:].split("=", 1) for a in words if a.startswith("--") and "=" in a)
-    else:
-        flags = dict(scenario.full.params)
-    return cell_settings(workload, flags, {k: axis_text(v) for k, v in cell.items() if k != "args"})
+    flags = dict(a[2:].split("=", 1) for a in cell.args if a.startswith("--") and "=" in a)
+    return cell_settings(scenario.descriptor, flags, dict(cell.axes))
 
 
-def _read(row: Mapping[str, Any] | Any, metric: str) -> float | None:
+def _read(row: SummaryRow, metric: str) -> float | None:
     try:
         value = row[metric]
     except (KeyError, IndexError):
@@ -86,17 +86,13 @@ def _read(row: Mapping[str, Any] | Any, metric: str) -> float | None:
 def _ok(op: str, left: float | None, right: float | None) -> bool:
     if left is None or right is None or math.isnan(left) or math.isnan(right):
         return False
-    return _OPS[op](left, right)
+    return bool(_OPS[op](left, right))
 
 
-def check_cell(scenario: Scenario, cell: Cell | Mapping[str, Any], summary_row: Mapping[str, Any],
-               cell_id: str | None = None) -> list[Failure]:
-    """Per-cell expectations whose `where` selects this cell.
-
-    `cell` is the Cell (or a mapping of its axis values, e.g. a cells.csv row) so that `where`
-    can see axes and flags that a cell id leaves out.
-    """
-    cell_id = cell_id or (cell.cell_id if isinstance(cell, Cell) else str(cell.get("cell_id", "?")))
+def check_cell(scenario: Scenario, cell: Cell, summary_row: SummaryRow) -> list[Failure]:
+    """Per-cell expectations whose `where` selects this cell (`where` sees the cell's axes and flags,
+    which its id may leave out)."""
+    cell_id = cell.cell_id
     settings = settings_of(scenario, cell)
     failures = []
     for expectation in scenario.expects:
@@ -125,7 +121,7 @@ def partner_settings(expectation: Expectation, settings: dict[str, str]) -> dict
 
 
 def relative_pairs(scenario: Scenario, expectation: Expectation,
-                   cells: Iterable[tuple[str, int, dict[str, str]]]) -> list[tuple[str, str | None]]:
+                   cells: Iterable[CellRecord]) -> list[tuple[str, str | None]]:
     """(cell id, partner id or None) for every cell the expectation's `where` selects.
 
     Cells pair up when every axis not named in `of` has the same value and the repeat is equal.
@@ -143,38 +139,19 @@ def relative_pairs(scenario: Scenario, expectation: Expectation,
     return pairs
 
 
-def _cell_records(scenario: Scenario, cells: Any) -> list[tuple[str, int, dict[str, str]]]:
-    """(cell_id, repeat, axis settings) from Cells or from a cells DataFrame (cells.csv)."""
-    records = []
-    if hasattr(cells, "to_dict"):  # a DataFrame: axis columns are the scenario's axes plus flags
-        from harness.define.matrix import all_axes
-
-        frame = cells[cells["scenario"] == scenario.name] if "scenario" in cells.columns else cells
-        axis_columns = [c for c in all_axes() if c in frame.columns]
-        for row in frame.to_dict("records"):
-            axes = {c: axis_text(row[c]) for c in axis_columns}
-            records.append((str(row["cell_id"]), int(row.get("repeat", 0)), settings_of(scenario, axes)))
-        return records
-    for cell in cells:
-        if cell.scenario == scenario.name:
-            records.append((cell.cell_id, cell.repeat, settings_of(scenario, cell)))
-    return records
-
-
-def relative_checks(scenario: Scenario, records: Iterable[tuple[str, int, dict[str, str]]],
-                    summaries: Any, done: set | None = None) -> tuple[list[Failure], list[str]]:
+def relative_checks(scenario: Scenario, records: Iterable[CellRecord], summaries: Mapping[str, SummaryRow],
+                    done: set[tuple[int, str, str]] | None = None) -> tuple[list[Failure], list[str]]:
     """`of` expectations over the pairs among the cells run so far; callable after every cell.
 
     `records` are (cell_id, repeat, settings) of this scenario's cells that ran (settings_of gives
-    the settings); `summaries` maps a cell id to its summary row (a summary DataFrame indexed by
-    cell_id, or a dict). A pair is compared once both summaries are there, and its key
-    (expectation index, cell id, partner id) goes into `done` so a later call skips it. Returns
-    (failures of the pairs compared now, notes on the selected cells whose partner is not among
-    `records`): a driver reports the notes of its last call.
+    the settings); `summaries` maps a cell id to its summary row. A pair is compared once both
+    summaries are there, and its key (expectation index, cell id, partner id) goes into `done` so a
+    later call skips it. Returns (failures of the pairs compared now, notes on the selected cells
+    whose partner is not among `records`): a driver reports the notes of its last call.
     """
     done = set() if done is None else done
     records = list(records)
-    present = set(summaries.index) if hasattr(summaries, "index") else set(summaries)
+    present = set(summaries)
     failures: list[Failure] = []
     unchecked: list[str] = []
     for expectation in scenario.expects:
@@ -189,36 +166,22 @@ def relative_checks(scenario: Scenario, records: Iterable[tuple[str, int, dict[s
             if key in done or cell_id not in present or partner_id not in present:
                 continue
             done.add(key)
-            failure = compare_pair(expectation, cell_id, _row(summaries, cell_id), partner_id,
-                                   _row(summaries, partner_id))
+            failure = compare_pair(expectation, cell_id, summaries[cell_id], partner_id, summaries[partner_id])
             if failure:
                 failures.append(failure)
     return failures, unchecked
 
 
-def _row(summaries: Any, cell_id: str) -> Any:
-    return summaries.loc[cell_id] if hasattr(summaries, "loc") else summaries[cell_id]
-
-
-def check_relative(scenario: Scenario, summaries: Any, cells: Any) -> tuple[list[Failure], list[str]]:
-    """`of` expectations over every pair present in `summaries` (indexed by cell_id), all at once.
-
-    `cells` is a cells DataFrame (cells.csv) or a list of Cells. Returns (failures, skipped):
-    a check whose partner cell was not run is skipped with a note, not failed.
-    """
-    present = set(summaries.index) if summaries is not None else set()
-    records = [r for r in _cell_records(scenario, cells) if r[0] in present]
-    return relative_checks(scenario, records, summaries)
-
-
-def compare_pair(expectation: Expectation, cell_id: str, row: Mapping[str, Any], partner_id: str,
-                 partner_row: Mapping[str, Any]) -> Failure | None:
+def compare_pair(expectation: Expectation, cell_id: str, row: SummaryRow, partner_id: str,
+                 partner_row: SummaryRow) -> Failure | None:
     measured = _read(row, expectation.metric)
     reference = _read(partner_row, expectation.metric)
-    bound = None if reference is None else expectation.ratio * reference
+    ratio = expectation.ratio
+    assert ratio is not None, "scenario validation gives every `of` expectation its ratio"
+    bound = None if reference is None else ratio * reference
     if _ok(expectation.op, measured, bound):
         return None
     metric = expectation.metric
     return Failure(cell_id, expectation,
                    f"{cell_id}: {metric} = {format_value(metric, measured)}, expected {expectation.op} "
-                   f"{expectation.ratio:g} × {partner_id} ({format_value(metric, reference)})")
+                   f"{ratio:g} × {partner_id} ({format_value(metric, reference)})")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 
@@ -34,7 +35,6 @@ MiB = 1024 * 1024
 # A GC no one asked for, this long after the previous one in a program that allocates nothing,
 # is the periodic one (forcegcperiod is 120 s; sysmon may notice it a little late).
 PERIODIC_GAP_S = 100.0
-FORCEGC_PERIOD_S = 120.0
 # RSS below this share of its value at the start of `release`: it has started to fall. The GC
 # before that moment is the one after which the scavenger returned the memory.
 FALLING_SHARE = 0.9
@@ -50,6 +50,9 @@ RETAIN_EXTRA = 0.10
 LIMIT_GOAL_SHARE = 0.95
 
 mib = UNITS["bytes"].format
+
+# What returned a cell's released memory (Timeline.cause).
+ReleaseCause = Literal["freeos", "scavenger", "eager", "periodic", "nothing", "not-resident"]
 
 
 def go_minor(version: str) -> int | None:
@@ -142,7 +145,8 @@ def gc_cycles(run: RunData, cell_id: str) -> list[GCCycle]:
     `freeos`)."""
     events = run.events(cell_id, "gc")
     raw: list[tuple[int, float, bool | None, float, float]] = []
-    for name, t, detail in zip(events["name"].astype(str), events["t_s"].astype(float), events["detail"]):
+    for name, t, detail in zip(events["name"].astype(str), events["t_s"].astype(float), events["detail"],
+                               strict=True):
         d = parse_detail(detail)
         n = d.get("num_gc")
         if n is None:
@@ -157,8 +161,8 @@ def gc_cycles(run: RunData, cell_id: str) -> list[GCCycle]:
     forced_count = run.series(cell_id, "runtime", "gc_forced")
     asked = [(start, end) for name, start, end in run.phases_of(cell_id) if name in REQUESTING_PHASES]
     prev_t, prev_n, prev_forced = NAN, None, NAN
-    for t, v in num_gc.items():
-        n, t = int(v), float(t)
+    for at, v in zip(num_gc.index.to_numpy(dtype=float), num_gc.to_numpy(), strict=True):
+        n, t = int(v), float(at)
         f = value_at(forced_count, t) if len(forced_count) else NAN
         if prev_n is not None and n > prev_n:
             if not (math.isnan(f) or math.isnan(prev_forced)):
@@ -191,7 +195,7 @@ class Timeline:
     bg_scavenged: float     # background scavenger work reported by scavtrace in the window (bytes)
     eager_scavenged: float  # eager (allocation-time or FreeOSMemory) scavenger work, same source
     lazyfree_end: float     # LazyFree at the end (smaps_rollup)
-    cause: str              # freeos | scavenger | eager | periodic | nothing | not-resident
+    cause: ReleaseCause
     lazy: bool              # the runtime returned it but RSS kept it (MADV_FREE)
     after: GCCycle | None   # the GC after which the scavenger returned it
     at_s: float             # when it went back: half_s, or released_half_s when lazy
@@ -261,6 +265,7 @@ def timeline(run: RunData, cell_id: str, go_version: str = "") -> Timeline | Non
     else:
         at = moment = NAN
     after = None
+    cause: ReleaseCause
     if math.isnan(at):
         cause = "not-resident" if freed > 0 and rss_start - rss_floor < NOT_RESIDENT * freed else "nothing"
     else:
@@ -300,7 +305,7 @@ def release_cause(tl: Timeline) -> str:
                 f"when they were dropped)")
     if tl.cause == "freeos":
         text = f"debug.FreeOSMemory at {seconds(tl.freeos_s)}"
-    elif tl.cause == "periodic":
+    elif tl.cause == "periodic" and tl.after is not None:   # a periodic cause is the GC `after`
         text = (f"the periodic GC {tl.after.n} at {seconds(tl.after.t_s)} (runtime/proc.go forcegcperiod), "
                 f"then the scavenger")
     elif tl.cause == "eager":

@@ -105,7 +105,8 @@ def retention(run: RunData, cell_id: str, drop_phase: str = "release") -> Retent
             within_s = 0.0
         elif above[-1] + 1 < len(after):
             within_s = float(after.index[above[-1] + 1]) - drop_s
-    cycles = [g for g in gc_cycles(run, cell_id) if g.t_s > drop_s + 1e-9]   # readings before a phase belong to the one before
+    # Readings before a phase belong to the one before.
+    cycles = [g for g in gc_cycles(run, cell_id) if g.t_s > drop_s + 1e-9]
     freeos_s, _ = run.phase_span(cell_id, "freeos")
     freeos = not math.isnan(freeos_s) and freeos_s >= drop_s - 1e-9
     if not math.isnan(within_s):

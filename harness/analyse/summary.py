@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from harness.define.axes import axis_display, axis_text
-
-from harness.define.metrics import METRICS, PHASE_METRICS
+from harness.define.metrics import METRICS, PHASE_METRICS, EventKind, Source
 from harness.define.workloads import WORKLOADS
 
 # How long after a phase's end a reading still counts as "at the end" of it: the phase-change
@@ -41,7 +41,6 @@ OUTCOME_COLUMNS = frozenset({
 
 SAMPLE_COLUMNS = ("cell_id", "t_s", "source", "metric", "value")
 EVENT_COLUMNS = ("cell_id", "t_s", "kind", "name", "value", "detail")
-PHASE_COLUMNS = ("cell_id", "phase", "start_s", "end_s")
 
 # summary.csv's fixed columns: numeric metrics in name order, then the text ones.
 NUMERIC_METRICS = tuple(sorted(n for n, m in METRICS.items() if m.unit != "text"))
@@ -50,6 +49,7 @@ FIXED_COLUMNS = NUMERIC_METRICS + TEXT_METRICS
 
 NAN = float("nan")
 EMPTY = pd.Series(dtype=float)
+Rows = npt.NDArray[np.intp]   # row numbers into a run's samples or events
 
 
 def _frame(df: pd.DataFrame | None, columns: Iterable[str]) -> pd.DataFrame:
@@ -64,12 +64,12 @@ def _frame(df: pd.DataFrame | None, columns: Iterable[str]) -> pd.DataFrame:
     return out
 
 
-def _text(column: pd.Series) -> pd.Series:
+def _text(column: pd.Series[Any]) -> pd.Series[str]:
     """A key column as plain strings, whether pandas holds it as object or categorical."""
     return column.astype(str)
 
 
-def parse_detail(detail) -> dict:
+def parse_detail(detail: object) -> dict[str, Any]:
     """An event's `detail` JSON as a dict; {} when absent or not JSON."""
     if isinstance(detail, dict):
         return detail
@@ -82,12 +82,12 @@ def parse_detail(detail) -> dict:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def end_totals(events: pd.DataFrame | None) -> dict[str, dict]:
+def end_totals(events: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
     """cell_id -> the `totals` of its `end` event (the detail may hold the totals or {"totals": ...})."""
     events = _frame(events, EVENT_COLUMNS)
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     ends = events[_text(events["kind"]) == "end"]
-    for cell_id, detail in zip(_text(ends["cell_id"]), ends["detail"]):
+    for cell_id, detail in zip(_text(ends["cell_id"]), ends["detail"], strict=True):
         parsed = parse_detail(detail)
         totals = parsed.get("totals", parsed)
         out[cell_id] = totals if isinstance(totals, dict) else {}
@@ -108,22 +108,8 @@ def _cell_ends(events: pd.DataFrame, last_sample: Mapping[str, float] | None) ->
     for kind in ("exit", "end"):  # `end` wins over `exit`, which wins over the last sample
         sel = kinds == kind
         if sel.any():
-            out.update(t[sel].groupby(cells[sel]).min().to_dict())
+            out.update((str(c), float(v)) for c, v in t[sel].groupby(cells[sel]).min().items())
     return out
-
-
-def phase_table(events: pd.DataFrame | None, samples: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per phase occurrence: (cell_id, phase, start_s, end_s), cells in id order.
-
-    A phase ends where the next one starts; the last ends at the cell's `end` event (or `exit`),
-    else at its last sample, else NaN (open-ended).
-    """
-    events = _frame(events, EVENT_COLUMNS)
-    last_sample = None
-    if samples is not None and len(samples) and "cell_id" in samples.columns:
-        last_sample = samples["t_s"].astype(float).groupby(
-            _text(samples["cell_id"]).to_numpy()).max().to_dict()
-    return _phase_rows(events, last_sample)
 
 
 def _phase_rows(events: pd.DataFrame, last_sample: Mapping[str, float] | None) -> pd.DataFrame:
@@ -163,10 +149,10 @@ class CellData:
         self._run = run
         self._values: dict[str, Any] = {}
 
-    def series(self, source: str, metric: str) -> pd.Series:
+    def series(self, source: Source, metric: str) -> pd.Series[float]:
         return self._run.series(self.cell_id, source, metric)
 
-    def events(self, kind: str) -> pd.DataFrame:
+    def events(self, kind: EventKind) -> pd.DataFrame:
         return self._run.events(self.cell_id, kind)
 
     def phases(self) -> list[tuple[str, float, float]]:
@@ -198,25 +184,26 @@ class RunData:
         s = self.samples_frame
         self._t = s["t_s"].to_numpy(dtype=float)
         self._v = s["value"].to_numpy(dtype=float)
-        self._series_rows: dict[tuple[str, str, str], np.ndarray] = {
-            (str(c), str(src), str(m)): rows for (c, src, m), rows in
-            s.groupby(["cell_id", "source", "metric"], observed=True, sort=False).indices.items()
-        } if len(s) else {}
+        # The row numbers of each (cell, source, metric) and each (cell, event kind).
+        series_groups: dict[Any, Any] = (
+            s.groupby(["cell_id", "source", "metric"], observed=True, sort=False).indices if len(s) else {})
+        self._series_rows: dict[tuple[str, str, str], Rows] = {
+            (str(c), str(src), str(m)): np.asarray(rows, dtype=np.intp) for (c, src, m), rows in series_groups.items()}
         e = self.events_frame
-        self._event_rows: dict[tuple[str, str], np.ndarray] = {
-            (str(c), str(k)): rows for (c, k), rows in
-            e.groupby(["cell_id", "kind"], observed=True, sort=False).indices.items()
-        } if len(e) else {}
-        self._series: dict[tuple[str, str, str], pd.Series] = {}
+        event_groups: dict[Any, Any] = (
+            e.groupby(["cell_id", "kind"], observed=True, sort=False).indices if len(e) else {})
+        self._event_rows: dict[tuple[str, str], Rows] = {
+            (str(c), str(k)): np.asarray(rows, dtype=np.intp) for (c, k), rows in event_groups.items()}
+        self._series: dict[tuple[str, str, str], pd.Series[float]] = {}
         self._phases: pd.DataFrame | None = None
         self._phases_by_cell: dict[str, list[tuple[str, float, float]]] | None = None
-        self._totals: dict[str, dict] | None = None
+        self._totals: dict[str, dict[str, Any]] | None = None
 
     def cell_ids(self) -> list[str]:
         """Every cell with a sample or an event, in the order first seen (samples first)."""
         return list(dict.fromkeys([k[0] for k in self._series_rows] + [k[0] for k in self._event_rows]))
 
-    def series(self, cell_id: str, source: str, metric: str) -> pd.Series:
+    def series(self, cell_id: str, source: str, metric: str) -> pd.Series[float]:
         """One cell's readings of one metric, indexed by t_s (sorted, stable), NaN readings dropped."""
         key = (cell_id, source, metric)
         if key not in self._series:
@@ -241,7 +228,7 @@ class RunData:
         rows = [r for k, r in self._event_rows.items() if k[0] == cell_id and (kind is None or k[1] == kind)]
         return self.events_frame.iloc[np.sort(np.concatenate(rows))] if rows else self.events_frame.iloc[0:0]
 
-    def totals(self, cell_id: str) -> dict:
+    def totals(self, cell_id: str) -> dict[str, Any]:
         if self._totals is None:
             ends = [r for k, r in self._event_rows.items() if k[1] == "end"]
             frame = self.events_frame.iloc[np.sort(np.concatenate(ends))] if ends else None
@@ -250,9 +237,13 @@ class RunData:
 
     @property
     def phases(self) -> pd.DataFrame:
-        """phase_table of the run."""
+        """One row per phase occurrence: (cell_id, phase, start_s, end_s), cells in id order.
+
+        A phase ends where the next one starts; the last ends at the cell's `end` event (or `exit`),
+        else at its last sample, else NaN (open-ended).
+        """
         if self._phases is None:
-            last = {}
+            last: dict[str, float] = {}
             for (cell_id, _, _), rows in self._series_rows.items():
                 t = float(np.nanmax(self._t[rows]))
                 last[cell_id] = max(last.get(cell_id, t), t)
@@ -263,7 +254,7 @@ class RunData:
         if self._phases_by_cell is None:
             by: dict[str, list[tuple[str, float, float]]] = {}
             p = self.phases
-            for c, name, start, end in zip(p["cell_id"], p["phase"], p["start_s"], p["end_s"]):
+            for c, name, start, end in zip(p["cell_id"], p["phase"], p["start_s"], p["end_s"], strict=True):
                 by.setdefault(c, []).append((name, float(start), float(end)))
             self._phases_by_cell = by
         return self._phases_by_cell.get(cell_id, [])
@@ -288,7 +279,7 @@ def split_by_cell(samples: pd.DataFrame | None, events: pd.DataFrame | None) -> 
     return RunData(samples, events)
 
 
-def _phase_series(cell: CellData, reads: tuple[tuple[str, str], ...]) -> pd.Series:
+def _phase_series(cell: CellData, reads: tuple[tuple[Source, str], ...]) -> pd.Series[float]:
     """The first of `reads` that has readings (empty when none has)."""
     s = EMPTY
     for source, metric in reads:
@@ -348,7 +339,8 @@ def summarize(cells: pd.DataFrame | None, samples: pd.DataFrame | RunData | None
     """
     cells = _frame(cells, ("cell_id", "workload"))
     run = samples if isinstance(samples, RunData) else RunData(samples, events)
-    cell_rows = {str(r["cell_id"]): r for r in cells.to_dict("records") if not _missing(r["cell_id"])}
+    cell_rows = {str(r["cell_id"]): {str(k): v for k, v in r.items()}
+                 for r in cells.to_dict("records") if not _missing(r["cell_id"])}
     cell_ids = list(dict.fromkeys(list(cell_rows) + run.cell_ids()))
     rows = []
     for cell_id in cell_ids:
@@ -364,20 +356,8 @@ def summarize(cells: pd.DataFrame | None, samples: pd.DataFrame | RunData | None
     return out[list(FIXED_COLUMNS) + phase_cols]
 
 
-def _missing(value) -> bool:
+def _missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def series(samples: pd.DataFrame | None, cell_id: str, source: str, metric: str) -> pd.Series:
-    """One cell's readings of one metric as a Series indexed by t_s (sorted).
-
-    A single look-up over the whole frame; for many, use split_by_cell.
-    """
-    samples = _frame(samples, SAMPLE_COLUMNS)
-    sel = samples[(_text(samples["cell_id"]) == cell_id) & (_text(samples["source"]) == source)
-                  & (_text(samples["metric"]) == metric)]
-    s = pd.Series(sel["value"].astype(float).to_numpy(), index=sel["t_s"].astype(float).to_numpy())
-    return s.sort_index(kind="stable").dropna()
 
 
 def retained_fraction(after: float, peak: float, baseline: float = 0.0) -> float:
@@ -391,15 +371,6 @@ def retained_fraction(after: float, peak: float, baseline: float = 0.0) -> float
         return NAN
 
 
-def phase_span(phases: pd.DataFrame, cell_id: str, phase: str) -> tuple[float, float]:
-    """(start_s, end_s) of the last occurrence of `phase` in a cell of a phase_table; NaNs if it never ran."""
-    sel = phases[(phases["cell_id"] == cell_id) & (phases["phase"] == phase)]
-    if sel.empty:
-        return NAN, NAN
-    row = sel.iloc[-1]
-    return float(row["start_s"]), float(row["end_s"])
-
-
 def config_columns(cells: pd.DataFrame) -> list[str]:
     """The cells.csv columns that define a configuration (everything but identity and outcome)."""
     return [c for c in cells.columns if c not in OUTCOME_COLUMNS]
@@ -407,7 +378,7 @@ def config_columns(cells: pd.DataFrame) -> list[str]:
 
 def config_label(cells: pd.DataFrame) -> pd.Series:
     """A short label per cell from the axis columns that vary within its scenario."""
-    labels: dict = {}
+    labels: dict[Hashable, str] = {}
     group_key = cells["scenario"] if "scenario" in cells.columns else pd.Series("", index=cells.index)
     candidates = [c for c in config_columns(cells) if c not in ("scenario", "workload", "args", "backend")]
     texts = {c: cells[c].map(axis_text) for c in candidates}
@@ -443,7 +414,9 @@ def by_config(summary: pd.DataFrame, cells: pd.DataFrame, metrics: Iterable[str]
     out = grouped.agg(config=("config", "first"), cell_ids=("cell_id", ";".join), n=("cell_id", "size"))
     if metrics:
         stats = grouped[metrics].agg(["median", "min", "max"]).astype(float)
-        stats.columns = [f"{m}_{stat}" for m, stat in stats.columns]
+        pairs = stats.columns   # (metric, statistic)
+        assert isinstance(pairs, pd.MultiIndex)
+        stats.columns = [f"{m}_{stat}" for m, stat in pairs]
         out = pd.concat([out, stats], axis=1)
     out = out.reset_index()
     out["n"] = out["n"].astype(int)

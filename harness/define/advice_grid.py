@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 from harness.define.axes import AXES, sorted_values
 from harness.define.cell import Cell
@@ -50,11 +51,11 @@ class Grid:
                 f"(GOGC=off only with a GOMEMLIMIT): {len(self.configs())} configurations × {self.repeats} "
                 f"repeat{'s' if self.repeats > 1 else ''}")
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"gogc": list(self.gogc), "gomemlimit": list(self.gomemlimit), "repeats": self.repeats}
 
     @classmethod
-    def from_json(cls, data: dict) -> Grid:
+    def from_json(cls, data: dict[str, Any]) -> Grid:
         return cls(tuple(data["gogc"]), tuple(data["gomemlimit"]), int(data["repeats"]))
 
 

@@ -17,12 +17,21 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
 
-from harness.define.units import UNITS, Unit
+from harness.define.units import UNITS, Unit, UnitName
+
+# ---------------------------------------------------------------------------------- samples and events
+# What a cell's measurements are (docs/ARCHITECTURE.md, "Samples" and "Events"): a sample comes from one
+# source, an event is of one kind.
+
+Source = Literal["proc", "cgroup", "smaps", "runtime"]
+EventKind = Literal["start", "phase", "freeos", "sizes", "end", "gc", "scav", "syscall", "exit", "bench"]
+Sample = tuple[int, Source, str, float]          # (t_ns, source, metric, value)
+Event = tuple[int, EventKind, str, float, str]   # (t_ns, kind, name, value, detail JSON)
 
 # ---------------------------------------------------------------------------------- sampled series
 
@@ -31,9 +40,9 @@ from harness.define.units import UNITS, Unit
 class Series:
     """One time series in samples.parquet: rows (cell_id, t_s, source, metric, value)."""
 
-    source: str      # proc | cgroup | smaps | runtime
+    source: Source
     metric: str
-    unit: str
+    unit: UnitName
     label: str
     origin: str      # the file or API it is read from
 
@@ -87,7 +96,7 @@ SERIES: dict[tuple[str, str], Series] = {s.key: s for s in (
 )}
 
 
-def series_unit(source: str, metric: str) -> Unit:
+def series_unit(source: Source, metric: str) -> Unit:
     """The unit of a sampled series; bytes for one not declared (every probe reads bytes)."""
     found = SERIES.get((source, metric))
     return UNITS[found.unit if found else "bytes"]
@@ -103,10 +112,10 @@ class CellView(Protocol):
     totals: Mapping[str, Any]    # the `totals` of the workload's `end` line ({} when absent)
     work_phase: str              # the workload descriptor's work phase ("" when it has none)
 
-    def series(self, source: str, metric: str) -> pd.Series:
+    def series(self, source: Source, metric: str) -> pd.Series[float]:
         """Readings indexed by t_s, sorted, NaN dropped; empty when never read."""
 
-    def events(self, kind: str) -> pd.DataFrame:
+    def events(self, kind: EventKind) -> pd.DataFrame:
         """This cell's events of one kind."""
 
     def phase_span(self, phase: str) -> tuple[float, float]:
@@ -125,7 +134,7 @@ class CellView(Protocol):
 NAN = float("nan")
 
 
-def number(value) -> float:
+def number(value: Any) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -184,14 +193,14 @@ def release_seconds(rss: pd.Series, release_start: float) -> float:
     return float(below.index[0] - release_start) if len(below) else NAN
 
 
-def _peak(view: CellView, source: str, metric: str, kernel_column: str) -> float:
+def _peak(view: CellView, source: Source, metric: str, kernel_column: str) -> float:
     """The larger of the sampled maximum and the kernel's own peak recorded in cells.csv."""
     values = [v for v in (largest(view.series(source, metric)), number(view.row.get(kernel_column)))
               if not math.isnan(v)]
     return max(values) if values else NAN
 
 
-def _details(view: CellView, kind: str) -> list[dict]:
+def _details(view: CellView, kind: EventKind) -> list[dict[str, Any]]:
     """The parsed `detail` of each of the cell's events of one kind (gctrace lines, benchmark results)."""
     out = []
     for detail in view.events(kind)["detail"]:
@@ -237,7 +246,7 @@ def _gc_cycles_per_gib(view: CellView) -> float:
     return _gc_cycles(view) / (allocated / (1 << 30)) if allocated > 0 else NAN
 
 
-def _final_alive(view: CellView, source: str, metric: str) -> float:
+def _final_alive(view: CellView, source: Source, metric: str) -> float:
     rss = view.series("proc", "vm_rss")
     return value_at(view.series(source, metric), float(rss.index[-1])) if len(rss) else NAN
 
@@ -274,7 +283,7 @@ def _gc_cpu_share(view: CellView) -> float:
     """GC CPU over the CPU the program could use (GOMAXPROCS × wall time). Close to what the GC CPU
     limiter holds at about 50% (runtime/mgclimit.go updateLocked), not equal: the limiter counts
     assists plus a 25% background share, and leaves idle time (idle-P marking included) out."""
-    gc_cpu, wall = view.value("gc_cpu_s"), view.value("wall_s")
+    gc_cpu, wall = float(view.value("gc_cpu_s")), float(view.value("wall_s"))
     if math.isnan(gc_cpu) or not wall > 0:
         return NAN
     return gc_cpu / (wall * _gomaxprocs(view))
@@ -329,7 +338,7 @@ class Metric:
     """One per-cell summary value: a column of summary.csv and a name scenarios may expect on."""
 
     name: str
-    unit: str
+    unit: UnitName
     label: str
     source: str                  # what it is computed from, in words
     compute: Callable[[CellView], Any]
@@ -347,8 +356,9 @@ class Metric:
 # and smaps on every phase change, just after the workload's phase line: the first reading after
 # the end. The workload writes its runtime metrics just before that line (telemetry Run.Phase):
 # the last reading by the end; the first after it is already some way into the next phase.
-END_OF_PHASE_READING = {"proc": "first_after", "cgroup": "first_after", "smaps": "first_after",
-                        "runtime": "last_by_end"}
+EndReading = Literal["first_after", "last_by_end"]
+END_OF_PHASE_READING: dict[Source, EndReading] = {"proc": "first_after", "cgroup": "first_after",
+                                                  "smaps": "first_after", "runtime": "last_by_end"}
 
 
 @dataclass(frozen=True)
@@ -360,20 +370,20 @@ class PhaseMetric:
     """
 
     name: str
-    unit: str
+    unit: UnitName
     label: str
-    reads: tuple[tuple[str, str], ...]
+    reads: tuple[tuple[Source, str], ...]
 
     @property
     def units(self) -> Unit:
         return UNITS[self.unit]
 
     @property
-    def source(self) -> str:
+    def source(self) -> Source:
         return self.reads[0][0]
 
     @property
-    def end_reading(self) -> str:
+    def end_reading(self) -> EndReading:
         """first_after | last_by_end: see END_OF_PHASE_READING."""
         return END_OF_PHASE_READING[self.source]
 
@@ -490,8 +500,3 @@ def metric_label(name: str) -> str:
     if phase and base in PHASE_METRICS:
         return f"{PHASE_METRICS[base].label} at the end of {phase}"
     return METRICS[base].label if base in METRICS else name
-
-
-def is_known(name: str) -> bool:
-    base, at, _ = name.partition("@")
-    return base in PHASE_METRICS if at else base in METRICS

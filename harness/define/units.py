@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Callable
+from typing import Literal
 
 
 class UnitError(ValueError):
@@ -208,6 +209,9 @@ def parse_bool(text: str | bool) -> bool:
 
 MiB = 1 << 20
 
+# The units a series or summary metric is measured in: the keys of UNITS.
+UnitName = Literal["bytes", "s", "ns", "count", "ops/s", "fraction", "percent", "text"]
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -218,14 +222,14 @@ class Unit:
     written in the unit's base quantity.
     """
 
-    name: str
+    name: UnitName
     plot_scale: float
     plot_label: str
     benchstat: str
     _format: Callable[[float], str]
-    _parse: Callable[[str | int | float], float]
+    _parse: Callable[[str], float]
 
-    def format(self, value) -> str:
+    def format(self, value: float | None) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "n/a"
         return self._format(float(value))
@@ -239,7 +243,7 @@ class Unit:
         return self._parse(text)
 
 
-def _number(text) -> float:
+def _number(text: str) -> float:
     try:
         return float(text)
     except (TypeError, ValueError):
@@ -254,7 +258,7 @@ def _rate(v: float) -> str:
     return f"{v:.3g} ops/s"
 
 
-UNITS: dict[str, Unit] = {u.name: u for u in (
+UNITS: dict[UnitName, Unit] = {u.name: u for u in (
     Unit("bytes", MiB, "MiB", "B", lambda v: f"{v / MiB:.0f} MiB", lambda t: float(parse_size(t))),
     Unit("s", 1.0, "s", "sec", lambda v: f"{v:.2f} s", parse_duration),
     Unit("ns", 1e6, "ms", "ns", lambda v: f"{v / 1e6:.2f} ms", lambda t: parse_duration(t) * 1e9),
@@ -262,9 +266,6 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
     Unit("ops/s", 1.0, "ops/s", "ops/s", lambda v: _rate(v), _number),
     Unit("fraction", 1.0, "fraction", "", lambda v: f"{v:.4g}", _number),
     Unit("percent", 1.0, "%", "%", lambda v: f"{v:.4g}", _number),
-    Unit("text", 1.0, "", "", lambda v: str(v), str),
+    # A text metric (where gc_cpu_s came from) is no quantity: a bound on it must still be a number.
+    Unit("text", 1.0, "", "", lambda v: str(v), _number),
 )}
-
-
-def unit(name: str) -> Unit:
-    return UNITS[name]

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, assert_never
 
 from harness.define import units
 
@@ -31,13 +31,13 @@ from harness.define import units
 #   int, float, bool, str
 #   sizes     comma-separated list of sizes ("8B,16B,32KiB")
 #   choice    one of `choices`
-KINDS = ("size", "duration", "int", "float", "bool", "str", "sizes", "choice")
+ParamKind = Literal["size", "duration", "int", "float", "bool", "str", "sizes", "choice"]
 
 
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str
+    kind: ParamKind
     default: str
     help: str
     choices: tuple[str, ...] = ()
@@ -72,7 +72,9 @@ class Param:
             if str(raw) not in self.choices:
                 raise units.UnitError(f"{raw!r} is not a choice (valid: {', '.join(self.choices)})")
             return str(raw)
-        return str(raw)
+        if kind == "str":
+            return str(raw)
+        assert_never(kind)
 
 
 class UnknownWorkload(KeyError):
@@ -303,18 +305,13 @@ def workload(name: str) -> Workload:
         raise UnknownWorkload(f"unknown workload {name!r} (valid: {', '.join(sorted(WORKLOADS))})") from None
 
 
-def footprint_bytes(name: str, params: Mapping[str, str]) -> int:
-    """The footprint of workload `name` with these flags; UnknownWorkload for a name not declared."""
-    return workload(name).footprint(params)
-
-
 # ---------------------------------------------------------------------------------- foreign programs
 #
 # A program nobody here wrote is one more workload: a descriptor with no flags of its own
 # (its arguments are passed through as written), `telemetry=False`, and the phases the harness
 # marks itself. `Program` says how to get the executable; the build stage turns it into one.
 
-PROGRAM_KINDS = ("binary", "package", "bench")
+ProgramKind = Literal["binary", "package", "bench"]
 # Phases the harness marks for a program, in order: `start` at launch, `ready` once it answers
 # (--ready), `load` while the load command runs (--load), `idle` while it is left alone (--idle),
 # `stop` when it is sent SIGTERM. A batch program has only `start`.
@@ -357,7 +354,7 @@ class Mount:
 
 @dataclass(frozen=True)
 class Program:
-    kind: str                         # one of PROGRAM_KINDS
+    kind: ProgramKind
     name: str                         # cells.csv's `workload` and the scenario's default name
     binary: str = ""                  # binary: absolute path of the executable
     package: str = ""                 # package/bench: "./dir" resolved to an absolute dir, or an import path
@@ -396,9 +393,9 @@ class Program:
             flags.append(f"-test.benchtime={self.benchtime}")
         return tuple(flags) + self.args
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """The program as the manifest records it."""
-        out = {"kind": self.kind, "name": self.name, "args": list(self.args),
+        out: dict[str, Any] = {"kind": self.kind, "name": self.name, "args": list(self.args),
                "mounts": [m.text() for m in self.mounts], "idle_s": self.idle_s, "grace_s": self.grace_s}
         if self.serves:
             out.update(ready=self.ready, ready_timeout_s=self.ready_timeout_s, load=list(self.load))

@@ -12,11 +12,21 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.analyse import advice as analysis
-from harness.define.advice_grid import ADVISE_AXES, DEFAULT_GRIDS, GOGC_VALUES, GOMEMLIMIT_VALUES, Grid, grid_cells, parse_values
+from harness.define.advice_grid import (
+    ADVISE_AXES,
+    DEFAULT_GRIDS,
+    GOGC_VALUES,
+    GOMEMLIMIT_VALUES,
+    Grid,
+    grid_cells,
+    parse_values,
+)
 from harness.define.axes import AXES
 from harness.define.cell import Cell
 from harness.define.errors import ScenarioError
@@ -26,8 +36,6 @@ from harness.define.units import UnitError, format_size, parse_duration, parse_s
 from harness.drive.options import split_go
 from harness.drive.plan import load_scenario
 from harness.drive.session import RunSession, progress_bar
-
-DEFAULT_BUDGET = "20m"
 
 
 @dataclass
@@ -48,7 +56,8 @@ class AdvisePlan:
     quick: bool
     find_min_memory: bool
 
-    def cells(self, grid: Grid, memory: str | None = None, configs=None) -> list[Cell]:
+    def cells(self, grid: Grid, memory: str | None = None,
+              configs: list[tuple[str, str]] | None = None) -> list[Cell]:
         return grid_cells(self.scenario, grid, memory or self.memory, self.overrides, self.backend, self.quick,
                           configs=configs)
 
@@ -137,7 +146,7 @@ def make_plan(args: argparse.Namespace, program: Scenario | None) -> AdvisePlan:
     return plan
 
 
-def _context(cell: Cell) -> tuple:
+def _context(cell: Cell) -> tuple[tuple[str, str], ...]:
     return tuple((a, v) for a, v in cell.axes if a not in ADVISE_AXES)
 
 
@@ -158,7 +167,7 @@ def _minutes(seconds: float) -> str:
 class Runner:
     """Runs cells through one session with a progress bar; skips the cells already on disk."""
 
-    def __init__(self, session, log=print):
+    def __init__(self, session: RunSession, log: Callable[[str], None] = print):
         self.session = session
         self.log = log
         self.finished = session.store.finished()
@@ -184,7 +193,7 @@ class Runner:
 
 
 def run(plan: AdvisePlan, results: str, argv: list[str], resume: Path | None = None,
-        saved: dict | None = None) -> int:
+        saved: dict[str, Any] | None = None) -> int:
     from harness.present.advice import summary_lines, write_advice
 
     settings = dict(saved or {})
@@ -239,19 +248,19 @@ def run(plan: AdvisePlan, results: str, argv: list[str], resume: Path | None = N
     return 0
 
 
-def _bisect(plan: AdvisePlan, grid: Grid, session, runner: Runner) -> None:
+def _bisect(plan: AdvisePlan, grid: Grid, session: RunSession, runner: Runner) -> None:
     """Halve the interval between the largest unhealthy and the smallest healthy limit for the
     recommended configuration until analysis.next_memory_limit says it is narrow enough."""
     from harness.present.advice import compute
 
     advice, _ = compute(session.store.run_dir)
-    chosen = [c for c in advice.choices if c.row is not None]
+    chosen = [(c, c.row) for c in advice.choices if c.row is not None]
     if not chosen:
         print("--find-min-memory: no healthy configuration to bisect the limit for")
         return
-    choice = chosen[0]
-    config = (choice.row["gogc"], choice.row["gomemlimit"])
-    print(f"bisecting the memory limit for {analysis.config_name(choice.row)} (healthy at {plan.memory})")
+    choice, row = chosen[0]
+    config = (row["gogc"], row["gomemlimit"])
+    print(f"bisecting the memory limit for {analysis.config_name(row)} (healthy at {plan.memory})")
     probes = {plan.memory_bytes: True}
     probes.update({m: c == analysis.HEALTHY for m, c in advice.limits_tried.get(choice.context, {}).items()})
     while (limit := analysis.next_memory_limit(probes, plan.memory_bytes)) is not None:

@@ -1,5 +1,5 @@
-"""`python -m harness.drive.cell_worker DIR`: run the one cell pickled in DIR/cell.pkl and write its
-RunResult to DIR/result.pkl.
+"""`python -m harness.drive.cell_worker DIR`: run the one cell pickled in DIR/cell.pkl (a CellTask)
+and write its RunResult to DIR/result.pkl.
 
 A cluster worker's task (harness.drive.cluster) starts it in a process group of its own, so a cell
 never runs inside the worker's process: SIGTERM or SIGINT stops the cell the way Ctrl-C stops
@@ -16,9 +16,41 @@ import shutil
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from harness.define.cell import Cell
+
+if TYPE_CHECKING:
+    from harness.run.backends.base import RunResult
 
 PARENT_POLL_S = 0.5
+TASK_FILE = "cell.pkl"
+RESULT_FILE = "result.pkl"
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """What a cluster worker hands the cell's process: the cell, its backend, the run it belongs to."""
+
+    cell: Cell
+    backend: str
+    run_id: str
+
+
+def write_task(work: Path, task: CellTask) -> None:
+    (work / TASK_FILE).write_bytes(pickle.dumps(task))
+
+
+def read_result(work: Path) -> RunResult | None:
+    """The cell's result, None when its process ended without writing one."""
+    path = work / RESULT_FILE
+    if not path.exists():
+        return None
+    result: RunResult = pickle.loads(path.read_bytes())
+    return result
 
 
 def _watch_parent(parent: int) -> None:
@@ -30,7 +62,7 @@ def _watch_parent(parent: int) -> None:
             return
 
 
-def _write(path: Path, result) -> None:
+def _write(path: Path, result: RunResult) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     os.replace(tmp, path)
@@ -40,7 +72,7 @@ def main(argv: list[str]) -> int:
     work = Path(argv[0])
     parent = os.getppid()
 
-    def on_signal(signum, frame):
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -53,13 +85,14 @@ def main(argv: list[str]) -> int:
     from harness.run.backends.select import BackendUnavailable
     from harness.run.placement import placement
 
-    payload = pickle.loads((work / "cell.pkl").read_bytes())
-    cell = payload["cell"]
+    task: CellTask = pickle.loads((work / TASK_FILE).read_bytes())
+    cell = task.cell
     runner = None
     code = 0
+    result: RunResult
     try:
         # Its own label: a cleanup here removes this cell's leftovers, never a neighbour's.
-        runner = CellRunner(payload["backend"], run_label=f"{payload['run_id']}.{os.getpid()}",
+        runner = CellRunner(task.backend, run_label=f"{task.run_id}.{os.getpid()}",
                             log=lambda line: print(line, file=sys.stderr, flush=True))
         result = runner.run(cell)
     except RunInterrupted as stop:
@@ -77,7 +110,7 @@ def main(argv: list[str]) -> int:
     if os.getppid() != parent:  # nobody is left to read it
         shutil.rmtree(work, ignore_errors=True)
     else:
-        _write(work / "result.pkl", result)
+        _write(work / RESULT_FILE, result)
     return code
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.analyse.expectations import check_cell, relative_checks, settings_of, summarize_cell
+import pandas as pd
+
+from harness.analyse.expectations import CellRecord, check_cell, relative_checks, settings_of, summarize_cell
 from harness.define.cell import Cell
 from harness.define.scenario import Scenario
 from harness.run.backends.base import RunResult
@@ -18,9 +20,10 @@ from harness.run.backends.base import RunResult
 @dataclass
 class Checker:
     scenarios: dict[str, Scenario]
-    summaries: dict[str, object] = field(default_factory=dict)   # cell_id -> summary row
-    cells: dict[str, Cell] = field(default_factory=dict)          # cells measured so far
-    _compared: set[tuple] = field(default_factory=set)
+    summaries: dict[str, pd.Series] = field(default_factory=dict)   # cell_id -> summary row
+    cells: dict[str, Cell] = field(default_factory=dict)             # cells measured so far
+    # (expectation index, cell id, partner id) of the relative checks already made
+    _compared: set[tuple[int, str, str]] = field(default_factory=set)
 
     def after_cell(self, cell: Cell, result: RunResult) -> list[str]:
         """Failure messages of every expectation this finished cell completes."""
@@ -31,7 +34,7 @@ class Checker:
         messages = [f.message for f in check_cell(scenario, cell, row)]
         return messages + self._relative(scenario, cell)
 
-    def _records(self, scenario: Scenario) -> list[tuple[str, int, dict[str, str]]]:
+    def _records(self, scenario: Scenario) -> list[CellRecord]:
         return [(c.cell_id, c.repeat, settings_of(scenario, c)) for c in self.cells.values()
                 if c.scenario == scenario.name]
 

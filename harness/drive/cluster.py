@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
 import shutil
 import signal
 import socket
@@ -29,16 +28,22 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from harness.define.cell import CPUS, EXCLUSIVE, MEMORY, MiB, Cell, Needs, needs
+from harness.define.cell import CPUS, EXCLUSIVE, MEMORY, Cell, MiB, Needs, needs
+from harness.drive.cell_worker import CellTask, read_result, write_task
 from harness.drive.session import Outcome, RunSession
 from harness.run.backends.base import RunResult
 from harness.run.backends.select import BackendUnavailable
 from harness.run.placement import cpu_list
+
+if TYPE_CHECKING:
+    from distributed import Client, Future, LocalCluster, Worker
 
 # How long Ctrl-C waits for the cells being stopped on the workers to clean up.
 STOP_WAIT_S = 90.0
@@ -51,6 +56,32 @@ HOST_RESERVE_MIB = 512
 class ClusterError(BackendUnavailable):
     """The cluster cannot run these cells (no worker offers the resources, or it cannot be reached):
     like a backend that is not available, a usage error of the command line (exit 2)."""
+
+
+# What a cell's task answers the client (pickled by Dask).
+@dataclass(frozen=True)
+class Measured:
+    """The cell ran (or failed, or was stopped) on a worker: its result, to be saved as it is."""
+
+    result: RunResult
+
+
+@dataclass(frozen=True)
+class Lost:
+    """The task had started before, on a worker that died while running it."""
+
+    worker: str
+    host: str
+
+
+@dataclass(frozen=True)
+class NotRun:
+    """The task raised, or the cluster gave up on it (set on the client)."""
+
+    error: str
+
+
+TaskAnswer = Measured | Lost | NotRun
 
 
 # ---------------------------------------------------------------------------------------------- placement
@@ -70,8 +101,9 @@ def unplaceable(cells: list[Cell], offered: dict[str, dict[str, float]]) -> list
         if not any(need.fits(resources) for resources in offered.values()):
             biggest = ", ".join(f"{w}: " + ",".join(f"{k}={v:g}" for k, v in sorted(r.items()))
                                 for w, r in sorted(offered.items())) or "none"
+            command = worker_command(need.cpus, max(need.memory_mib, 1024))
             lines.append(f"{len(ids)} cell(s) such as {ids[0]} need {_text(need)}; no worker offers that "
-                         f"(workers: {biggest}). Start workers with: {worker_command(need.cpus, max(need.memory_mib, 1024))}")
+                         f"(workers: {biggest}). Start workers with: {command}")
     return lines
 
 
@@ -105,7 +137,7 @@ class CpuPool:
     exclusive cell. Dask's resources already keep the sum of the cells' CPUs within the worker's; the
     pool only picks which ones (and waits if a worker offers more CPUs than it has)."""
 
-    def __init__(self, cpus):
+    def __init__(self, cpus: Iterable[int]):
         self.cpus = sorted(set(cpus))
         self.free = set(self.cpus)
         self._cond = threading.Condition()
@@ -128,7 +160,7 @@ class CpuPool:
 _POOL: CpuPool | None = None
 _POOL_LOCK = threading.Lock()
 # The cell subprocesses this worker process runs now, by pid.
-LIVE: dict[int, subprocess.Popen] = {}
+LIVE: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _pool() -> CpuPool:
@@ -144,13 +176,13 @@ def live_cells() -> int:
     return sum(1 for p in list(LIVE.values()) if p.poll() is None)
 
 
-def _cancelled(worker, key) -> bool:
+def _cancelled(worker: Worker, key: str) -> bool:
     ts = worker.state.tasks.get(key)
     return ts is None or ts.state not in ("executing", "long-running") or worker.status.name not in ("running",
                                                                                                     "paused")
 
 
-def _stop(proc: subprocess.Popen, grace_s: float = 60.0) -> None:
+def _stop(proc: subprocess.Popen[bytes], grace_s: float = 60.0) -> None:
     """SIGTERM the cell's process group (the cell cleans up), SIGKILL it if it does not end in time."""
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
         if proc.poll() is not None:
@@ -171,17 +203,18 @@ def _package_root() -> str:
     return str(Path(harness.__file__).resolve().parent.parent)
 
 
-def run_cell_task(cell: Cell, backend: str, run_id: str, mark: str) -> dict:
-    """The Dask task of one cell, on a worker: {"result": RunResult} or {"lost": where it started before}."""
+def run_cell_task(cell: Cell, backend: str, run_id: str, mark: str) -> Measured | Lost:
+    """The Dask task of one cell, on a worker: its result, or Lost when it had started before."""
     from distributed import get_client, get_worker
 
     worker = get_worker()
-    key = worker.get_current_task()
+    key = str(worker.get_current_task())
     host = socket.gethostname()
     client = get_client()
+    # Where each task started, kept on the scheduler (plain data: the scheduler stores msgpack).
     before = client.get_metadata(["goreclaim", run_id, mark], None)
     if before is not None:  # it started on a worker that died
-        return {"lost": before}
+        return Lost(worker=str(before.get("worker")), host=str(before.get("host", "")))
     client.set_metadata(["goreclaim", run_id, mark], {"worker": worker.address, "host": host})
 
     need = needs(cell)
@@ -191,7 +224,7 @@ def run_cell_task(cell: Cell, backend: str, run_id: str, mark: str) -> dict:
     work = Path(tempfile.mkdtemp(prefix="goreclaim-cell-"))
     proc = None
     try:
-        (work / "cell.pkl").write_bytes(pickle.dumps({"cell": cell, "backend": backend, "run_id": run_id}))
+        write_task(work, CellTask(cell, backend, run_id))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([_package_root()] + [p for p in env.get("PYTHONPATH", "").split(
             os.pathsep) if p])
@@ -206,15 +239,15 @@ def run_cell_task(cell: Cell, backend: str, run_id: str, mark: str) -> dict:
             except subprocess.TimeoutExpired:
                 if _cancelled(worker, key):
                     _stop(proc)
-        path = work / "result.pkl"
-        if path.exists():
-            return {"result": pickle.loads(path.read_bytes())}
+        result = read_result(work)
+        if result is not None:
+            return Measured(result)
         tail = (work / "stderr.txt").read_text(errors="replace")[-2000:] if (work / "stderr.txt").exists() else ""
         from harness.run.placement import placement
 
-        return {"result": RunResult(cell=cell, status="failed", placement=placement(cell.cpuset),
-                                    reason=f"the cell's process on {host} exited with {proc.returncode} and no "
-                                           f"result: {tail.strip()}")}
+        return Measured(RunResult(cell=cell, status="failed", placement=placement(cell.cpuset),
+                                  reason=f"the cell's process on {host} exited with {proc.returncode} and no "
+                                         f"result: {tail.strip()}"))
     finally:
         if proc is not None:
             _stop(proc)
@@ -226,12 +259,13 @@ def run_cell_task(cell: Cell, backend: str, run_id: str, mark: str) -> dict:
 # ---------------------------------------------------------------------------------------------- the client side
 
 
-def _offered(client) -> dict[str, dict[str, float]]:
+def _offered(client: Client) -> dict[str, dict[str, float]]:
     return {address: dict(info.get("resources") or {})
             for address, info in client.scheduler_info(n_workers=-1)["workers"].items()}
 
 
-def _connect(workers: int | None, scheduler: str | None, log: Callable[[str], None]):
+def _connect(workers: int | None, scheduler: str | None,
+             log: Callable[[str], None]) -> tuple[Client, LocalCluster | None]:
     import logging
 
     from distributed import Client, LocalCluster
@@ -241,6 +275,8 @@ def _connect(workers: int | None, scheduler: str | None, log: Callable[[str], No
             return Client(scheduler, timeout="30s"), None
         except (OSError, TimeoutError) as exc:
             raise ClusterError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+    if workers is None:
+        raise ClusterError("neither --workers N nor --scheduler ADDRESS says where to run the cells")
     resources = local_resources(workers)
     cluster = LocalCluster(n_workers=1, threads_per_worker=workers, processes=True, resources=resources,
                            memory_limit=0, dashboard_address=None, silence_logs=logging.ERROR)
@@ -255,7 +291,7 @@ def measure_on_cluster(session: RunSession, cells: list[Cell], workers: int | No
     from distributed import as_completed
 
     client, cluster = _connect(workers, scheduler, log)
-    pending: dict = {}
+    pending: dict[Future[Measured | Lost], tuple[Cell, int, int]] = {}   # future -> (cell, attempt, priority)
     done = False
     try:
         if scheduler:
@@ -265,11 +301,12 @@ def measure_on_cluster(session: RunSession, cells: list[Cell], workers: int | No
             raise ClusterError("\n".join(problems))
         serial = iter(range(1, 1 << 62))
 
-        def submit(cell: Cell, attempt: int, priority: int):
+        def submit(cell: Cell, attempt: int, priority: int) -> Future[Measured | Lost]:
             mark = f"{next(serial)}"
             # Each worker picks its own backend for `auto`, as `goreclaim run` does on its host.
-            future = client.submit(run_cell_task, cell, cell.backend or "auto", session.run_id, mark, key=f"goreclaim-{session.run_id}-{mark}",
-                                   resources=needs(cell).resources(), pure=False, priority=priority, retries=0)
+            future = client.submit(run_cell_task, cell, cell.backend or "auto", session.run_id, mark,
+                                   key=f"goreclaim-{session.run_id}-{mark}", resources=needs(cell).resources(),
+                                   pure=False, priority=priority, retries=0)
             pending[future] = (cell, attempt, priority)
             return future
 
@@ -277,22 +314,22 @@ def measure_on_cluster(session: RunSession, cells: list[Cell], workers: int | No
         futures = as_completed([submit(cell, 0, -i) for i, cell in enumerate(cells)])
         for future in futures:
             cell, attempt, priority = pending.pop(future)
+            answer: TaskAnswer
             try:
                 answer = future.result()
             except Exception as exc:  # noqa: BLE001 - the task raised or the cluster gave up on it
-                answer = {"error": f"{type(exc).__name__}: {exc}"}
+                answer = NotRun(f"{type(exc).__name__}: {exc}")
             future.release()
-            if "result" in answer:
-                result = answer["result"]
-                session.save(result)
-                yield session.check(result)
+            if isinstance(answer, Measured):
+                session.save(answer.result)
+                yield session.check(answer.result)
                 continue
-            if "lost" in answer:
-                where = answer["lost"]
-                reason = f"worker {where.get('worker')} on {where.get('host')} died while running it"
-                placement = {"host": str(where.get("host", ""))}
+            placement: dict[str, str]
+            if isinstance(answer, Lost):
+                reason = f"worker {answer.worker} on {answer.host} died while running it"
+                placement = {"host": answer.host}
             else:
-                reason, placement = f"the cluster could not run it: {answer['error']}", {}
+                reason, placement = f"the cluster could not run it: {answer.error}", {}
             again = attempt == 0
             result = RunResult(cell=cell, status="lost", placement=placement,
                                reason=reason + ("; queued again" if again else "; lost twice, not queued again"))
@@ -310,7 +347,7 @@ def measure_on_cluster(session: RunSession, cells: list[Cell], workers: int | No
             cluster.close()
 
 
-def _cancel(client, futures: list, log: Callable[[str], None]) -> None:
+def _cancel(client: Client, futures: list[Future[Any]], log: Callable[[str], None]) -> None:
     """Cancel every cell still queued or running, and wait until the workers' cell processes have
     stopped and cleaned up (a second Ctrl-C stops waiting)."""
     if not futures:

@@ -11,23 +11,32 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.define.scenario import Scenario, ScenarioError
+from harness.define.cell import Cell
+from harness.define.errors import ScenarioError
+from harness.define.scenario import Scenario
 from harness.drive.options import CLI_ONLY, add_run_options, split_go
 from harness.run.backends.base import ERRORS
+
+if TYPE_CHECKING:   # imported when the first cell runs: collecting alone builds and runs nothing
+    from _pytest._code.code import TerminalRepr, TracebackStyle
+
+    from harness.drive.session import RunSession
 
 
 @dataclass
 class _State:
     results_dir: Path
     backend: str
-    session: object | None = None          # harness.drive.session.RunSession, opened at the first item
+    session: RunSession | None = None      # opened at the first item
     unavailable: str | None = None         # why no cell can run here, once known
-    scenarios: tuple = ()                  # the collected scenarios, for the run's manifest
+    scenarios: tuple[Scenario, ...] = ()   # the collected scenarios, for the run's manifest
 
 
 STATE = pytest.StashKey[_State]()
@@ -59,14 +68,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = _State(results_dir=Path(config.option.results), backend=config.option.backend or "auto")
 
 
-def pytest_collect_file(parent: pytest.Collector, file_path: Path):
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> ScenarioFile | None:
     if _is_scenario_path(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
 
 class ScenarioFile(pytest.File):
-    def collect(self):
+    def collect(self) -> Iterator[CellItem]:
         from harness.define.matrix import expand, merge_matrix_options
         from harness.drive.plan import load_scenario
 
@@ -90,7 +99,7 @@ class CellDidNotRun(Exception):
 
 
 class CellItem(pytest.Item):
-    def __init__(self, *, scenario: Scenario, cell, **kwargs):
+    def __init__(self, *, scenario: Scenario, cell: Cell, **kwargs: Any):   # kwargs: pytest's Node
         super().__init__(**kwargs)
         self.scenario = scenario
         self.cell = cell
@@ -108,23 +117,24 @@ class CellItem(pytest.Item):
         if outcome.failures:
             raise ExpectationFailed(outcome.failures)
 
-    def repr_failure(self, excinfo, style=None):
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: TracebackStyle | None = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, ExpectationFailed):
             return "\n".join(excinfo.value.args[0])
         if isinstance(excinfo.value, CellDidNotRun):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
-    def reportinfo(self):
+    def reportinfo(self) -> tuple[Path, None, str]:
         return self.path, None, f"cell {self.cell.cell_id}"
 
 
-def _session(config: pytest.Config, state: _State):
+def _session(config: pytest.Config, state: _State) -> RunSession:
     if state.unavailable:
         pytest.skip(state.unavailable)
     if state.session is None:
-        from harness.run.backends.select import BackendUnavailable
         from harness.drive.session import RunSession
+        from harness.run.backends.select import BackendUnavailable
 
         option = config.option
         extra = {"driver": "pytest", "matrix": list(option.matrix), "quick": option.quick,
@@ -147,7 +157,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         state.scenarios = tuple({i.scenario.name: i.scenario for i in items}.values())
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or state.session is None:
         return

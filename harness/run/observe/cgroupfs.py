@@ -14,9 +14,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# A v1 limit at or above this means "no limit" (the kernel reports PAGE_COUNTER_MAX rounded to pages).
-_V1_UNLIMITED = 1 << 62
-
 
 class CgroupError(RuntimeError):
     """The cgroup layout could not be understood or changed; the message says which file and why."""
@@ -148,16 +145,6 @@ class MemoryCgroup:
         except ValueError:
             raise CgroupError(f"{self.path / name}: expected an integer, got {text!r}") from None
 
-    def usage(self) -> int:
-        return int(self.usage_file.read_text())
-
-    def stat(self) -> dict[str, int]:
-        return parse_flat_keyed(self._read("memory.stat"))
-
-    def normalized(self) -> dict[str, int]:
-        """{usage, anon, file, inactive_file, working_set} with the same meaning on v1 and v2."""
-        return normalize_stat(self.version, self.usage(), self.stat())
-
     def peak(self) -> int | None:
         name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
         try:
@@ -168,14 +155,6 @@ class MemoryCgroup:
     def oom_kills(self) -> int:
         name = "memory.oom_control" if self.version == 1 else "memory.events"
         return parse_flat_keyed(self._read(name)).get("oom_kill", 0)
-
-    def limit(self) -> int | None:
-        """The memory limit in bytes, None when unlimited."""
-        if self.version == 1:
-            value = self._read_int("memory.limit_in_bytes")
-            return None if value >= _V1_UNLIMITED else value
-        text = self._read("memory.max").strip()
-        return None if text == "max" else int(text)
 
     def procs(self) -> list[int]:
         return [int(p) for p in self._read("cgroup.procs").split()]
@@ -242,6 +221,7 @@ def parse_flat_keyed(text: str) -> dict[str, int]:
 
 
 def normalize_stat(version: int, usage: int, stat: dict[str, int]) -> dict[str, int]:
+    """{usage, anon, file, inactive_file, working_set} with the same meaning on v1 and v2."""
     if version == 1:
         # total_* count the whole subtree (use_hierarchy), which is what the limit applies to.
         anon = stat.get("total_rss", stat.get("rss", 0))

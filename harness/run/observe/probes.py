@@ -17,12 +17,24 @@ import json
 import os
 import re
 import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from harness.run.observe.cgroupfs import MemoryCgroup, normalize_stat, parse_flat_keyed
 
 Probe = Callable[[], Mapping[str, float]]
+
+
+@runtime_checkable
+class SplitProbe(Protocol):
+    """A probe the sampler calls in two halves: `read_raw()` at its tick, `parse_raw(raw)` later, in a
+    batch (FileProbe)."""
+
+    def read_raw(self) -> Any: ...
+
+    def parse_raw(self, raw: Any) -> Mapping[str, float]: ...
+
 
 _READ_SIZE = 16384  # /proc/<pid>/status ~1.5 KiB, v1 memory.stat ~1.5 KiB, smaps_rollup ~1 KiB
 
@@ -57,7 +69,7 @@ class _KeptOpen:
             return FileNotFoundError(errno.ENODEV, f"{self.path}: cgroup removed")
         return e
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             os.close(self.fd)
         except (OSError, AttributeError, TypeError):
@@ -74,12 +86,12 @@ class FileProbe:
     zombie's status has no Vm* lines): the target was gone at that read.
     """
 
-    def __init__(self, paths: Sequence[str], parse: Callable[..., dict[str, float]]):
+    def __init__(self, paths: Sequence[str], parse: Callable[..., Mapping[str, float]]):
         self.files = tuple(_KeptOpen(p) for p in paths)
         self.parse_raw = parse
         self.read_raw = _reader(self.files)
 
-    def __call__(self) -> dict[str, float]:
+    def __call__(self) -> Mapping[str, float]:
         return self.parse_raw(self.read_raw())
 
     def __repr__(self) -> str:
@@ -153,9 +165,9 @@ def parse_status(data: bytes) -> dict[str, float]:
     return _kib_fields(data, _STATUS_KEYS)
 
 
-def _kib_fields(data: bytes, keys) -> dict[str, float]:
+def _kib_fields(data: bytes, keys: Iterable[tuple[str, bytes]]) -> dict[str, float]:
     """{metric: bytes} of each `Name: N kB` field of `keys` ((metric, b"\nName:")) that `data` has."""
-    out = {}
+    out: dict[str, float] = {}
     for metric, key in keys:
         value = _kib_field(data, key)
         if value is not None:
@@ -207,8 +219,8 @@ _STAT_KEYS = {1: (b"\ntotal_rss ", b"\ntotal_cache ", b"\ntotal_inactive_file ")
               2: (b"\nanon ", b"\nfile ", b"\ninactive_file ")}
 
 
-def parse_cgroup(version: int, raw: tuple[bytes, bytes]) -> dict[str, float]:
-    """(memory.usage_in_bytes (v1) or memory.current (v2), memory.stat) bytes → as MemoryCgroup.normalized()."""
+def parse_cgroup(version: int, raw: tuple[bytes, bytes]) -> Mapping[str, float]:
+    """(memory.usage_in_bytes (v1) or memory.current (v2), memory.stat) bytes → as normalize_stat() gives them."""
     usage, stat = int(raw[0]), raw[1]
     anon_key, file_key, inactive_key = _STAT_KEYS[version]
     anon, file, inactive_file = (_flat_value(stat, anon_key), _flat_value(stat, file_key),
@@ -220,7 +232,7 @@ def parse_cgroup(version: int, raw: tuple[bytes, bytes]) -> dict[str, float]:
 
 
 def cgroup_probe(cg: MemoryCgroup) -> FileProbe:
-    """usage, anon, file, inactive_file, working_set (bytes) of a memory cgroup, as cg.normalized().
+    """usage, anon, file, inactive_file, working_set (bytes) of a memory cgroup, as normalize_stat() gives them.
     A removed cgroup (ENODEV on the files kept open) is a gone target: FileNotFoundError."""
     return FileProbe([str(cg.usage_file), str(cg.stat_file)], partial(parse_cgroup, cg.version))
 
@@ -245,24 +257,6 @@ def thread_files(pid: int | None, *names: str) -> list[tuple[bytes, ...]] | None
             continue
         out.append(tuple(contents))
     return out
-
-
-def kernel_peaks(pid: int | None, cg: MemoryCgroup | None) -> tuple[int | None, int | None]:
-    """(VmHWM of pid, peak usage of cg), read once at the end; None where unavailable or gone."""
-    vm_hwm = None
-    if pid is not None:
-        try:
-            with open(f"/proc/{pid}/status", "rb") as f:
-                vm_hwm = _kib_field(b"\n" + f.read(), b"\nVmHWM:")
-        except (OSError, ValueError):
-            vm_hwm = None
-    cgroup_peak = None
-    if cg is not None:
-        try:
-            cgroup_peak = cg.peak()
-        except OSError:
-            cgroup_peak = None
-    return vm_hwm, cgroup_peak
 
 
 # A Go program's own metrics endpoint -> the runtime metric names of the telemetry protocol.

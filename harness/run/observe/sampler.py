@@ -21,12 +21,18 @@ from __future__ import annotations
 import threading
 import time
 from array import array
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Any
 
-from harness.run.observe.probes import Probe
+from harness.define.metrics import Sample, Source
+from harness.run.observe.probes import Probe, SplitProbe
 
-Row = tuple[int, str, str, float]
+# A probe's read as kept at the tick: (t_ns, source, parse, raw), where parse is the probe's parse_raw,
+# or None when raw is already its {metric: value}.
+Read = tuple[int, Source, Callable[[Any], Mapping[str, float]] | None, Any]
+# The sampler's cadence figures, by name ("fast_hz_achieved", ...).
+Stats = dict[str, Any]
 
 # Exceptions that mean "the target is gone": stop calling that probe, quietly.
 _GONE = (ProcessLookupError, FileNotFoundError)
@@ -51,14 +57,14 @@ REAL_CLOCK = Clock()
 
 @dataclass
 class SamplerResult:
-    rows: list[Row]                      # (t_ns, source, metric, value), sorted by t_ns
-    stats: dict = field(default_factory=dict)
+    rows: list[Sample]                   # (t_ns, source, metric, value), sorted by t_ns
+    stats: Stats = field(default_factory=dict)
 
 
 class _Tier:
     """One thread sampling a set of probes at one rate."""
 
-    def __init__(self, name: str, probes: Mapping[str, Probe], hz: float, stop: threading.Event,
+    def __init__(self, name: str, probes: Mapping[Source, Probe], hz: float, stop: threading.Event,
                  clock: Clock = REAL_CLOCK):
         if hz <= 0:
             raise ValueError(f"{name}_hz must be > 0, got {hz!r}")
@@ -72,17 +78,16 @@ class _Tier:
         # Set by stop() and trigger(); long-period tiers wait on it, so either wakes them at once.
         self.wake = threading.Event()
         self.triggered = 0
-        # (t_ns, source, parse, raw) per read: parse is the probe's parse_raw, or None when raw is already
-        # its {metric: value}. _flush() turns them into rows.
-        self.reads: list[tuple] = []
-        self._rows: list[Row] = []
+        # One per read; _flush() turns them into rows.
+        self.reads: list[Read] = []
+        self._rows: list[Sample] = []
         self._flush_at = max(1, len(self.probes)) * max(1, int(hz * _FLUSH_EVERY_S))
         self.ticks = 0
         self.missed = 0
         self.read_ns = array("q")               # total read time per tick
         self.errors = 0
         self.first_error: str | None = None
-        self.gone: dict[str, int] = {}          # probe name -> t_ns when its target disappeared
+        self.gone: dict[Source, int] = {}       # probe name -> t_ns when its target disappeared
         self.t_start = self.t_end = 0
         self.first_tick = self.last_tick = 0
         self.cpu_ns = 0
@@ -109,8 +114,9 @@ class _Tier:
         # sleep(), which is cheaper, and a trigger is served at the next tick (within one period).
         use_wait = period >= 50_000_000
         # (name, what to call at the tick, how to parse what it returned later or None)
-        active = [(name, probe.read_raw, probe.parse_raw) if hasattr(probe, "read_raw") else (name, probe, None)
-                  for name, probe in self.probes.items()]
+        active: list[tuple[Source, Callable[[], Any], Callable[[Any], Mapping[str, float]] | None]] = [
+            (name, probe.read_raw, probe.parse_raw) if isinstance(probe, SplitProbe) else (name, probe, None)
+            for name, probe in self.probes.items()]
         ticks = missed = triggered = 0
         first_tick = last_tick = 0
         cpu_start = time.thread_time_ns()
@@ -192,15 +198,15 @@ class _Tier:
         del reads[:done]
         return found_gone
 
-    def rows(self) -> list[Row]:
+    def rows(self) -> list[Sample]:
         self._flush()
         return self._rows
 
-    def stats(self) -> dict:
+    def stats(self) -> Stats:
         self._flush()
         elapsed_s = max(self.t_end - self.t_start, 1) / 1e9
         p = self.name
-        out = {
+        out: Stats = {
             f"{p}_hz_target": self.hz,
             # Intervals between the first and last tick, so a short run is not biased by one tick.
             f"{p}_hz_achieved": ((self.ticks - 1) * 1e9 / (self.last_tick - self.first_tick)
@@ -223,7 +229,7 @@ class _Tier:
         return out
 
 
-def _percentile(values, q: float) -> float:
+def _percentile(values: array[int], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -231,7 +237,7 @@ def _percentile(values, q: float) -> float:
     return float(ordered[idx])
 
 
-def _first(row: Row) -> int:
+def _first(row: Sample) -> int:
     return row[0]
 
 
@@ -242,7 +248,7 @@ class Sampler:
     with t_ns taken just before that probe's read.
     """
 
-    def __init__(self, fast: Mapping[str, Probe], slow: Mapping[str, Probe] | None = None,
+    def __init__(self, fast: Mapping[Source, Probe], slow: Mapping[Source, Probe] | None = None,
                  fast_hz: float = 100.0, slow_hz: float = 2.0):
         overlap = set(fast) & set(slow or {})
         if overlap:
@@ -276,7 +282,7 @@ class Sampler:
         # Each tier's rows are in time order already; sorting the two runs together merges them.
         rows = self._tiers[0].rows() + self._tiers[1].rows()
         rows.sort(key=_first)
-        stats: dict = {}
+        stats: Stats = {}
         for tier in self._tiers:
             stats.update(tier.stats())
         self._result = SamplerResult(rows, stats)
@@ -290,5 +296,5 @@ class Sampler:
     def __enter__(self) -> Sampler:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -10,18 +10,19 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+from harness.define.metrics import Event
 from harness.run.observe.probes import thread_files
-
 
 # strace -ttt -f -o FILE lines: "<pid> <wall seconds> <call>(<args>) = <ret>", or split into
 # "... <unfinished ...>" and "<... call resumed> ..." when threads interleave.
 _STRACE_LINE = re.compile(r"^(?:\[pid\s+)?(\d+)\]?\s+(\d+\.\d+)\s+(madvise|munmap|mmap)\((.*)$")
 
 
-def parse_strace(text: str, wall_minus_mono_ns: int) -> list[tuple[int, str, str, float, str]]:
+def parse_strace(text: str, wall_minus_mono_ns: int) -> list[Event]:
     """`syscall` events from an strace log; wall-clock stamps moved onto the monotonic clock."""
-    events = []
+    events: list[Event] = []
     for raw in text.splitlines():
         m = _STRACE_LINE.match(raw.strip())
         if not m:
@@ -35,7 +36,7 @@ def parse_strace(text: str, wall_minus_mono_ns: int) -> list[tuple[int, str, str
             length = int(args[1], 0)
         except ValueError:
             continue
-        detail: dict = {"tid": int(tid)}
+        detail: dict[str, Any] = {"tid": int(tid)}
         if name == "madvise" and len(args) >= 3:
             detail["advice"] = args[2]
         elif name == "mmap" and len(args) >= 4:
@@ -52,9 +53,10 @@ class SyscallTrace:
     """strace attached from the host to a running pid, tracing the calls that map and release memory."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[int, str, str, float, str]] = []
+        self.events: list[Event] = []
         self.note = ""
-        self._proc: subprocess.Popen | None = None
+        # strace and its log, from a successful start in attach() until finish().
+        self._proc: subprocess.Popen[bytes] | None = None
         self._log: Path | None = None
 
     def attach(self, pid: int, ready_file: Path | None = None) -> None:
@@ -93,7 +95,7 @@ class SyscallTrace:
             time.sleep(0.002)
 
     def finish(self, wall_minus_mono_ns: int) -> None:
-        if self._proc is None:
+        if self._proc is None or self._log is None:
             return
         try:
             # strace leaves when its tracee does; a short grace, then stop it ourselves.
@@ -121,7 +123,9 @@ def all_threads_traced(pid: int) -> bool:
     """Every thread of pid has a tracer (TracerPid in /proc/PID/task/*/status, as the host sees it);
     False once the process is gone."""
     threads = thread_files(pid, "status")
-    return bool(threads) and all(_tracer_pid(status) not in (b"", b"0") for (status,) in threads)
+    if not threads:
+        return False
+    return all(_tracer_pid(status) not in (b"", b"0") for (status,) in threads)
 
 
 def _tracer_pid(status: bytes) -> bytes:

@@ -12,9 +12,10 @@ import json
 import math
 import re
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
-Sample = tuple[int, str, str, float]
-Event = tuple[int, str, str, float, str]
+from harness.define.metrics import Event, Sample
 
 _NAN = math.nan
 
@@ -47,12 +48,12 @@ _MiB = 1 << 20
 _KiB = 1 << 10
 
 
-def parse_gctrace(line: str) -> dict | None:
+def parse_gctrace(line: str) -> dict[str, Any] | None:
     m = GCTRACE_RE.match(line)
     if m is None:
         return None
     g = m.groupdict()
-    out = {
+    out: dict[str, Any] = {
         "num_gc": int(g["n"]),
         "at_s": float(g["at"]),
         "util_pct": int(g["util"]),
@@ -72,7 +73,7 @@ def parse_gctrace(line: str) -> dict | None:
     return out
 
 
-def parse_scavtrace(line: str) -> dict | None:
+def parse_scavtrace(line: str) -> dict[str, Any] | None:
     m = SCAVTRACE_RE.match(line)
     if m is None:
         return None
@@ -89,7 +90,7 @@ def parse_scavtrace(line: str) -> dict | None:
     }
 
 
-def parse_bench(line: str) -> dict | None:
+def parse_bench(line: str) -> dict[str, Any] | None:
     """One benchmark result line -> {name, procs, iterations, metrics {unit: value}}; None otherwise."""
     m = BENCH_RE.match(line.strip())
     if m is None:
@@ -97,8 +98,8 @@ def parse_bench(line: str) -> dict | None:
     fields = m.group("values").split()
     if len(fields) < 2 or len(fields) % 2:
         return None
-    metrics = {}
-    for value, unit in zip(fields[::2], fields[1::2]):
+    metrics: dict[str, float] = {}
+    for value, unit in zip(fields[::2], fields[1::2], strict=True):
         try:
             metrics[unit] = float(value)
         except ValueError:
@@ -107,7 +108,7 @@ def parse_bench(line: str) -> dict | None:
             "metrics": metrics}
 
 
-def _number(value) -> float | None:
+def _number(value: object) -> float | None:
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, (int, float)):
@@ -121,8 +122,8 @@ class TelemetryParser:
     def __init__(self, tail_lines: int = 400):
         self.samples: list[Sample] = []
         self.events: list[Event] = []
-        self.start: dict | None = None
-        self.end: dict | None = None
+        self.start: dict[str, Any] | None = None    # the workload's `start` line
+        self.end: dict[str, Any] | None = None      # the `totals` of its `end` line
         self.bad_lines = 0
         self._tail: deque[str] = deque(maxlen=tail_lines)
         self._workload = ""
@@ -152,41 +153,40 @@ class TelemetryParser:
         if not isinstance(t, int) or isinstance(t, bool):
             t = recv_ns  # the protocol requires "t"; fall back rather than drop the line
         ev = obj["ev"]
-        handler = self._HANDLERS.get(ev)
-        if handler is None:
+        if not isinstance(ev, str) or ev not in self._HANDLERS:
             self.bad_lines += 1
             self._tail.append(line)
             return None
         try:
-            handler(self, t, obj, line)
+            self._HANDLERS[ev](self, t, obj, line)
         except (TypeError, ValueError, KeyError, AttributeError):
             self.bad_lines += 1
             self._tail.append(line)
             return None
         return ev
 
-    def _on_start(self, t: int, obj: dict, line: str) -> None:
+    def _on_start(self, t: int, obj: dict[str, Any], line: str) -> None:
         self.start = obj
         self._workload = str(obj.get("workload", ""))
         self.events.append((t, "start", self._workload, _NAN, line))
 
-    def _on_phase(self, t: int, obj: dict, line: str) -> None:
+    def _on_phase(self, t: int, obj: dict[str, Any], line: str) -> None:
         self.events.append((t, "phase", str(obj["name"]), _NAN, line))
 
-    def _on_metrics(self, t: int, obj: dict, line: str) -> None:
+    def _on_metrics(self, t: int, obj: dict[str, Any], line: str) -> None:
         append = self.samples.append
         for name, value in obj["m"].items():
             number = _number(value)
             if number is not None:
                 append((t, "runtime", name, number))
 
-    def _on_freeos(self, t: int, obj: dict, line: str) -> None:
+    def _on_freeos(self, t: int, obj: dict[str, Any], line: str) -> None:
         self.events.append((t, "freeos", "freeos", float(obj["dur_ns"]), line))
 
-    def _on_sizes(self, t: int, obj: dict, line: str) -> None:
+    def _on_sizes(self, t: int, obj: dict[str, Any], line: str) -> None:
         self.events.append((t, "sizes", str(obj["size"]), float(obj["ops_per_s"]), line))
 
-    def _on_end(self, t: int, obj: dict, line: str) -> None:
+    def _on_end(self, t: int, obj: dict[str, Any], line: str) -> None:
         totals = obj.get("totals", {})
         if not isinstance(totals, dict):
             raise TypeError("totals is not an object")
@@ -194,7 +194,7 @@ class TelemetryParser:
         name = str(obj.get("workload", self._workload))
         self.events.append((t, "end", name, _NAN, json.dumps(totals, sort_keys=True)))
 
-    _HANDLERS = {
+    _HANDLERS: dict[str, Callable[[TelemetryParser, int, dict[str, Any], str], None]] = {
         "start": _on_start,
         "phase": _on_phase,
         "metrics": _on_metrics,
