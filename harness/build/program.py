@@ -20,8 +20,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from harness.build.toolchain import (GO_BUILD_TIMEOUT_S, Build, ToolchainError, cache_root, goarch, go_env,
-                                     resolve)
+from harness.build.toolchain import GO_BUILD_TIMEOUT_S, Toolchain, ToolchainError, cache_root, go_env, goarch, resolve
+from harness.define.build import Build
 from harness.define.workloads import NOT_GO, Program
 
 BUILDINFO_MAGIC = b"\xff Go buildinf:"
@@ -189,7 +189,7 @@ def elf_closure(path: str | Path) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- Go build information
 
 
-def _uvarint(data: bytes, at: int) -> tuple[int, int]:
+def _uvarint(data: bytes | mmap.mmap, at: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         byte = data[at]
@@ -249,7 +249,7 @@ def _prepared(executable: Path, go_version: str | None, workdir: str = "") -> Bu
                  executable=executable, closure=closure, go_program=go_version is not None, workdir=workdir)
 
 
-def _go(tc, args: list[str], cwd: str, flags: str, what: str) -> str:
+def _go(tc: Toolchain, args: list[str], cwd: str, flags: str, what: str) -> str:
     env = {**go_env(tc), "GOFLAGS": flags, "GOPROXY": "off"}  # offline: never fetch a module
     try:
         out = subprocess.run([str(tc.go), *args], cwd=cwd, env=env, capture_output=True, text=True,

@@ -13,7 +13,7 @@ from harness.run.backends.base import RunResult
 from harness.run.backends.common import remove_leftover_scratch
 from harness.run.backends.process import run_child
 from harness.define.cell import Cell
-from harness.build.toolchain import Build
+from harness.define.build import Build
 
 CGROUP_PREFIX = "goreclaim-"
 _serial = itertools.count()

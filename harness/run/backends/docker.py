@@ -17,7 +17,7 @@ from harness.build.docker_client import docker_client
 from harness.define.cell import Cell
 from harness.define.workloads import workload
 from harness.run.env import child_env
-from harness.build.toolchain import Build
+from harness.define.build import Build
 
 LABEL = "goreclaim"
 RUN_LABEL = "goreclaim.run"

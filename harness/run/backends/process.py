@@ -14,7 +14,7 @@ from harness.run.backends.common import (Observation, RunInterrupted, Supervised
 from harness.define.cell import Cell
 from harness.run.env import child_env
 from harness.run.placement import parse_cpu_list
-from harness.build.toolchain import Build
+from harness.define.build import Build
 
 NEEDS_LIMIT = "needs a memory limit; the process backend has none: use --backend docker or cgroup"
 
