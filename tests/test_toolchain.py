@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness.build import go_downloads, toolchain, workload_build
+from harness.build.elf import Elf, ElfError
 from harness.build.toolchain import (
     INSTALL_MARKER,
     SYSTEM_GOROOTS,
@@ -367,9 +368,9 @@ def test_source_hash_covers_go_sources_and_paths(tmp_path):
 
 def test_elf_interpreter_detects_dynamic_binaries():
     dynamic = Path(shutil.which("ls") or "/bin/ls").resolve()
-    assert workload_build.elf_interpreter(dynamic) is True
-    with pytest.raises(ToolchainError, match="not an ELF"):
-        workload_build.elf_interpreter(Path(__file__))
+    assert Elf(dynamic).interpreter() is not None
+    with pytest.raises(ElfError, match="not an ELF"):
+        Elf(Path(__file__))
 
 
 # --------------------------------------------------------------------------- real toolchains
@@ -401,7 +402,7 @@ def assert_static_workloads(build):
     for name in WORKLOADS:
         binary = build.binary(name)
         assert binary.is_file(), f"{binary} missing"
-        assert not workload_build.elf_interpreter(binary), f"{binary} is dynamically linked"
+        assert Elf(binary).interpreter() is None, f"{binary} is dynamically linked"
         if shutil.which("file"):
             out = subprocess.run(["file", "-L", str(binary)], capture_output=True, text=True).stdout
             assert "statically linked" in out, out

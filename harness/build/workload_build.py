@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.build.elf import Elf, ElfError
 from harness.build.toolchain import (
     GO_BUILD_TIMEOUT_S,
     Toolchain,
@@ -61,33 +61,6 @@ def source_hash(root: Path | None = None) -> str:
     return h.hexdigest()
 
 
-PT_INTERP = 3
-
-
-def elf_interpreter(path: Path) -> bool:
-    """True if the ELF file asks for a dynamic loader (has PT_INTERP), i.e. is not static."""
-    with open(path, "rb") as f:
-        ident = f.read(16)
-        if ident[:4] != b"\x7fELF":
-            raise ToolchainError(f"{path} is not an ELF file")
-        is64, endian = ident[4] == 2, "<" if ident[5] == 1 else ">"
-        if is64:
-            f.seek(0x20)
-            (phoff,) = struct.unpack(endian + "Q", f.read(8))
-            f.seek(0x36)
-        else:
-            f.seek(0x1C)
-            (phoff,) = struct.unpack(endian + "I", f.read(4))
-            f.seek(0x2A)
-        phentsize, phnum = struct.unpack(endian + "HH", f.read(4))
-        for i in range(phnum):
-            f.seek(phoff + i * phentsize)
-            (p_type,) = struct.unpack(endian + "I", f.read(4))
-            if p_type == PT_INTERP:
-                return True
-    return False
-
-
 @dataclass(frozen=True)
 class BuildOutcome:
     build: Build
@@ -108,6 +81,14 @@ def _has_go_package(directory: Path) -> bool:
 
 def _supports_buildvcs(version: str) -> bool:
     return version_key(version)[:2] >= (1, 18)
+
+
+def _is_dynamic(binary: Path) -> bool:
+    """Whether the binary asks for a dynamic loader (PT_INTERP), which a FROM-scratch image lacks."""
+    try:
+        return Elf(binary).interpreter() is not None
+    except ElfError as e:
+        raise ToolchainError(str(e)) from None
 
 
 def _run_go_build(tc: Toolchain, workloads: tuple[str, ...], out_dir: Path) -> None:
@@ -152,7 +133,7 @@ def build_with(tc: Toolchain) -> BuildOutcome:
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=builds))
     try:
         _run_go_build(tc, workloads, tmp / "bin")
-        dynamic = [w for w in workloads if elf_interpreter(tmp / "bin" / w)]
+        dynamic = [w for w in workloads if _is_dynamic(tmp / "bin" / w)]
         if dynamic:
             raise ToolchainError(f"Go {tc.version} built dynamically linked binaries (PT_INTERP): {', '.join(dynamic)}")
         seconds = time.monotonic() - started
