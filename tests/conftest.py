@@ -8,10 +8,10 @@ import pytest
 
 def _workload_build():
     """The default Go build of go_workloads/, or a skip saying why there is none."""
-    from harness.build import toolchain
+    from harness.build import toolchain, workload_build
 
     try:
-        return toolchain.build()
+        return workload_build.build()
     except toolchain.ToolchainError as e:
         pytest.skip(f"no workload build: {e}")
 

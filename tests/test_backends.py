@@ -13,7 +13,7 @@ import statistics
 import pytest
 
 from harness.run.backends.process import ProcessBackend
-from harness.build.toolchain import Build
+from harness.define.build import Build
 from backend_helpers import alloc_release, between, phases, series
 
 from harness.define.units import MiB

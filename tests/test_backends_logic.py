@@ -162,7 +162,7 @@ def test_an_axis_is_one_declaration(monkeypatch, tmp_path):
     container's limits, and the check that a cell never runs without the host and build it asks for."""
     import dataclasses
 
-    from harness.build.toolchain import Build
+    from harness.define.build import Build
     from harness.define.axes import AXES, Axis, Contribution
     from harness.define.matrix import expand
     from harness.define.scenario import load

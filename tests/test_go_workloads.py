@@ -7,9 +7,10 @@ import subprocess
 
 import pytest
 
-from harness.build import toolchain
+from harness.build import toolchain, workload_build
 
 from harness.define import units
+from harness.define.project import GO_WORKLOADS
 from harness.define.workloads import WORKLOADS, Param
 
 
@@ -20,11 +21,11 @@ def default_toolchain():
 
 @pytest.fixture(scope="module")
 def default_build(default_toolchain):
-    return toolchain.build_with(default_toolchain).build
+    return workload_build.build_with(default_toolchain).build
 
 
 def run_go(tc, *args, timeout=600):
-    return subprocess.run([str(tc.go), *args], cwd=toolchain.GO_WORKLOADS, env=toolchain.go_env(tc),
+    return subprocess.run([str(tc.go), *args], cwd=GO_WORKLOADS, env=toolchain.go_env(tc),
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from harness.define.matrix import MatrixError, expand, merge_matrix_options, parse_matrix_option
 from harness.define.scenario import load
-from harness.build.toolchain import DEFAULT_GO
+from harness.define.project import DEFAULT_GO
 
 SCENARIO = """
 description = "matrix test"

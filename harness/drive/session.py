@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.build.toolchain import Build
+from harness.define.build import Build
 from harness.define.cell import Cell
 from harness.define.scenario import Scenario
 from harness.define.workloads import PROGRAM_GODEBUG
@@ -50,7 +50,7 @@ class CellRunner:
 
     def _build(self, go_version: str) -> Build | tuple[str, str]:
         """The build for a Go version, or (status, reason) when there is none. Cached per session."""
-        from harness.build import toolchain
+        from harness.build import toolchain, workload_build
 
         version = go_version or toolchain.DEFAULT_GO
         if version not in self._builds:
@@ -60,7 +60,7 @@ class CellRunner:
                 self._builds[version] = ("skipped", f"Go {version} is not available here: {e}")
             else:
                 try:
-                    self._builds[version] = toolchain.build_with(tc).build
+                    self._builds[version] = workload_build.build_with(tc).build
                 except toolchain.ToolchainError as e:
                     self._builds[version] = ("failed", f"building the workloads with Go {version} failed: {e}")
         return self._builds[version]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from harness.define.cell import Cell
-from harness.build.toolchain import Build
+from harness.define.build import Build
 
 # Outcomes of one cell. An OOM kill, a crash or a timeout is a measured outcome,
 # not a harness error.

@@ -10,7 +10,7 @@ import itertools
 import os
 from pathlib import Path
 
-from harness.build.toolchain import Build
+from harness.define.build import Build
 from harness.define.cell import Cell
 from harness.run.backends.loop import Launcher
 from harness.run.backends.process import ChildLauncher, ProcessBackend

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.build.docker_client import docker_client
-from harness.build.toolchain import Build
+from harness.define.build import Build
 from harness.define.cell import Cell
 from harness.define.workloads import workload
 from harness.run.backends.base import Status

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from harness.build.toolchain import Build
+from harness.define.build import Build
 from harness.define.cell import Cell
 from harness.run.backends.base import RunInterrupted, RunResult, Status
 from harness.run.observation import Observation

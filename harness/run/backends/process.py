@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from harness.build.toolchain import Build
+from harness.define.build import Build
 from harness.define.cell import Cell
 from harness.run.backends.base import Status
 from harness.run.backends.loop import Launcher, LaunchingBackend, Signal

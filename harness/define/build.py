@@ -1,0 +1,28 @@
+"""A Build: what a cell executes. The built-in workloads' static binaries for one Go version, or a
+foreign program (harness.build.program) with the files an image needs besides it.
+
+Defined here, before the build stage, because every later stage passes it along: the backends run
+it, the session keys cells by it, the store records its Go version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Build:
+    go_version: str      # "1.27.3"; a foreign binary's own Go version, or "not a Go program"
+    bin_dir: Path        # holds one static binary per workload, named as the workload
+    source_hash: str     # hash of go_workloads/ sources (of a program: of its files)
+    arch: str            # GOARCH
+    # A foreign program: its executable, run in place, and the files an image needs besides it
+    # (loader and shared libraries) as (host path, path in the image).
+    executable: Path | None = None
+    closure: tuple[tuple[str, str], ...] = ()
+    go_program: bool = True
+    workdir: str = ""    # where it runs instead of the scratch directory (a test binary: its package)
+
+    def binary(self, workload: str) -> Path:
+        return self.executable if self.executable is not None else self.bin_dir / workload
