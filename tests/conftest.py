@@ -1,5 +1,6 @@
 """Shared fixtures: one way to get a build of the workloads, one way to get a backend or skip,
-and `harness.define.units.MiB` as the one MiB. Tests that need Docker, a cgroup or a Go toolchain skip with the reason when there is none."""
+and `harness.define.units.MiB` as the one MiB. Tests that need Docker, a cgroup or a Go toolchain
+skip with the reason when there is none."""
 
 from __future__ import annotations
 

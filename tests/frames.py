@@ -56,7 +56,7 @@ class CellSpec:
 
 def _curve_samples(points, period, end_s):
     t = np.round(np.arange(0.0, end_s + 1e-9, period), 6)
-    xs, ys = zip(*points)
+    xs, ys = zip(*points, strict=True)
     return t, np.interp(t, xs, ys)
 
 
@@ -66,7 +66,7 @@ def cell_frames(spec: CellSpec) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
         source, metric, period = CURVES[name]
         t, v = _curve_samples(points, period, spec.end_s)
         scale = 1 if name in UNITLESS else MiB
-        rows.extend((spec.cell_id, float(ti), source, metric, float(vi * scale)) for ti, vi in zip(t, v))
+        rows.extend((spec.cell_id, float(ti), source, metric, float(vi * scale)) for ti, vi in zip(t, v, strict=True))
     samples = pd.DataFrame(rows, columns=["cell_id", "t_s", "source", "metric", "value"])
     ev = [(spec.cell_id, 0.0, "start", spec.workload, np.nan, json.dumps({"go_version": spec.go_version}))]
     ev += [(spec.cell_id, float(t), "phase", name, np.nan, "") for name, t in spec.phases]

@@ -8,10 +8,10 @@ from harness.define import units
 from harness.define.axes import (
     AXES,
     STANDARD_AXES,
-    contributions,
     axis_display,
     axis_text,
     canonical_value,
+    contributions,
     order_key,
     sorted_values,
 )
@@ -82,7 +82,8 @@ def test_axis_display(column, value, expected):
     "axis, shuffled, ordered",
     [
         ("gogc", ["off", "300", "50", "unset", "100"], ["unset", "50", "100", "300", "off"]),
-        ("gomemlimit", ["off", "1GiB", "90%", "300MiB", "unset", "50%"], ["unset", "300MiB", "1GiB", "50%", "90%", "off"]),
+        ("gomemlimit", ["off", "1GiB", "90%", "300MiB", "unset", "50%"],
+         ["unset", "300MiB", "1GiB", "50%", "90%", "off"]),
         ("memory", ["1536MiB", "2GiB", "512MiB", "1GiB"], ["512MiB", "1GiB", "1536MiB", "2GiB"]),
         ("madvdontneed", ["1", "unset", "0"], ["unset", "0", "1"]),
         ("go", ["1.27.3", "1.21.13", "default", "1.9"], ["default", "1.9", "1.21.13", "1.27.3"]),

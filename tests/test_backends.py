@@ -11,12 +11,11 @@ import shutil
 import statistics
 
 import pytest
-
-from harness.run.backends.process import ProcessBackend
-from harness.define.build import Build
 from backend_helpers import alloc_release, between, phases, series
 
+from harness.define.build import Build
 from harness.define.units import MiB
+from harness.run.backends.process import ProcessBackend
 
 ALL = ("docker", "cgroup", "process")
 LIMITED = ("docker", "cgroup")

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from harness.run.lines import pump_lines
-from harness.run.outcome import classify
-from harness.run.observe.strace import parse_strace
 from harness.run.backends.select import BackendUnavailable, select_backend
+from harness.run.lines import pump_lines
+from harness.run.observe.strace import parse_strace
+from harness.run.outcome import classify
 
 
 def judge(**kw):
@@ -77,8 +77,8 @@ def test_process_backend_is_always_available():
 
 
 def test_auto_prefers_docker_then_cgroup():
-    from harness.run.observe.cgroupfs import writable_memory_hierarchy
     from harness.build.image import docker_unavailable
+    from harness.run.observe.cgroupfs import writable_memory_hierarchy
 
     backend, why = select_backend("auto")
     if docker_unavailable() is None:
@@ -162,8 +162,8 @@ def test_an_axis_is_one_declaration(monkeypatch, tmp_path):
     container's limits, and the check that a cell never runs without the host and build it asks for."""
     import dataclasses
 
-    from harness.define.build import Build
     from harness.define.axes import AXES, Axis, Contribution
+    from harness.define.build import Build
     from harness.define.matrix import expand
     from harness.define.scenario import load
     from harness.run.backends.docker import container_options

@@ -68,7 +68,6 @@ def test_unset_axes_set_nothing():
 
 def test_a_traced_workload_waits_for_its_tracer_only_when_strace_will_attach(monkeypatch):
     import harness.run.env as env_module
-
     from harness.define.workloads import Program
     from harness.run.env import TRACED_FILE, WAIT_FOR_TRACER
 

@@ -8,7 +8,6 @@ import subprocess
 import pytest
 
 from harness.build import toolchain, workload_build
-
 from harness.define import units
 from harness.define.project import GO_WORKLOADS
 from harness.define.workloads import WORKLOADS, Param

@@ -3,8 +3,8 @@ import textwrap
 import pytest
 
 from harness.define.matrix import MatrixError, expand, merge_matrix_options, parse_matrix_option
-from harness.define.scenario import load
 from harness.define.project import DEFAULT_GO
+from harness.define.scenario import load
 
 SCENARIO = """
 description = "matrix test"

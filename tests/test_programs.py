@@ -18,8 +18,8 @@ from harness.define.matrix import expand
 from harness.define.scenario import load, parse_program, program_scenario
 from harness.define.workloads import NOT_GO
 from harness.drive.cli import main
-from harness.run.outcome import classify
 from harness.run.observe.telemetry import parse_bench, parse_gctrace
+from harness.run.outcome import classify
 
 # The system's python3: a dynamically linked program that is not Go (a pyenv shim would be a script).
 PYTHON = os.path.realpath("/usr/bin/python3") if os.path.exists("/usr/bin/python3") else None
@@ -211,7 +211,7 @@ def test_go_version_and_elf_closure_of_binaries():
     if not PYTHON:
         pytest.skip("no python3 on PATH for a dynamically linked non-Go program")
     assert go_version_of_binary(PYTHON) is None
-    closure = dict((inside, host) for host, inside in elf_closure(PYTHON))
+    closure = {inside: host for host, inside in elf_closure(PYTHON)}
     from harness.build.elf import Elf
 
     assert Elf(PYTHON).interpreter() in closure

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from backend_helpers import alloc_release
 
 from harness.define.units import MiB

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -282,12 +282,12 @@ AXES: dict[str, Axis] = {a.name: a for a in (
 STANDARD_AXES: tuple[str, ...] = tuple(AXES)
 
 
-def contributions(values: Mapping[str, str]) -> dict[str, tuple]:
+def contributions(values: Mapping[str, str]) -> dict[str, tuple[tuple[str, object], ...]]:
     """What a cell's axis values ({axis: canonical value}) contribute, merged in the axes' declaration
     order, as the Cell fields that carry them (env, limits, build_env, host_settings, columns).
     Values of names that are not axes (a workload's flags) contribute nothing here."""
     env: dict[str, str] = {}
-    merged: dict[str, dict] = {"limits": {}, "build_env": {}, "host_settings": {}, "columns": {}}
+    merged: dict[str, dict[str, object]] = {"limits": {}, "build_env": {}, "host_settings": {}, "columns": {}}
     for axis in AXES.values():
         if axis.name not in values:
             continue
@@ -328,6 +328,6 @@ def order_key(axis: str, text: Any) -> OrderKey:
     return AXES[axis].order(value) if axis in AXES else generic_order(value)
 
 
-def sorted_values(axis: str, values) -> list[str]:
+def sorted_values(axis: str, values: Iterable[Any]) -> list[str]:
     """The distinct values of an axis as text, in the axis's order."""
     return sorted({axis_text(v) for v in values}, key=lambda v: order_key(axis, v))

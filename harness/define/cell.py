@@ -16,17 +16,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Union
+from typing import TypeVar
 
 from harness.define.workloads import Program
+
+V = TypeVar("V")
 
 # Variables whose value is a comma-separated list of settings: the contributions of several
 # axes (madvdontneed and godebug both set GODEBUG) are joined in the axes' declaration order.
 LIST_VARIABLES = ("GODEBUG", "GOEXPERIMENT")
 
 Pairs = tuple[tuple[str, str], ...]
-Limit = Union[int, float]
-Column = Union[str, int, float, None]
+Limit = int | float
+Column = str | int | float | None
 
 
 def merge_env(into: dict[str, str], more: Mapping[str, str], who: str = "") -> None:
@@ -116,7 +118,7 @@ class Cell:
         return None if value is None else int(value)
 
 
-def pairs(mapping: Mapping[str, object] | Iterable[tuple[str, object]]) -> tuple:
+def pairs(mapping: Mapping[str, V] | Iterable[tuple[str, V]]) -> tuple[tuple[str, V], ...]:
     """A mapping as the sorted (name, value) pairs a Cell carries."""
     items = mapping.items() if isinstance(mapping, Mapping) else mapping
     return tuple(sorted(items))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from typing import Any
 
 from harness.define import units
 from harness.define.axes import AXES, canonical_value, contributions
@@ -22,8 +23,8 @@ from harness.define.backends import DEFAULT_BACKEND
 from harness.define.cell import Cell
 from harness.define.errors import ScenarioError, did_you_mean
 from harness.define.project import DEFAULT_GO
-from harness.define.scenario import Scenario, unapplied_axes
-from harness.define.workloads import WORKLOADS
+from harness.define.scenario import Scenario, Variant, unapplied_axes
+from harness.define.workloads import WORKLOADS, Workload
 
 
 class MatrixError(ScenarioError):
@@ -121,7 +122,7 @@ def expand(scenario: Scenario, overrides: dict[str, list[str]] | None = None, re
     errors: list[str] = []
     configs = []
     for combo in itertools.product(*(matrix[a] for a in names)):
-        config = dict(zip(names, combo))
+        config = dict(zip(names, combo, strict=True))
         try:
             configs.append((config, _settings(config, params, variant, workload, DEFAULT_GO)))
         except units.UnitError as exc:
@@ -153,7 +154,8 @@ def _label(config: dict[str, str], names: list[str]) -> str:
     return ",".join(f"{a}={config[a]}" for a in names)
 
 
-def _settings(config: dict[str, str], params: dict[str, str], variant, workload, default_go: str) -> dict:
+def _settings(config: dict[str, str], params: dict[str, str], variant: Variant, workload: Workload,
+              default_go: str) -> dict[str, Any]:
     """The Cell fields of one configuration: its flags, and what its axes contribute; the scenario's
     [limits] stand for the memory and cpus axes it does not vary."""
     flags = dict(params)

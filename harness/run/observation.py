@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.define.cell import Cell
+from harness.define.metrics import Source
 from harness.run.backends.base import RunResult, Status
 from harness.run.env import TRACED_FILE
 from harness.run.lines import pump_demuxed, pump_lines
@@ -119,18 +120,17 @@ class Observation:
                        scratch: Path | None = None) -> None:
         """Sample pid (and its cgroup); attach strace to a traced cell, then tell the workload, through
         its scratch directory, that it may start (run.env.WAIT_FOR_TRACER)."""
-        from harness.run.observe.probes import (cgroup_probe, metrics_url_probe, proc_status_probe,
-                                                smaps_rollup_probe)
+        from harness.run.observe.probes import cgroup_probe, metrics_url_probe, proc_status_probe, smaps_rollup_probe
         from harness.run.observe.sampler import Sampler
 
         self.pid = pid
         try:
-            fast: dict[str, Probe] = {"proc": proc_status_probe(pid)}
+            fast: dict[Source, Probe] = {"proc": proc_status_probe(pid)}
             if cgroup is not None:
                 # A removed cgroup (ENODEV) is a gone target in cgroup_probe itself; unwrapped, so the sampler
                 # can read it at its tick and parse later (probes.FileProbe).
                 fast["cgroup"] = cgroup_probe(cgroup)
-            slow: dict[str, Probe] = {"smaps": smaps_rollup_probe(pid)}
+            slow: dict[Source, Probe] = {"smaps": smaps_rollup_probe(pid)}
             if self.cell.program is not None and self.cell.program.metrics_url:
                 slow["runtime"] = metrics_url_probe(with_port([self.cell.program.metrics_url], port)[0])
         except (ProcessLookupError, FileNotFoundError):

@@ -11,7 +11,7 @@ import socket
 
 def cpu_list(cpus) -> str:
     """CPU numbers as the kernel writes a list: {0, 1, 2, 5} -> "0-2,5"."""
-    numbers = sorted(set(int(c) for c in cpus))
+    numbers = sorted({int(c) for c in cpus})
     parts, start = [], None
     for i, n in enumerate(numbers):
         if start is None:

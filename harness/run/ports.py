@@ -53,7 +53,7 @@ def answers(port: int) -> bool:
             conn.settimeout(0.1)
             try:
                 return conn.recv(1) != b""  # a server that greets first
-            except socket.timeout:
+            except TimeoutError:
                 return True  # held open, waiting for a request
     except OSError:
         return False

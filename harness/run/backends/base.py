@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from harness.define.cell import Cell
 from harness.define.build import Build
+from harness.define.cell import Cell
+from harness.define.metrics import Event, Sample
 
 # Outcomes of one cell. An OOM kill, a crash or a timeout is a measured outcome,
 # not a harness error.
@@ -40,10 +41,10 @@ class RunResult:
     wall_s: float = 0.0
     t0_ns: int = 0                   # CLOCK_MONOTONIC at workload start; t_s = (t_ns - t0_ns) / 1e9
     # Tidy rows (t_ns, source, metric, value): source in proc|cgroup|smaps|runtime.
-    samples: list[tuple[int, str, str, float]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
     # Events (t_ns, kind, name, value, detail_json): kind in
     # start|phase|freeos|end|gc|scav|syscall|oom|exit|sampler.
-    events: list[tuple[int, str, str, float, str]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     peak_rss_bytes: int | None = None      # kernel VmHWM (max with sampled VmRSS)
     peak_cgroup_bytes: int | None = None   # cgroup max_usage_in_bytes / memory.peak
     stderr_tail: str = ""
