@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from harness.analyse import claims, release
+from harness.studies.article import ARTICLE
 from harness.analyse.summary import RunData, summarize
 from tests.frames import CellSpec, MiB, run_frames
 
@@ -120,7 +121,7 @@ def run_of(cells):
 
 
 def verdict(claim: str, cells, go: str | None = None):
-    rows = claims.evaluate_claim(claim, inputs_of(cells))
+    rows = claims.evaluate_claim(ARTICLE.by_id[claim], inputs_of(cells))
     if go is not None:
         rows = [r for r in rows if r.go_version == go]
     assert len(rows) == 1, rows
@@ -256,7 +257,7 @@ def test_c1_refuted_when_rss_falls_at_once_and_inconclusive_in_a_short_window():
 
 def test_c1_has_a_row_per_version_of_its_first_scenario():
     cells = c1_cells(GO119, 4.0) + c1_cells(NEW, 122.0)
-    rows = {r.go_version: r.verdict for r in claims.evaluate_claim("C1", inputs_of(cells))}
+    rows = {r.go_version: r.verdict for r in claims.evaluate_claim(ARTICLE.by_id["C1"], inputs_of(cells))}
     assert rows == {GO119: "partly", NEW: "supported"}
 
 
@@ -344,7 +345,7 @@ def test_c3_states_the_default_of_each_version(go, unset_like, verdict_, text):
     cells = frame[["cell_id", "scenario", "madvdontneed", "go_version", "status"]]
     inp = claims.Inputs(cells, frame.drop(columns=["scenario", "madvdontneed", "go_version", "status"])
                         .set_index("cell_id"))
-    row = claims.evaluate_claim("C3", inp)[0]
+    row = claims.evaluate_claim(ARTICLE.by_id["C3"], inp)[0]
     assert row.verdict == verdict_ and text in row.evidence, row.evidence
 
 
@@ -361,14 +362,14 @@ def test_c3_states_the_default_of_each_version(go, unset_like, verdict_, text):
     ("C11", ["LazyFree", "lru_lazyfree_fn"]),
 ])
 def test_each_claim_names_its_mechanism(claim, refs):
-    mechanism = claims.CLAIMS[claim].mechanism
+    mechanism = ARTICLE.by_id[claim].mechanism
     for ref in refs:
         assert ref in mechanism, (ref, mechanism)
 
 
 def test_c11_rows_follow_the_pressure_scenario():
-    assert claims.CLAIMS["C11"].scenarios[0] == "oom_pressure"
-    assert claims.CLAIMS["C1"].scenarios[0] == "idle_three_gcs"
+    assert ARTICLE.by_id["C11"].scenarios[0] == "oom_pressure"
+    assert ARTICLE.by_id["C1"].scenarios[0] == "idle_three_gcs"
 
 
 # Both outcomes of each claim judged here, for tests/test_claims.py's completeness check.

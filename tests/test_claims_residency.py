@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 
 from harness.analyse import claims, release, residency
+from harness.studies.article import ARTICLE
 from harness.analyse import summary as analysis
 from tests.frames import CellSpec, MiB, run_frames
 
 
 def one(claim, inp):
-    rows = claims.evaluate_claim(claim, inp)
+    rows = claims.evaluate_claim(ARTICLE.by_id[claim], inp)
     assert len(rows) == 1, rows
     return rows[0]
 
@@ -394,7 +395,7 @@ def test_size_runs_mark_a_missing_tiny_counter():
 
 def test_every_claim_here_has_a_mechanism_with_a_reference():
     for cid in ("C5", "C12", "C13", "C14"):
-        text = claims.CLAIMS[cid].mechanism
+        text = ARTICLE.by_id[cid].mechanism
         assert text and ("runtime/" in text or "golang/go#" in text), cid
     assert not math.isnan(residency.RETAIN_EXTRA)
 

@@ -80,11 +80,11 @@ def test_summary_bars_with_hue_has_legend(run):
     assert len(fig.axes[0].patches) == 4
 
 
-def test_sizes_throughput_marks_class_edges():
+def test_sizes_throughput_draws_the_markers_it_is_given():
     sizes = pd.DataFrame({"size": [8, 16, 32768, 33792], "pointers": ["false"] * 4,
                           "ops_per_s": [2e7, 1.5e7, 1e5, 9e4], "tiny_allocs": [10, 0, 0, 0],
                           "small_allocs": [10, 10, 10, 0], "large_allocs": [0, 0, 0, 10]})
-    fig = plots.sizes_throughput(sizes, "sizes")
+    fig = plots.sizes_throughput(sizes, "sizes", hue="pointers", markers=((16, "16 B"), (32 * 1024, "32 KiB")))
     texts = {t.get_text().strip() for t in fig.axes[0].texts}
     assert {"16 B", "32 KiB"} <= texts
     assert fig.axes[0].get_lines()[0].get_ydata()[0] == pytest.approx(20)

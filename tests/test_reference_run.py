@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from harness.present.report import write_report
+from harness.studies.article import ARTICLE
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 GENERATED = ("report.md", "report.html", "claims.csv", "summary.csv")
@@ -28,7 +29,7 @@ def regenerated(tmp_path_factory) -> Path:
     for name in GENERATED:
         (copy / name).unlink(missing_ok=True)
     shutil.rmtree(copy / "figures", ignore_errors=True)
-    write_report(copy)
+    write_report(copy, ARTICLE)
     return copy
 
 

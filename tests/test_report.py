@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from harness.present import report
+from harness.studies.article import ARTICLE
 from tests.frames import CellSpec, alloc_release_spec, run_frames
 
 
@@ -50,7 +51,7 @@ def _digests(run_dir):
 
 
 def test_write_report_produces_every_file(run_dir):
-    md = report.write_report(run_dir)
+    md = report.write_report(run_dir, ARTICLE)
     assert md == run_dir / "report.md"
     for name in ("report.md", "report.html", "claims.csv", "summary.csv"):
         assert (run_dir / name).stat().st_size > 0, name
@@ -76,17 +77,17 @@ def test_write_report_produces_every_file(run_dir):
 
 
 def test_report_is_deterministic(run_dir):
-    report.write_report(run_dir)
+    report.write_report(run_dir, ARTICLE)
     first_md, first_png = (run_dir / "report.md").read_text(), _digests(run_dir)
     first_html = (run_dir / "report.html").read_text()
-    report.write_report(run_dir)
+    report.write_report(run_dir, ARTICLE)
     assert (run_dir / "report.md").read_text() == first_md
     assert _digests(run_dir) == first_png  # byte-identical figures, not just the same names
     assert (run_dir / "report.html").read_text() == first_html
 
 
 def test_html_is_self_contained(run_dir):
-    report.write_report(run_dir)
+    report.write_report(run_dir, ARTICLE)
     page = (run_dir / "report.html").read_text()
     refs = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page)
     assert refs and all(r.startswith("data:image/png;base64,") for r in refs)

@@ -113,8 +113,8 @@ def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
                   ylabel: str = "RSS (MiB)", max_panels: int = 6, overlay: str | None = None) -> Figure:
     """One panel per configuration (repeats overlaid), phase boundaries named, the limit drawn.
 
-    With `overlay`, that axis's values share a panel instead of having one each (e.g. madvdontneed
-    unset, 0 and 1 in one panel per Go version), so the figure shows the contrast a claim reads."""
+    With `overlay`, that axis's values share a panel instead of having one each (e.g. a GODEBUG
+    setting's values in one panel per Go version), so the figure shows the contrast a claim reads."""
     scale = series_unit(source, metric).plot_scale
     cells = cells.reset_index(drop=True)
     overlay = overlay if overlay and overlay in cells.columns else None
@@ -259,24 +259,26 @@ def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: 
     return fig
 
 
-def sizes_throughput(sizes: pd.DataFrame, title: str) -> Figure:
-    """Throughput per allocation size (log x), one line per `pointers` setting, 16 B and 32 KiB marked.
+def sizes_throughput(sizes: pd.DataFrame, title: str, hue: str,
+                     markers: tuple[tuple[float, str], ...] = ()) -> Figure:
+    """Throughput per allocation size (log x), one line per value of the `hue` column, the `markers`
+    (size, label) drawn as vertical lines.
 
-    `sizes`: rows (size [bytes], pointers, ops_per_s, tiny_allocs, small_allocs, large_allocs).
+    `sizes`: rows (size [bytes], hue, ops_per_s, tiny_allocs, small_allocs, large_allocs).
     """
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(WIDTH_IN, 6.0), sharex=True)
     if sizes.empty:
         _empty(fig, top, "sizes events")
-    for pointers, g in sizes.groupby(sizes["pointers"].map(axis_text), sort=True):
+    for value, g in sizes.groupby(sizes[hue].map(axis_text), sort=True):
         g = g.sort_values("size")
-        top.plot(g["size"], g["ops_per_s"] / 1e6, marker="o", label=f"pointers={pointers}")
+        top.plot(g["size"], g["ops_per_s"] / 1e6, marker="o", label=f"{hue}={value}")
         total = g[["tiny_allocs", "small_allocs", "large_allocs"]].sum(axis=1).where(lambda v: v > 0)
         for col, style in (("tiny_allocs", "-"), ("large_allocs", "--")):
             bottom.plot(g["size"], 100 * g[col] / total, style, marker=".",
-                        label=f"{col.split('_')[0]} share, pointers={pointers}")
+                        label=f"{col.split('_')[0]} share, {hue}={value}")
     for ax in (top, bottom):
         ax.set_xscale("log", base=2)
-        for edge, name in ((16, "16 B"), (32 * 1024, "32 KiB")):
+        for edge, name in markers:
             ax.axvline(edge, color="tab:red", linestyle=":", linewidth=1)
             ax.text(edge, 1.0, f" {name}", transform=ax.get_xaxis_transform(), va="top", fontsize=7, color="tab:red")
         if ax.get_legend_handles_labels()[0]:
@@ -287,7 +289,6 @@ def sizes_throughput(sizes: pd.DataFrame, title: str) -> Figure:
     fig.suptitle(title)
     _tight(fig)
     return fig
-
 
 
 def tool_views(table: pd.DataFrame, tools: list[str], title: str, max_rows: int = 8) -> Figure:

@@ -8,28 +8,29 @@ The run's samples and events are split by cell once (`split_by_cell`) and every 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import multiprocessing
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
+from matplotlib.figure import Figure
 
+from harness.analyse import claims
 from harness.analyse import summary as analysis
-
-from harness.analyse import claims, derived
 from harness.analyse import views
+from harness.analyse.claims import Claim, Study
 from harness.analyse.views import TOOL_VIEWS
 from harness.define.axes import axis_text, order_key
-
 from harness.define.metrics import metric_label, metric_unit
 from harness.present import plots
 from harness.present.exporters import EXPORTERS
+from harness.present.figures import FigureInputs, check_figures, draw_figure, memory_limit, scenario_cells
 from harness.present.results import Block, Results
-
-
+from harness.store.rundir import Run, load_run
 
 PROVENANCE_KEYS = (  # shown first, in this order (as harness.store.rundir writes them); any other key follows
     "run_id", "complete", "harness", "host", "kernel", "cgroup", "thp", "docker", "go_versions", "backend",
@@ -101,106 +102,19 @@ def sampler_rates(run_dir: Path) -> list[str]:
 
 # ---- figures ----------------------------------------------------------------------------------------
 
-def _scenario_cells(cells: pd.DataFrame, scenario: str) -> pd.DataFrame:
-    if "scenario" not in cells.columns:
-        return cells.iloc[0:0]
-    return cells[cells["scenario"] == scenario].reset_index(drop=True)
+TOOL_VIEWS_FIGURE = "figures/tool_views.png"
+GO_VERSIONS_FIGURE = "figures/go_versions.png"
 
 
-def _limit(cells: pd.DataFrame):
-    if "memory_limit_bytes" not in cells.columns:
-        return None
-    limits = pd.to_numeric(cells["memory_limit_bytes"], errors="coerce").dropna().unique()
-    return float(limits[0]) if len(limits) == 1 else None
+def usable(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells that completed with measurements (claims.USABLE_STATUSES)."""
+    return cells[cells["status"].astype(str).isin(claims.USABLE_STATUSES)] if "status" in cells.columns else cells
 
 
-def figure_builders(run, summary: pd.DataFrame,
-                    data: analysis.RunData | None = None) -> dict[str, tuple[str, Callable[[], object]]]:
-    """figure path → (scenario it needs, function drawing it)."""
-    cells, samples, events = run.cells, run.samples, run.events
-    data = data if data is not None else analysis.split_by_cell(samples, events)
-
-    def rss(scenario, **kw):
-        c = _scenario_cells(cells, scenario)
-        return lambda: plots.rss_over_time(data, c, kw.pop("title", f"{scenario}: RSS over time"),
-                                           memory_limit=_limit(c), **kw)
-
-    def breakdown(scenario, pick=None, title=None):
-        def draw():
-            c = _scenario_cells(cells, scenario)
-            if pick is not None:
-                c = c[pick(c)] if len(c) else c
-            if "repeat" in c.columns:
-                c = c[c["repeat"].map(axis_text) == "0"] if (c["repeat"].map(axis_text) == "0").any() else c
-            return plots.memory_breakdown(data, c, title or f"{scenario}: where the memory is",
-                                          memory_limit=_limit(c))
-        return draw
-
-    def bars(scenario, metrics, x, hue=None, title=None):
-        def draw():
-            c = _scenario_cells(cells, scenario)
-            table = analysis.by_config(summary, c, metrics) if len(c) else pd.DataFrame()
-            h = hue if hue and hue in table.columns and table[hue].nunique() > 1 else (
-                "go_version" if "go_version" in table.columns and table["go_version"].nunique() > 1 else None)
-            return plots.summary_bars(table, metrics, x=x, hue=h, title=title or f"{scenario}: by {x}")
-        return draw
-
-    def sizes():
-        c = _scenario_cells(cells, "alloc_sizes")
-        rows = derived.sizes_table(events, c["cell_id"].astype(str))
-        ptr = dict(zip(c["cell_id"].astype(str), c.get("pointers", pd.Series("false", index=c.index))))
-        rows["pointers"] = rows["cell_id"].map(ptr)
-        return plots.sizes_throughput(rows, "alloc_sizes: throughput and allocator class by object size")
-
-    def pick_touched_no_freeos(c):
-        return (c.get("freeos", pd.Series("", index=c.index)).map(axis_text) == "false") & (
-            c.get("touch", pd.Series("true", index=c.index)).map(axis_text) != "false")
-
-    return {
-        "figures/idle_scavenger_rss.png": ("idle_scavenger", rss("idle_scavenger")),
-        "figures/alloc_release_rss.png": ("alloc_release", rss("alloc_release")),
-        "figures/alloc_release_breakdown.png": ("alloc_release", breakdown(
-            "alloc_release", pick_touched_no_freeos, "alloc_release (touched, no FreeOSMemory): heap vs RSS")),
-        "figures/madvdontneed_rss.png": ("madvdontneed", rss(
-            "madvdontneed", overlay="madvdontneed", max_panels=10,
-            title="madvdontneed: RSS over time, unset / 0 / 1 per Go version")),
-        "figures/oom_pressure_rss.png": ("oom_pressure", rss("oom_pressure")),
-        "figures/oom_pressure_breakdown.png": ("oom_pressure", breakdown("oom_pressure")),
-        "figures/alloc_sizes_throughput.png": ("alloc_sizes", sizes),
-        "figures/syscalls_vm_size.png": ("syscalls", rss("syscalls", metric="vm_size", ylabel="VmSize (MiB)",
-                                                         title="syscalls: address space (VmSize) over time")),
-        "figures/release_threshold_retained.png": ("release_threshold", bars(
-            "release_threshold", ["rss@idle", "heap_goal@idle"], "gcs", "gomemlimit",
-            "release_threshold: retained RSS and heap goal after the idle window")),
-        "figures/gogc_sweep.png": ("gogc_sweep", bars("gogc_sweep", ["gc_cycles", "gc_cpu_s", "peak_rss",
-                                                                     "throughput"], "gogc", "gomemlimit")),
-        "figures/freeos_periodic.png": ("freeos_periodic", bars(
-            "freeos_periodic", ["freeos_p50_ns", "unit_p99_ns", "minflt", "throughput", "mean_rss"], "every")),
-        "figures/cgroup_limit_usage.png": ("cgroup_limit", breakdown("cgroup_limit")),
-        "figures/large_churn_rss.png": ("large_churn", breakdown("large_churn")),
-        "figures/cache_growth_rss.png": ("cache_growth", rss("cache_growth")),
-        "figures/gomemlimit.png": ("gomemlimit", bars("gomemlimit", ["peak_rss", "gc_cpu_s", "throughput",
-                                                                     "oom_killed"], "gomemlimit")),
-        "figures/tool_views.png": (next(iter(TOOL_PHASES)), lambda: plots.tool_views(
-            tool_rows(summary, cells), [v.name for v in TOOL_VIEWS],
-            "What each tool shows at the end of a phase (median over repeats)")),
-        "figures/go_versions.png": (_first_versioned(cells), lambda: plots.by_go_version(
-            version_panels(summary, cells), "What changed between Go versions")),
-    }
-
-
-# Where the "what each tool shows" table looks: scenario -> the phases whose end it reads.
-TOOL_PHASES: dict[str, tuple[str, ...]] = {
-    "madvdontneed": ("freeos",),
-    "cgroup_limit": ("pagecache",),
-    "alloc_release": ("release", "idle"),
-}
-
-
-def tool_rows(summary: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
-    """The tool table over TOOL_PHASES, rows of the newest Go version first (the figure shows the top)."""
+def tool_rows(summary: pd.DataFrame, cells: pd.DataFrame, tool_phases: Mapping[str, tuple[str, ...]]) -> pd.DataFrame:
+    """The tool table over a study's tool phases, rows of the newest Go version first (the figure shows the top)."""
     tables = [views.tool_table(summary, c, phases).assign(scenario=scenario)
-              for scenario, phases in TOOL_PHASES.items() if len(c := _scenario_cells(cells, scenario))]
+              for scenario, phases in tool_phases.items() if len(c := scenario_cells(cells, scenario))]
     if not tables:
         return pd.DataFrame(columns=["scenario", "config", "go_version", "phase", "n"])
     table = pd.concat(tables, ignore_index=True)
@@ -218,36 +132,59 @@ def _versions(cells: pd.DataFrame) -> list[str]:
 def _first_versioned(cells: pd.DataFrame) -> str:
     """A scenario run on more than one Go version ("" when none was)."""
     for scenario in dict.fromkeys(cells.get("scenario", pd.Series(dtype=object))):
-        if len(_versions(_scenario_cells(cells, scenario))) > 1:
+        if len(_versions(scenario_cells(cells, scenario))) > 1:
             return scenario
     return ""
 
 
-def version_panels(summary: pd.DataFrame, cells: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
+def version_panels(summary: pd.DataFrame, cells: pd.DataFrame, study: Study) -> list[tuple[str, pd.DataFrame, str]]:
     """(title, by_config table, metric) for every claim with a version metric whose first scenario
     ran on more than one Go version."""
     panels = []
-    for cid, claim in claims.CLAIMS.items():
-        c = _scenario_cells(cells, claim.scenarios[0])
+    for claim in study.claims:
+        c = scenario_cells(cells, claim.scenarios[0])
         if claim.version_metric and len(_versions(c)) > 1:
-            panels.append((f"{cid}: {metric_label(claim.version_metric)}",
+            panels.append((f"{claim.id}: {metric_label(claim.version_metric)}",
                            analysis.by_config(summary, c, [claim.version_metric]), claim.version_metric))
     return panels
 
 
-def render_png(draw: Callable[[], object]) -> bytes:
+def figures_to_draw(run: Run, study: Study, summary: pd.DataFrame,
+                    data: analysis.RunData | None = None) -> dict[str, Callable[[], Figure]]:
+    """Every figure the study declares whose scenario has a usable cell, then the tool views and what
+    changed between Go versions: path relative to the run directory → its draw."""
+    cells = run.cells
+    inputs = FigureInputs(cells, summary, run.events,
+                          data if data is not None else analysis.split_by_cell(run.samples, run.events))
+    todo: dict[str, Callable[[], Figure]] = {}
+    for claim in study.claims:
+        spec = claim.figure
+        if spec is not None and not usable(scenario_cells(cells, spec.scenario)).empty:
+            todo[spec.path] = functools.partial(draw_figure, spec, inputs)
+    if any(not usable(scenario_cells(cells, s)).empty for s in study.tool_phases):
+        todo[TOOL_VIEWS_FIGURE] = lambda: plots.tool_views(
+            tool_rows(summary, cells, study.tool_phases), [v.name for v in TOOL_VIEWS],
+            "What each tool shows at the end of a phase (median over repeats)")
+    versioned = _first_versioned(cells)
+    if versioned and not usable(scenario_cells(cells, versioned)).empty:
+        todo[GO_VERSIONS_FIGURE] = lambda: plots.by_go_version(
+            version_panels(summary, cells, study), "What changed between Go versions")
+    return todo
+
+
+def render_png(draw: Callable[[], Figure]) -> bytes:
     """One figure drawn by `draw` as PNG bytes (the figure is closed)."""
     return plots.to_png(draw())
 
 
-_PENDING: list[Callable[[], object]] = []  # the figures a forked worker draws, by index
+_PENDING: list[Callable[[], Figure]] = []  # the figures a forked worker draws, by index
 
 
 def _render_pending(index: int) -> bytes:
     return render_png(_PENDING[index])
 
 
-def _start_rendering(draws: list[Callable[[], object]]) -> Callable[[], list[bytes]]:
+def _start_rendering(draws: list[Callable[[], Figure]]) -> Callable[[], list[bytes]]:
     """Start drawing every figure; returns the call that waits for their PNG bytes, in order.
 
     Drawing is CPU-bound matplotlib work that holds the GIL, so with more than one CPU the figures
@@ -271,20 +208,8 @@ def _start_rendering(draws: list[Callable[[], object]]) -> Callable[[], list[byt
     return wait
 
 
-def _render_all(draws: list[Callable[[], object]]) -> list[bytes]:
+def _render_all(draws: list[Callable[[], Figure]]) -> list[bytes]:
     return _start_rendering(draws)()
-
-
-def figures_to_draw(run, summary: pd.DataFrame, data: analysis.RunData | None = None) -> dict[str, Callable[[], object]]:
-    """Every figure whose scenario has a completed cell: path relative to the run directory → its draw."""
-    todo: dict[str, Callable[[], object]] = {}
-    for rel, (scenario, draw) in figure_builders(run, summary, data).items():
-        ran = _scenario_cells(run.cells, scenario)
-        if "status" in ran.columns:
-            ran = ran[ran["status"].astype(str).isin(claims.USABLE_STATUSES)]
-        if not ran.empty:
-            todo[rel] = draw
-    return todo
 
 
 def _write_figures(out_dir: Path, figures: dict[str, bytes]) -> None:
@@ -314,10 +239,10 @@ def _provenance(manifest: dict, cells: pd.DataFrame, run_dir: Path | None = None
     return items or ["manifest.json is empty or missing"]
 
 
-def _what_ran(cells: pd.DataFrame, claim: claims.Claim) -> list[str]:
+def _what_ran(cells: pd.DataFrame, claim: Claim) -> list[str]:
     items = []
     for scenario in claim.scenarios:
-        c = _scenario_cells(cells, scenario)
+        c = scenario_cells(cells, scenario)
         if c.empty:
             items.append(f"{scenario}: not run")
             continue
@@ -328,7 +253,7 @@ def _what_ran(cells: pd.DataFrame, claim: claims.Claim) -> list[str]:
     return items
 
 
-def _versions_blocks(verdicts: pd.DataFrame, figures) -> list[Block]:
+def _versions_blocks(verdicts: pd.DataFrame, study: Study, figures) -> list[Block]:
     """Claims judged on more than one Go version: their verdict per version, side by side."""
     judged = verdicts[verdicts["go_version"].astype(str) != ""]
     multi = [c for c, g in judged.groupby("claim", sort=False) if g["go_version"].nunique() > 1]
@@ -336,7 +261,7 @@ def _versions_blocks(verdicts: pd.DataFrame, figures) -> list[Block]:
         return []
     versions = sorted(set(judged["go_version"].astype(str)), key=lambda v: order_key("go", v))
     rows = []
-    for cid in (c for c in claims.CLAIMS if c in multi):
+    for cid in (c.id for c in study.claims if c.id in multi):
         by = dict(zip(judged.loc[judged["claim"] == cid, "go_version"].astype(str),
                       judged.loc[judged["claim"] == cid, "verdict"]))
         rows.append({"claim": cid, **{v: by.get(v, "–") for v in versions}})
@@ -344,14 +269,14 @@ def _versions_blocks(verdicts: pd.DataFrame, figures) -> list[Block]:
               Block("p", "Verdicts of the claims that were run on several Go versions; each verdict's evidence "
                          "(below, per claim) says what differs."),
               Block("table", pd.DataFrame(rows, columns=["claim"] + versions))]
-    if "figures/go_versions.png" in figures:
-        blocks.append(Block("image", ("figures/go_versions.png", "what changed between Go versions")))
+    if GO_VERSIONS_FIGURE in figures:
+        blocks.append(Block("image", (GO_VERSIONS_FIGURE, "what changed between Go versions")))
     return blocks
 
 
-def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, figures) -> list[Block]:
+def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, study: Study, figures) -> list[Block]:
     """The same memory as each monitoring tool shows it, at the end of the phases that tell them apart."""
-    table = tool_rows(summary, cells)
+    table = tool_rows(summary, cells, study.tool_phases)
     if table.empty:
         return []
     bytes_unit = metric_unit("rss@idle")
@@ -365,8 +290,8 @@ def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, figures) -> list[Bl
                          "at the end of the phase, median over repeats."),
               Block("list", [f"{v.name}: {v.formula}" for v in TOOL_VIEWS]),
               Block("table", shown)]
-    if "figures/tool_views.png" in figures:
-        blocks.append(Block("image", ("figures/tool_views.png", "what each tool shows")))
+    if TOOL_VIEWS_FIGURE in figures:
+        blocks.append(Block("image", (TOOL_VIEWS_FIGURE, "what each tool shows")))
     return blocks
 
 
@@ -392,22 +317,22 @@ def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
     return items
 
 
-def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: list[str]) -> list[Block]:
-    cells = run.cells
-    manifest = getattr(run, "manifest", {}) or {}
-    title = "goreclaim report" + (f": {manifest['run_id']}" if "run_id" in manifest else "")
+def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.DataFrame,
+                 figures: list[str]) -> list[Block]:
+    cells, manifest = run.cells, run.manifest
+    title = study.title + (f": {manifest['run_id']}" if "run_id" in manifest else "")
     blocks = [Block("h1", title),
-              Block("p", "Each claim of the article was tested by experiment in memory-limited runs; every "
-                         "verdict below is computed from this run's measurements."),
-              Block("h2", "Provenance"), Block("list", _provenance(manifest, cells, getattr(run, "path", None))),
+              Block("p", study.intro),
+              Block("h2", "Provenance"), Block("list", _provenance(manifest, cells, run.path)),
               Block("h2", "Verdicts"),
               Block("table", verdicts[["claim", "go_version", "verdict", "evidence"]].rename(
                   columns={"go_version": "Go"}))]
-    blocks += _versions_blocks(verdicts, figures)
-    blocks += _tool_blocks(summary, cells, figures)
-    for cid, claim in claims.CLAIMS.items():
+    blocks += _versions_blocks(verdicts, study, figures)
+    blocks += _tool_blocks(summary, cells, study, figures)
+    for claim in study.claims:
+        cid = claim.id
         rows = verdicts[verdicts["claim"] == cid]
-        blocks += [Block("h2", f"{cid} (§{claim.section})"), Block("p", f"The article: {claim.statement}"),
+        blocks += [Block("h2", f"{cid} (§{claim.section})"), Block("p", f"{study.source}: {claim.statement}"),
                    Block("p", f"A fair test: {claim.fair_test}"), Block("h3", "What was run"),
                    Block("list", _what_ran(cells, claim))]
         scoped = cells[cells["scenario"].isin(claim.scenarios)] if "scenario" in cells.columns else cells.iloc[0:0]
@@ -415,16 +340,17 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
             table = analysis.by_config(summary, scoped, claim.metrics)
             blocks += [Block("h3", "Numbers (median, min–max over repeats)"),
                        Block("table", numbers_table(table, claim.metrics))]
-        if claim.figure in figures:
-            blocks.append(Block("image", (claim.figure, f"{cid}: {claim.figure}")))
+        if claim.figure is not None and claim.figure.path in figures:
+            blocks.append(Block("image", (claim.figure.path, f"{cid}: {claim.figure.path}")))
         if claim.mechanism:
             blocks.append(Block("p", f"Mechanism: {claim.mechanism}"))
         blocks.append(Block("h3", "Verdict"))
         blocks.append(Block("list", [f"Go {r.go_version or '–'}: {r.verdict}. {r.evidence}"
                                      for r in rows.itertuples(index=False)]))
-    blocks += [Block("h2", "Claims about other runtimes (not tested)"),
-               Block("table", pd.DataFrame([{"claim": k, "statement": s, "why not": w}
-                                            for k, (s, w) in claims.NOT_TESTED.items()]))]
+    if study.not_tested:
+        blocks += [Block("h2", study.not_tested_title),
+                   Block("table", pd.DataFrame([{"claim": n.id, "statement": n.statement, "why not": n.why}
+                                                for n in study.not_tested]))]
     blocks += [Block("h2", "Limitations"), Block("list", limitations(manifest, cells))]
     blocks.append(Block("h2", "Cells"))
     keep = with_host(cells, [c for c in ("cell_id", "scenario", "go_version", "status", "exit_code", "oom_killed",
@@ -456,16 +382,16 @@ def program_figure(scenario: str) -> str:
     return f"figures/{scenario}_memory.png"
 
 
-def program_figures(run, data: analysis.RunData) -> dict[str, tuple[str, Callable[[], object]]]:
+def program_figures(run: Run, data: analysis.RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     """One figure per program: RSS, working set, cgroup usage and (a Go program's) gctrace heap over
     time per cell, phases marked."""
     cells = run.cells
     out = {}
     for scenario in dict.fromkeys(cells.get("scenario", pd.Series(dtype=object)).astype(str)):
         def draw(scenario=scenario):
-            c = _scenario_cells(cells, scenario)
+            c = scenario_cells(cells, scenario)
             c = c[c["status"].astype(str).isin(claims.USABLE_STATUSES)] if "status" in c.columns else c
-            return plots.memory_breakdown(data, c, f"{scenario}: memory over time", memory_limit=_limit(c),
+            return plots.memory_breakdown(data, c, f"{scenario}: memory over time", memory_limit=memory_limit(c),
                                           max_panels=6, series=plots.PROGRAM_SERIES, gctrace=True)
         out[program_figure(scenario)] = (scenario, draw)
     return out
@@ -518,9 +444,8 @@ def _program_tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame) -> list[Blo
             Block("table", table)]
 
 
-def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list[Block]:
-    cells = run.cells
-    manifest = getattr(run, "manifest", {}) or {}
+def build_program_blocks(run: Run, summary: pd.DataFrame, figures: list[str]) -> list[Block]:
+    cells, manifest = run.cells, run.manifest
     blocks = [Block("h1", "goreclaim report" + (f": {manifest['run_id']}" if "run_id" in manifest else "")),
               Block("p", "A program measured under the matrix: its memory as the process, a dashboard and the "
                          "kernel see it, and the Go runtime's GC cycles and CPU from its gctrace lines where "
@@ -531,7 +456,7 @@ def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list
         what = program.get("binary") or program.get("package")
         blocks.append(Block("p", f"Program ({program.get('kind')}): {what} "
                                  f"{' '.join(program.get('args', []))}".rstrip()))
-    blocks += [Block("h2", "Provenance"), Block("list", _provenance(manifest, cells, getattr(run, "path", None)))]
+    blocks += [Block("h2", "Provenance"), Block("list", _provenance(manifest, cells, run.path))]
     if len(cells):
         metrics = [m for m in PROGRAM_METRICS if m in summary.columns and summary[m].notna().any()]
         rows = []
@@ -557,7 +482,7 @@ def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list
         table[c] = table[c].map(lambda v: "" if axis_text(v) == "unset" else axis_text(v)[:300])
     blocks.append(Block("table", table))
     blocks.append(Block("h2", "Output"))
-    run_dir = getattr(run, "path", None)
+    run_dir = run.path
     for cell_id in cells.get("cell_id", pd.Series(dtype=object)).astype(str):
         tail = _output_tail(run_dir, cell_id)
         blocks += [Block("h3", cell_id), Block("pre", tail) if tail else Block("p", "no output")]
@@ -567,28 +492,31 @@ def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list
     return blocks
 
 
-def build_results(run) -> Results:
-    """Everything the report says about a loaded run, figures drawn into run.path."""
+def build_results(run: Run, study: Study) -> Results:
+    """Everything the report says about a loaded run, the study's claims judged and their figures
+    drawn into run.path. Raises StudyError when a figure the study declares cannot be drawn."""
+    check_figures(study)
     data = analysis.split_by_cell(run.samples, run.events)
     summary = analysis.summarize(run.cells, data)
-    programs = {p.get("scenario") for p in (getattr(run, "manifest", {}) or {}).get("programs", [])}
+    programs = {p.get("scenario") for p in run.manifest.get("programs", [])}
     scenarios = set(run.cells["scenario"].astype(str)) if "scenario" in run.cells.columns else set()
     if programs and scenarios <= programs:  # only programs ran (with built-in workloads: the claims report)
-        # No claims about a program: claims are about the article.
-        verdicts = claims.evaluate(run, summary, data).iloc[0:0]
+        # No claims about a program: claims are a study's.
+        verdicts = claims.evaluate(run, study, summary, data).iloc[0:0]
         todo = {rel: draw for rel, (_, draw) in program_figures(run, data).items()}
         figures = dict(zip(todo, _render_all(list(todo.values()))))
         _write_figures(Path(run.path), figures)
         results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
         results.blocks = build_program_blocks(run, summary, list(figures))
         return results
-    todo = figures_to_draw(run, summary, data)
+    todo = figures_to_draw(run, study, summary, data)
     rendered = _start_rendering(list(todo.values()))   # drawn while the claims and the text are made
     try:
-        verdicts = claims.evaluate(run, summary, data)
-        # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).
-        verdicts["figure"] = verdicts["figure"].where(verdicts["figure"].isin(list(todo)), "")
-        blocks = build_blocks(run, summary, verdicts, list(todo))
+        verdicts = claims.evaluate(run, study, summary, data)
+        # A claim's figure is missing only where its scenario has no usable cell (check_figures
+        # refused every figure that cannot be drawn): its rows name no figure then.
+        verdicts["figure"] = [f if f in todo else "" for f in verdicts["figure"]]
+        blocks = build_blocks(run, study, summary, verdicts, list(todo))
     finally:
         pngs = rendered()   # also on an error: the drawing workers are always reaped
     figures = dict(zip(todo, pngs))
@@ -598,12 +526,11 @@ def build_results(run) -> Results:
     return results
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Analyse a run directory in place, writing every exporter's file; returns the path of report.md."""
+def write_report(run_dir: str | Path, study: Study) -> Path:
+    """Analyse a run directory in place against a study, writing every exporter's file; returns the
+    path of report.md."""
     run_dir = Path(run_dir)
-    from harness.store.rundir import load_run
-
-    results = build_results(load_run(run_dir))
+    results = build_results(load_run(run_dir), study)
     for exporter in EXPORTERS:
         (run_dir / exporter.file_name).write_bytes(exporter.render(results))
     return run_dir / "report.md"

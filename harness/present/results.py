@@ -8,13 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-
-
-def _by_cell(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    if frame.empty:
-        return {}
-    # observed=True: with categorical ids, only the cells present (not every category).
-    return {str(k): g for k, g in frame.groupby("cell_id", sort=False, observed=True)}
+from harness.store.rundir import Run
 
 
 @dataclass
@@ -29,23 +23,23 @@ class Block:
 class Results:
     """A run and all the report made of it: what every exporter renders from.
 
-    `run` is the loaded run directory (harness.store.rundir.Run: path, manifest, cells, samples,
-    events); `figures` maps each figure drawn (path relative to the run directory) to its PNG bytes.
+    `run` is the loaded run directory (path, manifest, cells, samples, events); `figures` maps each
+    figure drawn (path relative to the run directory) to its PNG bytes.
     """
 
-    run: object
+    run: Run
     summary: pd.DataFrame
     verdicts: pd.DataFrame
     figures: dict[str, bytes] = field(default_factory=dict)
     blocks: list[Block] = field(default_factory=list)
 
     @property
-    def path(self) -> Path | None:
-        return getattr(self.run, "path", None)
+    def path(self) -> Path:
+        return self.run.path
 
     @property
     def manifest(self) -> dict:
-        return getattr(self.run, "manifest", {}) or {}
+        return self.run.manifest
 
     @property
     def cells(self) -> pd.DataFrame:

@@ -130,10 +130,6 @@ def ratio2(x: float) -> str:
     return f"{x:.2f}"
 
 
-def seconds0(s: float) -> str:
-    return f"{s:.0f} s"
-
-
 seconds2 = UNITS["s"].format  # 0.523 -> "0.52 s"
 
 

@@ -47,7 +47,7 @@ _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"
 
 
 def camel(scenario: str) -> str:
-    """'alloc_release' → 'AllocRelease'."""
+    """'cache_growth_2' → 'CacheGrowth2'."""
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[_\-\s]+", scenario) if part)
 
 
@@ -140,8 +140,8 @@ def benchmark_lines(results: Results) -> list[str]:
 def _custom_metrics(results: Results) -> dict[str, dict]:
     """Each program benchmark's own metrics (b.ReportMetric), from its first result line, by cell;
     the events are filtered once, not once per cell."""
-    events = getattr(results.run, "events", None)
-    if events is None or events.empty:
+    events = results.run.events
+    if events.empty:
         return {}
     bench = events[events["kind"].astype(str) == "bench"]
     out: dict[str, dict] = {}

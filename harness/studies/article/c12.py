@@ -24,7 +24,7 @@ from harness.analyse.claims.common import (
     ratio2,
     span,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 SAME_LOW, SAME_HIGH = 0.9, 1.1   # usage / RSS at the peak within this band counts as the same
 LIMIT_SLACK = 1.01               # peak usage may exceed the limit by this factor (accounting granularity)
@@ -99,7 +99,7 @@ CLAIM = Claim(
     "memory.max).",
     scenarios=("cgroup_limit",),
     metrics=("peak_rss", "peak_cgroup", "cgroup_usage@hold", "working_set@idle", "oom_killed"),
-    figure="figures/cgroup_limit_usage.png",
+    figure=FigureSpec("breakdown", "cgroup_limit", "cgroup_limit_usage"),
     decide=decide, evidence=evidence,
     mechanism=(
         "cgroup usage (memory.usage_in_bytes on v1, memory.current on v2) charges every page the container "

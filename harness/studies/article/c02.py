@@ -14,7 +14,7 @@ from harness.analyse.claims.common import (
     retained,
     span,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 # Share of the rise above baseline that FreeOSMemory must hand back for "hands it back".
 HANDED_BACK = 0.75
@@ -85,7 +85,7 @@ CLAIM = Claim(
     "call is `runtime/debug.FreeOSMemory()`.",
     scenarios=("alloc_release",),
     metrics=("rss@baseline", "peak_rss", "rss@freeos", "final_rss"),
-    figure="figures/alloc_release_rss.png",
+    figure=FigureSpec("rss-over-time", "alloc_release", "alloc_release_rss"),
     decide=decide, evidence=evidence,
     mechanism=("The article's `runtime.Debug.FreeOSMemory()` does not compile; runtime/debug.FreeOSMemory runs "
                "runtime.GC() and then mheap.scavengeAll, which scavenges every free page with force "

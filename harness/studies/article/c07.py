@@ -25,7 +25,7 @@ from harness.analyse.claims.common import (
     mib,
     unlimited,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 # Retained heap at most this many times the runtime's retention goal: released down to the share.
 AT_GOAL = 1.05
@@ -130,7 +130,8 @@ CLAIM = Claim(
     "ratio), after one GC and after two; with GOMEMLIMIT against 95% of the limit.",
     scenarios=("release_threshold", "idle_scavenger"),
     metrics=("rss@idle", "heap_goal@idle", "gc_cycles"),
-    figure="figures/release_threshold_retained.png",
+    figure=FigureSpec("bars", "release_threshold", "release_threshold_retained", metrics=("rss@idle", "heap_goal@idle"),
+                      x="gcs", hue="gomemlimit", title="release_threshold: retained RSS and heap goal after the idle window"),
     version_metric="rss@idle",
     decide=decide, evidence=evidence,
     mechanism=("runtime/mgcscavenge.go gcPaceScavenger: the background scavenger keeps heapInUse + heapFree at "

@@ -17,7 +17,7 @@ from harness.analyse.claims.common import (
     signed_pct,
     span,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 from harness.define.units import UNITS
 
 LOAD_PHASE = "load"
@@ -134,7 +134,8 @@ CLAIM = Claim(
     "latency and throughput do.",
     scenarios=("freeos_periodic", "freeos_syscalls"),
     metrics=("freeos_calls", "freeos_p50_ns", "unit_p50_ns", "unit_p99_ns", "throughput", "minflt", "mean_rss"),
-    figure="figures/freeos_periodic.png",
+    figure=FigureSpec("bars", "freeos_periodic", "freeos_periodic",
+                      metrics=("freeos_p50_ns", "unit_p99_ns", "minflt", "throughput", "mean_rss"), x="every"),
     decide=decide, evidence=evidence,
     mechanism="debug.FreeOSMemory runs a blocking GC and then scavenges every free page, bypassing the "
               "scavenger's pacing and density rule (runtime/mheap.go runtime_debug_freeOSMemory = GC() + "

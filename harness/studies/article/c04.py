@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.analyse.claims.common import Decision, axis, col, decision, span
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 
 def decide(t: pd.DataFrame, derived) -> Decision:
@@ -48,7 +48,7 @@ CLAIM = Claim(
     "memory exceeds the limit. Killed or not; RSS, LazyFree and cgroup usage on the way.",
     scenarios=("oom_pressure",),
     metrics=("oom_killed", "peak_cgroup", "lazyfree@settle", "rss@hold"),
-    figure="figures/oom_pressure_rss.png",
+    figure=FigureSpec("rss-over-time", "oom_pressure", "oom_pressure_rss"),
     decide=decide, evidence=evidence,
     mechanism=("With madvdontneed=0 the runtime returns memory with MADV_FREE (runtime/mem_linux.go sysUnusedOS): "
                "the pages stay in RSS and cgroup usage as LazyFree, moved to the inactive file LRU (Linux 4.12+, "

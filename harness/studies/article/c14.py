@@ -11,7 +11,7 @@ import pandas as pd
 
 from harness.analyse import residency
 from harness.analyse.claims.common import Decision, MiB, axis, combine, decision, mib, span
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 GROWS = MiB        # bytes/s: the unbounded cache's RSS slope must exceed this to count as growing
 FLAT_SHARE = 0.2   # flat: slope below this share of the unbounded, every-key-new slope
@@ -96,7 +96,7 @@ CLAIM = Claim(
     "and two GCs: what the emptied map keeps.",
     scenarios=("cache_growth",),
     metrics=("peak_rss", "final_rss", "heap_inuse@serve", "heap_inuse@idle"),
-    figure="figures/cache_growth_rss.png",
+    figure=FigureSpec("rss-over-time", "cache_growth", "cache_growth_rss"),
     decide=decide, evidence=evidence,
     mechanism=(
         "The GC frees only what is unreachable (runtime/mgc.go marks from the roots): a value still in the map is "

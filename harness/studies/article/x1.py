@@ -21,7 +21,7 @@ from harness.analyse.claims.common import (
     span,
     unlimited,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 PARTS = ("lower peak", "more GC CPU", "less throughput", "soft above the live heap", "GOGC=off kept alive")
 
@@ -167,7 +167,8 @@ CLAIM = Claim(
     "scavenger CPU, throughput, the limiter metric, OOM kills; GOGC=off with and without a limit.",
     scenarios=("gomemlimit", "gogc_sweep"),
     metrics=("peak_rss", "gc_cpu_s", "scavenge_cpu_s", "throughput", "limiter_engaged", "oom_killed"),
-    figure="figures/gomemlimit.png",
+    figure=FigureSpec("bars", "gomemlimit", "gomemlimit", metrics=("peak_rss", "gc_cpu_s", "throughput", "oom_killed"),
+                      x="gomemlimit"),
     version_metric="peak_rss",
     decide=decide, evidence=evidence,
     not_applicable=lambda go: "GOMEMLIMIT arrived in Go 1.19" if go_before(go, (1, 19)) else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.analyse.claims.common import Decision, MiB, col, decision, mib, pct, span
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 SHRANK = 0.10        # VmSize fell by more than this share of its maximum: address space given back
 NEVER_SHRANK = 0.02  # ...by less than this share in every cell: it never shrank
@@ -61,7 +61,8 @@ CLAIM = Claim(
     "Whether VmSize ever shrinks while RSS falls; which system calls release memory (syscall trace).",
     scenarios=("syscalls", "idle_scavenger"),
     metrics=("max_vm_size", "final_vm_size", "peak_rss", "final_rss"),
-    figure="figures/syscalls_vm_size.png",
+    figure=FigureSpec("rss-over-time", "syscalls", "syscalls_vm_size", series=("proc", "vm_size"),
+                      title="syscalls: address space (VmSize) over time"),
     decide=decide, evidence=evidence,
     mechanism=("The Go runtime never unmaps heap memory on Linux: the scavenger and debug.FreeOSMemory return "
                "pages with madvise (runtime/mem_linux.go sysUnusedOS: MADV_DONTNEED, or MADV_FREE with "
