@@ -26,6 +26,7 @@ from harness.analyse.claims import Claim, Study
 from harness.analyse.views import TOOL_VIEWS
 from harness.define.axes import axis_text, order_key
 from harness.define.metrics import metric_label, metric_unit
+from harness.define.units import format_size
 from harness.present import plots
 from harness.present.exporters import EXPORTERS
 from harness.present.figures import FigureInputs, check_figures, draw_figure, memory_limit, scenario_cells
@@ -76,8 +77,9 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def sampler_rates(run_dir: Path) -> list[str]:
-    """Achieved sampler statistics per tier, as median (min–max) over cells, from cells/*/cell.json."""
+def sampler_rates(run_dir: Path) -> list[tuple[str, str]]:
+    """Achieved sampler statistics per tier, as median (min–max) over cells, from cells/*/cell.json:
+    (statistic, value) rows."""
     stats: dict[str, list[float]] = {}
     for path in sorted(run_dir.glob("cells/*/cell.json")):
         try:
@@ -93,10 +95,10 @@ def sampler_rates(run_dir: Path) -> list[str]:
             gone.append(f"{k.split('_gone.')[1]} in {len(values)}")
             continue
         v = pd.Series(values)
-        out.append(f"sampler {k}: median {v.median():.4g} (min {v.min():.4g}, max {v.max():.4g}) over {len(v)} cells")
+        out.append((f"sampler {k}", f"median {v.median():.4g} (min {v.min():.4g}, max {v.max():.4g}) over {len(v)} cells"))
     if gone:
-        out.append("sampler probes whose target went away before the sampler stopped (the program had ended): "
-                   + ", ".join(gone) + " cells")
+        out.append(("sampler probes whose target went away before it stopped (the program had ended)",
+                    ", ".join(gone) + " cells"))
     return out
 
 
@@ -221,22 +223,41 @@ def _write_figures(out_dir: Path, figures: dict[str, bytes]) -> None:
 
 # ---- the report ---------------------------------------------------------------------------------------
 
-def _provenance(manifest: dict, cells: pd.DataFrame, run_dir: Path | None = None) -> list[str]:
-    items = []
+def _readable(key: str, value) -> str:
+    """A manifest value as a reader wants it: sizes for byte counts, lists joined, yes/no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)) and key.endswith("_bytes"):
+        return format_size(int(value))
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_readable(key, v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_readable(k, v)}" for k, v in sorted(value.items())) or "none"
+    return str(value)
+
+
+def provenance(manifest: dict, cells: pd.DataFrame, run_dir: Path | None = None) -> pd.DataFrame:
+    """Where and how the run was made, one (item, value) row each: the manifest's keys in
+    PROVENANCE_KEYS order with nested tables flattened into their own rows ("host: cpus"), the cells'
+    statuses, and the sampler's achieved rates."""
+    rows = []
     keys = [k for k in PROVENANCE_KEYS if k in manifest] + sorted(k for k in manifest if k not in PROVENANCE_KEYS)
     for k in keys:
         v = manifest[k]
-        items.append(f"{k}: {v if isinstance(v, (str, int, float, bool)) else json.dumps(v, sort_keys=True)}")
+        if isinstance(v, dict) and v:
+            rows += [(f"{k}: {sub}", _readable(sub, value)) for sub, value in _flatten(v).items()]
+        else:
+            rows.append((k, _readable(k, v)))
     if "go_versions" not in manifest and "go_version" in cells.columns:
-        items.append("Go versions in cells: " + ", ".join(sorted(set(cells["go_version"].map(axis_text)))))
+        rows.append(("Go versions in cells", ", ".join(sorted(set(cells["go_version"].map(axis_text))))))
     if "backend" not in manifest and "backend" in cells.columns:
-        items.append("backends in cells: " + ", ".join(sorted(set(cells["backend"].map(axis_text)))))
+        rows.append(("backends in cells", ", ".join(sorted(set(cells["backend"].map(axis_text))))))
     if "status" in cells.columns:
         counts = cells["status"].astype(str).value_counts().sort_index()
-        items.append("cell statuses: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+        rows.append(("cell statuses", ", ".join(f"{s} {n}" for s, n in counts.items())))
     if run_dir is not None:
-        items += sampler_rates(run_dir)
-    return items or ["manifest.json is empty or missing"]
+        rows += sampler_rates(run_dir)
+    return pd.DataFrame(rows or [("manifest.json", "empty or missing")], columns=["item", "value"])
 
 
 def _what_ran(cells: pd.DataFrame, claim: Claim) -> list[str]:
@@ -253,25 +274,41 @@ def _what_ran(cells: pd.DataFrame, claim: Claim) -> list[str]:
     return items
 
 
-def _versions_blocks(verdicts: pd.DataFrame, study: Study, figures) -> list[Block]:
-    """Claims judged on more than one Go version: their verdict per version, side by side."""
-    judged = verdicts[verdicts["go_version"].astype(str) != ""]
-    multi = [c for c, g in judged.groupby("claim", sort=False) if g["go_version"].nunique() > 1]
-    if not multi:
+def _versions_blocks(figures) -> list[Block]:
+    """The metric behind each claim's change across Go versions (the verdicts per version are the matrix's)."""
+    if GO_VERSIONS_FIGURE not in figures:
         return []
-    versions = sorted(set(judged["go_version"].astype(str)), key=lambda v: order_key("go", v))
+    return [Block("h2", "What changed between Go versions"),
+            Block("p", "For each claim judged on several Go versions, the metric its verdict turns on, per Go "
+                       "version; the summary's matrix gives the verdicts and each claim's evidence (below) says "
+                       "what differs."),
+            Block("image", (GO_VERSIONS_FIGURE, "what changed between Go versions"))]
+
+
+# The dimensions a verdict is given for, in the matrix's column order (a cgroup version joins the Go
+# version here once verdicts carry one).
+VERDICT_DIMENSIONS = ("go_version",)
+NOT_RUN = "not run"
+
+
+def verdict_matrix(verdicts: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """One row per claim: its id, its sentence in plain words, then its verdict under each value of
+    the verdict dimensions that the run has ("" where it was not judged; "not run" across a claim
+    no cell of which ran)."""
+    dims = [d for d in VERDICT_DIMENSIONS if d in verdicts.columns]
+    judged = verdicts[verdicts[dims[0]].astype(str) != ""] if dims else verdicts.iloc[0:0]
+    keys = judged[dims].astype(str).apply(tuple, axis=1) if len(judged) else pd.Series(dtype=object)
+    columns = sorted(set(keys), key=lambda key: tuple(order_key("go" if d == "go_version" else d, v)
+                                                      for d, v in zip(dims, key)))
+    names = [" · ".join(key) for key in columns] or ["verdict"]   # nothing judged: one column, "not run"
     rows = []
-    for cid in (c.id for c in study.claims if c.id in multi):
-        by = dict(zip(judged.loc[judged["claim"] == cid, "go_version"].astype(str),
-                      judged.loc[judged["claim"] == cid, "verdict"]))
-        rows.append({"claim": cid, **{v: by.get(v, "–") for v in versions}})
-    blocks = [Block("h2", "What changed between Go versions"),
-              Block("p", "Verdicts of the claims that were run on several Go versions; each verdict's evidence "
-                         "(below, per claim) says what differs."),
-              Block("table", pd.DataFrame(rows, columns=["claim"] + versions))]
-    if GO_VERSIONS_FIGURE in figures:
-        blocks.append(Block("image", (GO_VERSIONS_FIGURE, "what changed between Go versions")))
-    return blocks
+    for claim in study.claims:
+        mine = judged[judged["claim"] == claim.id]
+        by = dict(zip(keys[mine.index], mine["verdict"])) if len(mine) else {}
+        row = {"claim": claim.id, "in plain words": claim.plain or claim.statement}
+        row.update({name: by.get(key, "" if by else NOT_RUN) for key, name in zip(columns or [()], names)})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["claim", "in plain words"] + names)
 
 
 def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, study: Study, figures) -> list[Block]:
@@ -319,39 +356,44 @@ def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
 
 def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.DataFrame,
                  figures: list[str]) -> list[Block]:
+    """The report: the answer first (each claim in a sentence and its verdict per Go version), then
+    what each tool shows, each claim with its figure, numbers and evidence, and provenance last."""
     cells, manifest = run.cells, run.manifest
     title = study.title + (f": {manifest['run_id']}" if "run_id" in manifest else "")
     blocks = [Block("h1", title),
               Block("p", study.intro),
-              Block("h2", "Provenance"), Block("list", _provenance(manifest, cells, run.path)),
-              Block("h2", "Verdicts"),
-              Block("table", verdicts[["claim", "go_version", "verdict", "evidence"]].rename(
-                  columns={"go_version": "Go"}))]
-    blocks += _versions_blocks(verdicts, study, figures)
+              Block("h2", "Summary"),
+              Block("verdicts", verdict_matrix(verdicts, study))]
+    if study.not_tested:
+        blocks.append(Block("p", f"{study.not_tested_title}: {', '.join(n.id for n in study.not_tested)}, "
+                                 "listed below."))
     blocks += _tool_blocks(summary, cells, study, figures)
+    blocks += _versions_blocks(figures)
     for claim in study.claims:
         cid = claim.id
         rows = verdicts[verdicts["claim"] == cid]
-        blocks += [Block("h2", f"{cid} (§{claim.section})"), Block("p", f"{study.source}: {claim.statement}"),
-                   Block("p", f"A fair test: {claim.fair_test}"), Block("h3", "What was run"),
-                   Block("list", _what_ran(cells, claim))]
+        blocks += [Block("h2", f"{cid} (§{claim.section})", anchor=cid),
+                   Block("p", f"{study.source}: {claim.statement}"),
+                   Block("p", f"A fair test: {claim.fair_test}")]
+        if claim.figure is not None and claim.figure.path in figures:
+            blocks.append(Block("image", (claim.figure.path, f"{cid}: {claim.figure.path}")))
         scoped = cells[cells["scenario"].isin(claim.scenarios)] if "scenario" in cells.columns else cells.iloc[0:0]
         if len(scoped):
             table = analysis.by_config(summary, scoped, claim.metrics)
             blocks += [Block("h3", "Numbers (median, min–max over repeats)"),
                        Block("table", numbers_table(table, claim.metrics))]
-        if claim.figure is not None and claim.figure.path in figures:
-            blocks.append(Block("image", (claim.figure.path, f"{cid}: {claim.figure.path}")))
+        blocks += [Block("h3", "What was run"), Block("list", _what_ran(cells, claim))]
         if claim.mechanism:
             blocks.append(Block("p", f"Mechanism: {claim.mechanism}"))
-        blocks.append(Block("h3", "Verdict"))
-        blocks.append(Block("list", [f"Go {r.go_version or '–'}: {r.verdict}. {r.evidence}"
-                                     for r in rows.itertuples(index=False)]))
+        blocks.append(Block("h3", "Verdict and evidence"))
+        blocks += [Block("details", (f"Go {r.go_version or '–'}", r.verdict, r.evidence))
+                   for r in rows.itertuples(index=False)]
     if study.not_tested:
         blocks += [Block("h2", study.not_tested_title),
                    Block("table", pd.DataFrame([{"claim": n.id, "statement": n.statement, "why not": n.why}
                                                 for n in study.not_tested]))]
     blocks += [Block("h2", "Limitations"), Block("list", limitations(manifest, cells))]
+    blocks += [Block("h2", "Provenance"), Block("table", provenance(manifest, cells, run.path))]
     blocks.append(Block("h2", "Cells"))
     keep = with_host(cells, [c for c in ("cell_id", "scenario", "go_version", "status", "exit_code", "oom_killed",
                                          "wall_s", "reason") if c in cells.columns])
@@ -456,7 +498,6 @@ def build_program_blocks(run: Run, summary: pd.DataFrame, figures: list[str]) ->
         what = program.get("binary") or program.get("package")
         blocks.append(Block("p", f"Program ({program.get('kind')}): {what} "
                                  f"{' '.join(program.get('args', []))}".rstrip()))
-    blocks += [Block("h2", "Provenance"), Block("list", _provenance(manifest, cells, run.path))]
     if len(cells):
         metrics = [m for m in PROGRAM_METRICS if m in summary.columns and summary[m].notna().any()]
         rows = []
@@ -474,6 +515,7 @@ def build_program_blocks(run: Run, summary: pd.DataFrame, figures: list[str]) ->
     for rel in figures:
         blocks.append(Block("image", (rel, rel)))
     blocks += _program_tool_blocks(summary, cells)
+    blocks += [Block("h2", "Provenance"), Block("table", provenance(manifest, cells, run.path))]
     blocks.append(Block("h2", "Cells"))
     keep = with_host(cells, [c for c in ("cell_id", "go_version", "status", "exit_code", "oom_killed", "wall_s",
                                          "reason") if c in cells.columns])

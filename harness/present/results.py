@@ -13,10 +13,17 @@ from harness.store.rundir import Run
 
 @dataclass
 class Block:
-    """One piece of the report, rendered alike to Markdown and HTML."""
+    """One piece of the report, rendered alike to Markdown and HTML.
 
-    kind: str          # h1 | h2 | h3 | p | table | image | list | pre (text shown as it is)
-    content: object    # str, DataFrame, list[str], or (path, alt)
+    kinds: h1 | h2 | h3 | p | list | pre (text shown as it is) | table (a DataFrame) | image ((path,
+    alt)) | verdicts (a DataFrame: claim, its sentence, then one column of verdicts per Go version,
+    coloured in HTML) | details ((summary, verdict, text): a verdict whose text folds away under it in HTML).
+    An h2's `anchor` names it in links (a claim's id), and the HTML's table of contents lists the h2s.
+    """
+
+    kind: str
+    content: object
+    anchor: str = ""
 
 
 @dataclass

@@ -107,6 +107,7 @@ CLAIM = Claim(
     "right away, so `top`/`free` show it as still used.",
     "RSS after the live data is dropped and runtime.GC() runs: one GC with a 30 s idle window, one GC with a "
     "140 s window that crosses the periodic GC, and three GCs; what returned the memory and when.",
+    plain="After a GC, Go keeps the memory it freed for a while instead of returning it to the OS.",
     scenarios=("idle_three_gcs", "idle_one_gc", "idle_scavenger"),
     metrics=("peak_rss", "rss@release", "final_rss", "release_s"),
     figure=FigureSpec("rss-over-time", "idle_scavenger", "idle_scavenger_rss"),

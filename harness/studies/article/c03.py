@@ -96,6 +96,7 @@ CLAIM = Claim(
     "`GODEBUG=madvdontneed=0` is the default and uses MADV_FREE (the kernel decides when); `madvdontneed=1` "
     "uses MADV_DONTNEED and frees physical memory at once.",
     "Which setting the default behaves like (unset vs explicit 0 and 1); RSS and LazyFree after release.",
+    plain="By default Go frees with MADV_FREE (the kernel takes pages later); madvdontneed=1 frees at once.",
     scenarios=("madvdontneed",),
     metrics=("peak_rss", "rss@freeos", "lazyfree@freeos"),
     figure=FigureSpec("rss-over-time", "madvdontneed", "madvdontneed_rss", overlay="madvdontneed", max_panels=10,

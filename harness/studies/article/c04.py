@@ -46,6 +46,7 @@ CLAIM = Claim(
     "Setting `madvdontneed=1` keeps a container from being OOM-killed because RSS stays high.",
     "Under a cgroup limit: release memory with each setting, then allocate so that new plus lazily freed "
     "memory exceeds the limit. Killed or not; RSS, LazyFree and cgroup usage on the way.",
+    plain="GODEBUG=madvdontneed=1 keeps a container from being OOM-killed.",
     scenarios=("oom_pressure",),
     metrics=("oom_killed", "peak_cgroup", "lazyfree@settle", "rss@hold"),
     figure=FigureSpec("rss-over-time", "oom_pressure", "oom_pressure_rss"),

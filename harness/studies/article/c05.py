@@ -157,6 +157,7 @@ CLAIM = Claim(
     "ones come straight from the heap.",
     "Allocation-size sweeps around 16 B and around 32760/32768 B, pointer-free and with pointers, per Go version; "
     "the article's 16-byte struct example; the runtime's counters by size; throughput per size.",
+    plain="Objects up to 32 KiB come from a per-P cache without locks; larger ones straight from the heap.",
     scenarios=("alloc_sizes", "alloc_struct16"),
     metrics=("throughput", "ops"),
     figure=FigureSpec("sizes", "alloc_sizes", "alloc_sizes_throughput", hue="pointers",

@@ -59,6 +59,7 @@ CLAIM = Claim(
     "The runtime gives memory back with `munmap` when idle pages pass a threshold; the background scavenger "
     "uses `madvise(MADV_FREE)` or `munmap`.",
     "Whether VmSize ever shrinks while RSS falls; which system calls release memory (syscall trace).",
+    plain="The runtime gives idle memory back with munmap; the scavenger with madvise or munmap.",
     scenarios=("syscalls", "idle_scavenger"),
     metrics=("max_vm_size", "final_vm_size", "peak_rss", "final_rss"),
     figure=FigureSpec("rss-over-time", "syscalls", "syscalls_vm_size", series=("proc", "vm_size"),

@@ -128,6 +128,7 @@ CLAIM = Claim(
     "Memory goes back when free memory exceeds a share of the heap or after some GC cycles.",
     "Retained heap after a spike against the runtime's retention goal (1.1 × heap in use at the last GC × goal "
     "ratio), after one GC and after two; with GOMEMLIMIT against 95% of the limit.",
+    plain="Memory goes back once free memory passes a share of the heap, or after a few GCs.",
     scenarios=("release_threshold", "idle_scavenger"),
     metrics=("rss@idle", "heap_goal@idle", "gc_cycles"),
     figure=FigureSpec("bars", "release_threshold", "release_threshold_retained", metrics=("rss@idle", "heap_goal@idle"),

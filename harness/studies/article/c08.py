@@ -83,6 +83,7 @@ CLAIM = Claim(
     "and more throughput (its table: 50 / 100 / 300).",
     "A steady allocation load swept over GOGC, three repeats each: GC cycles, GC CPU, peak RSS, throughput; "
     "each judged from the lowest GOGC to the highest, a step within the spread between repeats deciding nothing.",
+    plain="A lower GOGC means more GCs, less memory and more CPU; a higher one the reverse.",
     scenarios=("gogc_sweep",),
     metrics=("gc_cycles", "gc_cpu_s", "peak_rss", "throughput"),
     figure=FigureSpec("bars", "gogc_sweep", "gogc_sweep", metrics=("gc_cycles", "gc_cpu_s", "peak_rss", "throughput"),

@@ -132,6 +132,7 @@ CLAIM = Claim(
     "mean RSS, latency of each unit of work (p50/p99), throughput, page faults, the time each call takes; a "
     "syscall trace for mmap/munmap against madvise. On a saturated machine CPU time cannot show the cost: "
     "latency and throughput do.",
+    plain="debug.FreeOSMemory() lowers RSS a lot, but costs CPU, latency and page faults when called often.",
     scenarios=("freeos_periodic", "freeos_syscalls"),
     metrics=("freeos_calls", "freeos_p50_ns", "unit_p50_ns", "unit_p99_ns", "throughput", "minflt", "mean_rss"),
     figure=FigureSpec("bars", "freeos_periodic", "freeos_periodic",

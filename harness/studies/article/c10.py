@@ -83,6 +83,7 @@ CLAIM = Claim(
     "does.",
     "The live heap (HeapAlloc, what inuse_space counts) next to RSS after a spike is released, and over an "
     "idle window that crosses the periodic GC: how long they differ and what closes the gap.",
+    plain="pprof's heap profile does not show the memory the OS sees; RSS does.",
     scenarios=("alloc_release", "idle_scavenger"),
     metrics=("heap_alloc@release", "heap_inuse@release", "rss@release", "peak_rss"),
     figure=FigureSpec("breakdown", "alloc_release", "alloc_release_breakdown",

@@ -71,6 +71,7 @@ CLAIM = Claim(
     "With MADV_FREE, RSS does not fall until the kernel is under memory pressure; with MADV_DONTNEED it falls "
     "at once.",
     "RSS and LazyFree after release, with no pressure and then under cgroup pressure.",
+    plain="With MADV_FREE, RSS falls only under memory pressure; with MADV_DONTNEED it falls at once.",
     scenarios=("oom_pressure", "madvdontneed"),
     metrics=("rss@freeos", "lazyfree@freeos", "lazyfree@settle", "lazyfree@hold", "oom_killed"),
     figure=FigureSpec("breakdown", "oom_pressure", "oom_pressure_breakdown"),

@@ -97,6 +97,7 @@ CLAIM = Claim(
     "the peak; after release with MADV_DONTNEED and MADV_FREE, RSS, LazyFree, usage and the working set "
     "(usage − inactive_file); at a limit below the allocation, reclaim then the kill (cgroup v2: memory.current, "
     "memory.max).",
+    plain="In a container, cgroup memory usage is the process's RSS, and the limit is enforced by an OOM kill.",
     scenarios=("cgroup_limit",),
     metrics=("peak_rss", "peak_cgroup", "cgroup_usage@hold", "working_set@idle", "oom_killed"),
     figure=FigureSpec("breakdown", "cgroup_limit", "cgroup_limit_usage"),

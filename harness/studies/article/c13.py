@@ -155,6 +155,7 @@ CLAIM = Claim(
     "one or two forced GCs and an idle window past the periodic GC: RSS against the live bytes plus the "
     "scavenger's 10% allowance. Beside it small objects freed at random, with and without FreeOSMemory: RSS per "
     "live byte.",
+    plain="Large objects freed with mixed lifetimes fragment memory and keep it resident.",
     scenarios=("large_churn", "small_frag"),
     metrics=("peak_rss", "rss@release", "rss@idle", "heap_inuse@idle"),
     figure=FigureSpec("breakdown", "large_churn", "large_churn_rss"),

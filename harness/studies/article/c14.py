@@ -94,6 +94,7 @@ CLAIM = Claim(
     "The same request stream into an unbounded, an LRU and a TTL cache, with every key new and with a repeating "
     "key space (the unbounded cache must plateau there): RSS and live heap over time; then every entry deleted "
     "and two GCs: what the emptied map keeps.",
+    plain="An unbounded cache grows without limit despite GC; an LRU or TTL cache stays flat.",
     scenarios=("cache_growth",),
     metrics=("peak_rss", "final_rss", "heap_inuse@serve", "heap_inuse@idle"),
     figure=FigureSpec("rss-over-time", "cache_growth", "cache_growth_rss"),

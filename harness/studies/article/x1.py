@@ -165,6 +165,7 @@ CLAIM = Claim(
     "A steady load of pointer-holding objects in a 512 MiB container with no limit (the baseline must survive), a "
     "limit above the no-limit peak, one below it and one below the live heap, per Go version: peak RSS, GC and "
     "scavenger CPU, throughput, the limiter metric, OOM kills; GOGC=off with and without a limit.",
+    plain="Added: GOMEMLIMIT below the container limit caps the peak at some GC CPU, and is soft.",
     scenarios=("gomemlimit", "gogc_sweep"),
     metrics=("peak_rss", "gc_cpu_s", "scavenge_cpu_s", "throughput", "limiter_engaged", "oom_killed"),
     figure=FigureSpec("bars", "gomemlimit", "gomemlimit", metrics=("peak_rss", "gc_cpu_s", "throughput", "oom_killed"),
