@@ -2,13 +2,12 @@ import hashlib
 import json
 import re
 
-from tests import browser
-
 import pandas as pd
 import pytest
 
 from harness.present import report
 from harness.studies.article import ARTICLE
+from tests import browser
 from tests.frames import CellSpec, alloc_release_spec, run_frames
 
 

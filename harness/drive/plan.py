@@ -72,7 +72,7 @@ def plan(scenario_args: list[str], matrix_options: list[str], repeats: int | Non
                                  f"({', '.join(scenario_args)})"])
         scenarios = [program]
     else:
-        paths = [resolve_path(a) for a in scenario_args] if scenario_args else discover()
+        paths: list[str | Path] = [resolve_path(a) for a in scenario_args] if scenario_args else list(discover())
         if not paths:
             raise ScenarioError([f"{SCENARIOS_DIR}: no scenario files (*.toml)"])
         scenarios = load_many(paths)

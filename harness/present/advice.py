@@ -24,7 +24,7 @@ from harness.present.exporters.html import render_html
 from harness.present.exporters.markdown import render_markdown
 from harness.present.report import render_png
 from harness.present.results import Block
-from harness.store.rundir import load_run
+from harness.store.rundir import Run, load_run
 
 FIGURE = "figures/advice_front.png"
 
@@ -62,7 +62,7 @@ def kubernetes_env(choice: analysis.Choice, memory_limit: int) -> str:
     for name, value in choice.env.items():
         lines += [f"  - name: {name}", f'    value: "{value}"']
         if name == "GOMEMLIMIT":
-            lines[-1] += f"  # {choice.row['gomemlimit']} of the {format_size(memory_limit)} limit"
+            lines[-1] += f"  # {(choice.row or {}).get('gomemlimit', '')} of the {format_size(memory_limit)} limit"
     lines += ["resources:", "  limits:", f"    memory: {format_size(memory_limit).replace('iB', 'i')}"]
     return "\n".join(lines)
 
@@ -195,7 +195,7 @@ def advice_document(advice: analysis.Advice, manifest: dict) -> dict:
     }
 
 
-def compute(run_dir: Path) -> tuple[analysis.Advice, object]:
+def compute(run_dir: Path) -> tuple[analysis.Advice, Run]:
     run = load_run(run_dir)
     settings = run.manifest.get("advise")
     if not settings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any, cast
 
 import matplotlib
 
@@ -18,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Annotation  # noqa: E402
 from PIL import Image  # noqa: E402  (matplotlib's own PNG writer)
@@ -29,12 +31,12 @@ from harness.define.units import MiB  # noqa: E402
 
 WIDTH_IN = 9.0  # at dpi 100: ~900 px wide
 
-STYLE = {
+STYLE: dict[str, Any] = {
     "figure.dpi": 100, "savefig.dpi": 100, "font.size": 9, "axes.titlesize": 10, "axes.grid": True,
     "grid.alpha": 0.3, "legend.fontsize": 8, "lines.linewidth": 1.4, "font.family": "DejaVu Sans",
     "svg.hashsalt": "goreclaim", "path.simplify": True,
 }
-plt.rcParams.update(STYLE)
+cast(Any, plt.rcParams).update(STYLE)  # its keys are typed as literals; these are all valid
 
 BREAKDOWN = tuple(SERIES[key] for key in (  # the series memory_breakdown draws, labelled as declared
     ("proc", "vm_rss"),
@@ -56,8 +58,9 @@ def _tight(fig: Figure) -> None:
         for text in ax.texts:
             if not isinstance(text, Annotation):
                 text.set_in_layout(False)
-        if ax.get_legend() is not None:
-            ax.get_legend().set_in_layout(False)
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.set_in_layout(False)
     fig.tight_layout()
 
 
@@ -67,7 +70,7 @@ def to_png(fig: Figure) -> bytes:
     file, so the same figure gives the same bytes on any install."""
     try:
         fig.canvas.draw()
-        image = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
+        image = Image.fromarray(np.asarray(cast(FigureCanvasAgg, fig.canvas).buffer_rgba())).convert("RGB")
         png = io.BytesIO()
         image.save(png, format="png", dpi=(fig.dpi, fig.dpi))
         return png.getvalue()

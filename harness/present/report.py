@@ -13,7 +13,7 @@ import json
 import math
 import multiprocessing
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +30,7 @@ from harness.define.units import format_size
 from harness.present import plots
 from harness.present.exporters import EXPORTERS
 from harness.present.figures import FigureInputs, check_figures, draw_figure, memory_limit, scenario_cells
-from harness.present.results import Block, Results
+from harness.present.results import Block, Results, section
 from harness.store.rundir import Run, load_run
 
 PROVENANCE_KEYS = (  # shown first, in this order (as harness.store.rundir writes them); any other key follows
@@ -48,7 +48,7 @@ def _fmt_value(metric: str, v) -> str:
     return metric_unit(metric).format(v)
 
 
-def numbers_table(by_config: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+def numbers_table(by_config: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     """Median (min–max) per configuration, formatted with units."""
     rows = []
     for _, r in by_config.iterrows():
@@ -334,11 +334,9 @@ def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, study: Study, figur
 
 def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
     """What the verdicts do not cover, from the run's own provenance."""
-    kernel = (manifest.get("kernel") or {}).get("release", "unknown") if isinstance(manifest.get("kernel"), dict) \
-        else "unknown"
-    cgroup = manifest.get("cgroup") if isinstance(manifest.get("cgroup"), dict) else {}
-    version = cgroup.get("memory_version", "unknown")
-    host = manifest.get("host") if isinstance(manifest.get("host"), dict) else {}
+    kernel = section(manifest, "kernel").get("release", "unknown")
+    version = section(manifest, "cgroup").get("memory_version", "unknown")
+    host = section(manifest, "host")
     swap = host.get("swap_total_bytes")
     backends = sorted(set(cells["backend"].map(axis_text))) if "backend" in cells.columns else []
     items = [f"One kernel ({kernel}) on one machine ({host.get('cpus', '?')} CPUs): the kernel decides when "
@@ -428,9 +426,9 @@ def program_figures(run: Run, data: analysis.RunData) -> dict[str, tuple[str, Ca
     """One figure per program: RSS, working set, cgroup usage and (a Go program's) gctrace heap over
     time per cell, phases marked."""
     cells = run.cells
-    out = {}
+    out: dict[str, tuple[str, Callable[[], Figure]]] = {}
     for scenario in dict.fromkeys(cells.get("scenario", pd.Series(dtype=object)).astype(str)):
-        def draw(scenario=scenario):
+        def draw(scenario: str = scenario) -> Figure:
             c = scenario_cells(cells, scenario)
             c = c[c["status"].astype(str).isin(claims.USABLE_STATUSES)] if "status" in c.columns else c
             return plots.memory_breakdown(data, c, f"{scenario}: memory over time", memory_limit=memory_limit(c),

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from harness.store.rundir import Run
+
+
+def section(manifest: dict, key: str) -> dict:
+    """A table of the manifest (host, kernel, cgroup, ...); {} where the run did not record it."""
+    found = manifest.get(key)
+    return found if isinstance(found, dict) else {}
 
 
 @dataclass
@@ -22,7 +29,7 @@ class Block:
     """
 
     kind: str
-    content: object
+    content: Any       # its kind says which shape (above)
     anchor: str = ""
 
 

@@ -40,7 +40,7 @@ from harness.analyse.claims import USABLE_STATUSES
 from harness.analyse.summary import config_label
 from harness.define.axes import axis_text
 from harness.define.metrics import METRICS, metric_unit
-from harness.present.results import Results
+from harness.present.results import Results, section
 
 _NOT_NAME = re.compile(r"\s+")
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "i386": "386"}
@@ -73,10 +73,7 @@ def _config_value(value) -> str:
 
 def config_lines(manifest: dict) -> list[str]:
     """The run's provenance as benchfmt `key: value` lines."""
-    host = manifest.get("host") if isinstance(manifest.get("host"), dict) else {}
-    kernel = manifest.get("kernel") if isinstance(manifest.get("kernel"), dict) else {}
-    cgroup = manifest.get("cgroup") if isinstance(manifest.get("cgroup"), dict) else {}
-    harness = manifest.get("harness") if isinstance(manifest.get("harness"), dict) else {}
+    host, kernel, cgroup, harness = (section(manifest, k) for k in ("host", "kernel", "cgroup", "harness"))
     pairs = [
         ("goos", "linux"),  # every backend runs the workloads on Linux
         ("goarch", _GOARCH.get(str(host.get("arch", "")), host.get("arch"))),

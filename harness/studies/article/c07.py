@@ -11,6 +11,7 @@ both are needed it holds only in part.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
@@ -48,16 +49,17 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     run = derived.run
     version = str(rt["go_version"].iloc[0]) if "go_version" in rt.columns else ""
     limits = limit_bytes(rt)
-    kept = {c: release.retention(run, str(c), float(limits[c])) for c in rt.index}
+    found = {c: release.retention(run, str(c), float(limits[c])) for c in rt.index}
     tls = release.timelines(run, rt)
-    if any(r is None for r in kept.values()) or len(tls) < len(rt):
+    kept = {c: r for c, r in found.items() if r is not None}
+    if len(kept) < len(found) or len(tls) < len(rt):
         return decision("inconclusive", "missing", version=version)
     off = rt[unlimited(rt)]
     n_gcs = {c: len(tls[str(c)].gcs) for c in rt.index}
     one = [c for c in off.index if n_gcs[c] == 1]
     more = [c for c in off.index if n_gcs[c] >= 2]
     ratio = pd.Series({c: kept[c].ratio for c in rt.index}, dtype=float)
-    facts = {
+    facts: dict[str, Any] = {
         "version": version,
         "one": [(kept[c], tls[str(c)]) for c in one],
         "more": [(kept[c], tls[str(c)], n_gcs[c]) for c in more],

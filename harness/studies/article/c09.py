@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from harness.analyse.claims.common import (
@@ -43,7 +45,7 @@ def _mapping(derived, traced: pd.DataFrame) -> tuple[bool | None, dict]:
     calls, none = traced[every == every.max()], traced[every == 0]
     if traced.empty or calls.empty or none.empty or every.max() <= 0:
         return None, {}
-    counts = {}
+    counts: dict[str, Any] = {}
     for label, cells in (("calls", calls), ("none", none)):
         totals: dict[str, int] = {}
         for cell_id in cells.index:
