@@ -1,19 +1,26 @@
 """The article's claims on Go memory release, as the study goreclaim runs by default.
 
-Adding a claim is its file here (`CLAIM`: statement, scenarios, metrics, figure; `decide`,
-`evidence`, thresholds as constants), its entry in CLAIM_MODULES, and its scenario
-(scenarios/<name>.toml) when it reads a new one. A scenario's claims are derived from the claims'
-`scenarios` (Study.claims_reading); nothing else lists them.
+Adding a claim is its file here (`CLAIM`: statement, plain sentence, scenarios, metrics, figure;
+`decide`, `evidence`, thresholds as constants) and its scenario (scenarios/<name>.toml) when it
+reads a new one. Every module of this package is a claim, in the report in file-name order (c01 …
+c14, then x1). A scenario's claims are derived from the claims' `scenarios`
+(Study.claims_reading); nothing else lists them.
 """
 
 from __future__ import annotations
 
-from harness.analyse.claims.study import NotTested, Study
+import importlib
+import pkgutil
+
+from harness.analyse.claims.study import NotTested, Study, StudyError
 from harness.present.figures import check_figures
-from harness.studies.article import c01, c02, c03, c04, c05, c06, c07, c08, c09, c10, c11, c12, c13, c14, x1
 
 # The claim files, in report order.
-CLAIM_MODULES = (c01, c02, c03, c04, c05, c06, c07, c08, c09, c10, c11, c12, c13, c14, x1)
+CLAIM_MODULES = tuple(importlib.import_module(f"{__name__}.{m.name}")
+                      for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name))
+_WITHOUT_CLAIM = [m.__name__ for m in CLAIM_MODULES if not hasattr(m, "CLAIM")]
+if _WITHOUT_CLAIM:
+    raise StudyError([f"{name}: declares no CLAIM (every module of {__name__} is a claim)" for name in _WITHOUT_CLAIM])
 
 # Claims about other runtimes: outside a Go harness.
 NOT_TESTED = (
