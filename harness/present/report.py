@@ -362,9 +362,10 @@ def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.Dat
               Block("p", study.intro),
               Block("h2", "Summary"),
               Block("verdicts", verdict_matrix(verdicts, study))]
+    after = ["A blank: the claim was not judged on that Go version (its scenarios did not run on it)."]
     if study.not_tested:
-        blocks.append(Block("p", f"{study.not_tested_title}: {', '.join(n.id for n in study.not_tested)}, "
-                                 "listed below."))
+        after.append(f"{study.not_tested_title}: {', '.join(n.id for n in study.not_tested)}, listed below.")
+    blocks.append(Block("p", " ".join(after)))
     blocks += _tool_blocks(summary, cells, study, figures)
     blocks += _versions_blocks(figures)
     for claim in study.claims:

@@ -78,7 +78,7 @@ def _matrix(df: pd.DataFrame, linked: set[str]) -> str:
         name = f'<a href="#{html.escape(cid)}">{html.escape(cid)}</a>' if cid in linked else html.escape(cid)
         cells = "".join(_verdict(v, "td") if v else "<td></td>" for v in verdicts)
         body.append(f"<tr><td>{name}</td><td>{html.escape(text)}</td>{cells}</tr>")
-    legend = '<p class="legend">' + " ".join(_verdict(v) for v in LEGEND) + " (n/a: not applicable; blank: not run on that version)</p>"
+    legend = '<p class="legend">' + " ".join(_verdict(v) for v in LEGEND) + " (n/a: not applicable)</p>"
     return f'{legend}<table class="matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
