@@ -355,7 +355,7 @@ def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
 def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.DataFrame,
                  figures: list[str]) -> list[Block]:
     """The report: the answer first (each claim in a sentence and its verdict per Go version), then
-    what each tool shows, each claim with its figure, numbers and evidence, and provenance last."""
+    what each tool shows, each claim with its figure, numbers and evidence, the cells, and provenance last."""
     cells, manifest = run.cells, run.manifest
     title = study.title + (f": {manifest['run_id']}" if "run_id" in manifest else "")
     blocks = [Block("h1", title),
@@ -392,7 +392,6 @@ def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.Dat
                    Block("table", pd.DataFrame([{"claim": n.id, "statement": n.statement, "why not": n.why}
                                                 for n in study.not_tested]))]
     blocks += [Block("h2", "Limitations"), Block("list", limitations(manifest, cells))]
-    blocks += [Block("h2", "Provenance"), Block("table", provenance(manifest, cells, run.path))]
     blocks.append(Block("h2", "Cells"))
     keep = with_host(cells, [c for c in ("cell_id", "scenario", "go_version", "status", "exit_code", "oom_killed",
                                          "wall_s", "reason") if c in cells.columns])
@@ -400,6 +399,7 @@ def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.Dat
     for c in keep:
         table[c] = table[c].map(lambda v: "" if axis_text(v) == "unset" else axis_text(v))
     blocks.append(Block("table", table))
+    blocks += [Block("h2", "Provenance"), Block("table", provenance(manifest, cells, run.path))]
     return blocks
 
 
@@ -514,7 +514,6 @@ def build_program_blocks(run: Run, summary: pd.DataFrame, figures: list[str]) ->
     for rel in figures:
         blocks.append(Block("image", (rel, rel)))
     blocks += _program_tool_blocks(summary, cells)
-    blocks += [Block("h2", "Provenance"), Block("table", provenance(manifest, cells, run.path))]
     blocks.append(Block("h2", "Cells"))
     keep = with_host(cells, [c for c in ("cell_id", "go_version", "status", "exit_code", "oom_killed", "wall_s",
                                          "reason") if c in cells.columns])
@@ -530,6 +529,7 @@ def build_program_blocks(run: Run, summary: pd.DataFrame, figures: list[str]) ->
     if len(cells):
         blocks.append(Block("p", "The whole output of each cell: stdout.txt and stderr.txt in its cell directory "
                                  "(the runtime's gctrace and scavtrace lines are left out above)."))
+    blocks += [Block("h2", "Provenance"), Block("table", provenance(manifest, cells, run.path))]
     return blocks
 
 
