@@ -430,8 +430,7 @@ def program_figures(run: Run, data: analysis.RunData) -> dict[str, tuple[str, Ca
     out: dict[str, tuple[str, Callable[[], Figure]]] = {}
     for scenario in dict.fromkeys(cells.get("scenario", pd.Series(dtype=object)).astype(str)):
         def draw(scenario: str = scenario) -> Figure:
-            c = scenario_cells(cells, scenario)
-            c = c[c["status"].astype(str).isin(claims.USABLE_STATUSES)] if "status" in c.columns else c
+            c = usable(scenario_cells(cells, scenario))
             return plots.memory_breakdown(data, c, f"{scenario}: memory over time", memory_limit=memory_limit(c),
                                           max_panels=6, series=plots.PROGRAM_SERIES, gctrace=True)
         out[program_figure(scenario)] = (scenario, draw)
