@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from harness.analyse import claims
-from harness.studies.article import ARTICLE
-from harness.analyse import summary as analysis
-from tests.frames import CellSpec, MiB, run_frames
 from test_claims_release import OUTCOMES as RELEASE_OUTCOMES
 from test_claims_residency import EVIDENCE as RESIDENCY_EVIDENCE
+
+from harness.analyse import claims
+from harness.analyse import summary as analysis
+from harness.studies.article import ARTICLE
+from tests.frames import CellSpec, MiB, run_frames
 
 OLD, NEW = "1.15.15", "1.27.3"
 CELL_KEYS = {"cell_id", "scenario", "workload", "go_version", "status", "repeat", "memory_limit_bytes",
@@ -273,7 +273,7 @@ def c9_trace(munmaps=0):
                               totals={"freeos_calls": 0 if every == "0s" else 300}))
     cells, samples, events = run_frames(specs)
     rows = [{"scenario": "freeos_syscalls", "every": every, "cell_id": cid}
-            for every, cid in zip(cells["every"], cells["cell_id"])]
+            for every, cid in zip(cells["every"], cells["cell_id"], strict=False)]
     return rows, events, samples
 
 
@@ -423,7 +423,8 @@ EVIDENCE = [
     ("C2", lambda: inputs(c2_rows(14, 1034)), "supported", ["10 MiB → peak 1034 MiB → 14 MiB", "rose by 1024 MiB"]),
     ("C2", lambda: inputs(c2_rows(1000, 12)), "refuted", ["→ 1000 MiB after FreeOSMemory (3% handed back)",
                                                           "less than 75%"]),
-    ("C3", lambda: inputs(c3_rows("0")), "supported", ["1: RSS 14 MiB, LazyFree 0 MiB", "0: RSS 1030 MiB, LazyFree 1000 MiB"]),
+    ("C3", lambda: inputs(c3_rows("0")), "supported",
+     ["1: RSS 14 MiB, LazyFree 0 MiB", "0: RSS 1030 MiB, LazyFree 1000 MiB"]),
     ("C3", lambda: inputs(c3_rows("1")), "partly", ["unset: RSS 14 MiB, LazyFree 0 MiB", "not the default"]),
     ("C4", lambda: inputs(c4_rows(1, 0)), "supported", ["madvdontneed=0 1/1, madvdontneed=1 0/1", "with 0: 640 MiB",
                                                         "peak cgroup usage 1029 MiB"]),

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from harness.analyse import claims, release
-from harness.studies.article import ARTICLE
 from harness.analyse.summary import RunData, summarize
+from harness.studies.article import ARTICLE
 from tests.frames import CellSpec, MiB, run_frames
 
 GO119, GO121, GO115, NEW = "1.19.8", "1.21.13", "1.15.15", "1.27.3"
@@ -20,7 +20,8 @@ RELEASE_AT = 2.0
 
 
 def gc_event(cell_id: str, n: int, t: float, forced: bool, heap_end_mib: float, goal_mib: float):
-    detail = {"num_gc": n, "forced": forced, "heap_end_bytes": int(heap_end_mib * MiB), "goal_bytes": int(goal_mib * MiB),
+    detail = {"num_gc": n, "forced": forced, "heap_end_bytes": int(heap_end_mib * MiB),
+              "goal_bytes": int(goal_mib * MiB),
               "line": f"gc {n} @{t}s 0%: ... {heap_end_mib:.0f} MB, {goal_mib:.0f} MB goal, 2 P"
                       + (" (forced)" if forced else "")}
     return (t, "gc", f"gc{n}", heap_end_mib * MiB, json.dumps(detail))
@@ -95,7 +96,8 @@ def spike(cell_id: str, *, scenario: str = "idle_scavenger", go: str = NEW, gcs:
     extra = [(cell_id, 0.0, "runtime", "heap_sys", (live + size + 3) * MiB),
              (cell_id, end, "runtime", "heap_sys", (live + size + 3) * MiB),
              (cell_id, 0.0, "runtime", "heap_alloc", 0.0), (cell_id, 1.0, "runtime", "heap_alloc", (live + size) * MiB),
-             (cell_id, rel + 0.05, "runtime", "heap_alloc", live * MiB), (cell_id, end, "runtime", "heap_alloc", live * MiB)]
+             (cell_id, rel + 0.05, "runtime", "heap_alloc", live * MiB),
+             (cell_id, end, "runtime", "heap_alloc", live * MiB)]
     return spec, extra
 
 
@@ -378,7 +380,8 @@ OUTCOMES = {"C1": {"supported", "partly", "refuted", "inconclusive"}, "C7": {"su
 
 
 def test_c1_pools_repeats_of_a_configuration():
-    cells = [spike(f"three-r{r}", scenario="idle_three_gcs", gcs=3, window=10.0, back_at=b) for r, b in ((0, 2.0), (1, 4.0))]
+    cells = [spike(f"three-r{r}", scenario="idle_three_gcs", gcs=3, window=10.0, back_at=b)
+             for r, b in ((0, 2.0), (1, 4.0))]
     cells += [spike(f"long-r{r}", back_at=122.0, periodic_at=120.0) for r in (0, 1)]
     row = verdict("C1", cells)
     assert row.verdict == "supported"

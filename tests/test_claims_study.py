@@ -12,7 +12,7 @@ from harness.drive import plan
 from harness.present import report
 from harness.present.figures import FIGURE_KINDS, check_figures
 from harness.studies.article import ARTICLE
-from tests.test_report import run_dir  # noqa: F401  (fixture)
+from tests.test_report import write_run
 
 C2 = ARTICLE.by_id["C2"]
 
@@ -62,8 +62,9 @@ def test_a_figure_its_kind_cannot_draw_is_refused(change, expected):
     assert any(expected in e for e in found), found
 
 
-def test_a_study_that_cannot_be_drawn_stops_the_report(run_dir):  # noqa: F811
+def test_a_study_that_cannot_be_drawn_stops_the_report(tmp_path):
     """Evaluation refuses it too: a study built without the article's own check is not drawn half."""
+    run_dir = write_run(tmp_path)
     bad = study_with(with_figure(kind="heatmap"))
     with pytest.raises(StudyError, match="unknown kind 'heatmap'"):
         report.write_report(run_dir, bad)

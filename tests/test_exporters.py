@@ -62,7 +62,7 @@ def test_benchstat_grammar(run_dir):
     assert names.count("BenchmarkAllocRelease/freeos=true") == 2
     assert "BenchmarkCacheGrowth" in names
     fields = bench[0].split()[2:]
-    units = dict(zip(fields[1::2], map(float, fields[::2])))
+    units = dict(zip(fields[1::2], map(float, fields[::2]), strict=False))
     assert "peak-rss-bytes" in units and "gc-cpu-source" not in units
     assert all(math.isfinite(v) for v in units.values())
 
@@ -72,7 +72,7 @@ def test_benchstat_values_are_the_summary_in_base_units(run_dir):
     line = next(line for line in (run_dir / "benchstat.txt").read_text().splitlines()
                 if line.startswith("BenchmarkCacheGrowth"))
     fields = line.split()[2:]
-    units = dict(zip(fields[1::2], map(float, fields[::2])))
+    units = dict(zip(fields[1::2], map(float, fields[::2]), strict=False))
     row = summary.loc["cache_growth[policy=lru]"]
     assert units["peak-rss-bytes"] == row["peak_rss"]
     assert units["cpu-sec"] == pytest.approx(row["cpu_s"])

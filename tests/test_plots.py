@@ -1,14 +1,12 @@
 import matplotlib
-import pandas as pd
-
-from harness.define.axes import axis_text
 import numpy as np
+import pandas as pd
 import pytest
 
 from harness.analyse import summary as analysis
-
-from harness.present import plots
 from harness.analyse.summary import split_by_cell
+from harness.define.axes import axis_text
+from harness.present import plots
 from tests.frames import MiB, alloc_release_spec, run_frames
 
 

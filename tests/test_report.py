@@ -30,14 +30,15 @@ def _specs():
     return specs
 
 
-@pytest.fixture
-def run_dir(tmp_path):
+def write_run(tmp_path):
+    """A run directory of hand-made cells: alloc_release, madvdontneed, cache_growth and a skipped
+    oom_pressure cell."""
     cells, samples, events = run_frames(_specs())
     cells.loc[cells["status"] == "skipped", "reason"] = "docker unavailable"
     cells.to_csv(tmp_path / "cells.csv", index=False)
     samples.to_parquet(tmp_path / "samples.parquet")
     events.to_parquet(tmp_path / "events.parquet")
-    for n, cell_id in enumerate(cells["cell_id"][:2]):
+    for n in range(2):
         (tmp_path / "cells" / f"{n}").mkdir(parents=True)
         (tmp_path / "cells" / f"{n}" / "cell.json").write_text(json.dumps(
             {"row": {}, "sampler_stats": {"fast_hz": 99.0 + n, "slow_hz": 2.0, "missed": n}}))
@@ -45,6 +46,11 @@ def run_dir(tmp_path):
         "run_id": "test-run", "complete": True, "kernel": "6.18.0", "cgroup_version": 1, "thp": "madvise",
         "swap": 0, "docker_version": "20.10", "backend": "docker", "sampler": {"fast_hz": 100, "slow_hz": 2}}))
     return tmp_path
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return write_run(tmp_path)
 
 
 def _digests(run_dir):

@@ -147,7 +147,8 @@ def build_blocks(advice: analysis.Advice, manifest: dict, cells: pd.DataFrame) -
             smallest = advice.smallest_healthy(choice.context)
             blocks += [Block("h3", "The smallest memory limit"),
                        Block("p", f"With {analysis.config_name(choice.row)}, bisection over the limit: the smallest "
-                                  f"limit healthy in every repeat was {_limit_text(smallest) if smallest else 'none'}."),
+                                  "limit healthy in every repeat was "
+                                  f"{_limit_text(smallest) if smallest else 'none'}."),
                        Block("list", [f"{_limit_text(m)}: {c.replace('_', ' ')}" for m, c in sorted(tried.items())])]
     blocks += [Block("h2", "Every configuration"),
                Block("image", (FIGURE, "peak working set against GC CPU and performance, by class")),

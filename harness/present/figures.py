@@ -94,7 +94,7 @@ def _sizes(spec: FigureSpec, run: FigureInputs) -> Figure:
     rows = derived.sizes_table(run.events, c["cell_id"].astype(str))
     hue = spec.hue or "hue"
     values = c[spec.hue] if spec.hue in c.columns else pd.Series("", index=c.index)
-    rows[hue] = rows["cell_id"].map(dict(zip(c["cell_id"].astype(str), values)))
+    rows[hue] = rows["cell_id"].map(dict(zip(c["cell_id"].astype(str), values, strict=False)))
     return plots.sizes_throughput(rows, spec.title or f"{spec.scenario}: throughput by object size", hue=hue,
                                   markers=spec.markers)
 

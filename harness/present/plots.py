@@ -1,7 +1,8 @@
 """A run's data → matplotlib Figures. No file reading and no statistics beyond selecting and pivoting.
 
 The only module that imports matplotlib, always with the Agg backend, so a headless run draws.
-Time series are read through a `RunData` (harness.analyse.summary.split_by_cell: the run split by cell once): a figure looks up the few
+Time series are read through a `RunData` (harness.analyse.summary.split_by_cell: the run split by cell
+once): a figure looks up the few
 series it draws instead of filtering every sample of the run. Axis scales and labels come from the
 unit and series registries (harness.define.units, harness.define.metrics).
 """
@@ -16,18 +17,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.text import Annotation  # noqa: E402
-from PIL import Image  # noqa: E402  (matplotlib's own PNG writer)
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.text import Annotation
+from PIL import Image  # matplotlib's own PNG writer
 
-from harness.analyse.summary import RunData, config_label  # noqa: E402
-from harness.define.axes import axis_display, axis_text, order_key  # noqa: E402
-from harness.define.metrics import SERIES, metric_unit, series_unit  # noqa: E402
-from harness.define.units import MiB  # noqa: E402
+from harness.analyse.summary import RunData, config_label
+from harness.define.axes import axis_display, axis_text, order_key
+from harness.define.metrics import SERIES, metric_unit, series_unit
+from harness.define.units import MiB
 
 WIDTH_IN = 9.0  # at dpi 100: ~900 px wide
 
@@ -83,7 +84,7 @@ def _labels(cells: pd.DataFrame) -> dict[str, str]:
     labels = config_label(cells)
     if "repeat" in cells.columns and cells["repeat"].map(axis_text).nunique() > 1:
         labels = labels + cells["repeat"].map(lambda r: f" r{axis_text(r)}")
-    return dict(zip(cells["cell_id"].astype(str), labels))
+    return dict(zip(cells["cell_id"].astype(str), labels, strict=False))
 
 
 def _phase_lines(ax, data: RunData, cell_id: str, label: bool = True) -> None:
@@ -332,13 +333,14 @@ def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Fi
         width = 0.8 / max(len(configs), 1)
         for j, config in enumerate(configs):
             sub = table[table["config"].map(_without_go) == config]
-            sub = sub.assign(_v=sub["go_version"].map(axis_text)).drop_duplicates("_v").set_index("_v").reindex(versions)
+            sub = (sub.assign(_v=sub["go_version"].map(axis_text)).drop_duplicates("_v").set_index("_v")
+                   .reindex(versions))
             med = sub[f"{metric}_median"] / unit.plot_scale
             err = [((sub[f"{metric}_median"] - sub[f"{metric}_min"]) / unit.plot_scale).fillna(0),
                    ((sub[f"{metric}_max"] - sub[f"{metric}_median"]) / unit.plot_scale).fillna(0)]
             pos = [i + (j - (len(configs) - 1) / 2) * width for i in range(len(versions))]
             ax.bar(pos, med.fillna(0), width=width, yerr=err, capsize=2, label=config)
-            for x, value in zip(pos, med):  # no reading (e.g. RSS never fell): say so, not a zero bar
+            for x, value in zip(pos, med, strict=False):  # no reading (e.g. RSS never fell): say so, not a zero bar
                 if value != value:
                     ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=6, rotation=90, color="0.4")
         ax.set_xticks(range(len(versions)))
@@ -373,7 +375,7 @@ def advice_front(table: pd.DataFrame, chosen: list[str], memory_limit: float, he
     ringed and the chosen configuration starred. `chosen` are cell_ids strings of chosen rows."""
     panels = max(1, len(y_columns))
     fig, axes = plt.subplots(1, panels, figsize=(WIDTH_IN, 4.2), squeeze=False)
-    for ax, (stem, label, scale) in zip(axes[0], y_columns or [("gc", "GC CPU share (%)", 100.0)]):
+    for ax, (stem, label, scale) in zip(axes[0], y_columns or [("gc", "GC CPU share (%)", 100.0)], strict=False):
         drawn = table[table["ws_median"].notna() & table[f"{stem}_median"].notna()]
         if drawn.empty:
             _empty(fig, ax, label)

@@ -19,9 +19,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness.analyse import claims
+from harness.analyse import claims, views
 from harness.analyse import summary as analysis
-from harness.analyse import views
 from harness.analyse.claims import Claim, Study
 from harness.analyse.views import TOOL_VIEWS
 from harness.define.axes import axis_text, order_key
@@ -95,7 +94,8 @@ def sampler_rates(run_dir: Path) -> list[tuple[str, str]]:
             gone.append(f"{k.split('_gone.')[1]} in {len(values)}")
             continue
         v = pd.Series(values)
-        out.append((f"sampler {k}", f"median {v.median():.4g} (min {v.min():.4g}, max {v.max():.4g}) over {len(v)} cells"))
+        out.append((f"sampler {k}",
+                    f"median {v.median():.4g} (min {v.min():.4g}, max {v.max():.4g}) over {len(v)} cells"))
     if gone:
         out.append(("sampler probes whose target went away before it stopped (the program had ended)",
                     ", ".join(gone) + " cells"))
@@ -268,7 +268,8 @@ def _what_ran(cells: pd.DataFrame, claim: Claim) -> list[str]:
             items.append(f"{scenario}: not run")
             continue
         configs = sorted(set(analysis.config_label(c)))
-        statuses = c["status"].astype(str).value_counts().sort_index() if "status" in c.columns else {}
+        counts = c["status"].astype(str).value_counts().sort_index() if "status" in c.columns else pd.Series()
+        statuses = {str(s): int(n) for s, n in counts.items()}
         items.append(f"{scenario}: {len(c)} cells; configurations: {'; '.join(configs)}; statuses: "
                      + ", ".join(f"{s} {n}" for s, n in statuses.items()))
     return items
@@ -299,14 +300,15 @@ def verdict_matrix(verdicts: pd.DataFrame, study: Study) -> pd.DataFrame:
     judged = verdicts[verdicts[dims[0]].astype(str) != ""] if dims else verdicts.iloc[0:0]
     keys = judged[dims].astype(str).apply(tuple, axis=1) if len(judged) else pd.Series(dtype=object)
     columns = sorted(set(keys), key=lambda key: tuple(order_key("go" if d == "go_version" else d, v)
-                                                      for d, v in zip(dims, key)))
+                                                      for d, v in zip(dims, key, strict=False)))
     names = [" · ".join(key) for key in columns] or ["verdict"]   # nothing judged: one column, "not run"
     rows = []
     for claim in study.claims:
         mine = judged[judged["claim"] == claim.id]
-        by = dict(zip(keys[mine.index], mine["verdict"])) if len(mine) else {}
+        by = dict(zip(keys[mine.index], mine["verdict"], strict=False)) if len(mine) else {}
         row = {"claim": claim.id, "in plain words": claim.plain or claim.statement}
-        row.update({name: by.get(key, "" if by else NOT_RUN) for key, name in zip(columns or [()], names)})
+        row.update({name: by.get(key, "" if by else NOT_RUN)
+                    for key, name in zip(columns or [()], names, strict=True)})
         rows.append(row)
     return pd.DataFrame(rows, columns=["claim", "in plain words"] + names)
 
@@ -385,8 +387,8 @@ def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.Dat
         if claim.mechanism:
             blocks.append(Block("p", f"Mechanism: {claim.mechanism}"))
         blocks.append(Block("h3", "Verdict and evidence"))
-        blocks += [Block("details", (f"Go {r.go_version or '–'}", r.verdict, r.evidence))
-                   for r in rows.itertuples(index=False)]
+        blocks += [Block("details", (f"Go {go or '–'}", str(verdict), str(evidence)))
+                   for go, verdict, evidence in zip(rows["go_version"], rows["verdict"], rows["evidence"], strict=True)]
     if study.not_tested:
         blocks += [Block("h2", study.not_tested_title),
                    Block("table", pd.DataFrame([{"claim": n.id, "statement": n.statement, "why not": n.why}
@@ -500,9 +502,9 @@ def build_program_blocks(run: Run, summary: pd.DataFrame, figures: list[str]) ->
         metrics = [m for m in PROGRAM_METRICS if m in summary.columns and summary[m].notna().any()]
         rows = []
         labels = analysis.config_label(cells.reset_index(drop=True))
-        for i, cell in cells.reset_index(drop=True).iterrows():
+        for i, (_, cell) in enumerate(cells.reset_index(drop=True).iterrows()):
             cell_id = str(cell["cell_id"])
-            row = {"configuration": labels[i], "Go": axis_text(cell.get("go_version", "")),
+            row = {"configuration": labels.iloc[i], "Go": axis_text(cell.get("go_version", "")),
                    "status": str(cell.get("status", ""))}
             exit_code = axis_text(cell.get("exit_code"))
             row["exit"] = "" if exit_code == "unset" else exit_code
@@ -544,7 +546,7 @@ def build_results(run: Run, study: Study) -> Results:
         # No claims about a program: claims are a study's.
         verdicts = claims.evaluate(run, study, summary, data).iloc[0:0]
         todo = {rel: draw for rel, (_, draw) in program_figures(run, data).items()}
-        figures = dict(zip(todo, _render_all(list(todo.values()))))
+        figures = dict(zip(todo, _render_all(list(todo.values())), strict=False))
         _write_figures(Path(run.path), figures)
         results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
         results.blocks = build_program_blocks(run, summary, list(figures))
@@ -559,7 +561,7 @@ def build_results(run: Run, study: Study) -> Results:
         blocks = build_blocks(run, study, summary, verdicts, list(todo))
     finally:
         pngs = rendered()   # also on an error: the drawing workers are always reaped
-    figures = dict(zip(todo, pngs))
+    figures = dict(zip(todo, pngs, strict=False))
     _write_figures(Path(run.path), figures)
     results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
     results.blocks = blocks

@@ -132,7 +132,8 @@ def problems(study: Study) -> list[str]:
     """What in a study's declarations names something that does not exist."""
     errors = []
     ids = [c.id for c in study.claims] + [n.id for n in study.not_tested]
-    errors += [f"study {study.name}: claim id {i} is declared twice" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    errors += [f"study {study.name}: claim id {i} is declared twice" for i in twice]
     names = [c.figure.name for c in study.claims if c.figure is not None]
     errors += [f"study {study.name}: figure {n} is declared by two claims" for n in sorted({n for n in names
                                                                                              if names.count(n) > 1})]

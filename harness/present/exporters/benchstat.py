@@ -109,7 +109,7 @@ def benchmark_lines(results: Results) -> list[str]:
     if "status" in cells.columns:
         cells = cells[cells["status"].astype(str).isin(USABLE_STATUSES)].reset_index(drop=True)
     labels = config_label(cells) if len(cells) else pd.Series(dtype=object)
-    units = {m: unit_name(str(m)) for m in summary.columns}
+    units = {str(m): unit_name(str(m)) for m in summary.columns}
     go = cells["go_version"].map(axis_text) if "go_version" in cells.columns else pd.Series("unset", cells.index)
     custom, written = _custom_metrics(results), set(units.values())
     out: list[str] = []
@@ -121,7 +121,7 @@ def benchmark_lines(results: Results) -> list[str]:
                 continue
             values = []
             for metric, value in summary.loc[cell_id].items():
-                unit = units[metric]
+                unit = units[str(metric)]
                 if unit is None or not isinstance(value, (int, float)) or not math.isfinite(value):
                     continue
                 values.append(f"{_number(value)} {unit}")
@@ -142,7 +142,7 @@ def _custom_metrics(results: Results) -> dict[str, dict]:
         return {}
     bench = events[events["kind"].astype(str) == "bench"]
     out: dict[str, dict] = {}
-    for cell_id, detail in zip(bench["cell_id"].astype(str), bench["detail"]):
+    for cell_id, detail in zip(bench["cell_id"].astype(str), bench["detail"], strict=False):
         if cell_id in out:
             continue
         try:

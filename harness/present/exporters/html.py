@@ -60,7 +60,7 @@ def _table(df: pd.DataFrame) -> str:
     body = []
     for row in df.itertuples(index=False):
         tds = []
-        for c, v in zip(df.columns, row):
+        for c, v in zip(df.columns, row, strict=False):
             cls = f' class="{verdict_class(str(v))}"' if c == "verdict" else ""
             tds.append(f"<td{cls}>{html.escape(str(v))}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")

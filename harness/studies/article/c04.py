@@ -13,7 +13,8 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     k0, k1 = col(t[setting == "0"], "oom_killed"), col(t[setting == "1"], "oom_killed")
     if k0.dropna().empty or k1.dropna().empty:
         return decision("inconclusive", "missing-setting")
-    facts = {"k0": k0, "k1": k1, "lazy0": col(t[setting == "0"], "lazyfree@settle"), "peak_cgroup": col(t, "peak_cgroup")}
+    facts = {"k0": k0, "k1": k1, "lazy0": col(t[setting == "0"], "lazyfree@settle"),
+             "peak_cgroup": col(t, "peak_cgroup")}
     if k0.nunique() > 1 or k1.nunique() > 1:
         return decision("inconclusive", "disagree", **facts)
     if k0.all() and not k1.any():

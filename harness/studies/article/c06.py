@@ -24,7 +24,8 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     rss_fell = col(primary, "final_rss") < RSS_FELL * col(primary, "peak_rss")
     calls = derived.syscalls(primary.index)
     madvise, munmap = calls.get("madvise", (0, 0.0)), calls.get("munmap", (0, 0.0))
-    facts = {"max_vm": max_vm, "final_vm": final_vm, "peak": col(primary, "peak_rss"), "final": col(primary, "final_rss"),
+    facts = {"max_vm": max_vm, "final_vm": final_vm, "peak": col(primary, "peak_rss"),
+             "final": col(primary, "final_rss"),
                  "traced": bool(calls), "madvise": madvise, "munmap": munmap, "shrink": shrink}
     if (shrink > SHRANK).any() or (munmap[1] > UNMAPPED_SHARE * max(madvise[1], 1.0) and munmap[1] >= UNMAPPED_MIN):
         return decision("supported", "unmapped", **facts)

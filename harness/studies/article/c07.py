@@ -103,12 +103,14 @@ def evidence(d: Decision) -> str:
     text = "Without GOMEMLIMIT, " + "; ".join(parts)
     for r, tl in d.limited:
         n = len(tl.gcs)
-        text += (f". With GOMEMLIMIT {mib(r.limit_goal / release.LIMIT_GOAL_SHARE)} and {n} GC{'' if n == 1 else 's'}: kept "
+        text += (f". With GOMEMLIMIT {mib(r.limit_goal / release.LIMIT_GOAL_SHARE)} and {n} "
+                 f"GC{'' if n == 1 else 's'}: kept "
                  f"{mib1(r.retained)} ({'within' if r.retained <= r.limit_goal else 'above'} 95% of the limit, "
                  f"{mib(r.limit_goal)}): {release.release_cause(tl)}")
     for tl in d.long:
         if tl is not None:
-            text += f". One GC and a {release.seconds(tl.window_s)} idle window (no live heap): {release.release_cause(tl)}"
+            text += (f". One GC and a {release.seconds(tl.window_s)} idle window (no live heap): "
+                     f"{release.release_cause(tl)}")
     text += "."
     rule = release.scavenger_rule(d.version)
     if d.case == "one-or-more-missing":
@@ -134,7 +136,8 @@ CLAIM = Claim(
     scenarios=("release_threshold", "idle_scavenger"),
     metrics=("rss@idle", "heap_goal@idle", "gc_cycles"),
     figure=FigureSpec("bars", "release_threshold", "release_threshold_retained", metrics=("rss@idle", "heap_goal@idle"),
-                      x="gcs", hue="gomemlimit", title="release_threshold: retained RSS and heap goal after the idle window"),
+                      x="gcs", hue="gomemlimit",
+                      title="release_threshold: retained RSS and heap goal after the idle window"),
     version_metric="rss@idle",
     decide=decide, evidence=evidence,
     mechanism=("runtime/mgcscavenge.go gcPaceScavenger: the background scavenger keeps heapInUse + heapFree at "

@@ -1,4 +1,5 @@
-"""C9: debug.FreeOSMemory() lowers RSS but costs CPU and latency; called often it causes repeated mapping and page faults."""
+"""C9: debug.FreeOSMemory() lowers RSS but costs CPU and latency; called often it causes repeated mapping and
+page faults."""
 
 from __future__ import annotations
 
@@ -107,7 +108,8 @@ def evidence(d: Decision) -> str:
              f"{span(n['unit_p99_ns'], _latency)}, throughput {span(n['throughput'], _rate)}, minor faults "
              f"{span(n['minflt'], _count)}")]
     for label, g in d.rates:
-        text.append(f"every={label}: mean RSS {span(g['mean_rss'])} ({signed_pct(change(g['mean_rss'], n['mean_rss']))}), "
+        text.append(f"every={label}: mean RSS {span(g['mean_rss'])} "
+                    f"({signed_pct(change(g['mean_rss'], n['mean_rss']))}), "
                     f"unit p50 {span(g['unit_p50_ns'], _latency)} / p99 {span(g['unit_p99_ns'], _latency)} "
                     f"({signed_pct(change(g['unit_p99_ns'], n['unit_p99_ns']))}), throughput "
                     f"{span(g['throughput'], _rate)} ({signed_pct(change(g['throughput'], n['throughput']))}), "

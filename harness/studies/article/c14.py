@@ -39,10 +39,12 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     bounded_flat = None if bounded.empty else bool((bounded.abs() < flat_below).all())
     # The claim says "without limit": a repeating key space that plateaus shows the limit is the keys.
     unlimited = None if repeat.empty else not bool((repeat.abs() < flat_below).all())
-    keyspaces = sorted({k for k in axis(t, "keyspace")[(policy == "unbounded") & ~new]}, key=float)
+    keyspaces = sorted(set(axis(t, "keyspace")[(policy == "unbounded") & ~new]), key=float)
     drains = {cid: residency.drain(derived.run, cid) for cid in t.index[(policy == "unbounded")]}
-    facts = {"by_config": {f"{p}{'' if k in NEW_KEYS else f' (keyspace {k})'}": rss[(policy == p) & (axis(t, 'keyspace') == k)]
-                           for p, k in sorted({(p, k) for p, k in zip(policy, axis(t, "keyspace"))})},
+    keyspace = axis(t, "keyspace")
+    configs = sorted(set(zip(policy, keyspace, strict=True)))
+    facts = {"by_config": {f"{p}{'' if k in NEW_KEYS else f' (keyspace {k})'}": rss[(policy == p) & (keyspace == k)]
+                           for p, k in configs},
              "heap": heap[(policy == "unbounded") & new], "keyspaces": keyspaces,
              "drains": {cid: d for cid, d in drains.items() if d is not None}, "grows": grows,
              "bounded_flat": bounded_flat, "unlimited": unlimited}
