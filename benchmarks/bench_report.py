@@ -85,7 +85,8 @@ def measure(run_dir: Path, scratch: Path) -> tuple[float, float]:
     copy = scratch / "run"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("figures", *GENERATED))
-    code = "import sys; from harness.present.report import write_report; write_report(sys.argv[1])"
+    code = ("import sys; from harness.drive.plan import STUDY; from harness.present.report import write_report; "
+            "write_report(sys.argv[1], STUDY)")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, str(copy)], env=env, cwd=REPO)

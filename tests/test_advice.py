@@ -262,7 +262,6 @@ from harness.drive.cli import main  # noqa: E402
 
 L_M_SCENARIO = """\
 description = "A steady live heap of 90 MiB under a 4 KiB churn: its limits are known from first principles."
-claims = []
 workload = "small-churn"
 
 [params]

@@ -5,12 +5,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from test_claims_release import OUTCOMES as RELEASE_OUTCOMES
+from test_claims_residency import EVIDENCE as RESIDENCY_EVIDENCE
 
 from harness.analyse import claims
 from harness.analyse import summary as analysis
+from harness.studies.article import ARTICLE
 from tests.frames import CellSpec, MiB, run_frames
-from test_claims_release import OUTCOMES as RELEASE_OUTCOMES
-from test_claims_residency import EVIDENCE as RESIDENCY_EVIDENCE
 
 OLD, NEW = "1.15.15", "1.27.3"
 CELL_KEYS = {"cell_id", "scenario", "workload", "go_version", "status", "repeat", "memory_limit_bytes",
@@ -33,11 +34,11 @@ def inputs(rows, events=None, samples=None):
 
 
 def verdicts(claim, inp):
-    return {v.go_version: v.verdict for v in claims.evaluate_claim(claim, inp)}
+    return {v.go_version: v.verdict for v in claims.evaluate_claim(ARTICLE.by_id[claim], inp)}
 
 
 def one(claim, inp):
-    rows = claims.evaluate_claim(claim, inp)
+    rows = claims.evaluate_claim(ARTICLE.by_id[claim], inp)
     assert len(rows) == 1, rows
     return rows[0]
 
@@ -101,9 +102,9 @@ def test_go_before():
 
 
 def test_evaluate_lists_every_claim_and_the_non_go_ones():
-    table = claims.evaluate_inputs(inputs([{"scenario": "alloc_release", "touch": "true", "freeos": "true"}]))
+    table = claims.evaluate_inputs(inputs([{"scenario": "alloc_release", "touch": "true", "freeos": "true"}]), ARTICLE)
     assert list(table.columns) == ["claim", "go_version", "verdict", "evidence", "figure"]
-    assert set(table["claim"]) == set(claims.CLAIMS) | {"J1", "J2", "J3", "J4"}
+    assert set(table["claim"]) == set(ARTICLE.by_id) | {"J1", "J2", "J3", "J4"}
     assert (table[table["claim"].str.startswith("J")]["verdict"] == "not-tested").all()
     assert set(table["verdict"]) <= set(claims.VERDICTS)
 
@@ -272,7 +273,7 @@ def c9_trace(munmaps=0):
                               totals={"freeos_calls": 0 if every == "0s" else 300}))
     cells, samples, events = run_frames(specs)
     rows = [{"scenario": "freeos_syscalls", "every": every, "cell_id": cid}
-            for every, cid in zip(cells["every"], cells["cell_id"])]
+            for every, cid in zip(cells["every"], cells["cell_id"], strict=False)]
     return rows, events, samples
 
 
@@ -422,7 +423,8 @@ EVIDENCE = [
     ("C2", lambda: inputs(c2_rows(14, 1034)), "supported", ["10 MiB → peak 1034 MiB → 14 MiB", "rose by 1024 MiB"]),
     ("C2", lambda: inputs(c2_rows(1000, 12)), "refuted", ["→ 1000 MiB after FreeOSMemory (3% handed back)",
                                                           "less than 75%"]),
-    ("C3", lambda: inputs(c3_rows("0")), "supported", ["1: RSS 14 MiB, LazyFree 0 MiB", "0: RSS 1030 MiB, LazyFree 1000 MiB"]),
+    ("C3", lambda: inputs(c3_rows("0")), "supported",
+     ["1: RSS 14 MiB, LazyFree 0 MiB", "0: RSS 1030 MiB, LazyFree 1000 MiB"]),
     ("C3", lambda: inputs(c3_rows("1")), "partly", ["unset: RSS 14 MiB, LazyFree 0 MiB", "not the default"]),
     ("C4", lambda: inputs(c4_rows(1, 0)), "supported", ["madvdontneed=0 1/1, madvdontneed=1 0/1", "with 0: 640 MiB",
                                                         "peak cgroup usage 1029 MiB"]),
@@ -470,12 +472,12 @@ def test_every_claim_has_both_outcomes_above():
     outcomes = {claim: set(verdicts) for claim, verdicts in RELEASE_OUTCOMES.items()}
     for claim, _, verdict, _ in EVIDENCE:
         outcomes.setdefault(claim, set()).add(verdict)
-    assert set(outcomes) == set(claims.CLAIMS)
+    assert set(outcomes) == set(ARTICLE.by_id)
     assert all(len(v) >= 2 for v in outcomes.values()), outcomes
 
 
 def test_decision_carries_the_facts_the_evidence_is_written_from():
-    claim = claims.CLAIMS["C10"]
+    claim = ARTICLE.by_id["C10"]
     inp = inputs(c10_rows(2))
     decided = claim.decide(inp.table(), inp.derived)
     assert decided.verdict == "supported" and decided.case == "gap"
@@ -484,11 +486,9 @@ def test_decision_carries_the_facts_the_evidence_is_written_from():
 
 
 def test_registry_orders_claims_and_keeps_the_report_metrics():
-    from harness.analyse.claims.registry import ids
-
-    assert ids() == [f"C{i}" for i in range(1, 15)] + ["X1", "J1", "J2", "J3", "J4"]
-    assert claims.CLAIMS["C1"].metrics == ("peak_rss", "rss@release", "final_rss", "release_s")
-    assert claims.CLAIMS["C1"].scenarios[0] == "idle_three_gcs"
+    assert ARTICLE.ids() == [f"C{i}" for i in range(1, 15)] + ["X1", "J1", "J2", "J3", "J4"]
+    assert ARTICLE.by_id["C1"].metrics == ("peak_rss", "rss@release", "final_rss", "release_s")
+    assert ARTICLE.by_id["C1"].scenarios[0] == "idle_three_gcs"
 
 
 # ---- cells.csv version 2: gomemlimit as written plus gomemlimit_bytes ----------------------------

@@ -12,6 +12,7 @@ import pytest
 
 from harness.analyse import claims, release
 from harness.analyse.summary import RunData, summarize
+from harness.studies.article import ARTICLE
 from tests.frames import CellSpec, MiB, run_frames
 
 GO119, GO121, GO115, NEW = "1.19.8", "1.21.13", "1.15.15", "1.27.3"
@@ -19,7 +20,8 @@ RELEASE_AT = 2.0
 
 
 def gc_event(cell_id: str, n: int, t: float, forced: bool, heap_end_mib: float, goal_mib: float):
-    detail = {"num_gc": n, "forced": forced, "heap_end_bytes": int(heap_end_mib * MiB), "goal_bytes": int(goal_mib * MiB),
+    detail = {"num_gc": n, "forced": forced, "heap_end_bytes": int(heap_end_mib * MiB),
+              "goal_bytes": int(goal_mib * MiB),
               "line": f"gc {n} @{t}s 0%: ... {heap_end_mib:.0f} MB, {goal_mib:.0f} MB goal, 2 P"
                       + (" (forced)" if forced else "")}
     return (t, "gc", f"gc{n}", heap_end_mib * MiB, json.dumps(detail))
@@ -94,7 +96,8 @@ def spike(cell_id: str, *, scenario: str = "idle_scavenger", go: str = NEW, gcs:
     extra = [(cell_id, 0.0, "runtime", "heap_sys", (live + size + 3) * MiB),
              (cell_id, end, "runtime", "heap_sys", (live + size + 3) * MiB),
              (cell_id, 0.0, "runtime", "heap_alloc", 0.0), (cell_id, 1.0, "runtime", "heap_alloc", (live + size) * MiB),
-             (cell_id, rel + 0.05, "runtime", "heap_alloc", live * MiB), (cell_id, end, "runtime", "heap_alloc", live * MiB)]
+             (cell_id, rel + 0.05, "runtime", "heap_alloc", live * MiB),
+             (cell_id, end, "runtime", "heap_alloc", live * MiB)]
     return spec, extra
 
 
@@ -120,7 +123,7 @@ def run_of(cells):
 
 
 def verdict(claim: str, cells, go: str | None = None):
-    rows = claims.evaluate_claim(claim, inputs_of(cells))
+    rows = claims.evaluate_claim(ARTICLE.by_id[claim], inputs_of(cells))
     if go is not None:
         rows = [r for r in rows if r.go_version == go]
     assert len(rows) == 1, rows
@@ -256,7 +259,7 @@ def test_c1_refuted_when_rss_falls_at_once_and_inconclusive_in_a_short_window():
 
 def test_c1_has_a_row_per_version_of_its_first_scenario():
     cells = c1_cells(GO119, 4.0) + c1_cells(NEW, 122.0)
-    rows = {r.go_version: r.verdict for r in claims.evaluate_claim("C1", inputs_of(cells))}
+    rows = {r.go_version: r.verdict for r in claims.evaluate_claim(ARTICLE.by_id["C1"], inputs_of(cells))}
     assert rows == {GO119: "partly", NEW: "supported"}
 
 
@@ -344,7 +347,7 @@ def test_c3_states_the_default_of_each_version(go, unset_like, verdict_, text):
     cells = frame[["cell_id", "scenario", "madvdontneed", "go_version", "status"]]
     inp = claims.Inputs(cells, frame.drop(columns=["scenario", "madvdontneed", "go_version", "status"])
                         .set_index("cell_id"))
-    row = claims.evaluate_claim("C3", inp)[0]
+    row = claims.evaluate_claim(ARTICLE.by_id["C3"], inp)[0]
     assert row.verdict == verdict_ and text in row.evidence, row.evidence
 
 
@@ -361,14 +364,14 @@ def test_c3_states_the_default_of_each_version(go, unset_like, verdict_, text):
     ("C11", ["LazyFree", "lru_lazyfree_fn"]),
 ])
 def test_each_claim_names_its_mechanism(claim, refs):
-    mechanism = claims.CLAIMS[claim].mechanism
+    mechanism = ARTICLE.by_id[claim].mechanism
     for ref in refs:
         assert ref in mechanism, (ref, mechanism)
 
 
 def test_c11_rows_follow_the_pressure_scenario():
-    assert claims.CLAIMS["C11"].scenarios[0] == "oom_pressure"
-    assert claims.CLAIMS["C1"].scenarios[0] == "idle_three_gcs"
+    assert ARTICLE.by_id["C11"].scenarios[0] == "oom_pressure"
+    assert ARTICLE.by_id["C1"].scenarios[0] == "idle_three_gcs"
 
 
 # Both outcomes of each claim judged here, for tests/test_claims.py's completeness check.
@@ -377,7 +380,8 @@ OUTCOMES = {"C1": {"supported", "partly", "refuted", "inconclusive"}, "C7": {"su
 
 
 def test_c1_pools_repeats_of_a_configuration():
-    cells = [spike(f"three-r{r}", scenario="idle_three_gcs", gcs=3, window=10.0, back_at=b) for r, b in ((0, 2.0), (1, 4.0))]
+    cells = [spike(f"three-r{r}", scenario="idle_three_gcs", gcs=3, window=10.0, back_at=b)
+             for r, b in ((0, 2.0), (1, 4.0))]
     cells += [spike(f"long-r{r}", back_at=122.0, periodic_at=120.0) for r in (0, 1)]
     row = verdict("C1", cells)
     assert row.verdict == "supported"

@@ -12,11 +12,12 @@ import pytest
 
 from harness.analyse import claims, release, residency
 from harness.analyse import summary as analysis
+from harness.studies.article import ARTICLE
 from tests.frames import CellSpec, MiB, run_frames
 
 
 def one(claim, inp):
-    rows = claims.evaluate_claim(claim, inp)
+    rows = claims.evaluate_claim(ARTICLE.by_id[claim], inp)
     assert len(rows) == 1, rows
     return rows[0]
 
@@ -25,7 +26,7 @@ def curve(cell_id: str, source: str, metric: str, points, end_s: float, period: 
           scale: float = MiB) -> pd.DataFrame:
     """Sample rows of a piecewise-linear curve (values in MiB unless `scale` says otherwise)."""
     t = np.round(np.arange(0.0, end_s + 1e-9, period), 6)
-    xs, ys = zip(*points)
+    xs, ys = zip(*points, strict=False)
     v = np.interp(t, xs, ys) * scale
     if scale == 1:
         v = np.floor(v + 1e-9)   # counts step, they do not slide
@@ -111,7 +112,8 @@ def test_c13_large_objects_returned_is_refuted_and_says_what_returned_them_when(
                  "scavenger brought it within the bound (122 s after the drop)",
                  "2 GCs at the drop", "within it 2 s after the drop, returned by the scavenger after GC 22 "
                                        "(runtime.GC, 0.1 s after the drop)",
-                 "90% freed, after 2 runtime.GCs and FreeOSMemory: RSS 290 MiB = 11.33× the 26 MiB live, heap in use 280 MiB",
+                 "90% freed, after 2 runtime.GCs and FreeOSMemory: RSS 290 MiB = 11.33× the 26 MiB live, "
+                 "heap in use 280 MiB",
                  "all freed, after 2 runtime.GCs and FreeOSMemory: RSS 6 MiB",
                  "one-more-GC rule", "The data show the small-object case"):
         assert text in row.evidence, (text, row.evidence)
@@ -394,7 +396,7 @@ def test_size_runs_mark_a_missing_tiny_counter():
 
 def test_every_claim_here_has_a_mechanism_with_a_reference():
     for cid in ("C5", "C12", "C13", "C14"):
-        text = claims.CLAIMS[cid].mechanism
+        text = ARTICLE.by_id[cid].mechanism
         assert text and ("runtime/" in text or "golang/go#" in text), cid
     assert not math.isnan(residency.RETAIN_EXTRA)
 

@@ -14,7 +14,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # A scenario that exists only as TOML: it must run with no code change anywhere.
 NEW_SCENARIO = """
 description = "A 32 MiB touched spike handed back with FreeOSMemory in a 64 MiB container."
-claims = ["C2"]
 workload = "alloc-release"
 [params]
 size = "32MiB"

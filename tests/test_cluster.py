@@ -28,7 +28,6 @@ from harness.run.placement import cpu_list, parse_cpu_list
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
-CLAIM_IDS = tuple(f"C{i}" for i in range(1, 15)) + ("X1",)
 
 
 def cell(cell_id="c", memory_limit_bytes=None, cpus=None, **kw) -> Cell:
@@ -110,7 +109,6 @@ def test_the_reference_scenarios_that_run_alone():
 def test_exclusive_is_derived_from_timing_metrics_and_can_be_overridden(tmp_path):
     base = textwrap.dedent("""
         description = "x"
-        claims = [{claims}]
         workload = "alloc-release"
         [limits]
         memory = "2GiB"
@@ -118,26 +116,27 @@ def test_exclusive_is_derived_from_timing_metrics_and_can_be_overridden(tmp_path
         {expect}
     """)
 
-    def scenario(claims="", run="", expect=""):
-        path = tmp_path / "s.toml"
-        path.write_text(base.format(claims=claims, run=run, expect=expect))
-        return load(path, CLAIM_IDS)
+    def scenario(name, run="", expect=""):
+        """A scenario named like one the claims read: C2 reads alloc_release, C8 gogc_sweep."""
+        path = tmp_path / f"{name}.toml"
+        path.write_text(base.format(run=run, expect=expect))
+        return load(path)
 
-    assert not planning.exclusive(scenario('"C2"'))                      # memory only
-    assert planning.exclusive(scenario('"C8"'))                          # gc_cpu_s, throughput
-    assert planning.timing_reads(scenario('"C8"'))[0].startswith("C8: ")
-    assert planning.exclusive(scenario('"C2"', expect='[[expect]]\nmetric = "cpu_s"\nop = ">"\nvalue = 0'))
-    assert not planning.exclusive(scenario('"C8"', run="[run]\nexclusive = false"))
-    assert planning.exclusive(scenario('"C2"', run="[run]\nexclusive = true"))
-    _, cells = planning.plan([str(tmp_path / "s.toml")], [])
+    assert not planning.exclusive(scenario("alloc_release"))                  # C2: memory only
+    assert planning.exclusive(scenario("gogc_sweep"))                         # C8: gc_cpu_s, throughput
+    assert planning.timing_reads(scenario("gogc_sweep"))[0].startswith("C8: ")
+    assert planning.exclusive(scenario("alloc_release", expect='[[expect]]\nmetric = "cpu_s"\nop = ">"\nvalue = 0'))
+    assert not planning.exclusive(scenario("gogc_sweep", run="[run]\nexclusive = false"))
+    assert planning.exclusive(scenario("alloc_release", run="[run]\nexclusive = true"))
+    _, cells = planning.plan([str(tmp_path / "alloc_release.toml")], [])
     assert all(c.exclusive for c in cells)
 
 
 def test_a_bad_exclusive_value_is_a_clear_error(tmp_path):
     path = tmp_path / "s.toml"
-    path.write_text('description = "x"\nclaims = ["C2"]\nworkload = "alloc-release"\n[run]\nexclusive = "yes"\n')
+    path.write_text('description = "x"\nworkload = "alloc-release"\n[run]\nexclusive = "yes"\n')
     with pytest.raises(ScenarioError) as info:
-        load(path, CLAIM_IDS)
+        load(path)
     assert any("run.exclusive: 'yes' is not a boolean" in e for e in info.value.errors), info.value.errors
 
 
@@ -236,7 +235,6 @@ def test_the_scheduler_never_runs_a_cell_beside_an_exclusive_one_nor_more_than_t
 
 SPIKE = """
 description = "A touched spike handed back with FreeOSMemory: memory only."
-claims = ["C2"]
 workload = "alloc-release"
 [params]
 baseline = "200ms"

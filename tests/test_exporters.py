@@ -10,6 +10,7 @@ import pytest
 from harness.present import report
 from harness.present.exporters import EXPORTERS, exporter
 from harness.present.exporters.benchstat import benchmark_name, camel, unit_name
+from harness.studies.article import ARTICLE
 from tests.frames import CellSpec, alloc_release_spec, run_frames
 
 BENCH_LINE = re.compile(r"^Benchmark\S+ 1( \S+ \S+)+$")
@@ -35,7 +36,7 @@ def run_dir(tmp_path_factory):
         "run_id": "test-run", "complete": True, "backend": "docker", "thp": "madvise",
         "host": {"arch": "x86_64", "cpus": 2}, "kernel": {"release": "6.18.0", "version": "#1 SMP"},
         "cgroup": {"memory_version": 2}}))
-    report.write_report(path)
+    report.write_report(path, ARTICLE)
     return path
 
 
@@ -61,7 +62,7 @@ def test_benchstat_grammar(run_dir):
     assert names.count("BenchmarkAllocRelease/freeos=true") == 2
     assert "BenchmarkCacheGrowth" in names
     fields = bench[0].split()[2:]
-    units = dict(zip(fields[1::2], map(float, fields[::2])))
+    units = dict(zip(fields[1::2], map(float, fields[::2]), strict=False))
     assert "peak-rss-bytes" in units and "gc-cpu-source" not in units
     assert all(math.isfinite(v) for v in units.values())
 
@@ -71,7 +72,7 @@ def test_benchstat_values_are_the_summary_in_base_units(run_dir):
     line = next(line for line in (run_dir / "benchstat.txt").read_text().splitlines()
                 if line.startswith("BenchmarkCacheGrowth"))
     fields = line.split()[2:]
-    units = dict(zip(fields[1::2], map(float, fields[::2])))
+    units = dict(zip(fields[1::2], map(float, fields[::2]), strict=False))
     row = summary.loc["cache_growth[policy=lru]"]
     assert units["peak-rss-bytes"] == row["peak_rss"]
     assert units["cpu-sec"] == pytest.approx(row["cpu_s"])
@@ -119,16 +120,17 @@ def test_summary_json_matches_summary_csv(run_dir):
 
 def test_summary_json_is_deterministic(run_dir):
     first = (run_dir / "summary.json").read_bytes()
-    report.write_report(run_dir)
+    report.write_report(run_dir, ARTICLE)
     assert (run_dir / "summary.json").read_bytes() == first
     assert b"NaN" not in first
 
 
 def test_benchstat_carries_a_program_benchmarks_own_metrics():
-    from types import SimpleNamespace
+    from pathlib import Path
 
     from harness.present.exporters.benchstat import benchmark_lines
     from harness.present.results import Results
+    from harness.store.rundir import Run
 
     cells = pd.DataFrame({"cell_id": ["json[go=a,r0]", "json[go=b,r0]"], "scenario": ["json", "json"],
                           "go_version": ["1.21.13", "1.27.3"], "status": ["ok", "ok"]})
@@ -137,7 +139,7 @@ def test_benchstat_carries_a_program_benchmarks_own_metrics():
     detail = [json.dumps({"metrics": {"ns/op": v, "frames/op": f}}) for v, f in ((2.0e7, 3.0), (1.0e7, 4.0))]
     events = pd.DataFrame({"cell_id": list(cells["cell_id"]) + ["json[go=a,r0]"], "kind": ["bench", "bench", "phase"],
                            "detail": detail + ["{}"]})
-    lines = benchmark_lines(Results(SimpleNamespace(cells=cells, events=events, manifest={}), summary, pd.DataFrame()))
+    lines = benchmark_lines(Results(Run(Path("json"), {}, cells, pd.DataFrame(), events), summary, pd.DataFrame()))
     bench = [line for line in lines if line.startswith("Benchmark")]
     assert bench == ["BenchmarkCodeDecoder 1 20000000.0 ns/op 3.0 frames/op",
                      "BenchmarkCodeDecoder 1 10000000.0 ns/op 4.0 frames/op"]

@@ -1,16 +1,19 @@
 """The data path is one way: a module imports only from its own stage and the stages before it,
-and never a private name of another module (docs/ARCHITECTURE.md, "Layout")."""
+and never a private name of another module (docs/ARCHITECTURE.md, "Layout"). The engine names no
+study's scenario: a study plugs in through the engine's types, after present and before drive."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 HARNESS = Path(__file__).resolve().parents[1] / "harness"
+SCENARIOS = HARNESS.parent / "scenarios"
 # In data-path order; a module may import from its own stage and any stage to its left.
-STAGES = ("define", "build", "run", "store", "analyse", "present", "drive")
+STAGES = ("define", "build", "run", "store", "analyse", "present", "studies", "drive")
 
 
 def stage_of(module: str) -> int | None:
@@ -88,3 +91,36 @@ def test_the_checker_sees_a_backward_import(tmp_path):
         assert any("_suggest" in names for _, _, names in found)
     finally:
         fake.unlink()
+
+
+def scenario_names_in(text: str, names: set[str], axes: set[str]) -> set[str]:
+    """The scenario names a source text mentions as words. A name that is also an axis (gomemlimit,
+    madvdontneed) may stand in quotes on its own: that is the axis (a cells.csv column), not the scenario."""
+    found = set()
+    for name in names:
+        for match in re.finditer(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", text):
+            quoted = text[match.start() - 1:match.start()] in "'\"" and text[match.end():match.end() + 1] in "'\""
+            if not (name in axes and quoted and match.start() > 0):
+                found.add(name)
+    return found
+
+
+def test_present_names_no_scenario():
+    """The report draws what the study's claims declare; present/ knows no scenario by name."""
+    from harness.define.axes import AXES
+
+    names = {p.stem for p in SCENARIOS.glob("*.toml")}
+    assert len(names) > 10, "scenarios/*.toml not found"
+    axes = set(AXES)
+    named = {str(p.relative_to(HARNESS.parent)): sorted(found) for p in sorted((HARNESS / "present").rglob("*.py"))
+             if (found := scenario_names_in(p.read_text(), names, axes))}
+    assert not named, f"harness/present/ names scenarios: {named}"
+
+
+def test_the_scenario_check_sees_a_scenario_name():
+    names, axes = {"alloc_release", "gomemlimit"}, {"gomemlimit"}
+    assert scenario_names_in('cells_of("alloc_release")', names, axes) == {"alloc_release"}
+    assert scenario_names_in("figures/alloc_release_rss.png", names, axes) == set()  # a longer word
+    assert scenario_names_in("# e.g. alloc_release", names, axes) == {"alloc_release"}
+    assert scenario_names_in("row['gomemlimit']", names, axes) == set()  # the axis
+    assert scenario_names_in("gomemlimit: by gomemlimit", names, axes) == {"gomemlimit"}

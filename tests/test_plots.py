@@ -1,14 +1,12 @@
 import matplotlib
-import pandas as pd
-
-from harness.define.axes import axis_text
 import numpy as np
+import pandas as pd
 import pytest
 
 from harness.analyse import summary as analysis
-
-from harness.present import plots
 from harness.analyse.summary import split_by_cell
+from harness.define.axes import axis_text
+from harness.present import plots
 from tests.frames import MiB, alloc_release_spec, run_frames
 
 
@@ -29,11 +27,11 @@ def test_rss_over_time_has_a_panel_per_configuration_with_phases_and_limit(run):
     axes = [a for a in fig.axes if a.get_visible()]
     assert [a.get_title() for a in axes] == ["freeos=true", "freeos=false"]
     ax = axes[0]
-    lines = [l.get_label() for l in ax.get_lines()]
+    lines = [line.get_label() for line in ax.get_lines()]
     assert "repeat 0" in lines and "repeat 1" in lines and "memory limit 1536 MiB" in lines
     assert ax.get_ylabel() == "RSS (MiB)"
     assert {"allocate", "release", "idle"} <= {t.get_text().strip() for t in ax.texts}
-    rss = next(l for l in ax.get_lines() if l.get_label() == "repeat 0")
+    rss = next(line for line in ax.get_lines() if line.get_label() == "repeat 0")
     assert max(rss.get_ydata()) == pytest.approx(1034)  # plotted in MiB
     assert fig._suptitle.get_text() == "alloc_release: RSS"
 
@@ -44,14 +42,14 @@ def test_rss_over_time_overlays_one_axis_in_each_panel(run):
     fig = plots.rss_over_time(split_by_cell(samples, events), cells, "t", overlay="freeos")
     axes = [a for a in fig.axes if a.get_visible()]
     assert [a.get_title() for a in axes] == ["default"]
-    lines = [l.get_label() for l in axes[0].get_lines() if not l.get_label().startswith("_")]
+    lines = [line.get_label() for line in axes[0].get_lines() if not line.get_label().startswith("_")]
     assert lines == ["freeos=true", "freeos=true, r1", "freeos=false", "freeos=false, r1"]
 
 
 def test_memory_breakdown_draws_rss_heap_and_lazyfree(run):
     cells, samples, events = run
     fig = plots.memory_breakdown(split_by_cell(samples, events), cells.head(1), "gap")
-    labels = {l.get_label() for l in fig.axes[0].get_lines()}
+    labels = {line.get_label() for line in fig.axes[0].get_lines()}
     assert {"VmRSS", "heap in use", "heap released", "LazyFree"} <= labels
     assert fig.axes[0].get_ylabel() == "MiB"
 
@@ -80,11 +78,11 @@ def test_summary_bars_with_hue_has_legend(run):
     assert len(fig.axes[0].patches) == 4
 
 
-def test_sizes_throughput_marks_class_edges():
+def test_sizes_throughput_draws_the_markers_it_is_given():
     sizes = pd.DataFrame({"size": [8, 16, 32768, 33792], "pointers": ["false"] * 4,
                           "ops_per_s": [2e7, 1.5e7, 1e5, 9e4], "tiny_allocs": [10, 0, 0, 0],
                           "small_allocs": [10, 10, 10, 0], "large_allocs": [0, 0, 0, 10]})
-    fig = plots.sizes_throughput(sizes, "sizes")
+    fig = plots.sizes_throughput(sizes, "sizes", hue="pointers", markers=((16, "16 B"), (32 * 1024, "32 KiB")))
     texts = {t.get_text().strip() for t in fig.axes[0].texts}
     assert {"16 B", "32 KiB"} <= texts
     assert fig.axes[0].get_lines()[0].get_ydata()[0] == pytest.approx(20)

@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 
 from harness.present.report import write_report
+from harness.studies.article import ARTICLE
+from tests import browser
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 GENERATED = ("report.md", "report.html", "claims.csv", "summary.csv")
@@ -28,7 +30,7 @@ def regenerated(tmp_path_factory) -> Path:
     for name in GENERATED:
         (copy / name).unlink(missing_ok=True)
     shutil.rmtree(copy / "figures", ignore_errors=True)
-    write_report(copy)
+    write_report(copy, ARTICLE)
     return copy
 
 
@@ -59,3 +61,19 @@ def test_reference_has_a_verdict_for_every_go_claim_on_every_go_version():
     for claim in ("C3", "C4", "C11"):
         versions = set(claims.loc[claims["claim"] == claim, "go_version"])
         assert {"1.15.15"} < versions, (claim, versions)
+
+
+def test_the_reference_page_answers_in_its_first_screen(regenerated, tmp_path_factory):
+    """At 1280×900 the summary and the whole verdict matrix are on screen before any scrolling, and
+    every one of the reference's figures loads."""
+    chromium = browser.find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium found (Debian: apt-get install chromium): report.html was not opened")
+    page = browser.open_page(chromium, regenerated / "report.html", browser.REPORT_SCRIPT,
+                             tmp_path_factory.mktemp("chromium"))
+    assert not page.errors, page.errors
+    found = page.found
+    assert found["matrixRows"] == len(GO_CLAIMS)
+    assert 0 <= found["summaryTop"] < found["matrixBottom"] <= found["screen"], found
+    assert len(found["images"]) == len(list((regenerated / "figures").glob("*.png")))
+    assert all(i["complete"] and i["width"] > 0 for i in found["images"])

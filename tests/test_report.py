@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from harness.present import report
+from harness.studies.article import ARTICLE
+from tests import browser
 from tests.frames import CellSpec, alloc_release_spec, run_frames
 
 
@@ -28,14 +30,15 @@ def _specs():
     return specs
 
 
-@pytest.fixture
-def run_dir(tmp_path):
+def write_run(tmp_path):
+    """A run directory of hand-made cells: alloc_release, madvdontneed, cache_growth and a skipped
+    oom_pressure cell."""
     cells, samples, events = run_frames(_specs())
     cells.loc[cells["status"] == "skipped", "reason"] = "docker unavailable"
     cells.to_csv(tmp_path / "cells.csv", index=False)
     samples.to_parquet(tmp_path / "samples.parquet")
     events.to_parquet(tmp_path / "events.parquet")
-    for n, cell_id in enumerate(cells["cell_id"][:2]):
+    for n in range(2):
         (tmp_path / "cells" / f"{n}").mkdir(parents=True)
         (tmp_path / "cells" / f"{n}" / "cell.json").write_text(json.dumps(
             {"row": {}, "sampler_stats": {"fast_hz": 99.0 + n, "slow_hz": 2.0, "missed": n}}))
@@ -45,12 +48,17 @@ def run_dir(tmp_path):
     return tmp_path
 
 
+@pytest.fixture
+def run_dir(tmp_path):
+    return write_run(tmp_path)
+
+
 def _digests(run_dir):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((run_dir / "figures").glob("*.png"))}
 
 
 def test_write_report_produces_every_file(run_dir):
-    md = report.write_report(run_dir)
+    md = report.write_report(run_dir, ARTICLE)
     assert md == run_dir / "report.md"
     for name in ("report.md", "report.html", "claims.csv", "summary.csv"):
         assert (run_dir / name).stat().st_size > 0, name
@@ -68,26 +76,91 @@ def test_write_report_produces_every_file(run_dir):
     assert c4["verdict"] == "inconclusive" and c4["figure"] == ""
     assert verdicts[verdicts["claim"] == "C8"].iloc[0]["evidence"] == "not run"
     text = md.read_text()
-    assert "## C2 (§1 (code))" in text and "kernel: 6.18.0" in text
-    assert "sampler fast_hz: median 99.5 (min 99, max 100) over 2 cells" in text and "docker unavailable" in text
+    assert "## C2 (§1 (code))" in text and "| kernel | 6.18.0 |" in text
+    assert "| sampler fast_hz | median 99.5 (min 99, max 100) over 2 cells |" in text and "docker unavailable" in text
     assert "![C2: figures/alloc_release_rss.png](figures/alloc_release_rss.png)" in text
     summary = pd.read_csv(run_dir / "summary.csv", index_col="cell_id")
     assert "rss@freeos" in summary.columns and len(summary) == len(_specs())
 
 
 def test_report_is_deterministic(run_dir):
-    report.write_report(run_dir)
+    report.write_report(run_dir, ARTICLE)
     first_md, first_png = (run_dir / "report.md").read_text(), _digests(run_dir)
     first_html = (run_dir / "report.html").read_text()
-    report.write_report(run_dir)
+    report.write_report(run_dir, ARTICLE)
     assert (run_dir / "report.md").read_text() == first_md
     assert _digests(run_dir) == first_png  # byte-identical figures, not just the same names
     assert (run_dir / "report.html").read_text() == first_html
 
 
 def test_html_is_self_contained(run_dir):
-    report.write_report(run_dir)
+    report.write_report(run_dir, ARTICLE)
     page = (run_dir / "report.html").read_text()
     refs = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page)
-    assert refs and all(r.startswith("data:image/png;base64,") for r in refs)
+    assert refs and all(r.startswith(("data:image/png;base64,", "#")) for r in refs)  # figures inline, links inside
     assert "<link" not in page and "<script" not in page
+
+
+def test_the_answer_comes_first_and_provenance_last(run_dir):
+    """A sentence and a verdict per Go version for every claim before any claim's section; the
+    provenance after the last one, as a table with no JSON in it."""
+    text = report.write_report(run_dir, ARTICLE).read_text()
+    sections = re.findall(r"^## (.*)$", text, flags=re.M)
+    assert sections[0] == "Summary"
+    assert sections[-1] == "Provenance"
+    assert sections.index("X1 (§(added))") > sections.index("What each tool shows")
+    summary = text.split("## Summary")[1].split("\n## ")[0]
+    assert f"| C2 | {ARTICLE.by_id['C2'].plain} |" in summary
+    header = next(line for line in summary.splitlines() if line.startswith("| claim |"))
+    assert header == "| claim | in plain words | 1.27.3 |"
+    assert "| C2 | " in summary and " | partly |" in summary.split("| C2 | ")[1].splitlines()[0]
+    assert "| C8 | " in summary and summary.split("| C8 | ")[1].splitlines()[0].endswith("| not run |")
+    provenance = text.split("## Provenance")[1].split("\n## ")[0]
+    assert "{" not in provenance and "| sampler: fast_hz | 100 |" in provenance
+    assert "**Go 1.27.3: partly.** " in text.split("## C2 ")[1]
+
+
+def test_html_folds_the_evidence_and_lists_the_sections(run_dir):
+    report.write_report(run_dir, ARTICLE)
+    page = (run_dir / "report.html").read_text()
+    verdicts = pd.read_csv(run_dir / "claims.csv", keep_default_na=False)
+    judged = verdicts[verdicts["claim"].isin(ARTICLE.by_id)]
+    assert page.count("<details>") == len(judged)
+    assert '<td class="v partly">partly</td>' in page and '<a href="#C2">C2</a>' in page
+    toc = re.search(r'<nav class="toc">(.*?)</nav>', page).group(1)
+    assert re.findall(r'href="#([^"]+)"', toc) == re.findall(r'<h2 id="([^"]+)"', page)
+
+
+def _open(chromium, path, tmp_path_factory, **kw):
+    return browser.open_page(chromium, path, browser.REPORT_SCRIPT, tmp_path_factory.mktemp("chromium"), **kw)
+
+
+def test_report_html_renders_in_chromium(run_dir, tmp_path_factory):
+    """Headless Chromium loads the page: no console error, every figure decoded, every link inside
+    the page resolves, the summary's verdicts coloured."""
+    chromium = browser.find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium found (Debian: apt-get install chromium): report.html was not opened")
+    report.write_report(run_dir, ARTICLE)
+    page = _open(chromium, run_dir / "report.html", tmp_path_factory)
+    assert not page.errors, page.errors
+    found = page.found
+    drawn = sorted((run_dir / "figures").glob("*.png"))
+    assert len(found["images"]) == len(drawn) > 0
+    assert all(i["complete"] and i["width"] > 0 for i in found["images"]), found["images"]
+    assert found["toc"] == ["#" + h for h in found["h2"]] and not found["unresolved"]
+    assert found["matrixRows"] == len(ARTICLE.claims) and found["details"] > 0
+    assert len(set(found["coloured"])) >= 2   # not-run cells and verdict cells differ
+    assert 0 <= found["summaryTop"] < found["matrixBottom"] <= found["screen"]
+
+
+def test_the_browser_check_sees_a_broken_figure(run_dir, tmp_path_factory):
+    chromium = browser.find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium found (Debian: apt-get install chromium): report.html was not opened")
+    report.write_report(run_dir, ARTICLE)
+    page = (run_dir / "report.html").read_text()
+    broken = run_dir / "broken.html"
+    broken.write_text(page.replace("data:image/png;base64,iVBOR", "data:image/png;base64,AAAA", 1))
+    found = _open(chromium, broken, tmp_path_factory).found
+    assert sum(i["width"] == 0 for i in found["images"]) == 1

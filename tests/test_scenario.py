@@ -7,7 +7,6 @@ from harness.define.scenario import ScenarioError, discover, load, load_many, re
 
 GOOD = """
 description = "a small spike"
-claims = ["C2"]
 workload = "alloc-release"
 [params]
 size = "64MiB"
@@ -37,20 +36,16 @@ of = { touch = false }
 """
 
 
-# The claim registry lives in analyse; scenario validation is handed its ids.
-CLAIM_IDS = tuple(f"C{i}" for i in range(1, 15)) + ("X1",)
-
-
 def write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
     return path
 
 
-def errors_of(tmp_path: Path, text: str, claim_ids=CLAIM_IDS) -> list[str]:
+def errors_of(tmp_path: Path, text: str) -> list[str]:
     path = write(tmp_path, text)
     with pytest.raises(ScenarioError) as info:
-        load(path, claim_ids)
+        load(path)
     for line in info.value.errors:
         assert line.startswith(f"{path}: "), line
     return info.value.errors
@@ -58,7 +53,7 @@ def errors_of(tmp_path: Path, text: str, claim_ids=CLAIM_IDS) -> list[str]:
 
 def test_good_file_loads(tmp_path):
     s = load(write(tmp_path, GOOD))
-    assert s.name == "s" and s.workload == "alloc-release" and s.claims == ("C2",)
+    assert s.name == "s" and s.workload == "alloc-release"
     assert dict(s.full.params) == {"size": "64MiB", "idle": "1s"}
     assert dict(s.quick.params) == {"size": "16MiB", "idle": "1s"}
     assert s.full.matrix_dict() == {"touch": ("true", "false"), "madvdontneed": ("unset", "1")}
@@ -70,20 +65,15 @@ def test_every_shipped_scenario_loads():
     paths = discover()
     assert paths, "no scenario files in scenarios/"
     for path in paths:
-        load(path, CLAIM_IDS)
-    assert [s.name for s in load_many(paths, CLAIM_IDS)] == [p.stem for p in paths]
+        load(path)
+    assert [s.name for s in load_many(paths)] == [p.stem for p in paths]
 
 
-def test_claim_ids_without_a_registry_are_checked_for_form_only(tmp_path):
-    assert load(write(tmp_path, GOOD.replace('"C2"', '"C99"'))).claims == ("C99",)
-    errors = errors_of(tmp_path, GOOD.replace('"C2"', '"c2"'), claim_ids=None)
-    assert errors == [(f"{tmp_path / 's.toml'}: claims[0]: 'c2' is not a claim id "
-                       "(a capital letter and a number, e.g. C2)")]
-
-
-def test_unknown_claim_suggests_and_lists_the_registry(tmp_path):
-    errors = errors_of(tmp_path, GOOD.replace('"C2"', '"C22"'), claim_ids=("C1", "C2"))
-    assert errors == [f"{tmp_path / 's.toml'}: claims[0]: unknown claim 'C22'; did you mean 'C2'? (valid: C1, C2)"]
+def test_a_scenario_that_lists_claims_is_told_where_they_are_declared(tmp_path):
+    """The claim names its scenarios (harness/studies/); a second list in the scenario could disagree."""
+    errors = errors_of(tmp_path, 'claims = ["C2"]\n' + GOOD)
+    assert errors == [f"{tmp_path / 's.toml'}: claims: a scenario does not list its claims: each claim names "
+                      "the scenarios it reads, in its study (harness/studies/); remove this key"]
 
 
 @pytest.mark.parametrize(
@@ -91,23 +81,30 @@ def test_unknown_claim_suggests_and_lists_the_registry(tmp_path):
     [
         (("[run]", "[runn]"), "runn: unknown key; did you mean 'run'?"),
         (('repeats = 2', 'repeat = 2'), "run.repeat: unknown key; did you mean 'repeats'?"),
-        (('workload = "alloc-release"', 'workload = "alloc-relase"'), "workload: unknown workload 'alloc-relase'; did you mean 'alloc-release'?"),
-        (('size = "64MiB"', 'sizee = "64MiB"'), "params.sizee: alloc-release has no flag 'sizee'; did you mean 'size'?"),
+        (('workload = "alloc-release"', 'workload = "alloc-relase"'),
+         "workload: unknown workload 'alloc-relase'; did you mean 'alloc-release'?"),
+        (('size = "64MiB"', 'sizee = "64MiB"'),
+         "params.sizee: alloc-release has no flag 'sizee'; did you mean 'size'?"),
         (('size = "64MiB"', 'size = "64 megs"'), "params.size: '64 megs'"),
         (('idle = "1s"', 'idle = "1 sec"'), "params.idle: '1 sec' is not a duration"),
         (('timeout = "1m"', 'timeout = "soon"'), "run.timeout: 'soon' is not a duration"),
         (('repeats = 2', 'repeats = "2"'), "run.repeats: '2' is not a positive integer"),
         (('memory = "256MiB"', 'memory = "lots"'), "limits.memory: 'lots' is not a size"),
-        (('madvdontneed = ["unset", "1"]', 'madvdontneed = ["unset", "2"]'), "matrix.madvdontneed[1]: '2' is not a madvdontneed setting (valid: 0, 1, unset)"),
+        (('madvdontneed = ["unset", "1"]', 'madvdontneed = ["unset", "2"]'),
+         "matrix.madvdontneed[1]: '2' is not a madvdontneed setting (valid: 0, 1, unset)"),
         (('touch = [true, false]', 'tuch = [true, false]'), "matrix.tuch: unknown axis; did you mean 'touch'?"),
-        (('metric = "rss@freeos"', 'metric = "rss@frees"'), "expect[0].metric: alloc-release has no phase 'frees'; did you mean 'freeos'?"),
-        (('metric = "rss@freeos"', 'metric = "rsss@freeos"'), "expect[0].metric: 'rsss' has no per-phase value; did you mean 'rss'?"),
-        (('metric = "peak_rss"', 'metric = "peak_rs"'), "expect[1].metric: unknown metric 'peak_rs'; did you mean 'peak_rss'?"),
+        (('metric = "rss@freeos"', 'metric = "rss@frees"'),
+         "expect[0].metric: alloc-release has no phase 'frees'; did you mean 'freeos'?"),
+        (('metric = "rss@freeos"', 'metric = "rsss@freeos"'),
+         "expect[0].metric: 'rsss' has no per-phase value; did you mean 'rss'?"),
+        (('metric = "peak_rss"', 'metric = "peak_rs"'),
+         "expect[1].metric: unknown metric 'peak_rs'; did you mean 'peak_rss'?"),
         (('op = "<"', 'op = "<<"'), "expect[0].op: '<<' is not a comparison (valid: <, <=, >, >=, ==, !=)"),
-        (('where = { madvdontneed = "1", touch = true }', 'where = { madvdontneed = "0" }'), "expect[0].where.madvdontneed: '0' is not a value of this axis (valid: 1, unset)"),
-        (('where = { touch = true }', 'where = { gogc = "50" }'), "expect[1].where.gogc: not an axis or flag of this scenario"),
+        (('where = { madvdontneed = "1", touch = true }', 'where = { madvdontneed = "0" }'),
+         "expect[0].where.madvdontneed: '0' is not a value of this axis (valid: 1, unset)"),
+        (('where = { touch = true }', 'where = { gogc = "50" }'),
+         "expect[1].where.gogc: not an axis or flag of this scenario"),
         (('ratio = 2', 'value = 2'), "expect[1].of: `of` goes with `ratio`, not with `value`"),
-        (('claims = ["C2"]', 'claims = ["C99"]'), "claims[0]: unknown claim 'C99'"),
         (('description = "a small spike"', 'description = ""'), "description: required"),
     ],
 )

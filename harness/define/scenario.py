@@ -11,7 +11,7 @@ import itertools
 import re
 import shlex
 import tomllib
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from harness.define.project import SCENARIOS_DIR
 from harness.define.workloads import (NOT_GO, WORKLOADS, Program, Workload, check_executable, module_root,
                                       parse_mount, parse_ready, program_workload)
 
-TOP_KEYS = ("description", "claims", "workload", "program", "params", "limits", "matrix", "run", "quick", "expect")
+TOP_KEYS = ("description", "workload", "program", "params", "limits", "matrix", "run", "quick", "expect")
 # [program]: exactly one of binary, package, bench names the program; the rest say how it runs.
 PROGRAM_KEYS = ("binary", "package", "bench", "module", "run", "benchtime", "args", "mounts", "idle", "grace",
                 "ready", "ready_timeout", "load", "metrics_url")
@@ -32,8 +32,6 @@ RUN_KEYS = ("repeats", "timeout", "fast_hz", "slow_hz", "trace_syscalls", "exclu
 QUICK_KEYS = ("params", "limits", "matrix", "run")
 EXPECT_KEYS = ("where", "metric", "op", "value", "ratio", "of")
 OPS = ("<", "<=", ">", ">=", "==", "!=")
-# The form of a claim id; which ids exist is the claim registry's to say (see `load`).
-CLAIM_ID = re.compile(r"^[A-Z][0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,6 @@ class Scenario:
     name: str
     path: Path
     description: str
-    claims: tuple[str, ...]
     workload: str
     full: Variant
     quick: Variant
@@ -245,11 +242,11 @@ def resolve_path(name_or_path: str | Path, scenarios_dir: Path = SCENARIOS_DIR) 
     raise ScenarioError([f"{text}: no such scenario; {hint}(valid: {', '.join(names) or 'none found'})"])
 
 
-def load(path: str | Path, claim_ids: Collection[str] | None = None) -> Scenario:
+def load(path: str | Path) -> Scenario:
     """Read and validate one scenario file; raises ScenarioError with every problem found.
 
-    `claim_ids`: the claims a scenario may name (the claim registry's ids, which the caller
-    passes in); None checks only their form.
+    A scenario does not list the claims that read it: each claim names its scenarios, in its
+    study (harness/studies/), and the drivers derive a scenario's claims from that.
     """
     path = Path(path)
     try:
@@ -260,15 +257,15 @@ def load(path: str | Path, claim_ids: Collection[str] | None = None) -> Scenario
         raise ScenarioError([f"{path}: not valid TOML: {exc}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([f"{path}: cannot read: {exc}"]) from None
-    return _Validator(path, data, claim_ids).scenario()
+    return _Validator(path, data).scenario()
 
 
-def load_many(paths: list[str | Path], claim_ids: Collection[str] | None = None) -> list[Scenario]:
+def load_many(paths: list[str | Path]) -> list[Scenario]:
     """Load every file; errors of all files are reported together."""
     scenarios, errors = [], []
     for path in paths:
         try:
-            scenarios.append(load(path, claim_ids))
+            scenarios.append(load(path))
         except ScenarioError as exc:
             errors.extend(exc.errors)
     if errors:
@@ -281,10 +278,9 @@ def discover(scenarios_dir: Path = SCENARIOS_DIR) -> list[Path]:
 
 
 class _Validator:
-    def __init__(self, path: Path, data: dict, claim_ids: Collection[str] | None = None):
+    def __init__(self, path: Path, data: dict):
         self.path = path
         self.data = data
-        self.claim_ids = None if claim_ids is None else tuple(claim_ids)
         self.errors: list[str] = []
 
     workload_known = True
@@ -312,23 +308,14 @@ class _Validator:
 
     def scenario(self) -> Scenario:
         data = self.data
-        self.unknown_keys(data, TOP_KEYS, "")
+        if "claims" in data:
+            self.err("claims", "a scenario does not list its claims: each claim names the scenarios it reads, "
+                               "in its study (harness/studies/); remove this key")
+        self.unknown_keys({k: v for k, v in data.items() if k != "claims"}, TOP_KEYS, "")
         description = data.get("description", "")
         if not isinstance(description, str) or not description.strip():
             self.err("description", "required: one sentence saying what the scenario measures")
             description = str(description or "")
-
-        claims = data.get("claims", [])
-        if not isinstance(claims, list) or not all(isinstance(c, str) for c in claims):
-            self.err("claims", "must be a list of claim ids", self.claim_ids)
-            claims = []
-        for i, claim in enumerate(claims):
-            if self.claim_ids is None:
-                if not CLAIM_ID.match(claim):
-                    self.err(f"claims[{i}]", f"{claim!r} is not a claim id (a capital letter and a number, e.g. C2)")
-            elif claim not in self.claim_ids:
-                self.err(f"claims[{i}]", f"unknown claim {claim!r}; {did_you_mean(claim, self.claim_ids)}"
-                         .rstrip("; "), self.claim_ids)
 
         workload_name = data.get("workload")
         workload = WORKLOADS.get(workload_name) if isinstance(workload_name, str) else None
@@ -362,7 +349,7 @@ class _Validator:
             raise ScenarioError(self.errors)
         return Scenario(
             name=self.path.stem, path=self.path, description=description.strip(),
-            claims=tuple(claims), workload=workload.name, full=full, quick=quick, expects=expects,
+            workload=workload.name, full=full, quick=quick, expects=expects,
             program=self.program,
         )
 
@@ -598,7 +585,7 @@ def program_scenario(program: Program, run: RunSettings | None = None) -> Scenar
     command line's --matrix gives it one), one repeat unless `run` says otherwise."""
     variant = Variant(params=(), memory=None, cpus=None, matrix=(), run=run or RunSettings())
     return Scenario(name=program.name, path=Path(f"<{program.kind} {program.binary or program.package}>"),
-                    description=f"the {program.kind} {program.binary or program.package}", claims=(),
+                    description=f"the {program.kind} {program.binary or program.package}",
                     workload=program.name, full=variant, quick=variant, program=program)
 
 

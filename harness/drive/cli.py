@@ -20,7 +20,7 @@ from harness.define.errors import ScenarioError
 from harness.define.matrix import expand
 from harness.define.scenario import RunSettings, discover, parse_program, program_scenario, resolve_path
 from harness.define.units import UnitError, parse_duration
-from harness.drive.plan import load_scenario, plan
+from harness.drive.plan import STUDY, claims_of, load_scenario, plan
 from harness.define.workloads import WORKLOADS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -103,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         from harness.present.report import write_report
 
-        report = write_report(run_dir)
+        report = write_report(run_dir, STUDY)
         print(f"report: {report}")
     except Exception as exc:  # noqa: BLE001 - the measurements are saved; a report can be redone
         report_failed = True
@@ -180,7 +180,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         try:
             scenario = load_scenario(path)
             full, quick = len(expand(scenario)), len(expand(scenario, quick=True))
-            print(f"  {scenario.name:<18} {','.join(scenario.claims):<12} {full:>3} / {quick:<3} "
+            print(f"  {scenario.name:<18} {','.join(claims_of(scenario)):<12} {full:>3} / {quick:<3} "
                   f"{scenario.workload}: {scenario.description}")
         except ScenarioError as exc:
             errors.extend(exc.errors)
@@ -205,7 +205,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from harness.present.report import write_report
     from harness.store.rundir import load_run
 
-    print(write_report(run_dir))
+    print(write_report(run_dir, STUDY))
     if load_run(run_dir).manifest.get("advise"):
         from harness.present.advice import write_advice
 

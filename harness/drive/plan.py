@@ -1,7 +1,8 @@
-"""Scenario files and command-line options → the cells to run, as both drivers plan them.
+"""Scenario files and command-line options → the cells to run, as both drivers plan them; and the
+study whose claims the drivers judge and report (harness/studies/).
 
-Scenarios are loaded here rather than in the define stage alone because their `claims` lists are
-checked against the claim registry, which lives in the analyse stage.
+A scenario's claims come from the study: each claim names the scenarios it reads, so whether a
+scenario's cells run alone follows from what those claims read.
 """
 
 from __future__ import annotations
@@ -9,28 +10,33 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from harness.analyse.claims import CLAIMS
+from harness.analyse.claims import Study
 from harness.define.cell import Cell
 from harness.define.errors import ScenarioError
 from harness.define.matrix import MatrixError, expand, merge_matrix_options
 from harness.define.metrics import timing_sensitive
 from harness.define.project import SCENARIOS_DIR
 from harness.define.scenario import Scenario, discover, load, load_many, resolve_path
+from harness.studies.article import ARTICLE
 
-
-def claim_ids() -> tuple[str, ...]:
-    return tuple(CLAIMS)
+# The study the drivers judge and report: the article's claims.
+STUDY: Study = ARTICLE
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    return load(path, claim_ids=claim_ids())
+    return load(path)
+
+
+def claims_of(scenario: Scenario) -> tuple[str, ...]:
+    """The ids of the study's claims that read the scenario (none for a foreign program)."""
+    return () if scenario.program is not None else STUDY.claims_reading(scenario.name)
 
 
 def timing_reads(scenario: Scenario) -> list[str]:
     """The timing-sensitive metrics (harness.define.metrics, `timing=True`) the scenario's verdicts
-    read: those of the claims it lists and of its own [[expect]] checks, as "C8: gc_cpu_s"."""
-    reads = [f"{cid}: {m}" for cid in scenario.claims if cid in CLAIMS for m in CLAIMS[cid].metrics
-             if timing_sensitive(m)]
+    read: those of the claims that read it and of its own [[expect]] checks, as "C8: gc_cpu_s"."""
+    claims = STUDY.by_id
+    reads = [f"{cid}: {m}" for cid in claims_of(scenario) for m in claims[cid].metrics if timing_sensitive(m)]
     reads += [f"expect: {e.metric}" for e in scenario.expects if timing_sensitive(e.metric)]
     return list(dict.fromkeys(reads))
 
@@ -66,10 +72,10 @@ def plan(scenario_args: list[str], matrix_options: list[str], repeats: int | Non
                                  f"({', '.join(scenario_args)})"])
         scenarios = [program]
     else:
-        paths = [resolve_path(a) for a in scenario_args] if scenario_args else discover()
+        paths: list[str | Path] = [resolve_path(a) for a in scenario_args] if scenario_args else list(discover())
         if not paths:
             raise ScenarioError([f"{SCENARIOS_DIR}: no scenario files (*.toml)"])
-        scenarios = load_many(paths, claim_ids=claim_ids())
+        scenarios = load_many(paths)
     overrides = merge_matrix_options(matrix_options)
     cells, errors = [], []
     for scenario in scenarios:

@@ -167,9 +167,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitC
     complete = exitstatus != pytest.ExitCode.INTERRUPTED
     run_dir = state.session.close(complete=complete)
     try:
+        from harness.drive.plan import STUDY
         from harness.present.report import write_report
 
-        report = write_report(run_dir)
+        report = write_report(run_dir, STUDY)
         if reporter:
             reporter.write_line(f"goreclaim report: {report}")
     except Exception as exc:  # noqa: BLE001 - the measurements are saved; the report can be redone

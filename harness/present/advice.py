@@ -24,7 +24,7 @@ from harness.present.exporters.html import render_html
 from harness.present.exporters.markdown import render_markdown
 from harness.present.report import render_png
 from harness.present.results import Block
-from harness.store.rundir import load_run
+from harness.store.rundir import Run, load_run
 
 FIGURE = "figures/advice_front.png"
 
@@ -62,7 +62,7 @@ def kubernetes_env(choice: analysis.Choice, memory_limit: int) -> str:
     for name, value in choice.env.items():
         lines += [f"  - name: {name}", f'    value: "{value}"']
         if name == "GOMEMLIMIT":
-            lines[-1] += f"  # {choice.row['gomemlimit']} of the {format_size(memory_limit)} limit"
+            lines[-1] += f"  # {(choice.row or {}).get('gomemlimit', '')} of the {format_size(memory_limit)} limit"
     lines += ["resources:", "  limits:", f"    memory: {format_size(memory_limit).replace('iB', 'i')}"]
     return "\n".join(lines)
 
@@ -147,7 +147,8 @@ def build_blocks(advice: analysis.Advice, manifest: dict, cells: pd.DataFrame) -
             smallest = advice.smallest_healthy(choice.context)
             blocks += [Block("h3", "The smallest memory limit"),
                        Block("p", f"With {analysis.config_name(choice.row)}, bisection over the limit: the smallest "
-                                  f"limit healthy in every repeat was {_limit_text(smallest) if smallest else 'none'}."),
+                                  "limit healthy in every repeat was "
+                                  f"{_limit_text(smallest) if smallest else 'none'}."),
                        Block("list", [f"{_limit_text(m)}: {c.replace('_', ' ')}" for m, c in sorted(tried.items())])]
     blocks += [Block("h2", "Every configuration"),
                Block("image", (FIGURE, "peak working set against GC CPU and performance, by class")),
@@ -195,7 +196,7 @@ def advice_document(advice: analysis.Advice, manifest: dict) -> dict:
     }
 
 
-def compute(run_dir: Path) -> tuple[analysis.Advice, object]:
+def compute(run_dir: Path) -> tuple[analysis.Advice, Run]:
     run = load_run(run_dir)
     settings = run.manifest.get("advise")
     if not settings:

@@ -1,7 +1,8 @@
 """A run's data → matplotlib Figures. No file reading and no statistics beyond selecting and pivoting.
 
 The only module that imports matplotlib, always with the Agg backend, so a headless run draws.
-Time series are read through a `RunData` (harness.analyse.summary.split_by_cell: the run split by cell once): a figure looks up the few
+Time series are read through a `RunData` (harness.analyse.summary.split_by_cell: the run split by cell
+once): a figure looks up the few
 series it draws instead of filtering every sample of the run. Axis scales and labels come from the
 unit and series registries (harness.define.units, harness.define.metrics).
 """
@@ -10,31 +11,33 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any, cast
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.text import Annotation  # noqa: E402
-from PIL import Image  # noqa: E402  (matplotlib's own PNG writer)
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.text import Annotation
+from PIL import Image  # matplotlib's own PNG writer
 
-from harness.analyse.summary import RunData, config_label  # noqa: E402
-from harness.define.axes import axis_display, axis_text, order_key  # noqa: E402
-from harness.define.metrics import SERIES, metric_unit, series_unit  # noqa: E402
-from harness.define.units import MiB  # noqa: E402
+from harness.analyse.summary import RunData, config_label
+from harness.define.axes import axis_display, axis_text, order_key
+from harness.define.metrics import SERIES, metric_unit, series_unit
+from harness.define.units import MiB
 
 WIDTH_IN = 9.0  # at dpi 100: ~900 px wide
 
-STYLE = {
+STYLE: dict[str, Any] = {
     "figure.dpi": 100, "savefig.dpi": 100, "font.size": 9, "axes.titlesize": 10, "axes.grid": True,
     "grid.alpha": 0.3, "legend.fontsize": 8, "lines.linewidth": 1.4, "font.family": "DejaVu Sans",
     "svg.hashsalt": "goreclaim", "path.simplify": True,
 }
-plt.rcParams.update(STYLE)
+cast(Any, plt.rcParams).update(STYLE)  # its keys are typed as literals; these are all valid
 
 BREAKDOWN = tuple(SERIES[key] for key in (  # the series memory_breakdown draws, labelled as declared
     ("proc", "vm_rss"),
@@ -56,8 +59,9 @@ def _tight(fig: Figure) -> None:
         for text in ax.texts:
             if not isinstance(text, Annotation):
                 text.set_in_layout(False)
-        if ax.get_legend() is not None:
-            ax.get_legend().set_in_layout(False)
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.set_in_layout(False)
     fig.tight_layout()
 
 
@@ -67,7 +71,7 @@ def to_png(fig: Figure) -> bytes:
     file, so the same figure gives the same bytes on any install."""
     try:
         fig.canvas.draw()
-        image = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
+        image = Image.fromarray(np.asarray(cast(FigureCanvasAgg, fig.canvas).buffer_rgba())).convert("RGB")
         png = io.BytesIO()
         image.save(png, format="png", dpi=(fig.dpi, fig.dpi))
         return png.getvalue()
@@ -80,7 +84,7 @@ def _labels(cells: pd.DataFrame) -> dict[str, str]:
     labels = config_label(cells)
     if "repeat" in cells.columns and cells["repeat"].map(axis_text).nunique() > 1:
         labels = labels + cells["repeat"].map(lambda r: f" r{axis_text(r)}")
-    return dict(zip(cells["cell_id"].astype(str), labels))
+    return dict(zip(cells["cell_id"].astype(str), labels, strict=False))
 
 
 def _phase_lines(ax, data: RunData, cell_id: str, label: bool = True) -> None:
@@ -113,8 +117,8 @@ def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
                   ylabel: str = "RSS (MiB)", max_panels: int = 6, overlay: str | None = None) -> Figure:
     """One panel per configuration (repeats overlaid), phase boundaries named, the limit drawn.
 
-    With `overlay`, that axis's values share a panel instead of having one each (e.g. madvdontneed
-    unset, 0 and 1 in one panel per Go version), so the figure shows the contrast a claim reads."""
+    With `overlay`, that axis's values share a panel instead of having one each (e.g. a GODEBUG
+    setting's values in one panel per Go version), so the figure shows the contrast a claim reads."""
     scale = series_unit(source, metric).plot_scale
     cells = cells.reset_index(drop=True)
     overlay = overlay if overlay and overlay in cells.columns else None
@@ -259,24 +263,26 @@ def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: 
     return fig
 
 
-def sizes_throughput(sizes: pd.DataFrame, title: str) -> Figure:
-    """Throughput per allocation size (log x), one line per `pointers` setting, 16 B and 32 KiB marked.
+def sizes_throughput(sizes: pd.DataFrame, title: str, hue: str,
+                     markers: tuple[tuple[float, str], ...] = ()) -> Figure:
+    """Throughput per allocation size (log x), one line per value of the `hue` column, the `markers`
+    (size, label) drawn as vertical lines.
 
-    `sizes`: rows (size [bytes], pointers, ops_per_s, tiny_allocs, small_allocs, large_allocs).
+    `sizes`: rows (size [bytes], hue, ops_per_s, tiny_allocs, small_allocs, large_allocs).
     """
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(WIDTH_IN, 6.0), sharex=True)
     if sizes.empty:
         _empty(fig, top, "sizes events")
-    for pointers, g in sizes.groupby(sizes["pointers"].map(axis_text), sort=True):
+    for value, g in sizes.groupby(sizes[hue].map(axis_text), sort=True):
         g = g.sort_values("size")
-        top.plot(g["size"], g["ops_per_s"] / 1e6, marker="o", label=f"pointers={pointers}")
+        top.plot(g["size"], g["ops_per_s"] / 1e6, marker="o", label=f"{hue}={value}")
         total = g[["tiny_allocs", "small_allocs", "large_allocs"]].sum(axis=1).where(lambda v: v > 0)
         for col, style in (("tiny_allocs", "-"), ("large_allocs", "--")):
             bottom.plot(g["size"], 100 * g[col] / total, style, marker=".",
-                        label=f"{col.split('_')[0]} share, pointers={pointers}")
+                        label=f"{col.split('_')[0]} share, {hue}={value}")
     for ax in (top, bottom):
         ax.set_xscale("log", base=2)
-        for edge, name in ((16, "16 B"), (32 * 1024, "32 KiB")):
+        for edge, name in markers:
             ax.axvline(edge, color="tab:red", linestyle=":", linewidth=1)
             ax.text(edge, 1.0, f" {name}", transform=ax.get_xaxis_transform(), va="top", fontsize=7, color="tab:red")
         if ax.get_legend_handles_labels()[0]:
@@ -287,7 +293,6 @@ def sizes_throughput(sizes: pd.DataFrame, title: str) -> Figure:
     fig.suptitle(title)
     _tight(fig)
     return fig
-
 
 
 def tool_views(table: pd.DataFrame, tools: list[str], title: str, max_rows: int = 8) -> Figure:
@@ -328,13 +333,14 @@ def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Fi
         width = 0.8 / max(len(configs), 1)
         for j, config in enumerate(configs):
             sub = table[table["config"].map(_without_go) == config]
-            sub = sub.assign(_v=sub["go_version"].map(axis_text)).drop_duplicates("_v").set_index("_v").reindex(versions)
+            sub = (sub.assign(_v=sub["go_version"].map(axis_text)).drop_duplicates("_v").set_index("_v")
+                   .reindex(versions))
             med = sub[f"{metric}_median"] / unit.plot_scale
             err = [((sub[f"{metric}_median"] - sub[f"{metric}_min"]) / unit.plot_scale).fillna(0),
                    ((sub[f"{metric}_max"] - sub[f"{metric}_median"]) / unit.plot_scale).fillna(0)]
             pos = [i + (j - (len(configs) - 1) / 2) * width for i in range(len(versions))]
             ax.bar(pos, med.fillna(0), width=width, yerr=err, capsize=2, label=config)
-            for x, value in zip(pos, med):  # no reading (e.g. RSS never fell): say so, not a zero bar
+            for x, value in zip(pos, med, strict=False):  # no reading (e.g. RSS never fell): say so, not a zero bar
                 if value != value:
                     ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=6, rotation=90, color="0.4")
         ax.set_xticks(range(len(versions)))
@@ -369,7 +375,7 @@ def advice_front(table: pd.DataFrame, chosen: list[str], memory_limit: float, he
     ringed and the chosen configuration starred. `chosen` are cell_ids strings of chosen rows."""
     panels = max(1, len(y_columns))
     fig, axes = plt.subplots(1, panels, figsize=(WIDTH_IN, 4.2), squeeze=False)
-    for ax, (stem, label, scale) in zip(axes[0], y_columns or [("gc", "GC CPU share (%)", 100.0)]):
+    for ax, (stem, label, scale) in zip(axes[0], y_columns or [("gc", "GC CPU share (%)", 100.0)], strict=False):
         drawn = table[table["ws_median"].notna() & table[f"{stem}_median"].notna()]
         if drawn.empty:
             _empty(fig, ax, label)

@@ -8,28 +8,29 @@ The run's samples and events are split by cell once (`split_by_cell`) and every 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import multiprocessing
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
+from matplotlib.figure import Figure
 
+from harness.analyse import claims, views
 from harness.analyse import summary as analysis
-
-from harness.analyse import claims, derived
-from harness.analyse import views
+from harness.analyse.claims import Claim, Study
 from harness.analyse.views import TOOL_VIEWS
 from harness.define.axes import axis_text, order_key
-
 from harness.define.metrics import metric_label, metric_unit
+from harness.define.units import format_size
 from harness.present import plots
 from harness.present.exporters import EXPORTERS
-from harness.present.results import Block, Results
-
-
+from harness.present.figures import FigureInputs, check_figures, draw_figure, memory_limit, scenario_cells
+from harness.present.results import Block, Results, section
+from harness.store.rundir import Run, load_run
 
 PROVENANCE_KEYS = (  # shown first, in this order (as harness.store.rundir writes them); any other key follows
     "run_id", "complete", "harness", "host", "kernel", "cgroup", "thp", "docker", "go_versions", "backend",
@@ -46,7 +47,7 @@ def _fmt_value(metric: str, v) -> str:
     return metric_unit(metric).format(v)
 
 
-def numbers_table(by_config: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+def numbers_table(by_config: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     """Median (min–max) per configuration, formatted with units."""
     rows = []
     for _, r in by_config.iterrows():
@@ -75,8 +76,9 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def sampler_rates(run_dir: Path) -> list[str]:
-    """Achieved sampler statistics per tier, as median (min–max) over cells, from cells/*/cell.json."""
+def sampler_rates(run_dir: Path) -> list[tuple[str, str]]:
+    """Achieved sampler statistics per tier, as median (min–max) over cells, from cells/*/cell.json:
+    (statistic, value) rows."""
     stats: dict[str, list[float]] = {}
     for path in sorted(run_dir.glob("cells/*/cell.json")):
         try:
@@ -92,115 +94,29 @@ def sampler_rates(run_dir: Path) -> list[str]:
             gone.append(f"{k.split('_gone.')[1]} in {len(values)}")
             continue
         v = pd.Series(values)
-        out.append(f"sampler {k}: median {v.median():.4g} (min {v.min():.4g}, max {v.max():.4g}) over {len(v)} cells")
+        out.append((f"sampler {k}",
+                    f"median {v.median():.4g} (min {v.min():.4g}, max {v.max():.4g}) over {len(v)} cells"))
     if gone:
-        out.append("sampler probes whose target went away before the sampler stopped (the program had ended): "
-                   + ", ".join(gone) + " cells")
+        out.append(("sampler probes whose target went away before it stopped (the program had ended)",
+                    ", ".join(gone) + " cells"))
     return out
 
 
 # ---- figures ----------------------------------------------------------------------------------------
 
-def _scenario_cells(cells: pd.DataFrame, scenario: str) -> pd.DataFrame:
-    if "scenario" not in cells.columns:
-        return cells.iloc[0:0]
-    return cells[cells["scenario"] == scenario].reset_index(drop=True)
+TOOL_VIEWS_FIGURE = "figures/tool_views.png"
+GO_VERSIONS_FIGURE = "figures/go_versions.png"
 
 
-def _limit(cells: pd.DataFrame):
-    if "memory_limit_bytes" not in cells.columns:
-        return None
-    limits = pd.to_numeric(cells["memory_limit_bytes"], errors="coerce").dropna().unique()
-    return float(limits[0]) if len(limits) == 1 else None
+def usable(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells that completed with measurements (claims.USABLE_STATUSES)."""
+    return cells[cells["status"].astype(str).isin(claims.USABLE_STATUSES)] if "status" in cells.columns else cells
 
 
-def figure_builders(run, summary: pd.DataFrame,
-                    data: analysis.RunData | None = None) -> dict[str, tuple[str, Callable[[], object]]]:
-    """figure path → (scenario it needs, function drawing it)."""
-    cells, samples, events = run.cells, run.samples, run.events
-    data = data if data is not None else analysis.split_by_cell(samples, events)
-
-    def rss(scenario, **kw):
-        c = _scenario_cells(cells, scenario)
-        return lambda: plots.rss_over_time(data, c, kw.pop("title", f"{scenario}: RSS over time"),
-                                           memory_limit=_limit(c), **kw)
-
-    def breakdown(scenario, pick=None, title=None):
-        def draw():
-            c = _scenario_cells(cells, scenario)
-            if pick is not None:
-                c = c[pick(c)] if len(c) else c
-            if "repeat" in c.columns:
-                c = c[c["repeat"].map(axis_text) == "0"] if (c["repeat"].map(axis_text) == "0").any() else c
-            return plots.memory_breakdown(data, c, title or f"{scenario}: where the memory is",
-                                          memory_limit=_limit(c))
-        return draw
-
-    def bars(scenario, metrics, x, hue=None, title=None):
-        def draw():
-            c = _scenario_cells(cells, scenario)
-            table = analysis.by_config(summary, c, metrics) if len(c) else pd.DataFrame()
-            h = hue if hue and hue in table.columns and table[hue].nunique() > 1 else (
-                "go_version" if "go_version" in table.columns and table["go_version"].nunique() > 1 else None)
-            return plots.summary_bars(table, metrics, x=x, hue=h, title=title or f"{scenario}: by {x}")
-        return draw
-
-    def sizes():
-        c = _scenario_cells(cells, "alloc_sizes")
-        rows = derived.sizes_table(events, c["cell_id"].astype(str))
-        ptr = dict(zip(c["cell_id"].astype(str), c.get("pointers", pd.Series("false", index=c.index))))
-        rows["pointers"] = rows["cell_id"].map(ptr)
-        return plots.sizes_throughput(rows, "alloc_sizes: throughput and allocator class by object size")
-
-    def pick_touched_no_freeos(c):
-        return (c.get("freeos", pd.Series("", index=c.index)).map(axis_text) == "false") & (
-            c.get("touch", pd.Series("true", index=c.index)).map(axis_text) != "false")
-
-    return {
-        "figures/idle_scavenger_rss.png": ("idle_scavenger", rss("idle_scavenger")),
-        "figures/alloc_release_rss.png": ("alloc_release", rss("alloc_release")),
-        "figures/alloc_release_breakdown.png": ("alloc_release", breakdown(
-            "alloc_release", pick_touched_no_freeos, "alloc_release (touched, no FreeOSMemory): heap vs RSS")),
-        "figures/madvdontneed_rss.png": ("madvdontneed", rss(
-            "madvdontneed", overlay="madvdontneed", max_panels=10,
-            title="madvdontneed: RSS over time, unset / 0 / 1 per Go version")),
-        "figures/oom_pressure_rss.png": ("oom_pressure", rss("oom_pressure")),
-        "figures/oom_pressure_breakdown.png": ("oom_pressure", breakdown("oom_pressure")),
-        "figures/alloc_sizes_throughput.png": ("alloc_sizes", sizes),
-        "figures/syscalls_vm_size.png": ("syscalls", rss("syscalls", metric="vm_size", ylabel="VmSize (MiB)",
-                                                         title="syscalls: address space (VmSize) over time")),
-        "figures/release_threshold_retained.png": ("release_threshold", bars(
-            "release_threshold", ["rss@idle", "heap_goal@idle"], "gcs", "gomemlimit",
-            "release_threshold: retained RSS and heap goal after the idle window")),
-        "figures/gogc_sweep.png": ("gogc_sweep", bars("gogc_sweep", ["gc_cycles", "gc_cpu_s", "peak_rss",
-                                                                     "throughput"], "gogc", "gomemlimit")),
-        "figures/freeos_periodic.png": ("freeos_periodic", bars(
-            "freeos_periodic", ["freeos_p50_ns", "unit_p99_ns", "minflt", "throughput", "mean_rss"], "every")),
-        "figures/cgroup_limit_usage.png": ("cgroup_limit", breakdown("cgroup_limit")),
-        "figures/large_churn_rss.png": ("large_churn", breakdown("large_churn")),
-        "figures/cache_growth_rss.png": ("cache_growth", rss("cache_growth")),
-        "figures/gomemlimit.png": ("gomemlimit", bars("gomemlimit", ["peak_rss", "gc_cpu_s", "throughput",
-                                                                     "oom_killed"], "gomemlimit")),
-        "figures/tool_views.png": (next(iter(TOOL_PHASES)), lambda: plots.tool_views(
-            tool_rows(summary, cells), [v.name for v in TOOL_VIEWS],
-            "What each tool shows at the end of a phase (median over repeats)")),
-        "figures/go_versions.png": (_first_versioned(cells), lambda: plots.by_go_version(
-            version_panels(summary, cells), "What changed between Go versions")),
-    }
-
-
-# Where the "what each tool shows" table looks: scenario -> the phases whose end it reads.
-TOOL_PHASES: dict[str, tuple[str, ...]] = {
-    "madvdontneed": ("freeos",),
-    "cgroup_limit": ("pagecache",),
-    "alloc_release": ("release", "idle"),
-}
-
-
-def tool_rows(summary: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
-    """The tool table over TOOL_PHASES, rows of the newest Go version first (the figure shows the top)."""
+def tool_rows(summary: pd.DataFrame, cells: pd.DataFrame, tool_phases: Mapping[str, tuple[str, ...]]) -> pd.DataFrame:
+    """The tool table over a study's tool phases, rows of the newest Go version first (the figure shows the top)."""
     tables = [views.tool_table(summary, c, phases).assign(scenario=scenario)
-              for scenario, phases in TOOL_PHASES.items() if len(c := _scenario_cells(cells, scenario))]
+              for scenario, phases in tool_phases.items() if len(c := scenario_cells(cells, scenario))]
     if not tables:
         return pd.DataFrame(columns=["scenario", "config", "go_version", "phase", "n"])
     table = pd.concat(tables, ignore_index=True)
@@ -218,36 +134,59 @@ def _versions(cells: pd.DataFrame) -> list[str]:
 def _first_versioned(cells: pd.DataFrame) -> str:
     """A scenario run on more than one Go version ("" when none was)."""
     for scenario in dict.fromkeys(cells.get("scenario", pd.Series(dtype=object))):
-        if len(_versions(_scenario_cells(cells, scenario))) > 1:
+        if len(_versions(scenario_cells(cells, scenario))) > 1:
             return scenario
     return ""
 
 
-def version_panels(summary: pd.DataFrame, cells: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
+def version_panels(summary: pd.DataFrame, cells: pd.DataFrame, study: Study) -> list[tuple[str, pd.DataFrame, str]]:
     """(title, by_config table, metric) for every claim with a version metric whose first scenario
     ran on more than one Go version."""
     panels = []
-    for cid, claim in claims.CLAIMS.items():
-        c = _scenario_cells(cells, claim.scenarios[0])
+    for claim in study.claims:
+        c = scenario_cells(cells, claim.scenarios[0])
         if claim.version_metric and len(_versions(c)) > 1:
-            panels.append((f"{cid}: {metric_label(claim.version_metric)}",
+            panels.append((f"{claim.id}: {metric_label(claim.version_metric)}",
                            analysis.by_config(summary, c, [claim.version_metric]), claim.version_metric))
     return panels
 
 
-def render_png(draw: Callable[[], object]) -> bytes:
+def figures_to_draw(run: Run, study: Study, summary: pd.DataFrame,
+                    data: analysis.RunData | None = None) -> dict[str, Callable[[], Figure]]:
+    """Every figure the study declares whose scenario has a usable cell, then the tool views and what
+    changed between Go versions: path relative to the run directory → its draw."""
+    cells = run.cells
+    inputs = FigureInputs(cells, summary, run.events,
+                          data if data is not None else analysis.split_by_cell(run.samples, run.events))
+    todo: dict[str, Callable[[], Figure]] = {}
+    for claim in study.claims:
+        spec = claim.figure
+        if spec is not None and not usable(scenario_cells(cells, spec.scenario)).empty:
+            todo[spec.path] = functools.partial(draw_figure, spec, inputs)
+    if any(not usable(scenario_cells(cells, s)).empty for s in study.tool_phases):
+        todo[TOOL_VIEWS_FIGURE] = lambda: plots.tool_views(
+            tool_rows(summary, cells, study.tool_phases), [v.name for v in TOOL_VIEWS],
+            "What each tool shows at the end of a phase (median over repeats)")
+    versioned = _first_versioned(cells)
+    if versioned and not usable(scenario_cells(cells, versioned)).empty:
+        todo[GO_VERSIONS_FIGURE] = lambda: plots.by_go_version(
+            version_panels(summary, cells, study), "What changed between Go versions")
+    return todo
+
+
+def render_png(draw: Callable[[], Figure]) -> bytes:
     """One figure drawn by `draw` as PNG bytes (the figure is closed)."""
     return plots.to_png(draw())
 
 
-_PENDING: list[Callable[[], object]] = []  # the figures a forked worker draws, by index
+_PENDING: list[Callable[[], Figure]] = []  # the figures a forked worker draws, by index
 
 
 def _render_pending(index: int) -> bytes:
     return render_png(_PENDING[index])
 
 
-def _start_rendering(draws: list[Callable[[], object]]) -> Callable[[], list[bytes]]:
+def _start_rendering(draws: list[Callable[[], Figure]]) -> Callable[[], list[bytes]]:
     """Start drawing every figure; returns the call that waits for their PNG bytes, in order.
 
     Drawing is CPU-bound matplotlib work that holds the GIL, so with more than one CPU the figures
@@ -271,20 +210,8 @@ def _start_rendering(draws: list[Callable[[], object]]) -> Callable[[], list[byt
     return wait
 
 
-def _render_all(draws: list[Callable[[], object]]) -> list[bytes]:
+def _render_all(draws: list[Callable[[], Figure]]) -> list[bytes]:
     return _start_rendering(draws)()
-
-
-def figures_to_draw(run, summary: pd.DataFrame, data: analysis.RunData | None = None) -> dict[str, Callable[[], object]]:
-    """Every figure whose scenario has a completed cell: path relative to the run directory → its draw."""
-    todo: dict[str, Callable[[], object]] = {}
-    for rel, (scenario, draw) in figure_builders(run, summary, data).items():
-        ran = _scenario_cells(run.cells, scenario)
-        if "status" in ran.columns:
-            ran = ran[ran["status"].astype(str).isin(claims.USABLE_STATUSES)]
-        if not ran.empty:
-            todo[rel] = draw
-    return todo
 
 
 def _write_figures(out_dir: Path, figures: dict[str, bytes]) -> None:
@@ -296,62 +223,99 @@ def _write_figures(out_dir: Path, figures: dict[str, bytes]) -> None:
 
 # ---- the report ---------------------------------------------------------------------------------------
 
-def _provenance(manifest: dict, cells: pd.DataFrame, run_dir: Path | None = None) -> list[str]:
-    items = []
+def _readable(key: str, value) -> str:
+    """A manifest value as a reader wants it: sizes for byte counts, lists joined, yes/no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)) and key.endswith("_bytes"):
+        return format_size(int(value))
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_readable(key, v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_readable(k, v)}" for k, v in sorted(value.items())) or "none"
+    return str(value)
+
+
+def provenance(manifest: dict, cells: pd.DataFrame, run_dir: Path | None = None) -> pd.DataFrame:
+    """Where and how the run was made, one (item, value) row each: the manifest's keys in
+    PROVENANCE_KEYS order with nested tables flattened into their own rows ("host: cpus"), the cells'
+    statuses, and the sampler's achieved rates."""
+    rows = []
     keys = [k for k in PROVENANCE_KEYS if k in manifest] + sorted(k for k in manifest if k not in PROVENANCE_KEYS)
     for k in keys:
         v = manifest[k]
-        items.append(f"{k}: {v if isinstance(v, (str, int, float, bool)) else json.dumps(v, sort_keys=True)}")
+        if isinstance(v, dict) and v:
+            rows += [(f"{k}: {sub}", _readable(sub, value)) for sub, value in _flatten(v).items()]
+        else:
+            rows.append((k, _readable(k, v)))
     if "go_versions" not in manifest and "go_version" in cells.columns:
-        items.append("Go versions in cells: " + ", ".join(sorted(set(cells["go_version"].map(axis_text)))))
+        rows.append(("Go versions in cells", ", ".join(sorted(set(cells["go_version"].map(axis_text))))))
     if "backend" not in manifest and "backend" in cells.columns:
-        items.append("backends in cells: " + ", ".join(sorted(set(cells["backend"].map(axis_text)))))
+        rows.append(("backends in cells", ", ".join(sorted(set(cells["backend"].map(axis_text))))))
     if "status" in cells.columns:
         counts = cells["status"].astype(str).value_counts().sort_index()
-        items.append("cell statuses: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+        rows.append(("cell statuses", ", ".join(f"{s} {n}" for s, n in counts.items())))
     if run_dir is not None:
-        items += sampler_rates(run_dir)
-    return items or ["manifest.json is empty or missing"]
+        rows += sampler_rates(run_dir)
+    return pd.DataFrame(rows or [("manifest.json", "empty or missing")], columns=["item", "value"])
 
 
-def _what_ran(cells: pd.DataFrame, claim: claims.Claim) -> list[str]:
+def _what_ran(cells: pd.DataFrame, claim: Claim) -> list[str]:
     items = []
     for scenario in claim.scenarios:
-        c = _scenario_cells(cells, scenario)
+        c = scenario_cells(cells, scenario)
         if c.empty:
             items.append(f"{scenario}: not run")
             continue
         configs = sorted(set(analysis.config_label(c)))
-        statuses = c["status"].astype(str).value_counts().sort_index() if "status" in c.columns else {}
+        counts = c["status"].astype(str).value_counts().sort_index() if "status" in c.columns else pd.Series()
+        statuses = {str(s): int(n) for s, n in counts.items()}
         items.append(f"{scenario}: {len(c)} cells; configurations: {'; '.join(configs)}; statuses: "
                      + ", ".join(f"{s} {n}" for s, n in statuses.items()))
     return items
 
 
-def _versions_blocks(verdicts: pd.DataFrame, figures) -> list[Block]:
-    """Claims judged on more than one Go version: their verdict per version, side by side."""
-    judged = verdicts[verdicts["go_version"].astype(str) != ""]
-    multi = [c for c, g in judged.groupby("claim", sort=False) if g["go_version"].nunique() > 1]
-    if not multi:
+def _versions_blocks(figures) -> list[Block]:
+    """The metric behind each claim's change across Go versions (the verdicts per version are the matrix's)."""
+    if GO_VERSIONS_FIGURE not in figures:
         return []
-    versions = sorted(set(judged["go_version"].astype(str)), key=lambda v: order_key("go", v))
+    return [Block("h2", "What changed between Go versions"),
+            Block("p", "For each claim judged on several Go versions, the metric its verdict turns on, per Go "
+                       "version; the summary's matrix gives the verdicts and each claim's evidence (below) says "
+                       "what differs."),
+            Block("image", (GO_VERSIONS_FIGURE, "what changed between Go versions"))]
+
+
+# The dimensions a verdict is given for, in the matrix's column order (a cgroup version joins the Go
+# version here once verdicts carry one).
+VERDICT_DIMENSIONS = ("go_version",)
+NOT_RUN = "not run"
+
+
+def verdict_matrix(verdicts: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """One row per claim: its id, its sentence in plain words, then its verdict under each value of
+    the verdict dimensions that the run has ("" where it was not judged; "not run" across a claim
+    no cell of which ran)."""
+    dims = [d for d in VERDICT_DIMENSIONS if d in verdicts.columns]
+    judged = verdicts[verdicts[dims[0]].astype(str) != ""] if dims else verdicts.iloc[0:0]
+    keys = judged[dims].astype(str).apply(tuple, axis=1) if len(judged) else pd.Series(dtype=object)
+    columns = sorted(set(keys), key=lambda key: tuple(order_key("go" if d == "go_version" else d, v)
+                                                      for d, v in zip(dims, key, strict=False)))
+    names = [" · ".join(key) for key in columns] or ["verdict"]   # nothing judged: one column, "not run"
     rows = []
-    for cid in (c for c in claims.CLAIMS if c in multi):
-        by = dict(zip(judged.loc[judged["claim"] == cid, "go_version"].astype(str),
-                      judged.loc[judged["claim"] == cid, "verdict"]))
-        rows.append({"claim": cid, **{v: by.get(v, "–") for v in versions}})
-    blocks = [Block("h2", "What changed between Go versions"),
-              Block("p", "Verdicts of the claims that were run on several Go versions; each verdict's evidence "
-                         "(below, per claim) says what differs."),
-              Block("table", pd.DataFrame(rows, columns=["claim"] + versions))]
-    if "figures/go_versions.png" in figures:
-        blocks.append(Block("image", ("figures/go_versions.png", "what changed between Go versions")))
-    return blocks
+    for claim in study.claims:
+        mine = judged[judged["claim"] == claim.id]
+        by = dict(zip(keys[mine.index], mine["verdict"], strict=False)) if len(mine) else {}
+        row = {"claim": claim.id, "in plain words": claim.plain or claim.statement}
+        row.update({name: by.get(key, "" if by else NOT_RUN)
+                    for key, name in zip(columns or [()], names, strict=True)})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["claim", "in plain words"] + names)
 
 
-def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, figures) -> list[Block]:
+def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, study: Study, figures) -> list[Block]:
     """The same memory as each monitoring tool shows it, at the end of the phases that tell them apart."""
-    table = tool_rows(summary, cells)
+    table = tool_rows(summary, cells, study.tool_phases)
     if table.empty:
         return []
     bytes_unit = metric_unit("rss@idle")
@@ -365,18 +329,16 @@ def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, figures) -> list[Bl
                          "at the end of the phase, median over repeats."),
               Block("list", [f"{v.name}: {v.formula}" for v in TOOL_VIEWS]),
               Block("table", shown)]
-    if "figures/tool_views.png" in figures:
-        blocks.append(Block("image", ("figures/tool_views.png", "what each tool shows")))
+    if TOOL_VIEWS_FIGURE in figures:
+        blocks.append(Block("image", (TOOL_VIEWS_FIGURE, "what each tool shows")))
     return blocks
 
 
 def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
     """What the verdicts do not cover, from the run's own provenance."""
-    kernel = (manifest.get("kernel") or {}).get("release", "unknown") if isinstance(manifest.get("kernel"), dict) \
-        else "unknown"
-    cgroup = manifest.get("cgroup") if isinstance(manifest.get("cgroup"), dict) else {}
-    version = cgroup.get("memory_version", "unknown")
-    host = manifest.get("host") if isinstance(manifest.get("host"), dict) else {}
+    kernel = section(manifest, "kernel").get("release", "unknown")
+    version = section(manifest, "cgroup").get("memory_version", "unknown")
+    host = section(manifest, "host")
     swap = host.get("swap_total_bytes")
     backends = sorted(set(cells["backend"].map(axis_text))) if "backend" in cells.columns else []
     items = [f"One kernel ({kernel}) on one machine ({host.get('cpus', '?')} CPUs): the kernel decides when "
@@ -392,39 +354,45 @@ def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
     return items
 
 
-def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: list[str]) -> list[Block]:
-    cells = run.cells
-    manifest = getattr(run, "manifest", {}) or {}
-    title = "goreclaim report" + (f": {manifest['run_id']}" if "run_id" in manifest else "")
+def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.DataFrame,
+                 figures: list[str]) -> list[Block]:
+    """The report: the answer first (each claim in a sentence and its verdict per Go version), then
+    what each tool shows, each claim with its figure, numbers and evidence, the cells, and provenance last."""
+    cells, manifest = run.cells, run.manifest
+    title = study.title + (f": {manifest['run_id']}" if "run_id" in manifest else "")
     blocks = [Block("h1", title),
-              Block("p", "Each claim of the article was tested by experiment in memory-limited runs; every "
-                         "verdict below is computed from this run's measurements."),
-              Block("h2", "Provenance"), Block("list", _provenance(manifest, cells, getattr(run, "path", None))),
-              Block("h2", "Verdicts"),
-              Block("table", verdicts[["claim", "go_version", "verdict", "evidence"]].rename(
-                  columns={"go_version": "Go"}))]
-    blocks += _versions_blocks(verdicts, figures)
-    blocks += _tool_blocks(summary, cells, figures)
-    for cid, claim in claims.CLAIMS.items():
+              Block("p", study.intro),
+              Block("h2", "Summary"),
+              Block("verdicts", verdict_matrix(verdicts, study))]
+    after = ["A blank: the claim was not judged on that Go version (its scenarios did not run on it)."]
+    if study.not_tested:
+        after.append(f"{study.not_tested_title}: {', '.join(n.id for n in study.not_tested)}, listed below.")
+    blocks.append(Block("p", " ".join(after)))
+    blocks += _tool_blocks(summary, cells, study, figures)
+    blocks += _versions_blocks(figures)
+    for claim in study.claims:
+        cid = claim.id
         rows = verdicts[verdicts["claim"] == cid]
-        blocks += [Block("h2", f"{cid} (§{claim.section})"), Block("p", f"The article: {claim.statement}"),
-                   Block("p", f"A fair test: {claim.fair_test}"), Block("h3", "What was run"),
-                   Block("list", _what_ran(cells, claim))]
+        blocks += [Block("h2", f"{cid} (§{claim.section})", anchor=cid),
+                   Block("p", f"{study.source}: {claim.statement}"),
+                   Block("p", f"A fair test: {claim.fair_test}")]
+        if claim.figure is not None and claim.figure.path in figures:
+            blocks.append(Block("image", (claim.figure.path, f"{cid}: {claim.figure.path}")))
         scoped = cells[cells["scenario"].isin(claim.scenarios)] if "scenario" in cells.columns else cells.iloc[0:0]
         if len(scoped):
             table = analysis.by_config(summary, scoped, claim.metrics)
             blocks += [Block("h3", "Numbers (median, min–max over repeats)"),
                        Block("table", numbers_table(table, claim.metrics))]
-        if claim.figure in figures:
-            blocks.append(Block("image", (claim.figure, f"{cid}: {claim.figure}")))
+        blocks += [Block("h3", "What was run"), Block("list", _what_ran(cells, claim))]
         if claim.mechanism:
             blocks.append(Block("p", f"Mechanism: {claim.mechanism}"))
-        blocks.append(Block("h3", "Verdict"))
-        blocks.append(Block("list", [f"Go {r.go_version or '–'}: {r.verdict}. {r.evidence}"
-                                     for r in rows.itertuples(index=False)]))
-    blocks += [Block("h2", "Claims about other runtimes (not tested)"),
-               Block("table", pd.DataFrame([{"claim": k, "statement": s, "why not": w}
-                                            for k, (s, w) in claims.NOT_TESTED.items()]))]
+        blocks.append(Block("h3", "Verdict and evidence"))
+        blocks += [Block("details", (f"Go {go or '–'}", str(verdict), str(evidence)))
+                   for go, verdict, evidence in zip(rows["go_version"], rows["verdict"], rows["evidence"], strict=True)]
+    if study.not_tested:
+        blocks += [Block("h2", study.not_tested_title),
+                   Block("table", pd.DataFrame([{"claim": n.id, "statement": n.statement, "why not": n.why}
+                                                for n in study.not_tested]))]
     blocks += [Block("h2", "Limitations"), Block("list", limitations(manifest, cells))]
     blocks.append(Block("h2", "Cells"))
     keep = with_host(cells, [c for c in ("cell_id", "scenario", "go_version", "status", "exit_code", "oom_killed",
@@ -433,6 +401,7 @@ def build_blocks(run, summary: pd.DataFrame, verdicts: pd.DataFrame, figures: li
     for c in keep:
         table[c] = table[c].map(lambda v: "" if axis_text(v) == "unset" else axis_text(v))
     blocks.append(Block("table", table))
+    blocks += [Block("h2", "Provenance"), Block("table", provenance(manifest, cells, run.path))]
     return blocks
 
 
@@ -456,16 +425,15 @@ def program_figure(scenario: str) -> str:
     return f"figures/{scenario}_memory.png"
 
 
-def program_figures(run, data: analysis.RunData) -> dict[str, tuple[str, Callable[[], object]]]:
+def program_figures(run: Run, data: analysis.RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     """One figure per program: RSS, working set, cgroup usage and (a Go program's) gctrace heap over
     time per cell, phases marked."""
     cells = run.cells
-    out = {}
+    out: dict[str, tuple[str, Callable[[], Figure]]] = {}
     for scenario in dict.fromkeys(cells.get("scenario", pd.Series(dtype=object)).astype(str)):
-        def draw(scenario=scenario):
-            c = _scenario_cells(cells, scenario)
-            c = c[c["status"].astype(str).isin(claims.USABLE_STATUSES)] if "status" in c.columns else c
-            return plots.memory_breakdown(data, c, f"{scenario}: memory over time", memory_limit=_limit(c),
+        def draw(scenario: str = scenario) -> Figure:
+            c = usable(scenario_cells(cells, scenario))
+            return plots.memory_breakdown(data, c, f"{scenario}: memory over time", memory_limit=memory_limit(c),
                                           max_panels=6, series=plots.PROGRAM_SERIES, gctrace=True)
         out[program_figure(scenario)] = (scenario, draw)
     return out
@@ -518,9 +486,8 @@ def _program_tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame) -> list[Blo
             Block("table", table)]
 
 
-def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list[Block]:
-    cells = run.cells
-    manifest = getattr(run, "manifest", {}) or {}
+def build_program_blocks(run: Run, summary: pd.DataFrame, figures: list[str]) -> list[Block]:
+    cells, manifest = run.cells, run.manifest
     blocks = [Block("h1", "goreclaim report" + (f": {manifest['run_id']}" if "run_id" in manifest else "")),
               Block("p", "A program measured under the matrix: its memory as the process, a dashboard and the "
                          "kernel see it, and the Go runtime's GC cycles and CPU from its gctrace lines where "
@@ -531,14 +498,13 @@ def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list
         what = program.get("binary") or program.get("package")
         blocks.append(Block("p", f"Program ({program.get('kind')}): {what} "
                                  f"{' '.join(program.get('args', []))}".rstrip()))
-    blocks += [Block("h2", "Provenance"), Block("list", _provenance(manifest, cells, getattr(run, "path", None)))]
     if len(cells):
         metrics = [m for m in PROGRAM_METRICS if m in summary.columns and summary[m].notna().any()]
         rows = []
         labels = analysis.config_label(cells.reset_index(drop=True))
-        for i, cell in cells.reset_index(drop=True).iterrows():
+        for i, (_, cell) in enumerate(cells.reset_index(drop=True).iterrows()):
             cell_id = str(cell["cell_id"])
-            row = {"configuration": labels[i], "Go": axis_text(cell.get("go_version", "")),
+            row = {"configuration": labels.iloc[i], "Go": axis_text(cell.get("go_version", "")),
                    "status": str(cell.get("status", ""))}
             exit_code = axis_text(cell.get("exit_code"))
             row["exit"] = "" if exit_code == "unset" else exit_code
@@ -557,53 +523,56 @@ def build_program_blocks(run, summary: pd.DataFrame, figures: list[str]) -> list
         table[c] = table[c].map(lambda v: "" if axis_text(v) == "unset" else axis_text(v)[:300])
     blocks.append(Block("table", table))
     blocks.append(Block("h2", "Output"))
-    run_dir = getattr(run, "path", None)
+    run_dir = run.path
     for cell_id in cells.get("cell_id", pd.Series(dtype=object)).astype(str):
         tail = _output_tail(run_dir, cell_id)
         blocks += [Block("h3", cell_id), Block("pre", tail) if tail else Block("p", "no output")]
     if len(cells):
         blocks.append(Block("p", "The whole output of each cell: stdout.txt and stderr.txt in its cell directory "
                                  "(the runtime's gctrace and scavtrace lines are left out above)."))
+    blocks += [Block("h2", "Provenance"), Block("table", provenance(manifest, cells, run.path))]
     return blocks
 
 
-def build_results(run) -> Results:
-    """Everything the report says about a loaded run, figures drawn into run.path."""
+def build_results(run: Run, study: Study) -> Results:
+    """Everything the report says about a loaded run, the study's claims judged and their figures
+    drawn into run.path. Raises StudyError when a figure the study declares cannot be drawn."""
+    check_figures(study)
     data = analysis.split_by_cell(run.samples, run.events)
     summary = analysis.summarize(run.cells, data)
-    programs = {p.get("scenario") for p in (getattr(run, "manifest", {}) or {}).get("programs", [])}
+    programs = {p.get("scenario") for p in run.manifest.get("programs", [])}
     scenarios = set(run.cells["scenario"].astype(str)) if "scenario" in run.cells.columns else set()
     if programs and scenarios <= programs:  # only programs ran (with built-in workloads: the claims report)
-        # No claims about a program: claims are about the article.
-        verdicts = claims.evaluate(run, summary, data).iloc[0:0]
+        # No claims about a program: claims are a study's.
+        verdicts = claims.evaluate(run, study, summary, data).iloc[0:0]
         todo = {rel: draw for rel, (_, draw) in program_figures(run, data).items()}
-        figures = dict(zip(todo, _render_all(list(todo.values()))))
+        figures = dict(zip(todo, _render_all(list(todo.values())), strict=False))
         _write_figures(Path(run.path), figures)
         results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
         results.blocks = build_program_blocks(run, summary, list(figures))
         return results
-    todo = figures_to_draw(run, summary, data)
+    todo = figures_to_draw(run, study, summary, data)
     rendered = _start_rendering(list(todo.values()))   # drawn while the claims and the text are made
     try:
-        verdicts = claims.evaluate(run, summary, data)
-        # Drop the figure reference where no figure could be drawn (e.g. the scenario was not run).
-        verdicts["figure"] = verdicts["figure"].where(verdicts["figure"].isin(list(todo)), "")
-        blocks = build_blocks(run, summary, verdicts, list(todo))
+        verdicts = claims.evaluate(run, study, summary, data)
+        # A claim's figure is missing only where its scenario has no usable cell (check_figures
+        # refused every figure that cannot be drawn): its rows name no figure then.
+        verdicts["figure"] = [f if f in todo else "" for f in verdicts["figure"]]
+        blocks = build_blocks(run, study, summary, verdicts, list(todo))
     finally:
         pngs = rendered()   # also on an error: the drawing workers are always reaped
-    figures = dict(zip(todo, pngs))
+    figures = dict(zip(todo, pngs, strict=False))
     _write_figures(Path(run.path), figures)
     results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
     results.blocks = blocks
     return results
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Analyse a run directory in place, writing every exporter's file; returns the path of report.md."""
+def write_report(run_dir: str | Path, study: Study) -> Path:
+    """Analyse a run directory in place against a study, writing every exporter's file; returns the
+    path of report.md."""
     run_dir = Path(run_dir)
-    from harness.store.rundir import load_run
-
-    results = build_results(load_run(run_dir))
+    results = build_results(load_run(run_dir), study)
     for exporter in EXPORTERS:
         (run_dir / exporter.file_name).write_bytes(exporter.render(results))
     return run_dir / "report.md"

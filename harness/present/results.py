@@ -5,47 +5,55 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from harness.store.rundir import Run
 
 
-def _by_cell(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    if frame.empty:
-        return {}
-    # observed=True: with categorical ids, only the cells present (not every category).
-    return {str(k): g for k, g in frame.groupby("cell_id", sort=False, observed=True)}
+def section(manifest: dict, key: str) -> dict:
+    """A table of the manifest (host, kernel, cgroup, ...); {} where the run did not record it."""
+    found = manifest.get(key)
+    return found if isinstance(found, dict) else {}
 
 
 @dataclass
 class Block:
-    """One piece of the report, rendered alike to Markdown and HTML."""
+    """One piece of the report, rendered alike to Markdown and HTML.
 
-    kind: str          # h1 | h2 | h3 | p | table | image | list | pre (text shown as it is)
-    content: object    # str, DataFrame, list[str], or (path, alt)
+    kinds: h1 | h2 | h3 | p | list | pre (text shown as it is) | table (a DataFrame) | image ((path,
+    alt)) | verdicts (a DataFrame: claim, its sentence, then one column of verdicts per Go version,
+    coloured in HTML) | details ((summary, verdict, text): a verdict whose text folds away under it in HTML).
+    An h2's `anchor` names it in links (a claim's id), and the HTML's table of contents lists the h2s.
+    """
+
+    kind: str
+    content: Any       # its kind says which shape (above)
+    anchor: str = ""
 
 
 @dataclass
 class Results:
     """A run and all the report made of it: what every exporter renders from.
 
-    `run` is the loaded run directory (harness.store.rundir.Run: path, manifest, cells, samples,
-    events); `figures` maps each figure drawn (path relative to the run directory) to its PNG bytes.
+    `run` is the loaded run directory (path, manifest, cells, samples, events); `figures` maps each
+    figure drawn (path relative to the run directory) to its PNG bytes.
     """
 
-    run: object
+    run: Run
     summary: pd.DataFrame
     verdicts: pd.DataFrame
     figures: dict[str, bytes] = field(default_factory=dict)
     blocks: list[Block] = field(default_factory=list)
 
     @property
-    def path(self) -> Path | None:
-        return getattr(self.run, "path", None)
+    def path(self) -> Path:
+        return self.run.path
 
     @property
     def manifest(self) -> dict:
-        return getattr(self.run, "manifest", {}) or {}
+        return self.run.manifest
 
     @property
     def cells(self) -> pd.DataFrame:

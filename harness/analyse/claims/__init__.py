@@ -1,8 +1,9 @@
-"""The article's claims judged over a run's summaries: one verdict row per (claim, Go version).
+"""A study's claims judged over a run's summaries: one verdict row per (claim, Go version).
 
-Every verdict is decided here from what the run measured; the report only prints them. Each claim
-is one file (c01.py … c14.py, x1.py) holding its declaration, its thresholds as named constants,
-`decide` (the verdict and the facts it rests on) and `evidence` (the text); registry.py lists them.
+Every verdict is decided here from what the run measured; the report only prints them. A study
+(harness/studies/<name>/, declared with the types of study.py) holds one file per claim: its
+declaration, its thresholds as named constants, `decide` (the verdict and the facts it rests on)
+and `evidence` (the text); common.py holds what every claim file uses.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from harness.analyse.claims.common import (
     pct,
     span,
 )
-from harness.analyse.claims.registry import CLAIMS, NOT_TESTED, Claim, ids
+from harness.analyse.claims.study import Claim, FigureSpec, NotTested, Study, StudyError
 from harness.analyse.summary import RunData, summarize
 from harness.define.axes import axis_text, order_key
+from harness.store.rundir import Run
 
-__all__ = ["CLAIMS", "NOT_TESTED", "USABLE_STATUSES", "VERDICTS", "Claim", "Decision", "Derived", "Inputs",
-           "Verdict", "axis", "col", "combine", "compare", "evaluate", "evaluate_claim", "evaluate_inputs", "ids",
-           "pct", "span"]
+__all__ = ["USABLE_STATUSES", "VERDICTS", "Claim", "Decision", "Derived", "FigureSpec", "Inputs", "NotTested",
+           "Study", "StudyError", "Verdict", "axis", "col", "combine", "compare", "evaluate", "evaluate_claim",
+           "evaluate_inputs", "pct", "span"]
 
 COLUMNS = ["claim", "go_version", "verdict", "evidence", "figure"]
 
@@ -44,9 +46,10 @@ class Verdict:
     figure: str
 
 
-def evaluate_claim(claim_id: str, inputs: Inputs) -> list[Verdict]:
+def evaluate_claim(claim: Claim, inputs: Inputs) -> list[Verdict]:
     """Verdict rows for one claim: one per Go version among its scenarios' cells."""
-    claim = CLAIMS[claim_id]
+    claim_id = claim.id
+    figure = claim.figure.path if claim.figure is not None else ""
     table = inputs.table()
     if "scenario" not in table.columns:
         table["scenario"] = ""
@@ -62,31 +65,32 @@ def evaluate_claim(claim_id: str, inputs: Inputs) -> list[Verdict]:
         rows = table[table["go_version"].map(axis_text) == go] if "go_version" in table.columns else table
         why_not = claim.not_applicable(go) if claim.not_applicable else None
         if why_not:
-            out.append(Verdict(claim_id, go, "not-applicable", why_not, claim.figure))
+            out.append(Verdict(claim_id, go, "not-applicable", why_not, figure))
             continue
         status = rows["status"].astype(str) if "status" in rows.columns else pd.Series("ok", index=rows.index)
         usable = rows[status.isin(USABLE_STATUSES)]
         if usable.empty:
             counts = ", ".join(f"{s}×{n}" for s, n in status.value_counts().sort_index().items())
             out.append(Verdict(claim_id, go, "inconclusive", f"No cell completed (statuses: {counts}).",
-                               claim.figure))
+                               figure))
             continue
         decided = claim.decide(usable, inputs.derived)
-        out.append(Verdict(claim_id, go, decided.verdict, claim.evidence(decided), claim.figure))
+        out.append(Verdict(claim_id, go, decided.verdict, claim.evidence(decided), figure))
     return out
 
 
-def evaluate_inputs(inputs: Inputs) -> pd.DataFrame:
-    rows = [v for cid in CLAIMS for v in evaluate_claim(cid, inputs)]
-    rows += [Verdict(cid, "", "not-tested", reason, "") for cid, (_, reason) in NOT_TESTED.items()]
+def evaluate_inputs(inputs: Inputs, study: Study) -> pd.DataFrame:
+    rows = [v for claim in study.claims for v in evaluate_claim(claim, inputs)]
+    rows += [Verdict(n.id, "", "not-tested", n.why, "") for n in study.not_tested]
     return pd.DataFrame([asdict(v) for v in rows], columns=COLUMNS)
 
 
-def evaluate(run, summary: pd.DataFrame | None = None, data: RunData | None = None) -> pd.DataFrame:
-    """Every claim over a loaded run (`store.Run`: .cells, .samples, .events): claims.csv's rows.
-    `data` is the run already split by cell, when the caller has it."""
+def evaluate(run: Run, study: Study, summary: pd.DataFrame | None = None,
+             data: RunData | None = None) -> pd.DataFrame:
+    """Every claim of a study over a loaded run: claims.csv's rows. `data` is the run already split
+    by cell, when the caller has it."""
     if summary is None:
         summary = summarize(run.cells, data if data is not None else run.samples, run.events)
-    return evaluate_inputs(Inputs(run.cells, summary, run.events, run.samples, data))
+    return evaluate_inputs(Inputs(run.cells, summary, run.events, run.samples, data), study)
 
 

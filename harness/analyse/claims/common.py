@@ -16,11 +16,11 @@ from harness.analyse.summary import (
     EVENT_COLUMNS,
     SAMPLE_COLUMNS,
     RunData,
-    axis_text,
     retained_fraction,
 )
-from harness.run.backends.base import MEASURED
+from harness.define.axes import axis_text
 from harness.define.units import UNITS, UnitError, parse_duration, parse_size
+from harness.run.backends.base import MEASURED
 
 VERDICTS = ("supported", "refuted", "partly", "inconclusive", "not-applicable", "not-tested")
 USABLE_STATUSES = MEASURED
@@ -113,7 +113,7 @@ class Inputs:
 mib = UNITS["bytes"].format  # 1078984704 -> "1029 MiB"; NaN -> "n/a"
 
 
-def span(values, fmt: Callable[[float], str] = mib) -> str:
+def span(values: Iterable[float], fmt: Callable[[float], str] = mib) -> str:
     """"a" for one value or equal values, "a–b" for a spread."""
     v = pd.Series(values, dtype=float).dropna()
     if v.empty:
@@ -128,10 +128,6 @@ def pct(x: float) -> str:
 
 def ratio2(x: float) -> str:
     return f"{x:.2f}"
-
-
-def seconds0(s: float) -> str:
-    return f"{s:.0f} s"
 
 
 seconds2 = UNITS["s"].format  # 0.523 -> "0.52 s"
@@ -186,7 +182,7 @@ def size(text: str) -> float:
 
 # ---- judging -------------------------------------------------------------------------------------
 
-def compare(a, b, rel_tol: float = 0.05) -> str:
+def compare(a: Iterable[float], b: Iterable[float], rel_tol: float = 0.05) -> str:
     """Where `a` lies relative to `b`: lower | higher | same | unclear.
 
     Each side is the values of its repeats. `lower`/`higher`: the two ranges (min–max) do not
@@ -209,7 +205,7 @@ def compare(a, b, rel_tol: float = 0.05) -> str:
     return "same" if spread <= tol else "unclear"
 
 
-def change(a, b) -> float:
+def change(a: Iterable[float], b: Iterable[float]) -> float:
     """Relative change of the median of `a` from the median of `b` (0.25 = 25% higher); NaN when empty."""
     a = pd.Series(a, dtype=float).dropna()
     b = pd.Series(b, dtype=float).dropna()
@@ -268,4 +264,4 @@ def go_before(go: str, major_minor: tuple[int, int]) -> bool:
 def retained(t: pd.DataFrame, after_col: str) -> pd.Series:
     """Share of the rise above rss@baseline at peak_rss still resident at `after_col`."""
     return pd.Series([retained_fraction(a, p, b) for a, p, b in
-                      zip(col(t, after_col), col(t, "peak_rss"), col(t, "rss@baseline"))], index=t.index)
+                      zip(col(t, after_col), col(t, "peak_rss"), col(t, "rss@baseline"), strict=False)], index=t.index)

@@ -40,14 +40,14 @@ from harness.analyse.claims import USABLE_STATUSES
 from harness.analyse.summary import config_label
 from harness.define.axes import axis_text
 from harness.define.metrics import METRICS, metric_unit
-from harness.present.results import Results
+from harness.present.results import Results, section
 
 _NOT_NAME = re.compile(r"\s+")
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "i386": "386"}
 
 
 def camel(scenario: str) -> str:
-    """'alloc_release' → 'AllocRelease'."""
+    """'cache_growth_2' → 'CacheGrowth2'."""
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[_\-\s]+", scenario) if part)
 
 
@@ -73,10 +73,7 @@ def _config_value(value) -> str:
 
 def config_lines(manifest: dict) -> list[str]:
     """The run's provenance as benchfmt `key: value` lines."""
-    host = manifest.get("host") if isinstance(manifest.get("host"), dict) else {}
-    kernel = manifest.get("kernel") if isinstance(manifest.get("kernel"), dict) else {}
-    cgroup = manifest.get("cgroup") if isinstance(manifest.get("cgroup"), dict) else {}
-    harness = manifest.get("harness") if isinstance(manifest.get("harness"), dict) else {}
+    host, kernel, cgroup, harness = (section(manifest, k) for k in ("host", "kernel", "cgroup", "harness"))
     pairs = [
         ("goos", "linux"),  # every backend runs the workloads on Linux
         ("goarch", _GOARCH.get(str(host.get("arch", "")), host.get("arch"))),
@@ -112,7 +109,7 @@ def benchmark_lines(results: Results) -> list[str]:
     if "status" in cells.columns:
         cells = cells[cells["status"].astype(str).isin(USABLE_STATUSES)].reset_index(drop=True)
     labels = config_label(cells) if len(cells) else pd.Series(dtype=object)
-    units = {m: unit_name(str(m)) for m in summary.columns}
+    units = {str(m): unit_name(str(m)) for m in summary.columns}
     go = cells["go_version"].map(axis_text) if "go_version" in cells.columns else pd.Series("unset", cells.index)
     custom, written = _custom_metrics(results), set(units.values())
     out: list[str] = []
@@ -124,7 +121,7 @@ def benchmark_lines(results: Results) -> list[str]:
                 continue
             values = []
             for metric, value in summary.loc[cell_id].items():
-                unit = units[metric]
+                unit = units[str(metric)]
                 if unit is None or not isinstance(value, (int, float)) or not math.isfinite(value):
                     continue
                 values.append(f"{_number(value)} {unit}")
@@ -140,12 +137,12 @@ def benchmark_lines(results: Results) -> list[str]:
 def _custom_metrics(results: Results) -> dict[str, dict]:
     """Each program benchmark's own metrics (b.ReportMetric), from its first result line, by cell;
     the events are filtered once, not once per cell."""
-    events = getattr(results.run, "events", None)
-    if events is None or events.empty:
+    events = results.run.events
+    if events.empty:
         return {}
     bench = events[events["kind"].astype(str) == "bench"]
     out: dict[str, dict] = {}
-    for cell_id, detail in zip(bench["cell_id"].astype(str), bench["detail"]):
+    for cell_id, detail in zip(bench["cell_id"].astype(str), bench["detail"], strict=False):
         if cell_id in out:
             continue
         try:

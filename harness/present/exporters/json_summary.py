@@ -54,7 +54,7 @@ def summary_document(results: Results) -> dict:
         for record in cells.to_dict("records"):
             rows[str(record["cell_id"])] = record
     out_cells = []
-    for cell_id, metrics in zip(summary.index, summary.to_dict("records")):
+    for cell_id, metrics in zip(summary.index, summary.to_dict("records"), strict=False):
         row = rows.get(str(cell_id), {})
         out_cells.append({
             "cell_id": str(cell_id),

@@ -7,6 +7,12 @@ import pandas as pd
 from harness.present.results import Block, Results
 
 
+def _table(df: pd.DataFrame) -> str:
+    cells = [[str(c).replace("|", "\\|").replace("\n", " ") for c in row] for row in df.itertuples(index=False)]
+    return "\n".join(["| " + " | ".join(map(str, df.columns)) + " |",
+                      "|" + "---|" * len(df.columns)] + ["| " + " | ".join(r) + " |" for r in cells])
+
+
 def render_markdown(blocks: list[Block]) -> str:
     out: list[str] = []
     for b in blocks:
@@ -19,11 +25,11 @@ def render_markdown(blocks: list[Block]) -> str:
         elif b.kind == "pre":
             fence = "~~~~" if "```" in str(b.content) else "```"
             out.append(f"{fence}\n{b.content}\n{fence}")
-        elif b.kind == "table":
-            df: pd.DataFrame = b.content
-            cells = [[str(c).replace("|", "\\|").replace("\n", " ") for c in row] for row in df.itertuples(index=False)]
-            out.append("\n".join(["| " + " | ".join(map(str, df.columns)) + " |",
-                                  "|" + "---|" * len(df.columns)] + ["| " + " | ".join(r) + " |" for r in cells]))
+        elif b.kind in ("table", "verdicts"):
+            out.append(_table(b.content))
+        elif b.kind == "details":
+            summary, verdict, text = b.content
+            out.append(f"**{summary}: {verdict}.** {text}")
         elif b.kind == "image":
             path, alt = b.content
             out.append(f"![{alt}]({path})")

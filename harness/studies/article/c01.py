@@ -12,7 +12,7 @@ from harness.analyse.claims.common import (
     pct,
     span,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 # RSS right after runtime.GC() above this share of the peak counts as "kept".
 KEPT_SHARE = 0.5
@@ -107,9 +107,10 @@ CLAIM = Claim(
     "right away, so `top`/`free` show it as still used.",
     "RSS after the live data is dropped and runtime.GC() runs: one GC with a 30 s idle window, one GC with a "
     "140 s window that crosses the periodic GC, and three GCs; what returned the memory and when.",
+    plain="After a GC, Go keeps the memory it freed for a while instead of returning it to the OS.",
     scenarios=("idle_three_gcs", "idle_one_gc", "idle_scavenger"),
     metrics=("peak_rss", "rss@release", "final_rss", "release_s"),
-    figure="figures/idle_scavenger_rss.png",
+    figure=FigureSpec("rss-over-time", "idle_scavenger", "idle_scavenger_rss"),
     version_metric="release_s",
     decide=decide, evidence=evidence,
     mechanism=("The background scavenger returns free heap memory above its retention goal (runtime/mgcscavenge.go "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.analyse.claims.common import Decision, MiB, col, decision, mib, pct, span
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 SHRANK = 0.10        # VmSize fell by more than this share of its maximum: address space given back
 NEVER_SHRANK = 0.02  # ...by less than this share in every cell: it never shrank
@@ -24,7 +24,8 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     rss_fell = col(primary, "final_rss") < RSS_FELL * col(primary, "peak_rss")
     calls = derived.syscalls(primary.index)
     madvise, munmap = calls.get("madvise", (0, 0.0)), calls.get("munmap", (0, 0.0))
-    facts = {"max_vm": max_vm, "final_vm": final_vm, "peak": col(primary, "peak_rss"), "final": col(primary, "final_rss"),
+    facts = {"max_vm": max_vm, "final_vm": final_vm, "peak": col(primary, "peak_rss"),
+             "final": col(primary, "final_rss"),
                  "traced": bool(calls), "madvise": madvise, "munmap": munmap, "shrink": shrink}
     if (shrink > SHRANK).any() or (munmap[1] > UNMAPPED_SHARE * max(madvise[1], 1.0) and munmap[1] >= UNMAPPED_MIN):
         return decision("supported", "unmapped", **facts)
@@ -59,9 +60,11 @@ CLAIM = Claim(
     "The runtime gives memory back with `munmap` when idle pages pass a threshold; the background scavenger "
     "uses `madvise(MADV_FREE)` or `munmap`.",
     "Whether VmSize ever shrinks while RSS falls; which system calls release memory (syscall trace).",
+    plain="The runtime gives idle memory back with munmap; the scavenger with madvise or munmap.",
     scenarios=("syscalls", "idle_scavenger"),
     metrics=("max_vm_size", "final_vm_size", "peak_rss", "final_rss"),
-    figure="figures/syscalls_vm_size.png",
+    figure=FigureSpec("rss-over-time", "syscalls", "syscalls_vm_size", series=("proc", "vm_size"),
+                      title="syscalls: address space (VmSize) over time"),
     decide=decide, evidence=evidence,
     mechanism=("The Go runtime never unmaps heap memory on Linux: the scavenger and debug.FreeOSMemory return "
                "pages with madvise (runtime/mem_linux.go sysUnusedOS: MADV_DONTNEED, or MADV_FREE with "

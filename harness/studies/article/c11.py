@@ -14,7 +14,7 @@ from harness.analyse.claims.common import (
     pct,
     span,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 STAYS = 0.5          # madvdontneed=0: RSS after FreeOSMemory at or above this share of the peak
 FALLS = 0.25         # madvdontneed=1: below this share
@@ -71,9 +71,10 @@ CLAIM = Claim(
     "With MADV_FREE, RSS does not fall until the kernel is under memory pressure; with MADV_DONTNEED it falls "
     "at once.",
     "RSS and LazyFree after release, with no pressure and then under cgroup pressure.",
+    plain="With MADV_FREE, RSS falls only under memory pressure; with MADV_DONTNEED it falls at once.",
     scenarios=("oom_pressure", "madvdontneed"),
     metrics=("rss@freeos", "lazyfree@freeos", "lazyfree@settle", "lazyfree@hold", "oom_killed"),
-    figure="figures/oom_pressure_breakdown.png",
+    figure=FigureSpec("breakdown", "oom_pressure", "oom_pressure_breakdown"),
     decide=decide, evidence=evidence,
     mechanism=("MADV_FREE (madvdontneed=0; the default in Go 1.12–1.15) only marks pages as lazily freeable: they stay "
                "in RSS, shown as LazyFree in /proc/<pid>/smaps_rollup and kept on the inactive file LRU (Linux 4.12+, "

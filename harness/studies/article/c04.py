@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.analyse.claims.common import Decision, axis, col, decision, span
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 
 def decide(t: pd.DataFrame, derived) -> Decision:
@@ -13,7 +13,8 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     k0, k1 = col(t[setting == "0"], "oom_killed"), col(t[setting == "1"], "oom_killed")
     if k0.dropna().empty or k1.dropna().empty:
         return decision("inconclusive", "missing-setting")
-    facts = {"k0": k0, "k1": k1, "lazy0": col(t[setting == "0"], "lazyfree@settle"), "peak_cgroup": col(t, "peak_cgroup")}
+    facts = {"k0": k0, "k1": k1, "lazy0": col(t[setting == "0"], "lazyfree@settle"),
+             "peak_cgroup": col(t, "peak_cgroup")}
     if k0.nunique() > 1 or k1.nunique() > 1:
         return decision("inconclusive", "disagree", **facts)
     if k0.all() and not k1.any():
@@ -46,9 +47,10 @@ CLAIM = Claim(
     "Setting `madvdontneed=1` keeps a container from being OOM-killed because RSS stays high.",
     "Under a cgroup limit: release memory with each setting, then allocate so that new plus lazily freed "
     "memory exceeds the limit. Killed or not; RSS, LazyFree and cgroup usage on the way.",
+    plain="GODEBUG=madvdontneed=1 keeps a container from being OOM-killed.",
     scenarios=("oom_pressure",),
     metrics=("oom_killed", "peak_cgroup", "lazyfree@settle", "rss@hold"),
-    figure="figures/oom_pressure_rss.png",
+    figure=FigureSpec("rss-over-time", "oom_pressure", "oom_pressure_rss"),
     decide=decide, evidence=evidence,
     mechanism=("With madvdontneed=0 the runtime returns memory with MADV_FREE (runtime/mem_linux.go sysUnusedOS): "
                "the pages stay in RSS and cgroup usage as LazyFree, moved to the inactive file LRU (Linux 4.12+, "

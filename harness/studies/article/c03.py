@@ -6,7 +6,7 @@ import pandas as pd
 
 from harness.analyse import release
 from harness.analyse.claims.common import Decision, axis, col, decision, pct, span
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 # After FreeOSMemory, LazyFree at or above this share of the peak means the pages were lazily freed...
 LAZY_SHARE = 0.25
@@ -96,9 +96,11 @@ CLAIM = Claim(
     "`GODEBUG=madvdontneed=0` is the default and uses MADV_FREE (the kernel decides when); `madvdontneed=1` "
     "uses MADV_DONTNEED and frees physical memory at once.",
     "Which setting the default behaves like (unset vs explicit 0 and 1); RSS and LazyFree after release.",
+    plain="By default Go frees with MADV_FREE (the kernel takes pages later); madvdontneed=1 frees at once.",
     scenarios=("madvdontneed",),
     metrics=("peak_rss", "rss@freeos", "lazyfree@freeos"),
-    figure="figures/madvdontneed_rss.png",
+    figure=FigureSpec("rss-over-time", "madvdontneed", "madvdontneed_rss", overlay="madvdontneed", max_panels=10,
+                      title="madvdontneed: RSS over time, unset / 0 / 1 per Go version"),
     version_metric="rss@freeos",
     decide=decide, evidence=evidence,
     mechanism=("runtime/mem_linux.go sysUnusedOS returns memory with madvise: MADV_DONTNEED when "

@@ -18,7 +18,7 @@ from harness.analyse.claims.common import (
     span,
     unlimited,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 DEFAULT_GOGC = "100"
 # How each metric must move as GOGC rises, in the order the evidence lists them.
@@ -83,9 +83,11 @@ CLAIM = Claim(
     "and more throughput (its table: 50 / 100 / 300).",
     "A steady allocation load swept over GOGC, three repeats each: GC cycles, GC CPU, peak RSS, throughput; "
     "each judged from the lowest GOGC to the highest, a step within the spread between repeats deciding nothing.",
+    plain="A lower GOGC means more GCs, less memory and more CPU; a higher one the reverse.",
     scenarios=("gogc_sweep",),
     metrics=("gc_cycles", "gc_cpu_s", "peak_rss", "throughput"),
-    figure="figures/gogc_sweep.png",
+    figure=FigureSpec("bars", "gogc_sweep", "gogc_sweep", metrics=("gc_cycles", "gc_cpu_s", "peak_rss", "throughput"),
+                      x="gogc", hue="gomemlimit"),
     decide=decide, evidence=evidence,
     mechanism="GOGC sets the heap goal to the live heap × (1 + GOGC/100) (runtime/mgcpacer.go "
               "gcControllerState.heapGoal, gcPercentHeapGoal); a GOMEMLIMIT adds a second goal from the memory "

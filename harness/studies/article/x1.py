@@ -21,7 +21,7 @@ from harness.analyse.claims.common import (
     span,
     unlimited,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 PARTS = ("lower peak", "more GC CPU", "less throughput", "soft above the live heap", "GOGC=off kept alive")
 
@@ -165,9 +165,11 @@ CLAIM = Claim(
     "A steady load of pointer-holding objects in a 512 MiB container with no limit (the baseline must survive), a "
     "limit above the no-limit peak, one below it and one below the live heap, per Go version: peak RSS, GC and "
     "scavenger CPU, throughput, the limiter metric, OOM kills; GOGC=off with and without a limit.",
+    plain="Added: GOMEMLIMIT below the container limit caps the peak at some GC CPU, and is soft.",
     scenarios=("gomemlimit", "gogc_sweep"),
     metrics=("peak_rss", "gc_cpu_s", "scavenge_cpu_s", "throughput", "limiter_engaged", "oom_killed"),
-    figure="figures/gomemlimit.png",
+    figure=FigureSpec("bars", "gomemlimit", "gomemlimit", metrics=("peak_rss", "gc_cpu_s", "throughput", "oom_killed"),
+                      x="gomemlimit"),
     version_metric="peak_rss",
     decide=decide, evidence=evidence,
     not_applicable=lambda go: "GOMEMLIMIT arrived in Go 1.19" if go_before(go, (1, 19)) else None,

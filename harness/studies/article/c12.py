@@ -24,7 +24,7 @@ from harness.analyse.claims.common import (
     ratio2,
     span,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 SAME_LOW, SAME_HIGH = 0.9, 1.1   # usage / RSS at the peak within this band counts as the same
 LIMIT_SLACK = 1.01               # peak usage may exceed the limit by this factor (accounting granularity)
@@ -97,9 +97,10 @@ CLAIM = Claim(
     "the peak; after release with MADV_DONTNEED and MADV_FREE, RSS, LazyFree, usage and the working set "
     "(usage − inactive_file); at a limit below the allocation, reclaim then the kill (cgroup v2: memory.current, "
     "memory.max).",
+    plain="In a container, cgroup memory usage is the process's RSS, and the limit is enforced by an OOM kill.",
     scenarios=("cgroup_limit",),
     metrics=("peak_rss", "peak_cgroup", "cgroup_usage@hold", "working_set@idle", "oom_killed"),
-    figure="figures/cgroup_limit_usage.png",
+    figure=FigureSpec("breakdown", "cgroup_limit", "cgroup_limit_usage"),
     decide=decide, evidence=evidence,
     mechanism=(
         "cgroup usage (memory.usage_in_bytes on v1, memory.current on v2) charges every page the container "

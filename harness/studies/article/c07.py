@@ -11,6 +11,7 @@ both are needed it holds only in part.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
@@ -25,7 +26,7 @@ from harness.analyse.claims.common import (
     mib,
     unlimited,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 # Retained heap at most this many times the runtime's retention goal: released down to the share.
 AT_GOAL = 1.05
@@ -48,16 +49,17 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     run = derived.run
     version = str(rt["go_version"].iloc[0]) if "go_version" in rt.columns else ""
     limits = limit_bytes(rt)
-    kept = {c: release.retention(run, str(c), float(limits[c])) for c in rt.index}
+    found = {c: release.retention(run, str(c), float(limits[c])) for c in rt.index}
     tls = release.timelines(run, rt)
-    if any(r is None for r in kept.values()) or len(tls) < len(rt):
+    kept = {c: r for c, r in found.items() if r is not None}
+    if len(kept) < len(found) or len(tls) < len(rt):
         return decision("inconclusive", "missing", version=version)
     off = rt[unlimited(rt)]
     n_gcs = {c: len(tls[str(c)].gcs) for c in rt.index}
     one = [c for c in off.index if n_gcs[c] == 1]
     more = [c for c in off.index if n_gcs[c] >= 2]
     ratio = pd.Series({c: kept[c].ratio for c in rt.index}, dtype=float)
-    facts = {
+    facts: dict[str, Any] = {
         "version": version,
         "one": [(kept[c], tls[str(c)]) for c in one],
         "more": [(kept[c], tls[str(c)], n_gcs[c]) for c in more],
@@ -101,12 +103,14 @@ def evidence(d: Decision) -> str:
     text = "Without GOMEMLIMIT, " + "; ".join(parts)
     for r, tl in d.limited:
         n = len(tl.gcs)
-        text += (f". With GOMEMLIMIT {mib(r.limit_goal / release.LIMIT_GOAL_SHARE)} and {n} GC{'' if n == 1 else 's'}: kept "
+        text += (f". With GOMEMLIMIT {mib(r.limit_goal / release.LIMIT_GOAL_SHARE)} and {n} "
+                 f"GC{'' if n == 1 else 's'}: kept "
                  f"{mib1(r.retained)} ({'within' if r.retained <= r.limit_goal else 'above'} 95% of the limit, "
                  f"{mib(r.limit_goal)}): {release.release_cause(tl)}")
     for tl in d.long:
         if tl is not None:
-            text += f". One GC and a {release.seconds(tl.window_s)} idle window (no live heap): {release.release_cause(tl)}"
+            text += (f". One GC and a {release.seconds(tl.window_s)} idle window (no live heap): "
+                     f"{release.release_cause(tl)}")
     text += "."
     rule = release.scavenger_rule(d.version)
     if d.case == "one-or-more-missing":
@@ -128,9 +132,12 @@ CLAIM = Claim(
     "Memory goes back when free memory exceeds a share of the heap or after some GC cycles.",
     "Retained heap after a spike against the runtime's retention goal (1.1 × heap in use at the last GC × goal "
     "ratio), after one GC and after two; with GOMEMLIMIT against 95% of the limit.",
+    plain="Memory goes back once free memory passes a share of the heap, or after a few GCs.",
     scenarios=("release_threshold", "idle_scavenger"),
     metrics=("rss@idle", "heap_goal@idle", "gc_cycles"),
-    figure="figures/release_threshold_retained.png",
+    figure=FigureSpec("bars", "release_threshold", "release_threshold_retained", metrics=("rss@idle", "heap_goal@idle"),
+                      x="gcs", hue="gomemlimit",
+                      title="release_threshold: retained RSS and heap goal after the idle window"),
     version_metric="rss@idle",
     decide=decide, evidence=evidence,
     mechanism=("runtime/mgcscavenge.go gcPaceScavenger: the background scavenger keeps heapInUse + heapFree at "

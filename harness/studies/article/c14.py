@@ -11,7 +11,7 @@ import pandas as pd
 
 from harness.analyse import residency
 from harness.analyse.claims.common import Decision, MiB, axis, combine, decision, mib, span
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 GROWS = MiB        # bytes/s: the unbounded cache's RSS slope must exceed this to count as growing
 FLAT_SHARE = 0.2   # flat: slope below this share of the unbounded, every-key-new slope
@@ -39,10 +39,12 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     bounded_flat = None if bounded.empty else bool((bounded.abs() < flat_below).all())
     # The claim says "without limit": a repeating key space that plateaus shows the limit is the keys.
     unlimited = None if repeat.empty else not bool((repeat.abs() < flat_below).all())
-    keyspaces = sorted({k for k in axis(t, "keyspace")[(policy == "unbounded") & ~new]}, key=float)
+    keyspaces = sorted(set(axis(t, "keyspace")[(policy == "unbounded") & ~new]), key=float)
     drains = {cid: residency.drain(derived.run, cid) for cid in t.index[(policy == "unbounded")]}
-    facts = {"by_config": {f"{p}{'' if k in NEW_KEYS else f' (keyspace {k})'}": rss[(policy == p) & (axis(t, 'keyspace') == k)]
-                           for p, k in sorted({(p, k) for p, k in zip(policy, axis(t, "keyspace"))})},
+    keyspace = axis(t, "keyspace")
+    configs = sorted(set(zip(policy, keyspace, strict=True)))
+    facts = {"by_config": {f"{p}{'' if k in NEW_KEYS else f' (keyspace {k})'}": rss[(policy == p) & (keyspace == k)]
+                           for p, k in configs},
              "heap": heap[(policy == "unbounded") & new], "keyspaces": keyspaces,
              "drains": {cid: d for cid, d in drains.items() if d is not None}, "grows": grows,
              "bounded_flat": bounded_flat, "unlimited": unlimited}
@@ -94,9 +96,10 @@ CLAIM = Claim(
     "The same request stream into an unbounded, an LRU and a TTL cache, with every key new and with a repeating "
     "key space (the unbounded cache must plateau there): RSS and live heap over time; then every entry deleted "
     "and two GCs: what the emptied map keeps.",
+    plain="An unbounded cache grows without limit despite GC; an LRU or TTL cache stays flat.",
     scenarios=("cache_growth",),
     metrics=("peak_rss", "final_rss", "heap_inuse@serve", "heap_inuse@idle"),
-    figure="figures/cache_growth_rss.png",
+    figure=FigureSpec("rss-over-time", "cache_growth", "cache_growth_rss"),
     decide=decide, evidence=evidence,
     mechanism=(
         "The GC frees only what is unreachable (runtime/mgc.go marks from the roots): a value still in the map is "

@@ -22,7 +22,7 @@ from harness.analyse.claims.common import (
     pct,
     span,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 HEAP_MISSES = 0.5     # live heap below this share of RSS: the heap view misses what the OS holds
 RSS_STAYED = 0.5      # ...while RSS stays at or above this share of the peak
@@ -83,9 +83,12 @@ CLAIM = Claim(
     "does.",
     "The live heap (HeapAlloc, what inuse_space counts) next to RSS after a spike is released, and over an "
     "idle window that crosses the periodic GC: how long they differ and what closes the gap.",
+    plain="pprof's heap profile does not show the memory the OS sees; RSS does.",
     scenarios=("alloc_release", "idle_scavenger"),
     metrics=("heap_alloc@release", "heap_inuse@release", "rss@release", "peak_rss"),
-    figure="figures/alloc_release_breakdown.png",
+    figure=FigureSpec("breakdown", "alloc_release", "alloc_release_breakdown",
+                      select=(("freeos", "false"), ("touch", "true")),
+                      title="alloc_release (touched, no FreeOSMemory): heap vs RSS"),
     decide=decide, evidence=evidence,
     mechanism=("pprof's inuse_space is the live objects as of the last GC (runtime/mprof.go, runtime.MemProfile); "
                "RSS also counts free heap pages the runtime has not returned (HeapIdle − HeapReleased) until the "

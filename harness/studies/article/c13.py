@@ -23,7 +23,7 @@ from harness.analyse.claims.common import (
     ratio2,
     span,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 # At the end of the window, RSS counts as still being returned (not kept) when heap_released
 # rose by at least this much over its last STILL_WINDOW_S seconds: the scavenger is working.
@@ -155,9 +155,10 @@ CLAIM = Claim(
     "one or two forced GCs and an idle window past the periodic GC: RSS against the live bytes plus the "
     "scavenger's 10% allowance. Beside it small objects freed at random, with and without FreeOSMemory: RSS per "
     "live byte.",
+    plain="Large objects freed with mixed lifetimes fragment memory and keep it resident.",
     scenarios=("large_churn", "small_frag"),
     metrics=("peak_rss", "rss@release", "rss@idle", "heap_inuse@idle"),
-    figure="figures/large_churn_rss.png",
+    figure=FigureSpec("breakdown", "large_churn", "large_churn_rss"),
     decide=decide, evidence=evidence,
     mechanism=(
         "A large object (above 32760 B since Go 1.22, 32 KiB before) gets its own run of pages from the page "

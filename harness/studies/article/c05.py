@@ -16,7 +16,7 @@ import pandas as pd
 
 from harness.analyse import residency
 from harness.analyse.claims.common import Decision, combine, decision
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 TINY_BELOW = 16            # bytes: pointer-free objects below this are tiny (runtime/malloc.go maxTinySize)
 TINY_COUNTED_UP_TO = 8     # bytes: the largest tiny size the counters can show (9-15 B never share a block)
@@ -157,9 +157,12 @@ CLAIM = Claim(
     "ones come straight from the heap.",
     "Allocation-size sweeps around 16 B and around 32760/32768 B, pointer-free and with pointers, per Go version; "
     "the article's 16-byte struct example; the runtime's counters by size; throughput per size.",
+    plain="Objects up to 32 KiB come from a per-P cache without locks; larger ones straight from the heap.",
     scenarios=("alloc_sizes", "alloc_struct16"),
     metrics=("throughput", "ops"),
-    figure="figures/alloc_sizes_throughput.png",
+    figure=FigureSpec("sizes", "alloc_sizes", "alloc_sizes_throughput", hue="pointers",
+                      markers=((16, "16 B"), (32 * 1024, "32 KiB")),  # the tiny and the large allocator's edges
+                      title="alloc_sizes: throughput and allocator class by object size"),
     decide=decide, evidence=evidence,
     mechanism=(
         "runtime/malloc.go mallocgc: pointer-free objects below maxTinySize (16 B) are packed into 16-byte blocks "

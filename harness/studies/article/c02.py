@@ -14,7 +14,7 @@ from harness.analyse.claims.common import (
     retained,
     span,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 
 # Share of the rise above baseline that FreeOSMemory must hand back for "hands it back".
 HANDED_BACK = 0.75
@@ -83,9 +83,10 @@ CLAIM = Claim(
     "The snippet as written (the slice is never written to) and a variant that touches every page; RSS "
     "before, at peak and after. The article's `runtime.Debug.FreeOSMemory()` does not compile; the real "
     "call is `runtime/debug.FreeOSMemory()`.",
+    plain="The article's snippet (allocate 1 GiB, drop it, GC, FreeOSMemory) gives the 1 GiB back.",
     scenarios=("alloc_release",),
     metrics=("rss@baseline", "peak_rss", "rss@freeos", "final_rss"),
-    figure="figures/alloc_release_rss.png",
+    figure=FigureSpec("rss-over-time", "alloc_release", "alloc_release_rss"),
     decide=decide, evidence=evidence,
     mechanism=("The article's `runtime.Debug.FreeOSMemory()` does not compile; runtime/debug.FreeOSMemory runs "
                "runtime.GC() and then mheap.scavengeAll, which scavenges every free page with force "

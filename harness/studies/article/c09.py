@@ -1,6 +1,9 @@
-"""C9: debug.FreeOSMemory() lowers RSS but costs CPU and latency; called often it causes repeated mapping and page faults."""
+"""C9: debug.FreeOSMemory() lowers RSS but costs CPU and latency; called often it causes repeated mapping and
+page faults."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pandas as pd
 
@@ -17,7 +20,7 @@ from harness.analyse.claims.common import (
     signed_pct,
     span,
 )
-from harness.analyse.claims.registry import Claim
+from harness.analyse.claims.study import Claim, FigureSpec
 from harness.define.units import UNITS
 
 LOAD_PHASE = "load"
@@ -43,7 +46,7 @@ def _mapping(derived, traced: pd.DataFrame) -> tuple[bool | None, dict]:
     calls, none = traced[every == every.max()], traced[every == 0]
     if traced.empty or calls.empty or none.empty or every.max() <= 0:
         return None, {}
-    counts = {}
+    counts: dict[str, Any] = {}
     for label, cells in (("calls", calls), ("none", none)):
         totals: dict[str, int] = {}
         for cell_id in cells.index:
@@ -105,7 +108,8 @@ def evidence(d: Decision) -> str:
              f"{span(n['unit_p99_ns'], _latency)}, throughput {span(n['throughput'], _rate)}, minor faults "
              f"{span(n['minflt'], _count)}")]
     for label, g in d.rates:
-        text.append(f"every={label}: mean RSS {span(g['mean_rss'])} ({signed_pct(change(g['mean_rss'], n['mean_rss']))}), "
+        text.append(f"every={label}: mean RSS {span(g['mean_rss'])} "
+                    f"({signed_pct(change(g['mean_rss'], n['mean_rss']))}), "
                     f"unit p50 {span(g['unit_p50_ns'], _latency)} / p99 {span(g['unit_p99_ns'], _latency)} "
                     f"({signed_pct(change(g['unit_p99_ns'], n['unit_p99_ns']))}), throughput "
                     f"{span(g['throughput'], _rate)} ({signed_pct(change(g['throughput'], n['throughput']))}), "
@@ -132,9 +136,11 @@ CLAIM = Claim(
     "mean RSS, latency of each unit of work (p50/p99), throughput, page faults, the time each call takes; a "
     "syscall trace for mmap/munmap against madvise. On a saturated machine CPU time cannot show the cost: "
     "latency and throughput do.",
+    plain="debug.FreeOSMemory() lowers RSS a lot, but costs CPU, latency and page faults when called often.",
     scenarios=("freeos_periodic", "freeos_syscalls"),
     metrics=("freeos_calls", "freeos_p50_ns", "unit_p50_ns", "unit_p99_ns", "throughput", "minflt", "mean_rss"),
-    figure="figures/freeos_periodic.png",
+    figure=FigureSpec("bars", "freeos_periodic", "freeos_periodic",
+                      metrics=("freeos_p50_ns", "unit_p99_ns", "minflt", "throughput", "mean_rss"), x="every"),
     decide=decide, evidence=evidence,
     mechanism="debug.FreeOSMemory runs a blocking GC and then scavenges every free page, bypassing the "
               "scavenger's pacing and density rule (runtime/mheap.go runtime_debug_freeOSMemory = GC() + "
