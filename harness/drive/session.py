@@ -154,10 +154,15 @@ class RunSession:
         scenarios: Iterable[Scenario] = (),
         resume: Path | None = None,
     ):
+        from harness.run.leftovers import sweep
         from harness.store.provenance import collect_manifest
         from harness.store.rundir import RunStore, new_run_id
 
         self.log = log
+        # What killed runs left behind (their harness is gone) goes before this run adds its own.
+        swept = sweep(log=lambda line: log(f"{line}: left by a killed run"))
+        for failure in swept.failed:
+            log(f"could not remove what a killed run left: {failure}")
         self.run_id = Path(resume).name if resume is not None else (run_id or new_run_id())
         self.runner = CellRunner(backend, run_label=self.run_id, log=log)
         self.backend, self.backend_reason = self.runner.backend, self.runner.backend_reason
@@ -172,6 +177,8 @@ class RunSession:
         )
         if resume is not None:  # the cells already there stay; the manifest keeps what it said
             self.store = RunStore.reopen(Path(resume))
+            self.store.update_manifest({"resumed_utc": [*self.store.manifest.get("resumed_utc", []),
+                                                        manifest["date_utc"]]})
         else:
             self.store = RunStore.create(Path(results_dir), manifest, run_id=self.run_id)
         self.cells_run = 0

@@ -12,6 +12,7 @@ import os
 from harness.run.backends.base import RunResult
 from harness.run.backends.common import remove_leftover_scratch
 from harness.run.backends.process import run_child
+from harness.run.leftovers import owner_tag
 from harness.define.cell import Cell
 from harness.build.toolchain import Build
 
@@ -34,8 +35,8 @@ class CgroupBackend:
     def run(self, cell: Cell, build: Build) -> RunResult:
         from harness.run.observe.cgroupfs import create_memory_cgroup
 
-        # Unique per harness process and cell; the prefix lets leftovers be found after a crash.
-        name = f"{CGROUP_PREFIX}{os.getpid()}-{next(_serial)}"
+        # Unique per harness process and cell; the owner in it lets a later run remove it after a crash.
+        name = f"{CGROUP_PREFIX}{owner_tag()}-{next(_serial)}"
         # No limit on the cell still gets a cgroup of its own, so its usage is measured.
         cgroup = create_memory_cgroup(name, cell.memory_limit_bytes)
         try:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from harness.run.backends.base import RunResult
 from harness.run.observe.strace import SyscallTrace
+from harness.run.leftovers import owner_tag
 from harness.define.cell import Cell
 from harness.define.units import parse_duration
 from harness.define.workloads import PORT
@@ -277,7 +278,7 @@ def scratch_dir(cell: Cell) -> Iterator[Path]:
     """A writable directory for the cell's working directory and $TMPDIR, on the host's real
     filesystem (a file written there fills page cache charged to the cell's cgroup, where tmpfs
     would be unreclaimable shmem), kept out of the image and removed when the cell ends."""
-    path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+    path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{owner_tag()}-"))  # run.leftovers
     path.chmod(0o777)  # the workload may run as another user than the harness
     try:
         yield path

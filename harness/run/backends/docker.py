@@ -17,6 +17,7 @@ from harness.build.docker_client import docker_client
 from harness.define.cell import Cell
 from harness.define.workloads import workload
 from harness.run.env import child_env
+from harness.run.leftovers import owner_labels
 from harness.build.toolchain import Build
 
 LABEL = "goreclaim"
@@ -87,7 +88,7 @@ class DockerBackend:
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             pids_limit=PIDS_LIMIT,
-            labels={LABEL: "1", RUN_LABEL: self.run_label, CELL_LABEL: cell.cell_id},
+            labels={LABEL: "1", RUN_LABEL: self.run_label, CELL_LABEL: cell.cell_id, **owner_labels()},
             detach=True,
         )
         if limit is not None:
