@@ -229,7 +229,7 @@ def owned_by(pid: int) -> dict[str, list[str]]:
     import tempfile
 
     found: dict[str, list[str]] = {"container": [], "cgroup": [], "scratch": []}
-    client = leftovers._docker()
+    client = leftovers.docker_engine()
     if client is not None:
         for c in client.containers.list(all=True, filters={"label": "goreclaim=1"}):
             owner = owner_of_label(c.labels.get(OWNER_LABEL, ""))
@@ -341,3 +341,18 @@ def test_clean_leaves_a_live_runs_container_cgroup_and_scratch(backend, tmp_path
             os.killpg(live.pid, signal.SIGKILL)
             live.wait()
     assert owned_by(live.pid) == {"container": [], "cgroup": [], "scratch": []}
+
+
+def test_a_kind_that_cannot_be_listed_is_reported_and_the_rest_swept(tmp_path):
+    class BrokenEngine:
+        class containers:
+            @staticmethod
+            def list(**_):
+                raise RuntimeError("500 Server Error: the daemon is busy")
+
+    dead = _dead_owner()
+    scratch = tmp_path / f"goreclaim-scratch-{dead.pid}-{dead.start}-abc"
+    scratch.mkdir()
+    swept = leftovers.sweep(tmpdir=tmp_path, cgroup_root=NO_CGROUPS, docker=BrokenEngine())
+    assert swept.failed == ["listing containers: RuntimeError: 500 Server Error: the daemon is busy"]
+    assert swept.removed == [f"scratch {scratch} (owner {dead}: gone)"] and not scratch.exists()

@@ -183,7 +183,7 @@ def scratch_leftovers(tmpdir: Path | None = None, proc: Path = PROC) -> list[Lef
     return found
 
 
-def _docker():
+def docker_engine():
     """A client for the Docker engine, or None when none answers (nothing of Docker's to sweep)."""
     try:
         from harness.build.docker_client import docker_client
@@ -220,26 +220,43 @@ def container_leftovers(client, proc: Path = PROC) -> tuple[list[Leftover], list
 
 
 def find(proc: Path = PROC, tmpdir: Path | None = None, cgroup_root: Path | None = None,
-         docker=None) -> tuple[list[Leftover], list[str]]:
-    """(every leftover whose owner is gone, goreclaim containers without an owner label).
-    Containers first: removing one ends its process, and with it its use of the scratch directory."""
-    containers, unowned = container_leftovers(docker, proc)
-    cgroups = cgroup_leftovers(cgroup_root if cgroup_root is not None else memory_hierarchy_root(proc), proc)
-    return containers + cgroups + scratch_leftovers(tmpdir, proc), unowned
+         docker=None) -> tuple[list[Leftover], list[str], list[str]]:
+    """(every leftover whose owner is gone, goreclaim containers without an owner label, "what: why" of
+    a kind that could not be listed). Containers first: removing one ends its process, and with it its
+    use of the scratch directory."""
+    listers = (
+        ("containers", lambda: container_leftovers(docker, proc)),
+        ("memory cgroups", lambda: (cgroup_leftovers(cgroup_root if cgroup_root is not None
+                                                     else memory_hierarchy_root(proc), proc), [])),
+        ("scratch directories", lambda: (scratch_leftovers(tmpdir, proc), [])),
+    )
+    found: list[Leftover] = []
+    unowned: list[str] = []
+    failed: list[str] = []
+    for what, lister in listers:
+        try:
+            leftovers, without_owner = lister()
+        except Exception as e:  # noqa: BLE001 - a daemon that errs must not stop the other kinds, or a run
+            failed.append(f"listing {what}: {type(e).__name__}: {e}")
+            continue
+        found += leftovers
+        unowned += without_owner
+    return found, unowned, failed
 
 
 def sweep(log: Callable[[str], None] | None = None, **where) -> Sweep:
     """Remove every leftover whose owner is gone (keyword arguments as for `find`; by default this
-    host's Docker engine, memory hierarchy and $TMPDIR). Best effort: a removal that fails is
-    reported in `failed`, and the rest go on."""
-    where.setdefault("docker", _docker())
-    leftovers, unowned = find(**where)
-    result = Sweep(unowned=unowned)
+    host's Docker engine, memory hierarchy and $TMPDIR). Best effort: what cannot be listed or removed
+    is reported in `failed`, and the rest go on."""
+    if "docker" not in where:
+        where["docker"] = docker_engine()
+    leftovers, unowned, failed = find(**where)
+    result = Sweep(unowned=unowned, failed=failed)
     for leftover in leftovers:
         try:
             leftover.remove()
         except FileNotFoundError:
-            pass  # gone meanwhile: its owner's last act, or another sweep's
+            continue  # gone meanwhile: its owner's last act, or another sweep's
         except Exception as e:  # noqa: BLE001 - one that cannot go must not keep the rest
             result.failed.append(f"{leftover}: {type(e).__name__}: {e}")
             continue
