@@ -219,3 +219,30 @@ def test_clean_says_when_there_is_nothing_to_remove(tmp_path):
     lines = [line for line in out.stdout.splitlines() if not line.startswith("left alone:")]
     # Another engineer's killed run may leave something in the shared cgroup hierarchy or Docker: then it is listed.
     assert lines == ["nothing to remove"] or all(line.startswith("removed ") for line in lines), out.stdout
+
+
+@pytest.mark.parametrize("cut", [True, False])
+def test_resume_checks_the_expectations_of_the_cells_it_keeps(cut, tmp_path, limiting_backend, capsys):
+    """Killed with a cell cut short, or after the last cell but before the end: the resumed run fails the
+    kept cells' expectations, per cell and relative, as an uninterrupted run does."""
+    from harness.store.rundir import load_run
+
+    strict = NEW_SCENARIO.replace('value = "30MiB"', 'value = "1GiB"').replace('madvdontneed = ["1"]',
+                                                                             'madvdontneed = ["0", "1"]')
+    strict += '[[expect]]\nwhere = { madvdontneed = "1" }\nmetric = "peak_rss"\nop = ">"\nratio = 100\n' \
+              'of = { madvdontneed = "0" }\n'
+    path = write_scenario(tmp_path, "strict", strict)
+    assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 1
+    run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    first, second = sorted((run_dir / "cells").iterdir())
+    if cut:
+        (second / "cell.json").unlink()
+    (run_dir / "manifest.json").write_text((run_dir / "manifest.json").read_text()
+                                           .replace('"complete": true', '"complete": false'))
+    assert main(["run", "--resume", str(run_dir)]) == 1
+    out = capsys.readouterr().out
+    assert ("1 of 2 cells on disk are kept, 1 to run" if cut else "2 of 2 cells on disk are kept, 0 to run") in out
+    kept_id = load_run(run_dir).cells["cell_id"].iloc[0]
+    assert f"FAIL {kept_id}: peak_rss = " in out and "expected > 1024 MiB" in out
+    assert "expected > 100 × strict[madvdontneed=0,r0]" in out, out
+    assert load_run(run_dir).manifest["complete"] is True

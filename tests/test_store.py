@@ -122,6 +122,8 @@ def test_reopen_keeps_finished_cells_and_runs_an_interrupted_one_again(tmp_path)
     store.finish(False)
     store = RunStore.reopen(tmp_path / "again")
     assert store.finished() == {_result(1).cell.cell_id: "ok"}
+    # The merged files held the interrupted cell: a reader of the run in progress reads the cells instead.
+    assert not (tmp_path / "again" / "samples.parquet").exists() and len(load_run(tmp_path / "again").samples) == 52
     assert store.manifest["advise"] == {"argv": ["x"]} and store.manifest["complete"] is False
     store.save_cell(_result(2))
     store.finish(True)

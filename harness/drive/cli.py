@@ -78,9 +78,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     planned = len(cells)
     if resume is not None:
         finished = session.store.finished()
+        kept = [c for c in cells if c.cell_id in finished]
         cells = [c for c in cells if c.cell_id not in finished]
-        print(f"resuming {resume}: {planned - len(cells)} of {planned} cells on disk are kept, "
-              f"{len(cells)} to run", flush=True)
+        print(f"resuming {resume}: {len(kept)} of {planned} cells on disk are kept, {len(cells)} to run", flush=True)
+        for message in session.check_kept(kept, cells):
+            failures.append(message)
+            print(f"  FAIL {message}", flush=True)
+        for cell in kept:  # the exit status counts them as a run that was never stopped would
+            if finished[cell.cell_id] in ERRORS:
+                bad_cells.append(f"{cell.cell_id}: {finished[cell.cell_id]} (kept from before)")
+            elif finished[cell.cell_id] == "skipped":
+                skipped.append(f"{cell.cell_id} (kept from before)")
     complete = False
     if args.workers or args.scheduler:  # cells in parallel, saved as they finish (harness.drive.cluster)
         from harness.drive.cluster import measure_on_cluster

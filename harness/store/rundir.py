@@ -288,6 +288,10 @@ class RunStore:
         store._next = max((int(d.name.split("-", 1)[0]) for d in _cell_dirs(run_dir)
                            if d.name.split("-", 1)[0].isdigit()), default=0) + 1
         store._write_cells_csv()  # without the cells just removed
+        # Merged by an earlier finish(): stale now (finish merges again); readers fall back to the cells.
+        for name in ("samples.parquet", "events.parquet"):
+            (run_dir / name).unlink(missing_ok=True)
+        _atomic_write_json(run_dir / "manifest.json", store.manifest)  # no longer complete, nor merged
         return store
 
     def finished(self) -> dict[str, str]:
