@@ -65,6 +65,8 @@ def test_a_reused_pid_is_not_the_owner(tmp_path):
     assert alive(Owner(41, None), proc)           # an older name has no start: the pid alone keeps it
     assert alive(Owner(41, 5000, "b00t"), proc)
     assert not alive(Owner(41, 5000, "an-earlier-boot"), proc)   # a container outlives a reboot
+    (proc / "sys" / "kernel" / "random" / "boot_id").unlink()
+    assert alive(Owner(41, 5000, "b00t"), proc) and not alive(Owner(41, 4000, "b00t"), proc)
 
 
 def test_real_processes_live_dead_and_reused():
@@ -97,6 +99,7 @@ def test_names_and_labels_record_the_owner():
     label = owner_labels()[OWNER_LABEL]
     assert owner_of_label(label) == Owner(me.pid, me.start, boot_id()) and alive(owner_of_label(label))
     assert owner_of_label("") is None and owner_of_label("123") is None
+    assert owner_of_label("12-345") == Owner(12, 345)   # a kernel without a boot id
 
 
 def test_scratch_directories_carry_the_owner():

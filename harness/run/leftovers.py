@@ -11,6 +11,7 @@ and `advise`, and on demand with `goreclaim clean`. What a live process owns is 
     memory cgroup      goreclaim-<pid>-<start>-<n>, anywhere in the memory hierarchy
     scratch directory  $TMPDIR/goreclaim-scratch-<pid>-<start>-<random>
     container          labelled goreclaim=1 and goreclaim.owner=<pid>-<start>@<boot id>
+                       (without "@<boot id>" where the kernel does not show one)
 
 Names made before owners carried a start time (goreclaim-<pid>-<n>) are judged by the pid alone:
 kept while any process has it. A container without an owner label is left alone.
@@ -32,7 +33,7 @@ OWNER_LABEL = "goreclaim.owner"
 # The owner part of a name: "<pid>-<start>", or "<pid>" alone in names from before start times.
 _CGROUP_NAME = re.compile(r"goreclaim-(?P<pid>\d+)-(?:(?P<start>\d+)-)?\d+|goreclaim-probe-(?P<probe>\d+)")
 _SCRATCH_NAME = re.compile(r"goreclaim-scratch-(?P<pid>\d+)-(?:(?P<start>\d+)-)?[^-]+")
-_LABEL = re.compile(r"(?P<pid>\d+)-(?P<start>\d+)@(?P<boot>[0-9a-f-]+)")
+_LABEL = re.compile(r"(?P<pid>\d+)-(?P<start>\d+)(?:@(?P<boot>[0-9a-f-]+))?")
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,12 @@ def process_start(pid: int, proc: Path = PROC) -> int | None:
     return int(fields[19])
 
 
-def boot_id(proc: Path = PROC) -> str:
-    return (proc / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
+def boot_id(proc: Path = PROC) -> str | None:
+    """This boot's id; None where the kernel does not show it (then a label names no boot)."""
+    try:
+        return (proc / "sys" / "kernel" / "random" / "boot_id").read_text().strip() or None
+    except OSError:
+        return None
 
 
 _own: dict[int, str] = {}
@@ -78,7 +83,8 @@ def owner_tag() -> str:
 
 def owner_labels() -> dict[str, str]:
     """The container label naming this process as the owner (a container outlives a reboot)."""
-    return {OWNER_LABEL: f"{owner_tag()}@{boot_id()}"}
+    boot = boot_id()
+    return {OWNER_LABEL: owner_tag() + (f"@{boot}" if boot else "")}
 
 
 def owner_of_cgroup(name: str) -> Owner | None:
@@ -109,7 +115,8 @@ def alive(owner: Owner, proc: Path = PROC) -> bool:
     """Whether the process that made a leftover still runs: its pid is taken by a live process that
     started when the owner did, in this boot. Without a recorded start, any live process with the pid
     counts (a leftover may then stay longer, never go too early)."""
-    if owner.boot is not None and owner.boot != boot_id(proc):
+    boot = boot_id(proc) if owner.boot is not None else None
+    if boot is not None and owner.boot != boot:
         return False
     start = process_start(owner.pid, proc)
     if start is None:
@@ -206,10 +213,12 @@ def _remove_container(container) -> None:
 
 def container_leftovers(client, proc: Path = PROC) -> tuple[list[Leftover], list[str]]:
     """(goreclaim containers whose owner is gone, those with no owner label)."""
+    from harness.run.backends.docker import LABEL
+
     if client is None:
         return [], []
     found, unowned = [], []
-    for container in client.containers.list(all=True, filters={"label": "goreclaim=1"}):
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
         name = f"{container.short_id} {container.name}"
         owner = owner_of_label(container.labels.get(OWNER_LABEL, ""))
         if owner is None:
