@@ -338,7 +338,7 @@ def test_clean_leaves_a_live_runs_container_cgroup_and_scratch(backend, tmp_path
         live.send_signal(signal.SIGINT)
         out, _ = live.communicate(timeout=300)
         assert live.returncode == 130, out
-        assert f"continue with: goreclaim run --resume" in out
+        assert "continue with: goreclaim run --resume" in out
     finally:
         if live.poll() is None:
             os.killpg(live.pid, signal.SIGKILL)

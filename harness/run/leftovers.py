@@ -19,6 +19,7 @@ kept while any process has it. A container without an owner label is left alone.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -186,7 +187,7 @@ def scratch_leftovers(tmpdir: Path | None = None, proc: Path = PROC) -> list[Lef
     for path in sorted(tmpdir.glob("goreclaim-scratch-*")):
         owner = owner_of_scratch(path.name)
         if owner is not None and path.is_dir() and not alive(owner, proc):
-            found.append(Leftover("scratch", str(path), owner, lambda p=path: shutil.rmtree(p)))
+            found.append(Leftover("scratch", str(path), owner, functools.partial(shutil.rmtree, path)))
     return found
 
 
@@ -224,7 +225,7 @@ def container_leftovers(client, proc: Path = PROC) -> tuple[list[Leftover], list
         if owner is None:
             unowned.append(name)
         elif not alive(owner, proc):
-            found.append(Leftover("container", name, owner, lambda c=container: _remove_container(c)))
+            found.append(Leftover("container", name, owner, functools.partial(_remove_container, container)))
     return found, unowned
 
 
@@ -233,7 +234,7 @@ def find(proc: Path = PROC, tmpdir: Path | None = None, cgroup_root: Path | None
     """(every leftover whose owner is gone, goreclaim containers without an owner label, "what: why" of
     a kind that could not be listed). Containers first: removing one ends its process, and with it its
     use of the scratch directory."""
-    listers = (
+    listers: tuple[tuple[str, Callable[[], tuple[list[Leftover], list[str]]]], ...] = (
         ("containers", lambda: container_leftovers(docker, proc)),
         ("memory cgroups", lambda: (cgroup_leftovers(cgroup_root if cgroup_root is not None
                                                      else memory_hierarchy_root(proc), proc), [])),
