@@ -359,3 +359,23 @@ def test_a_kind_that_cannot_be_listed_is_reported_and_the_rest_swept(tmp_path):
     swept = leftovers.sweep(tmpdir=tmp_path, cgroup_root=NO_CGROUPS, docker=BrokenEngine())
     assert swept.failed == ["listing containers: RuntimeError: 500 Server Error: the daemon is busy"]
     assert swept.removed == [f"scratch {scratch} (owner {dead}: gone)"] and not scratch.exists()
+
+
+def test_sweep_ends_a_process_backend_workload_left_in_its_scratch_directory(tmp_path):
+    """A killed harness's child on the process backend runs on, in its scratch directory with $TMPDIR
+    there; a shell that only visits the directory is left alone."""
+    dead = _dead_owner()
+    scratch = tmp_path / f"goreclaim-scratch-{dead.pid}-{dead.start}-abc"
+    scratch.mkdir()
+    sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+    workload = subprocess.Popen(sleeper, cwd=scratch, env={**os.environ, "TMPDIR": str(scratch)})
+    visitor = subprocess.Popen(sleeper, cwd=scratch)
+    try:
+        swept = leftovers.sweep(tmpdir=tmp_path, cgroup_root=NO_CGROUPS, docker=None)
+        assert workload.wait(timeout=60) == -signal.SIGKILL
+        assert visitor.poll() is None and not scratch.exists()
+        assert swept.removed == [f"scratch {scratch} (owner {dead}: gone)"]
+    finally:
+        for p in (workload, visitor):
+            p.kill()
+            p.wait()

@@ -14,7 +14,9 @@ and `advise`, and on demand with `goreclaim clean`. What a live process owns is 
                        (without "@<boot id>" where the kernel does not show one)
 
 Names made before owners carried a start time (goreclaim-<pid>-<n>) are judged by the pid alone:
-kept while any process has it. A container without an owner label is left alone.
+kept while any process has it. A container without an owner label is left alone. Removing a cgroup
+or a container ends the processes in it; removing a scratch directory ends the workloads running in
+it (the process backend's, which nothing else would end).
 """
 
 from __future__ import annotations
@@ -187,8 +189,30 @@ def scratch_leftovers(tmpdir: Path | None = None, proc: Path = PROC) -> list[Lef
     for path in sorted(tmpdir.glob("goreclaim-scratch-*")):
         owner = owner_of_scratch(path.name)
         if owner is not None and path.is_dir() and not alive(owner, proc):
-            found.append(Leftover("scratch", str(path), owner, functools.partial(shutil.rmtree, path)))
+            found.append(Leftover("scratch", str(path), owner, functools.partial(_remove_scratch, path, proc)))
     return found
+
+
+def _remove_scratch(path: Path, proc: Path = PROC) -> None:
+    """Remove a scratch directory, after ending the workloads still running in it: on the process
+    backend nothing else ends a killed harness's child. A workload is a process whose working
+    directory is there and whose $TMPDIR names it (run.env.child_env), never a shell that visits."""
+    import signal
+
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone, or not ours to read
+        if (cwd == path or path in cwd.parents) and f"TMPDIR={path}".encode() in environ:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    shutil.rmtree(path)
 
 
 def docker_engine():
