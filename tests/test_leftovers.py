@@ -18,8 +18,18 @@ from pathlib import Path
 import pytest
 
 from harness.run import leftovers
-from harness.run.leftovers import (OWNER_LABEL, Owner, alive, boot_id, owner_labels, owner_of_cgroup,
-                                   owner_of_label, owner_of_scratch, owner_tag, process_start)
+from harness.run.leftovers import (
+    OWNER_LABEL,
+    Owner,
+    alive,
+    boot_id,
+    owner_labels,
+    owner_of_cgroup,
+    owner_of_label,
+    owner_of_scratch,
+    owner_tag,
+    process_start,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 NO_CGROUPS = Path("/nonexistent-cgroup-root")  # a sweep that looks at no cgroups
@@ -199,13 +209,15 @@ def test_sweep_removes_a_gone_owners_container_only(tmp_path, docker_and_image):
     try:
         labels = {"goreclaim": "1", "goreclaim.run": f"test-leftovers-{os.getpid()}"}
         for owner in (dead, Owner(live.pid, process_start(live.pid))):
+            owner_label = {OWNER_LABEL: f"{owner.pid}-{owner.start}@{boot_id()}"}
             made.append(client.containers.create(image, entrypoint=["/bin/alloc-release"], network_disabled=True,
-                                                 labels={**labels, OWNER_LABEL: f"{owner.pid}-{owner.start}@{boot_id()}"}))
+                                                 labels={**labels, **owner_label}))
         made.append(client.containers.create(image, entrypoint=["/bin/alloc-release"], network_disabled=True,
                                              labels=labels))
         gone, kept, unowned = made
         swept = leftovers.sweep(tmpdir=tmp_path, cgroup_root=NO_CGROUPS, docker=client)
-        left = {c.id for c in client.containers.list(all=True, filters={"label": f"goreclaim.run={labels['goreclaim.run']}"})}
+        ours = {"label": f"goreclaim.run={labels['goreclaim.run']}"}
+        left = {c.id for c in client.containers.list(all=True, filters=ours)}
         assert left == {kept.id, unowned.id}
         assert f"container {gone.short_id} {gone.name} (owner {dead}: gone)" in swept.removed
         assert f"{unowned.short_id} {unowned.name}" in swept.unowned
