@@ -143,3 +143,105 @@ def test_failed_expectation_exits_1(tmp_path, limiting_backend):
     out = run_cli("run", str(path), "--results", str(tmp_path / "results"))
     assert out.returncode == 1, out.stdout + out.stderr
     assert "too_strict[r0]: peak_rss = " in out.stdout and "expected > 1024 MiB" in out.stdout
+
+
+def _run_dir(tmp_path: Path, **manifest) -> Path:
+    from harness.store.rundir import RunStore
+
+    return RunStore.create(tmp_path / "results", manifest, run_id="earlier").run_dir
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("not a run", "not a run directory (no manifest.json); --resume continues a run directory made by goreclaim run"),
+    ("complete", "complete already (0 cells); nothing to resume"),
+    ("advise", "made by goreclaim advise; continue it with goreclaim advise --resume"),
+    ("no argv", "its manifest has no argv (made before runs kept their command line); it cannot be resumed"),
+])
+def test_run_resume_refuses_what_it_cannot_continue_in_one_line(kind, message, tmp_path, capsys):
+    if kind == "not a run":
+        run_dir = tmp_path
+    elif kind == "advise":
+        run_dir = _run_dir(tmp_path, argv=["alloc_release"], advise={"argv": ["alloc_release", "--memory", "1GiB"]})
+    else:
+        run_dir = _run_dir(tmp_path, **({} if kind == "no argv" else {"argv": ["alloc_release"]}))
+        if kind == "complete":
+            from harness.store.rundir import RunStore
+
+            RunStore.reopen(run_dir).finish(True)
+    assert main(["run", "--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("extra", [["--quick"], ["alloc_release"], ["--backend", "cgroup"], ["--results", "x"]])
+def test_run_resume_with_other_options_is_an_error(extra, tmp_path, capsys):
+    run_dir = _run_dir(tmp_path, argv=["alloc_release"])
+    assert main(["run", "--resume", str(run_dir), *extra]) == 2
+    err = capsys.readouterr().err
+    assert f"--resume RUN_DIR: give nothing else ({' '.join(extra)}); the run directory holds the command line" in err
+    assert not list((run_dir / "cells").iterdir())
+
+
+def test_run_resume_keeps_the_cells_on_disk_and_runs_the_rest(tmp_path, capsys):
+    """Resumed from a directory whose manifest holds the command line: only the missing cell runs, in it,
+    with the program's own arguments too."""
+    from harness.store.rundir import load_run
+
+    results = tmp_path / "results"
+    argv = ["run", "--program", "/bin/echo", "--matrix", "gogc=50,100", "--backend", "process",
+            "--results", str(results), "--", "resumed", "words"]
+    assert main(argv) == 0
+    run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert load_run(run_dir).manifest["argv"] == argv[1:]
+    # As a kill leaves it: the second cell cut short, the run not complete.
+    second = sorted((run_dir / "cells").iterdir())[1]
+    (second / "cell.json").unlink()
+    (run_dir / "manifest.json").write_text((run_dir / "manifest.json").read_text()
+                                           .replace('"complete": true', '"complete": false'))
+    assert main(["run", "--resume", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"resuming {run_dir}: 1 of 2 cells on disk are kept, 1 to run" in out
+    assert "[1/1] echo[gogc=100,r0] ok" in out and "[gogc=50" not in out
+    run = load_run(run_dir)
+    assert list(run.cells["cell_id"]) == ["echo[gogc=50,r0]", "echo[gogc=100,r0]"]
+    assert run.manifest["complete"] is True and run.manifest["argv"] == argv[1:]
+    assert (sorted((run_dir / "cells").iterdir())[1] / "stdout.txt").read_text() == "resumed words\n"
+    assert [p.name for p in results.iterdir()] == [run_dir.name], "a resumed run writes into its own directory"
+
+
+def test_clean_says_when_there_is_nothing_to_remove(tmp_path):
+    env_tmp = tmp_path / "tmp"
+    env_tmp.mkdir()
+    out = subprocess.run([sys.executable, "-m", "harness", "clean"], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(env_tmp)}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if not line.startswith("left alone:")]
+    # Another engineer's killed run may leave something in the shared cgroup hierarchy or Docker: then it is listed.
+    assert lines == ["nothing to remove"] or all(line.startswith("removed ") for line in lines), out.stdout
+
+
+@pytest.mark.parametrize("cut", [True, False])
+def test_resume_checks_the_expectations_of_the_cells_it_keeps(cut, tmp_path, limiting_backend, capsys):
+    """Killed with a cell cut short, or after the last cell but before the end: the resumed run fails the
+    kept cells' expectations, per cell and relative, as an uninterrupted run does."""
+    from harness.store.rundir import load_run
+
+    strict = NEW_SCENARIO.replace('value = "30MiB"', 'value = "1GiB"').replace('madvdontneed = ["1"]',
+                                                                             'madvdontneed = ["0", "1"]')
+    strict += '[[expect]]\nwhere = { madvdontneed = "1" }\nmetric = "peak_rss"\nop = ">"\nratio = 100\n' \
+              'of = { madvdontneed = "0" }\n'
+    path = write_scenario(tmp_path, "strict", strict)
+    assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 1
+    run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    second = sorted((run_dir / "cells").iterdir())[1]
+    if cut:
+        (second / "cell.json").unlink()
+    (run_dir / "manifest.json").write_text((run_dir / "manifest.json").read_text()
+                                           .replace('"complete": true', '"complete": false'))
+    assert main(["run", "--resume", str(run_dir)]) == 1
+    out = capsys.readouterr().out
+    assert ("1 of 2 cells on disk are kept, 1 to run" if cut else "2 of 2 cells on disk are kept, 0 to run") in out
+    kept_id = load_run(run_dir).cells["cell_id"].iloc[0]
+    assert f"FAIL {kept_id}: peak_rss = " in out and "expected > 1024 MiB" in out
+    assert "expected > 100 × strict[madvdontneed=0,r0]" in out, out
+    assert load_run(run_dir).manifest["complete"] is True

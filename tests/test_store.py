@@ -123,6 +123,8 @@ def test_reopen_keeps_finished_cells_and_runs_an_interrupted_one_again(tmp_path)
     store.finish(False)
     store = RunStore.reopen(tmp_path / "again")
     assert store.finished() == {_result(1).cell.cell_id: "ok"}
+    # The merged files held the interrupted cell: a reader of the run in progress reads the cells instead.
+    assert not (tmp_path / "again" / "samples.parquet").exists() and len(load_run(tmp_path / "again").samples) == 52
     assert store.manifest["advise"] == {"argv": ["x"]} and store.manifest["complete"] is False
     store.save_cell(_result(2))
     store.finish(True)
@@ -131,6 +133,29 @@ def test_reopen_keeps_finished_cells_and_runs_an_interrupted_one_again(tmp_path)
     assert sorted(d.name[:4] for d in (tmp_path / "again" / "cells").iterdir()) == ["0001", "0002"]
     # The interrupted cell's samples are gone with it, not merged into the new run of that cell.
     assert len(run.samples) == 104
+
+
+@pytest.mark.parametrize("cut", ["save cut off", "no cell.json", "half a cell.json", "interrupted"])
+def test_reopen_removes_a_cell_cut_short_and_its_row(tmp_path, cut):
+    """A kill leaves a cell whichever way it fell: each is run again whole, and cells.csv forgets it at once."""
+    store = RunStore.create(tmp_path, {}, run_id="killed")
+    store.save_cell(_result(1))
+    cells = tmp_path / "killed" / "cells"
+    if cut == "interrupted":
+        short = store.save_cell(_result(2, status="interrupted"))
+    else:
+        short = store.save_cell(_result(2))
+        if cut == "save cut off":  # killed inside save_cell, before the rename
+            short = short.rename(cells / f".{short.name}.tmp")
+        elif cut == "no cell.json":
+            (short / "cell.json").unlink()
+        else:
+            (short / "cell.json").write_text((short / "cell.json").read_text()[:40])
+    store = RunStore.reopen(tmp_path / "killed")
+    assert not short.exists()
+    assert store.finished() == {_result(1).cell.cell_id: "ok"}
+    assert list(load_run(tmp_path / "killed").cells["cell_id"]) == [_result(1).cell.cell_id]
+    assert store.save_cell(_result(2)).name.startswith("0002-")
 
 
 def test_reopen_needs_a_current_run_directory(tmp_path):

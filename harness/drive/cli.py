@@ -1,4 +1,4 @@
-"""goreclaim run|advise|validate|list|report|build (also `python -m harness`)
+"""goreclaim run|advise|clean|validate|list|report|build (also `python -m harness`)
 
 Exit status: 0 every cell ran (an OOM kill is an outcome, not an error), 1 an expectation
 failed or a cell failed or timed out, 2 bad input (scenario files, --matrix values, paths).
@@ -55,6 +55,10 @@ def _program(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    resume = None
+    if args.resume:
+        resume, saved = _resumable(args, "run")
+        args = _parse_saved("run", saved["argv"], results=resume.parent)
     if args.workers and args.scheduler:
         raise ScenarioError(["--workers N starts a cluster on this host, --scheduler uses another: give one"])
     scenarios, cells = plan(args.scenarios, args.matrix, args.repeats, split_go(args.go), args.backend,
@@ -65,11 +69,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     bad_cells: list[str] = []
     skipped: list[str] = []
     started = time.monotonic()
+    # `argv` is what --resume runs again.
     manifest_extra = {"scenarios": [s.name for s in scenarios], "matrix": list(args.matrix),
-                      "quick": args.quick, "command": " ".join(sys.argv),
+                      "quick": args.quick, "command": " ".join(sys.argv), "argv": list(args.argv),
                       "cluster": args.scheduler or (f"local, {args.workers} CPUs" if args.workers else "none")}
     session = RunSession(Path(args.results), backend=args.backend or "auto", manifest_extra=manifest_extra,
-                         scenarios=scenarios)
+                         scenarios=scenarios, resume=resume)
+    planned = len(cells)
+    if resume is not None:
+        finished = session.store.finished()
+        kept = [c for c in cells if c.cell_id in finished]
+        cells = [c for c in cells if c.cell_id not in finished]
+        print(f"resuming {resume}: {len(kept)} of {planned} cells on disk are kept, {len(cells)} to run", flush=True)
+        for message in session.check_kept(kept, cells):
+            failures.append(message)
+            print(f"  FAIL {message}", flush=True)
+        for cell in kept:  # the exit status counts them as a run that was never stopped would
+            if finished[cell.cell_id] in ERRORS:
+                bad_cells.append(f"{cell.cell_id}: {finished[cell.cell_id]} (kept from before)")
+            elif finished[cell.cell_id] == "skipped":
+                skipped.append(f"{cell.cell_id} (kept from before)")
     complete = False
     if args.workers or args.scheduler:  # cells in parallel, saved as they finish (harness.drive.cluster)
         from harness.drive.cluster import measure_on_cluster
@@ -110,12 +129,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: report not written ({type(exc).__name__}: {exc}); the measurements are saved: "
               f"retry with goreclaim report {run_dir}", file=sys.stderr)
     ran = f"{len(cells)} cells" if complete else f"{session.cells_run} of {len(cells)} cells (interrupted)"
+    if len(cells) < planned:
+        ran += f" (and {planned - len(cells)} kept from before)"
     print(f"{ran} in {time.monotonic() - started:.0f}s: {len(failures)} expectation failures, "
           f"{len(bad_cells)} failed/timed out, {len(skipped)} skipped")
     for note in bad_cells + [f"skipped {s}" for s in skipped]:
         print(f"  {note}")
     print(run_dir)
     if not complete:
+        print(f"continue with: goreclaim run --resume {run_dir}")
         return 130
     return EXIT_FAILED if failures or bad_cells or report_failed else EXIT_OK
 
@@ -125,14 +147,9 @@ def cmd_advise(args: argparse.Namespace) -> int:
 
     argv, saved, resume = list(args.argv), None, None
     if args.resume:
-        resume = Path(args.resume)
-        saved = _advise_settings(resume)
-        if len(argv) > 2:  # `advise --resume RUN_DIR` takes everything else from the run
-            raise ScenarioError(["--resume RUN_DIR: give nothing else; the run directory holds the command"])
+        resume, saved = _resumable(args, "advise")
         argv = list(saved["argv"])
-        args = parser().parse_args(["advise", *_before_dashes(argv)])
-        args.program_args = _after_dashes(argv)
-        args.results = str(resume.parent)
+        args = _parse_saved("advise", argv, results=resume.parent)
     plan = advise.make_plan(args, _program(args))
     return advise.run(plan, args.results, argv, resume=resume, saved=saved)
 
@@ -145,16 +162,57 @@ def _after_dashes(argv: list[str]) -> list[str]:
     return argv[argv.index("--") + 1:] if "--" in argv else []
 
 
-def _advise_settings(run_dir: Path) -> dict:
+def _resumable(args: argparse.Namespace, command: str) -> tuple[Path, dict]:
+    """(the run directory, the settings holding its `argv`) for `goreclaim run|advise --resume RUN_DIR`;
+    StoreError (exit 2) for a directory that cannot be continued by this command."""
     from harness.store.rundir import load_run
 
-    if not (run_dir / "manifest.json").exists():
-        raise StoreError(f"{run_dir}: not a run directory (no manifest.json)")
-    settings = load_run(run_dir).manifest.get("advise")
-    if not isinstance(settings, dict) or "argv" not in settings:
-        raise StoreError(f"{run_dir}: not an advise run (its manifest has no advise settings); "
-                         "--resume continues a goreclaim advise run")
-    return settings
+    run_dir = Path(args.resume)
+    given = [a for a in args.argv if a not in ("--resume", args.resume, f"--resume={args.resume}")]
+    if given:  # the run directory holds the command line; a second one would contradict it
+        raise ScenarioError([f"--resume RUN_DIR: give nothing else ({' '.join(given)}); the run directory holds "
+                             "the command line it continues"])
+    if not (run_dir / "manifest.json").is_file():
+        raise StoreError(f"{run_dir}: not a run directory (no manifest.json); --resume continues a run "
+                         f"directory made by goreclaim {command}")
+    manifest = load_run(run_dir).manifest
+    made_by_advise = isinstance(manifest.get("advise"), dict)
+    if command == "advise":
+        if not made_by_advise or "argv" not in manifest["advise"]:
+            raise StoreError(f"{run_dir}: not an advise run (its manifest has no advise settings); "
+                             "--resume continues a goreclaim advise run")
+        return run_dir, manifest["advise"]
+    if made_by_advise:
+        raise StoreError(f"{run_dir}: made by goreclaim advise; continue it with goreclaim advise --resume {run_dir}")
+    if manifest.get("complete") is True:
+        raise StoreError(f"{run_dir}: complete already ({manifest.get('n_cells', 0)} cells); nothing to resume")
+    if not isinstance(manifest.get("argv"), list):
+        raise StoreError(f"{run_dir}: its manifest has no argv (made before runs kept their command line); "
+                         "it cannot be resumed: run it again")
+    return run_dir, manifest
+
+
+def _parse_saved(command: str, argv: list[str], results: Path) -> argparse.Namespace:
+    """A command line saved in a manifest, parsed as `main` parses one, writing into `results`."""
+    args = parser().parse_args([command, *_before_dashes(argv)])
+    args.program_args = _after_dashes(argv)
+    args.argv = list(argv)
+    args.results = str(results)
+    return args
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from harness.run.leftovers import sweep
+
+    swept = sweep(log=print)
+    if not swept.removed and not swept.failed:
+        print("nothing to remove")
+    if swept.unowned:
+        print(f"left alone: {len(swept.unowned)} goreclaim container(s) without an owner label (an older "
+              f"goreclaim's, or a run still going): {', '.join(swept.unowned)}")
+    for failure in swept.failed:
+        print(f"error: could not remove {failure}", file=sys.stderr)
+    return EXIT_FAILED if swept.failed else EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -234,9 +292,12 @@ def parser() -> argparse.ArgumentParser:
                          description="Run scenarios cell by cell; the last line printed is the run directory. "
                                      "Exit 0: every cell ran (an OOM kill is an outcome); 1: an expectation "
                                      "failed, a cell failed or the report could not be written; "
-                                     "2: bad input; 130: interrupted.")
+                                     "2: bad input; 130: interrupted (continue with --resume RUN_DIR).")
     run.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                      help="scenario names (alloc_release) or .toml paths; default: every file in scenarios/")
+    run.add_argument("--resume", default=None, metavar="RUN_DIR",
+                     help="finish an interrupted or killed run with the command line it was started with: the "
+                          "cells on disk stay, a cell cut short runs again whole (give no other option)")
     add_run_options(run.add_argument)
     for option in PROGRAM_OPTIONS:
         run.add_argument(option.flag, help=option.help, dest=option.dest, **option.kwargs)
@@ -272,6 +333,14 @@ def parser() -> argparse.ArgumentParser:
     for option in PROGRAM_OPTIONS:
         advise.add_argument(option.flag, help=option.help, dest=option.dest, **option.kwargs)
     advise.set_defaults(func=cmd_advise)
+
+    clean = sub.add_parser("clean", help="remove what killed runs left behind (containers, memory cgroups, "
+                                         "scratch directories), never a live run's",
+                           description="Remove the containers, memory cgroups and scratch directories whose "
+                                       "goreclaim process is gone (killed, say, by SIGKILL), and list them; run "
+                                       "and advise do the same when they start. What a live run owns stays. "
+                                       "Exit 0: removed or nothing to remove; 1: a removal failed.")
+    clean.set_defaults(func=cmd_clean)
 
     validate = sub.add_parser("validate", help="check scenario files and report every error")
     validate.add_argument("files", nargs="+", metavar="FILE", help="scenario names or .toml paths")

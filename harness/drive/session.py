@@ -153,10 +153,15 @@ class RunSession:
         scenarios: Iterable[Scenario] = (),
         resume: Path | None = None,
     ):
+        from harness.run.leftovers import sweep
         from harness.store.provenance import collect_manifest
         from harness.store.rundir import RunStore, new_run_id
 
         self.log = log
+        # What killed runs left behind (their harness is gone) goes before this run adds its own.
+        swept = sweep(log=lambda line: log(f"{line}: left by a killed run"))
+        for failure in swept.failed:
+            log(f"could not remove what a killed run left: {failure}")
         self.run_id = Path(resume).name if resume is not None else (run_id or new_run_id())
         self.runner = CellRunner(backend, run_label=self.run_id, log=log)
         self.backend, self.backend_reason = self.runner.backend, self.runner.backend_reason
@@ -171,6 +176,8 @@ class RunSession:
         )
         if resume is not None:  # the cells already there stay; the manifest keeps what it said
             self.store = RunStore.reopen(Path(resume))
+            self.store.update_manifest({"resumed_utc": [*self.store.manifest.get("resumed_utc", []),
+                                                        manifest["date_utc"]]})
         else:
             self.store = RunStore.create(Path(results_dir), manifest, run_id=self.run_id)
         self.cells_run = 0
@@ -229,6 +236,34 @@ class RunSession:
         if result.status in MEASURED and result.cell.scenario in self.checker.scenarios:
             failures = self.checker.after_cell(result.cell, result)
         return Outcome(result, failures)
+
+    def check_kept(self, kept: list[Cell], to_run: list[Cell]) -> list[str]:
+        """Failures of the expectations of the cells a resumed run keeps, read from the run directory:
+        a resumed run checks what an uninterrupted one would. A relative expectation is compared by the
+        first cell of its scenario that runs now (Checker.after_cell); with none to run, here."""
+        from harness.analyse.expectations import check_cell, relative_checks, settings_of
+        from harness.analyse.summary import summarize
+        from harness.store.rundir import load_run
+
+        finished = self.store.finished()
+        kept = [c for c in kept if c.scenario in self.checker.scenarios and finished.get(c.cell_id) in MEASURED
+                and self.checker.scenarios[c.scenario].expects]
+        if not kept:
+            return []
+        run = load_run(self.store.run_dir)
+        summary = summarize(run.cells, run.samples, run.events)
+        failures = []
+        for cell in kept:
+            row = summary.loc[cell.cell_id]
+            self.checker.summaries[cell.cell_id] = row
+            self.checker.cells[cell.cell_id] = cell
+            failures += [f.message for f in check_cell(self.checker.scenarios[cell.scenario], cell, row)]
+        running = {c.scenario for c in to_run}
+        for name in dict.fromkeys(c.scenario for c in kept if c.scenario not in running):
+            scenario = self.checker.scenarios[name]
+            records = [(c.cell_id, c.repeat, settings_of(scenario, c)) for c in kept if c.scenario == name]
+            failures += [f.message for f in relative_checks(scenario, records, self.checker.summaries)[0]]
+        return failures
 
     def save(self, result: RunResult) -> None:
         """Write one finished cell to the run directory (cells appear in the order they are saved)."""

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.define.cell import Cell
+from harness.run.leftovers import SCRATCH_PREFIX, owner_tag
 
-SCRATCH_PREFIX = "goreclaim-scratch-"
 SCRATCH_IN_CONTAINER = "/scratch"
 
 
@@ -20,7 +20,7 @@ def scratch_dir(cell: Cell) -> Iterator[Path]:
     """A writable directory for the cell's working directory and $TMPDIR, on the host's real
     filesystem (a file written there fills page cache charged to the cell's cgroup, where tmpfs
     would be unreclaimable shmem), kept out of the image and removed when the cell ends."""
-    path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+    path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{owner_tag()}-"))
     path.chmod(0o777)  # the workload may run as another user than the harness
     try:
         yield path

@@ -270,7 +270,8 @@ class RunStore:
 
     @classmethod
     def reopen(cls, run_dir: Path) -> RunStore:
-        """Continue writing a run directory (goreclaim advise --resume): its cells stay, new ones follow."""
+        """Continue writing a run directory (goreclaim run|advise --resume): the cells that finished stay,
+        a cell cut short is removed (it runs again whole), new ones follow."""
         run_dir = Path(run_dir)
         manifest_path = run_dir / "manifest.json"
         if not manifest_path.exists():
@@ -279,14 +280,18 @@ class RunStore:
         if manifest_version(manifest, manifest_path) != MANIFEST_VERSION:
             raise StoreError(f"{manifest_path}: format {manifest.get('manifest_version', 1)}; only a run in the "
                              f"current format ({MANIFEST_VERSION}) can be continued")
-        # A cell stopped by Ctrl-C is run again whole: its partial samples would merge with the new ones.
-        for d in _cell_dirs(run_dir):
-            if _read_json(d / "cell.json").get("row", {}).get("status") == "interrupted":
-                shutil.rmtree(d)
+        # A cell cut short is run again whole: its partial samples would merge with the new ones.
+        for d in _cut_short(run_dir):
+            shutil.rmtree(d)
         store = cls(run_dir, {**manifest, "complete": False})
         store._rows = _cells_from_cell_files(run_dir)
         store._next = max((int(d.name.split("-", 1)[0]) for d in _cell_dirs(run_dir)
                            if d.name.split("-", 1)[0].isdigit()), default=0) + 1
+        store._write_cells_csv()  # without the cells just removed
+        # Merged by an earlier finish(): stale now (finish merges again); readers fall back to the cells.
+        for name in ("samples.parquet", "events.parquet"):
+            (run_dir / name).unlink(missing_ok=True)
+        _atomic_write_json(run_dir / "manifest.json", store.manifest)  # no longer complete, nor merged
         return store
 
     def finished(self) -> dict[str, str]:
@@ -336,6 +341,28 @@ class RunStore:
                              finished_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         _atomic_write_json(self.run_dir / "manifest.json", self.manifest)
         return self.run_dir
+
+
+def _cut_short(run_dir: Path) -> list[Path]:
+    """Cell directories of cells that did not finish: stopped by Ctrl-C (status interrupted), or
+    without a whole cell.json, or a save that a kill cut off (a `.<n>-<id>.tmp` directory)."""
+    cells = run_dir / "cells"
+    if not cells.is_dir():
+        return []
+    found = []
+    for d in sorted(cells.iterdir()):
+        if not d.is_dir():
+            continue
+        if d.name.startswith("."):
+            found.append(d)
+            continue
+        try:
+            row = _read_json(d / "cell.json").get("row")
+        except StoreError:
+            row = None
+        if not isinstance(row, dict) or row.get("status") == "interrupted":
+            found.append(d)
+    return found
 
 
 def _cell_dirs(run_dir: Path) -> list[Path]:

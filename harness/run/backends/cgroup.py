@@ -14,10 +14,10 @@ from harness.define.build import Build
 from harness.define.cell import Cell
 from harness.run.backends.loop import Launcher
 from harness.run.backends.process import ChildLauncher, ProcessBackend
+from harness.run.leftovers import CGROUP_PREFIX, owner_tag
 from harness.run.observe.cgroupfs import MemoryCgroup
 from harness.run.scratch import remove_leftover_scratch
 
-CGROUP_PREFIX = "goreclaim-"
 _serial = itertools.count()
 
 
@@ -40,7 +40,7 @@ class CgroupBackend(ProcessBackend):
 
             # Unique per harness process and cell; the prefix lets leftovers be found after a crash.
             # A cell without a limit still gets a cgroup of its own, so its usage is measured.
-            return create_memory_cgroup(f"{CGROUP_PREFIX}{os.getpid()}-{next(_serial)}", cell.memory_limit_bytes)
+            return create_memory_cgroup(f"{CGROUP_PREFIX}{owner_tag()}-{next(_serial)}", cell.memory_limit_bytes)
 
         return ChildLauncher(cell, build, scratch, port, make_cgroup)
 

@@ -18,6 +18,7 @@ from harness.define.workloads import workload
 from harness.run.backends.base import Status
 from harness.run.backends.loop import Launcher, LaunchingBackend, Signal
 from harness.run.env import child_env
+from harness.run.leftovers import owner_labels
 from harness.run.observation import Observation
 from harness.run.observe.cgroupfs import MemoryCgroup
 from harness.run.ports import fixed_port, with_port
@@ -89,7 +90,7 @@ def container_options(cell: Cell, build: Build, scratch: Path, port: int | None,
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
         pids_limit=PIDS_LIMIT,
-        labels={LABEL: "1", RUN_LABEL: run_label, CELL_LABEL: cell.cell_id},
+        labels={LABEL: "1", RUN_LABEL: run_label, CELL_LABEL: cell.cell_id, **owner_labels()},
         detach=True,
     )
     limit = cell.memory_limit_bytes
