@@ -5,12 +5,11 @@ import math
 import pandas as pd
 import pytest
 
-from harness.run.backends.base import RunResult
 from harness.define.axes import contributions
 from harness.define.cell import Cell
+from harness.run.backends.base import RunResult
 from harness.store.provenance import collect_manifest
-from harness.store.rundir import (MANIFEST_VERSION, RunStore, StoreError, cells_row, load_run,
-                                  result_frames)
+from harness.store.rundir import MANIFEST_VERSION, RunStore, StoreError, cells_row, load_run, result_frames
 
 T0 = 10_000_000_000
 

@@ -11,7 +11,7 @@ import itertools
 import re
 import shlex
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,17 @@ from harness.define import metrics, units
 from harness.define.axes import STANDARD_AXES, axis_text, canonical_value
 from harness.define.errors import ScenarioError, did_you_mean
 from harness.define.project import SCENARIOS_DIR
-from harness.define.workloads import (NOT_GO, WORKLOADS, Program, Workload, check_executable, module_root,
-                                      parse_mount, parse_ready, program_workload)
+from harness.define.workloads import (
+    NOT_GO,
+    WORKLOADS,
+    Program,
+    Workload,
+    check_executable,
+    module_root,
+    parse_mount,
+    parse_ready,
+    program_workload,
+)
 
 TOP_KEYS = ("description", "workload", "program", "params", "limits", "matrix", "run", "quick", "expect")
 # [program]: exactly one of binary, package, bench names the program; the rest say how it runs.
@@ -96,7 +105,7 @@ class Scenario:
         return program_workload(self.program) if self.program is not None else WORKLOADS[self.workload]
 
 
-def parse_program(table: dict, base_dir: Path, key: Callable[[str], str]) -> tuple[Program | None, list[str]]:
+def parse_program(table: dict[str, Any], base_dir: Path, key: Callable[[str], str]) -> tuple[Program | None, list[str]]:
     """A [program] table (or the same keys from the command line) -> (Program, errors).
 
     Relative paths are taken from `base_dir`; `key(name)` is how an error names a key
@@ -278,7 +287,7 @@ def discover(scenarios_dir: Path = SCENARIOS_DIR) -> list[Path]:
 
 
 class _Validator:
-    def __init__(self, path: Path, data: dict):
+    def __init__(self, path: Path, data: dict[str, Any]):
         self.path = path
         self.data = data
         self.errors: list[str] = []
@@ -292,12 +301,12 @@ class _Validator:
             line += f" (valid: {', '.join(valid)})"
         self.errors.append(line)
 
-    def unknown_keys(self, table: dict, allowed: tuple[str, ...], prefix: str) -> None:
+    def unknown_keys(self, table: dict[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
         for key in table:
             if key not in allowed:
                 self.err(f"{prefix}{key}", f"unknown key; {did_you_mean(key, allowed)}".rstrip("; "), allowed)
 
-    def table(self, data: dict, key: str, prefix: str = "") -> dict:
+    def table(self, data: dict[str, Any], key: str, prefix: str = "") -> dict[str, Any]:
         value = data.get(key, {})
         if not isinstance(value, dict):
             self.err(f"{prefix}{key}", f"must be a table, got {type(value).__name__}")
@@ -353,7 +362,7 @@ class _Validator:
             program=self.program,
         )
 
-    def variant(self, data: dict, prefix: str, workload: Workload, base: Variant | None) -> Variant:
+    def variant(self, data: dict[str, Any], prefix: str, workload: Workload, base: Variant | None) -> Variant:
         params = dict(base.params) if base else {}
         for name, raw in self.table(data, "params", prefix).items():
             param = workload.param(name)
@@ -419,7 +428,7 @@ class _Validator:
         return Variant(params=tuple(params.items()), memory=memory, cpus=cpus,
                        matrix=tuple(matrix.items()), run=run)
 
-    def run_settings(self, table: dict, prefix: str, run: RunSettings) -> RunSettings:
+    def run_settings(self, table: dict[str, Any], prefix: str, run: RunSettings) -> RunSettings:
         changes: dict[str, Any] = {}
         if "repeats" in table:
             value = table["repeats"]
@@ -496,7 +505,8 @@ class _Validator:
                                       value=value, ratio=ratio, of=of, index=index, text=text))
         return tuple(result)
 
-    def check_metric(self, key: str, metric: str, plain, per_phase, workload: Workload) -> None:
+    def check_metric(self, key: str, metric: str, plain: Collection[str], per_phase: Collection[str],
+                     workload: Workload) -> None:
         if "@" in metric:
             base, phase = metric.split("@", 1)
             if base not in per_phase:
@@ -522,7 +532,8 @@ class _Validator:
             self.err(key, f"{exc} ({metric} is measured in {unit.name})")
             return None, ""
 
-    def settings(self, raw: Any, key: str, workload: Workload, full: Variant, quick: Variant):
+    def settings(self, raw: Any, key: str, workload: Workload, full: Variant,
+                 quick: Variant) -> tuple[tuple[str, str], ...]:
         if not isinstance(raw, dict):
             self.err(key, "must be a table of axis = value")
             return ()
@@ -544,7 +555,9 @@ class _Validator:
                                  sorted(axis_values[name]))
                         continue
                 else:
-                    text = workload.param(name).canonical(value)
+                    param = workload.param(name)
+                    assert param is not None  # valid_keys holds only the workload's flags besides the axes
+                    text = param.canonical(value)
             except units.UnitError as exc:
                 self.err(f"{key}.{name}", str(exc))
                 continue
@@ -560,7 +573,7 @@ class _Validator:
                     continue
                 params = {**dict(variant.params),
                           **{k: v for k, v in config.items() if workload.param(k) is not None}}
-                params = {k: workload.param(k).canonical(v) for k, v in params.items()}
+                params = {k: p.canonical(v) for k, v in params.items() if (p := workload.param(k)) is not None}
                 need = workload.footprint(params)
                 limit = units.parse_size(memory)
                 if need < limit:
@@ -592,7 +605,7 @@ def program_scenario(program: Program, run: RunSettings | None = None) -> Scenar
 def configurations(variant: Variant) -> list[dict[str, str]]:
     """Every combination of the variant's axis values, as {axis: value}."""
     names = [a for a, _ in variant.matrix]
-    return [dict(zip(names, combo)) for combo in itertools.product(*(v for _, v in variant.matrix))]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(v for _, v in variant.matrix))]
 
 
 def cell_settings(workload: Workload, params: dict[str, str], axes: dict[str, str]) -> dict[str, str]:

@@ -80,8 +80,7 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
     from harness.drive.session import CellRunner
-    from harness.run.backends.base import RunResult
-    from harness.run.backends.base import RunInterrupted
+    from harness.run.backends.base import RunInterrupted, RunResult
     from harness.run.backends.select import BackendUnavailable
     from harness.run.placement import placement
 

@@ -11,17 +11,17 @@ import sys
 import time
 from pathlib import Path
 
-from harness.drive.options import CLI_ONLY, PROGRAM_FLAGS, PROGRAM_OPTIONS, add_run_options, program_table, split_go
-from harness.run.backends.base import ERRORS
-from harness.run.backends.select import BackendUnavailable
-from harness.store.rundir import StoreError
 from harness.define.axes import STANDARD_AXES
 from harness.define.errors import ScenarioError
 from harness.define.matrix import expand
 from harness.define.scenario import RunSettings, discover, parse_program, program_scenario, resolve_path
 from harness.define.units import UnitError, parse_duration
-from harness.drive.plan import STUDY, claims_of, load_scenario, plan
 from harness.define.workloads import WORKLOADS
+from harness.drive.options import CLI_ONLY, PROGRAM_FLAGS, PROGRAM_OPTIONS, add_run_options, program_table, split_go
+from harness.drive.plan import STUDY, claims_of, load_scenario, plan
+from harness.run.backends.base import ERRORS
+from harness.run.backends.select import BackendUnavailable
+from harness.store.rundir import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -49,8 +49,8 @@ def _program(args: argparse.Namespace):
                 raise UnitError("must be longer than 0s")
         except UnitError as exc:
             errors.append(f"--timeout: {exc}")
-    if errors:
-        raise ScenarioError(errors)
+    if errors or program is None:  # parse_program gives a Program whenever it finds no error
+        raise ScenarioError(errors or ["--program: not a program"])
     return program_scenario(program, run)
 
 
@@ -349,7 +349,8 @@ def parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="scenarios with claims and cell counts, workloads with flags, axes")
     listing.set_defaults(func=cmd_list)
 
-    report = sub.add_parser("report", help="write report.md and report.html for a run directory (and the advice of an advise run)")
+    report = sub.add_parser(
+        "report", help="write report.md and report.html for a run directory (and the advice of an advise run)")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.set_defaults(func=cmd_report)
 

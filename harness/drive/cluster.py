@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -285,7 +285,8 @@ def _connect(workers: int | None, scheduler: str | None,
 
 
 def measure_on_cluster(session: RunSession, cells: list[Cell], workers: int | None = None,
-                       scheduler: str | None = None, log: Callable[[str], None] = print) -> Iterator[Outcome]:
+                       scheduler: str | None = None,
+                       log: Callable[[str], None] = print) -> Generator[Outcome, None, None]:
     """Run the cells on a cluster, saving each to the session's run directory as it finishes;
     yields each saved cell's Outcome (a `lost` one has `requeued` set when it was queued again)."""
     from distributed import as_completed

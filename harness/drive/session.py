@@ -15,15 +15,31 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pandas as pd
 
 from harness.define.build import Build
 from harness.define.cell import Cell
 from harness.define.scenario import Scenario
-from harness.define.workloads import PROGRAM_GODEBUG
+from harness.define.workloads import PROGRAM_GODEBUG, Program
 from harness.drive.checks import Checker
-from harness.run.backends.base import MEASURED, Backend, RunInterrupted, RunResult
+from harness.run.backends.base import MEASURED, Backend, RunInterrupted, RunResult, Status
 from harness.run.backends.select import BackendUnavailable, select_backend
 from harness.run.placement import placement
+
+
+@dataclass(frozen=True)
+class NoBuild:
+    """Why a cell has nothing to run: no Go of its version here, or a build that failed."""
+
+    status: Status   # skipped, failed or build_failed
+    reason: str
+
+
+# What a signal handler slot holds (signal.signal returns the previous one).
+SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
 
 @dataclass
@@ -44,12 +60,12 @@ class CellRunner:
         self.run_label = run_label
         self.backend, self.backend_reason = select_backend(backend, run_label=run_label)
         self._backends: dict[str, Backend | str] = {self.backend.name: self.backend}
-        self._builds: dict[str, Build | tuple[str, str]] = {}
+        self._builds: dict[str, Build | NoBuild] = {}
 
     # -- builds and backends -----------------------------------------------------------------------------
 
-    def _build(self, go_version: str) -> Build | tuple[str, str]:
-        """The build for a Go version, or (status, reason) when there is none. Cached per session."""
+    def _build(self, go_version: str) -> Build | NoBuild:
+        """The build for a Go version, or why there is none. Cached per session."""
         from harness.build import toolchain, workload_build
 
         version = go_version or toolchain.DEFAULT_GO
@@ -57,29 +73,28 @@ class CellRunner:
             try:
                 tc = toolchain.resolve(version)
             except toolchain.ToolchainError as e:
-                self._builds[version] = ("skipped", f"Go {version} is not available here: {e}")
+                self._builds[version] = NoBuild("skipped", f"Go {version} is not available here: {e}")
             else:
                 try:
                     self._builds[version] = workload_build.build_with(tc).build
                 except toolchain.ToolchainError as e:
-                    self._builds[version] = ("failed", f"building the workloads with Go {version} failed: {e}")
+                    self._builds[version] = NoBuild("failed", f"building the workloads with Go {version} failed: {e}")
         return self._builds[version]
 
-    def _program_build(self, cell: Cell) -> Build | tuple[str, str]:
-        """A program's Build for the cell's Go version, or (status, reason). Cached per session."""
+    def _program_build(self, cell: Cell, program: Program) -> Build | NoBuild:
+        """A program's Build for the cell's Go version, or why there is none. Cached per session."""
         from harness.build import program as programs
         from harness.build import toolchain
 
-        key = f"{cell.program!r}\0{cell.go_version if cell.program.versioned else ''}"
+        key = f"{program!r}\0{cell.go_version if program.versioned else ''}"
         if key not in self._builds:
             try:
-                self._builds[key] = programs.build_program(cell.program,
-                                                           cell.go_version if cell.program.versioned else None)
+                self._builds[key] = programs.build_program(program, cell.go_version if program.versioned else None)
             except programs.ProgramBuildError as e:
                 self.log(f"{cell.cell_id}: {e}")
-                self._builds[key] = ("build_failed", str(e))
+                self._builds[key] = NoBuild("build_failed", str(e))
             except toolchain.ToolchainError as e:
-                self._builds[key] = ("skipped", f"Go {cell.go_version} is not available here: {e}")
+                self._builds[key] = NoBuild("skipped", f"Go {cell.go_version} is not available here: {e}")
         return self._builds[key]
 
     def _backend_for(self, cell: Cell) -> Backend | str:
@@ -99,17 +114,17 @@ class CellRunner:
         if cell.program is None:
             self._build(cell.go_version)
         else:
-            self._program_build(cell)
+            self._program_build(cell, cell.program)
 
     def run(self, cell: Cell) -> RunResult:
         """Run one cell; harness errors become a `failed` cell. An interrupt raises RunInterrupted
         carrying what was measured (an `interrupted` cell)."""
         backend = self._backend_for(cell)
-        build = self._build(cell.go_version) if cell.program is None else self._program_build(cell)
+        build = self._build(cell.go_version) if cell.program is None else self._program_build(cell, cell.program)
         if isinstance(backend, str):
             result = RunResult(cell=cell, status="skipped", reason=backend)
-        elif isinstance(build, tuple):
-            result = RunResult(cell=cell, status=build[0], reason=build[1])
+        elif isinstance(build, NoBuild):
+            result = RunResult(cell=cell, status=build.status, reason=build.reason)
         else:
             # cells.csv then says what actually ran, not "auto" or "" (the default Go).
             cell = dataclasses.replace(cell, backend=backend.name, go_version=build.go_version)
@@ -183,7 +198,8 @@ class RunSession:
         self.cells_run = 0
         self.checker = Checker({s.name: s for s in scenarios})
         self._run_dir: Path | None = None
-        self._previous_sigterm = self._previous_sigint = None
+        self._previous_sigterm: SignalHandler = None
+        self._previous_sigint: SignalHandler = None
         self._install_sigterm()
 
     # -- signals -------------------------------------------------------------------------
@@ -255,6 +271,7 @@ class RunSession:
         failures = []
         for cell in kept:
             row = summary.loc[cell.cell_id]
+            assert isinstance(row, pd.Series)  # cell ids are unique: one row
             self.checker.summaries[cell.cell_id] = row
             self.checker.cells[cell.cell_id] = cell
             failures += [f.message for f in check_cell(self.checker.scenarios[cell.scenario], cell, row)]

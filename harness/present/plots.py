@@ -27,7 +27,7 @@ from PIL import Image  # matplotlib's own PNG writer
 
 from harness.analyse.summary import RunData, config_label
 from harness.define.axes import axis_display, axis_text, order_key
-from harness.define.metrics import SERIES, metric_unit, series_unit
+from harness.define.metrics import SERIES, Source, metric_unit, series_unit
 from harness.define.units import MiB
 
 WIDTH_IN = 9.0  # at dpi 100: ~900 px wide
@@ -113,7 +113,7 @@ def _empty(fig: Figure, ax, what: str) -> None:
 
 
 def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
-                  memory_limit: float | None = None, source: str = "proc", metric: str = "vm_rss",
+                  memory_limit: float | None = None, source: Source = "proc", metric: str = "vm_rss",
                   ylabel: str = "RSS (MiB)", max_panels: int = 6, overlay: str | None = None) -> Figure:
     """One panel per configuration (repeats overlaid), phase boundaries named, the limit drawn.
 

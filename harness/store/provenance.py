@@ -13,27 +13,28 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 from harness.build.docker_client import docker_client
 
 
-def _safe(collect) -> object:
+def _safe(collect: Callable[[], object]) -> object:
     try:
         return collect()
     except Exception as e:  # noqa: BLE001 - provenance is best effort; say what failed
         return f"unavailable: {type(e).__name__}: {e}"
 
 
-def collect_harness() -> dict:
+def collect_harness() -> dict[str, Any]:
     from harness import __version__
-
     from harness.define.project import REPO_ROOT as repo
 
-    out: dict = {"version": __version__, "git_commit": None, "git_dirty": None}
+    out: dict[str, Any] = {"version": __version__, "git_commit": None, "git_dirty": None}
     try:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, timeout=5)
@@ -47,7 +48,7 @@ def collect_harness() -> dict:
     return out
 
 
-def collect_host() -> dict:
+def collect_host() -> dict[str, Any]:
     """The machine a run's figures hold for: CPUs (all, and those this process may use), memory and
     swap (none: no page ever leaves RAM, so RSS and cgroup usage are not blurred by swapping)."""
     return {"hostname": socket.gethostname(), "arch": platform.machine(),
@@ -57,12 +58,12 @@ def collect_host() -> dict:
             "load_avg_1m": round(psutil.getloadavg()[0], 2)}
 
 
-def collect_kernel() -> dict:
+def collect_kernel() -> dict[str, Any]:
     u = os.uname()
     return {"release": u.release, "version": u.version}
 
 
-def collect_cgroup() -> dict:
+def collect_cgroup() -> dict[str, Any]:
     from harness.run.observe.cgroupfs import memory_cgroup_of
 
     cg = memory_cgroup_of("self")
@@ -75,7 +76,7 @@ def collect_thp() -> str:
     return m.group(1) if m else text.strip()
 
 
-def collect_docker(timeout_s: float = 2.0) -> dict | None:
+def collect_docker(timeout_s: float = 2.0) -> dict[str, Any] | None:
     client = docker_client(timeout_s=timeout_s)
     try:
         v = client.version()
@@ -85,12 +86,12 @@ def collect_docker(timeout_s: float = 2.0) -> dict | None:
         client.close()
 
 
-def collect_python() -> dict:
+def collect_python() -> dict[str, Any]:
     return {"version": platform.python_version(), "implementation": platform.python_implementation(),
             "executable": sys.executable}
 
 
-def collect_manifest(**extra) -> dict:
+def collect_manifest(**extra: object) -> dict[str, Any]:
     """Provenance of a run: harness, host, kernel, cgroup, THP, swap, Docker, Python, date; plus extra."""
     manifest = {
         "harness": _safe(collect_harness),
@@ -100,7 +101,7 @@ def collect_manifest(**extra) -> dict:
         "thp": _safe(collect_thp),
         "docker": _safe(collect_docker),
         "python": _safe(collect_python),
-        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "started_monotonic_ns": time.monotonic_ns(),
     }
     manifest.update(extra)

@@ -23,8 +23,9 @@ import re
 import secrets
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -52,14 +53,15 @@ EVENTS_SCHEMA = pa.schema([
 
 # cells.csv columns in order; the matrix axes are inserted after "workload".
 CELL_HEAD = ("cell_id", "scenario", "workload")
-CELL_TAIL = ("gogc", "madvdontneed", "gomemlimit", "gomemlimit_bytes", "memory_limit_bytes", "cpus", "go_version", "backend",
-             "repeat", "status", "exit_code", "oom_killed", "wall_s", "peak_rss_bytes", "peak_cgroup_bytes",
+CELL_TAIL = ("gogc", "madvdontneed", "gomemlimit", "gomemlimit_bytes", "memory_limit_bytes", "cpus", "go_version",
+             "backend", "repeat", "status", "exit_code", "oom_killed", "wall_s", "peak_rss_bytes", "peak_cgroup_bytes",
              "reason", "args", "host", "kernel", "cgroup_version", "cpuset")
 # Where each cell ran (harness.run.placement): new in runs made since clusters; older runs have none.
 PLACEMENT_COLUMNS = ("host", "kernel", "cgroup_version", "cpuset")
 # dtypes on load; every other column (scenario, axes, knobs) is a string, "" when unset.
 CELL_DTYPES = {
-    "memory_limit_bytes": "Int64", "gomemlimit_bytes": "Int64", "cpus": "float64", "repeat": "int64", "exit_code": "Int64",
+    "memory_limit_bytes": "Int64", "gomemlimit_bytes": "Int64", "cpus": "float64", "repeat": "int64",
+    "exit_code": "Int64",
     "oom_killed": "bool", "wall_s": "float64", "peak_rss_bytes": "Int64", "peak_cgroup_bytes": "Int64",
 }
 
@@ -70,14 +72,14 @@ class StoreError(RuntimeError):
 
 # ---------------------------------------------------------------------------------------------- conversion
 
-def _blank(value) -> str:
+def _blank(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def cells_row(result: RunResult) -> dict:
+def cells_row(result: RunResult) -> dict[str, Any]:
     """The cells.csv row of one result (values as written: numbers, bools, "" for unset)."""
     cell = result.cell
-    row: dict = {"cell_id": cell.cell_id, "scenario": cell.scenario, "workload": cell.workload}
+    row: dict[str, Any] = {"cell_id": cell.cell_id, "scenario": cell.scenario, "workload": cell.workload}
     for axis, value in cell.axes:
         row[axis] = str(value)
     # The cell's own knobs win over an axis of the same name: they are what actually ran.
@@ -129,7 +131,7 @@ def _events_table(result: RunResult) -> pa.Table:
     }, schema=EVENTS_SCHEMA)
 
 
-def _cells_columns(rows: list[dict]) -> pd.DataFrame:
+def _cells_columns(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """cells.csv rows → DataFrame in cells.csv's column order, values as they are."""
     columns: list[str] = list(CELL_HEAD)
     for row in rows:
@@ -140,12 +142,12 @@ def _cells_columns(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
 
 
-def _cells_frame(rows: list[dict]) -> pd.DataFrame:
+def _cells_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """cells.csv rows → DataFrame with the load dtypes (the same whether fresh or read back)."""
     return _apply_cell_dtypes(_cells_columns(rows))
 
 
-def _is_blank(value) -> bool:
+def _is_blank(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) \
         or str(value).strip().lower() in ("", "nan", "<na>", "none")
 
@@ -165,8 +167,8 @@ def _apply_cell_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
             if bad.any() or (dtype == "int64" and numeric.isna().any()):
                 shown = series[bad | numeric.isna()].iloc[0]
                 raise ValueError(f"column {column!r} holds {_blank(shown)!r}, not a number")
-            frame[column] = numeric.astype("float64").round().astype(dtype) if dtype in ("Int64", "int64") \
-                else numeric.astype(dtype)
+            frame[column] = numeric.astype("float64").round().astype(pd.api.types.pandas_dtype(dtype)) \
+                if dtype in ("Int64", "int64") else numeric.astype(pd.api.types.pandas_dtype(dtype))
     return frame
 
 
@@ -194,7 +196,7 @@ def _samples_frame(table: pa.Table) -> pd.DataFrame:
             frame[column] = values.set_categories(sorted(str(c) for c in values.categories))
     if "detail" in frame.columns and not pd.api.types.is_object_dtype(frame["detail"]):
         frame["detail"] = frame["detail"].astype(str).astype(object)
-    return frame
+    return pd.DataFrame(frame)
 
 
 def result_frames(result: RunResult) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -214,7 +216,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_write_json(path: Path, obj) -> None:
+def _atomic_write_json(path: Path, obj: object) -> None:
     _atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
@@ -229,20 +231,20 @@ def _safe_id(cell_id: str) -> str:
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
 class RunStore:
     """Writes one run directory. Create with RunStore.create(); save_cell() per cell; finish() at the end."""
 
-    def __init__(self, run_dir: Path, manifest: dict):
+    def __init__(self, run_dir: Path, manifest: dict[str, Any]):
         self.run_dir = Path(run_dir)
         self.manifest = dict(manifest)
-        self._rows: list[dict] = []
+        self._rows: list[dict[str, Any]] = []
         self._next = 1  # the number of the next cell directory
 
     @classmethod
-    def create(cls, results_dir: Path, manifest: dict, run_id: str | None = None) -> RunStore:
+    def create(cls, results_dir: Path, manifest: dict[str, Any], run_id: str | None = None) -> RunStore:
         results_dir = Path(results_dir)
         run_id = run_id or new_run_id()
         if not run_id or "/" in run_id or run_id in (".", ".."):
@@ -298,7 +300,7 @@ class RunStore:
         """cell_id → status of every cell saved that ran to an outcome (not interrupted)."""
         return {str(row["cell_id"]): str(row["status"]) for row in self._rows if row.get("status") != "interrupted"}
 
-    def update_manifest(self, extra: dict) -> None:
+    def update_manifest(self, extra: dict[str, Any]) -> None:
         """Add keys to manifest.json now, so a crash or Ctrl-C keeps them."""
         self.manifest.update(extra)
         _atomic_write_json(self.run_dir / "manifest.json", self.manifest)
@@ -329,7 +331,7 @@ class RunStore:
         frame = _cells_frame(self._rows)
         _atomic_write_bytes(self.run_dir / "cells.csv", frame.to_csv(index=False).encode())
 
-    def finish(self, complete: bool, extra_manifest: dict | None = None) -> Path:
+    def finish(self, complete: bool, extra_manifest: dict[str, Any] | None = None) -> Path:
         """Merge per-cell files into the top-level Parquet files; mark the manifest. Safe to call twice."""
         cell_dirs = _cell_dirs(self.run_dir)
         for name, schema in (("samples.parquet", SAMPLES_SCHEMA), ("events.parquet", EVENTS_SCHEMA)):
@@ -338,7 +340,7 @@ class RunStore:
             _atomic_write_parquet(self.run_dir / name, merged)
         self.manifest.update(extra_manifest or {})
         self.manifest.update(complete=bool(complete), n_cells=len(cell_dirs),
-                             finished_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                             finished_utc=datetime.now(UTC).isoformat(timespec="seconds"))
         _atomic_write_json(self.run_dir / "manifest.json", self.manifest)
         return self.run_dir
 
@@ -377,7 +379,7 @@ def _cell_dirs(run_dir: Path) -> list[Path]:
 @dataclass
 class Run:
     path: Path
-    manifest: dict
+    manifest: dict[str, Any]
     cells: pd.DataFrame
     samples: pd.DataFrame
     events: pd.DataFrame
@@ -420,7 +422,7 @@ def _read_parquet_tables(run_dir: Path, name: str, schema: pa.Schema) -> pa.Tabl
             from None
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -460,7 +462,7 @@ def _read_cells_csv(path: Path) -> pd.DataFrame:
     return pd.DataFrame(body, columns=header, dtype=object)
 
 
-def _cells_from_cell_files(run_dir: Path) -> list[dict]:
+def _cells_from_cell_files(run_dir: Path) -> list[dict[str, Any]]:
     rows = []
     for d in _cell_dirs(run_dir):
         cell_json = _read_json(d / "cell.json")
@@ -476,15 +478,16 @@ def _upgrade_v1_cells(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     written = frame["gomemlimit"].map(_blank) if "gomemlimit" in frame.columns else pd.Series("", index=frame.index)
     digits = written.str.fullmatch(r"[0-9]+")
-    frame["gomemlimit"] = [format_size(int(v)) if d else v for v, d in zip(written, digits)]
-    resolved = pd.Series([int(v) if d else None for v, d in zip(written, digits)], index=frame.index, dtype="Int64")
+    frame["gomemlimit"] = [format_size(int(v)) if d else v for v, d in zip(written, digits, strict=True)]
+    resolved = pd.Series([int(v) if d else None for v, d in zip(written, digits, strict=True)], index=frame.index,
+                         dtype="Int64")
     columns = [c for c in frame.columns if c != "gomemlimit_bytes"]
     frame = frame.drop(columns=["gomemlimit_bytes"], errors="ignore")
     frame.insert(columns.index("gomemlimit") + 1, "gomemlimit_bytes", resolved)
     return frame
 
 
-def manifest_version(manifest: dict, manifest_path: Path) -> int:
+def manifest_version(manifest: dict[str, Any], manifest_path: Path) -> int:
     """The run directory's format version (1 when the manifest names none); StoreError if unknown."""
     version = manifest.get("manifest_version", 1)
     if isinstance(version, bool) or version not in KNOWN_VERSIONS:

@@ -19,6 +19,7 @@ from harness.analyse.summary import (
     retained_fraction,
 )
 from harness.define.axes import axis_text
+from harness.define.metrics import Source
 from harness.define.units import UNITS, UnitError, parse_duration, parse_size
 from harness.run.backends.base import MEASURED
 
@@ -77,10 +78,10 @@ class Derived:
     def live_heap(self, cell_ids: Iterable[str]) -> dict[str, float]:
         return derive.live_heap(self.events, cell_ids)
 
-    def phase_mean(self, cell_id: str, source: str, metric: str, phase: str) -> float:
+    def phase_mean(self, cell_id: str, source: Source, metric: str, phase: str) -> float:
         return derive.phase_mean(self.run, cell_id, source, metric, phase)
 
-    def second_half_slope(self, cell_id: str, source: str, metric: str, phase: str) -> float:
+    def second_half_slope(self, cell_id: str, source: Source, metric: str, phase: str) -> float:
         return derive.second_half_slope(self.run, cell_id, source, metric, phase)
 
 

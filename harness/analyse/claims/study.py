@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 import pandas as pd
 
 from harness.analyse.claims.common import Decision, Derived
-from harness.define.metrics import METRICS, PHASE_METRICS, SERIES
+from harness.define.metrics import METRICS, PHASE_METRICS, SERIES, Source
 
 
 class StudyError(ValueError):
@@ -37,7 +37,7 @@ class FigureSpec:
     name: str                                   # the file: figures/<name>.png
     title: str = ""                             # "" for the kind's own ("<scenario>: RSS over time")
     metrics: tuple[str, ...] = ()               # summary metrics, one panel each (bars)
-    series: tuple[str, str] = ("proc", "vm_rss")  # the sampled series over time (rss-over-time)
+    series: tuple[Source, str] = ("proc", "vm_rss")  # the sampled series over time (rss-over-time)
     x: str = ""                                 # the axis along x (bars)
     hue: str = ""                               # the axis whose values get a bar or line each (bars, sizes)
     overlay: str = ""                           # the axis whose values share a panel (rss-over-time)
