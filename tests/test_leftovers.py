@@ -217,7 +217,7 @@ def test_sweep_removes_a_gone_owners_container_only(tmp_path, docker_and_image):
         gone, kept, unowned = made
         swept = leftovers.sweep(tmpdir=tmp_path, cgroup_root=NO_CGROUPS, docker=client)
         ours = {"label": f"goreclaim.run={labels['goreclaim.run']}"}
-        left = {c.id for c in client.containers.list(all=True, filters=ours)}
+        left = {c.id for c in leftovers.labelled_containers(client, [ours["label"]])}
         assert left == {kept.id, unowned.id}
         assert f"container {gone.short_id} {gone.name} (owner {dead}: gone)" in swept.removed
         assert f"{unowned.short_id} {unowned.name}" in swept.unowned
@@ -246,10 +246,10 @@ def owned_by(pid: int) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {"container": [], "cgroup": [], "scratch": []}
     client = leftovers.docker_engine()
     if client is not None:
-        for c in client.containers.list(all=True, filters={"label": "goreclaim=1"}):
+        for c in leftovers.labelled_containers(client, ["goreclaim=1"]):
             owner = owner_of_label(c.labels.get(OWNER_LABEL, ""))
             if owner is not None and owner.pid == pid:
-                found["container"].append(f"{c.short_id} {c.status}")
+                found["container"].append(f"{c.short_id} {c.state}")
     root = leftovers.memory_hierarchy_root()
     for dirpath, dirnames, _ in os.walk(root) if root is not None else ():
         for name in dirnames:
@@ -360,9 +360,9 @@ def test_clean_leaves_a_live_runs_container_cgroup_and_scratch(backend, tmp_path
 
 def test_a_kind_that_cannot_be_listed_is_reported_and_the_rest_swept(tmp_path):
     class BrokenEngine:
-        class containers:
+        class api:
             @staticmethod
-            def list(**_):
+            def containers(**_):
                 raise RuntimeError("500 Server Error: the daemon is busy")
 
     dead = _dead_owner()

@@ -231,13 +231,36 @@ def docker_engine():
     return client
 
 
-def _remove_container(container) -> None:
+@dataclass(frozen=True)
+class ListedContainer:
+    """A container as the daemon lists it: no inspection per container, so one removed meanwhile (by
+    another run on the same daemon) is not an error."""
+
+    id: str
+    name: str
+    labels: dict[str, str]
+    state: str
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+
+def labelled_containers(client, labels: list[str]) -> list[ListedContainer]:
+    """Every container (running or not) carrying all of `labels` ("key=value")."""
+    return [ListedContainer(row["Id"], (row.get("Names") or ["/"])[0].lstrip("/"), row.get("Labels") or {},
+                            row.get("State", ""))
+            for row in client.api.containers(all=True, filters={"label": labels})]
+
+
+def remove_container(client, container_id: str) -> None:
+    """Force-remove a container (which also ends its process); one gone meanwhile is fine."""
     import docker
 
     try:
-        container.remove(force=True)  # also ends its process, if it still runs
+        client.api.remove_container(container_id, force=True)
     except docker.errors.NotFound:
-        pass  # gone meanwhile
+        pass
 
 
 def container_leftovers(client, proc: Path = PROC) -> tuple[list[Leftover], list[str]]:
@@ -247,13 +270,14 @@ def container_leftovers(client, proc: Path = PROC) -> tuple[list[Leftover], list
     if client is None:
         return [], []
     found, unowned = [], []
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
+    for container in labelled_containers(client, [f"{LABEL}=1"]):
         name = f"{container.short_id} {container.name}"
         owner = owner_of_label(container.labels.get(OWNER_LABEL, ""))
         if owner is None:
             unowned.append(name)
         elif not alive(owner, proc):
-            found.append(Leftover("container", name, owner, functools.partial(_remove_container, container)))
+            found.append(Leftover("container", name, owner, functools.partial(remove_container, client,
+                                                                              container.id)))
     return found, unowned
 
 

@@ -18,7 +18,7 @@ from harness.define.workloads import workload
 from harness.run.backends.base import Status
 from harness.run.backends.loop import Launcher, LaunchingBackend, Signal
 from harness.run.env import child_env
-from harness.run.leftovers import owner_labels
+from harness.run.leftovers import labelled_containers, owner_labels, remove_container
 from harness.run.observation import Observation
 from harness.run.observe.cgroupfs import MemoryCgroup
 from harness.run.ports import fixed_port, with_port
@@ -261,9 +261,8 @@ def _is_timeout(err: Exception) -> bool:
 def remove_leftover_containers(run_label: str | None = None) -> list[str]:
     """Force-remove containers labelled goreclaim (only this run's when run_label is given)."""
     filters = {"label": [f"{LABEL}=1"] + ([f"{RUN_LABEL}={run_label}"] if run_label else [])}
-    removed = []
     client = _client()
-    for c in client.containers.list(all=True, filters=filters):
-        c.remove(force=True)
-        removed.append(c.id)
-    return removed
+    listed = labelled_containers(client, filters["label"])
+    for c in listed:
+        remove_container(client, c.id)
+    return [c.id for c in listed]
