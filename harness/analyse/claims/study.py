@@ -76,6 +76,9 @@ class Claim:
     version_metric: str = ""
     # The claim in one sentence of plain words, for the report's summary ("" for the statement).
     plain: str = ""
+    # The named parts every verdict of the claim combines (Decision.parts), each a test the data can
+    # pass or fail; tests/test_claims_parts.py requires each to come out both ways.
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,8 @@ def problems(study: Study) -> list[str]:
         where = f"study {study.name}, claim {claim.id}"
         if not claim.scenarios:
             errors.append(f"{where}: scenarios: names no scenario")
+        if not claim.parts:
+            errors.append(f"{where}: parts: names no part (every verdict is a combination of named parts)")
         errors += [f"{where}: metrics: {m!r} is not a summary metric (harness/define/metrics.py)"
                    for m in claim.metrics if not known_metric(m)]
         if claim.version_metric and not known_metric(claim.version_metric):
