@@ -44,6 +44,8 @@ class FigureSpec:
     select: tuple[tuple[str, str], ...] = ()    # only cells with these axis values (breakdown)
     max_panels: int = 0                         # 0: the kind's default
     markers: tuple[tuple[float, str], ...] = ()  # vertical lines at x values, labelled (sizes)
+    also: tuple[str, ...] = ()                  # more scenarios whose cells join the figure (rss-over-time)
+    limit: bool = True                          # draw the cells' memory limit (rss-over-time, breakdown)
 
     @property
     def path(self) -> str:
@@ -153,9 +155,10 @@ def problems(study: Study) -> list[str]:
         spec = claim.figure
         if spec is None:
             continue
-        if spec.scenario not in claim.scenarios:
-            errors.append(f"{where}: figure {spec.name}: scenario {spec.scenario!r} is not one the claim reads "
-                          f"(valid: {', '.join(claim.scenarios)})")
+        for scenario in (spec.scenario, *spec.also):
+            if scenario not in claim.scenarios:
+                errors.append(f"{where}: figure {spec.name}: scenario {scenario!r} is not one the claim reads "
+                              f"(valid: {', '.join(claim.scenarios)})")
         errors += [f"{where}: figure {spec.name}: metrics: {m!r} is not a summary metric (harness/define/metrics.py)"
                    for m in spec.metrics if not known_metric(m)]
         if spec.series not in SERIES:

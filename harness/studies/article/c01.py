@@ -120,7 +120,10 @@ CLAIM = Claim(
     plain="After a GC, Go keeps the memory it freed for a while instead of returning it to the OS.",
     scenarios=("idle_three_gcs", "idle_one_gc", "idle_scavenger"),
     metrics=("peak_rss", "rss@release", "final_rss", "release_s"),
-    figure=FigureSpec("rss-over-time", "idle_scavenger", "idle_scavenger_rss"),
+    figure=FigureSpec("rss-over-time", "idle_scavenger", "idle_scavenger_rss", also=("idle_one_gc",),
+                      max_panels=10, limit=False,
+                      title="One runtime.GC(), then idle: RSS per Go version\n(idle_one_gc: a 30 s window; "
+                            "idle_scavenger: 140 s, past the periodic GC 120 s after the last one)"),
     version_metric="release_s",
     decide=decide, evidence=evidence, parts=PARTS,
     mechanism=("The background scavenger returns free heap memory above its retention goal (runtime/mgcscavenge.go "

@@ -48,7 +48,8 @@ CLAIM = Claim(
     plain="GODEBUG=madvdontneed=1 keeps a container from being OOM-killed.",
     scenarios=("oom_pressure",),
     metrics=("oom_killed", "peak_cgroup", "lazyfree@settle", "rss@hold"),
-    figure=FigureSpec("rss-over-time", "oom_pressure", "oom_pressure_rss"),
+    figure=FigureSpec("breakdown", "oom_pressure", "oom_pressure_rss",
+                      title="oom_pressure: RSS, LazyFree and cgroup usage at the limit, per madvdontneed setting"),
     decide=decide, evidence=evidence, parts=PARTS,
     mechanism=("With madvdontneed=0 the runtime returns memory with MADV_FREE (runtime/mem_linux.go sysUnusedOS): "
                "the pages stay in RSS and cgroup usage as LazyFree, moved to the inactive file LRU (Linux 4.12+, "
