@@ -142,3 +142,13 @@ def test_gcs_and_kills_are_marked_and_the_limit_is_drawn_where_bars_reach_it():
     far = plots.summary_bars(table, "peak_rss", x="x", memory_limit=1024 * MiB)
     assert any(line.get_label() == "memory limit 128 MiB" for line in near.axes[0].get_lines())
     assert not far.legends   # a limit ten times the bars would squash them: left out
+
+
+def test_retention_bars_draw_the_goal_the_verdict_reads():
+    table = pd.DataFrame([{"go_version": "1.21.13", "x": gcs, "hue": "gomemlimit=off", "retained": kept * MiB,
+                           "goal": 141 * MiB, "limit_goal": np.nan} for gcs, kept in (("1", 640), ("2", 141))])
+    fig = plots.retention_bars(table, "gcs", "t")
+    assert sorted(p.get_height() for p in fig.axes[0].patches) == pytest.approx([141, 640])
+    goals = [line for line in fig.axes[0].get_lines() if line.get_label().startswith("retention goal")]
+    assert list(goals[0].get_ydata()) == pytest.approx([141, 141])
+    assert fig.axes[0].get_ylabel() == "heap kept, HeapSys − HeapReleased (MiB)"

@@ -15,7 +15,7 @@ from typing import cast
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness.analyse import derived
+from harness.analyse import derived, release
 from harness.analyse import summary as analysis
 from harness.analyse.claims import FigureSpec, Study, StudyError
 from harness.define.axes import axis_text, order_key
@@ -101,6 +101,23 @@ def _bars(spec: FigureSpec, run: FigureInputs) -> Figure:
     return plots.summary_bars(table, metrics, x=spec.x, hue=hue, title=title, memory_limit=limit)
 
 
+def _retention(spec: FigureSpec, run: FigureInputs) -> Figure:
+    """What the runtime kept after a release against the goal its scavenger works to (C7's reading):
+    per cell, HeapSys − HeapReleased, the retention goal and 95% of GOMEMLIMIT (release.retention)."""
+    c = run.cells_of(spec.scenario)
+    limits = (pd.to_numeric(c["gomemlimit_bytes"], errors="coerce") if "gomemlimit_bytes" in c.columns
+              else pd.Series(float("nan"), index=c.index))
+    rows = []
+    for (_, cell), limit in zip(c.iterrows(), limits.tolist(), strict=True):
+        kept = release.retention(run.data, str(cell["cell_id"]), float("nan") if pd.isna(limit) else float(limit))
+        if kept is None:
+            continue
+        rows.append({"go_version": axis_text(cell.get("go_version", "")), "x": axis_text(cell.get(spec.x, "")),
+                     "hue": f"{spec.hue}={axis_text(cell.get(spec.hue, ''))}" if spec.hue else "",
+                     "retained": kept.retained, "goal": kept.goal, "limit_goal": kept.limit_goal})
+    return plots.retention_bars(pd.DataFrame(rows), spec.x, spec.title or f"{spec.scenario}: retained heap")
+
+
 def _sizes(spec: FigureSpec, run: FigureInputs) -> Figure:
     c = run.cells_of(spec.scenario)
     rows = derived.sizes_table(run.events, c["cell_id"].astype(str))
@@ -124,6 +141,7 @@ FIGURE_KINDS: dict[str, FigureKind] = {k.name: k for k in (
     FigureKind("breakdown", _breakdown, reads=("select", "max_panels", "limit")),
     FigureKind("bars", _bars, needs=("metrics", "x"), reads=("metrics", "x", "hue")),
     FigureKind("sizes", _sizes, reads=("hue", "markers")),
+    FigureKind("retention", _retention, needs=("x",), reads=("x", "hue")),
 )}
 
 

@@ -337,6 +337,42 @@ def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: 
 LIMIT_SHOWN = 0.4
 
 
+def retention_bars(table: pd.DataFrame, x: str, title: str) -> Figure:
+    """One panel per Go version: bars of the heap the runtime kept (HeapSys − HeapReleased, median over
+    repeats) per x value and hue, each with its retention goal and, where a limit was set, 95% of
+    it drawn as marks across the bar."""
+    versions = sorted(set(table["go_version"]), key=lambda v: order_key("go", v)) if len(table) else [""]
+    ncols = min(len(versions), 3)
+    fig, axes = plt.subplots(1, ncols, figsize=(WIDTH_IN, 3.6), squeeze=False, sharey=True)
+    for k, go in enumerate(versions[:ncols]):
+        ax = axes[0][k]
+        sub = table[table["go_version"] == go] if len(table) else table
+        if sub.empty:
+            _empty(fig, ax, "retained heap readings")
+            continue
+        pooled = sub.groupby(["x", "hue"], sort=False).median(numeric_only=True).reset_index()
+        xs = list(dict.fromkeys(pooled["x"]))
+        hues = list(dict.fromkeys(pooled["hue"]))
+        width = 0.8 / max(len(hues), 1)
+        for j, h in enumerate(hues):
+            part = pooled[pooled["hue"] == h].set_index("x").reindex(xs)
+            pos = np.array([i + (j - (len(hues) - 1) / 2) * width for i in range(len(xs))])
+            ax.bar(pos, part["retained"].fillna(0) / MiB, width=width, label=h or "retained")
+            ax.plot(pos, part["goal"] / MiB, "_", color="black", markersize=18, markeredgewidth=2,
+                    label="retention goal: 1.1 × heap in use × goal ratio")
+            ax.plot(pos, part["limit_goal"] / MiB, "_", color="tab:red", markersize=18, markeredgewidth=2,
+                    label="95% of GOMEMLIMIT")
+        ax.set_xticks(range(len(xs)))
+        ax.set_xticklabels(xs)
+        ax.set_xlabel(x)
+        ax.set_title(f"Go {go}", fontsize=9)
+    axes[0][0].set_ylabel("heap kept, HeapSys − HeapReleased (MiB)")
+    fig.suptitle(title)
+    _tight(fig)
+    _figure_legend(fig)
+    return fig
+
+
 def sizes_throughput(sizes: pd.DataFrame, title: str, hue: str,
                      markers: tuple[tuple[float, str], ...] = ()) -> Figure:
     """Throughput per allocation size (log x), one line per value of the `hue` column, the `markers`

@@ -141,9 +141,8 @@ CLAIM = Claim(
     plain="Memory goes back once free memory passes a share of the heap, or after a few GCs.",
     scenarios=("release_threshold", "idle_scavenger"),
     metrics=("rss@idle", "heap_goal@idle", "gc_cycles"),
-    figure=FigureSpec("bars", "release_threshold", "release_threshold_retained", metrics=("rss@idle", "heap_goal@idle"),
-                      x="gcs", hue="gomemlimit",
-                      title="release_threshold: retained RSS and heap goal after the idle window"),
+    figure=FigureSpec("retention", "release_threshold", "release_threshold_retained", x="gcs", hue="gomemlimit",
+                      title="release_threshold: heap kept after the idle window against the scavenger's goals"),
     version_metric="rss@idle",
     decide=decide, evidence=evidence, parts=PARTS,
     mechanism=("runtime/mgcscavenge.go gcPaceScavenger: the background scavenger keeps heapInUse + heapFree at "
