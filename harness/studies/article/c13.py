@@ -18,6 +18,7 @@ from harness.analyse.claims.common import (
     axis,
     col,
     decision,
+    go_before,
     judged,
     mib,
     ratio2,
@@ -77,6 +78,7 @@ def decide(t: pd.DataFrame, derived) -> Decision:
         sys_ = derived.run.series(cid, "runtime", "heap_sys")
         cells.append({"cell": cid, "gcs": axis(large, "release-gcs").get(cid, "unset"), "r": r, "outcome": outcome,
                       "per_goal": _churn_per_goal(derived, cid),
+                      "go": str(large.loc[cid, "go_version"]) if "go_version" in large.columns else "",
                       "heap_sys": float(sys_.iloc[-1]) if len(sys_) else math.nan,
                       "heap_sys_max": float(sys_.max()) if len(sys_) else math.nan})
     frag = []
@@ -113,10 +115,12 @@ def _large_text(c: dict) -> str:
     if c["outcome"] == "returned":
         if math.isnan(r.waited_at):
             return f"{head}; within it {r.within_s:.0f} s after the drop, returned by the scavenger after {r.by}"
+        why = ("the dense-chunk rule (a chunk freed in one GC cycle is scavenged only after a later one, "
+               "scavChunkData.shouldScavenge, Go 1.21+)" if not go_before(c["go"], (1, 21))
+               else "the scavenger's pacing (runtime/mgcscavenge.go gcPaceScavenger)")
         return (f"{head}; RSS was still {mib(r.waited_at)} ({r.waited_at / r.bound:.1f}× the bound) just before "
-                f"{r.by}: kept resident that long by the dense-chunk rule (a chunk freed in one GC cycle is "
-                f"scavenged only after a later one, scavChunkData.shouldScavenge, Go 1.21+), not by fragmentation; "
-                f"after it the scavenger brought RSS within the bound ({r.within_s:.0f} s after the drop)")
+                f"{r.by}: kept resident that long by {why}, not by fragmentation; after it the scavenger brought "
+                f"RSS within the bound ({r.within_s:.0f} s after the drop)")
     tail = {"kept": f"; still above it after {r.gcs_after} GCs{' incl. the periodic one' if r.periodic else ''}",
             "returning": "; still being returned when the window ended (heap released rising)",
             "waiting": (f"; only {r.gcs_after} GC{'' if r.gcs_after == 1 else 's'} after the drop, so nothing could "
