@@ -27,7 +27,8 @@ from harness.analyse.claims.common import (
 from harness.analyse.claims.study import Claim, FigureSpec
 
 # One part per number of GCs at the drop (the release-gcs axis): kept resident after them, or not.
-PARTS = ("large-object memory kept resident after one GC", "large-object memory kept resident after two GCs")
+PARTS = ("large-object memory stays resident past later GCs (dropped with one GC)",
+         "large-object memory stays resident past later GCs (dropped with two GCs)")
 PART_OF_GCS = {"1": PARTS[0], "2": PARTS[1]}
 # At the end of the window, RSS counts as still being returned (not kept) when heap_released
 # rose by at least this much over its last STILL_WINDOW_S seconds: the scavenger is working.
