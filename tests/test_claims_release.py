@@ -279,8 +279,10 @@ def test_c7_both_needed_on_go_1_21():
                  "141.4 MiB (1.00×): the scavenger after GC 3 (runtime.GC() at 0.0 s)"),
                  ("after 1 GC it kept 640.0 MiB of heap (HeapSys − HeapReleased) against its retention goal 140.9 MiB "
                  "(4.54×): nothing within the 15 s window"),
-                 ("With GOMEMLIMIT 300 MiB and 1 GC: kept 128.0 MiB (within 95% of the limit, 285 MiB): the "
-                 "allocation-time scavenger (512 MiB of eager work"),
+                 "With GOMEMLIMIT 300 MiB and 1 GC: kept 128.0 MiB, within 95% of the limit (285 MiB) — though in "
+                 "this Go the scavenger's memory-limit goal was effectively 95× the limit, not 95%",
+                 "golang/go#62449, fixed in Go 1.22), so the limit did not drive the background scavenger: the "
+                 "allocation-time scavenger (512 MiB of eager work",
                  "Both are needed, not either"):
         assert text in row.evidence, (text, row.evidence)
 
@@ -291,11 +293,14 @@ def test_c7_the_share_alone_on_go_1_19():
     assert "after 1 GC it kept 141.0 MiB" in row.evidence and "The share decides" in row.evidence
 
 
-def test_c7_refuted_when_neither_explains_it():
+def test_c7_each_part_can_fail():
     row = verdict("C7", c7_cells(NEW, 3.0, two_kept=300, one_kept=300))
-    assert row.verdict == "refuted", row.evidence
+    assert row.verdict == "partly", row.evidence
     assert "kept 428.0 MiB of heap (HeapSys − HeapReleased) against its retention goal 141.4 MiB (3.03×)" \
         in row.evidence
+    assert "released down to a share of the heap (the retention goal) did not hold" in row.evidence
+    row = verdict("C7", c7_cells(NEW, None, two_kept=300))
+    assert row.verdict == "refuted", row.evidence
 
 
 def test_c7_cites_the_long_window():
@@ -310,15 +315,17 @@ def test_c10_names_what_closed_the_gap_across_the_periodic_gc():
     cells = [spike("ar", scenario="alloc_release", window=3.0),
              spike("long", back_at=122.0, periodic_at=120.0)]
     row = verdict("C10", cells)
-    assert row.verdict == "supported", row.evidence
-    assert "the live heap (HeapAlloc, what inuse_space counts) was 0 MiB while VmRSS was 1029 MiB" in row.evidence
+    assert row.verdict == "inconclusive", row.evidence   # nothing here shows what the OS sees beside RSS
+    assert "the live heap (HeapAlloc) was 0 MiB while VmRSS was 1029 MiB" in row.evidence
     assert ("Released by one GC, then a 140 s idle window: the gap closed only when the runtime returned the pages "
             "(122 s): the periodic GC 3 at 120 s") in row.evidence
 
 
-def test_c10_refuted_when_the_live_heap_tracks_rss():
-    cells = [spike("ar", scenario="alloc_release", window=3.0, live=1000, size=24)]
-    assert verdict("C10", cells).verdict == "refuted"
+def test_c10_the_heap_gap_is_no_part():
+    """HeapAlloc below RSS right after runtime.GC() holds on every Go version: it decides nothing."""
+    for live in (0, 1000):
+        cells = [spike("ar", scenario="alloc_release", window=3.0, live=live, size=24)]
+        assert verdict("C10", cells).verdict == "inconclusive"
 
 
 def test_c2_says_what_returned_the_touched_slice():
@@ -326,9 +333,9 @@ def test_c2_says_what_returned_the_touched_slice():
              spike("u", scenario="alloc_release", window=3.0, freeos=True, back_at=0.02, drop_s=0.01, touch=False),
              spike("n", scenario="alloc_release", window=3.0)]
     row = verdict("C2", cells)
-    assert row.verdict == "partly", row.evidence
+    assert row.verdict == "supported", row.evidence
     assert "Returned by debug.FreeOSMemory at 0.0 s: RSS below half after 0.0 s." in row.evidence
-    assert "never made RSS rise" in row.evidence
+    assert "Note: the snippet as written never made RSS rise" in row.evidence
     assert "Without FreeOSMemory, after the same GC: nothing within the 3.0 s window" in row.evidence
 
 

@@ -1,3 +1,5 @@
+import json
+
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -51,7 +53,7 @@ def test_memory_breakdown_draws_rss_heap_and_lazyfree(run):
     fig = plots.memory_breakdown(split_by_cell(samples, events), cells.head(1), "gap")
     labels = {line.get_label() for line in fig.axes[0].get_lines()}
     assert {"VmRSS", "heap in use", "heap released", "LazyFree"} <= labels
-    assert fig.axes[0].get_ylabel() == "MiB"
+    assert fig.axes[0].get_ylabel() == "memory (MiB)"
 
 
 def test_summary_bars_bars_and_error_bars(run):
@@ -74,7 +76,9 @@ def test_summary_bars_with_hue_has_legend(run):
     summary = analysis.summarize(cells, samples, events)
     table = analysis.by_config(summary, cells, ["peak_rss"])
     fig = plots.summary_bars(table, "peak_rss", x="freeos", hue="touch")
-    assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {"touch=true", "touch=false"}
+    # One legend for the figure, below the panels: outside the data.
+    assert fig.axes[0].get_legend() is None
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"touch=true", "touch=false"}
     assert len(fig.axes[0].patches) == 4
 
 
@@ -103,8 +107,8 @@ def test_phase_names_do_not_overprint_when_phases_are_milliseconds_apart():
     samples = pd.DataFrame([("c", t, "proc", "vm_rss", 1.0) for t in (0.0, 140.0)], columns=analysis.SAMPLE_COLUMNS)
     cells = pd.DataFrame([{"cell_id": "c", "scenario": "s"}])
     fig = plots.rss_over_time(split_by_cell(samples, events), cells, "t")
-    named = [t.get_text().strip() for t in fig.axes[0].texts]
-    assert named == ["baseline", "idle"]
+    named = sorted(t.get_text().strip() for t in fig.axes[0].texts)
+    assert named == ["idle", "release"]   # of the cluster at 0-0.5 s the last is named: the phase then on
     assert len(fig.axes[0].get_lines()) >= 5 + 1   # every boundary still drawn, plus the RSS line
 
 
@@ -118,4 +122,33 @@ def test_summary_bars_keep_configurations_apart_when_another_axis_varies():
     fig = plots.summary_bars(table, "gc_cycles", x="freeos")
     heights = sorted(p.get_height() for p in fig.axes[0].patches)
     assert heights == pytest.approx([1.0, 2.0, 3.0, 4.0])
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["gogc=50", "gogc=300"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["gogc=50", "gogc=300"]
+
+
+def test_gcs_and_kills_are_marked_and_the_limit_is_drawn_where_bars_reach_it():
+    events = pd.DataFrame([("c", 1.0, "phase", "run", np.nan, ""),
+                           ("c", 2.0, "gc", "gc1", 1.0, json.dumps({"forced": True})),
+                           ("c", 3.0, "gc", "gc2", 1.0, json.dumps({"forced": False}))],
+                          columns=analysis.EVENT_COLUMNS)
+    samples = pd.DataFrame([("c", t, "proc", "vm_rss", 100.0 * MiB) for t in (0.0, 4.0)],
+                           columns=analysis.SAMPLE_COLUMNS)
+    cells = pd.DataFrame([{"cell_id": "c", "scenario": "s", "oom_killed": True}])
+    fig = plots.rss_over_time(split_by_cell(samples, events), cells, "t", memory_limit=128 * MiB)
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"forced GC (gctrace)", "GC, not forced (gctrace)", "OOM kill", "memory limit 128 MiB"} <= labels
+    table = pd.DataFrame({"x": ["a"], "config": ["x=a"], "peak_rss_median": [100.0 * MiB],
+                          "peak_rss_min": [100.0 * MiB], "peak_rss_max": [100.0 * MiB]})
+    near = plots.summary_bars(table, "peak_rss", x="x", memory_limit=128 * MiB)
+    far = plots.summary_bars(table, "peak_rss", x="x", memory_limit=1024 * MiB)
+    assert any(line.get_label() == "memory limit 128 MiB" for line in near.axes[0].get_lines())
+    assert not far.legends   # a limit ten times the bars would squash them: left out
+
+
+def test_retention_bars_draw_the_goal_the_verdict_reads():
+    table = pd.DataFrame([{"go_version": "1.21.13", "x": gcs, "hue": "gomemlimit=off", "retained": kept * MiB,
+                           "goal": 141 * MiB, "limit_goal": np.nan} for gcs, kept in (("1", 640), ("2", 141))])
+    fig = plots.retention_bars(table, "gcs", "t")
+    assert sorted(p.get_height() for p in fig.axes[0].patches) == pytest.approx([141, 640])
+    goals = [line for line in fig.axes[0].get_lines() if line.get_label().startswith("retention goal")]
+    assert list(goals[0].get_ydata()) == pytest.approx([141, 141])
+    assert fig.axes[0].get_ylabel() == "heap kept, HeapSys − HeapReleased (MiB)"

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness.analyse import derived
+from harness.analyse import derived, release
 from harness.analyse import summary as analysis
 from harness.analyse.claims import FigureSpec, Study, StudyError
-from harness.define.axes import axis_text
-from harness.define.metrics import PHASE_METRICS, SERIES, series_unit
+from harness.define.axes import axis_text, order_key
+from harness.define.metrics import PHASE_METRICS, SERIES, Source, series_unit
 from harness.present import plots
 
 
@@ -64,10 +65,16 @@ def series_name(key: tuple[str, str]) -> str:
 
 def _rss_over_time(spec: FigureSpec, run: FigureInputs) -> Figure:
     c = run.cells_of(spec.scenario)
-    source, metric = spec.series
+    if spec.also:
+        # Several scenarios in one figure: one panel per configuration, in Go version order.
+        c = pd.concat([c] + [run.cells_of(s) for s in spec.also], ignore_index=True)
+        if "go_version" in c.columns:
+            c = c.iloc[sorted(range(len(c)), key=lambda i: order_key("go", axis_text(c["go_version"].iloc[i])))]
+            c = c.reset_index(drop=True)
+    source, metric = cast(tuple[Source, str], spec.series)   # checked against SERIES when the study is built
     name = series_name(spec.series)
     return plots.rss_over_time(run.data, c, spec.title or f"{spec.scenario}: {name} over time",
-                               memory_limit=memory_limit(c), source=source, metric=metric,
+                               memory_limit=memory_limit(c) if spec.limit else None, source=source, metric=metric,
                                ylabel=f"{name} ({series_unit(source, metric).plot_label})",
                                max_panels=spec.max_panels or 6, overlay=spec.overlay or None)
 
@@ -77,7 +84,8 @@ def _breakdown(spec: FigureSpec, run: FigureInputs) -> Figure:
     if "repeat" in c.columns and (c["repeat"].map(axis_text) == "0").any():
         c = c[c["repeat"].map(axis_text) == "0"]   # one repeat per configuration: the panels stay readable
     return plots.memory_breakdown(run.data, c, spec.title or f"{spec.scenario}: where the memory is",
-                                  memory_limit=memory_limit(c), max_panels=spec.max_panels or 4)
+                                  memory_limit=memory_limit(c) if spec.limit else None,
+                                  max_panels=spec.max_panels or 4)
 
 
 def _bars(spec: FigureSpec, run: FigureInputs) -> Figure:
@@ -86,7 +94,28 @@ def _bars(spec: FigureSpec, run: FigureInputs) -> Figure:
     table = analysis.by_config(run.summary, c, metrics) if len(c) else pd.DataFrame()
     hue = spec.hue if spec.hue and spec.hue in table.columns and table[spec.hue].nunique() > 1 else (
         "go_version" if "go_version" in table.columns and table["go_version"].nunique() > 1 else None)
-    return plots.summary_bars(table, metrics, x=spec.x, hue=hue, title=spec.title or f"{spec.scenario}: by {spec.x}")
+    limit = memory_limit(c)
+    title = spec.title or f"{spec.scenario}: by {spec.x}"
+    if limit:
+        title += f" (container limit {plots.mib_text(limit)})"
+    return plots.summary_bars(table, metrics, x=spec.x, hue=hue, title=title, memory_limit=limit)
+
+
+def _retention(spec: FigureSpec, run: FigureInputs) -> Figure:
+    """What the runtime kept after a release against the goal its scavenger works to (C7's reading):
+    per cell, HeapSys − HeapReleased, the retention goal and 95% of GOMEMLIMIT (release.retention)."""
+    c = run.cells_of(spec.scenario)
+    limits = (pd.to_numeric(c["gomemlimit_bytes"], errors="coerce") if "gomemlimit_bytes" in c.columns
+              else pd.Series(float("nan"), index=c.index))
+    rows = []
+    for (_, cell), limit in zip(c.iterrows(), limits.tolist(), strict=True):
+        kept = release.retention(run.data, str(cell["cell_id"]), float("nan") if pd.isna(limit) else float(limit))
+        if kept is None:
+            continue
+        rows.append({"go_version": axis_text(cell.get("go_version", "")), "x": axis_text(cell.get(spec.x, "")),
+                     "hue": f"{spec.hue}={axis_text(cell.get(spec.hue, ''))}" if spec.hue else "",
+                     "retained": kept.retained, "goal": kept.goal, "limit_goal": kept.limit_goal})
+    return plots.retention_bars(pd.DataFrame(rows), spec.x, spec.title or f"{spec.scenario}: retained heap")
 
 
 def _sizes(spec: FigureSpec, run: FigureInputs) -> Figure:
@@ -108,10 +137,11 @@ class FigureKind:
 
 
 FIGURE_KINDS: dict[str, FigureKind] = {k.name: k for k in (
-    FigureKind("rss-over-time", _rss_over_time, reads=("series", "overlay", "max_panels")),
-    FigureKind("breakdown", _breakdown, reads=("select", "max_panels")),
+    FigureKind("rss-over-time", _rss_over_time, reads=("series", "overlay", "max_panels", "also", "limit")),
+    FigureKind("breakdown", _breakdown, reads=("select", "max_panels", "limit")),
     FigureKind("bars", _bars, needs=("metrics", "x"), reads=("metrics", "x", "hue")),
     FigureKind("sizes", _sizes, reads=("hue", "markers")),
+    FigureKind("retention", _retention, needs=("x",), reads=("x", "hue")),
 )}
 
 

@@ -88,23 +88,76 @@ def _labels(cells: pd.DataFrame) -> dict[str, str]:
 
 
 def _phase_lines(ax, data: RunData, cell_id: str, label: bool = True) -> None:
+    """Phase boundaries as dotted lines, named. Call once the panel's x range is final (after every
+    panel sharing it is drawn): names closer than a 25th of it would print on top of each other, so
+    of a cluster of boundaries the last is named (the phase the window is then in)."""
     phases = data.phases_of(cell_id)
-    ends = [t for _, start, end in phases for t in (start, end) if not np.isnan(t)]
-    # Phases a few milliseconds long would print their names on top of each other: name a
-    # boundary only where it stands clear of the last named one.
-    min_gap = 0.03 * (max(ends) - min(ends)) if ends else 0.0
-    last_named = -np.inf
-    for name, start, _ in phases:
+    lo, hi = ax.get_xlim()
+    min_gap = (hi - lo) / 25
+    next_named = np.inf
+    for name, start, _ in reversed(phases):
         ax.axvline(start, color="0.6", linestyle=":", linewidth=0.8)
-        if label and start - last_named >= min_gap:
+        if label and next_named - start >= min_gap:
             ax.text(start, 1.0, f" {name}", transform=ax.get_xaxis_transform(), rotation=90,
                     va="top", ha="left", fontsize=7, color="0.35")
-            last_named = start
+            next_named = start
+
+
+def _gc_marks(ax, data: RunData, cell_id: str) -> None:
+    """The cell's GCs from its gctrace lines: a forced one (runtime.GC, FreeOSMemory) as a line, the
+    others (heap goal, periodic) as ticks along the bottom; nothing without gctrace."""
+    gcs = data.events(cell_id, "gc")
+    if gcs.empty:
+        return
+    forced = np.array([bool(json.loads(d).get("forced")) if isinstance(d, str) and d.startswith("{") else False
+                       for d in gcs["detail"]])
+    t = gcs["t_s"].astype(float).to_numpy()
+    for i, at in enumerate(t[forced]):
+        ax.axvline(at, color="tab:purple", linestyle="-", linewidth=0.9, alpha=0.7,
+                   label="forced GC (gctrace)" if i == 0 else None)
+    if (~forced).any():
+        ax.plot(t[~forced], np.full((~forced).sum(), 0.02), "|", color="tab:green", markersize=9,
+                transform=ax.get_xaxis_transform(), label="GC, not forced (gctrace)")
+
+
+def _kill_mark(ax, s: pd.Series, scale: float) -> None:
+    """The last reading of an OOM-killed cell's series, marked."""
+    if len(s):
+        ax.plot([s.index[-1]], [s.iloc[-1] / scale], "X", color="tab:red", markersize=9, label="OOM kill")
+
+
+def _killed(cell: pd.Series) -> bool:
+    return axis_text(cell.get("oom_killed", False)).lower() in ("true", "1", "1.0")
+
+
+def _figure_legend(fig: Figure) -> None:
+    """One legend for the figure, below the panels (outside the data), each label once; run after
+    _tight, it lifts the panels to make room."""
+    seen: dict[str, Any] = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label and not label.startswith("_"):
+                seen.setdefault(label, handle)
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
+    if not seen:
+        return
+    ncol = min(len(seen), 4)
+    rows = -(-len(seen) // ncol)
+    room = (0.2 * rows + 0.1) / fig.get_figheight()
+    fig.subplots_adjust(bottom=fig.subplotpars.bottom + room)
+    fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=ncol, frameon=False,
+               bbox_to_anchor=(0.5, 0.0), fontsize=7)
+
+
+def mib_text(value: float) -> str:
+    return f"{value / MiB:.0f} MiB"
 
 
 def _limit_line(ax, memory_limit) -> None:
     if memory_limit and memory_limit == memory_limit:
-        ax.axhline(memory_limit / MiB, color="tab:red", linestyle="--", linewidth=1.0,
+        ax.axhline(memory_limit / MiB, color="black", linestyle="--", linewidth=1.0,
                    label=f"memory limit {memory_limit / MiB:.0f} MiB")
 
 
@@ -130,6 +183,7 @@ def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
     nrows = (len(groups) + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH_IN, 2.6 * nrows + 0.6), squeeze=False,
                              sharex=True, sharey=True)
+    phased: list[tuple[Any, str]] = []
     for i, group in enumerate(groups):
         ax = axes[i // ncols][i % ncols]
         members = cells[labels == group] if len(cells) else cells
@@ -143,22 +197,30 @@ def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
             if overlay:
                 label = f"{overlay}={axis_display(overlay, cell[overlay])}" + (f", r{rep}" if rep != "0" else "")
             ax.plot(s.index, s.to_numpy() / scale, label=label)
+            if _killed(cell):
+                _kill_mark(ax, s, scale)
             drawn = True
         if len(members):
-            _phase_lines(ax, data, str(members.iloc[0]["cell_id"]))
+            phased.append((ax, str(members.iloc[0]["cell_id"])))
+            _gc_marks(ax, data, str(members.iloc[0]["cell_id"]))
         _limit_line(ax, memory_limit)
         ax.set_title(group, fontsize=9)
         ax.set_ylabel(ylabel)
         if not drawn:
             _empty(fig, ax, metric)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper right")
     for j in range(len(groups), nrows * ncols):
         axes[j // ncols][j % ncols].set_visible(False)
+    for ax, cell_id in phased:
+        _phase_lines(ax, data, cell_id)
     for ax in axes[-1]:
         ax.set_xlabel("time since start (s)")
+    for i in range(len(groups), nrows * ncols):   # the panel above an empty slot shows its x axis
+        if i >= ncols:
+            axes[i // ncols - 1][i % ncols].set_xlabel("time since start (s)")
+            axes[i // ncols - 1][i % ncols].xaxis.set_tick_params(labelbottom=True)
     fig.suptitle(title)
     _tight(fig)
+    _figure_legend(fig)
     return fig
 
 
@@ -185,6 +247,7 @@ def memory_breakdown(data: RunData, cells: pd.DataFrame, title: str,
     labels = _labels(cells)
     n = max(len(cells), 1)
     fig, axes = plt.subplots(n, 1, figsize=(WIDTH_IN, 2.8 * n + 0.6), squeeze=False, sharex=True)
+    phased: list[tuple[Any, str]] = []
     for i in range(n):
         ax = axes[i][0]
         if i >= len(cells):
@@ -201,23 +264,28 @@ def memory_breakdown(data: RunData, cells: pd.DataFrame, title: str,
         for label, s in (gctrace_heap(data, cell_id) if gctrace else {}).items():
             if not s.empty:
                 ax.plot(s.index, s.to_numpy() / MiB, ":", label=label, drawstyle="steps-post")
-        _phase_lines(ax, data, cell_id)
+        if _killed(cells.iloc[i]):
+            _kill_mark(ax, data.series(cell_id, "proc", "vm_rss"), MiB)
+        phased.append((ax, cell_id))
+        _gc_marks(ax, data, cell_id)
         _limit_line(ax, memory_limit)
         ax.set_title(labels.get(cell_id, cell_id), fontsize=9)
-        ax.set_ylabel("MiB")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper right", ncol=2)
-        else:
+        ax.set_ylabel("memory (MiB)")
+        if not ax.get_legend_handles_labels()[0]:
             _empty(fig, ax, "memory samples")
+    for ax, cell_id in phased:
+        _phase_lines(ax, data, cell_id)
     axes[-1][0].set_xlabel("time since start (s)")
     fig.suptitle(title)
     _tight(fig)
+    _figure_legend(fig)
     return fig
 
 
 def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: str | None = None,
-                 title: str = "", order: list[str] | None = None) -> Figure:
-    """Bars of `<metric>_median` per x (grouped by hue) with min–max whiskers; one panel per metric."""
+                 title: str = "", order: list[str] | None = None, memory_limit: float | None = None) -> Figure:
+    """Bars of `<metric>_median` per x (grouped by hue) with min–max whiskers; one panel per metric;
+    the memory limit drawn on a panel in bytes whose bars reach at least LIMIT_SHOWN of it."""
     metrics = [metric] if isinstance(metric, str) else list(metric)
     ncols = min(len(metrics), 2)
     nrows = (len(metrics) + ncols - 1) // ncols
@@ -251,15 +319,57 @@ def summary_bars(by_config: pd.DataFrame, metric: str | list[str], x: str, hue: 
                        label=h or None)
             ax.set_xticks(range(len(xs)))
             ax.set_xticklabels([axis_display(x, v) for v in xs])
-            if any(hues):
-                ax.legend(fontsize=7)
+            top = pd.to_numeric(data[f"{m}_max"], errors="coerce").max()
+            if unit.name == "bytes" and memory_limit and top >= LIMIT_SHOWN * memory_limit:
+                _limit_line(ax, memory_limit)
         ax.set_xlabel(x)
         ax.set_ylabel(f"{m} ({unit.plot_label})")
         ax.set_title(m)
     for j in range(len(metrics), nrows * ncols):
         axes[j // ncols][j % ncols].set_visible(False)
-    fig.suptitle(title or ", ".join(metrics) + f" by {x}")
+    fig.suptitle((title or ", ".join(metrics) + f" by {x}") + "\nbars: median over repeats; whiskers: min–max")
     _tight(fig)
+    _figure_legend(fig)
+    return fig
+
+
+# A memory limit far above every bar would squash them: drawn only where the bars reach this share of it.
+LIMIT_SHOWN = 0.4
+
+
+def retention_bars(table: pd.DataFrame, x: str, title: str) -> Figure:
+    """One panel per Go version: bars of the heap the runtime kept (HeapSys − HeapReleased, median over
+    repeats) per x value and hue, each with its retention goal and, where a limit was set, 95% of
+    it drawn as marks across the bar."""
+    versions = sorted(set(table["go_version"]), key=lambda v: order_key("go", v)) if len(table) else [""]
+    ncols = min(len(versions), 3)
+    fig, axes = plt.subplots(1, ncols, figsize=(WIDTH_IN, 3.6), squeeze=False, sharey=True)
+    for k, go in enumerate(versions[:ncols]):
+        ax = axes[0][k]
+        sub = table[table["go_version"] == go] if len(table) else table
+        if sub.empty:
+            _empty(fig, ax, "retained heap readings")
+            continue
+        pooled = sub.groupby(["x", "hue"], sort=False).median(numeric_only=True).reset_index()
+        xs = list(dict.fromkeys(pooled["x"]))
+        hues = list(dict.fromkeys(pooled["hue"]))
+        width = 0.8 / max(len(hues), 1)
+        for j, h in enumerate(hues):
+            part = pooled[pooled["hue"] == h].set_index("x").reindex(xs)
+            pos = np.array([i + (j - (len(hues) - 1) / 2) * width for i in range(len(xs))])
+            ax.bar(pos, part["retained"].fillna(0) / MiB, width=width, label=h or "retained")
+            ax.plot(pos, part["goal"] / MiB, "_", color="black", markersize=18, markeredgewidth=2,
+                    label="retention goal: 1.1 × heap in use × goal ratio")
+            ax.plot(pos, part["limit_goal"] / MiB, "_", color="tab:red", markersize=18, markeredgewidth=2,
+                    label="95% of GOMEMLIMIT")
+        ax.set_xticks(range(len(xs)))
+        ax.set_xticklabels(xs)
+        ax.set_xlabel(x)
+        ax.set_title(f"Go {go}", fontsize=9)
+    axes[0][0].set_ylabel("heap kept, HeapSys − HeapReleased (MiB)")
+    fig.suptitle(title)
+    _tight(fig)
+    _figure_legend(fig)
     return fig
 
 

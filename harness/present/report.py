@@ -326,7 +326,11 @@ def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, study: Study, figur
               Block("p", "Which number to trust depends on the question: what the kernel would kill for "
                          "(cgroup usage at the limit), what a dashboard shows (working set), what the process "
                          "holds (RSS), or what the Go heap holds (the runtime's views). Each column is the value "
-                         "at the end of the phase, median over repeats."),
+                         "at the end of the phase, median over repeats. Lazily freed (MADV_FREE) pages stay in RSS "
+                         "and cgroup usage but vanish from the working set: since Linux 4.12 the kernel moves them "
+                         "to the inactive file list (mm/swap.c lru_lazyfree_fn), which usage − inactive_file leaves "
+                         "out. The docker stats and kubectl top columns are computed from the cgroup's files with "
+                         "those tools' formulas, not read from Docker's stats API or the metrics server."),
               Block("list", [f"{v.name}: {v.formula}" for v in TOOL_VIEWS]),
               Block("table", shown)]
     if TOOL_VIEWS_FIGURE in figures:
@@ -349,8 +353,27 @@ def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
              "No swap" if not swap else f"Swap of {swap} bytes on the host",
              "; every container's memory+swap limit equals its memory limit, so no page leaves RAM.",
              f"Backends: {', '.join(backends) or 'none'}; throughput and CPU figures come from a shared "
-             "machine and are compared only within their spread over repeats."]
+             "machine: a difference counts only beyond the noise the run measured (half the widest range between "
+             "repeats, a placebo setting's difference, at least 5%)."]
     items[2:4] = [items[2] + items[3]]
+    thp = manifest.get("thp")
+    items.append(f"Transparent huge pages: {thp if isinstance(thp, str) and thp else 'not recorded'} only. With "
+                 "`madvise` the kernel backs with 2 MiB pages only what a program asks for (MADV_HUGEPAGE); under "
+                 "`always` it may back the heap with huge pages, which changes what RSS shows after a release, so "
+                 "verdicts on RSS after release hold for this mode.")
+    arch = str(host.get("arch", ""))
+    page = "4 KiB" if arch in ("x86_64", "amd64") else "not recorded"
+    items.append(f"Page size {page} ({arch or 'arch not recorded'}): RSS, LazyFree and every release are counted "
+                 "in these pages; on 64 KiB-page kernels (some arm64, ppc64le) the runtime's 8 KiB pages are smaller "
+                 "than the OS's and what is returned rounds differently.")
+    items.append(f"{host.get('cpus', '?')} CPUs, so GOMAXPROCS {host.get('cpus', '?')}: the GC CPU limiter's "
+                 "bucket holds one CPU-second per P and the background mark worker takes 25% of the Ps "
+                 "(runtime/mgclimit.go, mgcpacer.go), so when the limiter engages, and the GC CPU and throughput "
+                 "numbers, are for this many Ps.")
+    items.append("Kernel dependence of the MADV_FREE verdicts (lazily freed pages, their reclaim and what the "
+                 "working set leaves out): MADV_FREE exists since Linux 4.5, and lazily freed pages sit on the "
+                 "inactive file list, reclaimable without swap, only since 4.12 (mm/swap.c lru_lazyfree_fn); "
+                 "before that, with no swap, they are not reclaimed ahead of an OOM kill.")
     return items
 
 

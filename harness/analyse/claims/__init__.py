@@ -22,6 +22,7 @@ from harness.analyse.claims.common import (
     col,
     combine,
     compare,
+    parts_line,
     pct,
     span,
 )
@@ -31,7 +32,8 @@ from harness.define.axes import axis_text, order_key
 from harness.store.rundir import Run
 
 __all__ = ["USABLE_STATUSES", "VERDICTS", "Claim", "Decision", "Derived", "FigureSpec", "Inputs", "NotTested",
-           "Study", "StudyError", "Verdict", "axis", "col", "combine", "compare", "evaluate", "evaluate_claim",
+           "Study", "StudyError", "Verdict", "axis", "col", "combine", "compare", "decisions", "evaluate",
+           "evaluate_claim",
            "evaluate_inputs", "pct", "span"]
 
 COLUMNS = ["claim", "go_version", "verdict", "evidence", "figure"]
@@ -48,6 +50,24 @@ class Verdict:
 
 def evaluate_claim(claim: Claim, inputs: Inputs) -> list[Verdict]:
     """Verdict rows for one claim: one per Go version among its scenarios' cells."""
+    figure = claim.figure.path if claim.figure is not None else ""
+    out = []
+    for go, decided in decisions(claim, inputs):
+        if isinstance(decided, Verdict):
+            out.append(decided)
+            continue
+        unknown = sorted(set(decided.parts) - set(claim.parts))
+        if unknown:
+            raise StudyError([f"claim {claim.id}: decide returned parts it does not declare: {', '.join(unknown)} "
+                              f"(declared: {', '.join(claim.parts)})"])
+        text = " ".join(t for t in (claim.evidence(decided), parts_line(decided)) if t)
+        out.append(Verdict(claim.id, go, decided.verdict, text, figure))
+    return out
+
+
+def decisions(claim: Claim, inputs: Inputs) -> list[tuple[str, Decision | Verdict]]:
+    """Per Go version among a claim's cells: its decision, or the verdict row given without deciding
+    (not run, not applicable, no usable cell)."""
     claim_id = claim.id
     figure = claim.figure.path if claim.figure is not None else ""
     table = inputs.table()
@@ -57,25 +77,24 @@ def evaluate_claim(claim: Claim, inputs: Inputs) -> list[Verdict]:
     primary = table[table["scenario"] == claim.scenarios[0]]
     ran_in = primary if not primary.empty else table
     if ran_in.empty:
-        return [Verdict(claim_id, "", "not-tested", "not run", "")]
+        return [("", Verdict(claim_id, "", "not-tested", "not run", ""))]
     versions = sorted(set(ran_in["go_version"].map(axis_text)) if "go_version" in ran_in.columns else {""},
                       key=lambda v: order_key("go", v))
-    out = []
+    out: list[tuple[str, Decision | Verdict]] = []
     for go in versions:
         rows = table[table["go_version"].map(axis_text) == go] if "go_version" in table.columns else table
         why_not = claim.not_applicable(go) if claim.not_applicable else None
         if why_not:
-            out.append(Verdict(claim_id, go, "not-applicable", why_not, figure))
+            out.append((go, Verdict(claim_id, go, "not-applicable", why_not, figure)))
             continue
         status = rows["status"].astype(str) if "status" in rows.columns else pd.Series("ok", index=rows.index)
         usable = rows[status.isin(USABLE_STATUSES)]
         if usable.empty:
             counts = ", ".join(f"{s}×{n}" for s, n in status.value_counts().sort_index().items())
-            out.append(Verdict(claim_id, go, "inconclusive", f"No cell completed (statuses: {counts}).",
-                               figure))
+            out.append((go, Verdict(claim_id, go, "inconclusive", f"No cell completed (statuses: {counts}).",
+                                    figure)))
             continue
-        decided = claim.decide(usable, inputs.derived)
-        out.append(Verdict(claim_id, go, decided.verdict, claim.evidence(decided), figure))
+        out.append((go, claim.decide(usable, inputs.derived)))
     return out
 
 

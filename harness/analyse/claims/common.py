@@ -31,8 +31,12 @@ NAN = float("nan")
 
 @dataclass(frozen=True)
 class Decision:
-    """A verdict and the facts it rests on; `case` names the outcome the evidence text explains.
+    """A verdict, the named parts it combines and the facts it rests on; `case` names the outcome the
+    evidence text explains.
 
+    Every verdict other than `inconclusive` is `combine` of its parts (`judged`): each part is one
+    test that the data can pass or fail (True / False), or leave undecided (None). A claim declares
+    its parts' names (`Claim.parts`); tests/test_claims_parts.py shows each coming out both ways.
     Facts read as attributes (`decision.after`), so a claim's evidence function reads like its
     decide function.
     """
@@ -40,6 +44,8 @@ class Decision:
     verdict: str
     case: str
     facts: Mapping[str, Any] = field(default_factory=dict)
+    parts: Mapping[str, bool | None] = field(default_factory=dict)
+    why: Mapping[str, str] = field(default_factory=dict)   # why an undecided part is undecided
 
     def __getattr__(self, name: str) -> Any:
         facts = self.__dict__.get("facts", {})
@@ -49,8 +55,27 @@ class Decision:
 
 
 def decision(verdict: str, case: str, **facts: Any) -> Decision:
-    assert verdict in VERDICTS, verdict
+    """A decision without parts: only `inconclusive` (the data needed to test any part is missing).
+    Every other verdict comes from `judged`, so it can be traced to parts that could have failed."""
+    assert verdict == "inconclusive", f"{verdict}: a verdict other than inconclusive comes from judged(parts)"
     return Decision(verdict, case, facts)
+
+
+def judged(case: str, parts: Mapping[str, bool | None], why: Mapping[str, str] | None = None, /,
+           **facts: Any) -> Decision:
+    """The verdict `combine` makes of named parts, each True (held), False (failed) or None (undecided,
+    `why` says why when it is not the spread between repeats)."""
+    parts = dict(parts)
+    return Decision(combine(list(parts.values())), case, facts, parts, dict(why or {}))
+
+
+def either(values: Iterable[bool]) -> bool | None:
+    """One part over several cells or settings: True when it held in all, False when it failed in all,
+    None when they disagree or there are none."""
+    v = list(values)
+    if not v:
+        return None
+    return True if all(v) else False if not any(v) else None
 
 
 class Derived:
@@ -183,27 +208,47 @@ def size(text: str) -> float:
 
 # ---- judging -------------------------------------------------------------------------------------
 
-def compare(a: Iterable[float], b: Iterable[float], rel_tol: float = 0.05) -> str:
+MIN_REL_TOL = 0.05   # the smallest effect read as one when the run shows no larger noise
+
+
+def noise(a: Iterable[float], b: Iterable[float], placebo: float = 0.0) -> float:
+    """The tolerance a difference between `a` and `b` must exceed, as a share of the larger median:
+    the largest of half the widest range between repeats of either side (how far a repeat strays
+    from its group's middle; repeats run interleaved, so this is the host's noise between rounds
+    too), a placebo difference the run measured (a setting that should change nothing), and
+    MIN_REL_TOL."""
+    a = pd.Series(a, dtype=float).dropna()
+    b = pd.Series(b, dtype=float).dropna()
+    if a.empty or b.empty:
+        return math.nan
+    scale = max(abs(a.median()), abs(b.median()), 1e-12)
+    spread = float(max(a.max() - a.min(), b.max() - b.min())) / 2 / scale
+    return max(MIN_REL_TOL, spread, abs(placebo) if not math.isnan(placebo) else 0.0)
+
+
+def compare(a: Iterable[float], b: Iterable[float], rel_tol: float | None = None, placebo: float = 0.0) -> str:
     """Where `a` lies relative to `b`: lower | higher | same | unclear.
 
-    Each side is the values of its repeats. `lower`/`higher`: the two ranges (min–max) do not
-    overlap and the gap between them is more than `rel_tol` of the larger median, so the effect
-    is larger than the spread between repeats. `same`: every value of both sides lies within
-    `rel_tol` of each other, so any effect is smaller than that and the repeats are tight enough
-    to say so (a real null result, which can contradict a claim). Anything else is `unclear`:
-    the difference is within the spread between repeats, which decides nothing either way.
+    Each side is the values of its repeats. The tolerance is measured, not fixed (`noise`): the
+    spread between repeats, a placebo difference, at least 5% (`rel_tol` overrides it).
+    `lower`/`higher`: the two ranges (min–max) do not overlap and the gap between them is more than
+    the tolerance, so the effect is larger than the noise. `same`: every value of both sides lies
+    within MIN_REL_TOL of each other, so any effect is smaller than that and the repeats are tight
+    enough to say so (a real null result, which can contradict a claim). Anything else is
+    `unclear`: the difference is within the noise, which decides nothing either way.
     """
     a = pd.Series(a, dtype=float).dropna()
     b = pd.Series(b, dtype=float).dropna()
     if a.empty or b.empty:
         return "unclear"
-    tol = rel_tol * max(abs(a.median()), abs(b.median()), 1e-12)
+    scale = max(abs(a.median()), abs(b.median()), 1e-12)
+    tol = (rel_tol if rel_tol is not None else noise(a, b, placebo)) * scale
     if a.max() < b.min() and b.min() - a.max() > tol:
         return "lower"
     if a.min() > b.max() and a.min() - b.max() > tol:
         return "higher"
     spread = max(a.max(), b.max()) - min(a.min(), b.min())
-    return "same" if spread <= tol else "unclear"
+    return "same" if spread <= MIN_REL_TOL * scale else "unclear"
 
 
 def change(a: Iterable[float], b: Iterable[float]) -> float:
@@ -236,6 +281,17 @@ def combine(parts: list[bool | None]) -> str:
 
 
 WITHIN_SPREAD = "within the spread between repeats"
+
+
+def parts_line(d: Decision) -> str:
+    """Every part of a decision and how it came out, for the end of the evidence: "Parts: a held; b
+    did not hold; c undecided (why)." """
+    if not d.parts:
+        return ""
+    said = {True: "held", False: "did not hold", None: "undecided"}
+    bits = [f"{name} {said[p]}" + (f" ({d.why.get(name, WITHIN_SPREAD)})" if p is None else "")
+            for name, p in d.parts.items()]
+    return "Parts: " + "; ".join(bits) + "."
 
 
 def parts_text(parts: Mapping[str, bool | None], undecided: Mapping[str, str] | None = None) -> str:

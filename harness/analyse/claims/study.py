@@ -44,6 +44,8 @@ class FigureSpec:
     select: tuple[tuple[str, str], ...] = ()    # only cells with these axis values (breakdown)
     max_panels: int = 0                         # 0: the kind's default
     markers: tuple[tuple[float, str], ...] = ()  # vertical lines at x values, labelled (sizes)
+    also: tuple[str, ...] = ()                  # more scenarios whose cells join the figure (rss-over-time)
+    limit: bool = True                          # draw the cells' memory limit (rss-over-time, breakdown)
 
     @property
     def path(self) -> str:
@@ -76,6 +78,9 @@ class Claim:
     version_metric: str = ""
     # The claim in one sentence of plain words, for the report's summary ("" for the statement).
     plain: str = ""
+    # The named parts every verdict of the claim combines (Decision.parts), each a test the data can
+    # pass or fail; tests/test_claims_parts.py requires each to come out both ways.
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,8 @@ def problems(study: Study) -> list[str]:
         where = f"study {study.name}, claim {claim.id}"
         if not claim.scenarios:
             errors.append(f"{where}: scenarios: names no scenario")
+        if not claim.parts:
+            errors.append(f"{where}: parts: names no part (every verdict is a combination of named parts)")
         errors += [f"{where}: metrics: {m!r} is not a summary metric (harness/define/metrics.py)"
                    for m in claim.metrics if not known_metric(m)]
         if claim.version_metric and not known_metric(claim.version_metric):
@@ -148,9 +155,10 @@ def problems(study: Study) -> list[str]:
         spec = claim.figure
         if spec is None:
             continue
-        if spec.scenario not in claim.scenarios:
-            errors.append(f"{where}: figure {spec.name}: scenario {spec.scenario!r} is not one the claim reads "
-                          f"(valid: {', '.join(claim.scenarios)})")
+        for scenario in (spec.scenario, *spec.also):
+            if scenario not in claim.scenarios:
+                errors.append(f"{where}: figure {spec.name}: scenario {scenario!r} is not one the claim reads "
+                              f"(valid: {', '.join(claim.scenarios)})")
         errors += [f"{where}: figure {spec.name}: metrics: {m!r} is not a summary metric (harness/define/metrics.py)"
                    for m in spec.metrics if not known_metric(m)]
         if spec.series not in SERIES:

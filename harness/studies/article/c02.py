@@ -10,6 +10,7 @@ from harness.analyse.claims.common import (
     axis,
     col,
     decision,
+    judged,
     pct,
     retained,
     span,
@@ -18,6 +19,7 @@ from harness.analyse.claims.study import Claim, FigureSpec
 
 # Share of the rise above baseline that FreeOSMemory must hand back for "hands it back".
 HANDED_BACK = 0.75
+PARTS = ("FreeOSMemory hands the freed 1 GiB back",)
 # An untouched slice whose peak rose by less than this share of the touched rise never became resident.
 NEVER_RESIDENT = 0.25
 
@@ -37,17 +39,19 @@ def decide(t: pd.DataFrame, derived) -> Decision:
              "without": [release.release_cause(tl) for tl in release.timelines(derived.run, without).values()][:1]}
     if back.dropna().empty:
         return decision("inconclusive", "missing", **facts)
-    if back.min() < HANDED_BACK <= back.max():
-        return decision("inconclusive", "disagree", **facts)
-    if back.max() < HANDED_BACK:
-        return decision("refuted", "kept", **facts)
-    if untouched.empty:
-        return decision("supported", "untouched-not-run", **facts)
-    rise = col(untouched, "peak_rss") - col(untouched, "rss@baseline")
-    touched_rise = (col(touched, "peak_rss") - col(touched, "rss@baseline")).median()
-    if (rise < NEVER_RESIDENT * touched_rise).all():
-        return decision("partly", "untouched-never-resident", rise=rise, **facts)
-    return decision("supported", "both-handed-back", rise=rise, **facts)
+    handed: bool | None = (True if (back >= HANDED_BACK).all() else False if (back < HANDED_BACK).all()
+                           else None)
+    why = {} if handed is not None else {PARTS[0]: f"repeats disagree around the {pct(HANDED_BACK)} mark"}
+    # The untouched slice is a note, not a part: a fresh large pointer-free span is not cleared
+    # (runtime/mheap.go mheap.alloc, allocNeedsZero), so its pages are never written and
+    # never resident on any Go version; nothing there could come out the other way.
+    if not untouched.empty:
+        rise = col(untouched, "peak_rss") - col(untouched, "rss@baseline")
+        touched_rise = (col(touched, "peak_rss") - col(touched, "rss@baseline")).median()
+        facts["rise"] = rise
+        facts["never_resident"] = bool((rise < NEVER_RESIDENT * touched_rise).all())
+    case = "disagree" if handed is None else "handed-back" if handed else "kept"
+    return judged(case, {PARTS[0]: handed}, why, untouched_ran=not untouched.empty, **facts)
 
 
 def _how(d: Decision) -> str:
@@ -63,17 +67,18 @@ def evidence(d: Decision) -> str:
         return "RSS after FreeOSMemory (rss@freeos) is missing."
     touched = (f"touched: RSS {span(d.baseline)} → peak {span(d.peak)} → {span(d.after)} after FreeOSMemory "
                f"({span(d.back, pct)} handed back)")
-    if d.case == "disagree":
-        text = f"{touched}; repeats disagree around the {pct(HANDED_BACK)} mark."
-    elif d.case == "kept":
-        text = f"{touched}: less than {pct(HANDED_BACK)} handed back."
-    elif d.case == "untouched-not-run":
-        text = f"{touched}; the untouched snippet was not run."
-    elif d.case == "untouched-never-resident":
-        text = (f"The snippet as written never made RSS rise (+{span(d.rise)} at peak: an untouched slice "
-                f"is never resident, so there is nothing to hand back); {touched}.")
+    text = {"disagree": f"{touched}; repeats disagree around the {pct(HANDED_BACK)} mark.",
+            "kept": f"{touched}: less than {pct(HANDED_BACK)} handed back.",
+            "handed-back": f"{touched}."}[d.case]
+    if not d.untouched_ran:
+        text += " The snippet as written (untouched) was not run."
+    elif d.never_resident:
+        text += (f" Note: the snippet as written never made RSS rise (+{span(d.rise)} at peak): a fresh large "
+                 "pointer-free span is not cleared (runtime/mheap.go mheap.alloc clears only a span with needzero "
+                 "set; pages fresh from the OS are zero, mheap.allocNeedsZero), so its pages are never written nor "
+                 "resident and there is nothing to hand back, on any Go version.")
     else:
-        text = f"{touched}; untouched RSS rose by {span(d.rise)} and was handed back too."
+        text += f" The untouched snippet's RSS rose by {span(d.rise)} at peak."
     return text[0].upper() + text[1:] + _how(d)
 
 
@@ -87,9 +92,12 @@ CLAIM = Claim(
     scenarios=("alloc_release",),
     metrics=("rss@baseline", "peak_rss", "rss@freeos", "final_rss"),
     figure=FigureSpec("rss-over-time", "alloc_release", "alloc_release_rss"),
-    decide=decide, evidence=evidence,
+    decide=decide, evidence=evidence, parts=PARTS,
     mechanism=("The article's `runtime.Debug.FreeOSMemory()` does not compile; runtime/debug.FreeOSMemory runs "
                "runtime.GC() and then mheap.scavengeAll, which scavenges every free page with force "
                "(runtime/mheap.go runtime_debug_freeOSMemory, pages.scavenge(^uintptr(0), nil, true)), ignoring "
                "the Go 1.21+ dense-chunk rule (golang/go#59960) that makes a GC alone wait for a later GC. Pages "
-               "never written are never resident, so the snippet as written has nothing to hand back."))
+               "never written are never resident, so the snippet as written has nothing to hand back (a note, not a "
+               "part: it cannot come out otherwise). In Go 1.12–1.15 the forced scavenge used MADV_FREE "
+               "(runtime/mem_linux.go sysUnusedOS), so RSS would stay up as LazyFree (C3 on 1.15); this scenario "
+               "ran on one Go version only."))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.analyse import release
-from harness.analyse.claims.common import Decision, axis, col, decision, pct, span
+from harness.analyse.claims.common import Decision, axis, col, decision, judged, pct, span
 from harness.analyse.claims.study import Claim, FigureSpec
 
 # After FreeOSMemory, LazyFree at or above this share of the peak means the pages were lazily freed...
@@ -14,6 +14,8 @@ LAZY_SHARE = 0.25
 NO_LAZY_SHARE = 0.10
 DONTNEED_RSS_SHARE = 0.25
 SETTINGS = ("unset", "0", "1")
+PARTS = ("madvdontneed=0 frees lazily (MADV_FREE)", "madvdontneed=1 frees at once (MADV_DONTNEED)",
+         "madvdontneed=0 is the default")
 
 
 def madv_class(t: pd.DataFrame) -> str | None:
@@ -47,17 +49,12 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     after = {s: (col(g, "rss@freeos"), col(g, "lazyfree@freeos")) for s, g in groups.items()}
     cls = {s: madv_class(g) for s, g in groups.items()}
     facts = {"after": after, "cls": cls, "version": version, "expected": expected_default(version)}
-    if cls["0"] is None or cls["1"] is None or cls["unset"] is None:
-        return decision("inconclusive", "unclear", **facts)
-    if cls["0"] == cls["1"]:
-        return decision("refuted", "alike", **facts)
-    if cls["0"] != "free":
-        return decision("refuted", "zero-not-lazy", **facts)
-    if cls["unset"] == cls["0"]:
-        return decision("supported", "default-is-zero", **facts)
-    # The claim has three parts: 0 lazily frees, 1 frees at once, and 0 is the default. Only the
-    # last failed here, so the statement partly holds.
-    return decision("partly", "default-is-one", **facts)
+    unclear = (f"LazyFree neither ≥{pct(LAZY_SHARE)} nor <{pct(NO_LAZY_SHARE)} of the peak in every cell")
+    parts = {PARTS[0]: None if cls["0"] is None else cls["0"] == "free",
+             PARTS[1]: None if cls["1"] is None else cls["1"] == "dontneed",
+             PARTS[2]: None if cls["unset"] is None or cls["0"] is None else cls["unset"] == cls["0"]}
+    why = {name: unclear for name, p in parts.items() if p is None}
+    return judged("judged", parts, why, **facts)
 
 
 def _source(d: Decision) -> str:
@@ -76,18 +73,8 @@ def evidence(d: Decision) -> str:
         return "LazyFree (smaps_rollup) was not read: lazyfree@freeos is missing."
     text = "After FreeOSMemory, " + "; ".join(f"{s}: RSS {span(rss)}, LazyFree {span(lazy)}"
                                               for s, (rss, lazy) in d.after.items()) + "."
-    if d.case == "unclear":
-        text += (f" Not every setting fell clearly on one side (LazyFree ≥{pct(LAZY_SHARE)} or "
-                 f"<{pct(NO_LAZY_SHARE)} of peak).")
-    elif d.case == "alike":
-        text += f" Explicit 0 and 1 behaved alike ({d.cls['0']})."
-    elif d.case == "zero-not-lazy":
-        text += " madvdontneed=0 did not leave pages lazily freed."
-    elif d.case == "default-is-zero":
-        text += " Unset behaves like 0 (MADV_FREE); 1 frees at once."
-    else:
-        text += (" madvdontneed=0 leaves pages lazily freed and 1 frees them at once, as stated, but unset "
-                 "behaves like madvdontneed=1 (MADV_DONTNEED): 0 is not the default here.")
+    if d.cls["unset"] is not None:
+        text += f" Unset behaves like {'MADV_FREE' if d.cls['unset'] == 'free' else 'MADV_DONTNEED'}."
     return text + _source(d)
 
 
@@ -102,7 +89,7 @@ CLAIM = Claim(
     figure=FigureSpec("rss-over-time", "madvdontneed", "madvdontneed_rss", overlay="madvdontneed", max_panels=10,
                       title="madvdontneed: RSS over time, unset / 0 / 1 per Go version"),
     version_metric="rss@freeos",
-    decide=decide, evidence=evidence,
+    decide=decide, evidence=evidence, parts=PARTS,
     mechanism=("runtime/mem_linux.go sysUnusedOS returns memory with madvise: MADV_DONTNEED when "
                "debug.madvdontneed is set, else MADV_FREE (falling back to DONTNEED before Linux 4.5). "
                "runtime/runtime1.go parsedebugvars sets madvdontneed=1 on Linux since Go 1.16 (golang/go#42330); "

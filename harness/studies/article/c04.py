@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analyse.claims.common import Decision, axis, col, decision, span
+from harness.analyse.claims.common import Decision, axis, col, decision, judged, span
 from harness.analyse.claims.study import Claim, FigureSpec
+
+PARTS = ("killed with madvdontneed=0 where madvdontneed=1 survives",)
 
 
 def decide(t: pd.DataFrame, derived) -> Decision:
@@ -16,14 +18,10 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     facts = {"k0": k0, "k1": k1, "lazy0": col(t[setting == "0"], "lazyfree@settle"),
              "peak_cgroup": col(t, "peak_cgroup")}
     if k0.nunique() > 1 or k1.nunique() > 1:
-        return decision("inconclusive", "disagree", **facts)
-    if k0.all() and not k1.any():
-        return decision("supported", "as-stated", **facts)
-    if not k0.any() and not k1.any():
-        return decision("refuted", "none-killed", **facts)
-    if k1.all():
-        return decision("refuted", "both-killed", **facts)
-    return decision("refuted", "only-one-killed", **facts)
+        return judged("disagree", {PARTS[0]: None}, {PARTS[0]: "repeats disagree"}, **facts)
+    case = ("as-stated" if k0.all() and not k1.any() else "none-killed" if not k0.any() and not k1.any()
+            else "both-killed" if k1.all() else "only-one-killed")
+    return judged(case, {PARTS[0]: case == "as-stated"}, **facts)
 
 
 def evidence(d: Decision) -> str:
@@ -50,8 +48,9 @@ CLAIM = Claim(
     plain="GODEBUG=madvdontneed=1 keeps a container from being OOM-killed.",
     scenarios=("oom_pressure",),
     metrics=("oom_killed", "peak_cgroup", "lazyfree@settle", "rss@hold"),
-    figure=FigureSpec("rss-over-time", "oom_pressure", "oom_pressure_rss"),
-    decide=decide, evidence=evidence,
+    figure=FigureSpec("breakdown", "oom_pressure", "oom_pressure_rss",
+                      title="oom_pressure: RSS, LazyFree and cgroup usage at the limit, per madvdontneed setting"),
+    decide=decide, evidence=evidence, parts=PARTS,
     mechanism=("With madvdontneed=0 the runtime returns memory with MADV_FREE (runtime/mem_linux.go sysUnusedOS): "
                "the pages stay in RSS and cgroup usage as LazyFree, moved to the inactive file LRU (Linux 4.12+, "
                "mm/swap.c lru_lazyfree_fn), and memory reclaim at the cgroup limit discards them before the "

@@ -22,12 +22,16 @@ from harness.analyse.claims.common import (
     capital,
     compare,
     decision,
+    go_before,
+    judged,
     limit_bytes,
     mib,
     unlimited,
 )
 from harness.analyse.claims.study import Claim, FigureSpec
 
+PARTS = ("released down to a share of the heap (the retention goal)",
+         "the share alone decides (one GC is enough)")
 # Retained heap at most this many times the runtime's retention goal: released down to the share.
 AT_GOAL = 1.05
 RATIO = "{:.2f}×".format
@@ -55,7 +59,8 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     if len(kept) < len(found) or len(tls) < len(rt):
         return decision("inconclusive", "missing", version=version)
     off = rt[unlimited(rt)]
-    n_gcs = {c: len(tls[str(c)].gcs) for c in rt.index}
+    # The GCs the cell asked for (runtime.GC calls at the drop), not every GC in the window.
+    n_gcs = {c: tls[str(c)].requested_gcs for c in rt.index}
     one = [c for c in off.index if n_gcs[c] == 1]
     more = [c for c in off.index if n_gcs[c] >= 2]
     ratio = pd.Series({c: kept[c].ratio for c in rt.index}, dtype=float)
@@ -63,7 +68,7 @@ def decide(t: pd.DataFrame, derived) -> Decision:
         "version": version,
         "one": [(kept[c], tls[str(c)]) for c in one],
         "more": [(kept[c], tls[str(c)], n_gcs[c]) for c in more],
-        "limited": [(kept[c], tls[str(c)]) for c in rt.index if c not in off.index],
+        "limited": [(kept[c], tls[str(c)], n_gcs[c]) for c in rt.index if c not in off.index],
         "long": [tl for tl in release.timelines(run, t[t["scenario"] == "idle_scavenger"]).values()
                  if tl.requested_gcs == 1],
     }
@@ -73,16 +78,14 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     share = True if (r_more <= AT_GOAL).all() else False if (r_more > AT_GOAL).all() else None
     cmp = compare(r_one, r_more)
     needed = True if cmp == "higher" else False if cmp == "same" else None
-    facts.update(share=share, needed=needed)
-    if share is None or needed is None:
-        return decision("inconclusive", "unclear", **facts)
-    if share and not needed:
-        return decision("supported", "share-only", **facts)
-    if share and needed:
-        return decision("partly", "both-needed", **facts)
-    if needed:
-        return decision("partly", "gcs-only", **facts)
-    return decision("refuted", "neither", **facts)
+    alone = None if needed is None else not needed
+    why = {}
+    if share is None:
+        why[PARTS[0]] = f"some cells kept more than {AT_GOAL:.2f}× the goal after several GCs, some not"
+    case = ("unclear" if share is None or needed is None else
+            {(True, False): "share-only", (True, True): "both-needed", (False, True): "gcs-only",
+             (False, False): "neither"}[(share, needed)])
+    return judged(case, {PARTS[0]: share, PARTS[1]: alone}, why, **facts)
 
 
 def _kept(r: release.Retention) -> str:
@@ -101,12 +104,15 @@ def evidence(d: Decision) -> str:
     for r, tl in d.one:
         parts.append(f"after 1 GC it {_kept(r)}: {release.release_cause(tl)}")
     text = "Without GOMEMLIMIT, " + "; ".join(parts)
-    for r, tl in d.limited:
-        n = len(tl.gcs)
-        text += (f". With GOMEMLIMIT {mib(r.limit_goal / release.LIMIT_GOAL_SHARE)} and {n} "
-                 f"GC{'' if n == 1 else 's'}: kept "
-                 f"{mib1(r.retained)} ({'within' if r.retained <= r.limit_goal else 'above'} 95% of the limit, "
-                 f"{mib(r.limit_goal)}): {release.release_cause(tl)}")
+    for r, tl, n in d.limited:
+        limit = r.limit_goal / release.LIMIT_GOAL_SHARE
+        text += (f". With GOMEMLIMIT {mib(limit)} and {n} GC{'' if n == 1 else 's'}: kept {mib1(r.retained)}, "
+                 f"{'within' if r.retained <= r.limit_goal else 'above'} 95% of the limit ({mib(r.limit_goal)})")
+        if go_before(d.version, (1, 22)):
+            text += (" — though in this Go the scavenger's memory-limit goal was effectively 95× the limit, not 95% "
+                     "(gcPaceScavenger's miscalculated memoryLimitGoal, golang/go#62449, fixed in Go 1.22), so the "
+                     "limit did not drive the background scavenger")
+        text += f": {release.release_cause(tl)}"
     for tl in d.long:
         if tl is not None:
             text += (f". One GC and a {release.seconds(tl.window_s)} idle window (no live heap): "
@@ -116,7 +122,7 @@ def evidence(d: Decision) -> str:
     if d.case == "one-or-more-missing":
         return f"{text} Needs cells released by one GC and by several, without GOMEMLIMIT."
     if d.case == "unclear":
-        return f"{text} The share or the GC-count comparison is within the spread between cells."
+        return f"{text} {rule}."
     return capital(text) + " " + {
         "share-only": ("The share decides: what exceeded 1.1 × the heap in use went back after the GC that freed "
                        "it, with no further GC cycles; more GCs do not take it below the share."),
@@ -135,11 +141,10 @@ CLAIM = Claim(
     plain="Memory goes back once free memory passes a share of the heap, or after a few GCs.",
     scenarios=("release_threshold", "idle_scavenger"),
     metrics=("rss@idle", "heap_goal@idle", "gc_cycles"),
-    figure=FigureSpec("bars", "release_threshold", "release_threshold_retained", metrics=("rss@idle", "heap_goal@idle"),
-                      x="gcs", hue="gomemlimit",
-                      title="release_threshold: retained RSS and heap goal after the idle window"),
+    figure=FigureSpec("retention", "release_threshold", "release_threshold_retained", x="gcs", hue="gomemlimit",
+                      title="release_threshold: heap kept after the idle window against the scavenger's goals"),
     version_metric="rss@idle",
-    decide=decide, evidence=evidence,
+    decide=decide, evidence=evidence, parts=PARTS,
     mechanism=("runtime/mgcscavenge.go gcPaceScavenger: the background scavenger keeps heapInUse + heapFree at "
                "1.1 × the heap in use at the last GC × heapGoal/lastHeapGoal (retainExtraPercent = 10, Go 1.14+, "
                "golang/go#34048) and, with GOMEMLIMIT, total memory at 95% of the limit (reduceExtraPercent = 5, "

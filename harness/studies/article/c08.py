@@ -10,11 +10,11 @@ from harness.analyse.claims.common import (
     Decision,
     axis,
     col,
-    combine,
     compare,
     decision,
+    go_before,
+    judged,
     mib,
-    parts_text,
     span,
     unlimited,
 )
@@ -24,6 +24,7 @@ DEFAULT_GOGC = "100"
 # How each metric must move as GOGC rises, in the order the evidence lists them.
 EXPECTED = {"gc_cycles": "lower", "gc_cpu_s": "lower", "peak_rss": "higher", "throughput": "higher"}
 OPPOSITE = {"lower": "higher", "higher": "lower"}
+PARTS = tuple(f"{m} {d} as GOGC rises" for m, d in EXPECTED.items())
 
 
 def direction(levels: list[float], by: dict[float, pd.Series], expected: str) -> tuple[bool | None, list[str]]:
@@ -52,12 +53,12 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     if len(levels) < 2:
         return decision("inconclusive", "too-few-levels")
     values = {metric: {g: col(sel[gogc == g], metric) for g in levels} for metric in EXPECTED}
-    judged = {m: direction(levels, values[m], d) for m, d in EXPECTED.items()}
-    parts = {m: r for m, (r, _) in judged.items()}
-    within = {m: steps for m, (_, steps) in judged.items() if steps}
+    results = {m: direction(levels, values[m], d) for m, d in EXPECTED.items()}
+    parts = {f"{m} {EXPECTED[m]} as GOGC rises": r for m, (r, _) in results.items()}
+    within = {m: steps for m, (_, steps) in results.items() if steps}
     repeats = int(sel.groupby(gogc).size().min())
-    return decision(combine(list(parts.values())), "judged", levels=levels, values=values, parts=parts,
-                    within=within, repeats=repeats)
+    version = str(sel["go_version"].iloc[0]) if "go_version" in sel.columns and len(sel) else ""
+    return judged("judged", parts, levels=levels, values=values, within=within, repeats=repeats, version=version)
 
 
 def evidence(d: Decision) -> str:
@@ -68,13 +69,19 @@ def evidence(d: Decision) -> str:
         fmt = mib if metric == "peak_rss" else (lambda v: f"{v:.3g}")
         bits.append(f"{metric} " + " / ".join(span(by[g], fmt) for g in d.levels))
     text = (f"GOGC {' / '.join(f'{g:g}' for g in d.levels)} (no memory limit, at least {d.repeats} repeat(s) each): "
-            + "; ".join(bits) + ". The pacer's heap goal is the live heap × (1 + GOGC/100) "
-            "(runtime/mgcpacer.go), so a higher GOGC means fewer cycles over a larger heap")
+            + "; ".join(bits) + f". {heap_goal(d.version)}, so a higher GOGC means fewer cycles over a larger heap")
     if d.within:
         text += ("; steps within the spread between repeats (they decide nothing): "
                  + ", ".join(f"{m} {', '.join(s)}" for m, s in d.within.items()))
-    rest = parts_text({f"{m} {EXPECTED[m]} as GOGC rises": p for m, p in d.parts.items()})
-    return f"{text}.{' ' + rest if rest else ''}"
+    return f"{text}."
+
+
+def heap_goal(version: str) -> str:
+    """The pacer's heap goal in this Go version's own terms."""
+    if go_before(version, (1, 18)):
+        return "The pacer's heap goal is the live heap × (1 + GOGC/100) (runtime/mgcpacer.go)"
+    return ("The pacer's heap goal is the live heap + (live heap + goroutine stacks + globals) × GOGC/100 "
+            "(runtime/mgcpacer.go heapGoal; stacks and globals count since Go 1.18, golang/go#44167)")
 
 
 CLAIM = Claim(
@@ -88,8 +95,9 @@ CLAIM = Claim(
     metrics=("gc_cycles", "gc_cpu_s", "peak_rss", "throughput"),
     figure=FigureSpec("bars", "gogc_sweep", "gogc_sweep", metrics=("gc_cycles", "gc_cpu_s", "peak_rss", "throughput"),
                       x="gogc", hue="gomemlimit"),
-    decide=decide, evidence=evidence,
-    mechanism="GOGC sets the heap goal to the live heap × (1 + GOGC/100) (runtime/mgcpacer.go "
-              "gcControllerState.heapGoal, gcPercentHeapGoal); a GOMEMLIMIT adds a second goal from the memory "
-              "limit (gcControllerState.memoryLimit, memoryLimitHeapGoal), and the GC CPU limiter caps GC at about "
-              "50% of CPU (runtime/mgclimit.go gcCPULimiter, Go 1.19+).")
+    decide=decide, evidence=evidence, parts=PARTS,
+    mechanism="GOGC sets the heap goal to the live heap + (live heap + stacks + globals) × GOGC/100 "
+              "(runtime/mgcpacer.go gcControllerState.heapGoal, gcPercentHeapGoal; stacks and globals since Go "
+              "1.18, golang/go#44167; the live heap × (1 + GOGC/100) before); a GOMEMLIMIT adds a second goal "
+              "from the memory limit (gcControllerState.memoryLimit, memoryLimitHeapGoal), and the GC CPU limiter "
+              "caps GC at about 50% of CPU (runtime/mgclimit.go gcCPULimiter, Go 1.19+).")

@@ -18,14 +18,15 @@ from harness.analyse.claims.common import (
     Decision,
     axis,
     col,
-    combine,
     decision,
+    judged,
     mib,
     ratio2,
     span,
 )
 from harness.analyse.claims.study import Claim, FigureSpec
 
+PARTS = ("cgroup usage is the container's RSS", "the limit is hard: the OOM killer ends the process")
 SAME_LOW, SAME_HIGH = 0.9, 1.1   # usage / RSS at the peak within this band counts as the same
 LIMIT_SLACK = 1.01               # peak usage may exceed the limit by this factor (accounting granularity)
 
@@ -51,9 +52,15 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     within = bool((col(small, "peak_cgroup") <= LIMIT_SLACK * col(small, "memory_limit_bytes")).all())
     hard_limit = None if killed.dropna().empty or len(small) == len(cl) else bool(killed.all() and within)
     reclaim = [residency.page_cache_reclaim(run, cid) for cid in small.index]
-    return decision(combine([usage_is_rss, hard_limit]), "judged", ratio=ratio, peaks=list(peaks.values()),
-                    after=after, limit=float(limits.min()), killed=int(killed.fillna(0).sum()), small=len(small),
-                    small_peak=col(small, "peak_cgroup"), reclaim=reclaim, usage_is_rss=usage_is_rss)
+    why = {}
+    if usage_is_rss is None:
+        why[PARTS[0]] = "no cell survived to compare usage with RSS"
+    if hard_limit is None:
+        why[PARTS[1]] = "no cell ran at a limit below the allocation"
+    return judged("judged", {PARTS[0]: usage_is_rss, PARTS[1]: hard_limit}, why, ratio=ratio,
+                  peaks=list(peaks.values()), after=after, limit=float(limits.min()),
+                  killed=int(killed.fillna(0).sum()), small=len(small), small_peak=col(small, "peak_cgroup"),
+                  reclaim=reclaim, usage_is_rss=usage_is_rss)
 
 
 def _tools(s: residency.CgroupState) -> str:
@@ -101,7 +108,7 @@ CLAIM = Claim(
     scenarios=("cgroup_limit",),
     metrics=("peak_rss", "peak_cgroup", "cgroup_usage@hold", "working_set@idle", "oom_killed"),
     figure=FigureSpec("breakdown", "cgroup_limit", "cgroup_limit_usage"),
-    decide=decide, evidence=evidence,
+    decide=decide, evidence=evidence, parts=PARTS,
     mechanism=(
         "cgroup usage (memory.usage_in_bytes on v1, memory.current on v2) charges every page the container "
         "touches: anonymous memory and the page cache of files it reads or writes, so it is not RSS. At the "

@@ -17,14 +17,19 @@ from harness.analyse.claims.common import (
     Decision,
     axis,
     col,
-    combine,
     decision,
+    go_before,
+    judged,
     mib,
     ratio2,
     span,
 )
 from harness.analyse.claims.study import Claim, FigureSpec
 
+# One part per number of GCs at the drop (the release-gcs axis): kept resident after them, or not.
+PARTS = ("large-object memory stays resident past later GCs (dropped with one GC)",
+         "large-object memory stays resident past later GCs (dropped with two GCs)")
+PART_OF_GCS = {"1": PARTS[0], "2": PARTS[1]}
 # At the end of the window, RSS counts as still being returned (not kept) when heap_released
 # rose by at least this much over its last STILL_WINDOW_S seconds: the scavenger is working.
 STILL_RETURNING = 4 * 1024 * 1024
@@ -71,8 +76,12 @@ def decide(t: pd.DataFrame, derived) -> Decision:
         if r is None:
             continue
         outcome = large_outcome(r, _still_returning(derived, cid))
+        sys_ = derived.run.series(cid, "runtime", "heap_sys")
         cells.append({"cell": cid, "gcs": axis(large, "release-gcs").get(cid, "unset"), "r": r, "outcome": outcome,
-                      "per_goal": _churn_per_goal(derived, cid)})
+                      "per_goal": _churn_per_goal(derived, cid),
+                      "go": str(large.loc[cid, "go_version"]) if "go_version" in large.columns else "",
+                      "heap_sys": float(sys_.iloc[-1]) if len(sys_) else math.nan,
+                      "heap_sys_max": float(sys_.max()) if len(sys_) else math.nan})
     frag = []
     for cid in small.index:
         r = residency.retention(derived.run, cid)
@@ -85,10 +94,18 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     facts = {"large": cells, "small": frag, "small_resident": small_resident}
     if not cells:
         return decision("inconclusive", "no-large", **facts)
-    parts = [{"returned": False, "kept": True}.get(c["outcome"]) for c in cells]
-    verdict = combine(parts)
-    return decision(verdict, {"supported": "kept", "refuted": "returned", "partly": "mixed"}.get(verdict, "open"),
-                    **facts)
+    parts: dict[str, bool | None] = {}
+    why = {}
+    for c in cells:
+        name = PART_OF_GCS.get(c["gcs"], PARTS[0])
+        got = {"returned": False, "kept": True}.get(c["outcome"])
+        parts[name] = got if parts.get(name, got) == got else None
+        if got is None:
+            why[name] = ("still being returned when the window ended" if c["outcome"] == "returning"
+                         else "too few GCs or too soon after the last one to tell")
+    values = set(parts.values())
+    case = "kept" if values == {True} else "returned" if values == {False} else "mixed"
+    return judged(case, parts, why, **facts)
 
 
 def _large_text(c: dict) -> str:
@@ -99,8 +116,12 @@ def _large_text(c: dict) -> str:
     if c["outcome"] == "returned":
         if math.isnan(r.waited_at):
             return f"{head}; within it {r.within_s:.0f} s after the drop, returned by the scavenger after {r.by}"
-        return (f"{head}; RSS was still {mib(r.waited_at)} just before {r.by}, after which the scavenger brought "
-                f"it within the bound ({r.within_s:.0f} s after the drop)")
+        why = ("the dense-chunk rule (a chunk freed in one GC cycle is scavenged only after a later one, "
+               "scavChunkData.shouldScavenge, Go 1.21+)" if not go_before(c["go"], (1, 21))
+               else "the scavenger's pacing (runtime/mgcscavenge.go gcPaceScavenger)")
+        return (f"{head}; RSS was still {mib(r.waited_at)} ({r.waited_at / r.bound:.1f}× the bound) just before "
+                f"{r.by}: kept resident that long by {why}, not by fragmentation; after it the scavenger brought "
+                f"RSS within the bound ({r.within_s:.0f} s after the drop)")
     tail = {"kept": f"; still above it after {r.gcs_after} GCs{' incl. the periodic one' if r.periodic else ''}",
             "returning": "; still being returned when the window ended (heap released rising)",
             "waiting": (f"; only {r.gcs_after} GC{'' if r.gcs_after == 1 else 's'} after the drop, so nothing could "
@@ -137,14 +158,21 @@ def evidence(d: Decision) -> str:
              False: "Scattered small survivors did not keep memory either",
              None: "The small-object case was not measured"}[d.small_resident]
     verdict = {
-        "returned": "Large objects did not stay resident: freed page runs went back once a later GC made them "
-                    "eligible (the one-more-GC rule, Go 1.21+), not fragmentation",
+        "returned": "Large-object memory did not stay resident for good: freed page runs went back once a later "
+                    "GC made them eligible (the one-more-GC rule, Go 1.21+); what kept them until then was that "
+                    "rule, not fragmentation",
         "kept": "Large-object memory stayed resident past two GCs beyond the live bytes and the 10% allowance",
-        "mixed": "Large-object memory stayed resident in some configurations and went back in others",
-        "open": "For large objects the window ended before a verdict: still being returned, too few GCs or too "
-                "soon after the last one",
+        "mixed": "Large-object memory stayed resident in some configurations and went back in others, or the "
+                 "window ended too soon",
     }[d.case]
-    return f"{text}. {verdict}. {shown}."
+    sys_ = [c for c in d.large if not math.isnan(c["heap_sys"])]
+    address = ""
+    if sys_:
+        address = (" Address space, apart: HeapSys " + "; ".join(
+            f"{mib(c['heap_sys_max'])} at most, {mib(c['heap_sys'])} at the end" for c in sys_)
+            + " — the runtime keeps the address space it mapped (it never unmaps heap memory) but not the pages, "
+              "so fragmentation of address space does not keep memory resident.")
+    return f"{text}. {verdict}. {shown}.{address}"
 
 
 CLAIM = Claim(
@@ -159,7 +187,7 @@ CLAIM = Claim(
     scenarios=("large_churn", "small_frag"),
     metrics=("peak_rss", "rss@release", "rss@idle", "heap_inuse@idle"),
     figure=FigureSpec("breakdown", "large_churn", "large_churn_rss"),
-    decide=decide, evidence=evidence,
+    decide=decide, evidence=evidence, parts=PARTS,
     mechanism=(
         "A large object (above 32760 B since Go 1.22, 32 KiB before) gets its own run of pages from the page "
         "heap (runtime/mheap.go allocSpan); freed runs merge and the background scavenger returns free pages "
