@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -19,7 +18,7 @@ from harness.analyse import derived, release
 from harness.analyse import summary as analysis
 from harness.analyse.claims import FigureSpec, Study, StudyError
 from harness.define.axes import axis_text, order_key
-from harness.define.metrics import PHASE_METRICS, SERIES, Source, series_unit
+from harness.define.metrics import PHASE_METRICS, SERIES, series_unit
 from harness.present import plots
 
 
@@ -71,7 +70,7 @@ def _rss_over_time(spec: FigureSpec, run: FigureInputs) -> Figure:
         if "go_version" in c.columns:
             c = c.iloc[sorted(range(len(c)), key=lambda i: order_key("go", axis_text(c["go_version"].iloc[i])))]
             c = c.reset_index(drop=True)
-    source, metric = cast(tuple[Source, str], spec.series)   # checked against SERIES when the study is built
+    source, metric = spec.series   # checked against SERIES when the study is built
     name = series_name(spec.series)
     return plots.rss_over_time(run.data, c, spec.title or f"{spec.scenario}: {name} over time",
                                memory_limit=memory_limit(c) if spec.limit else None, source=source, metric=metric,
