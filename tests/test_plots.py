@@ -135,7 +135,9 @@ def test_gcs_and_kills_are_marked_and_the_limit_is_drawn_where_bars_reach_it():
     cells = pd.DataFrame([{"cell_id": "c", "scenario": "s", "oom_killed": True}])
     fig = plots.rss_over_time(split_by_cell(samples, events), cells, "t", memory_limit=128 * MiB)
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
-    assert {"forced GC (gctrace)", "GC, not forced (gctrace)", "OOM kill", "memory limit 128 MiB"} <= labels
+    assert {"runtime.GC() or FreeOSMemory (gctrace: forced)",
+            "GC the runtime started: heap goal, or the periodic GC 2 min after the last", "OOM kill",
+            "memory limit 128 MiB"} <= labels
     table = pd.DataFrame({"x": ["a"], "config": ["x=a"], "peak_rss_median": [100.0 * MiB],
                           "peak_rss_min": [100.0 * MiB], "peak_rss_max": [100.0 * MiB]})
     near = plots.summary_bars(table, "peak_rss", x="x", memory_limit=128 * MiB)

@@ -114,10 +114,11 @@ def _gc_marks(ax, data: RunData, cell_id: str) -> None:
     t = gcs["t_s"].astype(float).to_numpy()
     for i, at in enumerate(t[forced]):
         ax.axvline(at, color="tab:purple", linestyle="-", linewidth=0.9, alpha=0.7,
-                   label="forced GC (gctrace)" if i == 0 else None)
+                   label="runtime.GC() or FreeOSMemory (gctrace: forced)" if i == 0 else None)
     if (~forced).any():
         ax.plot(t[~forced], np.full((~forced).sum(), 0.02), "|", color="tab:green", markersize=9,
-                transform=ax.get_xaxis_transform(), label="GC, not forced (gctrace)")
+                transform=ax.get_xaxis_transform(),
+                label="GC the runtime started: heap goal, or the periodic GC 2 min after the last")
 
 
 def _kill_mark(ax, s: pd.Series, scale: float) -> None:
