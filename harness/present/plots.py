@@ -410,23 +410,31 @@ def tool_views(table: pd.DataFrame, tools: list[str], title: str, max_rows: int 
     """Horizontal bars: for each (configuration, phase) row, the MiB each tool would have shown."""
     table = table.head(max_rows)
     n = max(len(table), 1)
-    fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.9 + 0.32 * len(tools) * n / 2 + 0.6))
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.2 + 0.12 * len(tools) * n + 0.8))
     if table.empty:
         _empty(fig, ax, "per-phase readings")
     height = 0.8 / max(len(tools), 1)
-    labels = [f"{r.config}, Go {r.go_version} @ {r.phase}" for r in table.itertuples(index=False)]
+    labels = [f"{_setting_label(r.config)}\nGo {r.go_version}, end of {r.phase}" for r in table.itertuples(index=False)]
     for j, tool in enumerate(tools):
         pos = [i + (j - (len(tools) - 1) / 2) * height for i in range(len(table))]
         ax.barh(pos, table[tool].fillna(0) / MiB, height=height, label=tool)
     ax.set_yticks(range(len(table)))
     ax.set_yticklabels(labels, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("MiB")
-    if len(table):
-        ax.legend(fontsize=7, loc="lower right")
+    for i in range(1, len(table)):   # a rule between configurations, so each group reads as one
+        ax.axhline(i - 0.5, color="0.85", linewidth=0.6)
+    ax.set_ylim(len(table) - 0.5, -0.5)
+    ax.set_xlabel("what the tool shows (MiB)")
     fig.suptitle(title)
     _tight(fig)
+    _figure_legend(fig)
     return fig
+
+
+def _setting_label(config: str) -> str:
+    """A configuration as the settings it varies: no Go version (said apart) and no resolved byte
+    columns (memory_limit_bytes repeats memory)."""
+    parts = [p for p in _without_go(config).split(", ") if not p.split("=", 1)[0].endswith("_bytes")]
+    return ", ".join(parts) or "default"
 
 
 def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Figure:
