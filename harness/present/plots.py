@@ -414,7 +414,8 @@ def tool_views(table: pd.DataFrame, tools: list[str], title: str, max_rows: int 
     if table.empty:
         _empty(fig, ax, "per-phase readings")
     height = 0.8 / max(len(tools), 1)
-    labels = [f"{_setting_label(r.config)}\nGo {r.go_version}, end of {r.phase}" for r in table.itertuples(index=False)]
+    labels = [f"{_setting_label(str(r.config))}\nGo {r.go_version}, end of {r.phase}"
+              for r in table.itertuples(index=False)]
     for j, tool in enumerate(tools):
         pos = [i + (j - (len(tools) - 1) / 2) * height for i in range(len(table))]
         ax.barh(pos, table[tool].fillna(0) / MiB, height=height, label=tool)
