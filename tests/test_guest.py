@@ -1,0 +1,203 @@
+"""Cells' future host for real: a Debian guest kernel booted under qemu (harness.run.guest).
+
+One guest is booted for the module's cgroup checks; the cleanup tests boot their own, since they
+end it. Everything here skips, saying why, only where qemu or the kernel cannot be had.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.build import kernels
+from harness.run import guest as guest_module
+from harness.run.guest import Guest, GuestError, GuestSettings
+
+DRIVER = Path(__file__).with_name("guest_driver.py")
+PYTHON = sys.executable  # the project's venv: the guest sees the host's files at the same paths
+SERIES = "6.1"
+
+
+def _unavailable() -> str | None:
+    missing = guest_module.qemu_available()
+    if missing:
+        return missing
+    try:
+        kernels.fetch(SERIES)
+    except kernels.KernelError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(scope="module")
+def available():
+    reason = _unavailable()
+    if reason:
+        print(f"guest tests skipped: {reason}", file=sys.stderr)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def guest(available, tmp_path_factory):
+    shared = tmp_path_factory.mktemp("guest-shared")
+    with Guest(GuestSettings(kernel=SERIES, cgroup="v2", memory_mib=1024), writable=[shared],
+               log=lambda line: print(line, file=sys.stderr)) as booted:
+        booted.shared = shared
+        yield booted
+
+
+def _gone(pid: int, within_s: float = 30.0) -> bool:
+    """Whether the process has ended (and is not a zombie) within the bound; a bound only against a hang."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _events(text: str) -> dict[str, int]:
+    return {k: int(v) for k, v in (line.split() for line in text.strip().splitlines())}
+
+
+# A cgroup under the guest's root with the given limits; the command runs in it; then its files.
+CGROUP_RUN = r"""
+set -e
+G=/sys/fs/cgroup/{name}
+mkdir $G
+echo {limit} > $G/{knob}
+echo 0 > $G/memory.swap.max 2>/dev/null || true
+set +e
+sh -c 'echo $$ > {cg}/cgroup.procs; exec "$@"' sh {command}
+echo "exit $?"
+echo "--events"; cat $G/memory.events
+echo "--peak"; cat $G/memory.peak
+"""
+
+
+def _sections(output: str) -> dict[str, str]:
+    sections, name = {"": []}, ""
+    for line in output.splitlines():
+        if line.startswith("--"):
+            name = line[2:]
+            sections[name] = []
+        else:
+            sections[name].append(line)
+    return {k: "\n".join(v) for k, v in sections.items()}
+
+
+def test_cgroup_v2_with_the_memory_controller(guest):
+    result = guest.run(["sh", "-c", "stat -f -c %T /sys/fs/cgroup; cat /sys/fs/cgroup/cgroup.subtree_control;"
+                        " uname -r"])
+    fs, controllers, release = result.output.splitlines()[-3:]
+    assert result.exit_code == 0
+    assert fs == "cgroup2fs"
+    assert "memory" in controllers.split()
+    assert release == guest.release == guest.kernel.release
+    assert guest.cgroup_fs == "cgroup2"
+    assert guest.accel in ("kvm", "tcg")
+
+
+def test_memory_max_kills_and_counts_oom_kill(guest):
+    allocate = f"{PYTHON} -c \"x = b'a' * (200 << 20)\""
+    script = CGROUP_RUN.format(name="t-oom", knob="memory.max", limit="64M", cg="/sys/fs/cgroup/t-oom",
+                               command=allocate)
+    result = guest.run(["sh", "-c", script], timeout_s=300)
+    parts = _sections(result.output)
+    assert "exit 137" in parts[""], result.output  # SIGKILL from the kernel's OOM killer
+    events = _events(parts["events"])
+    assert events["oom_kill"] == 1, result.output
+    assert events["max"] > 0
+    assert int(parts["peak"]) >= 60 << 20
+
+
+# Allocates 96 MiB a MiB at a time (each page written), printing how far it got; stalls over memory.high.
+THROTTLED = ("import sys, time\\n"
+             "chunks = []\\n"
+             "for i in range(96):\\n"
+             "    chunks.append(bytearray(b'a' * (1 << 20)))\\n"
+             "time.sleep(3600)\\n")
+
+
+def test_memory_high_throttles_without_killing(guest):
+    (guest.shared / "throttled.py").write_text(THROTTLED.replace("\\n", "\n"))
+    script = rf"""
+G=/sys/fs/cgroup/t-high
+mkdir $G && echo 48M > $G/memory.high && echo 0 > $G/memory.swap.max
+sh -c 'echo $$ > /sys/fs/cgroup/t-high/cgroup.procs; exec {PYTHON} {guest.shared}/throttled.py' &
+pid=$!
+for i in $(seq 600); do
+  high=$(awk '$1 == "high" {{print $2}}' $G/memory.events)
+  [ "$high" -gt 0 ] && [ "$(awk '$1 == "some" {{print $5}}' $G/memory.pressure)" != total=0 ] && break
+  sleep 0.5
+done
+kill -0 $pid && echo alive
+echo "--events"; cat $G/memory.events
+echo "--pressure"; cat $G/memory.pressure
+kill -9 $pid; wait $pid
+"""
+    result = guest.run(["sh", "-c", script], timeout_s=600)
+    parts = _sections(result.output)
+    assert "alive" in parts[""], result.output
+    events = _events(parts["events"])
+    assert events["high"] > 0, result.output
+    assert events["oom_kill"] == 0 and events["max"] == 0, result.output
+    some = dict(field.split("=") for field in parts["pressure"].splitlines()[0].split()[1:])
+    assert int(some["total"]) > 0, result.output  # microseconds some task stalled on memory
+
+
+def test_timeout_stops_the_guest_and_removes_its_scratch(available):
+    stopped = Guest(GuestSettings(kernel=SERIES, memory_mib=512, cpus=1))
+    stopped.start()
+    pid, scratch = stopped.process.pid, stopped.scratch
+    with pytest.raises(GuestError, match="did not finish within its timeout"):
+        stopped.run(["sleep", "3600"], timeout_s=2)
+    stopped.close()
+    assert _gone(pid)
+    assert not scratch.exists()
+
+
+def test_a_panic_is_the_reason(available):
+    with Guest(GuestSettings(kernel=SERIES, memory_mib=512, cpus=1)) as crashing:
+        pid = crashing.process.pid
+        with pytest.raises(GuestError, match="Kernel panic"):
+            crashing.run(["sh", "-c", "echo c > /proc/sysrq-trigger"], timeout_s=300)
+    assert _gone(pid)
+
+
+def _start_driver():
+    driver = subprocess.Popen([PYTHON, str(DRIVER)], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[1])
+    line = driver.stdout.readline().split()
+    assert line[:1] == ["QEMU"], line
+    return driver, int(line[1]), Path(line[2])
+
+
+def test_ctrl_c_leaves_no_qemu_and_no_scratch(available):
+    driver, qemu, scratch = _start_driver()
+    assert not _gone(qemu, within_s=0.5)
+    driver.send_signal(signal.SIGINT)
+    assert driver.wait(timeout=120) == 130
+    assert "STOPPED Ctrl-C" in driver.stdout.read()
+    assert _gone(qemu)
+    assert not scratch.exists()
+
+
+def test_a_killed_harness_takes_qemu_with_it_and_the_next_start_sweeps_its_scratch(available):
+    driver, qemu, scratch = _start_driver()
+    driver.kill()
+    driver.wait(timeout=60)
+    assert _gone(qemu)  # PR_SET_PDEATHSIG
+    assert scratch.exists()
+    assert scratch in guest_module.sweep_leftovers()
+    assert not scratch.exists()
