@@ -39,7 +39,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,7 +248,8 @@ def _die_with_parent() -> None:
 
 def _qemu_command(kernel: kernels.Kernel, initramfs: Path, accel: str, settings: GuestSettings,
                   shares: Sequence[tuple[str, Path]], probe: bool) -> list[str]:
-    cmdline = [*BASE_CMDLINE, *settings.cmdline, *(("goreclaim.probe",) if probe else ())]
+    # goreclaim.accel tells the cell in the guest what runs it (harness.run.placement records it).
+    cmdline = [*BASE_CMDLINE, f"goreclaim.accel={accel}", *settings.cmdline, *(("goreclaim.probe",) if probe else ())]
     command = [QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                "-machine", "pc", "-accel", "kvm" if accel == "kvm" else "tcg,thread=multi",
                "-cpu", "host" if accel == "kvm" else "max",
@@ -345,6 +346,8 @@ class Guest:
         self._events: queue.Queue[tuple[str, ...]] = queue.Queue()
         self._reader: threading.Thread | None = None
         self._count = 0
+        self._running: int | None = None   # a submitted command that has not ended
+        self._begun: int | None = None
 
     # -- lifecycle
 
@@ -379,7 +382,9 @@ class Guest:
         assert self.scratch is not None and self.kernel is not None
         control = self.scratch / "control"
         control.mkdir()
-        shares = [(f"rw{i}", path) for i, path in enumerate((control, *self.writable))]
+        # Parents before the directories inside them, or a later mount would hide an earlier one.
+        paths = sorted({control, *self.writable}, key=lambda p: len(p.parts))
+        shares = [(f"rw{i}", path) for i, path in enumerate(paths)]
         initramfs = self.scratch / "initramfs.cpio"
         initramfs.write_bytes(build_initramfs(self.kernel, shares, control, self.settings.cgroup))
         self.accel, self.accel_why = accelerator(self.kernel, self.scratch, initramfs)
@@ -438,7 +443,25 @@ class Guest:
 
     def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | str = "/",
             timeout_s: float = 600.0, on_line: Callable[[str], None] | None = None) -> CommandResult:
-        """Run one command in the guest and wait for it; its output lines go to `on_line` as they come."""
+        """Run one command in the guest and wait for it; its output lines go to `on_line` as they come.
+        Ctrl-C stops the guest at once (the command still runs in it) and propagates."""
+        started = time.monotonic()
+        number = self.submit(argv, env, cwd)
+        output: list[str] = []
+        lines = self.follow(number, started + timeout_s)
+        try:
+            while True:
+                output.append(next(lines))
+                if on_line:
+                    on_line(output[-1])
+        except StopIteration as end:
+            return CommandResult(end.value, "\n".join(output), time.monotonic() - started)
+        except KeyboardInterrupt:
+            self._stop()
+            raise
+
+    def submit(self, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | str = "/") -> int:
+        """Hand the guest one command (it runs after the ones before it); its number for `follow`."""
         if self.process is None or self.scratch is None:
             raise GuestError("the guest is not running")
         number = self._count
@@ -452,29 +475,29 @@ class Guest:
         tmp = control / f".{number}.sh"
         tmp.write_text(script)
         os.replace(tmp, control / f"{number}.sh")  # the guest sees the whole script or none
-        started = time.monotonic()
-        deadline = started + timeout_s
-        output: list[str] = []
-        begun = False
+        self._running = number
+        return number
+
+    def follow(self, number: int, deadline: float) -> Generator[str, None, int]:
+        """The output lines of a submitted command as they come, until it ends (the generator's value is
+        its exit status) or the monotonic `deadline` passes (GuestError). A generator left early (Ctrl-C)
+        can be followed on by another call."""
         while True:
-            try:
-                event = self._next_event(deadline, f"command {shlex.join(argv)[:80]}")
-            except KeyboardInterrupt:
-                self._stop()  # the command still runs in the guest: no orderly halt to wait for
-                raise
+            event = self._next_event(deadline, f"command {number}")
             if event[0] == "begin" and event[1] == str(number):
-                begun = True
-            elif event[0] == "line" and begun:
-                output.append(event[1] if len(event) > 1 else "")
-                if on_line:
-                    on_line(output[-1])
+                self._begun = number
+            elif event[0] == "line" and self._begun == number:
+                yield event[1] if len(event) > 1 else ""
             elif event[0] == "end" and event[1] == str(number):
-                return CommandResult(int(event[2]), "\n".join(output), time.monotonic() - started)
+                self._running = None
+                return int(event[2])
 
     def close(self) -> None:
         """Shut the guest down (asked to halt, killed if it does not) and remove its scratch."""
         try:
-            if self.process is not None and self.process.poll() is None and self.scratch is not None:
+            # With a command still running, the guest's init would never see the halt: it is killed.
+            if (self.process is not None and self.process.poll() is None and self.scratch is not None
+                    and self._running is None):
                 try:
                     (self.scratch / "control" / "halt").write_text("")
                     self.process.wait(timeout=HALT_TIMEOUT_S)
