@@ -6,7 +6,6 @@ end it. Everything here skips, saying why, only where qemu or the kernel cannot 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -201,3 +200,127 @@ def test_a_killed_harness_takes_qemu_with_it_and_the_next_start_sweeps_its_scrat
     assert scratch.exists()
     assert scratch in guest_module.sweep_leftovers()
     assert not scratch.exists()
+
+
+# ---------------------------------------------------------------------------------- cells in a guest
+
+from harness.define.axes import contributions  # noqa: E402
+from harness.define.cell import Cell  # noqa: E402
+from harness.drive.guest_cells import guest_settings, measure_with_guests, met  # noqa: E402
+from harness.drive.session import RunSession  # noqa: E402
+from harness.run.backends.cgroup import CgroupBackend  # noqa: E402
+from harness.run.placement import cgroup_version  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cell(backend: str = "cgroup", **axes: str) -> Cell:
+    return Cell(cell_id=f"alloc_release[{','.join(f'{k}={v}' for k, v in axes.items())}]", scenario="alloc_release",
+                workload="alloc-release", args=("--size=16MiB",), backend=backend, axes=tuple(axes.items()),
+                **contributions(axes))
+
+
+@pytest.mark.parametrize("axes, here, expected", [
+    ({"cgroup": "v1"}, "v1", None),
+    ({"kernel": "host"}, "v1", None),
+    ({"cgroup": "v2"}, "v2", None),
+    ({"cgroup": "v2"}, "v1", GuestSettings("6.1", "v2")),
+    ({"cgroup": "v1"}, "v2", GuestSettings("6.1", "v1")),
+    ({"kernel": "5.10"}, "v1", GuestSettings("5.10", "v2")),
+    ({"kernel": "6.1", "cgroup": "v1"}, "v1", GuestSettings("6.1", "v1")),
+])
+def test_a_cell_runs_in_a_guest_only_where_this_host_is_not_what_it_asks(axes, here, expected):
+    assert guest_settings(_cell(**axes), here) == expected
+
+
+def test_the_host_settings_met_are_left_out_for_the_backend():
+    cell = _cell(cgroup="v2", kernel="6.1")
+    assert cell.host_settings and met(cell).host_settings == ()
+
+
+def test_docker_in_a_guest_is_skipped_with_the_reason_and_boots_nothing(tmp_path):
+    here = cgroup_version()
+    other = "v2" if here == "v1" else "v1"
+    with RunSession(tmp_path, backend="process", log=lambda line: None) as session:
+        outcomes = list(measure_with_guests(session, [_cell("docker", cgroup=other)], log=lambda line: None))
+    (outcome,) = outcomes
+    assert outcome.result.status == "skipped"
+    assert "starts no docker engine" in outcome.result.reason and "--backend cgroup or process" in outcome.result.reason
+
+
+@pytest.fixture(scope="module")
+def cgroup_here():
+    reason = CgroupBackend().available()
+    if reason:
+        pytest.skip(f"the cgroup backend cannot run here: {reason}")
+
+
+def _cells_csv(run_dir: Path) -> dict[str, dict[str, str]]:
+    import csv
+
+    with open(run_dir / "cells.csv", newline="") as f:
+        return {row["cell_id"]: row for row in csv.DictReader(f)}
+
+
+def test_run_puts_the_other_cgroup_version_in_a_guest_and_records_where(available, cgroup_here, tmp_path):
+    here = cgroup_version()
+    other = "v2" if here == "v1" else "v1"
+    out = subprocess.run([PYTHON, "-m", "harness", "run", "alloc_release", "--quick", "--backend", "cgroup",
+                          "--matrix", f"cgroup={here},{other}", "--matrix", "touch=true,false",
+                          "--matrix", "freeos=false", "--matrix", "memory=64MiB", "--results", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert out.returncode in (0, 1), out.stdout[-3000:] + out.stderr[-3000:]  # 1: an expectation failed
+    run_dir = Path(out.stdout.strip().splitlines()[-1])
+    rows = _cells_csv(run_dir)
+    assert len(rows) == 4
+    for row in rows.values():
+        in_guest = row["cgroup"] == other
+        assert row["cgroup_version"] == row["cgroup"]
+        assert (row["accel"] in ("kvm", "tcg")) == in_guest and (row["accel"] == "native") != in_guest
+        assert row["kernel"].startswith("6.1.") == in_guest
+        # 128 MiB touched in a 64 MiB cgroup: the kernel's OOM killer, counted by the cgroup
+        assert row["status"] == ("oom_killed" if "touch=true" in row["cell_id"] else "ok"), row
+        assert (row["oom_killed"] == "True") == ("touch=true" in row["cell_id"])
+    import json
+
+    (guest,) = json.loads((run_dir / "manifest.json").read_text())["guests"]
+    assert guest["cgroup"] == other and guest["release"].startswith("6.1.") and guest["accel"] in ("kvm", "tcg")
+
+
+def _qemus_of(pid: int) -> list[int]:
+    """qemu processes booted by the harness process `pid` (their initramfs is in its scratch)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline and cmdline[0].endswith(b"qemu-system-x86_64") and any(
+                f"/guest-{pid}-".encode() in arg for arg in cmdline):
+            found.append(int(proc.name))
+    return found
+
+
+def test_ctrl_c_during_a_guest_cell_leaves_nothing_and_records_the_cell(available, cgroup_here, tmp_path):
+    other = "v2" if cgroup_version() == "v1" else "v1"
+    run = subprocess.Popen([PYTHON, "-m", "harness", "run", "alloc_release", "--quick", "--backend", "cgroup",
+                            "--matrix", f"cgroup={other}", "--matrix", "touch=true", "--matrix", "freeos=false",
+                            "--matrix", "idle=300s", "--results", str(tmp_path)],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in run.stdout:  # the guest's worker says when the cell starts
+        seen.append(line)
+        if "cell 0000 starts" in line:
+            break
+    qemus = _qemus_of(run.pid)
+    assert qemus, "".join(seen)
+    run.send_signal(signal.SIGINT)
+    rest = run.communicate(timeout=300)[0]
+    assert run.returncode == 130, "".join(seen) + rest
+    assert all(_gone(pid) for pid in qemus)
+    assert not list(guest_module.guests_dir().glob(f"guest-{run.pid}-*"))
+    assert not list(guest_module.guests_dir().glob("cells-*"))
+    (run_dir,) = tmp_path.iterdir()
+    (row,) = _cells_csv(run_dir).values()
+    assert row["status"] == "interrupted", row
+    print(rest)

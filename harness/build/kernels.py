@@ -24,10 +24,10 @@ from pathlib import Path
 
 from harness.build.go_downloads import DEBIAN_MIRROR
 from harness.build.toolchain import cache_root
+from harness.define.hosts import KERNEL_SERIES
 
 DEBIAN_SECURITY = "http://deb.debian.org/debian-security"
-# series -> the Debian release whose kernel line it is
-SERIES: dict[str, str] = {"5.10": "bullseye", "6.1": "bookworm", "6.12": "trixie"}
+SERIES = KERNEL_SERIES  # series -> the Debian release whose kernel line it is
 APT_TIMEOUT_S = 900
 METADATA = "kernel.json"  # written last: an entry without it is an unfinished install, not a cache hit
 

@@ -45,6 +45,7 @@ from pathlib import Path
 
 from harness.build import kernels
 from harness.build.toolchain import cache_root
+from harness.define.hosts import CGROUP_VERSIONS
 
 MARK = "@@goreclaim"
 QEMU = "qemu-system-x86_64"
@@ -61,7 +62,6 @@ CONSOLE_TAIL = 60         # console lines kept to explain a failure
 BASE_CMDLINE = ("console=ttyS0", "loglevel=3", "panic=-1", "oops=panic", "reboot=t", "audit=0",
                 "mitigations=off", "i8042.noaux", "i8042.nomux", "i8042.nopnp", "i8042.dumbkbd",
                 "nowatchdog", "random.trust_cpu=on")
-CGROUP_VERSIONS = ("v1", "v2")
 V1_CONTROLLERS = ("memory", "cpuset", "cpu,cpuacct", "pids")
 V2_CONTROLLERS = ("memory", "cpu", "cpuset", "io", "pids")
 
