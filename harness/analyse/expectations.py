@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness.define.cell import Cell
+from harness.define.hosts import UNTIMED_ACCELERATORS
 from harness.define.metrics import metric_unit, timing_sensitive
 from harness.define.scenario import (
     Expectation,
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
 SummaryRow = Mapping[str, float] | pd.Series
 # (cell id, repeat, settings_of the cell) of a cell that ran.
 CellRecord = tuple[str, int, dict[str, str]]
-
-# Accelerators under which timing is not the host's (harness.run.guest): qemu's software emulation runs
-# a guest several times slower; what is resident, reclaimed or killed holds, CPU time and speed do not.
-UNTIMED_ACCELERATORS = ("tcg",)
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
         "==": operator.eq, "!=": operator.ne}
