@@ -23,7 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 from harness.define.cell import Cell, pairs
@@ -74,7 +74,7 @@ def met(cell: Cell) -> Cell:
 
 
 def measure_with_guests(session: RunSession, cells: list[Cell], log: Callable[[str], None] = print,
-                        ) -> Iterator[Outcome]:
+                        ) -> Generator[Outcome, None, None]:
     """Run the cells, each where its host axes say, saving each as it finishes; yields each Outcome.
     The cells for this machine run first, in order, then each guest's group in order."""
     here = cgroup_version()
@@ -102,7 +102,7 @@ def _save(session: RunSession, result: RunResult) -> Outcome:
 
 
 def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cell],
-                   log: Callable[[str], None]) -> Iterator[Outcome]:
+                   log: Callable[[str], None]) -> Generator[Outcome, None, None]:
     runnable = []
     for cell in cells:
         refused = _refusal(cell, settings)
