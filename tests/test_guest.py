@@ -324,3 +324,19 @@ def test_ctrl_c_during_a_guest_cell_leaves_nothing_and_records_the_cell(availabl
     (row,) = _cells_csv(run_dir).values()
     assert row["status"] == "interrupted", row
     print(rest)
+
+
+def test_page_cache_in_the_guests_tmp_is_file_memory_not_shmem(guest):
+    script = r"""
+G=/sys/fs/cgroup/t-cache
+mkdir $G
+sh -c 'echo $$ > /sys/fs/cgroup/t-cache/cgroup.procs; exec dd if=/dev/zero of=/tmp/cache bs=1M count=48 status=none'
+stat -f -c %T /tmp
+awk '$1 == "file" || $1 == "shmem" {print $1, $2}' $G/memory.stat
+"""
+    result = guest.run(["sh", "-c", script], timeout_s=300)
+    lines = result.output.splitlines()
+    assert result.exit_code == 0 and lines[0] != "tmpfs", result.output
+    stat = dict(line.split() for line in lines[1:])
+    assert int(stat["file"]) >= 40 << 20, result.output
+    assert int(stat["shmem"]) < 8 << 20, result.output

@@ -3,7 +3,8 @@
 Why a guest: cells that need another host (cgroup v2, another kernel) than the machine has run in
 a kernel of their own. The guest sees the host's filesystem read-only over 9p at the same paths
 (so the project's venv and code run inside unchanged) and the writable directories the caller
-names, also at their own paths; /tmp and /run are the guest's own tmpfs.
+names, also at their own paths; /tmp is an ext4 disk of the guest's own (page cache as on a host, not
+shmem), /run a tmpfs.
 
 How: a small initramfs of our own (busybox and the kernel's virtio/9p modules; no image from
 anywhere else) mounts the host's root, the writable shares, proc, sys, dev and the cgroup
@@ -50,8 +51,14 @@ from harness.define.hosts import CGROUP_VERSIONS
 MARK = "@@goreclaim"
 QEMU = "qemu-system-x86_64"
 BUSYBOX_PATHS = ("/usr/bin/busybox", "/bin/busybox")  # Debian's busybox-static
-# What the initramfs loads to reach the host's files (and their dependencies, from modules.dep).
-MODULES = ("virtio_pci", "9pnet_virtio", "9p")
+# What the initramfs loads to reach the host's files and the scratch disk (and their dependencies, from
+# modules.dep).
+MODULES = ("virtio_pci", "9pnet_virtio", "9p", "virtio_blk", "crc32c_generic", "ext4")  # ext4 asks for crc32c
+# The guest's /tmp is an ext4 disk of this size (a sparse file, removed with the guest): page cache on a
+# real filesystem, reclaimable and charged as `file`, as on a host; a tmpfs would hold it as shmem.
+SCRATCH_DISK_GIB = 16
+# No journal, no metadata checksums: a scratch disk lives as long as the guest.
+MKFS = ("mkfs.ext4", "-q", "-F", "-O", "^has_journal,^metadata_csum", "-E", "lazy_itable_init=1")
 MSIZE = 262144            # 9p message size: fewer round trips for the venv's imports
 BOOT_TIMEOUT_S = 180.0    # TCG on a loaded host boots in 5-20 s
 KVM_PROBE_S = 20.0        # KVM here either boots in about a second or hangs / aborts
@@ -158,7 +165,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 say() { echo "@@goreclaim $*" > /dev/console; }
-fail() { say "failed $*"; poweroff -f; }
+fail() { say "failed $* (kernel: $(dmesg | tail -n 1))"; poweroff -f; }
 for m in $(cat /modules.list); do insmod /modules/$m || fail "insmod $m"; done
 grep -q goreclaim.probe /proc/cmdline && { say ready probe; poweroff -f; }
 R=/newroot
@@ -169,7 +176,8 @@ mount -t devtmpfs dev $R/dev
 mkdir -p $R/dev/pts $R/dev/shm
 mount -t devpts devpts $R/dev/pts
 mount -t tmpfs shm $R/dev/shm
-mount -t tmpfs tmp $R/tmp
+mount -t ext4 /dev/vda $R/tmp || fail "mount of the scratch disk"
+chmod 1777 $R/tmp
 mount -t tmpfs run $R/run
 while read tag path; do
   mkdir -p "$R$path" 2>/dev/null  # under the guest's own /tmp, say
@@ -237,6 +245,8 @@ def qemu_available() -> str | None:
     """None when qemu can be run here, else why not."""
     if shutil.which(QEMU) is None:
         return f"{QEMU} is not installed (Debian's qemu-system-x86)"
+    if shutil.which(MKFS[0]) is None:
+        return f"{MKFS[0]} is not installed (Debian's e2fsprogs), for the guest's /tmp"
     return None
 
 
@@ -247,7 +257,7 @@ def _die_with_parent() -> None:
 
 
 def _qemu_command(kernel: kernels.Kernel, initramfs: Path, accel: str, settings: GuestSettings,
-                  shares: Sequence[tuple[str, Path]], probe: bool) -> list[str]:
+                  shares: Sequence[tuple[str, Path]], probe: bool, scratch_disk: Path | None = None) -> list[str]:
     # goreclaim.accel tells the cell in the guest what runs it (harness.run.placement records it).
     cmdline = [*BASE_CMDLINE, f"goreclaim.accel={accel}", *settings.cmdline, *(("goreclaim.probe",) if probe else ())]
     command = [QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
@@ -257,6 +267,7 @@ def _qemu_command(kernel: kernels.Kernel, initramfs: Path, accel: str, settings:
                "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
                "-kernel", str(kernel.vmlinux), "-initrd", str(initramfs), "-append", " ".join(cmdline)]
     if not probe:
+        command += ["-drive", f"file={scratch_disk},if=virtio,format=raw,cache=unsafe"]
         command += ["-virtfs", "local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap"]
         for tag, path in shares:
             command += ["-virtfs", f"local,path={path},mount_tag={tag},security_model=none,multidevs=remap"]
@@ -387,8 +398,15 @@ class Guest:
         shares = [(f"rw{i}", path) for i, path in enumerate(paths)]
         initramfs = self.scratch / "initramfs.cpio"
         initramfs.write_bytes(build_initramfs(self.kernel, shares, control, self.settings.cgroup))
+        disk = self.scratch / "tmp.img"
+        with open(disk, "wb") as f:
+            f.truncate(SCRATCH_DISK_GIB << 30)
+        made = subprocess.run([*MKFS, str(disk)], capture_output=True, text=True, timeout=120)
+        if made.returncode != 0:
+            raise GuestError(f"mkfs.ext4 of the guest's /tmp failed: {_last_line(made.stderr or made.stdout)}")
         self.accel, self.accel_why = accelerator(self.kernel, self.scratch, initramfs)
-        command = _qemu_command(self.kernel, initramfs, self.accel, self.settings, shares, probe=False)
+        command = _qemu_command(self.kernel, initramfs, self.accel, self.settings, shares, probe=False,
+                                scratch_disk=disk)
         started = time.monotonic()
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, start_new_session=True,
