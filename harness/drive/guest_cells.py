@@ -33,7 +33,7 @@ from harness.drive import guest_worker
 from harness.drive.cell_worker import CellTask, read_result, write_task
 from harness.drive.session import Outcome, RunSession
 from harness.run.backends.base import RunResult, Status
-from harness.run.guest import Guest, GuestError, GuestSettings, guests_dir
+from harness.run.guest import Guest, GuestError, GuestSettings, GuestUnavailable, guests_dir, usable_kernel
 from harness.run.placement import cgroup_version
 
 # The host settings this module honours; the others (THP, swap, ...) stay for the backends to refuse.
@@ -111,6 +111,13 @@ def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cel
         else:
             runnable.append(cell)
     if not runnable:
+        return
+    try:
+        usable_kernel(settings)
+    except GuestUnavailable as exc:  # a combination this machine cannot honour: skipped, never run elsewhere
+        for cell in runnable:
+            yield _save(session, RunResult(cell=cell, status="skipped",
+                                           reason=f"guest (Linux {settings.kernel}, cgroup {settings.cgroup}): {exc}"))
         return
     for cell in runnable:
         session.prepare(cell)  # built on the host: the guest sees the build cache read-only

@@ -78,6 +78,11 @@ class GuestError(Exception):
     kernel panic with its line, qemu's exit, a command's timeout)."""
 
 
+class GuestUnavailable(GuestError):
+    """No such guest can be had here (no qemu, no kernel, a cgroup version the kernel lacks): nothing
+    was booted."""
+
+
 @dataclass(frozen=True)
 class GuestSettings:
     """What a group of cells shares: the guest's kernel, cgroup hierarchy, size and command line."""
@@ -281,6 +286,21 @@ def _host_boot_id() -> str:
         return "unknown"
 
 
+def usable_kernel(settings: GuestSettings) -> kernels.Kernel:
+    """The kernel for these settings, fetched if need be; GuestUnavailable saying why there is none."""
+    missing = qemu_available()
+    if missing:
+        raise GuestUnavailable(missing)
+    try:
+        kernel = kernels.fetch(settings.kernel)
+    except kernels.KernelError as exc:
+        raise GuestUnavailable(str(exc)) from None
+    if settings.cgroup == "v1" and kernel.config("CONFIG_MEMCG_V1") == "n":
+        raise GuestUnavailable(f"Linux {kernel.release} has no cgroup v1 memory controller (CONFIG_MEMCG_V1 "
+                               "is not set): cgroup v1 needs kernel 5.10 or 6.1")
+    return kernel
+
+
 def guests_dir() -> Path:
     return cache_root() / "guests"
 
@@ -370,16 +390,8 @@ class Guest:
         self.close()
 
     def start(self) -> None:
-        missing = qemu_available()
-        if missing:
-            raise GuestError(missing)
-        try:
-            self.kernel = kernels.fetch(self.settings.kernel)
-        except kernels.KernelError as exc:
-            raise GuestError(str(exc)) from None
-        if self.settings.cgroup == "v1" and self.kernel.config("CONFIG_MEMCG_V1") == "n":
-            raise GuestError(f"Linux {self.kernel.release} has no cgroup v1 memory controller "
-                             "(CONFIG_MEMCG_V1 is not set): cgroup v1 needs kernel 5.10 or 6.1")
+        """Boot; GuestUnavailable when such a guest cannot be had here, GuestError when it fails."""
+        self.kernel = usable_kernel(self.settings)
         sweep_leftovers()
         guests_dir().mkdir(parents=True, exist_ok=True)
         self.scratch = Path(tempfile.mkdtemp(prefix=f"guest-{os.getpid()}-", dir=guests_dir()))
