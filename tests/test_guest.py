@@ -353,3 +353,14 @@ awk '$1 == "file" || $1 == "shmem" {print $1, $2}' $G/memory.stat
     stat = dict(line.split() for line in lines[1:])
     assert int(stat["file"]) >= 40 << 20, result.output
     assert int(stat["shmem"]) < 8 << 20, result.output
+
+
+def test_a_cell_that_never_ran_keeps_the_kernel_it_asked_for_in_cells_csv():
+    from harness.run.backends.base import RunResult
+    from harness.store.rundir import cells_row
+
+    row = cells_row(RunResult(cell=_cell(kernel="6.12", cgroup="v1"), status="skipped", reason="no v1 there"))
+    assert (row["kernel"], row["cgroup"], row["accel"]) == ("6.12", "v1", "")
+    ran = cells_row(RunResult(cell=_cell(kernel="6.1"), status="ok",
+                              placement={"kernel": "6.1.0-57-amd64", "accel": "tcg", "cgroup_version": "v2"}))
+    assert (ran["kernel"], ran["accel"], ran["cgroup_version"]) == ("6.1.0-57-amd64", "tcg", "v2")

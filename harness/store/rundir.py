@@ -103,7 +103,9 @@ def cells_row(result: RunResult) -> dict[str, Any]:
         "reason": result.reason,
         "args": " ".join(cell.args),
     })
-    row.update({name: _blank(result.placement.get(name)) for name in PLACEMENT_COLUMNS})
+    # Where it ran; a cell that never ran keeps the kernel its `kernel` axis asked for.
+    row.update({name: _blank(result.placement.get(name)) for name in PLACEMENT_COLUMNS
+                if result.placement.get(name) is not None or name not in row})
     return row
 
 
