@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: reproduce test bench
+.PHONY: reproduce test bench guest-deps
 
 # Where the interpreter lacks the venv module (Debian without python3-venv), virtualenv does the same.
 $(VENV)/.installed: pyproject.toml
@@ -34,3 +34,8 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_report.py $(BENCH_FLAGS)
 	$(PY) benchmarks/bench_sampler.py --runs 3 --seconds 5
 	$(PY) benchmarks/bench_workers.py --quick alloc_release madvdontneed syscalls release_threshold gogc_sweep
+
+# Cells in a guest kernel (--matrix cgroup=v2 on a v1 host, or kernel=5.10|6.1|6.12): qemu, depmod and
+# busybox from Debian, as root; the kernel itself is fetched and cached on first use.
+guest-deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 kmod busybox-static

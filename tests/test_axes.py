@@ -22,7 +22,8 @@ ALLOC = WORKLOADS["alloc-release"]
 
 
 def test_standard_axes_are_the_registry():
-    assert STANDARD_AXES == ("go", "memory", "cpus", "gogc", "gomemlimit", "madvdontneed", "godebug", "backend")
+    assert STANDARD_AXES == ("go", "memory", "cpus", "gogc", "gomemlimit", "madvdontneed", "godebug", "backend",
+                             "cgroup", "kernel")
     assert AXES["gomemlimit"].columns == ("gomemlimit", "gomemlimit_bytes")
     assert AXES["memory"].columns == ("memory", "memory_limit_bytes")
     assert all(a.help for a in AXES.values())
@@ -37,6 +38,7 @@ def test_standard_axes_are_the_registry():
         ("memory", "1536MiB", "1536MiB"), ("cpus", 1.5, "1.5"), ("go", "1.21.13", "1.21.13"),
         ("go", "default", "default"), ("godebug", "gctrace=1, scavtrace=1", "gctrace=1,scavtrace=1"),
         ("godebug", "", "none"), ("backend", "docker", "docker"),
+        ("cgroup", "v2", "v2"), ("cgroup", "1", "v1"), ("kernel", "Host", "host"), ("kernel", "6.12", "6.12"),
         ("touch", True, "true"), ("touch", "0", "false"), ("size", "1GiB", "1GiB"), ("idle", "100ms", "100ms"),
     ],
 )
@@ -51,7 +53,8 @@ def test_canonical_forms(axis, raw, expected):
         ("gomemlimit", "120%", "(0, 100]"), ("memory", "0", "must be positive"), ("cpus", "-1", "positive number"),
         ("go", "latest", "not a Go version"), ("godebug", "madvdontneed=1", "madvdontneed axis"),
         ("backend", "podman", f"valid: {', '.join(BACKEND_NAMES)}"), ("touch", "perhaps", "valid: true, false"),
-        ("bogus", "1", "unknown axis 'bogus'"),
+        ("bogus", "1", "unknown axis 'bogus'"), ("cgroup", "v3", "valid: v1, v2"),
+        ("kernel", "6.6", "valid: host, or a Debian series booted as a guest: 5.10, 6.1, 6.12"),
     ],
 )
 def test_canonical_rejects_with_the_fix(axis, raw, fragment):
@@ -129,3 +132,8 @@ def test_two_axes_setting_one_plain_variable_is_a_declaration_error(monkeypatch)
                                                  contribute=lambda v, _: Contribution(env={"GOGC": v})))
     with pytest.raises(ValueError, match="axis gogc_again sets GOGC, which another axis sets already"):
         contributions({"gogc": "50", "gogc_again": "60"})
+
+
+def test_host_axes_contribute_host_settings_in_order():
+    assert contributions({"cgroup": "v2", "kernel": "6.1"})["host_settings"] == (("cgroup", "v2"), ("kernel", "6.1"))
+    assert sorted_values("kernel", ["6.12", "host", "5.10", "6.1"]) == ["host", "5.10", "6.1", "6.12"]

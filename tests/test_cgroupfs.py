@@ -93,8 +93,15 @@ def test_v2(tmp_path):
     (d / "memory.max").write_text("max\n")
     cg = memory_cgroup_of(42, proc_root=str(proc))
     assert cg == MemoryCgroup(d, 2)
+    signals = {"events_high": 0.0, "events_max": 12.0, "events_oom": 2.0, "events_oom_kill": 2.0}
     assert cgroup_probe(cg)() == {"usage": 150000000, "anon": 104857600, "file": 52428800,
-                                  "inactive_file": 40000000, "working_set": 110000000}
+                                  "inactive_file": 40000000, "working_set": 110000000, **signals}
+    # PSI where the kernel has it: avg10 as a fraction, total stall in seconds
+    (d / "memory.pressure").write_text("some avg10=66.20 avg60=20.00 avg300=5.00 total=2500000\n"
+                                       "full avg10=1.50 avg60=0.00 avg300=0.00 total=40000\n")
+    read = cgroup_probe(cg)()
+    assert read["psi_some_avg10"] == pytest.approx(0.662) and read["psi_some_total_s"] == pytest.approx(2.5)
+    assert read["psi_full_avg10"] == pytest.approx(0.015) and read["psi_full_total_s"] == pytest.approx(0.04)
     assert cg.peak() is None  # memory.peak needs kernel 5.19
     (d / "memory.peak").write_text("160000000\n")
     assert cg.peak() == 160000000 and cg.oom_kills() == 2

@@ -16,7 +16,7 @@ from tests.frames import CellSpec, MiB, run_frames
 OLD, NEW = "1.15.15", "1.27.3"
 CELL_KEYS = {"cell_id", "scenario", "workload", "go_version", "status", "repeat", "memory_limit_bytes",
              "touch", "freeos", "gcs", "madvdontneed", "gomemlimit", "gogc", "every", "policy", "pointers",
-             "memory"}
+             "memory", "accel"}
 
 
 def inputs(rows, events=None, samples=None):
@@ -56,6 +56,16 @@ def test_only_skipped_cells_are_inconclusive_with_statuses():
     inp = inputs([{"scenario": "oom_pressure", "madvdontneed": "0", "status": "skipped"}])
     row = one("C4", inp)
     assert row.verdict == "inconclusive" and "skipped×1" in row.evidence
+
+
+def test_a_claim_on_timing_measured_only_under_tcg_is_inconclusive_naming_it():
+    scenario = ARTICLE.by_id["C5"].scenarios[0]
+    row = one("C5", inputs([{"scenario": scenario, "accel": "tcg", "throughput": 1e6}]))
+    assert row.verdict == "inconclusive" and "tcg" in row.evidence and "throughput" in row.evidence
+    # memory physics holds under emulation: a claim on OOM kills is judged there
+    rows = [{"scenario": "oom_pressure", "madvdontneed": m, "oom_killed": k, "accel": "tcg"}
+            for m, k in (("0", 1), ("1", 0))]
+    assert verdicts("C4", inputs(rows)) == {NEW: "supported"}
 
 
 def test_one_row_per_go_version():

@@ -4,7 +4,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from harness.analyse.expectations import check_cell, format_value, relative_checks, settings_of
+from harness.analyse.expectations import check_cell, format_value, inconclusive_checks, relative_checks, settings_of
 from harness.define.matrix import expand
 from harness.define.scenario import load
 
@@ -131,3 +131,47 @@ def test_relative_checks_compare_each_pair_once_as_cells_complete(scenario, cell
         f"{dontneed}: rss@freeos = 300 MiB, expected < 0.1 × {free} (600 MiB)"]
     assert unchecked == [] and len(done) == 1
     assert relative_checks(scenario, records, summaries, done) == ([], [])  # already compared
+
+
+TIMED = """
+description = "timing under emulation"
+workload = "alloc-release"
+[matrix]
+madvdontneed = ["0", "1"]
+[[expect]]
+metric = "wall_s"
+op = "<"
+value = 1
+[[expect]]
+metric = "oom_killed"
+op = "=="
+value = 0
+[[expect]]
+where = { madvdontneed = "1" }
+metric = "wall_s"
+op = "<"
+ratio = 0.5
+of = { madvdontneed = "0" }
+"""
+
+
+def test_timing_under_tcg_is_inconclusive_not_judged(tmp_path):
+    path = tmp_path / "timed.toml"
+    path.write_text(TIMED)
+    scenario = load(path)
+    cells = {c.cell_id: c for c in expand(scenario)}
+    slow = "timed[madvdontneed=1,r0]"
+    row = pd.Series({"wall_s": 30.0, "oom_killed": 1})
+    # natively both are judged; under tcg only the memory one, the timing one is a note naming tcg
+    assert len(check_cell(scenario, cells[slow], row)) == 2
+    (failure,) = check_cell(scenario, cells[slow], row, "tcg")
+    assert failure.expectation.metric == "oom_killed"
+    (note,) = inconclusive_checks(scenario, cells[slow], "tcg")
+    assert note.startswith(slow) and "wall_s" in note and "tcg" in note and "inconclusive" in note
+    assert inconclusive_checks(scenario, cells[slow], "kvm") == []
+    records = [(c.cell_id, c.repeat, settings_of(scenario, c)) for c in cells.values()]
+    summaries = {cell_id: {"wall_s": 30.0} for cell_id in cells}
+    failures, notes = relative_checks(scenario, records, summaries, accels={slow: "tcg"})
+    assert failures == [] and any("tcg" in n and "inconclusive" in n for n in notes)
+    failures, _ = relative_checks(scenario, records, summaries)
+    assert len(failures) == 1

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness.define.cell import Cell
-from harness.define.metrics import metric_unit
+from harness.define.hosts import UNTIMED_ACCELERATORS
+from harness.define.metrics import metric_unit, timing_sensitive
 from harness.define.scenario import (
     Expectation,
     Scenario,
@@ -89,14 +90,32 @@ def _ok(op: str, left: float | None, right: float | None) -> bool:
     return bool(_OPS[op](left, right))
 
 
-def check_cell(scenario: Scenario, cell: Cell, summary_row: SummaryRow) -> list[Failure]:
+def inconclusive(expectation: Expectation, accels: Iterable[str]) -> str:
+    """Why the expectation cannot be judged on cells run under these accelerators ("" when it can):
+    it reads a timing metric and one of them ran under software emulation."""
+    slow = sorted({a for a in accels if a in UNTIMED_ACCELERATORS})
+    if not slow or not timing_sensitive(expectation.metric):
+        return ""
+    return (f"{expectation.metric} is a timing metric, measured under {', '.join(slow)} (qemu's software "
+            "emulation: timing is not the host's): inconclusive")
+
+
+def inconclusive_checks(scenario: Scenario, cell: Cell, accel: str) -> list[str]:
+    """Per-cell expectations selecting this cell that its accelerator leaves inconclusive, as notes."""
+    settings = settings_of(scenario, cell)
+    return [f"{cell.cell_id}: {why}" for expectation in scenario.expects
+            if not expectation.relative and matches(expectation.where, settings)
+            and (why := inconclusive(expectation, [accel]))]
+
+
+def check_cell(scenario: Scenario, cell: Cell, summary_row: SummaryRow, accel: str = "native") -> list[Failure]:
     """Per-cell expectations whose `where` selects this cell (`where` sees the cell's axes and flags,
-    which its id may leave out)."""
+    which its id may leave out); those its accelerator leaves inconclusive are not judged."""
     cell_id = cell.cell_id
     settings = settings_of(scenario, cell)
     failures = []
     for expectation in scenario.expects:
-        if expectation.relative or not matches(expectation.where, settings):
+        if expectation.relative or not matches(expectation.where, settings) or inconclusive(expectation, [accel]):
             continue
         measured = _read(summary_row, expectation.metric)
         if not _ok(expectation.op, measured, expectation.value):
@@ -140,15 +159,18 @@ def relative_pairs(scenario: Scenario, expectation: Expectation,
 
 
 def relative_checks(scenario: Scenario, records: Iterable[CellRecord], summaries: Mapping[str, SummaryRow],
-                    done: set[tuple[int, str, str]] | None = None) -> tuple[list[Failure], list[str]]:
+                    done: set[tuple[int, str, str]] | None = None,
+                    accels: Mapping[str, str] | None = None) -> tuple[list[Failure], list[str]]:
     """`of` expectations over the pairs among the cells run so far; callable after every cell.
 
     `records` are (cell_id, repeat, settings) of this scenario's cells that ran (settings_of gives
     the settings); `summaries` maps a cell id to its summary row. A pair is compared once both
     summaries are there, and its key (expectation index, cell id, partner id) goes into `done` so a
     later call skips it. Returns (failures of the pairs compared now, notes on the selected cells
-    whose partner is not among `records`): a driver reports the notes of its last call.
+    whose partner is not among `records`, or whose pair its accelerators (`accels`, by cell id) leave
+    inconclusive): a driver reports the notes of its last call.
     """
+    accels = accels or {}
     done = set() if done is None else done
     records = list(records)
     present = set(summaries)
@@ -161,6 +183,10 @@ def relative_checks(scenario: Scenario, records: Iterable[CellRecord], summaries
             if partner_id is None:
                 wanted = ", ".join(f"{k}={v}" for k, v in expectation.of)
                 unchecked.append(f"{cell_id}: {expectation.metric} vs the {wanted} cell: that cell was not run")
+                continue
+            why = inconclusive(expectation, [accels.get(cell_id, ""), accels.get(partner_id, "")])
+            if why:
+                unchecked.append(f"{cell_id} vs {partner_id}: {why}")
                 continue
             key = (expectation.index, cell_id, partner_id)
             if key in done or cell_id not in present or partner_id not in present:

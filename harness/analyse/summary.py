@@ -36,8 +36,11 @@ OUTCOME_COLUMNS = frozenset({
     "cell_id", "repeat", "status", "exit_code", "oom_killed", "wall_s", "peak_rss_bytes",
     "peak_cgroup_bytes", "reason", "gomemlimit_bytes",
     # where it ran (a cluster spreads one configuration over hosts and CPUs)
-    "host", "kernel", "cgroup_version", "cpuset",
+    "host", "kernel", "cgroup_version", "accel", "cpuset",
 })
+# Where it ran that a run with cells in a guest kernel chose (the kernel and cgroup axes): there they
+# tell configurations apart. The kernel axis's column is the kernel that ran (6.1.0-57-amd64 for 6.1).
+HOST_COLUMNS = ("kernel", "cgroup_version")
 
 SAMPLE_COLUMNS = ("cell_id", "t_s", "source", "metric", "value")
 EVENT_COLUMNS = ("cell_id", "t_s", "kind", "name", "value", "detail")
@@ -373,7 +376,15 @@ def retained_fraction(after: float, peak: float, baseline: float = 0.0) -> float
 
 def config_columns(cells: pd.DataFrame) -> list[str]:
     """The cells.csv columns that define a configuration (everything but identity and outcome)."""
-    return [c for c in cells.columns if c not in OUTCOME_COLUMNS]
+    chosen = set(HOST_COLUMNS) if _in_guests(cells) else set()
+    return [c for c in cells.columns if c not in OUTCOME_COLUMNS or c in chosen]
+
+
+def _in_guests(cells: pd.DataFrame) -> bool:
+    """Whether some cells ran in a guest kernel (accel kvm or tcg), so the host was an axis."""
+    if "accel" not in cells.columns:
+        return False
+    return bool(cells["accel"].map(axis_text).isin(("kvm", "tcg")).any())
 
 
 def config_label(cells: pd.DataFrame) -> pd.Series:
@@ -386,6 +397,8 @@ def config_label(cells: pd.DataFrame) -> pd.Series:
         varying = [c for c in candidates if texts[c].loc[idx].nunique() > 1]
         if "go_version" in varying and "go" in varying:
             varying.remove("go")
+        if "cgroup" in varying and "cgroup_version" in varying:  # the axis and what ran say the same
+            varying.remove("cgroup_version")
         for i in idx:
             labels[i] = ", ".join(f"{c}={axis_display(c, cells.at[i, c])}" for c in varying) or "default"
     return pd.Series([labels.get(i, "") for i in cells.index], index=cells.index, dtype=object)

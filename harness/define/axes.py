@@ -33,6 +33,7 @@ import pandas as pd
 from harness.define import units
 from harness.define.backends import BACKEND_NAMES
 from harness.define.cell import Column, Limit, merge_env, pairs
+from harness.define.hosts import CGROUP_VERSIONS, DEFAULT_GUEST_KERNEL, HOST_KERNEL, KERNEL_SERIES
 from harness.define.workloads import Workload
 
 UNSET = "unset"  # leaves the runtime setting to the Go version's default
@@ -176,6 +177,27 @@ def canonical_godebug(text: str) -> str:
     return ",".join(parts)
 
 
+def _cgroup(text: str) -> str:
+    value = text.lower()
+    value = f"v{value}" if value in ("1", "2") else value
+    if value in CGROUP_VERSIONS:
+        return value
+    raise units.UnitError(f"{text!r} is not a cgroup version (valid: {', '.join(CGROUP_VERSIONS)})")
+
+
+def _kernel(text: str) -> str:
+    if text.lower() == HOST_KERNEL or text in KERNEL_SERIES:
+        return text.lower()
+    raise units.UnitError(f"{text!r} is not a kernel (valid: {HOST_KERNEL}, or a Debian series booted as a "
+                          f"guest: {', '.join(KERNEL_SERIES)})")
+
+
+def _kernel_order(text: str) -> OrderKey:
+    if text == HOST_KERNEL:
+        return (0, (), text)
+    return (1, tuple(float(p) for p in text.split(".")), text) if text in KERNEL_SERIES else (3, (), text)
+
+
 def _backend(text: str) -> str:
     if text in BACKEND_NAMES:
         return text
@@ -231,6 +253,13 @@ def _godebug_setting(value: str, values: Mapping[str, str]) -> Contribution:
     return NOTHING if value == "none" else Contribution(env={"GODEBUG": value})
 
 
+def _host_setting(name: str) -> Contribute:
+    """A setting of the host the cell runs on: the cell runs where it holds (a guest when not here)."""
+    def contribute(value: str, values: Mapping[str, str]) -> Contribution:
+        return Contribution(host_settings={name: value})
+    return contribute
+
+
 def _memory_limit(value: str, values: Mapping[str, str]) -> Contribution:
     limit = units.parse_size(value)  # swap is never allowed: the backends give no more than this
     return Contribution(limits={"memory": limit}, columns={"memory_limit_bytes": limit})
@@ -276,6 +305,12 @@ AXES: dict[str, Axis] = {a.name: a for a in (
          canonical_godebug, contribute=_godebug_setting, columns=("godebug",)),
     Axis("backend", "where the cell runs: " + ", ".join(BACKEND_NAMES),
          _backend, _backend_order, columns=("backend",)),
+    Axis("cgroup", "the host's cgroup version: v1 or v2; a version this machine has not runs in a guest kernel "
+         f"(Debian {DEFAULT_GUEST_KERNEL} unless kernel says)",
+         _cgroup, contribute=_host_setting("cgroup"), columns=("cgroup",)),
+    # Its cells.csv column is the kernel the cell actually ran on (harness.run.placement), as for any cell.
+    Axis("kernel", f"the host's kernel: {HOST_KERNEL} (this machine's) or a Debian series booted as a guest: "
+         + ", ".join(KERNEL_SERIES), _kernel, _kernel_order, contribute=_host_setting("kernel"), columns=("kernel",)),
 )}
 
 # Axes every scenario may use, besides the flags of its workload.

@@ -63,7 +63,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ScenarioError(["--workers N starts a cluster on this host, --scheduler uses another: give one"])
     scenarios, cells = plan(args.scenarios, args.matrix, args.repeats, split_go(args.go), args.backend,
                             args.quick, program=_program(args))
+    from harness.drive.guest_cells import asks_for_host, in_guest
     from harness.drive.session import RunSession, progress_line
+
+    guest_cells = [c.cell_id for c in cells if in_guest(c)]
+    if guest_cells and (args.workers or args.scheduler):
+        raise ScenarioError([f"--matrix cgroup/kernel: {len(guest_cells)} cell(s) such as {guest_cells[0]} run in a "
+                             "guest kernel, which a cluster does not boot: run them without --workers/--scheduler"])
 
     failures: list[str] = []
     bad_cells: list[str] = []
@@ -94,6 +100,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from harness.drive.cluster import measure_on_cluster
 
         outcomes = measure_on_cluster(session, cells, workers=args.workers, scheduler=args.scheduler)
+    elif any(asks_for_host(c) for c in cells):  # the host axes: some cells in a guest kernel
+        from harness.drive.guest_cells import measure_with_guests
+
+        outcomes = measure_with_guests(session, cells)
     else:
         outcomes = (session.measure(cell) for cell in cells)
     try:

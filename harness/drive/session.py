@@ -268,18 +268,23 @@ class RunSession:
             return []
         run = load_run(self.store.run_dir)
         summary = summarize(run.cells, run.samples, run.events)
+        if "accel" in run.cells.columns:  # runs made before it have none: their cells ran natively
+            pairs = zip(run.cells["cell_id"], run.cells["accel"], strict=True)
+            self.checker.accels.update({str(i): a if isinstance(a, str) and a else "native" for i, a in pairs})
         failures = []
         for cell in kept:
             row = summary.loc[cell.cell_id]
             assert isinstance(row, pd.Series)  # cell ids are unique: one row
             self.checker.summaries[cell.cell_id] = row
             self.checker.cells[cell.cell_id] = cell
-            failures += [f.message for f in check_cell(self.checker.scenarios[cell.scenario], cell, row)]
+            accel = self.checker.accels.get(cell.cell_id, "native")
+            failures += [f.message for f in check_cell(self.checker.scenarios[cell.scenario], cell, row, accel)]
         running = {c.scenario for c in to_run}
         for name in dict.fromkeys(c.scenario for c in kept if c.scenario not in running):
             scenario = self.checker.scenarios[name]
             records = [(c.cell_id, c.repeat, settings_of(scenario, c)) for c in kept if c.scenario == name]
-            failures += [f.message for f in relative_checks(scenario, records, self.checker.summaries)[0]]
+            failures += [f.message for f in relative_checks(scenario, records, self.checker.summaries,
+                                                            accels=self.checker.accels)[0]]
         return failures
 
     def save(self, result: RunResult) -> None:

@@ -1,4 +1,5 @@
-"""Where a cell runs: the host, its kernel, its cgroup version and the CPUs the cell may use.
+"""Where a cell runs: the host, its kernel, its cgroup version, what executes that kernel and the CPUs
+the cell may use.
 
 Recorded per cell (cells.csv), since on a cluster the cells of one run spread over hosts.
 """
@@ -39,7 +40,8 @@ def parse_cpu_list(text: str) -> set[int]:
     return out
 
 
-def _cgroup_version() -> str:
+def cgroup_version() -> str:
+    """This machine's cgroup version ("v1", "v2"), "unknown" when it has no memory cgroup to read."""
     try:
         from harness.run.observe.cgroupfs import memory_cgroup_of
 
@@ -48,7 +50,18 @@ def _cgroup_version() -> str:
         return "unknown"
 
 
+def accelerator() -> str:
+    """What executes this kernel: `native` on a host, `kvm` or `tcg` in a guest goreclaim booted (its
+    kernel command line says, harness.run.guest). Under `tcg` timing is not the host's."""
+    try:
+        words = open("/proc/cmdline").read().split()
+    except OSError:
+        return "native"
+    return next((w.partition("=")[2] for w in words if w.startswith("goreclaim.accel=")), "native")
+
+
 def placement(cpuset: str = "") -> dict[str, str]:
-    """This host, its kernel and cgroup version, and `cpuset` (else the CPUs this process may use)."""
-    return {"host": socket.gethostname(), "kernel": os.uname().release, "cgroup_version": _cgroup_version(),
+    """This host, its kernel, cgroup version and accelerator, and `cpuset` (else the CPUs this process may use)."""
+    return {"host": socket.gethostname(), "kernel": os.uname().release, "cgroup_version": cgroup_version(),
+            "accel": accelerator(),
             "cpuset": cpuset or cpu_list(os.sched_getaffinity(0))}

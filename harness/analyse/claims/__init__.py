@@ -29,6 +29,8 @@ from harness.analyse.claims.common import (
 from harness.analyse.claims.study import Claim, FigureSpec, NotTested, Study, StudyError
 from harness.analyse.summary import RunData, summarize
 from harness.define.axes import axis_text, order_key
+from harness.define.hosts import UNTIMED_ACCELERATORS
+from harness.define.metrics import timing_sensitive
 from harness.store.rundir import Run
 
 __all__ = ["USABLE_STATUSES", "VERDICTS", "Claim", "Decision", "Derived", "FigureSpec", "Inputs", "NotTested",
@@ -94,6 +96,17 @@ def decisions(claim: Claim, inputs: Inputs) -> list[tuple[str, Decision | Verdic
             out.append((go, Verdict(claim_id, go, "inconclusive", f"No cell completed (statuses: {counts}).",
                                     figure)))
             continue
+        timed = [m for m in claim.metrics if timing_sensitive(m)]
+        if timed and "accel" in usable.columns:
+            # Timing under software emulation is not the host's: those cells are left out of a claim on it.
+            emulated = usable["accel"].map(axis_text).isin(UNTIMED_ACCELERATORS)
+            if emulated.all():
+                accels = ", ".join(sorted(set(usable["accel"].map(axis_text))))
+                out.append((go, Verdict(claim_id, go, "inconclusive", f"It reads timing ({', '.join(timed)}), "
+                                        f"measured only under {accels} (qemu's software emulation: timing is not "
+                                        "the host's).", figure)))
+                continue
+            usable = usable[~emulated]
         out.append((go, claim.decide(usable, inputs.derived)))
     return out
 

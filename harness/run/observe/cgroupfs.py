@@ -135,6 +135,16 @@ class MemoryCgroup:
     def stat_file(self) -> Path:
         return self.path / "memory.stat"
 
+    # v2 only: what the memory controller did (memory.events) and how long tasks stalled (memory.pressure,
+    # PSI: absent when the kernel runs with psi=0).
+    @property
+    def events_file(self) -> Path:
+        return self.path / "memory.events"
+
+    @property
+    def pressure_file(self) -> Path:
+        return self.path / "memory.pressure"
+
     def _read(self, name: str) -> str:
         return (self.path / name).read_text()
 
@@ -217,6 +227,22 @@ def parse_flat_keyed(text: str) -> dict[str, int]:
             out[key] = int(value)
         except ValueError:
             continue
+    return out
+
+
+def parse_pressure(text: str) -> dict[str, float]:
+    """A PSI file (memory.pressure): `some avg10=0.12 avg60=0.00 avg300=0.00 total=1234` lines (and `full`)
+    → {"some_avg10": 0.12, "some_total": 1234.0, ...}: avg10 in percent, total in microseconds."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        kind, *fields = line.split()
+        for field in fields:
+            name, _, value = field.partition("=")
+            if name in ("avg10", "total"):
+                try:
+                    out[f"{kind}_{name}"] = float(value)
+                except ValueError:
+                    continue
     return out
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
-from harness.run.observe.cgroupfs import MemoryCgroup, normalize_stat, parse_flat_keyed
+from harness.run.observe.cgroupfs import MemoryCgroup, normalize_stat, parse_flat_keyed, parse_pressure
 
 Probe = Callable[[], Mapping[str, float]]
 
@@ -231,10 +231,34 @@ def parse_cgroup(version: int, raw: tuple[bytes, bytes]) -> Mapping[str, float]:
             "working_set": usage - inactive_file if usage > inactive_file else 0}
 
 
+# memory.events counters read on v2, each the series events_<name>.
+V2_EVENTS = ("high", "max", "oom", "oom_kill")
+
+
+def parse_cgroup_v2(raw: tuple[bytes, ...]) -> Mapping[str, float]:
+    """(memory.current, memory.stat, memory.events[, memory.pressure]) → parse_cgroup's values, the
+    events counters (events_high, ...) and PSI: psi_some_avg10 / psi_full_avg10 as fractions,
+    psi_some_total_s / psi_full_total_s in seconds stalled."""
+    out = dict(parse_cgroup(2, (raw[0], raw[1])))
+    events = parse_flat_keyed(raw[2].decode())
+    out.update({f"events_{name}": float(events.get(name, 0)) for name in V2_EVENTS})
+    if len(raw) > 3:
+        psi = parse_pressure(raw[3].decode())
+        for kind in ("some", "full"):
+            if f"{kind}_avg10" in psi:
+                out[f"psi_{kind}_avg10"] = psi[f"{kind}_avg10"] / 100.0
+                out[f"psi_{kind}_total_s"] = psi[f"{kind}_total"] / 1e6
+    return out
+
+
 def cgroup_probe(cg: MemoryCgroup) -> FileProbe:
-    """usage, anon, file, inactive_file, working_set (bytes) of a memory cgroup, as normalize_stat() gives them.
-    A removed cgroup (ENODEV on the files kept open) is a gone target: FileNotFoundError."""
-    return FileProbe([str(cg.usage_file), str(cg.stat_file)], partial(parse_cgroup, cg.version))
+    """usage, anon, file, inactive_file, working_set (bytes) of a memory cgroup, as normalize_stat() gives them;
+    on v2 also its memory.events counters and PSI (parse_cgroup_v2). A removed cgroup (ENODEV on the files
+    kept open) is a gone target: FileNotFoundError."""
+    if cg.version == 1:
+        return FileProbe([str(cg.usage_file), str(cg.stat_file)], partial(parse_cgroup, cg.version))
+    files = [cg.usage_file, cg.stat_file, cg.events_file] + ([cg.pressure_file] if cg.pressure_file.exists() else [])
+    return FileProbe([str(f) for f in files], parse_cgroup_v2)
 
 
 def thread_files(pid: int | None, *names: str) -> list[tuple[bytes, ...]] | None:

@@ -1,0 +1,19 @@
+"""What a cell may ask of the host it runs on (the `cgroup` and `kernel` axes), declared once.
+
+A kernel is `host` (this machine's) or a Debian series, each the kernel line of one Debian release:
+goreclaim fetches the newest kernel of that release (harness.build.kernels) and boots it as a guest
+(harness.run.guest) for the cells that ask for it, or for another cgroup version than this host has.
+"""
+
+from __future__ import annotations
+
+CGROUP_VERSIONS = ("v1", "v2")
+HOST_KERNEL = "host"
+# Debian series -> the Debian release whose kernel line it is.
+KERNEL_SERIES: dict[str, str] = {"5.10": "bullseye", "6.1": "bookworm", "6.12": "trixie"}
+# Accelerators under which timing is not the host's (harness.run.guest records which ran a cell): qemu's
+# software emulation runs a guest several times slower; what is resident, reclaimed or killed holds,
+# CPU time, throughput, latency and stall times do not.
+UNTIMED_ACCELERATORS = ("tcg",)
+# The kernel a guest boots when a cell asks only for another cgroup version than this host's.
+DEFAULT_GUEST_KERNEL = "6.1"

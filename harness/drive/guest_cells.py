@@ -1,0 +1,194 @@
+"""Cells whose host axes (cgroup, kernel) differ from this machine run in a guest kernel, booted once
+per group of cells that share the guest's settings; the others run here as always.
+
+A cell asks for a host through its `host_settings` (harness.define.axes: `cgroup` v1|v2, `kernel`
+host|5.10|6.1|6.12). Where this machine has what the cell asks (cgroup v1 here and kernel `host`),
+the cell runs on it. Otherwise the cells sharing one guest setting (kernel series, cgroup version)
+are written as cell-worker task directories (harness.drive.cell_worker) into a directory the guest
+can write, one guest is booted for them (harness.run.guest), and one process in it runs them in
+order (harness.drive.guest_worker): the same cell worker the cluster runs, with the cell's own
+`--backend` (cgroup or process) containing it inside the guest. Each result comes back through
+that directory and is saved into the host's run directory as it arrives, as if the cell had run
+here; its placement says the guest's kernel, cgroup version and accelerator.
+
+Ctrl-C: the guest is asked to stop the running cell (it saves an `interrupted` result), then shut
+down; a second Ctrl-C, a guest that hangs or panics: qemu is killed, and every cell of the group
+without a result is saved as failed or interrupted with the reason. Nothing stays behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+
+from harness.define.cell import Cell, pairs
+from harness.define.hosts import DEFAULT_GUEST_KERNEL, HOST_KERNEL
+from harness.define.project import REPO_ROOT
+from harness.drive import guest_worker
+from harness.drive.cell_worker import CellTask, read_result, write_task
+from harness.drive.session import Outcome, RunSession
+from harness.run.backends.base import RunResult, Status
+from harness.run.guest import Guest, GuestError, GuestSettings, GuestUnavailable, guests_dir, usable_kernel
+from harness.run.placement import cgroup_version
+
+# The host settings this module honours; the others (THP, swap, ...) stay for the backends to refuse.
+HOST_AXES = ("cgroup", "kernel")
+# How long a stopped guest cell may take to save its interrupted result.
+STOP_WAIT_S = 60.0
+# A group's command may take its cells' timeouts plus this for the boot, the imports and the builds.
+GROUP_SLACK_S = 600.0
+# Backends a guest can contain a cell with (no Docker engine is started in a guest).
+GUEST_BACKENDS = ("auto", "", "cgroup", "process")
+
+
+def asks_for_host(cell: Cell) -> bool:
+    """Whether the cell names a host axis (cgroup, kernel), met here or not."""
+    return any(name in HOST_AXES for name, _ in cell.host_settings)
+
+
+def in_guest(cell: Cell) -> bool:
+    """Whether the cell must run in a guest kernel: this machine is not the host it asks for."""
+    return asks_for_host(cell) and guest_settings(cell, cgroup_version()) is not None
+
+
+def guest_settings(cell: Cell, here_cgroup: str) -> GuestSettings | None:
+    """The guest a cell needs, None when this machine is the host it asks for."""
+    asked = dict(cell.host_settings)
+    kernel = asked.get("kernel", HOST_KERNEL)
+    cgroup = asked.get("cgroup", here_cgroup if kernel == HOST_KERNEL else "v2")
+    if kernel == HOST_KERNEL and cgroup == here_cgroup:
+        return None
+    return GuestSettings(kernel=DEFAULT_GUEST_KERNEL if kernel == HOST_KERNEL else kernel, cgroup=cgroup)
+
+
+def met(cell: Cell) -> Cell:
+    """The cell with the host settings that where it runs now honours removed: the backend is then
+    left only those it must give (or refuse) itself."""
+    return dataclasses.replace(cell, host_settings=pairs(
+        (name, value) for name, value in cell.host_settings if name not in HOST_AXES))
+
+
+def measure_with_guests(session: RunSession, cells: list[Cell], log: Callable[[str], None] = print,
+                        ) -> Generator[Outcome, None, None]:
+    """Run the cells, each where its host axes say, saving each as it finishes; yields each Outcome.
+    The cells for this machine run first, in order, then each guest's group in order."""
+    here = cgroup_version()
+    groups: dict[GuestSettings, list[Cell]] = {}
+    for cell in cells:
+        settings = guest_settings(cell, here)
+        if settings is None:
+            yield session.measure(met(cell))
+        else:
+            groups.setdefault(settings, []).append(cell)
+    for settings, group in groups.items():
+        yield from _measure_group(session, settings, group, log)
+
+
+def _refusal(cell: Cell, settings: GuestSettings) -> str | None:
+    if cell.backend not in GUEST_BACKENDS:
+        return (f"cgroup {settings.cgroup} on Linux {settings.kernel} runs in a guest kernel, where goreclaim "
+                f"starts no {cell.backend} engine: use --backend cgroup or process for these cells")
+    return None
+
+
+def _save(session: RunSession, result: RunResult) -> Outcome:
+    session.save(result)
+    return session.check(result)
+
+
+def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cell],
+                   log: Callable[[str], None]) -> Generator[Outcome, None, None]:
+    runnable = []
+    for cell in cells:
+        refused = _refusal(cell, settings)
+        if refused:
+            yield _save(session, RunResult(cell=cell, status="skipped", reason=refused))
+        else:
+            runnable.append(cell)
+    if not runnable:
+        return
+    try:
+        usable_kernel(settings)
+    except GuestUnavailable as exc:  # a combination this machine cannot honour: skipped, never run elsewhere
+        for cell in runnable:
+            yield _save(session, RunResult(cell=cell, status="skipped",
+                                           reason=f"guest (Linux {settings.kernel}, cgroup {settings.cgroup}): {exc}"))
+        return
+    for cell in runnable:
+        session.prepare(cell)  # built on the host: the guest sees the build cache read-only
+    guests_dir().mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="cells-", dir=guests_dir()))
+    names: dict[str, Cell] = {}
+    for i, cell in enumerate(runnable):
+        name = f"{i:04d}"
+        (work / name).mkdir()
+        write_task(work / name, CellTask(met(cell), cell.backend or "auto", session.run_id))
+        names[name] = cell
+    what = f"guest (Linux {settings.kernel}, cgroup {settings.cgroup})"
+    guest = Guest(settings, writable=[work], log=log)
+    done: set[str] = set()
+
+    def arrived(name: str) -> Outcome | None:
+        result = read_result(work / name) if name in names and name not in done else None
+        if result is None:
+            return None
+        done.add(name)
+        return _save(session, result)
+
+    stopping = ""
+    try:
+        log(f"{what}: booting for {len(runnable)} cell(s)")
+        guest.start()
+        guests = session.store.manifest.get("guests", [])
+        session.store.update_manifest({"guests": [*guests, _provenance(guest)]})
+        budget = sum(c.timeout_s for c in runnable) + GROUP_SLACK_S
+        number = guest.submit([sys.executable, "-m", guest_worker.__name__, str(work)], cwd=REPO_ROOT)
+        try:
+            for line in guest.follow(number, time.monotonic() + budget):
+                if line.startswith(guest_worker.CELL_DONE + " "):
+                    outcome = arrived(line.split()[1])
+                    if outcome is not None:
+                        yield outcome
+                else:
+                    log(f"  {what}: {line}")
+        except (KeyboardInterrupt, GeneratorExit):
+            # Ctrl-C here, or in the caller while it held an outcome: the running cell is asked to stop
+            # and save what it measured; a second Ctrl-C stops waiting (qemu is then killed below).
+            stopping = "stopped by SIGINT/SIGTERM"
+            log(f"{what}: stopping its running cell")
+            (work / guest_worker.STOP_FILE).touch()
+            for _ in guest.follow(number, time.monotonic() + STOP_WAIT_S):
+                pass
+            raise
+        for name in names:  # a result written but not announced (a stop between two lines)
+            outcome = arrived(name)
+            if outcome is not None:
+                yield outcome
+    except GuestError as exc:
+        stopping = str(exc)
+        log(f"{what}: {exc}")
+    finally:
+        guest.close()
+        lost = []
+        for name in names:  # saved here, yielded below: after a Ctrl-C the caller is gone
+            if arrived(name) is None and name not in done:
+                status: Status = "interrupted" if stopping.startswith("stopped") else "failed"
+                lost.append(RunResult(cell=names[name], status=status,
+                                      reason=f"{what}: {stopping or 'its cell worker wrote no result'}"))
+                session.save(lost[-1])
+        shutil.rmtree(work, ignore_errors=True)
+    for result in lost:  # reached after a guest failure, not after a Ctrl-C
+        yield session.check(result)
+
+
+def _provenance(guest: Guest) -> dict[str, object]:
+    kernel = guest.kernel
+    return {"kernel_series": guest.settings.kernel, "release": guest.release,
+            "package": kernel.package if kernel else "", "cgroup": guest.settings.cgroup,
+            "accel": guest.accel, "accel_why": guest.accel_why, "boot_s": round(guest.boot_s, 2),
+            "memory_mib": guest.settings.memory_mib, "cpus": guest.settings.cpus}
