@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.build import kernels
+from harness.build.elf import Elf, ElfError
 from harness.build.toolchain import cache_root
 from harness.define.hosts import CGROUP_VERSIONS
 
@@ -218,12 +219,21 @@ poweroff -f
 """
 
 
+def _static(path: Path) -> bool:
+    """Whether an executable needs no loader (Debian's `busybox` is dynamically linked, `busybox-static` not)."""
+    try:
+        return Elf(path).interpreter() is None
+    except (OSError, ElfError):
+        return False
+
+
 def build_initramfs(kernel: kernels.Kernel, shares: Sequence[tuple[str, Path]], control: Path,
                     cgroup: str) -> bytes:
     """The guest's initramfs: busybox, its init, the modules to reach the host, and what to mount."""
-    busybox = next((Path(p) for p in BUSYBOX_PATHS if Path(p).is_file()), None)
+    busybox = next((Path(p) for p in BUSYBOX_PATHS if Path(p).is_file() and _static(Path(p))), None)
     if busybox is None:
-        raise GuestError("busybox (Debian's busybox-static) is needed for the guest and is not installed")
+        raise GuestError("a statically linked busybox (Debian's busybox-static) is needed for the guest's "
+                         "initramfs, which has no C library; install busybox-static")
     modules = _module_order(kernel.modules, MODULES)
     init = (INIT.replace("__MSIZE__", str(MSIZE)).replace("__V2__", " ".join(V2_CONTROLLERS))
             .replace("__V1__", " ".join(V1_CONTROLLERS)))
