@@ -154,3 +154,16 @@ def test_retention_bars_draw_the_goal_the_verdict_reads():
     goals = [line for line in fig.axes[0].get_lines() if line.get_label().startswith("retention goal")]
     assert list(goals[0].get_ydata()) == pytest.approx([141, 141])
     assert fig.axes[0].get_ylabel() == "heap kept, HeapSys − HeapReleased (MiB)"
+
+
+def test_tool_views_of_a_run_where_no_phase_ended_is_an_empty_figure():
+    """Every cell OOM-killed before its first phase ended: the tool table is empty, the figure says so."""
+    from harness.analyse.views import TOOL_VIEWS
+    from harness.present.report import tool_rows
+
+    cells = pd.DataFrame({"cell_id": ["a[r0]"], "scenario": ["s"], "go_version": ["1.27.3"], "status": ["oom_killed"]})
+    summary = pd.DataFrame(index=pd.Index(["a[r0]"], name="cell_id"))
+    table = tool_rows(summary, cells, {"s": ("idle",)})
+    assert table.empty
+    fig = plots.tool_views(table, [v.name for v in TOOL_VIEWS], "t")
+    assert [t.get_text() for t in fig.axes[0].texts] == ["no per-phase readings in this run"]

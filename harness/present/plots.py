@@ -411,8 +411,10 @@ def tool_views(table: pd.DataFrame, tools: list[str], title: str, max_rows: int 
     table = table.head(max_rows)
     n = max(len(table), 1)
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.2 + 0.12 * len(tools) * n + 0.8))
-    if table.empty:
+    if table.empty:  # e.g. every cell OOM-killed before a phase ended
         _empty(fig, ax, "per-phase readings")
+        fig.suptitle(title)
+        return fig
     height = 0.8 / max(len(tools), 1)
     labels = [f"{_setting_label(str(r.config))}\nGo {r.go_version}, end of {r.phase}"
               for r in table.itertuples(index=False)]

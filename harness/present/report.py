@@ -117,9 +117,9 @@ def tool_rows(summary: pd.DataFrame, cells: pd.DataFrame, tool_phases: Mapping[s
     """The tool table over a study's tool phases, rows of the newest Go version first (the figure shows the top)."""
     tables = [views.tool_table(summary, c, phases).assign(scenario=scenario)
               for scenario, phases in tool_phases.items() if len(c := scenario_cells(cells, scenario))]
-    if not tables:
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if table.empty:  # no scenario ran, or none of its cells completed a phase (all OOM-killed, interrupted)
         return pd.DataFrame(columns=["scenario", "config", "go_version", "phase", "n"])
-    table = pd.concat(tables, ignore_index=True)
     newest = max(table["go_version"].map(axis_text), key=lambda v: order_key("go", v))
     table["_newest"] = table["go_version"].map(axis_text) != newest
     return table.sort_values("_newest", kind="stable").drop(columns="_newest").reset_index(drop=True)
