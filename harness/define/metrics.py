@@ -29,7 +29,7 @@ from harness.define.units import UNITS, Unit, UnitName
 # source, an event is of one kind.
 
 Source = Literal["proc", "cgroup", "smaps", "runtime"]
-EventKind = Literal["start", "phase", "freeos", "sizes", "end", "gc", "scav", "syscall", "exit", "bench"]
+EventKind = Literal["start", "phase", "freeos", "sizes", "end", "gc", "scav", "syscall", "exit", "bench", "load"]
 Sample = tuple[int, Source, str, float]          # (t_ns, source, metric, value)
 Event = tuple[int, EventKind, str, float, str]   # (t_ns, kind, name, value, detail JSON)
 
@@ -261,6 +261,12 @@ def _bench(view: CellView, unit: str) -> float:
     return float(np.median(values)) if values else NAN
 
 
+def _load(view: CellView, key: str) -> float:
+    """A number of the cell's parsed load run (harness.run.loadgen: hey or wrk); NaN without one."""
+    runs = [d for d in _details(view, "load") if d.get("tool")]
+    return number(runs[-1].get(key)) if runs else NAN
+
+
 def _bench_name(view: CellView) -> str:
     results = _details(view, "bench")
     return str(results[0].get("name", "")) if results else ""
@@ -459,6 +465,19 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            lambda v: _bench(v, "allocs/op"), "allocs/op"),
     Metric("mb_per_s", "count", "MB/s", "the benchmark's MB/s (where it calls b.SetBytes)",
            lambda v: _bench(v, "MB/s"), "MB/s", timing=True),
+    # A server's load, from its load generator's summary (hey, wrk --latency), one reading per cell.
+    Metric("load_rps", "ops/s", "requests/s", "the load generator's Requests/sec (hey, wrk)",
+           lambda v: _load(v, "requests_per_s"), timing=True),
+    Metric("load_p50_ns", "ns", "latency p50", "the load generator's 50th percentile latency",
+           lambda v: _load(v, "p50_ns"), timing=True),
+    Metric("load_p90_ns", "ns", "latency p90", "the load generator's 90th percentile latency",
+           lambda v: _load(v, "p90_ns"), timing=True),
+    Metric("load_p99_ns", "ns", "latency p99", "the load generator's 99th percentile latency",
+           lambda v: _load(v, "p99_ns"), timing=True),
+    Metric("load_max_ns", "ns", "latency max", "the load generator's slowest request (hey Slowest, wrk Max)",
+           lambda v: _load(v, "max_ns"), timing=True),
+    Metric("load_errors", "count", "request errors", "responses outside 2xx/3xx plus requests without a "
+           "response (hey's error distribution, wrk's socket errors)", lambda v: _load(v, "errors")),
     Metric("release_s", "s", "time to release half",
            "seconds from the start of phase `release` until RSS falls below half its value then",
            lambda v: release_seconds(v.series("proc", "vm_rss"), v.phase_span("release")[0])),

@@ -410,3 +410,34 @@ def advice_front(table: pd.DataFrame, chosen: list[str], memory_limit: float, he
     fig.suptitle(title)
     _tight(fig)
     return fig
+
+
+LOAD_LATENCIES = ("load_p50_ns", "load_p90_ns", "load_p99_ns", "load_max_ns")
+
+
+def load_latency(rows: pd.DataFrame, title: str) -> Figure:
+    """A server under load, one group of bars per cell (rows: `label` and the load_* summary metrics):
+    its latency percentiles, and the requests/s its load generator reached."""
+    fig, (lat_ax, rps_ax) = plt.subplots(1, 2, figsize=(WIDTH_IN, 3.4), gridspec_kw={"width_ratios": [3, 1]})
+    labels = [str(v) for v in rows.get("label", pd.Series(dtype=object))]
+    width = 0.8 / len(LOAD_LATENCIES)
+    unit = metric_unit("load_p99_ns")
+    for j, metric in enumerate(LOAD_LATENCIES):
+        values = rows[metric].astype(float) / unit.plot_scale if metric in rows.columns else pd.Series(dtype=float)
+        pos = [i + (j - (len(LOAD_LATENCIES) - 1) / 2) * width for i in range(len(labels))]
+        lat_ax.bar(pos, values.fillna(0).to_numpy(), width=width, label=metric.split("_")[1])
+    lat_ax.set_xticks(range(len(labels)))
+    lat_ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=7)
+    lat_ax.set_ylabel(f"latency ({unit.plot_label})")
+    lat_ax.set_yscale("log")
+    lat_ax.legend(fontsize=7)
+    rps = rows["load_rps"].astype(float) if "load_rps" in rows.columns else pd.Series(dtype=float)
+    rps_ax.bar(range(len(labels)), rps.fillna(0).to_numpy())
+    rps_ax.set_xticks(range(len(labels)))
+    rps_ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=7)
+    rps_ax.set_ylabel("requests/s")
+    if not labels:
+        _empty(fig, lat_ax, "parsed load")
+    fig.suptitle(title)
+    _tight(fig)
+    return fig

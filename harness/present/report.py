@@ -417,7 +417,8 @@ def with_host(cells: pd.DataFrame, columns: list[str]) -> list[str]:
 # The summary table of a program run, in this order; a column no cell has a value for is left out.
 PROGRAM_METRICS = ("peak_rss", "final_rss", "peak_working_set", "final_working_set", "peak_cgroup",
                    "working_set@idle", "gc_cycles", "gc_cpu_s", "ns_per_op", "bytes_per_op", "allocs_per_op",
-                   "mb_per_s", "wall_s")
+                   "mb_per_s", "load_rps", "load_p50_ns", "load_p90_ns", "load_p99_ns", "load_max_ns", "load_errors",
+                   "wall_s")
 OUTPUT_TAIL_LINES = 15
 
 
@@ -425,9 +426,11 @@ def program_figure(scenario: str) -> str:
     return f"figures/{scenario}_memory.png"
 
 
-def program_figures(run: Run, data: analysis.RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
+def program_figures(run: Run, data: analysis.RunData,
+                    summary: pd.DataFrame | None = None) -> dict[str, tuple[str, Callable[[], Figure]]]:
     """One figure per program: RSS, working set, cgroup usage and (a Go program's) gctrace heap over
-    time per cell, phases marked."""
+    time per cell, phases marked; and, for a server whose load generator's output was parsed, its
+    latency percentiles and requests/s per cell."""
     cells = run.cells
     out: dict[str, tuple[str, Callable[[], Figure]]] = {}
     for scenario in dict.fromkeys(cells.get("scenario", pd.Series(dtype=object)).astype(str)):
@@ -436,7 +439,25 @@ def program_figures(run: Run, data: analysis.RunData) -> dict[str, tuple[str, Ca
             return plots.memory_breakdown(data, c, f"{scenario}: memory over time", memory_limit=memory_limit(c),
                                           max_panels=6, series=plots.PROGRAM_SERIES, gctrace=True)
         out[program_figure(scenario)] = (scenario, draw)
+        loaded = _load_rows(cells, summary, scenario)
+        if len(loaded):
+            out[f"figures/{scenario}_latency.png"] = (scenario, lambda rows=loaded, s=scenario: plots.load_latency(
+                rows, f"{s}: latency and requests/s under its load"))
     return out
+
+
+def _load_rows(cells: pd.DataFrame, summary: pd.DataFrame | None, scenario: str) -> pd.DataFrame:
+    """The usable cells of a scenario with a parsed load: their label and load_* metrics."""
+    if summary is None or "load_p99_ns" not in summary.columns:
+        return pd.DataFrame()
+    c = usable(scenario_cells(cells, scenario)).reset_index(drop=True)
+    labels = analysis.config_label(c) if len(c) else pd.Series(dtype=object)
+    rows = []
+    for i, cell_id in enumerate(c.get("cell_id", pd.Series(dtype=object)).astype(str)):
+        if cell_id in summary.index and pd.notna(summary.at[cell_id, "load_rps"]):
+            rows.append({"label": labels.iloc[i], **{m: summary.at[cell_id, m] for m in
+                                                     ("load_rps", *plots.LOAD_LATENCIES)}})
+    return pd.DataFrame(rows)
 
 
 def _output_tail(run_dir: Path | None, cell_id: str, n: int = OUTPUT_TAIL_LINES) -> str:
@@ -529,7 +550,8 @@ def build_program_blocks(run: Run, summary: pd.DataFrame, figures: list[str]) ->
         blocks += [Block("h3", cell_id), Block("pre", tail) if tail else Block("p", "no output")]
     if len(cells):
         blocks.append(Block("p", "The whole output of each cell: stdout.txt and stderr.txt in its cell directory "
-                                 "(the runtime's gctrace and scavtrace lines are left out above)."))
+                                 "(the runtime's gctrace and scavtrace lines are left out above); a load "
+                                 "command's in load.txt."))
     blocks += [Block("h2", "Provenance"), Block("table", provenance(manifest, cells, run.path))]
     return blocks
 
@@ -545,7 +567,7 @@ def build_results(run: Run, study: Study) -> Results:
     if programs and scenarios <= programs:  # only programs ran (with built-in workloads: the claims report)
         # No claims about a program: claims are a study's.
         verdicts = claims.evaluate(run, study, summary, data).iloc[0:0]
-        todo = {rel: draw for rel, (_, draw) in program_figures(run, data).items()}
+        todo = {rel: draw for rel, (_, draw) in program_figures(run, data, summary).items()}
         figures = dict(zip(todo, _render_all(list(todo.values())), strict=False))
         _write_figures(Path(run.path), figures)
         results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
