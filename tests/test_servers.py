@@ -73,3 +73,36 @@ def test_a_load_whose_output_is_not_a_summary_is_run_kept_and_said(tmp_path):
     (load_txt,) = run_dir.glob("cells/*/load.txt")
     assert load_txt.read_text().strip() == "made 3 requests"
     assert pd.isna(summary_of(run_dir).iloc[0]["load_p99_ns"])
+
+
+def test_advise_a_server_by_its_latency(tmp_path, backend_or_skip):
+    import json
+
+    tools = need("caddy", "hey")
+    backend_or_skip("cgroup")   # a memory limit, and caddy listening on the host's 127.0.0.1 as written
+    results = tmp_path / "results"
+    code = main(["advise", "--results", str(results), "--backend", "cgroup", "--program", tools["caddy"],
+                 "--memory", "256MiB", "--gogc", "50,400", "--gomemlimit", "off", "--repeats", "2",
+                 "--objective", "latency", "--budget", "10m", "--ready", "tcp",
+                 "--load", "hey -n 1500 -c 4 http://127.0.0.1:{port}/", *CADDY_ARGS])
+    assert code == 0
+    run_dir = run_dir_of(results)
+    doc = json.loads((run_dir / "advice.json").read_text())
+    assert doc["performance"] == "load_p99_ns" and doc["objective"] == "latency"
+    (rec,) = doc["recommendations"]
+    assert rec["status"] in ("recommended", "inconclusive")
+    assert rec["performance"] > 0 and rec["load_rps"] > 0   # p99 (ns) and requests/s of the choice
+    configs = {(c["gogc"], c["gomemlimit"]): c for c in doc["configurations"]}
+    assert set(configs) == {("50", "off"), ("400", "off")}
+    assert all(c["class"] == "healthy" and c["perf_median"] > 0 and c["rps_median"] > 0 for c in configs.values())
+    text = (run_dir / "advice.md").read_text()
+    assert "latency p99" in text and "requests/s" in text and "objective *latency*" in text
+
+
+def test_latency_objective_needs_a_load(tmp_path, capsys):
+    tools = need("caddy")
+    code = main(["advise", "--results", str(tmp_path / "results"), "--program", tools["caddy"], "--memory", "256MiB",
+                 "--objective", "latency", "--ready", "tcp", "--idle", "1s", *CADDY_ARGS])
+    err = capsys.readouterr().err
+    assert code == 2 and "--objective latency: judges a server by its load generator" in err
+    assert "Traceback" not in err and not (tmp_path / "results").exists()

@@ -316,7 +316,7 @@ def parser() -> argparse.ArgumentParser:
     advise.add_argument("--memory", metavar="SIZE", help="the container's memory limit (required), e.g. 512MiB")
     advise.add_argument("--budget", default="20m", metavar="DURATION",
                         help="time the sweep may take; the widest default grid that fits is run (default 20m)")
-    advise.add_argument("--objective", choices=("throughput", "memory", "balanced"), default="balanced",
+    advise.add_argument("--objective", choices=("throughput", "memory", "balanced", "latency"), default="balanced",
                         help="what the recommendation favours among healthy configurations (default balanced)")
     advise.add_argument("--headroom", default=None, metavar="PCT",
                         help="a working set above this share of the limit is unhealthy (default 90%%)")
