@@ -106,3 +106,136 @@ def test_latency_objective_needs_a_load(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "--objective latency: judges a server by its load generator" in err
     assert "Traceback" not in err and not (tmp_path / "results").exists()
+
+
+# ------------------------------------------------------------------------------------------ watch
+
+
+def free_port() -> int:
+    from harness.run.ports import free_port as free
+
+    return free()
+
+
+def caddy_config(tmp_path: Path, listen: str, admin: str) -> Path:
+    """A caddy JSON config: a static response on `listen`, its admin API (/debug/vars, /metrics) on `admin`."""
+    import json
+
+    config = {"admin": {"listen": admin},
+              "apps": {"http": {"servers": {"s": {"listen": [listen],
+                                                  "routes": [{"handle": [{"handler": "static_response",
+                                                                          "body": "hello from caddy"}]}]}}}}}
+    path = tmp_path / "caddy.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def wait_answering(port: int, timeout_s: float = 20.0) -> None:
+    import time
+
+    from harness.run.ports import answers
+
+    deadline = time.monotonic() + timeout_s
+    while not answers(port):
+        assert time.monotonic() < deadline, f"nothing answers on 127.0.0.1:{port}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def caddy_process(tmp_path):
+    """caddy started as a user would, GOGC=200 in its environment; (its Popen, its port, its admin port)."""
+    import os
+    import subprocess
+
+    tools = need("caddy")
+    port, admin = free_port(), free_port()
+    config = caddy_config(tmp_path, f"127.0.0.1:{port}", f"127.0.0.1:{admin}")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOGC": "200", "XDG_DATA_HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path)}
+    process = subprocess.Popen([tools["caddy"], "run", "--config", str(config)], env=env, cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_answering(port)
+        wait_answering(admin)
+        yield process, port, admin
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, 9)
+                process.wait()
+
+
+def test_watch_caddy_by_pid_under_hey(tmp_path, caddy_process):
+    import json
+    import subprocess
+
+    hey = need("hey")["hey"]
+    process, port, admin = caddy_process
+    load = subprocess.Popen([hey, "-z", "4s", "-c", "2", "-q", "300", f"http://127.0.0.1:{port}/"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        results = tmp_path / "results"
+        code = main(["watch", str(process.pid), "--duration", "3s", "--results", str(results),
+                     "--metrics-url", f"http://127.0.0.1:{admin}/debug/vars"])
+    finally:
+        load.wait(30)
+    assert code == 0
+    assert process.poll() is None, "watch never stops the process"
+    run_dir = run_dir_of(results)
+    cell = cells_of(run_dir).iloc[0]
+    assert cell["status"] == "watched" and cell["reason"] == "watched for 3s"
+    assert cell["go_version"] == "1.19.8" or cell["go_version"].startswith("1.")
+    assert cell["gogc"] == "200"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["watch"]["env"] == {"GOGC": "200"} and manifest["watch"]["build_settings"]["GOOS"] == "linux"
+    samples = pd.read_parquet(run_dir / "samples.parquet")
+    have = set(zip(samples["source"], samples["metric"], strict=True))
+    assert {("proc", "vm_rss"), ("smaps", "rss"), ("runtime", "heap_alloc"), ("runtime", "stack_sys")} <= have
+    assert (run_dir / "figures" / "where_is_my_memory.png").stat().st_size > 0
+    report = (run_dir / "report.md").read_text()
+    assert "## Where is its memory?" in report and "## What applies to it" in report
+    assert "GOGC=200" in report and "live heap" in report and "not Go's" in report
+    assert (run_dir / "summary.json").exists() and (run_dir / "benchstat.txt").exists()
+
+
+def test_a_process_that_exits_during_the_watch_ends_it(tmp_path):
+    import subprocess
+    import sys
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(8 << 20); time.sleep(1.5)"])
+    try:
+        results = tmp_path / "results"
+        code = main(["watch", str(sleeper.pid), "--duration", "60s", "--results", str(results)])
+    finally:
+        sleeper.wait(30)
+    assert code == 0
+    cell = cells_of(run_dir_of(results)).iloc[0]
+    assert cell["status"] == "watched" and "exited during the watch" in cell["reason"]
+    assert float(cell["wall_s"]) < 30
+    assert float(cell["peak_rss_bytes"]) > 8 << 20
+
+
+def test_watch_says_why_it_cannot(tmp_path, capsys):
+    import os
+    import subprocess
+    import sys
+
+    for target, said in ((str(2 ** 22 + 12345), "no such process"),
+                         ("goreclaim-no-such-container-xyz", "no such container"),
+                         (str(tmp_path / "no-cgroup"), "no such cgroup directory")):
+        code = main(["watch", target, "--results", str(tmp_path / "results")])
+        err = capsys.readouterr().err
+        assert code == 2 and said in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "results").exists()
+    if os.geteuid() != 0:
+        pytest.skip("not root: cannot run the watch as another user to show it may not read pid 1")
+    # A user who may not read another user's /proc/PID: nobody watching pid 1.
+    out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+                          "harness", "watch", "1", "--results", str(tmp_path / "nobody")],
+                         capture_output=True, text=True, env={**os.environ, "MPLCONFIGDIR": str(tmp_path)},
+                         cwd=Path(__file__).parent.parent)
+    assert out.returncode == 2, out.stderr
+    assert "pid 1: cannot read /proc/1/environ: permission denied" in out.stderr

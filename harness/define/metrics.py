@@ -72,6 +72,8 @@ SERIES: dict[tuple[str, str], Series] = {s.key: s for s in (
     Series("runtime", "heap_sys", "bytes", "heap sys", "MemStats.HeapSys"),
     Series("runtime", "sys", "bytes", "runtime sys", "MemStats.Sys"),
     Series("runtime", "next_gc", "bytes", "next GC", "MemStats.NextGC"),
+    Series("runtime", "stack_inuse", "bytes", "stacks in use", "MemStats.StackInuse"),
+    Series("runtime", "stack_sys", "bytes", "stacks", "MemStats.StackSys (goroutine and OS thread stacks)"),
     Series("runtime", "heap_goal", "bytes", "heap goal", "runtime/metrics /gc/heap/goal:bytes"),
     Series("runtime", "memlimit", "bytes", "GOMEMLIMIT", "runtime/metrics /gc/gomemlimit:bytes (1.21+)"),
     Series("runtime", "num_gc", "count", "GC cycles", "MemStats.NumGC"),

@@ -441,3 +441,32 @@ def load_latency(rows: pd.DataFrame, title: str) -> Figure:
     fig.suptitle(title)
     _tight(fig)
     return fig
+
+
+def where_is_memory(frame: pd.DataFrame, title: str, go_parts: tuple[tuple[str, str], ...],
+                    kernel_parts: tuple[tuple[str, str], ...], lines: tuple[tuple[str, str], ...],
+                    memory_limit: float | None = None) -> Figure:
+    """A watched process's RSS over time, stacked by what holds it: the runtime's parts where they were read
+    (`go_parts`), else the kernel's anonymous/file split (`kernel_parts`); `lines` (RSS, LazyFree, ...) over it."""
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
+    if frame.empty:
+        _empty(fig, ax, "slow-tier samples")
+    else:
+        t = frame["t_s"].to_numpy(dtype=float)
+        parts = go_parts if frame[go_parts[0][0]].notna().any() else kernel_parts
+        if parts is go_parts:  # the samples before the first reading of its metrics page have no split
+            frame = frame[frame[go_parts[0][0]].notna()]
+            t = frame["t_s"].to_numpy(dtype=float)
+        layers = [frame[c].fillna(0).clip(lower=0).to_numpy(dtype=float) / MiB for c, _ in parts]
+        ax.stackplot(t, *layers, labels=[label for _, label in parts], alpha=0.75)
+        for column, label in lines:
+            if column in frame.columns and frame[column].notna().any():
+                ax.plot(t, frame[column].to_numpy(dtype=float) / MiB, "-" if column == "rss" else "--",
+                        color="black" if column == "rss" else None, label=label, linewidth=1.2)
+        _limit_line(ax, memory_limit)
+        ax.legend(loc="upper left", fontsize=7, ncol=2)
+    ax.set_xlabel("time since the watch started (s)")
+    ax.set_ylabel("MiB")
+    fig.suptitle(title)
+    _tight(fig)
+    return fig

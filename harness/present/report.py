@@ -562,6 +562,12 @@ def build_results(run: Run, study: Study) -> Results:
     check_figures(study)
     data = analysis.split_by_cell(run.samples, run.events)
     summary = analysis.summarize(run.cells, data)
+    if run.manifest.get("watch"):  # a running process, watched: where its memory is, and what applies to it
+        from harness.present.watch import watch_results
+
+        results = watch_results(run, summary, data)
+        results.verdicts = claims.evaluate(run, study, summary, data).iloc[0:0]
+        return results
     programs = {p.get("scenario") for p in run.manifest.get("programs", [])}
     scenarios = set(run.cells["scenario"].astype(str)) if "scenario" in run.cells.columns else set()
     if programs and scenarios <= programs:  # only programs ran (with built-in workloads: the claims report)
