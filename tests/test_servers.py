@@ -225,7 +225,8 @@ def test_watch_says_why_it_cannot(tmp_path, capsys):
 
     for target, said in ((str(2 ** 22 + 12345), "no such process"),
                          ("goreclaim-no-such-container-xyz", "no such container"),
-                         (str(tmp_path / "no-cgroup"), "no such cgroup directory")):
+                         (str(tmp_path / "no-cgroup"), "no such cgroup directory"),
+                         (str(tmp_path), "not a memory cgroup (no memory.current or memory.usage_in_bytes in it)")):
         code = main(["watch", target, "--results", str(tmp_path / "results")])
         err = capsys.readouterr().err
         assert code == 2 and said in err and len(err.strip().splitlines()) == 1, err
@@ -239,3 +240,56 @@ def test_watch_says_why_it_cannot(tmp_path, capsys):
                          cwd=Path(__file__).parent.parent)
     assert out.returncode == 2, out.stderr
     assert "pid 1: cannot read /proc/1/environ: permission denied" in out.stderr
+
+
+def test_watch_a_container_started_by_hand(tmp_path, backend_or_skip, capsys):
+    import json
+
+    tools = need("caddy", "hey")
+    backend_or_skip("docker")
+    from harness.build.docker_client import docker_client
+    from harness.build.image import ensure_image
+    from harness.build.program import build_program
+    from harness.define.workloads import Program
+    from harness.run.leftovers import owner_labels
+
+    # caddy FROM scratch, as the docker backend builds a program's image; started as a user would.
+    tag = ensure_image(build_program(Program(kind="binary", name="caddy", binary=tools["caddy"])))
+    port, admin = free_port(), free_port()
+    config = caddy_config(tmp_path, ":8080", "0.0.0.0:2019")
+    client = docker_client()
+    labels = {"goreclaim": "1", **owner_labels()}   # removed by `goreclaim clean` if this test is killed
+    options = dict(entrypoint=[tools["caddy"]], command=["run", "--config", "/caddy.json"], detach=True,
+                   volumes={str(config): {"bind": "/caddy.json", "mode": "ro"}}, tmpfs={"/tmp": ""},
+                   environment={"HOME": "/tmp", "XDG_CONFIG_HOME": "/tmp", "XDG_DATA_HOME": "/tmp"},
+                   mem_limit=256 << 20, labels=labels,
+                   ports={"8080/tcp": ("127.0.0.1", port), "2019/tcp": ("127.0.0.1", admin)})
+    name = f"goreclaim-watch-test-{port}"
+    idle = client.containers.create(tag, name=f"{name}-idle", **{k: v for k, v in options.items()
+                                                                  if k not in ("detach", "ports")})
+    container = client.containers.run(tag, name=name, **options)
+    try:
+        code = main(["watch", idle.name, "--results", str(tmp_path / "results")])
+        err = capsys.readouterr().err
+        assert code == 2 and f"container {idle.name} is not running (status created)" in err, err
+        wait_answering(port)
+        wait_answering(admin)
+        results = tmp_path / "results"
+        code = main(["watch", name, "--duration", "2s", "--results", str(results),
+                     "--metrics-url", f"http://127.0.0.1:{admin}/metrics"])
+        assert code == 0
+        container.reload()
+        assert container.status == "running", "watch never stops the container"
+    finally:
+        for c in (container, idle):
+            c.remove(force=True)
+    run_dir = run_dir_of(results)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["watch"]["named"].startswith(f"container {name} (")
+    assert manifest["watch"]["limits"]["memory_max"] == 256 << 20
+    cell = cells_of(run_dir).iloc[0]
+    assert cell["status"] == "watched" and int(cell["memory_limit_bytes"]) == 256 << 20
+    samples = pd.read_parquet(run_dir / "samples.parquet")
+    assert {"proc", "cgroup", "smaps", "runtime"} <= set(samples["source"])   # the runtime from its Prometheus page
+    report = (run_dir / "report.md").read_text()
+    assert "GOMEMLIMIT is unset in a cgroup limited to 256MiB" in report
