@@ -293,3 +293,30 @@ def test_watch_a_container_started_by_hand(tmp_path, backend_or_skip, capsys):
     assert {"proc", "cgroup", "smaps", "runtime"} <= set(samples["source"])   # the runtime from its Prometheus page
     report = (run_dir / "report.md").read_text()
     assert "GOMEMLIMIT is unset in a cgroup limited to 256MiB" in report
+
+
+def test_ctrl_c_ends_the_watch_not_the_process(tmp_path, caddy_process):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    process, _, _ = caddy_process
+    results = tmp_path / "results"
+    watcher = subprocess.Popen([sys.executable, "-m", "harness", "watch", str(process.pid), "--results", str(results)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               cwd=Path(__file__).parent.parent, env={**os.environ, "MPLCONFIGDIR": str(tmp_path)})
+    try:
+        assert watcher.stdout is not None
+        first = watcher.stdout.readline()
+        assert first.startswith(f"watching pid {process.pid}: "), first
+        watcher.send_signal(signal.SIGINT)
+        rest, _ = watcher.communicate(timeout=120)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == 0, rest
+    assert "stopped by Ctrl-C after" in rest and process.poll() is None
+    cell = cells_of(run_dir_of(results)).iloc[0]
+    assert cell["status"] == "watched" and "stopped by Ctrl-C" in cell["reason"]

@@ -9,7 +9,9 @@ cannot be watched (one line saying why).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from harness.define.errors import ScenarioError
@@ -33,6 +35,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the fast tier's rate: /proc/PID/status and the cgroup (default 100)")
     parser.add_argument("--slow-hz", type=float, default=2.0, metavar="HZ",
                         help="the slow tier's rate: smaps_rollup and the metrics URL (default 2)")
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event Ctrl-C and SIGTERM set: they end the watch (never the process), whenever they come, also when a
+    shell started it in the background with SIGINT ignored."""
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+    return stop
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -70,6 +82,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                                 watch={**described, "metrics_url": args.metrics_url or "",
                                        "duration_s": duration_s},
                                 command="goreclaim watch " + " ".join(args.argv), argv=list(args.argv))
+    stop = _stop_on_signals()
     store = RunStore.create(Path(args.results), manifest)
     go = f"Go {target.go_version}" if target.go_version else "not a Go program (no Go build information)"
     settings = ", ".join(f"{k}={v}" for k, v in target.env.items() if v) or "no GOGC/GOMEMLIMIT/GODEBUG set"
@@ -78,7 +91,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
           + (f" for {args.duration}" if duration_s else "; Ctrl-C ends the watch (not the process)"), flush=True)
     for note in target.notes:
         print(f"  note: {note}", flush=True)
-    result = watch(target, cell, duration_s, log=lambda line: print(line, flush=True))
+    result = watch(target, cell, duration_s, log=lambda line: print(line, flush=True), stop=stop)
     store.save_cell(result)
     run_dir = store.finish(True, {"cells_run": 1})
     try:

@@ -9,6 +9,7 @@ cgroup path, the process of that cgroup with the largest resident set.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -233,9 +234,12 @@ def watch_cell(target: Target, metrics_url: str = "", fast_hz: float = 100.0, sl
                 columns=tuple((k, v) for k, v in columns if v is not None))
 
 
-def watch(target: Target, cell: Cell, duration_s: float | None, log: Callable[[str], None] = print) -> RunResult:
-    """Sample the process with the two-tier sampler until `duration_s` has passed (None: until Ctrl-C) or it
-    exits; a `watched` RunResult with what was seen. Ctrl-C ends the watch, not the process."""
+def watch(target: Target, cell: Cell, duration_s: float | None, log: Callable[[str], None] = print,
+          stop: threading.Event | None = None) -> RunResult:
+    """Sample the process with the two-tier sampler until `duration_s` has passed (None: until Ctrl-C, or
+    `stop` is set) or it exits; a `watched` RunResult with what was seen. Ctrl-C ends the watch, not the
+    process."""
+    stop = stop or threading.Event()
     obs = Observation(cell)
     obs.keeps_output = False   # its output is not ours to read
     obs.mark_start()
@@ -251,7 +255,8 @@ def watch(target: Target, cell: Cell, duration_s: float | None, log: Callable[[s
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 reason = f"watched for {duration_s:g}s"
                 break
-            time.sleep(ALIVE_CHECK_S)
+            if stop.wait(ALIVE_CHECK_S):
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         reason = f"stopped by Ctrl-C after {time.monotonic() - started:.1f}s (the process goes on)"
     finally:
