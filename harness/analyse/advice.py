@@ -201,14 +201,14 @@ def _first_number(values: pd.Series) -> float:
 def _objectives(table: pd.DataFrame, performance: Performance | None) -> list[tuple[str, bool]]:
     """(column stem, higher is better) of the measures a configuration is judged on, where measured."""
     out = [("ws", False)]
-    measured = performance is not None and table["perf_median"].notna().any()
-    if measured and performance.companion and table[f"{COMPANION}_median"].notna().any():
+    measured = performance if performance is not None and table["perf_median"].notna().any() else None
+    if measured is not None and measured.companion and table[f"{COMPANION}_median"].notna().any():
         # A server's latency and requests/s: GC CPU is paid for in them, not judged beside them.
-        return out + [("perf", performance.higher_is_better), (COMPANION, True)]
+        return out + [("perf", measured.higher_is_better), (COMPANION, True)]
     if table["gc_median"].notna().any():
         out.append(("gc", False))
-    if measured:
-        out.append(("perf", performance.higher_is_better))
+    if measured is not None:
+        out.append(("perf", measured.higher_is_better))
     return out
 
 

@@ -114,7 +114,7 @@ def configuration_table(advice: analysis.Advice) -> pd.DataFrame:
                 r, "perf", lambda v: _perf(advice.performance, v))
         companion = _companion(advice.performance)
         if companion:
-            row[metric_label(companion)] = _spread(r, analysis.COMPANION, lambda v: _perf(companion, v))
+            row[metric_label(companion)] = _spread(r, analysis.COMPANION, lambda v, m=companion: _perf(m, v))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -441,8 +441,9 @@ def program_figures(run: Run, data: analysis.RunData,
         out[program_figure(scenario)] = (scenario, draw)
         loaded = _load_rows(cells, summary, scenario)
         if len(loaded):
-            out[f"figures/{scenario}_latency.png"] = (scenario, lambda rows=loaded, s=scenario: plots.load_latency(
-                rows, f"{s}: latency and requests/s under its load"))
+            def latency(rows: pd.DataFrame = loaded, scenario: str = scenario) -> Figure:
+                return plots.load_latency(rows, f"{scenario}: latency and requests/s under its load")
+            out[f"figures/{scenario}_latency.png"] = (scenario, latency)
     return out
 
 

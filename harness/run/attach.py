@@ -21,8 +21,8 @@ from harness.define.units import UnitError, parse_size
 from harness.define.workloads import Program
 from harness.run.backends.base import RunResult
 from harness.run.observation import Observation
-from harness.run.placement import placement
 from harness.run.observe.cgroupfs import CgroupError, MemoryCgroup, memory_cgroup_of
+from harness.run.placement import placement
 
 # The runtime settings read from the process's environment ("" when it does not set them).
 RUNTIME_ENV = ("GOGC", "GOMEMLIMIT", "GODEBUG")
