@@ -320,3 +320,36 @@ def test_ctrl_c_ends_the_watch_not_the_process(tmp_path, caddy_process):
     assert "stopped by Ctrl-C after" in rest and process.poll() is None
     cell = cells_of(run_dir_of(results)).iloc[0]
     assert cell["status"] == "watched" and "stopped by Ctrl-C" in cell["reason"]
+
+
+def test_watch_a_cgroup_path_finds_its_process(tmp_path, backend_or_skip):
+    import json
+    import subprocess
+    import sys
+
+    backend_or_skip("cgroup")
+    from harness.run.leftovers import CGROUP_PREFIX, owner_tag
+    from harness.run.observe.cgroupfs import create_memory_cgroup
+
+    # A memory cgroup named as the cgroup backend names its own (so `goreclaim clean` removes it if this test is
+    # killed), limited to 128 MiB, holding a small process that holds 24 MiB.
+    cgroup = create_memory_cgroup(f"{CGROUP_PREFIX}{owner_tag()}-90001", 128 << 20)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; b = bytearray(24 << 20); "
+                               "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        cgroup.add_process(holder.pid)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        results = tmp_path / "results"
+        code = main(["watch", str(cgroup.path), "--duration", "1s", "--results", str(results)])
+        assert code == 0
+    finally:
+        holder.kill()
+        holder.wait()
+        cgroup.remove()
+    run_dir = run_dir_of(results)
+    watch = json.loads((run_dir / "manifest.json").read_text())["watch"]
+    assert watch["pid"] == holder.pid and watch["named"] == f"cgroup {cgroup.path}"
+    assert watch["limits"]["memory_max"] == 128 << 20 and watch["go_version"] == ""
+    cell = cells_of(run_dir).iloc[0]
+    assert float(cell["peak_rss_bytes"]) > 24 << 20 and float(cell["peak_cgroup_bytes"]) > 24 << 20
+    assert "No Go build information in its binary" in (run_dir / "report.md").read_text()
