@@ -51,6 +51,26 @@ def test_a_finding_applies_with_its_numbers(data, info, said):
     assert said in text, text
 
 
+def test_released_heap_taken_back_is_summed_from_the_falls_of_heap_released():
+    from harness.analyse.whereis import breakdown
+
+    class Data:
+        """Readings at 0, 1, 2, 3 s: HeapReleased 50 → 30 → 40 → 25 MiB (falls of 20 and 15 MiB)."""
+
+        def series(self, cell_id, source, metric):
+            values = {("smaps", "rss"): 100, ("runtime", "heap_released"): None}
+            released = [50, 30, 40, 25]
+            if (source, metric) == ("runtime", "heap_released"):
+                return pd.Series([v * MiB for v in released], index=[0.0, 1.0, 2.0, 3.0], dtype=float)
+            base = values.get((source, metric), 10)
+            return pd.Series([base * MiB] * 4, index=[0.0, 1.0, 2.0, 3.0], dtype=float)
+
+    frame = breakdown(Data(), "c")
+    assert list(frame["heap_refaulted"] / MiB) == [0, 20, 20, 35]
+    text = " ".join(findings(frame, watch(), "6.1", "madvise", 3.0))
+    assert "35MiB of heap the scavenger had released was taken back into use during the watch" in text
+
+
 def test_what_does_not_apply_is_not_said():
     text = " ".join(findings(frame(), watch(), "6.1", "madvise", 10.0))
     assert "exceeds the limit" not in text and "MADV_FREE and stays" not in text

@@ -11,6 +11,8 @@ runtime's own numbers were read (its expvar or Prometheus page), the runtime's s
     stacks               StackSys: goroutine and OS thread stacks
     other runtime        Sys − HeapSys − StackSys: span and GC metadata, profiling buckets, the rest
     not Go's             RSS − (Sys − HeapReleased): cgo, mmaps of its own, the binary's file pages
+    released, re-faulted   the falls of HeapReleased summed since the watch began: released heap the runtime
+                         took back into use, each page faulted in again on its first touch
 
 Sys counts memory the runtime mapped, not only what is resident, so "not Go's" is a lower bound and can
 read below zero when runtime memory was mapped but never touched.
@@ -77,7 +79,11 @@ def breakdown(data: RunData, cell_id: str) -> pd.DataFrame:
                    runtime_total=sys - released, heap_goal=at("runtime", "next_gc"), num_gc=at("runtime", "num_gc"))
         row["not_go"] = row["rss"] - row["runtime_total"]
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        released = frame["heap_released"]
+        frame["heap_refaulted"] = (-released.diff()).clip(lower=0).fillna(0).cumsum().where(released.notna())
+    return frame
 
 
 def _mib(v: float) -> str:
@@ -136,6 +142,12 @@ def findings(frame: pd.DataFrame, watch: Mapping[str, Any], kernel: str, thp: st
                    f"runtime memory {_mib(last['runtime_other'])}; RSS − runtime = {_mib(last['not_go'])} is not "
                    f"Go's (cgo, its own mmaps, file pages)" + (" — below zero: the runtime has mapped memory it "
                                                               "never touched" if last["not_go"] < 0 else "") + ".")
+        refaulted = float(frame["heap_refaulted"].max()) if "heap_refaulted" in frame.columns else NAN
+        if refaulted > 0:
+            out.append(f"{_mib(refaulted)} of heap the scavenger had released was taken back into use during the "
+                       f"watch (HeapReleased fell by that much in all, from {_mib(frame['heap_released'].max())} at "
+                       "most): each such page is faulted in again, the price of returning memory the program "
+                       "needs again soon.")
         free = float(last["heap_free"])
         if free > 0:
             out.append(f"The {_mib(free)} of free heap is the runtime's to give back: the background scavenger "

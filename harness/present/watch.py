@@ -33,7 +33,8 @@ def _table(frame: pd.DataFrame) -> pd.DataFrame:
     if rows.index[-1] != frame.index[-1]:
         rows = pd.concat([rows, frame.iloc[[-1]]])
     runtime = frame["heap_live"].notna().any()
-    columns = [("rss", "RSS"), *KERNEL_PARTS, *LINES[1:], *(GO_PARTS if runtime else ())]
+    columns = [("rss", "RSS"), *KERNEL_PARTS, *LINES[1:],
+               *((*GO_PARTS, ("heap_refaulted", "released, re-faulted")) if runtime else ())]
     out = pd.DataFrame({"t (s)": rows["t_s"].map(lambda t: f"{t:.1f}")})
     for column, label in columns:
         out[label] = rows[column].map(_mib)
@@ -99,7 +100,9 @@ def watch_results(run: Run, summary: pd.DataFrame, data: analysis.RunData) -> Re
                          "until the kernel needs them. Where the runtime's numbers were read: live heap (HeapAlloc), "
                          "fragmentation (HeapInuse − HeapAlloc), free heap not released (HeapIdle − HeapReleased), "
                          "stacks (StackSys), other runtime (Sys − HeapSys − StackSys), and not Go's (RSS − (Sys − "
-                         "HeapReleased)): Sys counts mapped memory, so that last is a lower bound."),
+                         "HeapReleased)): Sys counts mapped memory, so that last is a lower bound. Released, "
+                         "re-faulted: the falls of HeapReleased summed since the watch began, released heap taken "
+                         "back into use."),
               Block("h2", "What applies to it"), Block("list", said),
               *_without_output(program[2:])]
     result = Results(run=run, summary=summary, verdicts=pd.DataFrame(), figures=figures)
