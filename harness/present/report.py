@@ -210,10 +210,6 @@ def _start_rendering(draws: list[Callable[[], Figure]]) -> Callable[[], list[byt
     return wait
 
 
-def _render_all(draws: list[Callable[[], Figure]]) -> list[bytes]:
-    return _start_rendering(draws)()
-
-
 def _write_figures(out_dir: Path, figures: dict[str, bytes]) -> None:
     for rel, png in figures.items():
         path = out_dir / rel
@@ -575,7 +571,9 @@ def build_results(run: Run, study: Study) -> Results:
         # No claims about a program: claims are a study's.
         verdicts = claims.evaluate(run, study, summary, data).iloc[0:0]
         todo = {rel: draw for rel, (_, draw) in program_figures(run, data, summary).items()}
-        figures = dict(zip(todo, _render_all(list(todo.values())), strict=False))
+        # Drawn here, one after the other: two or three small figures are not worth forking workers for
+        # (a fork of a process with threads, a test session's, can leave a worker stuck on a lock).
+        figures = {rel: render_png(draw) for rel, draw in todo.items()}
         _write_figures(Path(run.path), figures)
         results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
         results.blocks = build_program_blocks(run, summary, list(figures))
