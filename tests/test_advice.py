@@ -36,7 +36,10 @@ def frames(configs: dict[tuple[str, str], list[dict]], limit: int = LIMIT) -> tu
                           "oom_killed": bool(m.get("oom"))})
             summary.append({"cell_id": cid, "peak_working_set": m.get("ws", 100) * MiB,
                             "gc_cpu_share": m.get("gc", 0.05), "limiter_engaged": m.get("limiter", 0.0),
-                            "throughput": m.get("tput", 1e6)})
+                            "throughput": m.get("tput", 1e6),
+                            # a server under load: p99 in ms, requests/s, failed requests
+                            "load_p99_ns": m.get("p99", float("nan")) * 1e6, "load_rps": m.get("rps", float("nan")),
+                            "load_errors": m.get("err", 0.0)})
     return pd.DataFrame(cells), pd.DataFrame(summary).set_index("cell_id")
 
 
@@ -123,6 +126,65 @@ def test_overlapping_repeats_are_inconclusive_and_one_repeat_too():
     apart = {("50", "off"): [{"tput": 4e5}, {"tput": 4.2e5}], ("100", "off"): [{"tput": 8e5}, {"tput": 8.1e5}]}
     choice = advice.choose(table_of(apart), "throughput", advice.PERFORMANCE["throughput"])
     assert choice.status == "recommended" and choice.tied == []
+
+
+# A server under hey: GOGC=off,80% has the least GC CPU but the worst tail; GOGC=200 the best tail and
+# requests/s; GOGC=50 the smallest working set.
+SERVER = {
+    ("50", "off"): [{"ws": 60, "gc": 0.10, "p99": 9.0, "rps": 8000}, {"ws": 61, "gc": 0.10, "p99": 9.5, "rps": 8100}],
+    ("200", "off"): [{"ws": 150, "gc": 0.04, "p99": 2.0, "rps": 12000}, {"ws": 152, "gc": 0.04, "p99": 2.2,
+                                                                          "rps": 12100}],
+    ("off", "80%"): [{"ws": 380, "gc": 0.01, "p99": 6.0, "rps": 10000}, {"ws": 385, "gc": 0.01, "p99": 6.1,
+                                                                          "rps": 10050}],
+}
+LATENCY = advice.PERFORMANCE["load_p99_ns"]
+
+
+def test_latency_objective_reads_p99_and_requests_not_gc_cpu():
+    table = table_of(SERVER, performance="load_p99_ns")
+    choice = advice.choose(table, "latency", LATENCY)
+    assert choice.status == "recommended", choice.why
+    assert (choice.row["gogc"], choice.row["gomemlimit"]) == ("200", "off")
+    assert choice.row["rps_median"] == 12050
+    # Dominated on working set, p99 and requests/s by none: GOGC=off,80% leaves the front although its GC CPU is
+    # the least (GC CPU is not a measure of a server under load).
+    front = advice.pareto_front(table, LATENCY)
+    assert {(r["gogc"], r["gomemlimit"]) for _, r in table[front].iterrows()} == {("50", "off"), ("200", "off")}
+    assert advice.choose(table, "memory", LATENCY).row["gogc"] == "50"
+
+
+def test_latency_repeats_that_overlap_are_inconclusive():
+    noisy = {("50", "off"): [{"p99": 2.0, "rps": 9000}, {"p99": 8.0, "rps": 12000}],
+             ("100", "off"): [{"p99": 3.0, "rps": 9500}, {"p99": 7.0, "rps": 11000}]}
+    choice = advice.choose(table_of(noisy, performance="load_p99_ns"), "latency", LATENCY)
+    assert choice.status == "inconclusive" and "overlap" in choice.why
+
+
+def test_failed_requests_make_a_configuration_failed():
+    table = table_of({("100", "off"): [{"p99": 2.0, "rps": 9000}, {"p99": 2.0, "rps": 9000, "err": 17}]},
+                     performance="load_p99_ns")
+    assert klass(table, "100", "off") == "failed"
+    assert "17 failed requests under load in 1 of 2" in table["why"].iloc[0]
+
+
+def test_a_server_with_a_load_is_judged_by_its_latency():
+    from harness.define.scenario import program_scenario
+    from harness.define.workloads import Program
+
+    server = Program(kind="binary", name="srv", binary="/bin/true", ready="tcp:{port}", load=("hey", "x"))
+    assert advice.performance_for(program_scenario(server)) == "load_p99_ns"
+    quiet = Program(kind="binary", name="srv", binary="/bin/true", ready="tcp:{port}", idle_s=1.0)
+    assert advice.performance_for(program_scenario(quiet)) is None
+
+
+def test_latency_advice_shows_p99_and_requests():
+    cells, summary = frames(SERVER)
+    result = advice.advise(cells, summary, LIMIT, "latency", "load_p99_ns")
+    (choice,) = result.choices
+    lines = summary_lines(choice, result)
+    assert "latency p99 2.10 ms" in lines[1] and "requests/s 12.1k ops/s" in lines[1], lines
+    doc = advice_document(result, {})
+    assert doc["recommendations"][0]["load_rps"] == 12050
 
 
 def test_no_healthy_configuration_is_no_recommendation():

@@ -35,7 +35,8 @@ DEFAULT_HEADROOM = 0.9
 # Classes, most severe first: a configuration takes the first that applies in any repeat.
 ConfigClass = Literal["failed", "oom_killed", "death_spiral", "over_headroom", "healthy"]
 CLASSES: dict[ConfigClass, str] = {
-    "failed": "did not run to its end in some repeat (timeout, error, non-zero exit)",
+    "failed": "did not run to its end in some repeat (timeout, error, non-zero exit), or requests failed under its "
+              "load (responses outside 2xx/3xx, or none)",
     "oom_killed": "the kernel's OOM killer ended it in some repeat",
     "death_spiral": "the GC CPU limiter engaged (/gc/limiter/last-enabled:gc-cycle above 0, Go 1.19+), or GC took "
                     f"at least {SPIRAL_GC_CPU_SHARE:.0%} of GOMAXPROCS × wall time (golang/go#58106)",
@@ -49,6 +50,8 @@ HEALTHY: ConfigClass = "healthy"
 class Performance:
     metric: str
     higher_is_better: bool
+    # A second measure judged beside it (higher is better): a server's requests/s beside its p99 latency.
+    companion: str = ""
 
     @property
     def label(self) -> str:
@@ -60,7 +63,12 @@ PERFORMANCE = {
     "throughput": Performance("throughput", True),     # a built-in workload: ops over its work phase
     "ns_per_op": Performance("ns_per_op", False),      # a program's benchmarks
     "wall_s": Performance("wall_s", False),            # a batch program: the time it takes
+    # A server under a load generator whose summary was parsed (hey, wrk --latency): what operators tune
+    # GOGC for is its tail latency, at the requests/s it serves.
+    "load_p99_ns": Performance("load_p99_ns", False, companion="load_rps"),
 }
+# The companion's column stem in the configuration table.
+COMPANION = "rps"
 
 OBJECTIVES: dict[str, str] = {
     "throughput": "the best performance (without a performance figure: the least GC CPU); ties go to the smaller "
@@ -68,19 +76,26 @@ OBJECTIVES: dict[str, str] = {
     "memory": "the smallest peak working set; ties go to the better performance",
     "balanced": "the smallest sum of two distances from the best healthy value, each scaled by its range among "
                 "healthy configurations: peak working set, and performance (without a performance figure: GC CPU "
-                "share); GC CPU is not counted beside performance, which already pays for it",
+                "share; a server under load: p99 latency and requests/s); GC CPU is not counted beside performance, "
+                "which already pays for it",
+    "latency": "a server under load: the smallest sum of two distances from the best healthy value, each scaled by "
+               "its range among healthy configurations: p99 latency and requests/s (GC CPU is not counted: the "
+               "latency already pays for it); ties go to the smaller peak working set. Without a parsed load "
+               "(hey or wrk --latency), as throughput",
 }
 DEFAULT_OBJECTIVE = "balanced"
 
 
 def performance_for(scenario: Scenario) -> str | None:
-    """The PERFORMANCE key that measures the target's speed; None for a server (its own load
-    is not measured here) or a workload without a work phase."""
+    """The PERFORMANCE key that measures the target's speed; None for a server without a load command or
+    a workload without a work phase. A server's load is judged by what its load generator reports."""
     program = scenario.program
     if program is None:
         return "throughput" if scenario.descriptor.work_phase else None
     if program.kind == "bench":
         return "ns_per_op"
+    if program.load:
+        return "load_p99_ns"
     if program.serves or program.idle_s is not None:
         return None
     return "wall_s"
@@ -111,12 +126,15 @@ def _stats(values: pd.Series) -> tuple[float, float, float]:
 
 def classify(runs: pd.DataFrame, memory_limit: float, headroom: float) -> tuple[ConfigClass, str]:
     """(class, why) of one configuration from its repeats (rows with status, oom_killed,
-    limiter_engaged, gc_cpu_share, peak_working_set)."""
+    limiter_engaged, gc_cpu_share, peak_working_set, and a server's load_errors)."""
     n = len(runs)
     statuses = runs["status"].map(str)
     bad = statuses[~statuses.isin(MEASURED) | (statuses == "exited")]
     if len(bad):
         return "failed", f"{', '.join(sorted(set(bad)))} in {len(bad)} of {n}"
+    errors = pd.to_numeric(runs.get("load_errors", pd.Series(dtype=float)), errors="coerce").fillna(0)
+    if (errors > 0).any():
+        return "failed", f"up to {int(errors.max())} failed requests under load in {int((errors > 0).sum())} of {n}"
     oom = pd.to_numeric(runs["oom_killed"], errors="coerce").fillna(0) > 0
     if oom.any():
         return "oom_killed", f"OOM-killed in {int(oom.sum())} of {n}"
@@ -146,7 +164,9 @@ def configurations(cells: pd.DataFrame, summary: pd.DataFrame, performance: str 
     context = context_columns(cells)
     values = summary.reindex(cells["cell_id"])
     frame = cells[["cell_id", "status", "oom_killed", *KEY, "gomemlimit_bytes", *context]].copy()
-    metrics = ["limiter_engaged", "gc_cpu_share", "peak_working_set"] + ([performance] if performance else [])
+    companion = PERFORMANCE[performance].companion if performance in PERFORMANCE else ""
+    metrics = ["limiter_engaged", "gc_cpu_share", "peak_working_set"] + ([performance] if performance else []) \
+        + ([companion, "load_errors"] if companion else [])
     for m in metrics:
         frame[m] = values[m].to_numpy(dtype=float) if m in values.columns else NAN
     frame["context"] = [", ".join(f"{c}={_text(row[c])}" for c in context) for _, row in frame.iterrows()]
@@ -163,7 +183,7 @@ def configurations(cells: pd.DataFrame, summary: pd.DataFrame, performance: str 
                                "memory_limit_bytes": limit_bytes, "n": len(runs), "class": klass, "why": why,
                                "cell_ids": ";".join(runs["cell_id"])}
         measures: tuple[tuple[str | None, str], ...] = (
-            ("peak_working_set", "ws"), ("gc_cpu_share", "gc"), (performance, "perf"))
+            ("peak_working_set", "ws"), ("gc_cpu_share", "gc"), (performance, "perf"), (companion or None, COMPANION))
         for metric, name in measures:
             row[f"{name}_median"], row[f"{name}_min"], row[f"{name}_max"] = (
                 _stats(runs[metric]) if metric else (NAN, NAN, NAN))
@@ -181,10 +201,14 @@ def _first_number(values: pd.Series) -> float:
 def _objectives(table: pd.DataFrame, performance: Performance | None) -> list[tuple[str, bool]]:
     """(column stem, higher is better) of the measures a configuration is judged on, where measured."""
     out = [("ws", False)]
+    measured = performance if performance is not None and table["perf_median"].notna().any() else None
+    if measured is not None and measured.companion and table[f"{COMPANION}_median"].notna().any():
+        # A server's latency and requests/s: GC CPU is paid for in them, not judged beside them.
+        return out + [("perf", measured.higher_is_better), (COMPANION, True)]
     if table["gc_median"].notna().any():
         out.append(("gc", False))
-    if performance is not None and table["perf_median"].notna().any():
-        out.append(("perf", performance.higher_is_better))
+    if measured is not None:
+        out.append(("perf", measured.higher_is_better))
     return out
 
 
@@ -227,12 +251,18 @@ def _ranking(sub: pd.DataFrame, objective: str, performance: Performance | None)
     if objective == "memory":
         primary = ["ws"]
         order = ["_ws"] + [f"_{s}" for s in ("perf", "gc") if s in names]
-    elif objective == "throughput":
-        primary = ["perf"] if "perf" in names else (["gc"] if "gc" in names else ["ws"])
-        order = [f"_{primary[0]}"] + [f"_{s}" for s in ("ws", "gc") if s in names and s != primary[0]]
+    elif objective == "latency" and COMPANION in names:
+        primary = ["perf", COMPANION]
+        ranked["_score"] = sum(_scaled(ranked, s, names[s]) for s in primary)
+        order = ["_score", "_ws"]
+    elif objective in ("throughput", "latency"):
+        # A server's throughput is its requests/s.
+        primary = [COMPANION] if COMPANION in names else (
+            ["perf"] if "perf" in names else (["gc"] if "gc" in names else ["ws"]))
+        order = [f"_{primary[0]}"] + [f"_{s}" for s in ("perf", "ws", "gc") if s in names and s != primary[0]]
     else:
         speed = "perf" if "perf" in names else ("gc" if "gc" in names else None)
-        primary = ["ws"] + ([speed] if speed else [])
+        primary = ["ws"] + ([speed] if speed else []) + ([COMPANION] if COMPANION in names else [])
         ranked["_score"] = sum(_scaled(ranked, s, names[s]) for s in primary)
         order = ["_score", "_ws"]
     return primary, ranked.sort_values(order, kind="stable")

@@ -48,16 +48,41 @@ def _uvarint(data: bytes | mmap.mmap, at: int) -> tuple[int, int]:
 def go_version_of_binary(path: str | Path) -> str | None:
     """The Go version a binary was built with ("1.27.3"), from its build information; None when
     it has none (not a Go program)."""
+    return go_build_info(path)[0]
+
+
+def _build_settings(modinfo: bytes) -> dict[str, str]:
+    """The `build\tKEY=VALUE` lines of a binary's module information (what `go version -m` prints),
+    without the 16-byte sentinels around it."""
+    text = (modinfo[16:-16] if len(modinfo) >= 33 else modinfo).decode(errors="replace")
+    settings = {}
+    for line in text.splitlines():
+        kind, _, rest = line.partition("\t")
+        if kind == "build":
+            key, _, value = rest.partition("=")
+            settings[key] = value
+        elif kind == "path":
+            settings.setdefault("path", rest)
+    return settings
+
+
+def go_build_info(path: str | Path) -> tuple[str | None, dict[str, str]]:
+    """(the Go version a binary was built with, its build settings: -ldflags, CGO_ENABLED, GOARCH,
+    GOAMD64, the main package's path, ...) from its build information; (None, {}) when it has none.
+    Settings are read from Go 1.18's inline form only (earlier binaries: {})."""
+    settings: dict[str, str] = {}
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         at = data.find(BUILDINFO_MAGIC)
         while at != -1 and at % 16:  # the blob is 16-byte aligned
             at = data.find(BUILDINFO_MAGIC, at + 1)
         if at == -1:
-            return None
+            return None, {}
         ptr_size, flags = data[at + 14], data[at + 15]
-        if flags & 2:  # Go 1.18+: the version string follows inline, length-prefixed
+        if flags & 2:  # Go 1.18+: the version string follows inline, length-prefixed, then the module info
             length, start = _uvarint(data, at + 32)
             version = bytes(data[start:start + length]).decode(errors="replace")
+            mod_length, mod_start = _uvarint(data, start + length)
+            settings = _build_settings(bytes(data[mod_start:mod_start + mod_length]))
         else:  # before 1.18: a pointer to a Go string header (pointer, length)
             try:
                 elf = Elf(path)
@@ -67,11 +92,11 @@ def go_version_of_binary(path: str | Path) -> str | None:
             (header,) = struct.unpack_from(fmt, data, at + 16)
             header_off = elf.offset(header)
             if header_off is None:
-                return None
+                return None, {}
             ptr, length = struct.unpack_from(fmt[0] + fmt[1] * 2, data, header_off)
             off = elf.offset(ptr)
             version = bytes(data[off:off + length]).decode(errors="replace") if off is not None else ""
-    return version.removeprefix("go") or None
+    return version.removeprefix("go") or None, settings
 
 
 # --------------------------------------------------------------------------- building

@@ -29,7 +29,7 @@ from harness.define.units import UNITS, Unit, UnitName
 # source, an event is of one kind.
 
 Source = Literal["proc", "cgroup", "smaps", "runtime"]
-EventKind = Literal["start", "phase", "freeos", "sizes", "end", "gc", "scav", "syscall", "exit", "bench"]
+EventKind = Literal["start", "phase", "freeos", "sizes", "end", "gc", "scav", "syscall", "exit", "bench", "load"]
 Sample = tuple[int, Source, str, float]          # (t_ns, source, metric, value)
 Event = tuple[int, EventKind, str, float, str]   # (t_ns, kind, name, value, detail JSON)
 
@@ -81,6 +81,8 @@ SERIES: dict[tuple[str, str], Series] = {s.key: s for s in (
     Series("runtime", "heap_sys", "bytes", "heap sys", "MemStats.HeapSys"),
     Series("runtime", "sys", "bytes", "runtime sys", "MemStats.Sys"),
     Series("runtime", "next_gc", "bytes", "next GC", "MemStats.NextGC"),
+    Series("runtime", "stack_inuse", "bytes", "stacks in use", "MemStats.StackInuse"),
+    Series("runtime", "stack_sys", "bytes", "stacks", "MemStats.StackSys (goroutine and OS thread stacks)"),
     Series("runtime", "heap_goal", "bytes", "heap goal", "runtime/metrics /gc/heap/goal:bytes"),
     Series("runtime", "memlimit", "bytes", "GOMEMLIMIT", "runtime/metrics /gc/gomemlimit:bytes (1.21+)"),
     Series("runtime", "num_gc", "count", "GC cycles", "MemStats.NumGC"),
@@ -268,6 +270,12 @@ def _bench(view: CellView, unit: str) -> float:
     first = [d["metrics"].get(unit) for d in results if d.get("name") == results[0].get("name")]
     values = sorted(float(v) for v in first if isinstance(v, (int, float)))
     return float(np.median(values)) if values else NAN
+
+
+def _load(view: CellView, key: str) -> float:
+    """A number of the cell's parsed load run (harness.run.loadgen: hey or wrk); NaN without one."""
+    runs = [d for d in _details(view, "load") if d.get("tool")]
+    return number(runs[-1].get(key)) if runs else NAN
 
 
 def _bench_name(view: CellView) -> str:
@@ -485,6 +493,19 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            lambda v: _bench(v, "allocs/op"), "allocs/op"),
     Metric("mb_per_s", "count", "MB/s", "the benchmark's MB/s (where it calls b.SetBytes)",
            lambda v: _bench(v, "MB/s"), "MB/s", timing=True),
+    # A server's load, from its load generator's summary (hey, wrk --latency), one reading per cell.
+    Metric("load_rps", "ops/s", "requests/s", "the load generator's Requests/sec (hey, wrk)",
+           lambda v: _load(v, "requests_per_s"), timing=True),
+    Metric("load_p50_ns", "ns", "latency p50", "the load generator's 50th percentile latency",
+           lambda v: _load(v, "p50_ns"), timing=True),
+    Metric("load_p90_ns", "ns", "latency p90", "the load generator's 90th percentile latency",
+           lambda v: _load(v, "p90_ns"), timing=True),
+    Metric("load_p99_ns", "ns", "latency p99", "the load generator's 99th percentile latency",
+           lambda v: _load(v, "p99_ns"), timing=True),
+    Metric("load_max_ns", "ns", "latency max", "the load generator's slowest request (hey Slowest, wrk Max)",
+           lambda v: _load(v, "max_ns"), timing=True),
+    Metric("load_errors", "count", "request errors", "responses outside 2xx/3xx plus requests without a "
+           "response (hey's error distribution, wrk's socket errors)", lambda v: _load(v, "errors")),
     Metric("release_s", "s", "time to release half",
            "seconds from the start of phase `release` until RSS falls below half its value then",
            lambda v: release_seconds(v.series("proc", "vm_rss"), v.phase_span("release")[0])),

@@ -137,6 +137,10 @@ def make_plan(args: argparse.Namespace, program: Scenario | None) -> AdvisePlan:
     plan = AdvisePlan(scenario, target, memory, memory_bytes, budget_s, args.objective, headroom,
                       analysis.performance_for(scenario), candidates, overrides, args.backend, args.quick,
                       args.find_min_memory)
+    if plan.objective == "latency" and plan.performance != "load_p99_ns":
+        raise ScenarioError(["--objective latency: judges a server by its load generator's p99 latency and "
+                             "requests/s; give --program PATH --ready CHECK --load \"hey ...\" (or \"wrk --latency "
+                             "...\")"])
     first = plan.cells(candidates[0])  # every value is checked here, before a run directory exists
     if not first:
         raise MatrixError(["--gogc/--gomemlimit: no configuration left (GOGC=off runs only with a GOMEMLIMIT)"])

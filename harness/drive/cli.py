@@ -1,4 +1,4 @@
-"""goreclaim run|advise|clean|validate|list|report|build (also `python -m harness`)
+"""goreclaim run|advise|watch|clean|validate|list|report|build (also `python -m harness`)
 
 Exit status: 0 every cell ran (an OOM kill is an outcome, not an error), 1 an expectation
 failed or a cell failed or timed out, 2 bad input (scenario files, --matrix values, paths).
@@ -326,7 +326,7 @@ def parser() -> argparse.ArgumentParser:
     advise.add_argument("--memory", metavar="SIZE", help="the container's memory limit (required), e.g. 512MiB")
     advise.add_argument("--budget", default="20m", metavar="DURATION",
                         help="time the sweep may take; the widest default grid that fits is run (default 20m)")
-    advise.add_argument("--objective", choices=("throughput", "memory", "balanced"), default="balanced",
+    advise.add_argument("--objective", choices=("throughput", "memory", "balanced", "latency"), default="balanced",
                         help="what the recommendation favours among healthy configurations (default balanced)")
     advise.add_argument("--headroom", default=None, metavar="PCT",
                         help="a working set above this share of the limit is unhealthy (default 90%%)")
@@ -343,6 +343,18 @@ def parser() -> argparse.ArgumentParser:
     for option in PROGRAM_OPTIONS:
         advise.add_argument(option.flag, help=option.help, dest=option.dest, **option.kwargs)
     advise.set_defaults(func=cmd_advise)
+
+    from harness.drive.watch import add_arguments as watch_arguments
+    from harness.drive.watch import cmd_watch
+
+    watch = sub.add_parser("watch", help="sample a running process (PID, container or cgroup) without touching it: "
+                                         "where its memory is, and the findings that apply",
+                           description="Sample a process that is already running with the two-tier sampler, for "
+                                       "--duration or until Ctrl-C or its exit, into a run directory of one watched "
+                                       "cell, and write its report. It never stops, signals or ptraces the process. "
+                                       "Exit 0: written; 2: the process cannot be watched (the line says why).")
+    watch_arguments(watch)
+    watch.set_defaults(func=cmd_watch)
 
     clean = sub.add_parser("clean", help="remove what killed runs left behind (containers, memory cgroups, "
                                          "scratch directories), never a live run's",

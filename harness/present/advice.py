@@ -17,7 +17,7 @@ import pandas as pd
 from harness.analyse import advice as analysis
 from harness.analyse.summary import summarize
 from harness.define.axes import axis_text
-from harness.define.metrics import metric_unit
+from harness.define.metrics import metric_label, metric_unit
 from harness.define.units import format_size
 from harness.present import plots
 from harness.present.exporters.html import render_html
@@ -39,6 +39,11 @@ def _size(v: float) -> str:
 
 def _perf(performance: str | None, v: float) -> str:
     return "–" if not performance or v != v else metric_unit(performance).format(v)
+
+
+def _companion(performance: str | None) -> str:
+    """The metric judged beside the performance measure (a server's requests/s), "" when none."""
+    return analysis.PERFORMANCE[performance].companion if performance in analysis.PERFORMANCE else ""
 
 
 def _spread(row, stem: str, fmt) -> str:
@@ -77,6 +82,9 @@ def summary_lines(choice: analysis.Choice, advice: analysis.Advice) -> list[str]
                f"{format_size(advice.memory_limit)}), GC CPU {_pct(row['gc_median'])}")
     if advice.performance:
         numbers += f", {analysis.PERFORMANCE[advice.performance].label} {_perf(advice.performance, row['perf_median'])}"
+    companion = _companion(advice.performance)
+    if companion:
+        numbers += f", {metric_label(companion)} {_perf(companion, row.get(f'{analysis.COMPANION}_median', math.nan))}"
     near = "; ".join(f"{u['config']} ({u['class'].replace('_', ' ')})" for u in choice.nearest_unhealthy)
     margin = f"nearest unhealthy: {near}" if near else "every configuration tried was healthy"
     status = f"{choice.status} for objective {choice.objective}{where}"
@@ -104,6 +112,9 @@ def configuration_table(advice: analysis.Advice) -> pd.DataFrame:
         if advice.performance:
             row[analysis.PERFORMANCE[advice.performance].label] = _spread(
                 r, "perf", lambda v: _perf(advice.performance, v))
+        companion = _companion(advice.performance)
+        if companion:
+            row[metric_label(companion)] = _spread(r, analysis.COMPANION, lambda v, m=companion: _perf(m, v))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -158,7 +169,8 @@ def build_blocks(advice: analysis.Advice, manifest: dict, cells: pd.DataFrame) -
                                                                if k == "over_headroom" else "")
                               for k, v in analysis.CLASSES.items()]),
                Block("p", "The Pareto front: the healthy configurations that no other healthy one beats on peak "
-                          "working set, GC CPU share and performance at once. Figures are medians over repeats, "
+                          "working set, GC CPU share and performance at once (a server under a parsed load: "
+                          "peak working set, p99 latency and requests/s). Figures are medians over repeats, "
                           "with min–max in brackets.")]
     if settings:
         blocks += [Block("h2", "What ran"),
@@ -188,6 +200,8 @@ def advice_document(advice: analysis.Advice, manifest: dict) -> dict:
             "peak_working_set_bytes": plain(c.row["ws_median"]) if c.row else None,
             "gc_cpu_share": plain(c.row["gc_median"]) if c.row else None,
             "performance": plain(c.row["perf_median"]) if c.row else None,
+            **({_companion(advice.performance): plain(c.row.get(f"{analysis.COMPANION}_median")) if c.row else None}
+               if _companion(advice.performance) else {}),
             "tied": c.tied, "nearest_unhealthy": c.nearest_unhealthy,
             "smallest_healthy_limit_bytes": advice.smallest_healthy(c.context),
             "limits_tried": {str(m): k for m, k in sorted(advice.limits_tried.get(c.context, {}).items())},
@@ -217,6 +231,9 @@ def write_advice(run_dir: str | Path) -> tuple[Path, analysis.Advice]:
         unit = metric_unit(perf.metric)
         panels.append(("perf", f"{perf.label} ({unit.plot_label})" + (" ↑" if perf.higher_is_better else " ↓"),
                        1.0 / unit.plot_scale))
+        if perf.companion:  # a server: its requests/s beside its p99 latency, in place of GC CPU
+            unit = metric_unit(perf.companion)
+            panels = [panels[-1], (analysis.COMPANION, f"{metric_label(perf.companion)} ↑", 1.0 / unit.plot_scale)]
     at_limit = advice.table[advice.table["memory_limit_bytes"] == float(advice.memory_limit)] \
         if not advice.table.empty else advice.table
     chosen = [c.row["cell_ids"] for c in advice.choices if c.row is not None]

@@ -532,3 +532,63 @@ def advice_front(table: pd.DataFrame, chosen: list[str], memory_limit: float, he
     fig.suptitle(title)
     _tight(fig)
     return fig
+
+
+LOAD_LATENCIES = ("load_p50_ns", "load_p90_ns", "load_p99_ns", "load_max_ns")
+
+
+def load_latency(rows: pd.DataFrame, title: str) -> Figure:
+    """A server under load, one group of bars per cell (rows: `label` and the load_* summary metrics):
+    its latency percentiles, and the requests/s its load generator reached."""
+    fig, (lat_ax, rps_ax) = plt.subplots(1, 2, figsize=(WIDTH_IN, 3.4), gridspec_kw={"width_ratios": [3, 1]})
+    labels = [str(v) for v in rows.get("label", pd.Series(dtype=object))]
+    width = 0.8 / len(LOAD_LATENCIES)
+    unit = metric_unit("load_p99_ns")
+    for j, metric in enumerate(LOAD_LATENCIES):
+        values = rows[metric].astype(float) / unit.plot_scale if metric in rows.columns else pd.Series(dtype=float)
+        pos = [i + (j - (len(LOAD_LATENCIES) - 1) / 2) * width for i in range(len(labels))]
+        lat_ax.bar(pos, values.fillna(0).to_numpy(), width=width, label=metric.split("_")[1])
+    lat_ax.set_xticks(range(len(labels)))
+    lat_ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=7)
+    lat_ax.set_ylabel(f"latency ({unit.plot_label})")
+    lat_ax.set_yscale("log")
+    lat_ax.legend(fontsize=7)
+    rps = rows["load_rps"].astype(float) if "load_rps" in rows.columns else pd.Series(dtype=float)
+    rps_ax.bar(range(len(labels)), rps.fillna(0).to_numpy())
+    rps_ax.set_xticks(range(len(labels)))
+    rps_ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=7)
+    rps_ax.set_ylabel("requests/s")
+    if not labels:
+        _empty(fig, lat_ax, "parsed load")
+    fig.suptitle(title)
+    _tight(fig)
+    return fig
+
+
+def where_is_memory(frame: pd.DataFrame, title: str, go_parts: tuple[tuple[str, str], ...],
+                    kernel_parts: tuple[tuple[str, str], ...], lines: tuple[tuple[str, str], ...],
+                    memory_limit: float | None = None) -> Figure:
+    """A watched process's RSS over time, stacked by what holds it: the runtime's parts where they were read
+    (`go_parts`), else the kernel's anonymous/file split (`kernel_parts`); `lines` (RSS, LazyFree, ...) over it."""
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
+    if frame.empty:
+        _empty(fig, ax, "slow-tier samples")
+    else:
+        t = frame["t_s"].to_numpy(dtype=float)
+        parts = go_parts if frame[go_parts[0][0]].notna().any() else kernel_parts
+        if parts is go_parts:  # the samples before the first reading of its metrics page have no split
+            frame = frame[frame[go_parts[0][0]].notna()]
+            t = frame["t_s"].to_numpy(dtype=float)
+        layers = [frame[c].fillna(0).clip(lower=0).to_numpy(dtype=float) / MiB for c, _ in parts]
+        ax.stackplot(t, *layers, labels=[label for _, label in parts], alpha=0.75)
+        for column, label in lines:
+            if column in frame.columns and frame[column].notna().any():
+                ax.plot(t, frame[column].to_numpy(dtype=float) / MiB, "-" if column == "rss" else "--",
+                        color="black" if column == "rss" else None, label=label, linewidth=1.2)
+        _limit_line(ax, memory_limit)
+        ax.legend(loc="upper left", fontsize=7, ncol=2)
+    ax.set_xlabel("time since the watch started (s)")
+    ax.set_ylabel("MiB")
+    fig.suptitle(title)
+    _tight(fig)
+    return fig

@@ -210,10 +210,6 @@ def _start_rendering(draws: list[Callable[[], Figure]]) -> Callable[[], list[byt
     return wait
 
 
-def _render_all(draws: list[Callable[[], Figure]]) -> list[bytes]:
-    return _start_rendering(draws)()
-
-
 def _write_figures(out_dir: Path, figures: dict[str, bytes]) -> None:
     for rel, png in figures.items():
         path = out_dir / rel
@@ -440,7 +436,8 @@ def with_host(cells: pd.DataFrame, columns: list[str]) -> list[str]:
 # The summary table of a program run, in this order; a column no cell has a value for is left out.
 PROGRAM_METRICS = ("peak_rss", "final_rss", "peak_working_set", "final_working_set", "peak_cgroup",
                    "working_set@idle", "gc_cycles", "gc_cpu_s", "ns_per_op", "bytes_per_op", "allocs_per_op",
-                   "mb_per_s", "wall_s")
+                   "mb_per_s", "load_rps", "load_p50_ns", "load_p90_ns", "load_p99_ns", "load_max_ns", "load_errors",
+                   "wall_s")
 OUTPUT_TAIL_LINES = 15
 
 
@@ -448,9 +445,11 @@ def program_figure(scenario: str) -> str:
     return f"figures/{scenario}_memory.png"
 
 
-def program_figures(run: Run, data: analysis.RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
+def program_figures(run: Run, data: analysis.RunData,
+                    summary: pd.DataFrame | None = None) -> dict[str, tuple[str, Callable[[], Figure]]]:
     """One figure per program: RSS, working set, cgroup usage and (a Go program's) gctrace heap over
-    time per cell, phases marked."""
+    time per cell, phases marked; and, for a server whose load generator's output was parsed, its
+    latency percentiles and requests/s per cell."""
     cells = run.cells
     out: dict[str, tuple[str, Callable[[], Figure]]] = {}
     for scenario in dict.fromkeys(cells.get("scenario", pd.Series(dtype=object)).astype(str)):
@@ -459,7 +458,26 @@ def program_figures(run: Run, data: analysis.RunData) -> dict[str, tuple[str, Ca
             return plots.memory_breakdown(data, c, f"{scenario}: memory over time", memory_limit=memory_limit(c),
                                           max_panels=6, series=plots.PROGRAM_SERIES, gctrace=True)
         out[program_figure(scenario)] = (scenario, draw)
+        loaded = _load_rows(cells, summary, scenario)
+        if len(loaded):
+            def latency(rows: pd.DataFrame = loaded, scenario: str = scenario) -> Figure:
+                return plots.load_latency(rows, f"{scenario}: latency and requests/s under its load")
+            out[f"figures/{scenario}_latency.png"] = (scenario, latency)
     return out
+
+
+def _load_rows(cells: pd.DataFrame, summary: pd.DataFrame | None, scenario: str) -> pd.DataFrame:
+    """The usable cells of a scenario with a parsed load: their label and load_* metrics."""
+    if summary is None or "load_p99_ns" not in summary.columns:
+        return pd.DataFrame()
+    c = usable(scenario_cells(cells, scenario)).reset_index(drop=True)
+    labels = analysis.config_label(c) if len(c) else pd.Series(dtype=object)
+    rows = []
+    for i, cell_id in enumerate(c.get("cell_id", pd.Series(dtype=object)).astype(str)):
+        if cell_id in summary.index and pd.notna(summary.at[cell_id, "load_rps"]):
+            rows.append({"label": labels.iloc[i], **{m: summary.at[cell_id, m] for m in
+                                                     ("load_rps", *plots.LOAD_LATENCIES)}})
+    return pd.DataFrame(rows)
 
 
 def _output_tail(run_dir: Path | None, cell_id: str, n: int = OUTPUT_TAIL_LINES) -> str:
@@ -552,7 +570,8 @@ def build_program_blocks(run: Run, summary: pd.DataFrame, figures: list[str]) ->
         blocks += [Block("h3", cell_id), Block("pre", tail) if tail else Block("p", "no output")]
     if len(cells):
         blocks.append(Block("p", "The whole output of each cell: stdout.txt and stderr.txt in its cell directory "
-                                 "(the runtime's gctrace and scavtrace lines are left out above)."))
+                                 "(the runtime's gctrace and scavtrace lines are left out above); a load "
+                                 "command's in load.txt."))
     blocks += [Block("h2", "Provenance"), Block("table", provenance(manifest, cells, run.path))]
     return blocks
 
@@ -563,13 +582,21 @@ def build_results(run: Run, study: Study) -> Results:
     check_figures(study)
     data = analysis.split_by_cell(run.samples, run.events)
     summary = analysis.summarize(run.cells, data)
+    if run.manifest.get("watch"):  # a running process, watched: where its memory is, and what applies to it
+        from harness.present.watch import watch_results
+
+        results = watch_results(run, summary, data)
+        results.verdicts = claims.evaluate(run, study, summary, data).iloc[0:0]
+        return results
     programs = {p.get("scenario") for p in run.manifest.get("programs", [])}
     scenarios = set(run.cells["scenario"].astype(str)) if "scenario" in run.cells.columns else set()
     if programs and scenarios <= programs:  # only programs ran (with built-in workloads: the claims report)
         # No claims about a program: claims are a study's.
         verdicts = claims.evaluate(run, study, summary, data).iloc[0:0]
-        todo = {rel: draw for rel, (_, draw) in program_figures(run, data).items()}
-        figures = dict(zip(todo, _render_all(list(todo.values())), strict=False))
+        todo = {rel: draw for rel, (_, draw) in program_figures(run, data, summary).items()}
+        # Drawn here, one after the other: two or three small figures are not worth forking workers for
+        # (a fork of a process with threads, a test session's, can leave a worker stuck on a lock).
+        figures = {rel: render_png(draw) for rel, draw in todo.items()}
         _write_figures(Path(run.path), figures)
         results = Results(run=run, summary=summary, verdicts=verdicts, figures=figures)
         results.blocks = build_program_blocks(run, summary, list(figures))

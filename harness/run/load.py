@@ -32,7 +32,9 @@ def run_load(command: list[str], timeout_s: float, wait: Callable[[float], bool]
                 try:
                     os.killpg(load.pid, signal.SIGKILL)
                 except ProcessLookupError:
-                    pass
+                    # Its process group does not exist yet (a child stuck between fork and setpgid): the
+                    # child itself, or the wait below would never return.
+                    load.kill()
                 load.wait()
                 code = None
             else:

@@ -77,6 +77,23 @@ class Observation:
         if self._sampler is not None:
             self._sampler.trigger()
 
+    def load_ran(self, command: list[str], output: str, t_ns: int) -> str:
+        """A load command's output (kept whole as the cell's load.txt) and, when it is hey's or wrk's summary,
+        its numbers as a `load` event; "" then, else the note that says it was not parsed."""
+        from harness.run.loadgen import parse_load_output
+
+        self.output["load"] = bytearray(output.encode()[:OUTPUT_LIMIT])
+        report = parse_load_output(output)
+        detail = {"command": command, **(report.as_detail() if report is not None else {})}
+        with self._parser_lock:
+            self.parser.events.append((t_ns, "load", report.tool if report is not None else "unparsed",
+                                       report.requests_per_s if report is not None else float("nan"),
+                                       json.dumps(detail)))
+        if report is not None:
+            return ""
+        return ("the load command's output is neither hey's summary nor wrk --latency's: run and kept (load.txt), "
+                "no requests/s or latency from it")
+
     def _keep(self, stream: str, line: str) -> None:
         if self._ready_re is not None and not self.ready_seen.is_set() and self._ready_re.search(line):
             self.ready_seen.set()

@@ -31,6 +31,7 @@ class Supervised:
     stopped: str = ""   # how the harness stopped it; "" when it ended by itself
     status: FailedStep = ""
     reason: str = ""
+    note: str = ""      # what the cell says besides its outcome (a load output that was not parsed)
 
 
 def threads_state(pid: int | None) -> str:
@@ -91,7 +92,10 @@ def supervise(cell: Cell, obs: Observation, wait: Wait, terminate: Callable[[], 
         obs.phase("ready")
     if program.load:
         obs.phase("load")
-        ended, code, output = run_load(with_port(program.load, port), cell.timeout_s, wait)
+        load_start_ns = time.monotonic_ns()
+        command = with_port(program.load, port)
+        ended, code, output = run_load(command, cell.timeout_s, wait)
+        done.note = obs.load_ran(command, output, load_start_ns)
         if ended:
             return done  # it ended during the load: its exit says how
         if code != 0:

@@ -12,7 +12,7 @@ from harness.define.metrics import Event, Sample
 # Outcomes of one cell. An OOM kill, a crash or a timeout is a measured outcome,
 # not a harness error.
 Status = Literal["ok", "oom_killed", "failed", "timeout", "skipped", "interrupted", "exited", "build_failed",
-                 "not_ready", "load_failed", "lost"]
+                 "not_ready", "load_failed", "lost", "watched"]
 STATUSES: dict[Status, str] = {  # what each status means (a test checks it describes every Status)
     "ok": "the workload ran to its end",
     "oom_killed": "the kernel's OOM killer ended it at the memory limit",
@@ -25,9 +25,11 @@ STATUSES: dict[Status, str] = {  # what each status means (a test checks it desc
     "not_ready": "a server did not pass its --ready check in time; stopped",
     "load_failed": "a server's load command failed (the reason has its output); stopped",
     "lost": "the cluster worker running it died mid-cell (the reason says which); it was queued again once",
+    "watched": "a process already running, sampled by `goreclaim watch` without touching it, for the watch's "
+               "duration or until it exited or Ctrl-C (the reason says which)",
 }
 # Cells whose measurements a verdict may read, and cells that make a run fail.
-MEASURED: tuple[Status, ...] = ("ok", "oom_killed", "exited")
+MEASURED: tuple[Status, ...] = ("ok", "oom_killed", "exited", "watched")
 ERRORS: tuple[Status, ...] = ("failed", "timeout", "build_failed", "not_ready", "load_failed", "lost")
 
 

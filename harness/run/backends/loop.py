@@ -157,6 +157,9 @@ def run_launched(launcher: Launcher, cell: Cell, scratch: Path, port: int | None
         stderr_tail=obs.stderr_tail(), timeout_s=cell.timeout_s, program=cell.program is not None,
         stopped=supervised.stopped, failed_step=(supervised.status, supervised.reason), stuck=supervised.stuck,
     )
+    if supervised.note:  # said beside the outcome, not instead of it
+        reason = f"{reason}; {supervised.note}" if reason else supervised.note
+        notes = {**notes, "note": supervised.note}
     result = obs.result(status=status, reason=reason, exit_code=exit_code, oom_killed=oom,
                         peak_cgroup_bytes=launcher.peak(), notes=notes)
     if interrupted:

@@ -288,6 +288,7 @@ EXPVAR_MEMSTATS = {
     "HeapAlloc": "heap_alloc", "HeapInuse": "heap_inuse", "HeapIdle": "heap_idle", "HeapReleased": "heap_released",
     "HeapSys": "heap_sys", "Sys": "sys", "NextGC": "next_gc", "NumGC": "num_gc", "PauseTotalNs": "pause_total_ns",
     "GCCPUFraction": "gc_cpu_fraction", "TotalAlloc": "total_alloc", "Mallocs": "mallocs", "Frees": "frees",
+    "StackInuse": "stack_inuse", "StackSys": "stack_sys",
 }
 PROMETHEUS_GO = {
     "go_memstats_heap_alloc_bytes": "heap_alloc", "go_memstats_heap_inuse_bytes": "heap_inuse",
@@ -297,6 +298,7 @@ PROMETHEUS_GO = {
     "go_memstats_frees_total": "frees", "go_memstats_gc_cpu_fraction": "gc_cpu_fraction",
     "go_gc_duration_seconds_count": "num_gc", "go_gc_gogc_percent": "gogc_percent",
     "go_gc_gomemlimit_bytes": "memlimit",
+    "go_memstats_stack_inuse_bytes": "stack_inuse", "go_memstats_stack_sys_bytes": "stack_sys",
 }
 _PROM_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})? ([-+0-9.eE]+|NaN|[+-]Inf)", re.M)
 
