@@ -62,8 +62,7 @@ def breakdown(data: RunData, cell_id: str) -> pd.DataFrame:
     """One row per slow-tier sample (t_s): the kernel's split, and the runtime's where it was read (NaN else)."""
     rss = data.series(cell_id, "smaps", "rss")
     rows = []
-    for t, value in rss.items():
-        t = float(t)
+    for t, value in zip(rss.index.astype(float), rss.to_numpy(), strict=True):   # indexed by t_s
 
         def at(source: str, metric: str, t: float = t) -> float:
             return value_at(data.series(cell_id, source, metric), t)
@@ -81,8 +80,9 @@ def breakdown(data: RunData, cell_id: str) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     if len(frame):
-        released = frame["heap_released"]
-        frame["heap_refaulted"] = (-released.diff()).clip(lower=0).fillna(0).cumsum().where(released.notna())
+        released_heap = frame["heap_released"]
+        frame["heap_refaulted"] = (-released_heap.diff()).clip(lower=0).fillna(0).cumsum().where(
+            released_heap.notna())
     return frame
 
 

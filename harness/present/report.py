@@ -13,6 +13,7 @@ import json
 import math
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -192,9 +193,11 @@ def _start_rendering(draws: list[Callable[[], Figure]]) -> Callable[[], list[byt
     Drawing is CPU-bound matplotlib work that holds the GIL, so with more than one CPU the figures
     are drawn by forked workers that inherit the data (nothing is pickled but the PNG bytes coming
     back), while this process goes on with the claims and the report's text; the figures are the
-    same either way."""
+    same either way. Only from a process with no other thread: a child forked while another thread
+    holds a lock (a pipe reader's, logging's, the allocator's) waits on it forever, which was seen
+    once in a test process whose earlier tests left threads running."""
     workers = min(len(draws), len(os.sched_getaffinity(0)))
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
         return lambda: [render_png(draw) for draw in draws]
     _PENDING[:] = draws
     pool = multiprocessing.get_context("fork").Pool(workers)
@@ -474,7 +477,7 @@ def _load_rows(cells: pd.DataFrame, summary: pd.DataFrame | None, scenario: str)
     labels = analysis.config_label(c) if len(c) else pd.Series(dtype=object)
     rows = []
     for i, cell_id in enumerate(c.get("cell_id", pd.Series(dtype=object)).astype(str)):
-        if cell_id in summary.index and pd.notna(summary.at[cell_id, "load_rps"]):
+        if pd.notna(summary["load_rps"].get(cell_id)):
             rows.append({"label": labels.iloc[i], **{m: summary.at[cell_id, m] for m in
                                                      ("load_rps", *plots.LOAD_LATENCIES)}})
     return pd.DataFrame(rows)
