@@ -199,6 +199,9 @@ def test_watch_caddy_by_pid_under_hey(tmp_path, caddy_process):
     assert "## Where is its memory?" in report and "## What applies to it" in report
     assert "GOGC=200" in report and "live heap" in report and "not Go's" in report
     assert (run_dir / "summary.json").exists() and (run_dir / "benchstat.txt").exists()
+    # caddy shares the test's own memory cgroup: its usage is not caddy's alone, and the report says so.
+    shared = json.loads((run_dir / "manifest.json").read_text())["watch"]["cgroup_processes"] - 1
+    assert shared >= 1 and f"its memory cgroup holds {shared} other process" in report
 
 
 def test_a_process_that_exits_during_the_watch_ends_it(tmp_path):
@@ -350,6 +353,7 @@ def test_watch_a_cgroup_path_finds_its_process(tmp_path, backend_or_skip):
     watch = json.loads((run_dir / "manifest.json").read_text())["watch"]
     assert watch["pid"] == holder.pid and watch["named"] == f"cgroup {cgroup.path}"
     assert watch["limits"]["memory_max"] == 128 << 20 and watch["go_version"] == ""
+    assert watch["cgroup_processes"] == 1 and "other process" not in (run_dir / "report.md").read_text()
     cell = cells_of(run_dir).iloc[0]
     assert float(cell["peak_rss_bytes"]) > 24 << 20 and float(cell["peak_cgroup_bytes"]) > 24 << 20
     assert "No Go build information in its binary" in (run_dir / "report.md").read_text()

@@ -55,6 +55,10 @@ def _what(watch: dict) -> list[str]:
              f"memory cgroup: {cgroup}; limit {_mib(limits['memory_max']) if 'memory_max' in limits else 'none'}"
              + (f", memory.high {_mib(limits['memory_high'])}" if "memory_high" in limits else ""),
              f"runtime metrics: {watch.get('metrics_url') or 'not read (no --metrics-url)'}"]
+    shared = int(watch.get("cgroup_processes") or 0) - 1
+    if shared > 0:
+        lines.append(f"its memory cgroup holds {shared} other process{'es' if shared > 1 else ''}: the cgroup's usage "
+                     "and working set below are theirs together, not this process's (RSS and LazyFree are its own)")
     return lines + [f"note: {n}" for n in watch.get("notes") or []]
 
 

@@ -49,6 +49,7 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)              # GOGC, GOMEMLIMIT, GODEBUG as set
     cgroup: MemoryCgroup | None = None
     limits: dict[str, int] = field(default_factory=dict)          # memory_max, memory_high (v2): bytes
+    cgroup_processes: int = 0        # processes in its memory cgroup, itself included: >1, usage is theirs together
     notes: list[str] = field(default_factory=list)                 # what could not be read, and why
 
     @property
@@ -61,7 +62,7 @@ class Target:
                 "go_version": self.go_version or "", "build_settings": self.build_settings, "env": self.env,
                 "cgroup": str(self.cgroup.path) if self.cgroup else "",
                 "cgroup_version": self.cgroup.version if self.cgroup else None,
-                "limits": self.limits, "notes": self.notes}
+                "limits": self.limits, "cgroup_processes": self.cgroup_processes, "notes": self.notes}
 
 
 def _start_ticks(pid: int) -> int:
@@ -151,6 +152,7 @@ def inspect(pid: int, named: str) -> Target:
     try:
         target.cgroup = memory_cgroup_of(pid)
         target.limits = cgroup_limits(target.cgroup)
+        target.cgroup_processes = len((target.cgroup.path / "cgroup.procs").read_text().split())
     except (CgroupError, OSError) as e:
         target.notes.append(f"no memory cgroup found: {e}")
     return target
