@@ -209,5 +209,8 @@ def test_tool_table_puts_each_configuration_on_v1_and_v2_side_by_side():
     assert list(zip(table["config"], table["cgroup"], table["top / ps"] / 2**20, strict=True)) == [
         ("madvdontneed=0", "v1", 132), ("madvdontneed=0", "v2", 133),
         ("madvdontneed=1", "v1", 4), ("madvdontneed=1", "v2", 8)]
+    # the figure shows only the label: the host goes into it
+    labels = list(report._host_labelled(table)["config"][:2])
+    assert labels == ["cgroup v1, madvdontneed=0", "cgroup v2, madvdontneed=0"]
     one_host = report.tool_rows(summary, cells[cells["cgroup"] == "v1"], {"madvdontneed": ("freeos",)})
     assert "cgroup" not in one_host.columns and list(one_host["config"]) == ["madvdontneed=0", "madvdontneed=1"]

@@ -154,7 +154,7 @@ def _host_labelled(table: pd.DataFrame) -> pd.DataFrame:
     hosts = [c for c in TOOL_HOST_COLUMNS.values() if c in table.columns]
     if not hosts:
         return table
-    where = table[hosts].astype(str).agg(" ".join, axis=1)
+    where = table[hosts].astype(str).apply(lambda row: ", ".join(f"{c} {row[c]}" for c in hosts), axis=1)
     labels = [f"{w}, {c}" if c != "default" else w for w, c in zip(where, table["config"], strict=True)]
     return table.assign(config=labels)
 
