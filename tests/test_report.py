@@ -214,3 +214,17 @@ def test_tool_table_puts_each_configuration_on_v1_and_v2_side_by_side():
     assert labels == ["cgroup v1, madvdontneed=0", "cgroup v2, madvdontneed=0"]
     one_host = report.tool_rows(summary, cells[cells["cgroup"] == "v1"], {"madvdontneed": ("freeos",)})
     assert "cgroup" not in one_host.columns and list(one_host["config"]) == ["madvdontneed=0", "madvdontneed=1"]
+
+
+@pytest.mark.parametrize("hosts, says_kernels", [
+    ([("v1", "6.18.44", "native")], False),                       # one host: the manifest's kernel and cgroup
+    ([("v1", "6.18.44", "native"), ("v2", "6.1.0-57-amd64", "tcg")], True),
+])
+def test_limitations_name_every_kernel_and_cgroup_version_the_cells_ran_on(hosts, says_kernels):
+    cells = pd.DataFrame([{"cgroup_version": v, "kernel": k, "accel": a} for v, k, a in hosts])
+    manifest = {"kernel": {"release": "6.18.44"}, "cgroup": {"memory_version": 1}}
+    items = report.limitations(manifest, cells)
+    expected = ("Kernels and cgroup versions: cgroup v1, kernel 6.18.44, accelerator native; cgroup v2, kernel "
+                "6.1.0-57-amd64, accelerator tcg.")
+    assert items[0].startswith(expected) == says_kernels
+    assert any(i.startswith("Memory cgroup version 1 only") for i in items) != says_kernels

@@ -24,7 +24,7 @@ from harness.analyse import claims, views
 from harness.analyse import summary as analysis
 from harness.analyse.claims import Claim, Study
 from harness.analyse.views import TOOL_VIEWS
-from harness.define.axes import axis_text, order_key
+from harness.define.axes import UNSET, axis_text, order_key
 from harness.define.metrics import metric_label, metric_unit
 from harness.define.units import format_size
 from harness.present import plots
@@ -377,6 +377,17 @@ def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, study: Study, figur
     return blocks
 
 
+def _hosts_run(cells: pd.DataFrame) -> list[str]:
+    """Each (cgroup version, kernel, accelerator) the cells ran on, in words ("" fields left out)."""
+    columns = [c for c in ("cgroup_version", "kernel", "accel") if c in cells.columns]
+    if not columns:
+        return []
+    seen = cells[columns].map(axis_text).drop_duplicates().sort_values(columns)
+    words = {"cgroup_version": "cgroup {}", "kernel": "kernel {}", "accel": "accelerator {}"}
+    return [", ".join(words[c].format(where_text(c, v)) for c, v in zip(columns, row, strict=True)
+                      if v not in ("", UNSET)) for row in seen.itertuples(index=False, name=None)]
+
+
 def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
     """What the verdicts do not cover, from the run's own provenance."""
     kernel = section(manifest, "kernel").get("release", "unknown")
@@ -395,6 +406,11 @@ def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
              "machine: a difference counts only beyond the noise the run measured (half the widest range between "
              "repeats, a placebo setting's difference, at least 5%)."]
     items[2:4] = [items[2] + items[3]]
+    hosts = _hosts_run(cells)
+    if len(hosts) > 1:  # cells in guest kernels: the first two items speak of the host alone
+        items[0:2] = ["Kernels and cgroup versions: " + "; ".join(hosts) + ". A verdict given per cgroup version "
+                      "holds for that kernel: the kernel decides when lazily freed pages are reclaimed and how "
+                      "cgroup memory is charged, and other kernels may differ."]
     thp = manifest.get("thp")
     items.append(f"Transparent huge pages: {thp if isinstance(thp, str) and thp else 'not recorded'} only. With "
                  "`madvise` the kernel backs with 2 MiB pages only what a program asks for (MADV_HUGEPAGE); under "
