@@ -16,7 +16,7 @@ from tests.frames import CellSpec, MiB, run_frames
 OLD, NEW = "1.15.15", "1.27.3"
 CELL_KEYS = {"cell_id", "scenario", "workload", "go_version", "status", "repeat", "memory_limit_bytes",
              "touch", "freeos", "gcs", "madvdontneed", "gomemlimit", "gogc", "every", "policy", "pointers",
-             "memory", "accel"}
+             "memory", "accel", "cgroup_version", "kernel"}
 
 
 def inputs(rows, events=None, samples=None):
@@ -72,6 +72,50 @@ def test_one_row_per_go_version():
     rows = [{"scenario": "oom_pressure", "madvdontneed": m, "go_version": g, "oom_killed": k}
             for g, k0 in ((OLD, 1), (NEW, 0)) for m, k in (("0", k0), ("1", 0))]
     assert verdicts("C4", inputs(rows)) == {OLD: "supported", NEW: "refuted"}
+
+
+def c4_rows(host: dict, madvfree_killed: int, go: str = NEW) -> list[dict]:
+    """C4's two cells on one host: madvdontneed=0 killed or not, madvdontneed=1 never."""
+    return [{"scenario": "oom_pressure", "madvdontneed": m, "go_version": go, "oom_killed": k, **host}
+            for m, k in (("0", madvfree_killed), ("1", 0))]
+
+
+V1 = {"cgroup_version": "v1", "kernel": "6.18.44", "accel": "none"}
+V2 = {"cgroup_version": "v2", "kernel": "6.1.0-57-amd64", "accel": "tcg"}
+V2_612 = {"cgroup_version": "v2", "kernel": "6.12.48-amd64", "accel": "tcg"}
+
+
+@pytest.mark.parametrize("rows, expected", [
+    # one host: judged per Go version as before, the host it ran on carried
+    (c4_rows(V1, 1), {(NEW, "v1", "6.18.44"): "supported"}),
+    (c4_rows(V1, 1, OLD) + c4_rows(V1, 0), {(OLD, "v1", "6.18.44"): "supported", (NEW, "v1", "6.18.44"): "refuted"}),
+    # v1 on the host, v2 in a guest with its own kernel: split by cgroup version, each row its own kernel
+    (c4_rows(V1, 1) + c4_rows(V2, 0), {(NEW, "v1", "6.18.44"): "supported", (NEW, "v2", "6.1.0-57-amd64"): "refuted"}),
+    (c4_rows(V1, 0) + c4_rows(V2, 1) + c4_rows(V1, 1, OLD) + c4_rows(V2, 1, OLD),
+     {(OLD, "v1", "6.18.44"): "supported", (OLD, "v2", "6.1.0-57-amd64"): "supported",
+      (NEW, "v1", "6.18.44"): "refuted", (NEW, "v2", "6.1.0-57-amd64"): "supported"}),
+    # two guest kernels on v2: split by kernel as well
+    (c4_rows(V1, 1) + c4_rows(V2, 1) + c4_rows(V2_612, 0),
+     {(NEW, "v1", "6.18.44"): "supported", (NEW, "v2", "6.1.0-57-amd64"): "supported",
+      (NEW, "v2", "6.12.48-amd64"): "refuted"}),
+    # cells.csv without the host columns (runs before they existed): per Go version, no host said
+    ([{k: v for k, v in r.items() if k not in V1} for r in c4_rows(V1, 1)], {(NEW, "", ""): "supported"}),
+])
+def test_verdicts_per_cgroup_version_and_kernel_where_the_cells_ran_on_several(rows, expected):
+    got = {(v.go_version, v.cgroup_version, v.kernel): v.verdict
+           for v in claims.evaluate_claim(ARTICLE.by_id["C4"], inputs(rows))}
+    assert got == expected
+
+
+@pytest.mark.parametrize("rows, host_columns", [
+    (c4_rows(V1, 1), []),                                    # one host: claims.csv as before
+    (c4_rows(V1, 1) + c4_rows(V2, 0), ["cgroup_version"]),   # the kernel follows the cgroup version
+    (c4_rows(V2, 1) + c4_rows(V2_612, 0), ["kernel"]),
+    (c4_rows(V1, 1) + c4_rows(V2, 1) + c4_rows(V2_612, 0), ["cgroup_version", "kernel"]),
+])
+def test_claims_csv_has_a_host_column_only_where_verdicts_differ_in_it(rows, host_columns):
+    table = claims.evaluate_inputs(inputs(rows), ARTICLE)
+    assert list(table.columns) == ["claim", "go_version", *host_columns, "verdict", "evidence", "figure"]
 
 
 def test_compare_spread_rule():

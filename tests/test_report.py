@@ -165,3 +165,66 @@ def test_the_browser_check_sees_a_broken_figure(run_dir, tmp_path_factory):
     broken.write_text(page.replace("data:image/png;base64,iVBOR", "data:image/png;base64,AAAA", 1))
     found = _open(chromium, broken, tmp_path_factory).found
     assert sum(i["width"] == 0 for i in found["images"]) == 1
+
+
+def _verdicts(rows):
+    """claims.csv rows: (claim, go_version, cgroup_version, verdict)."""
+    return pd.DataFrame([{"claim": c, "go_version": g, "cgroup_version": v, "verdict": d, "evidence": "", "figure": ""}
+                         for c, g, v, d in rows])
+
+
+@pytest.mark.parametrize("rows, columns, c4, c11", [
+    # one cgroup version: columns per Go version, as before
+    ([("C4", "1.27.3", "v1", "refuted"), ("C11", "1.27.3", "v1", "supported")],
+     ["1.27.3"], ["refuted"], ["supported"]),
+    # both: a column per (Go version, cgroup version), v1 before v2; a claim judged on one leaves the other blank
+    ([("C4", "1.27.3", "v1", "refuted"), ("C4", "1.27.3", "v2", "supported"), ("C11", "1.27.3", "v1", "supported")],
+     ["1.27.3 · v1", "1.27.3 · v2"], ["refuted", "supported"], ["supported", ""]),
+    ([("C4", "1.27.3", "v2", "refuted"), ("C4", "1.15.15", "v2", "supported"), ("C4", "1.15.15", "v1", "partly"),
+      ("C11", "1.27.3", "v1", "supported")],
+     ["1.15.15 · v1", "1.15.15 · v2", "1.27.3 · v1", "1.27.3 · v2"], ["partly", "supported", "", "refuted"],
+     ["", "", "supported", ""]),
+    # cgroup version 2 as a number (older cells.csv) reads v2
+    ([("C4", "1.27.3", "1", "refuted"), ("C4", "1.27.3", "2", "supported")],
+     ["1.27.3 · v1", "1.27.3 · v2"], ["refuted", "supported"], ["not run", "not run"]),
+])
+def test_verdict_matrix_has_a_column_per_cgroup_version_where_more_than_one_ran(rows, columns, c4, c11):
+    matrix = report.verdict_matrix(_verdicts(rows), ARTICLE).set_index("claim")
+    assert list(matrix.columns) == ["in plain words", *columns]
+    assert list(matrix.loc["C4", columns]) == c4
+    assert list(matrix.loc["C11", columns]) == c11
+    assert set(matrix.loc["C1", columns]) == {"not run"}
+
+
+def test_tool_table_puts_each_configuration_on_v1_and_v2_side_by_side():
+    ids = [f"{m}-{v}" for m in ("0", "1") for v in ("v1", "v2")]
+    cells = pd.DataFrame({"cell_id": ids, "scenario": "madvdontneed", "go_version": "1.27.3", "status": "ok",
+                          "madvdontneed": [i.split("-")[0] for i in ids], "cgroup": [i.split("-")[1] for i in ids],
+                          "cgroup_version": [i.split("-")[1] for i in ids], "accel": ["none", "tcg"] * 2,
+                          "kernel": ["6.18.44", "6.1.0-57-amd64"] * 2})
+    rss = {"0-v1": 132, "0-v2": 133, "1-v1": 4, "1-v2": 8}
+    summary = pd.DataFrame({"rss@freeos": [rss[i] * 2**20 for i in ids]}, index=pd.Index(ids, name="cell_id"))
+    table = report.tool_rows(summary, cells, {"madvdontneed": ("freeos",)})
+    assert list(table.columns[:4]) == ["config", "go_version", "cgroup", "phase"]
+    assert list(zip(table["config"], table["cgroup"], table["top / ps"] / 2**20, strict=True)) == [
+        ("madvdontneed=0", "v1", 132), ("madvdontneed=0", "v2", 133),
+        ("madvdontneed=1", "v1", 4), ("madvdontneed=1", "v2", 8)]
+    # the figure shows only the label: the host goes into it
+    labels = list(report._host_labelled(table)["config"][:2])
+    assert labels == ["cgroup v1, madvdontneed=0", "cgroup v2, madvdontneed=0"]
+    one_host = report.tool_rows(summary, cells[cells["cgroup"] == "v1"], {"madvdontneed": ("freeos",)})
+    assert "cgroup" not in one_host.columns and list(one_host["config"]) == ["madvdontneed=0", "madvdontneed=1"]
+
+
+@pytest.mark.parametrize("hosts, says_kernels", [
+    ([("v1", "6.18.44", "native")], False),                       # one host: the manifest's kernel and cgroup
+    ([("v1", "6.18.44", "native"), ("v2", "6.1.0-57-amd64", "tcg")], True),
+])
+def test_limitations_name_every_kernel_and_cgroup_version_the_cells_ran_on(hosts, says_kernels):
+    cells = pd.DataFrame([{"cgroup_version": v, "kernel": k, "accel": a} for v, k, a in hosts])
+    manifest = {"kernel": {"release": "6.18.44"}, "cgroup": {"memory_version": 1}}
+    items = report.limitations(manifest, cells)
+    expected = ("Kernels and cgroup versions: cgroup v1, kernel 6.18.44, accelerator native; cgroup v2, kernel "
+                "6.1.0-57-amd64, accelerator tcg.")
+    assert items[0].startswith(expected) == says_kernels
+    assert any(i.startswith("Memory cgroup version 1 only") for i in items) != says_kernels

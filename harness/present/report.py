@@ -24,7 +24,7 @@ from harness.analyse import claims, views
 from harness.analyse import summary as analysis
 from harness.analyse.claims import Claim, Study
 from harness.analyse.views import TOOL_VIEWS
-from harness.define.axes import axis_text, order_key
+from harness.define.axes import UNSET, axis_text, order_key
 from harness.define.metrics import metric_label, metric_unit
 from harness.define.units import format_size
 from harness.present import plots
@@ -115,15 +115,48 @@ def usable(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def tool_rows(summary: pd.DataFrame, cells: pd.DataFrame, tool_phases: Mapping[str, tuple[str, ...]]) -> pd.DataFrame:
-    """The tool table over a study's tool phases, rows of the newest Go version first (the figure shows the top)."""
-    tables = [views.tool_table(summary, c, phases).assign(scenario=scenario)
-              for scenario, phases in tool_phases.items() if len(c := scenario_cells(cells, scenario))]
+    """The tool table over a study's tool phases, rows of the newest Go version first (the figure shows the top).
+    Where the cells ran on more than one cgroup version (or kernel), each is a column (TOOL_HOST_COLUMNS)
+    and a configuration's rows on each sit side by side."""
+    ran = [(scenario, phases, c) for scenario, phases in tool_phases.items()
+           if len(c := scenario_cells(cells, scenario))]
+    splits = claims.host_splits(pd.concat([c for _, _, c in ran])) if ran else []
+    tables = []
+    for scenario, phases, c in ran:
+        groups = c.groupby([c[s].map(axis_text) for s in splits], sort=True) if splits else [((), c)]
+        for key, group in groups:
+            where = dict(zip(splits, key if isinstance(key, tuple) else (key,), strict=True))
+            hosts = {TOOL_HOST_COLUMNS[s]: where_text(s, str(v)) for s, v in where.items()}
+            tables.append(views.tool_table(summary, group, phases).assign(scenario=scenario, **hosts))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if table.empty:  # no scenario ran, or none of its cells completed a phase (all OOM-killed, interrupted)
         return pd.DataFrame(columns=["scenario", "config", "go_version", "phase", "n"])
     newest = max(table["go_version"].map(axis_text), key=lambda v: order_key("go", v))
     table["_newest"] = table["go_version"].map(axis_text) != newest
-    return table.sort_values("_newest", kind="stable").drop(columns="_newest").reset_index(drop=True)
+    order = ["_newest"]
+    if splits:  # each (configuration, phase) once, its host rows together, in the order first met
+        firsts = table[["scenario", "config", "phase"]].apply(tuple, axis=1)
+        table["_first"] = firsts.map({k: i for i, k in reversed(list(enumerate(firsts)))})
+        order += ["_first"]
+    table = table.sort_values(order, kind="stable").drop(columns=order).reset_index(drop=True)
+    host_columns = [TOOL_HOST_COLUMNS[s] for s in splits]
+    rest = [c for c in table.columns if c not in host_columns]
+    at = rest.index("go_version") + 1
+    return table[rest[:at] + host_columns + rest[at:]]
+
+
+# The tool table's column for each host fact it is split by.
+TOOL_HOST_COLUMNS = {"cgroup_version": "cgroup", "kernel": "kernel"}
+
+
+def _host_labelled(table: pd.DataFrame) -> pd.DataFrame:
+    """The tool rows with their host columns in the configuration's label (the figure shows only the label)."""
+    hosts = [c for c in TOOL_HOST_COLUMNS.values() if c in table.columns]
+    if not hosts:
+        return table
+    where = table[hosts].astype(str).apply(lambda row: ", ".join(f"{c} {row[c]}" for c in hosts), axis=1)
+    labels = [f"{w}, {c}" if c != "default" else w for w, c in zip(where, table["config"], strict=True)]
+    return table.assign(config=labels)
 
 
 def _versions(cells: pd.DataFrame) -> list[str]:
@@ -166,7 +199,7 @@ def figures_to_draw(run: Run, study: Study, summary: pd.DataFrame,
             todo[spec.path] = functools.partial(draw_figure, spec, inputs)
     if any(not usable(scenario_cells(cells, s)).empty for s in study.tool_phases):
         todo[TOOL_VIEWS_FIGURE] = lambda: plots.tool_views(
-            tool_rows(summary, cells, study.tool_phases), [v.name for v in TOOL_VIEWS],
+            _host_labelled(tool_rows(summary, cells, study.tool_phases)), [v.name for v in TOOL_VIEWS],
             "What each tool shows at the end of a phase (median over repeats)")
     versioned = _first_versioned(cells)
     if versioned and not usable(scenario_cells(cells, versioned)).empty:
@@ -285,22 +318,29 @@ def _versions_blocks(figures) -> list[Block]:
             Block("image", (GO_VERSIONS_FIGURE, "what changed between Go versions"))]
 
 
-# The dimensions a verdict is given for, in the matrix's column order (a cgroup version joins the Go
-# version here once verdicts carry one).
-VERDICT_DIMENSIONS = ("go_version",)
+# The dimensions a verdict is given for, in the matrix's column order: the Go version, then the host
+# facts (claims.HOST_SPLITS) where the verdicts differ in them.
+VERDICT_DIMENSIONS = ("go_version",) + claims.HOST_SPLITS
 NOT_RUN = "not run"
+
+
+def where_text(dimension: str, value: str) -> str:
+    """A verdict dimension's value as a column name's part: cgroup version 2 -> "v2" (cells record "v2")."""
+    return f"v{value}" if dimension == "cgroup_version" and value.isdigit() else value
 
 
 def verdict_matrix(verdicts: pd.DataFrame, study: Study) -> pd.DataFrame:
     """One row per claim: its id, its sentence in plain words, then its verdict under each value of
     the verdict dimensions that the run has ("" where it was not judged; "not run" across a claim
     no cell of which ran)."""
-    dims = [d for d in VERDICT_DIMENSIONS if d in verdicts.columns]
-    judged = verdicts[verdicts[dims[0]].astype(str) != ""] if dims else verdicts.iloc[0:0]
+    judged = (verdicts[verdicts["go_version"].astype(str) != ""] if "go_version" in verdicts.columns
+              else verdicts.iloc[0:0])
+    dims = ["go_version"] + [d for d in claims.host_splits(judged) if d in VERDICT_DIMENSIONS]
     keys = judged[dims].astype(str).apply(tuple, axis=1) if len(judged) else pd.Series(dtype=object)
     columns = sorted(set(keys), key=lambda key: tuple(order_key("go" if d == "go_version" else d, v)
                                                       for d, v in zip(dims, key, strict=False)))
-    names = [" · ".join(key) for key in columns] or ["verdict"]   # nothing judged: one column, "not run"
+    names = [" · ".join(where_text(d, v) for d, v in zip(dims, key, strict=True)) for key in columns] or ["verdict"]
+    # nothing judged: one column, "not run"
     rows = []
     for claim in study.claims:
         mine = judged[judged["claim"] == claim.id]
@@ -337,6 +377,17 @@ def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, study: Study, figur
     return blocks
 
 
+def _hosts_run(cells: pd.DataFrame) -> list[str]:
+    """Each (cgroup version, kernel, accelerator) the cells ran on, in words ("" fields left out)."""
+    columns = [c for c in ("cgroup_version", "kernel", "accel") if c in cells.columns]
+    if not columns:
+        return []
+    seen = cells[columns].map(axis_text).drop_duplicates().sort_values(columns)
+    words = {"cgroup_version": "cgroup {}", "kernel": "kernel {}", "accel": "accelerator {}"}
+    return [", ".join(words[c].format(where_text(c, v)) for c, v in zip(columns, row, strict=True)
+                      if v not in ("", UNSET)) for row in seen.itertuples(index=False, name=None)]
+
+
 def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
     """What the verdicts do not cover, from the run's own provenance."""
     kernel = section(manifest, "kernel").get("release", "unknown")
@@ -355,6 +406,11 @@ def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
              "machine: a difference counts only beyond the noise the run measured (half the widest range between "
              "repeats, a placebo setting's difference, at least 5%)."]
     items[2:4] = [items[2] + items[3]]
+    hosts = _hosts_run(cells)
+    if len(hosts) > 1:  # cells in guest kernels: the first two items speak of the host alone
+        items[0:2] = ["Kernels and cgroup versions: " + "; ".join(hosts) + ". A verdict given per cgroup version "
+                      "holds for that kernel: the kernel decides when lazily freed pages are reclaimed and how "
+                      "cgroup memory is charged, and other kernels may differ."]
     thp = manifest.get("thp")
     items.append(f"Transparent huge pages: {thp if isinstance(thp, str) and thp else 'not recorded'} only. With "
                  "`madvise` the kernel backs with 2 MiB pages only what a program asks for (MADV_HUGEPAGE); under "
@@ -385,8 +441,9 @@ def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.Dat
     blocks = [Block("h1", title),
               Block("p", study.intro),
               Block("h2", "Summary"),
-              Block("verdicts", verdict_matrix(verdicts, study))]
-    after = ["A blank: the claim was not judged on that Go version (its scenarios did not run on it)."]
+              Block("verdicts", matrix := verdict_matrix(verdicts, study))]
+    where = "Go version" + (", cgroup version or kernel" if any(" · " in c for c in matrix.columns) else "")
+    after = [f"A blank: the claim was not judged on that {where} (its scenarios did not run on it)."]
     if study.not_tested:
         after.append(f"{study.not_tested_title}: {', '.join(n.id for n in study.not_tested)}, listed below.")
     blocks.append(Block("p", " ".join(after)))
@@ -409,8 +466,11 @@ def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.Dat
         if claim.mechanism:
             blocks.append(Block("p", f"Mechanism: {claim.mechanism}"))
         blocks.append(Block("h3", "Verdict and evidence"))
-        blocks += [Block("details", (f"Go {go or '–'}", str(verdict), str(evidence)))
-                   for go, verdict, evidence in zip(rows["go_version"], rows["verdict"], rows["evidence"], strict=True)]
+        hosts = [d for d in claims.HOST_SPLITS if d in rows.columns]
+        blocks += [Block("details", (" · ".join([f"Go {row['go_version'] or '–'}"]
+                                                + [where_text(d, str(row[d])) for d in hosts if str(row[d])]),
+                                     str(row["verdict"]), str(row["evidence"])))
+                   for _, row in rows.iterrows()]
     if study.not_tested:
         blocks += [Block("h2", study.not_tested_title),
                    Block("table", pd.DataFrame([{"claim": n.id, "statement": n.statement, "why not": n.why}
