@@ -339,12 +339,21 @@ def test_ctrl_c_during_a_guest_cell_leaves_nothing_and_records_the_cell(availabl
     print(rest)
 
 
-def test_page_cache_in_the_guests_tmp_is_file_memory_not_shmem(guest):
+def test_the_hosts_tmp_is_seen_in_the_guest(guest, tmp_path):
+    """A checkout, a venv or a run directory under the host's /tmp (pytest's tmp_path is one) is found at its
+    own path in the guest: the guest's own scratch disk is its $TMPDIR, not mounted over /tmp."""
+    (tmp_path / "seen.txt").write_text("from the host\n")
+    result = guest.run(["sh", "-c", f"cat {tmp_path}/seen.txt; echo $TMPDIR"], timeout_s=300)
+    assert result.exit_code == 0 and result.output.splitlines()[-2:] == ["from the host", guest_module.GUEST_TMP], \
+        result.output
+
+
+def test_page_cache_in_the_guests_tmpdir_is_file_memory_not_shmem(guest):
     script = r"""
 G=/sys/fs/cgroup/t-cache
 mkdir $G
-sh -c 'echo $$ > /sys/fs/cgroup/t-cache/cgroup.procs; exec dd if=/dev/zero of=/tmp/cache bs=1M count=48 status=none'
-stat -f -c %T /tmp
+sh -c 'echo $$ > /sys/fs/cgroup/t-cache/cgroup.procs; exec dd if=/dev/zero of=$TMPDIR/cache bs=1M count=48 status=none'
+stat -f -c %T $TMPDIR
 awk '$1 == "file" || $1 == "shmem" {print $1, $2}' $G/memory.stat
 """
     result = guest.run(["sh", "-c", script], timeout_s=300)

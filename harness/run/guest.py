@@ -3,8 +3,9 @@
 Why a guest: cells that need another host (cgroup v2, another kernel) than the machine has run in
 a kernel of their own. The guest sees the host's filesystem read-only over 9p at the same paths
 (so the project's venv and code run inside unchanged) and the writable directories the caller
-names, also at their own paths; /tmp is an ext4 disk of the guest's own (page cache as on a host, not
-shmem), /run a tmpfs.
+names, also at their own paths; /run is a tmpfs, and GUEST_TMP under it an ext4 disk of the guest's
+own, every command's $TMPDIR (page cache as on a host, not shmem). The host's /tmp stays visible as it
+is: a checkout or a run directory there is found at its own path.
 
 How: a small initramfs of our own (busybox and the kernel's virtio/9p modules; no image from
 anywhere else) mounts the host's root, the writable shares, proc, sys, dev and the cgroup
@@ -55,9 +56,12 @@ BUSYBOX_PATHS = ("/usr/bin/busybox", "/bin/busybox")  # Debian's busybox-static
 # What the initramfs loads to reach the host's files and the scratch disk (and their dependencies, from
 # modules.dep).
 MODULES = ("virtio_pci", "9pnet_virtio", "9p", "virtio_blk", "crc32c_generic", "ext4")  # ext4 asks for crc32c
-# The guest's /tmp is an ext4 disk of this size (a sparse file, removed with the guest): page cache on a
-# real filesystem, reclaimable and charged as `file`, as on a host; a tmpfs would hold it as shmem.
+# The guest's scratch is an ext4 disk of this size (a sparse file, removed with the guest): page cache on a
+# real filesystem, reclaimable and charged as `file`, as on a host; a tmpfs would hold it as shmem. It is
+# mounted at GUEST_TMP, every command's $TMPDIR, not over /tmp, which would hide the host's /tmp (where a
+# checkout, a venv or a run directory may be).
 SCRATCH_DISK_GIB = 16
+GUEST_TMP = "/run/goreclaim-tmp"
 # No journal, no metadata checksums: a scratch disk lives as long as the guest.
 MKFS = ("mkfs.ext4", "-q", "-F", "-O", "^has_journal,^metadata_csum", "-E", "lazy_itable_init=1")
 MSIZE = 262144            # 9p message size: fewer round trips for the venv's imports
@@ -182,11 +186,12 @@ mount -t devtmpfs dev $R/dev
 mkdir -p $R/dev/pts $R/dev/shm
 mount -t devpts devpts $R/dev/pts
 mount -t tmpfs shm $R/dev/shm
-mount -t ext4 /dev/vda $R/tmp || fail "mount of the scratch disk"
-chmod 1777 $R/tmp
 mount -t tmpfs run $R/run
+mkdir -p $R__GUEST_TMP__
+mount -t ext4 /dev/vda $R__GUEST_TMP__ || fail "mount of the scratch disk"
+chmod 1777 $R__GUEST_TMP__
 while read tag path; do
-  mkdir -p "$R$path" 2>/dev/null  # under the guest's own /tmp, say
+  mkdir -p "$R$path" 2>/dev/null  # where the host has no such directory, on a writable mount above it
   mount -t 9p -o trans=virtio,version=9p2000.L,msize=__MSIZE__ $tag "$R$path" || fail "mount of $path"
 done < /shares.list
 CG=$R/sys/fs/cgroup
@@ -235,8 +240,8 @@ def build_initramfs(kernel: kernels.Kernel, shares: Sequence[tuple[str, Path]], 
         raise GuestError("a statically linked busybox (Debian's busybox-static) is needed for the guest's "
                          "initramfs, which has no C library; install busybox-static")
     modules = _module_order(kernel.modules, MODULES)
-    init = (INIT.replace("__MSIZE__", str(MSIZE)).replace("__V2__", " ".join(V2_CONTROLLERS))
-            .replace("__V1__", " ".join(V1_CONTROLLERS)))
+    init = (INIT.replace("__MSIZE__", str(MSIZE)).replace("__GUEST_TMP__", GUEST_TMP)
+            .replace("__V2__", " ".join(V2_CONTROLLERS)).replace("__V1__", " ".join(V1_CONTROLLERS)))
     directory, regular, executable = stat.S_IFDIR | 0o755, stat.S_IFREG | 0o644, stat.S_IFREG | 0o755
     entries: list[tuple[str, int, bytes, tuple[int, int]]] = [
         ("bin", directory, b"", (0, 0)), ("dev", directory, b"", (0, 0)),
@@ -261,7 +266,7 @@ def qemu_available() -> str | None:
     if shutil.which(QEMU) is None:
         return f"{QEMU} is not installed (Debian's qemu-system-x86)"
     if shutil.which(MKFS[0]) is None:
-        return f"{MKFS[0]} is not installed (Debian's e2fsprogs), for the guest's /tmp"
+        return f"{MKFS[0]} is not installed (Debian's e2fsprogs), for the guest's scratch disk"
     return None
 
 
@@ -425,7 +430,7 @@ class Guest:
             f.truncate(SCRATCH_DISK_GIB << 30)
         made = subprocess.run([*MKFS, str(disk)], capture_output=True, text=True, timeout=120)
         if made.returncode != 0:
-            raise GuestError(f"mkfs.ext4 of the guest's /tmp failed: {_last_line(made.stderr or made.stdout)}")
+            raise GuestError(f"mkfs.ext4 of the guest's scratch disk failed: {_last_line(made.stderr or made.stdout)}")
         self.accel, self.accel_why = accelerator(self.kernel, self.scratch, initramfs)
         command = _qemu_command(self.kernel, initramfs, self.accel, self.settings, shares, probe=False,
                                 scratch_disk=disk)
@@ -507,7 +512,8 @@ class Guest:
         number = self._count
         self._count += 1
         environment = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                       "HOME": "/root", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+                       "HOME": "/root", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": GUEST_TMP,
+                       **(env or {})}
         script = (f"cd {shlex.quote(str(cwd))} || exit 125\n"
                   f"exec env -i {' '.join(shlex.quote(f'{k}={v}') for k, v in environment.items())} "
                   f"{shlex.join(argv)}\n")
