@@ -9,6 +9,7 @@ from harness.define.units import (
     parse_duration,
     parse_gogc,
     parse_gomemlimit,
+    parse_positive_duration,
     parse_size,
 )
 
@@ -162,3 +163,14 @@ def test_parse_bool(text, expected):
 def test_parse_bool_error():
     with pytest.raises(UnitError, match="valid: true, false"):
         parse_bool("maybe")
+
+
+@pytest.mark.parametrize("text, seconds", [("1s", 1.0), ("500ms", 0.5), (90, 90.0)])
+def test_a_positive_duration(text, seconds):
+    assert parse_positive_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "0s", 0])
+def test_a_positive_duration_is_longer_than_zero(text):
+    with pytest.raises(UnitError, match="must be longer than 0s"):
+        parse_positive_duration(text)

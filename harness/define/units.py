@@ -124,6 +124,14 @@ def parse_duration(text: str | int | float) -> float:
     return float(total)
 
 
+def parse_positive_duration(text: str | int | float) -> float:
+    """A duration that must be longer than zero: a timeout, a budget, how long to watch."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise UnitError("must be longer than 0s")
+    return seconds
+
+
 def format_duration(seconds: float) -> str:
     """90 -> '1m30s', 0.5 -> '500ms', 0 -> '0s'; output is valid Go duration syntax."""
     if seconds < 0:

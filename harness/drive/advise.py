@@ -32,7 +32,7 @@ from harness.define.cell import Cell
 from harness.define.errors import ScenarioError
 from harness.define.matrix import MatrixError, merge_matrix_options
 from harness.define.scenario import Scenario, resolve_path
-from harness.define.units import UnitError, format_size, parse_duration, parse_size
+from harness.define.units import UnitError, format_size, parse_positive_duration, parse_size
 from harness.drive.options import split_go
 from harness.drive.plan import load_scenario
 from harness.drive.session import RunSession, progress_bar
@@ -95,9 +95,7 @@ def make_plan(args: argparse.Namespace, program: Scenario | None) -> AdvisePlan:
         except UnitError as exc:
             errors.append(f"--memory {args.memory!r}: {exc}")
     try:
-        budget_s = parse_duration(args.budget)
-        if budget_s <= 0:
-            raise UnitError("must be longer than 0s")
+        budget_s = parse_positive_duration(args.budget)
     except UnitError as exc:
         errors.append(f"--budget {args.budget!r}: {exc}")
         budget_s = 0.0

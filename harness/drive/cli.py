@@ -15,7 +15,7 @@ from harness.define.axes import STANDARD_AXES
 from harness.define.errors import ScenarioError
 from harness.define.matrix import expand
 from harness.define.scenario import RunSettings, discover, parse_program, program_scenario, resolve_path
-from harness.define.units import UnitError, parse_duration
+from harness.define.units import UnitError, parse_positive_duration
 from harness.define.workloads import WORKLOADS
 from harness.drive.options import CLI_ONLY, PROGRAM_FLAGS, PROGRAM_OPTIONS, add_run_options, program_table, split_go
 from harness.drive.plan import STUDY, claims_of, load_scenario, plan
@@ -44,9 +44,7 @@ def _program(args: argparse.Namespace):
     run = RunSettings()
     if args.timeout is not None:
         try:
-            run = RunSettings(timeout_s=parse_duration(args.timeout))
-            if run.timeout_s <= 0:
-                raise UnitError("must be longer than 0s")
+            run = RunSettings(timeout_s=parse_positive_duration(args.timeout))
         except UnitError as exc:
             errors.append(f"--timeout: {exc}")
     if errors or program is None:  # parse_program gives a Program whenever it finds no error

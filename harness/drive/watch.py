@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from harness.define.errors import ScenarioError
-from harness.define.units import UnitError, parse_duration
+from harness.define.units import UnitError, parse_positive_duration
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -54,9 +54,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     errors = []
     if args.duration is not None:
         try:
-            duration_s = parse_duration(args.duration)
-            if duration_s <= 0:
-                raise UnitError("must be longer than 0s")
+            duration_s = parse_positive_duration(args.duration)
         except UnitError as exc:
             errors.append(f"--duration {args.duration!r}: {exc}")
     for flag, hz in (("--fast-hz", args.fast_hz), ("--slow-hz", args.slow_hz)):
