@@ -216,8 +216,8 @@ def test_a_process_that_exits_during_the_watch_ends_it(tmp_path):
         sleeper.wait(30)
     assert code == 0
     cell = cells_of(run_dir_of(results)).iloc[0]
+    # The reason, not the wall time, shows the exit ended the watch before its 60 s: no speed is asserted.
     assert cell["status"] == "watched" and "exited during the watch" in cell["reason"]
-    assert float(cell["wall_s"]) < 30
     assert float(cell["peak_rss_bytes"]) > 8 << 20
 
 
