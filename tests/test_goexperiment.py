@@ -98,6 +98,13 @@ def test_green_tea_in_and_out_of_the_newest_go_shows_in_the_binaries_build_infor
     assert "build\tGOEXPERIMENT=nogreenteagc" in out
 
 
+def test_an_experiment_a_go_before_1_18_cannot_show_fails_its_build():
+    tc = _installed("1.15.15")  # no internal/goexperiment: nothing to check against before the build
+    assert toolchain.known_experiments(tc.goroot) is None
+    with pytest.raises(toolchain.ToolchainError, match="names no experiment and it records no build settings"):
+        workload_build.build_with(tc, (("GOEXPERIMENT", "fieldtrack"),))
+
+
 def test_a_program_package_is_built_with_the_experiment(tmp_path):
     tc = _installed(DEFAULT_GO)
     (tmp_path / "go.mod").write_text("module example.com/hello\n\ngo 1.21\n")

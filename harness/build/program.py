@@ -64,13 +64,21 @@ def version_experiments(version: str) -> str:
 def experiments_of(binary: Path, build_env: Pairs) -> str:
     """The experiments a binary built with the settings `build_env` runs with (version_experiments);
     ProgramBuildError when the GOEXPERIMENT it was given is not the one its build settings record
-    (cmd/go load.setBuildInfo writes `build GOEXPERIMENT=` when it is set; Go 1.18+)."""
+    (cmd/go load.setBuildInfo writes `build GOEXPERIMENT=` when it is set; Go 1.18+), or, in a binary
+    without build settings, when its version names no experiment at all."""
     version, settings = go_build_info(binary)
     wanted = dict(build_env).get("GOEXPERIMENT", "")
     if settings and settings.get("GOEXPERIMENT", "") != wanted:
         raise ProgramBuildError(f"{binary}: built with GOEXPERIMENT={wanted!r}, but its build information records "
                                 f"GOEXPERIMENT={settings.get('GOEXPERIMENT', '')!r}")
-    return version_experiments(version or "")
+    experiments = version_experiments(version or "")
+    if wanted and not settings and experiments == "baseline":
+        # Before 1.18 only the version's X: list can show it; Go 1.15 ignores GOEXPERIMENT at build time,
+        # taking the experiments recorded when the toolchain itself was built (cmd/internal/objabi/util.go).
+        raise ProgramBuildError(f"{binary}: built with GOEXPERIMENT={wanted!r}, but its Go version {version!r} names "
+                                "no experiment and it records no build settings (Go 1.18+ does): the setting did "
+                                "not take")
+    return experiments
 
 
 def _build_settings(modinfo: bytes) -> dict[str, str]:
