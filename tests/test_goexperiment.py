@@ -3,6 +3,7 @@ binary's build information, and is refused before anything starts on a Go that l
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,17 @@ def test_each_build_setting_has_its_own_cache_directory():
              for env in ((), (("GOEXPERIMENT", "greenteagc"),), (("GOEXPERIMENT", "nogreenteagc"),))}
     assert len(names) == 3
     assert "ababab" in workload_build.build_dir_name("ab" * 32, "1.26.6", "amd64")
+
+
+def test_each_build_setting_has_its_own_image():
+    from harness.build.image import image_labels, image_tag
+    from harness.define.build import Build
+
+    plain = Build("1.26.6", Path("/b"), "ab" * 32, "amd64")
+    on = dataclasses.replace(plain, build_env=(("GOEXPERIMENT", "greenteagc"),))
+    off = dataclasses.replace(plain, build_env=(("GOEXPERIMENT", "nogreenteagc"),))
+    assert len({image_tag(plain), image_tag(on), image_tag(off)}) == 3
+    assert image_labels(off)["goreclaim.build_env"] == "GOEXPERIMENT=nogreenteagc"
 
 
 def test_the_experiments_a_go_version_names():
