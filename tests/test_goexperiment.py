@@ -4,6 +4,7 @@ binary's build information, and is refused before anything starts on a Go that l
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,25 @@ def test_green_tea_on_a_go_without_it_is_one_line_exit_2_nothing_started(tmp_pat
     assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
     assert lines[0].startswith("greentea: goexperiment=greenteagc: Go 1.21.13 has no experiment greenteagc ("), lines
     assert list(tmp_path.iterdir()) == []  # no run directory: nothing started
+
+
+def test_each_build_runs_its_own_binary_in_docker():
+    """The workload reports runtime.Version() at start: each cell ran the binary of its own build, not an
+    image of another build of the same Go version and sources."""
+    _installed(DEFAULT_GO)
+    from harness.drive.session import CellRunner
+    from harness.run.backends.select import BackendUnavailable
+
+    try:
+        runner = CellRunner("docker", log=lambda line: None)
+    except BackendUnavailable as e:
+        pytest.skip(f"docker backend unavailable: {e}")
+    cells = expand(load(SCENARIO), {"go": ["default"]}, repeats=1, quick=True)
+    started = {}
+    for cell in cells:
+        result = runner.run(dataclasses.replace(cell, timeout_s=60.0))
+        assert result.status == "ok", result.reason
+        detail = next(e[4] for e in result.events if e[1] == "start")
+        started[cell.axis("goexperiment")] = (detail if isinstance(detail, dict) else json.loads(detail))["go_version"]
+    runner.cleanup()
+    assert started == {"greenteagc": f"go{DEFAULT_GO}", "nogreenteagc": f"go{DEFAULT_GO}-X:nogreenteagc"}

@@ -55,8 +55,9 @@ def go_version_of_binary(path: str | Path) -> str | None:
 
 def version_experiments(version: str) -> str:
     """The experiments a binary's Go version names as differing from its toolchain's defaults: the
-    list after "X:" that cmd/link appends to runtime.Version ("1.27.3-X:nogreenteagc" ->
-    "nogreenteagc"; " X:" before Go 1.24); "baseline" when there is none."""
+    list after "X:" that cmd/link appends to runtime.Version (cmd/link/internal/ld/main.go:
+    "1.27.3-X:nogreenteagc" -> "nogreenteagc"; " X:" up to Go 1.25, and from 1.26 for a version that
+    already holds a "-", golang/go#75953); "baseline" when there is none."""
     _, marker, experiments = version.partition("X:")
     return experiments.strip() if marker else "baseline"
 

@@ -120,4 +120,5 @@ CLAIM = Claim(
               "a LIFO work buffer as it is found (runtime/mgcmark_nogreenteagc.go). It is a build setting, not a run-"
               "time one: internal/buildcfg.ParseGOEXPERIMENT, whose baseline turns GreenTeaGC on from Go 1.26 "
               "(internal/buildcfg/exp.go); cmd/go records the value as `build GOEXPERIMENT=` and the linker appends "
-              "experiments off the baseline to runtime.Version (\"go1.27.3-X:nogreenteagc\").")
+              "experiments off the baseline to runtime.Version (\"go1.27.3-X:nogreenteagc\", "
+              "\"go1.25.5 X:greenteagc\"), which each cell's start event records.")
