@@ -22,8 +22,8 @@ ALLOC = WORKLOADS["alloc-release"]
 
 
 def test_standard_axes_are_the_registry():
-    assert STANDARD_AXES == ("go", "memory", "cpus", "gogc", "gomemlimit", "madvdontneed", "godebug", "backend",
-                             "cgroup", "kernel")
+    assert STANDARD_AXES == ("go", "memory", "cpus", "gogc", "gomemlimit", "madvdontneed", "godebug", "goexperiment",
+                             "backend", "cgroup", "kernel")
     assert AXES["gomemlimit"].columns == ("gomemlimit", "gomemlimit_bytes")
     assert AXES["memory"].columns == ("memory", "memory_limit_bytes")
     assert all(a.help for a in AXES.values())

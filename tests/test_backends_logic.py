@@ -187,13 +187,12 @@ def test_an_axis_is_one_declaration(monkeypatch, tmp_path):
     options = container_options(cell, build, tmp_path, None, "run")
     assert options["nano_cpus"] == 2_000_000_000 and options["environment"]["BALLAST"] == "2"
 
-    # No backend here can give a cell a host setting, nor does a build take build settings: not run.
+    # No backend here can give a cell a host setting: not run. (Its build settings are its build's:
+    # tests/test_goexperiment.py.)
+    assert cell.build_env == (("GOEXPERIMENT", "ballast"),)
     r = ProcessBackend().run(cell, build)
     assert (r.status, r.reason) == ("skipped", "needs the host setting kernel=6.1; the process backend runs cells "
                                                "on this host as it is and cannot set it")
-    r = ProcessBackend().run(dataclasses.replace(cell, host_settings=()), build)
-    assert (r.status, r.reason) == ("skipped", "needs the build setting GOEXPERIMENT=ballast; builds here do not "
-                                               "take build settings yet")
     # A limit no backend applies is not silently dropped either.
     r = ProcessBackend().run(dataclasses.replace(cell, limits=(("ballast", 1.0),)), build)
     assert (r.status, r.reason) == ("skipped", "needs a ballast limit; the process backend has none: "

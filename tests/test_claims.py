@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from test_claims_release import OUTCOMES as RELEASE_OUTCOMES
 from test_claims_residency import EVIDENCE as RESIDENCY_EVIDENCE
+from test_claims_x4 import EVIDENCE as X4_EVIDENCE
 
 from harness.analyse import claims
 from harness.analyse import summary as analysis
@@ -553,7 +554,7 @@ EVIDENCE = [
          "GC 50% of GOMAXPROCS × wall time (idle-P marking included), peak RSS 200 MiB–201 MiB"),
         "(-43%; the floor a 50% GC cap leaves is 3.33 M/s), OOM-killed 0/2: the heap passed the limit"]),
     ("X1", lambda: x1_inputs(x1_rows(limited_killed=1)), "partly", ["OOM-killed 2/2", "lower peak did not hold"]),
-] + RESIDENCY_EVIDENCE   # C5, C12, C13, C14
+] + RESIDENCY_EVIDENCE + X4_EVIDENCE  # C5, C12, C13, C14; X4
 
 
 @pytest.mark.parametrize("claim, make, verdict, numbers", EVIDENCE, ids=[f"{c}-{v}" for c, _, v, _ in EVIDENCE])
@@ -583,7 +584,7 @@ def test_decision_carries_the_facts_the_evidence_is_written_from():
 
 
 def test_registry_orders_claims_and_keeps_the_report_metrics():
-    assert ARTICLE.ids() == [f"C{i}" for i in range(1, 15)] + ["X1", "J1", "J2", "J3", "J4"]
+    assert ARTICLE.ids() == [f"C{i}" for i in range(1, 15)] + ["X1", "X4", "J1", "J2", "J3", "J4"]
     assert ARTICLE.by_id["C1"].metrics == ("peak_rss", "rss@release", "final_rss", "release_s")
     assert ARTICLE.by_id["C1"].scenarios[0] == "idle_three_gcs"
 

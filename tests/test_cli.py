@@ -115,7 +115,7 @@ def test_list_shows_scenarios_workloads_and_axes(capsys):
     out = capsys.readouterr().out
     assert "alloc_release" in out and "C2,C10" in out and "8 / 4" in out
     assert "small-churn" in out and "pointers=false" in out
-    assert "standard axes: go, memory, cpus, gogc, gomemlimit, madvdontneed, godebug, backend" in out
+    assert "standard axes: go, memory, cpus, gogc, gomemlimit, madvdontneed, godebug, goexperiment, backend" in out
 
 
 def test_new_toml_scenario_runs_through_the_cli(tmp_path, limiting_backend):

@@ -1,8 +1,9 @@
-"""A Build -> a docker image FROM scratch holding /bin/<workload>, tagged by Go version and sources;
+"""A Build -> a docker image FROM scratch holding /bin/<workload>, tagged by Go version, sources and build settings;
 a program's Build -> one holding its executable, loader and libraries at their host paths."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -28,9 +29,15 @@ class ImageError(RuntimeError):
 
 
 def image_tag(build: Build) -> str:
+    """A program's image is tagged by its files; the workloads' by Go version, sources and build settings
+    (the binaries of a GOEXPERIMENT build are other binaries)."""
     if build.executable is not None:
         return f"{PROGRAM_REPO}:{build.source_hash[:16]}"
-    return f"{IMAGE_REPO}:go{build.go_version}-{build.source_hash[:12]}"
+    tag = f"{IMAGE_REPO}:go{build.go_version}-{build.source_hash[:12]}"
+    if build.build_env:
+        settings = "\0".join(f"{k}={v}" for k, v in build.build_env)
+        tag += f"-{hashlib.sha256(settings.encode()).hexdigest()[:8]}"
+    return tag
 
 
 def program_files(build: Build) -> list[tuple[str, str]]:
@@ -40,7 +47,10 @@ def program_files(build: Build) -> list[tuple[str, str]]:
 
 
 def image_labels(build: Build) -> dict[str, str]:
-    return {"goreclaim": "1", "goreclaim.go_version": build.go_version, "goreclaim.source_hash": build.source_hash}
+    labels = {"goreclaim": "1", "goreclaim.go_version": build.go_version, "goreclaim.source_hash": build.source_hash}
+    if build.build_env:
+        labels["goreclaim.build_env"] = " ".join(f"{k}={v}" for k, v in build.build_env)
+    return labels
 
 
 def _client(client: DockerClient | None = None) -> DockerClient:

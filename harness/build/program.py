@@ -9,6 +9,7 @@ reads.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import mmap
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 from harness.build.elf import Elf, ElfError, elf_closure
 from harness.build.toolchain import GO_BUILD_TIMEOUT_S, Toolchain, ToolchainError, cache_root, go_env, goarch, resolve
 from harness.define.build import Build
+from harness.define.cell import Pairs
 from harness.define.workloads import NOT_GO, Program
 
 BUILDINFO_MAGIC = b"\xff Go buildinf:"
@@ -49,6 +51,35 @@ def go_version_of_binary(path: str | Path) -> str | None:
     """The Go version a binary was built with ("1.27.3"), from its build information; None when
     it has none (not a Go program)."""
     return go_build_info(path)[0]
+
+
+def version_experiments(version: str) -> str:
+    """The experiments a binary's Go version names as differing from its toolchain's defaults: the
+    list after "X:" that cmd/link appends to runtime.Version (cmd/link/internal/ld/main.go:
+    "1.27.3-X:nogreenteagc" -> "nogreenteagc"; " X:" up to Go 1.25, and from 1.26 for a version that
+    already holds a "-", golang/go#75953); "baseline" when there is none."""
+    _, marker, experiments = version.partition("X:")
+    return experiments.strip() if marker else "baseline"
+
+
+def experiments_of(binary: Path, build_env: Pairs) -> str:
+    """The experiments a binary built with the settings `build_env` runs with (version_experiments);
+    ProgramBuildError when the GOEXPERIMENT it was given is not the one its build settings record
+    (cmd/go load.setBuildInfo writes `build GOEXPERIMENT=` when it is set; Go 1.18+), or, in a binary
+    without build settings, when its version names no experiment at all."""
+    version, settings = go_build_info(binary)
+    wanted = dict(build_env).get("GOEXPERIMENT", "")
+    if settings and settings.get("GOEXPERIMENT", "") != wanted:
+        raise ProgramBuildError(f"{binary}: built with GOEXPERIMENT={wanted!r}, but its build information records "
+                                f"GOEXPERIMENT={settings.get('GOEXPERIMENT', '')!r}")
+    experiments = version_experiments(version or "")
+    if wanted and not settings and experiments == "baseline":
+        # Before 1.18 only the version's X: list can show it; Go 1.15 ignores GOEXPERIMENT at build time,
+        # taking the experiments recorded when the toolchain itself was built (cmd/internal/objabi/util.go).
+        raise ProgramBuildError(f"{binary}: built with GOEXPERIMENT={wanted!r}, but its Go version {version!r} names "
+                                "no experiment and it records no build settings (Go 1.18+ does): the setting did "
+                                "not take")
+    return experiments
 
 
 def _build_settings(modinfo: bytes) -> dict[str, str]:
@@ -125,15 +156,16 @@ def _prepared(executable: Path, go_version: str | None, workdir: str = "") -> Bu
                  executable=executable, closure=closure, go_program=go_version is not None, workdir=workdir)
 
 
-def _go(tc: Toolchain, args: list[str], cwd: str, flags: str, what: str) -> str:
-    env = {**go_env(tc), "GOFLAGS": flags, "GOPROXY": "off"}  # offline: never fetch a module
+def _go(tc: Toolchain, args: list[str], cwd: str, flags: str, what: str, build_env: Pairs = ()) -> str:
+    env = {**go_env(tc), "GOFLAGS": flags, "GOPROXY": "off", **dict(build_env)}  # offline: never fetch a module
     try:
         out = subprocess.run([str(tc.go), *args], cwd=cwd, env=env, capture_output=True, text=True,
                              timeout=GO_BUILD_TIMEOUT_S, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise ProgramBuildError(f"{what} with Go {tc.version} did not finish within {GO_BUILD_TIMEOUT_S} s") from None
     if out.returncode != 0:
-        raise ProgramBuildError(f"{what} with Go {tc.version} failed in {cwd}:\n$ go {' '.join(args)}\n"
+        settings = "".join(f"{name}={value} " for name, value in build_env)
+        raise ProgramBuildError(f"{what} with Go {tc.version} failed in {cwd}:\n$ {settings}go {' '.join(args)}\n"
                                 f"{(out.stdout + out.stderr).strip()}")
     return out.stdout
 
@@ -145,10 +177,14 @@ def benchmarks(test_binary: Path, pattern: str, cwd: str) -> list[str]:
     return [line for line in out.stdout.splitlines() if line.startswith("Benchmark")]
 
 
-def build_program(program: Program, go_version: str | None = None) -> Build:
+def build_program(program: Program, go_version: str | None = None, build_env: Pairs = ()) -> Build:
     """The Build a program's cells run: a binary as it is; a package or its test binary built with
-    Go `go_version` (None: the default). ProgramBuildError says why there is none."""
+    Go `go_version` (None: the default) and the build settings `build_env` (GOEXPERIMENT, checked in
+    the binary's build information as for the workloads). ProgramBuildError says why there is none."""
     if program.kind == "binary":
+        if build_env:
+            raise ProgramBuildError(f"{program.binary}: a ready binary cannot be built with "
+                                    f"{', '.join(f'{k}={v}' for k, v in build_env)}: give its package instead")
         path = Path(program.binary)
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise ProgramBuildError(f"{path}: no longer an executable file")
@@ -157,7 +193,8 @@ def build_program(program: Program, go_version: str | None = None) -> Build:
     module = program.module or tempfile.gettempdir()  # the standard library builds outside any module
     flags = "-mod=vendor" if (Path(module) / "vendor" / "modules.txt").is_file() else ""
     target = program.package  # a directory or an import path: the go command takes either
-    digest = hashlib.sha256(f"{program.kind}\0{module}\0{target}".encode()).hexdigest()[:12]
+    settings = "".join(f"\0{k}={v}" for k, v in build_env)
+    digest = hashlib.sha256(f"{program.kind}\0{module}\0{target}{settings}".encode()).hexdigest()[:12]
     out_dir = cache_root() / "programs" / f"{program.name}-{digest}-go{tc.version}-{goarch()}"
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out_dir))
@@ -165,7 +202,7 @@ def build_program(program: Program, go_version: str | None = None) -> Build:
         name = program.name + (".test" if program.kind == "bench" else "")
         command = ["build", "-trimpath"] if program.kind == "package" else ["test", "-c", "-trimpath"]
         what = "go build" if program.kind == "package" else "go test -c"
-        _go(tc, command + ["-o", str(tmp / name), target], module, flags, what)
+        _go(tc, command + ["-o", str(tmp / name), target], module, flags, what, build_env)
         if not (tmp / name).is_file():
             raise ProgramBuildError(f"{what} of {target} with Go {tc.version} wrote no executable "
                                     "(a package without tests, or not a main package)")
@@ -181,4 +218,6 @@ def build_program(program: Program, go_version: str | None = None) -> Build:
             every = benchmarks(executable, ".", workdir)
             raise ProgramBuildError(f"no benchmark of {target} matches run={program.run!r} with Go {tc.version} "
                                     f"(benchmarks: {', '.join(every) or 'none'})")
-    return _prepared(executable, tc.version, workdir)
+    experiments = experiments_of(executable, build_env) if build_env else ""
+    return dataclasses.replace(_prepared(executable, tc.version, workdir), build_env=build_env,
+                               experiments=experiments)

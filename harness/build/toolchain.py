@@ -452,3 +452,64 @@ def resolve(version: str | None = None, explicit: str | Path | None = None,
             return tc
     lines = "\n".join(f"  - {place}: {why}" for place, why in tried)
     raise ToolchainError(f"Go {wanted} is not available; tried, in order:\n{lines}")
+
+
+# --------------------------------------------------------------------------- experiments
+
+# Where a toolchain's source declares its experiments: each field of `type Flags struct` is one
+# (internal/goexperiment/flags.go), and internal/buildcfg.ParseGOEXPERIMENT accepts its name
+# lower-cased, with "no" before it to turn it off, plus the aliases it adds (`names["regabi"]`) and "none".
+EXPERIMENT_FLAGS = Path("src/internal/goexperiment/flags.go")
+EXPERIMENT_PARSER = Path("src/internal/buildcfg/exp.go")
+
+
+def known_experiments(goroot: Path) -> frozenset[str] | None:
+    """The experiment names a toolchain's `go build` accepts in GOEXPERIMENT, read from its source;
+    None when its GOROOT has no internal/goexperiment (before Go 1.17, or a GOROOT without src)."""
+    try:
+        flags = (goroot / EXPERIMENT_FLAGS).read_text(errors="replace")
+    except OSError:
+        return None
+    struct = re.search(r"^type Flags struct \{\n(.*?)^\}", flags, re.S | re.M)
+    if struct is None:
+        return None
+    names = {m.lower() for m in re.findall(r"^\s*([A-Z][A-Za-z0-9_]*)\s+bool\b", struct.group(1), re.M)}
+    try:
+        names |= set(re.findall(r'names\["([a-z0-9_]+)"\]', (goroot / EXPERIMENT_PARSER).read_text(errors="replace")))
+    except OSError:
+        pass
+    return frozenset(names)
+
+
+def unknown_experiments(goexperiment: str, known: frozenset[str]) -> list[str]:
+    """The settings of a GOEXPERIMENT value (greenteagc,nofieldtrack) that a toolchain knowing `known`
+    rejects ("unknown GOEXPERIMENT" in ParseGOEXPERIMENT)."""
+    settings = [s for s in goexperiment.split(",") if s and s != "none"]
+    return [s for s in settings if s not in known and not (s.startswith("no") and s[2:] in known)]
+
+
+def installed(version: str) -> Toolchain | None:
+    """The toolchain for `version` if this machine has it already (nothing is downloaded); None otherwise."""
+    local = [s for s in default_sources() if not isinstance(s, (PipGoBin, DebianArchive))]
+    try:
+        return resolve(version, sources=local)
+    except ToolchainError:
+        return None
+
+
+def experiment_errors(wanted: list[tuple[str, str, str]]) -> list[str]:
+    """One line per (where, Go version, GOEXPERIMENT value) whose toolchain here does not know an
+    experiment of the value, read from its source (known_experiments); a toolchain not here yet, or
+    without its source, is left to its build, whose failure carries the compiler's words."""
+    errors = []
+    toolchains: dict[str, tuple[Toolchain | None, frozenset[str] | None]] = {}
+    for where, version, value in wanted:
+        if version not in toolchains:
+            tc = installed(version)
+            toolchains[version] = (tc, known_experiments(tc.goroot) if tc is not None else None)
+        tc, known = toolchains[version]
+        unknown = unknown_experiments(value, known) if tc is not None and known is not None else []
+        if tc is not None and unknown:
+            errors.append(f"{where}: goexperiment={value}: Go {tc.version} has no experiment {', '.join(unknown)} "
+                          f"(its {EXPERIMENT_FLAGS} declares: {', '.join(sorted(known or ()))})")
+    return errors

@@ -32,7 +32,7 @@ import pandas as pd
 
 from harness.define import units
 from harness.define.backends import BACKEND_NAMES
-from harness.define.cell import Column, Limit, merge_env, pairs
+from harness.define.cell import EFFECTIVE_EXPERIMENTS, Column, Limit, merge_env, pairs
 from harness.define.hosts import CGROUP_VERSIONS, DEFAULT_GUEST_KERNEL, HOST_KERNEL, KERNEL_SERIES
 from harness.define.workloads import Workload
 
@@ -204,6 +204,29 @@ def _backend(text: str) -> str:
     raise units.UnitError(f"{text!r} is not a backend (valid: {', '.join(BACKEND_NAMES)})")
 
 
+# ---------------------------------------------------------------------------------- goexperiment
+
+
+def canonical_goexperiment(text: str) -> str:
+    """A GOEXPERIMENT value as Go accepts it (internal/buildcfg.ParseGOEXPERIMENT): comma-separated
+    experiment names, each turned off by a leading "no" (greenteagc, nogreenteagc,nofieldtrack), or
+    none; unset builds with the toolchain's defaults. Whether the toolchain knows each name is checked
+    against its source when the run is planned (harness.build.toolchain.experiment_errors)."""
+    if text.strip().lower() == UNSET:
+        return UNSET
+    parts = [p.strip().lower() for p in text.split(",")]
+    for part in parts:
+        if not re.fullmatch(r"[a-z][a-z0-9]*", part):
+            raise units.UnitError(f"{text!r}: {part!r} is not an experiment name (valid: unset, or comma-separated "
+                                  "names such as greenteagc or nogreenteagc, lower case, as GOEXPERIMENT takes them)")
+    return ",".join(parts)
+
+
+def _goexperiment_setting(value: str, values: Mapping[str, str]) -> Contribution:
+    # A build setting: GOEXPERIMENT in the program's environment at run time does nothing.
+    return NOTHING if value == UNSET else Contribution(build_env={"GOEXPERIMENT": value})
+
+
 # ---------------------------------------------------------------------------------- contributions
 
 
@@ -303,6 +326,10 @@ AXES: dict[str, Axis] = {a.name: a for a in (
          _madvdontneed, contribute=_madvdontneed_setting, columns=("madvdontneed",)),
     Axis("godebug", "further GODEBUG settings, one comma-separated string (gctrace=1,scavtrace=1) or none",
          canonical_godebug, contribute=_godebug_setting, columns=("godebug",)),
+    # Its second column is what the built binary records (harness.build.program.experiments_of).
+    Axis("goexperiment", "GOEXPERIMENT the workload (or the program's package) is built with: experiment names, "
+         "comma-separated, no<name> to turn one off (greenteagc, nogreenteagc); unset: the Go version's defaults",
+         canonical_goexperiment, contribute=_goexperiment_setting, columns=("goexperiment", EFFECTIVE_EXPERIMENTS)),
     Axis("backend", "where the cell runs: " + ", ".join(BACKEND_NAMES),
          _backend, _backend_order, columns=("backend",)),
     Axis("cgroup", "the host's cgroup version: v1 or v2; a version this machine has not runs in a guest kernel "

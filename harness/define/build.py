@@ -23,6 +23,11 @@ class Build:
     closure: tuple[tuple[str, str], ...] = ()
     go_program: bool = True
     workdir: str = ""    # where it runs instead of the scratch directory (a test binary: its package)
+    # The settings of `go build` it was built with (a cell's build_env: GOEXPERIMENT), and the
+    # experiments its binaries record as differing from the toolchain's defaults ("nogreenteagc";
+    # "baseline": none; "": not read, a build without settings).
+    build_env: tuple[tuple[str, str], ...] = ()
+    experiments: str = ""
 
     def binary(self, workload: str) -> Path:
         return self.executable if self.executable is not None else self.bin_dir / workload

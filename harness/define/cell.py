@@ -27,6 +27,9 @@ V = TypeVar("V")
 LIST_VARIABLES = ("GODEBUG", "GOEXPERIMENT")
 
 Pairs = tuple[tuple[str, str], ...]
+# The cells.csv column of the experiments a cell's binary records as differing from its toolchain's
+# defaults (harness.build.program.experiments_of), set when its build had settings.
+EFFECTIVE_EXPERIMENTS = "goexperiment_effective"
 Limit = int | float
 Column = str | int | float | None
 

@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from harness.analyse.claims import Study
+from harness.build.toolchain import experiment_errors
 from harness.define.cell import Cell
 from harness.define.errors import ScenarioError
 from harness.define.matrix import MatrixError, expand, merge_matrix_options
@@ -84,6 +85,8 @@ def plan(scenario_args: list[str], matrix_options: list[str], repeats: int | Non
                                                      quick=quick), quick))
         except ScenarioError as exc:
             errors.extend(exc.errors)
+    errors.extend(experiment_errors(sorted({(c.scenario, c.go_version, dict(c.build_env)["GOEXPERIMENT"])
+                                            for c in cells if "GOEXPERIMENT" in dict(c.build_env)})))
     if errors:
         raise MatrixError(errors)
     return scenarios, cells

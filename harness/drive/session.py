@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from harness.define.build import Build
-from harness.define.cell import Cell
+from harness.define.cell import EFFECTIVE_EXPERIMENTS, Cell, Pairs, pairs
 from harness.define.scenario import Scenario
 from harness.define.workloads import PROGRAM_GODEBUG, Program
 from harness.drive.checks import Checker
@@ -64,32 +64,36 @@ class CellRunner:
 
     # -- builds and backends -----------------------------------------------------------------------------
 
-    def _build(self, go_version: str) -> Build | NoBuild:
-        """The build for a Go version, or why there is none. Cached per session."""
+    def _build(self, go_version: str, build_env: Pairs = ()) -> Build | NoBuild:
+        """The build for a Go version and build settings, or why there is none. Cached per session.
+        A build that fails for its settings (GOEXPERIMENT the compiler rejects) is `build_failed`."""
         from harness.build import toolchain, workload_build
 
         version = go_version or toolchain.DEFAULT_GO
-        if version not in self._builds:
+        key = version + "".join(f"\0{k}={v}" for k, v in build_env)
+        if key not in self._builds:
             try:
                 tc = toolchain.resolve(version)
             except toolchain.ToolchainError as e:
-                self._builds[version] = NoBuild("skipped", f"Go {version} is not available here: {e}")
+                self._builds[key] = NoBuild("skipped", f"Go {version} is not available here: {e}")
             else:
                 try:
-                    self._builds[version] = workload_build.build_with(tc).build
+                    self._builds[key] = workload_build.build_with(tc, build_env).build
                 except toolchain.ToolchainError as e:
-                    self._builds[version] = NoBuild("failed", f"building the workloads with Go {version} failed: {e}")
-        return self._builds[version]
+                    status: Status = "build_failed" if build_env else "failed"
+                    self._builds[key] = NoBuild(status, f"building the workloads with Go {version} failed: {e}")
+        return self._builds[key]
 
     def _program_build(self, cell: Cell, program: Program) -> Build | NoBuild:
         """A program's Build for the cell's Go version, or why there is none. Cached per session."""
         from harness.build import program as programs
         from harness.build import toolchain
 
-        key = f"{program!r}\0{cell.go_version if program.versioned else ''}"
+        key = f"{program!r}\0{cell.go_version if program.versioned else ''}\0{cell.build_env}"
         if key not in self._builds:
             try:
-                self._builds[key] = programs.build_program(program, cell.go_version if program.versioned else None)
+                self._builds[key] = programs.build_program(program, cell.go_version if program.versioned else None,
+                                                           cell.build_env)
             except programs.ProgramBuildError as e:
                 self.log(f"{cell.cell_id}: {e}")
                 self._builds[key] = NoBuild("build_failed", str(e))
@@ -112,7 +116,7 @@ class CellRunner:
     def prepare(self, cell: Cell) -> None:
         """Build what the cell runs (cached), so that the time of its run is the run alone."""
         if cell.program is None:
-            self._build(cell.go_version)
+            self._build(cell.go_version, cell.build_env)
         else:
             self._program_build(cell, cell.program)
 
@@ -120,7 +124,8 @@ class CellRunner:
         """Run one cell; harness errors become a `failed` cell. An interrupt raises RunInterrupted
         carrying what was measured (an `interrupted` cell)."""
         backend = self._backend_for(cell)
-        build = self._build(cell.go_version) if cell.program is None else self._program_build(cell, cell.program)
+        build = (self._build(cell.go_version, cell.build_env) if cell.program is None
+                 else self._program_build(cell, cell.program))
         if isinstance(backend, str):
             result = RunResult(cell=cell, status="skipped", reason=backend)
         elif isinstance(build, NoBuild):
@@ -128,6 +133,9 @@ class CellRunner:
         else:
             # cells.csv then says what actually ran, not "auto" or "" (the default Go).
             cell = dataclasses.replace(cell, backend=backend.name, go_version=build.go_version)
+            if build.experiments:  # what its build settings made of the binary, read from it
+                cell = dataclasses.replace(cell, columns=pairs({**dict(cell.columns),
+                                                                EFFECTIVE_EXPERIMENTS: build.experiments}))
             if cell.program is not None and build.go_program:
                 cell = cell.with_env({"GODEBUG": ",".join(PROGRAM_GODEBUG)})
             try:

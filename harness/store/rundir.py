@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.define.cell import EFFECTIVE_EXPERIMENTS
 from harness.define.units import format_size
 from harness.run.backends.base import RunResult
 
@@ -103,6 +104,8 @@ def cells_row(result: RunResult) -> dict[str, Any]:
         "reason": result.reason,
         "args": " ".join(cell.args),
     })
+    if cell.column(EFFECTIVE_EXPERIMENTS) is not None:  # what its build settings made of its binary
+        row[EFFECTIVE_EXPERIMENTS] = cell.column(EFFECTIVE_EXPERIMENTS)
     # Where it ran; a cell that never ran keeps the kernel its `kernel` axis asked for.
     row.update({name: _blank(result.placement.get(name)) for name in PLACEMENT_COLUMNS
                 if result.placement.get(name) is not None or name not in row})

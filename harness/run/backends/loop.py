@@ -96,8 +96,8 @@ class LaunchingBackend(abc.ABC):
 
 
 def refusal_of(backend: LaunchingBackend, cell: Cell) -> tuple[Status, str] | None:
-    """Why a cell is not run by this backend: a limit it cannot apply, a host setting it cannot give,
-    a build setting no build applies. A cell is never run without what it asks for."""
+    """Why a cell is not run by this backend: a limit it cannot apply, a host setting it cannot give.
+    A cell is never run without what it asks for (its build settings are in its build)."""
     for name, _ in cell.limits:
         if name not in backend.limits | backend.unconfined:
             from harness.run.backends.select import backends_applying
@@ -109,9 +109,6 @@ def refusal_of(backend: LaunchingBackend, cell: Cell) -> tuple[Status, str] | No
         if name not in backend.host_settings:
             return "skipped", (f"needs the host setting {name}={value}; the {backend.name} backend runs cells on "
                                "this host as it is and cannot set it")
-    if cell.build_env:
-        name, value = cell.build_env[0]
-        return "skipped", f"needs the build setting {name}={value}; builds here do not take build settings yet"
     return None
 
 
