@@ -276,7 +276,10 @@ def _gomemlimit_setting(value: str, values: Mapping[str, str]) -> Contribution:
     if value == UNSET:
         return NOTHING
     memory = values.get("memory")
-    resolved = units.parse_gomemlimit(value, units.parse_size(memory) if memory else None)
+    # A share is of the limit the cell meets first: memory.high where it has one (above it the kernel
+    # throttles), else the memory limit.
+    of = _memory_high_bytes(values) if values.get("memory_high") else (units.parse_size(memory) if memory else None)
+    resolved = units.parse_gomemlimit(value, of)
     return Contribution(env={"GOMEMLIMIT": resolved}, columns={
         "gomemlimit": value, "gomemlimit_bytes": int(resolved) if resolved.isdigit() else None})
 
@@ -308,7 +311,9 @@ def _memory_limit(value: str, values: Mapping[str, str]) -> Contribution:
 V2_FIX = "leave cgroup out (it then implies v2) or use --matrix cgroup=v2"
 
 
-def _memory_high_setting(value: str, values: Mapping[str, str]) -> Contribution:
+def _memory_high_bytes(values: Mapping[str, str]) -> int:
+    """The cell's memory.high in bytes; UnitError for a combination that has none."""
+    value = values["memory_high"]
     if values.get("cgroup") == "v1":
         raise units.UnitError(f"memory_high={value}: memory.high is a cgroup v2 file and this cell asks for "
                               f"cgroup v1; {V2_FIX}")
@@ -321,6 +326,11 @@ def _memory_high_setting(value: str, values: Mapping[str, str]) -> Contribution:
     if high > limit:
         raise units.UnitError(f"memory_high={value}: {units.format_size(high)} is above the memory limit "
                               f"{memory}, where it never throttles; give at most the limit (or 100%)")
+    return high
+
+
+def _memory_high_setting(value: str, values: Mapping[str, str]) -> Contribution:
+    high = _memory_high_bytes(values)
     return Contribution(limits={"memory_high": high}, host_settings={"cgroup": "v2"},
                         columns={"memory_high": value, "memory_high_bytes": high})
 
@@ -376,7 +386,8 @@ AXES: dict[str, Axis] = {a.name: a for a in (
          _cpus, contribute=_cpus_limit, columns=("cpus",)),
     Axis("gogc", "GOGC: an integer percentage or off; unset leaves the runtime default (100)",
          _gogc, contribute=_gogc_setting, columns=("gogc",)),
-    Axis("gomemlimit", "GOMEMLIMIT: a size, a share of the memory limit (90%) or off; unset leaves it off",
+    Axis("gomemlimit", "GOMEMLIMIT: a size, a share of the memory limit (90%; of memory_high where the cell has "
+         "one) or off; unset leaves it off",
          _gomemlimit, contribute=_gomemlimit_setting, columns=("gomemlimit", "gomemlimit_bytes")),
     Axis("madvdontneed", "GODEBUG madvdontneed: 0 (MADV_FREE) or 1 (MADV_DONTNEED); unset: the version's default",
          _madvdontneed, contribute=_madvdontneed_setting, columns=("madvdontneed",)),
