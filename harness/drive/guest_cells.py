@@ -63,7 +63,7 @@ def guest_settings(cell: Cell, here_cgroup: str, here_thp: str | None = None,
                    here_swap: int | None = None) -> GuestSettings | None:
     """The guest a cell needs, None when this machine (its cgroup version, THP mode and swap in bytes,
     read here when not given) is the host it asks for. A guest gets what the cell does not ask for
-    from this machine's cgroup version (v2 with another kernel) and its kernel's own THP default."""
+    from this machine: its cgroup version (v2 with another kernel) and its THP mode (GuestSettings.thp "")."""
     asked = dict(cell.host_settings)
     kernel = asked.get("kernel", HOST_KERNEL)
     cgroup = asked.get("cgroup", here_cgroup if kernel == HOST_KERNEL else "v2")
@@ -71,7 +71,8 @@ def guest_settings(cell: Cell, here_cgroup: str, here_thp: str | None = None,
     swap = parse_size(asked.get("swap", "0"))
     here_thp = thp_mode() if here_thp is None and thp else here_thp
     here_swap = swap_bytes() if here_swap is None and swap else (here_swap or 0)
-    if kernel == HOST_KERNEL and cgroup == here_cgroup and thp in ("", here_thp) and swap <= here_swap:
+    thp = "" if thp == here_thp else thp  # a guest takes this machine's mode when not asked for another
+    if kernel == HOST_KERNEL and cgroup == here_cgroup and not thp and swap <= here_swap:
         return None
     return GuestSettings(kernel=DEFAULT_GUEST_KERNEL if kernel == HOST_KERNEL else kernel, cgroup=cgroup, thp=thp,
                          swap_mib=-(-swap // (1 << 20)))

@@ -48,7 +48,8 @@ from pathlib import Path
 from harness.build import kernels
 from harness.build.elf import Elf, ElfError
 from harness.build.toolchain import cache_root
-from harness.define.hosts import CGROUP_VERSIONS
+from harness.define.hosts import CGROUP_VERSIONS, THP_MODES
+from harness.run.placement import thp_mode
 
 MARK = "@@goreclaim"
 QEMU = "qemu-system-x86_64"
@@ -97,7 +98,7 @@ class GuestSettings:
     memory_mib: int = 2048
     cpus: int = 2
     cmdline: tuple[str, ...] = ()    # further kernel parameters
-    thp: str = ""                    # THP enabled and defrag mode (always|madvise|never); "": the kernel's default
+    thp: str = ""                    # THP enabled and defrag mode (always|madvise|never); "": this machine's
     swap_mib: int = 0                # a swap file this large on the scratch disk; 0: no swap
 
     def __post_init__(self) -> None:
@@ -287,7 +288,8 @@ def _qemu_command(kernel: kernels.Kernel, initramfs: Path, accel: str, settings:
                   shares: Sequence[tuple[str, Path]], probe: bool, scratch_disk: Path | None = None) -> list[str]:
     # goreclaim.accel tells the cell in the guest what runs it (harness.run.placement records it).
     cmdline = [*BASE_CMDLINE, f"goreclaim.accel={accel}", *settings.cmdline, *(("goreclaim.probe",) if probe else ()),
-               *((f"transparent_hugepage={settings.thp}",) if settings.thp else ()),
+               # Debian's kernels default to THP `always`: a guest takes this machine's mode unless asked for another.
+               *((f"transparent_hugepage={thp}",) if (thp := settings.thp or thp_mode()) in THP_MODES else ()),
                *((f"goreclaim.swap_mib={settings.swap_mib}",) if settings.swap_mib else ())]
     command = [QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                "-machine", "pc", "-accel", "kvm" if accel == "kvm" else "tcg,thread=multi",
