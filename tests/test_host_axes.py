@@ -20,6 +20,9 @@ from harness.define.cell import Cell
 from harness.drive.guest_cells import describe, guest_settings, met
 from harness.run import guest as guest_module
 from harness.run.backends.cgroup import CgroupBackend
+from harness.run.backends.docker import DockerBackend
+from harness.run.backends.loop import refusal_of
+from harness.run.backends.process import ProcessBackend
 from harness.run.env import child_env
 from harness.run.guest import Guest, GuestSettings
 from harness.run.placement import cgroup_version, swap_bytes, thp_mode
@@ -139,6 +142,18 @@ def test_the_cgroup_backend_refuses_memory_high_on_a_v1_host_saying_why():
     cell = met(_cell(memory="256MiB", memory_high="80%"))
     status, reason = CgroupBackend().unfit(cell, Build("1.19.8", Path("/nonexistent"), "", "amd64"))
     assert status == "skipped" and "memory_high (memory.high)" in reason and "cgroup=v2" in reason
+
+
+@pytest.mark.parametrize("axes, limit", [({"memory_high": "80%"}, "memory_high"), ({"swap": "256MiB"}, "swap")])
+def test_docker_and_process_refuse_memory_high_and_swap_naming_the_cgroup_backend(axes, limit):
+    cell = met(_cell(memory="256MiB", **axes))
+    for backend in (DockerBackend(), ProcessBackend()):
+        refusal = refusal_of(backend, cell)
+        assert refusal is not None and refusal[0] == "skipped", backend.name
+        assert f"needs a {limit} limit" in refusal[1] or "needs a memory limit" in refusal[1], refusal
+    docker = refusal_of(DockerBackend(), cell)
+    assert docker is not None and f"needs a {limit} limit; the docker backend has none: use --backend cgroup" \
+        in docker[1]
 
 
 # ---------------------------------------------------------------------------------- for real, in a guest
