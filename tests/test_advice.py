@@ -15,7 +15,7 @@ from harness.define.errors import ScenarioError
 from harness.define.scenario import resolve_path
 from harness.drive.advise import fit, make_plan
 from harness.drive.plan import load_scenario
-from harness.present.advice import advice_document, build_blocks, kubernetes_env, summary_lines
+from harness.present.advice import advice_document, build_blocks, kubernetes_env, memory_qos, summary_lines
 
 MiB = 1 << 20
 LIMIT = 512 * MiB
@@ -39,7 +39,9 @@ def frames(configs: dict[tuple[str, str], list[dict]], limit: int = LIMIT) -> tu
                             "throughput": m.get("tput", 1e6),
                             # a server under load: p99 in ms, requests/s, failed requests
                             "load_p99_ns": m.get("p99", float("nan")) * 1e6, "load_rps": m.get("rps", float("nan")),
-                            "load_errors": m.get("err", 0.0)})
+                            "load_errors": m.get("err", 0.0),
+                            # cgroup v2: memory.events high and PSI some avg10
+                            "memory_high_events": m.get("high", 0.0), "psi_some_avg10": m.get("psi", 0.0)})
     return pd.DataFrame(cells), pd.DataFrame(summary).set_index("cell_id")
 
 
@@ -64,11 +66,23 @@ def klass(table, gogc, gomemlimit):
     ({"gc": 0.45}, "healthy"),
     ({"ws": 470}, "over_headroom"),       # 92% of 512 MiB
     ({"ws": 450}, "healthy"),             # 88%
+    ({"high": 12, "psi": 0.3}, "throttled"),
+    ({"high": 0, "psi": 0.3}, "healthy"),  # stalls without a memory.high crossed are not throttling
 ])
 def test_each_class_from_one_bad_repeat(repeat, expected):
     table = table_of({("100", "off"): [{}, repeat]})
     assert klass(table, "100", "off") == expected
     assert (table["n"] == 2).all()
+
+
+def test_throttled_ranks_between_death_spiral_and_over_headroom_and_says_how_often():
+    assert list(advice.CLASSES).index("throttled") == list(advice.CLASSES).index("death_spiral") + 1
+    assert list(advice.CLASSES).index("over_headroom") == list(advice.CLASSES).index("throttled") + 1
+    assert klass(table_of({("100", "off"): [{"limiter": 1.0, "high": 5}]}), "100", "off") == "death_spiral"
+    table = table_of({("100", "off"): [{"high": 5, "ws": 500, "psi": 0.25}, {"high": 40}]})
+    assert klass(table, "100", "off") == "throttled"
+    assert table["why"].iloc[0] == "up to 40 memory.high events in 2 of 2; PSI some avg10 up to 25%"
+    assert table["high_events_max"].iloc[0] == 40
 
 
 def test_severity_order_and_headroom_option():
@@ -203,6 +217,27 @@ def test_nearest_unhealthy_neighbour_and_environment():
     assert f'value: "{int(0.8 * LIMIT)}"' in snippet and "memory: 512Mi" in snippet
 
 
+@pytest.mark.parametrize("share, factor, requests", [(0.8, 0.8, 0), (0.95, 0.9, LIMIT // 2), (0.9, 0.9, 0)])
+def test_memory_qos_gives_the_memory_high_the_run_used(share, factor, requests):
+    # MemoryQoS: memory.high = requests + memoryThrottlingFactor × (limit − requests)
+    got_factor, got_request = memory_qos(LIMIT, int(share * LIMIT))
+    assert (got_factor, got_request) == (factor, requests)
+    assert abs(got_request + got_factor * (LIMIT - got_request) - share * LIMIT) < MiB
+
+
+def test_with_memory_high_the_snippet_and_the_advice_name_it():
+    table = table_of(GRID)
+    choice = advice.choose(table, "throughput", advice.PERFORMANCE["throughput"])
+    snippet = kubernetes_env(choice, LIMIT, int(0.8 * LIMIT))
+    assert "80% of the 409.6MiB memory.high" in snippet and "memoryThrottlingFactor: 0.8" in snippet
+    assert "MemoryQoS: true" in snippet and "requests:\n    memory: 0" in snippet
+    cells, summary = frames(GRID)
+    result = advice.advise(cells, summary, LIMIT, "throughput", "throughput")
+    manifest = {"advise": {"target": "s", "memory_high": "80%", "memory_high_bytes": int(0.8 * LIMIT)}}
+    text = "\n".join(str(b.content) for b in build_blocks(result, manifest, cells))
+    assert "shares of memory.high" in text and "memory.high 80% of the limit" in text and "throttled:" in text
+
+
 def test_contexts_get_one_recommendation_each():
     cells, summary = frames(GRID)
     other = cells.copy()
@@ -307,6 +342,27 @@ def test_a_given_grid_keeps_its_values_and_fits_repeats():
     assert {g.gogc for g in plan.candidates} == {("100", "off")}
     plan = make_plan(_args(gogc="100", repeats=4), None)
     assert [g.repeats for g in plan.candidates] == [4]
+
+
+def test_memory_high_runs_every_cell_with_it_and_gomemlimit_shares_are_of_it():
+    plan = make_plan(_args(memory_high="80%", thp="always", swap="0"), None)
+    cells = plan.cells(plan.candidates[0])
+    assert all(c.limit("memory_high") == int(0.8 * 768 * MiB) for c in cells)
+    assert all(dict(c.host_settings) == {"cgroup": "v2", "thp": "always"} for c in cells)
+    at_90 = next(c for c in cells if c.axis("gomemlimit") == "90%")
+    assert dict(at_90.env)["GOMEMLIMIT"] == str(int(0.9 * int(0.8 * 768 * MiB)))
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(memory_high="80%", matrix=["memory_high=70%"]), "--matrix memory_high=...: give it once, with --memory-high"),
+    (dict(memory_high="400MiB", find_min_memory=True), "with --find-min-memory give a share"),
+    (dict(thp="sometimes"), "--thp 'sometimes'"),
+    (dict(memory_high="lots"), "--memory-high 'lots'"),
+])
+def test_bad_node_options_say_which(kw, words):
+    with pytest.raises(ScenarioError) as raised:
+        make_plan(_args(**kw), None)
+    assert any(words in e for e in raised.value.errors), raised.value.errors
 
 
 def test_find_min_memory_wants_one_context():

@@ -23,7 +23,7 @@ ALLOC = WORKLOADS["alloc-release"]
 
 def test_standard_axes_are_the_registry():
     assert STANDARD_AXES == ("go", "memory", "cpus", "gogc", "gomemlimit", "madvdontneed", "godebug", "goexperiment",
-                             "backend", "cgroup", "kernel")
+                             "backend", "cgroup", "kernel", "memory_high", "thp", "swap")
     assert AXES["gomemlimit"].columns == ("gomemlimit", "gomemlimit_bytes")
     assert AXES["memory"].columns == ("memory", "memory_limit_bytes")
     assert all(a.help for a in AXES.values())

@@ -33,13 +33,19 @@ SPIRAL_GC_CPU_SHARE = 0.5
 DEFAULT_HEADROOM = 0.9
 
 # Classes, most severe first: a configuration takes the first that applies in any repeat.
-ConfigClass = Literal["failed", "oom_killed", "death_spiral", "over_headroom", "healthy"]
+ConfigClass = Literal["failed", "oom_killed", "death_spiral", "throttled", "over_headroom", "healthy"]
 CLASSES: dict[ConfigClass, str] = {
     "failed": "did not run to its end in some repeat (timeout, error, non-zero exit), or requests failed under its "
               "load (responses outside 2xx/3xx, or none)",
     "oom_killed": "the kernel's OOM killer ended it in some repeat",
     "death_spiral": "the GC CPU limiter engaged (/gc/limiter/last-enabled:gc-cycle above 0, Go 1.19+), or GC took "
                     f"at least {SPIRAL_GC_CPU_SHARE:.0%} of GOMAXPROCS × wall time (golang/go#58106)",
+    # Every `high` event is a throttle: "the number of times processes of the cgroup are throttled and routed to
+    # perform direct memory reclaim because the high memory boundary was exceeded" (Documentation/admin-guide/
+    # cgroup-v2.rst, memory.events). A count, so it holds under a guest's TCG too, where PSI's stall times
+    # (Documentation/accounting/psi.rst) are not the host's: the count decides, PSI is shown beside it.
+    "throttled": "memory.high was crossed in some repeat: the kernel throttled it into direct reclaim (memory.events "
+                 "high above 0; cgroup v2 only)",
     "over_headroom": "its peak working set (what kubectl top and evictions read) went above the headroom",
     "healthy": "none of the above in every repeat",
 }
@@ -144,6 +150,11 @@ def classify(runs: pd.DataFrame, memory_limit: float, headroom: float) -> tuple[
     share = pd.to_numeric(runs["gc_cpu_share"], errors="coerce")
     if (share >= SPIRAL_GC_CPU_SHARE).any():
         return "death_spiral", f"GC CPU share up to {share.max():.0%} (≥ {SPIRAL_GC_CPU_SHARE:.0%})"
+    high = pd.to_numeric(runs.get("memory_high_events", pd.Series(dtype=float)), errors="coerce").fillna(0)
+    if (high > 0).any():
+        psi = pd.to_numeric(runs.get("psi_some_avg10", pd.Series(dtype=float)), errors="coerce")
+        stalled = f"; PSI some avg10 up to {psi.max():.0%}" if psi.notna().any() else ""
+        return "throttled", f"up to {int(high.max())} memory.high events in {int((high > 0).sum())} of {n}{stalled}"
     ws = pd.to_numeric(runs["peak_working_set"], errors="coerce")
     if memory_limit > 0 and (ws > headroom * memory_limit).any():
         return "over_headroom", (f"peak working set up to {format_size(int(ws.max()))} = {ws.max() / memory_limit:.1%} "
@@ -165,7 +176,8 @@ def configurations(cells: pd.DataFrame, summary: pd.DataFrame, performance: str 
     values = summary.reindex(cells["cell_id"])
     frame = cells[["cell_id", "status", "oom_killed", *KEY, "gomemlimit_bytes", *context]].copy()
     companion = PERFORMANCE[performance].companion if performance in PERFORMANCE else ""
-    metrics = ["limiter_engaged", "gc_cpu_share", "peak_working_set"] + ([performance] if performance else []) \
+    metrics = ["limiter_engaged", "gc_cpu_share", "peak_working_set", "memory_high_events", "psi_some_avg10"] \
+        + ([performance] if performance else []) \
         + ([companion, "load_errors"] if companion else [])
     for m in metrics:
         frame[m] = values[m].to_numpy(dtype=float) if m in values.columns else NAN
@@ -181,6 +193,7 @@ def configurations(cells: pd.DataFrame, summary: pd.DataFrame, performance: str 
         row: dict[str, Any] = {"context": ctx, "gogc": gogc, "gomemlimit": gomemlimit,
                                "gomemlimit_bytes": _first_number(runs["gomemlimit_bytes"]),
                                "memory_limit_bytes": limit_bytes, "n": len(runs), "class": klass, "why": why,
+                               "high_events_max": float(pd.to_numeric(runs["memory_high_events"]).max()),
                                "cell_ids": ";".join(runs["cell_id"])}
         measures: tuple[tuple[str | None, str], ...] = (
             ("peak_working_set", "ws"), ("gc_cpu_share", "gc"), (performance, "perf"), (companion or None, COMPANION))

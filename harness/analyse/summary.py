@@ -30,11 +30,12 @@ SETTLE_WINDOW_S = 0.25
 # Readings and phase boundaries are compared with this slack (float seconds from two clocks' sums).
 EPS = 1e-9
 
-# cells.csv columns that describe an outcome or identity, not a configuration. gomemlimit_bytes
-# restates the gomemlimit column (as resolved bytes), so it never labels a configuration.
+# cells.csv columns that describe an outcome or identity, not a configuration. gomemlimit_bytes and
+# memory_high_bytes restate the gomemlimit and memory_high columns (as resolved bytes), so they never
+# label a configuration.
 OUTCOME_COLUMNS = frozenset({
     "cell_id", "repeat", "status", "exit_code", "oom_killed", "wall_s", "peak_rss_bytes",
-    "peak_cgroup_bytes", "reason", "gomemlimit_bytes",
+    "peak_cgroup_bytes", "reason", "gomemlimit_bytes", "memory_high_bytes",
     # where it ran (a cluster spreads one configuration over hosts and CPUs)
     "host", "kernel", "cgroup_version", "accel", "cpuset",
 })

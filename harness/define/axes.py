@@ -33,7 +33,7 @@ import pandas as pd
 from harness.define import units
 from harness.define.backends import BACKEND_NAMES
 from harness.define.cell import EFFECTIVE_EXPERIMENTS, Column, Limit, merge_env, pairs
-from harness.define.hosts import CGROUP_VERSIONS, DEFAULT_GUEST_KERNEL, HOST_KERNEL, KERNEL_SERIES
+from harness.define.hosts import CGROUP_VERSIONS, DEFAULT_GUEST_KERNEL, HOST_KERNEL, KERNEL_SERIES, THP_MODES
 from harness.define.workloads import Workload
 
 UNSET = "unset"  # leaves the runtime setting to the Go version's default
@@ -62,7 +62,7 @@ def axis_text(value: Any) -> str:
 
 
 # cells.csv columns whose values may be byte counts, displayed as sizes.
-BYTE_COLUMNS = ("gomemlimit", "gomemlimit_bytes", "memory", "memory_limit_bytes")
+BYTE_COLUMNS = ("gomemlimit", "gomemlimit_bytes", "memory", "memory_limit_bytes", "memory_high_bytes")
 
 
 def axis_display(column: str, value: Any) -> str:
@@ -198,6 +198,44 @@ def _kernel_order(text: str) -> OrderKey:
     return (1, tuple(float(p) for p in text.split(".")), text) if text in KERNEL_SERIES else (3, (), text)
 
 
+def _memory_high(text: str) -> str:
+    if text.endswith("%"):
+        _share_of(text, 1 << 30)  # shape only; the share is taken per cell
+        return text
+    try:
+        size = units.parse_size(text)
+    except units.UnitError as exc:
+        raise units.UnitError(f"{text!r} is neither a share of the memory limit (90%) nor a size") from exc
+    if size <= 0:
+        raise units.UnitError(f"{text!r}: memory.high must be positive")
+    return text
+
+
+def _share_of(text: str, limit: int) -> int:
+    """'90%' of `limit` in bytes; UnitError for a share outside (0, 100]."""
+    try:
+        percent = float(text[:-1])
+    except ValueError as exc:
+        raise units.UnitError(f"{text!r} is neither a share of the memory limit (90%) nor a size") from exc
+    if not 0 < percent <= 100:
+        raise units.UnitError(f"{text!r}: a share of the memory limit must be in (0, 100]")
+    return int(limit * percent / 100)
+
+
+def _thp(text: str) -> str:
+    if text.lower() in THP_MODES:
+        return text.lower()
+    raise units.UnitError(f"{text!r} is not a transparent huge page mode (valid: {', '.join(THP_MODES)})")
+
+
+def _swap(text: str) -> str:
+    if text == "0":
+        return text
+    if units.parse_size(text) < 0:
+        raise units.UnitError(f"{text!r}: a swap size cannot be negative")
+    return text
+
+
 def _backend(text: str) -> str:
     if text in BACKEND_NAMES:
         return text
@@ -261,7 +299,10 @@ def _gomemlimit_setting(value: str, values: Mapping[str, str]) -> Contribution:
     if value == UNSET:
         return NOTHING
     memory = values.get("memory")
-    resolved = units.parse_gomemlimit(value, units.parse_size(memory) if memory else None)
+    # A share is of the limit the cell meets first: memory.high where it has one (above it the kernel
+    # throttles), else the memory limit.
+    of = _memory_high_bytes(values) if values.get("memory_high") else (units.parse_size(memory) if memory else None)
+    resolved = units.parse_gomemlimit(value, of)
     return Contribution(env={"GOMEMLIMIT": resolved}, columns={
         "gomemlimit": value, "gomemlimit_bytes": int(resolved) if resolved.isdigit() else None})
 
@@ -286,6 +327,54 @@ def _host_setting(name: str) -> Contribute:
 def _memory_limit(value: str, values: Mapping[str, str]) -> Contribution:
     limit = units.parse_size(value)  # swap is never allowed: the backends give no more than this
     return Contribution(limits={"memory": limit}, columns={"memory_limit_bytes": limit})
+
+
+# memory.high and swap need cgroup v2 (memory.high, memory.swap.max): a cell asking for either without
+# naming a cgroup version gets v2 (a guest where this host is v1); one naming v1 is bad input.
+V2_FIX = "leave cgroup out (it then implies v2) or use --matrix cgroup=v2"
+
+
+def _memory_high_bytes(values: Mapping[str, str]) -> int:
+    """The cell's memory.high in bytes; UnitError for a combination that has none."""
+    value = values["memory_high"]
+    if values.get("cgroup") == "v1":
+        raise units.UnitError(f"memory_high={value}: memory.high is a cgroup v2 file and this cell asks for "
+                              f"cgroup v1; {V2_FIX}")
+    memory = values.get("memory")
+    if not memory:
+        raise units.UnitError(f"memory_high={value}: needs a memory limit (memory.high throttles below it); "
+                              "add --matrix memory=SIZE or limits.memory")
+    limit = units.parse_size(memory)
+    high = _share_of(value, limit) if value.endswith("%") else units.parse_size(value)
+    if high > limit:
+        raise units.UnitError(f"memory_high={value}: {units.format_size(high)} is above the memory limit "
+                              f"{memory}, where it never throttles; give at most the limit (or 100%)")
+    return high
+
+
+def _memory_high_setting(value: str, values: Mapping[str, str]) -> Contribution:
+    high = _memory_high_bytes(values)
+    return Contribution(limits={"memory_high": high}, host_settings={"cgroup": "v2"},
+                        columns={"memory_high": value, "memory_high_bytes": high})
+
+
+def _thp_setting(value: str, values: Mapping[str, str]) -> Contribution:
+    # Its cells.csv column is the mode the cell actually ran with (harness.run.placement), as for kernel.
+    return Contribution(host_settings={"thp": value})
+
+
+def _swap_setting(value: str, values: Mapping[str, str]) -> Contribution:
+    size = units.parse_size(value)
+    if size == 0:
+        return NOTHING  # what every backend does anyway: swap forbidden (memory.swap.max 0, memsw = limit)
+    if values.get("cgroup") == "v1":
+        raise units.UnitError(f"swap={value}: a cell's swap is its memory.swap.max, a cgroup v2 file, and this "
+                              f"cell asks for cgroup v1; {V2_FIX}")
+    if not values.get("memory"):
+        raise units.UnitError(f"swap={value}: needs a memory limit (without one nothing pushes the cell to "
+                              "swap); add --matrix memory=SIZE or limits.memory")
+    # The host must have a swap device this large; the cell may use all of it (memory.swap.max).
+    return Contribution(limits={"swap": size}, host_settings={"swap": value, "cgroup": "v2"})
 
 
 def _cpus_limit(value: str, values: Mapping[str, str]) -> Contribution:
@@ -320,7 +409,8 @@ AXES: dict[str, Axis] = {a.name: a for a in (
          _cpus, contribute=_cpus_limit, columns=("cpus",)),
     Axis("gogc", "GOGC: an integer percentage or off; unset leaves the runtime default (100)",
          _gogc, contribute=_gogc_setting, columns=("gogc",)),
-    Axis("gomemlimit", "GOMEMLIMIT: a size, a share of the memory limit (90%) or off; unset leaves it off",
+    Axis("gomemlimit", "GOMEMLIMIT: a size, a share of the memory limit (90%; of memory_high where the cell has "
+         "one) or off; unset leaves it off",
          _gomemlimit, contribute=_gomemlimit_setting, columns=("gomemlimit", "gomemlimit_bytes")),
     Axis("madvdontneed", "GODEBUG madvdontneed: 0 (MADV_FREE) or 1 (MADV_DONTNEED); unset: the version's default",
          _madvdontneed, contribute=_madvdontneed_setting, columns=("madvdontneed",)),
@@ -340,6 +430,17 @@ AXES: dict[str, Axis] = {a.name: a for a in (
          + ", ".join(KERNEL_SERIES), _kernel, _kernel_order, contribute=_host_setting("kernel"), columns=("kernel",)),
 )}
 
+AXES.update({a.name: a for a in (
+    Axis("memory_high", "cgroup v2 memory.high (throttling and reclaim above it, no kill): a share of the memory "
+         "limit (90%) or a size; needs a memory limit and implies cgroup v2",
+         _memory_high, contribute=_memory_high_setting, columns=("memory_high", "memory_high_bytes")),
+    Axis("thp", f"the host's transparent huge page mode: {', '.join(THP_MODES)}; another mode than this "
+         "machine's runs in a guest kernel", _thp, contribute=_thp_setting, columns=("thp",)),
+    Axis("swap", "a swap device of this size on the host (0 or a size); the cell may swap all of it "
+         "(memory.swap.max); not 0 needs a memory limit and implies cgroup v2, so it runs in a guest kernel here",
+         _swap, contribute=_swap_setting, columns=("swap",)),
+)})
+
 # Axes every scenario may use, besides the flags of its workload.
 STANDARD_AXES: tuple[str, ...] = tuple(AXES)
 
@@ -357,7 +458,7 @@ def contributions(values: Mapping[str, str]) -> dict[str, tuple[tuple[str, objec
         merge_env(env, given.env, f"axis {axis.name}")
         for part, into in merged.items():
             for name, value in getattr(given, part).items():
-                if name in into:
+                if name in into and into[name] != value:  # two axes may agree (memory_high and swap imply v2)
                     raise ValueError(f"axis {axis.name} sets {part} {name}, which another axis sets already")
                 into[name] = value
     return {"env": pairs(env), **{part: pairs(into) for part, into in merged.items()}}

@@ -1,4 +1,4 @@
-"""What a cell may ask of the host it runs on (the `cgroup` and `kernel` axes), declared once.
+"""What a cell may ask of the host it runs on (the `cgroup`, `kernel`, `thp` and `swap` axes), declared once.
 
 A kernel is `host` (this machine's) or a Debian series, each the kernel line of one Debian release:
 goreclaim fetches the newest kernel of that release (harness.build.kernels) and boots it as a guest
@@ -17,3 +17,7 @@ KERNEL_SERIES: dict[str, str] = {"5.10": "bullseye", "6.1": "bookworm", "6.12": 
 UNTIMED_ACCELERATORS = ("tcg",)
 # The kernel a guest boots when a cell asks only for another cgroup version than this host's.
 DEFAULT_GUEST_KERNEL = "6.1"
+# Transparent huge page modes (/sys/kernel/mm/transparent_hugepage/enabled; Documentation/admin-guide/mm/transhuge.rst).
+# A guest boots with `transparent_hugepage=MODE` and its `defrag` set to the same word (all three are defrag
+# settings too): `always` faults and collapses huge pages anywhere, `madvise` only in MADV_HUGEPAGE ranges.
+THP_MODES = ("always", "madvise", "never")

@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,11 @@ from harness.define.errors import ScenarioError
 from harness.define.matrix import MatrixError, merge_matrix_options
 from harness.define.scenario import Scenario, resolve_path
 from harness.define.units import UnitError, format_size, parse_positive_duration, parse_size
+from harness.drive.guest_cells import asks_for_host, measure_with_guests
 from harness.drive.options import split_go
 from harness.drive.plan import load_scenario
 from harness.drive.session import RunSession, progress_bar
+from harness.run.backends.base import RunResult
 
 
 @dataclass
@@ -55,6 +57,8 @@ class AdvisePlan:
     backend: str | None
     quick: bool
     find_min_memory: bool
+    # The node's settings every cell runs with (--memory-high, --thp, --swap) as axis values: {axis: value}.
+    node: dict[str, str] = field(default_factory=dict)
 
     def cells(self, grid: Grid, memory: str | None = None,
               configs: list[tuple[str, str]] | None = None) -> list[Cell]:
@@ -71,6 +75,12 @@ def _headroom(text: str) -> float:
     if not 0 < share <= 1:
         raise ScenarioError([f"--headroom {text!r}: give a share of the limit in (0%, 100%], such as 90%"])
     return share
+
+
+def node_options(args: argparse.Namespace) -> list[tuple[str, str, str | None]]:
+    """(axis, option, value given or None) of the node settings advise passes to every cell."""
+    return [("memory_high", "--memory-high", getattr(args, "memory_high", None)),
+            ("thp", "--thp", getattr(args, "thp", None)), ("swap", "--swap", getattr(args, "swap", None))]
 
 
 def make_plan(args: argparse.Namespace, program: Scenario | None) -> AdvisePlan:
@@ -111,6 +121,21 @@ def make_plan(args: argparse.Namespace, program: Scenario | None) -> AdvisePlan:
     go = split_go(args.go)
     if go:
         overrides["go"] = go
+    node: dict[str, str] = {}
+    for axis, option, given in node_options(args):
+        if given is None:
+            continue
+        if axis in overrides:
+            errors.append(f"--matrix {axis}=...: give it once, with {option}")
+            continue
+        try:
+            node[axis] = AXES[axis].canonical(given)
+        except UnitError as exc:
+            errors.append(f"{option} {given!r}: {exc}")
+    if args.find_min_memory and not node.get("memory_high", "%").endswith("%"):
+        errors.append(f"--memory-high {node['memory_high']}: with --find-min-memory give a share of the limit "
+                      "(80%), which holds at every limit the bisection tries")
+    overrides.update({axis: [value] for axis, value in node.items()})
     gogc = gomemlimit = None
     try:
         gogc = parse_values("gogc", args.gogc, "--gogc") if args.gogc else None
@@ -134,7 +159,7 @@ def make_plan(args: argparse.Namespace, program: Scenario | None) -> AdvisePlan:
         candidates = DEFAULT_GRIDS
     plan = AdvisePlan(scenario, target, memory, memory_bytes, budget_s, args.objective, headroom,
                       analysis.performance_for(scenario), candidates, overrides, args.backend, args.quick,
-                      args.find_min_memory)
+                      args.find_min_memory, node)
     if plan.objective == "latency" and plan.performance != "load_p99_ns":
         raise ScenarioError(["--objective latency: judges a server by its load generator's p99 latency and "
                              "requests/s; give --program PATH --ready CHECK --load \"hey ...\" (or \"wrk --latency "
@@ -180,18 +205,28 @@ class Runner:
         todo = [c for c in cells if c.cell_id not in self.finished]
         if len(todo) < len(cells):
             self.log(f"  {len(cells) - len(todo)} of these cells are already in the run directory: skipped")
+        if any(asks_for_host(c) for c in todo):
+            # --memory-high, --thp, --swap or --matrix cgroup/kernel: cells this machine is not the host for run
+            # in a guest kernel, one boot per group; a cell's time there includes its share of the boot.
+            t = time.monotonic()
+            for outcome in measure_with_guests(self.session, todo, log=self.log):
+                self._done(outcome.result, time.monotonic() - t)
+                t = time.monotonic()
+            return
         for cell in todo:
             self.session.prepare(cell)
             t = time.monotonic()
             result = self.session.measure(cell).result
-            took = time.monotonic() - t
-            self.finished[cell.cell_id] = result.status
-            self.done += 1
-            self.cell_s = took if self.done == 1 else 0.8 * self.cell_s + 0.2 * took
-            left = max(0, self.total - self.done) * self.cell_s
-            note = f" ({result.reason})" if result.reason else ""
-            self.log(f"{progress_bar(self.done, max(self.total, self.done), left)} {cell.cell_id} "
-                     f"{result.status} {result.wall_s:.1f}s{note}")
+            self._done(result, time.monotonic() - t)
+
+    def _done(self, result: RunResult, took: float) -> None:
+        self.finished[result.cell.cell_id] = result.status
+        self.done += 1
+        self.cell_s = took if self.done == 1 else 0.8 * self.cell_s + 0.2 * took
+        left = max(0, self.total - self.done) * self.cell_s
+        note = f" ({result.reason})" if result.reason else ""
+        self.log(f"{progress_bar(self.done, max(self.total, self.done), left)} {result.cell.cell_id} "
+                 f"{result.status} {result.wall_s:.1f}s{note}")
 
 
 def run(plan: AdvisePlan, results: str, argv: list[str], resume: Path | None = None,
@@ -201,7 +236,10 @@ def run(plan: AdvisePlan, results: str, argv: list[str], resume: Path | None = N
     settings = dict(saved or {})
     settings.update(target=plan.target, memory=plan.memory, memory_bytes=plan.memory_bytes, objective=plan.objective,
                     headroom=plan.headroom, performance=plan.performance, budget_s=plan.budget_s,
-                    find_min_memory=plan.find_min_memory, argv=argv, command="goreclaim advise " + " ".join(argv))
+                    find_min_memory=plan.find_min_memory, argv=argv, command="goreclaim advise " + " ".join(argv),
+                    **plan.node)
+    if "memory_high" in plan.node:  # in bytes, as the cells have it: the advice reads GOMEMLIMIT shares against it
+        settings["memory_high_bytes"] = plan.cells(plan.candidates[0])[0].column("memory_high_bytes")
     manifest_extra = {"scenarios": [plan.scenario.name], "quick": plan.quick, "command": settings["command"],
                       "advise": settings}
     session = RunSession(Path(results), backend=plan.backend or "auto", manifest_extra=manifest_extra,

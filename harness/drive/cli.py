@@ -315,7 +315,8 @@ def parser() -> argparse.ArgumentParser:
         "advise", help="the GOMEMLIMIT and GOGC that fit a container, measured",
         description="Sweep GOMEMLIMIT (off, 70-95% of the limit) × GOGC (50, 100, 200, and off with a "
                     "GOMEMLIMIT) in a container of --memory; class every configuration (OOM-killed, death spiral, "
-                    "working set above the headroom, healthy); recommend one by --objective; write advice.md, "
+                    "throttled at --memory-high, working set above the headroom, healthy); recommend one by "
+                    "--objective; write advice.md, "
                     "advice.html, advice.json and the figure into a run directory. The first cell is timed and "
                     "the grid is fitted to --budget before the rest start. Exit 0: advice written; "
                     "2: bad input; 130: interrupted (continue with --resume RUN_DIR).")
@@ -332,6 +333,16 @@ def parser() -> argparse.ArgumentParser:
                         help="GOGC values instead of the default 50,100,200,off")
     advise.add_argument("--gomemlimit", default=None, metavar="V1,V2",
                         help="GOMEMLIMIT values, shares of the limit or off, instead of off,70%%,80%%,90%%,95%%")
+    advise.add_argument("--memory-high", default=None, metavar="PCT|SIZE",
+                        help="cgroup v2 memory.high for every cell, a share of --memory (80%%) or a size: adds the "
+                             "class throttled, and GOMEMLIMIT shares become shares of it (cells run on cgroup v2, "
+                             "in a guest kernel on a v1 host)")
+    advise.add_argument("--thp", default=None, metavar="MODE",
+                        help="the node's transparent huge page mode: always, madvise or never (this machine's by "
+                             "default; another runs the cells in a guest kernel)")
+    advise.add_argument("--swap", default=None, metavar="SIZE",
+                        help="the node's swap, 0 or a size the cells may use (a guest kernel where this machine has "
+                             "less; needs cgroup v2)")
     advise.add_argument("--find-min-memory", action="store_true", default=False,
                         help="then bisect the smallest limit at which the recommended settings stay healthy")
     advise.add_argument("--resume", default=None, metavar="RUN_DIR",

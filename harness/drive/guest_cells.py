@@ -1,9 +1,11 @@
-"""Cells whose host axes (cgroup, kernel) differ from this machine run in a guest kernel, booted once
-per group of cells that share the guest's settings; the others run here as always.
+"""Cells whose host axes (cgroup, kernel, thp, swap) differ from this machine run in a guest kernel, booted
+once per group of cells that share the guest's settings; the others run here as always.
 
 A cell asks for a host through its `host_settings` (harness.define.axes: `cgroup` v1|v2, `kernel`
-host|5.10|6.1|6.12). Where this machine has what the cell asks (cgroup v1 here and kernel `host`),
-the cell runs on it. Otherwise the cells sharing one guest setting (kernel series, cgroup version)
+host|5.10|6.1|6.12, `thp` always|madvise|never, `swap` a size; memory_high and swap imply cgroup v2).
+Where this machine has what the cell asks (its cgroup version, kernel `host`, its THP mode, at least
+that much swap), the cell runs on it. Otherwise the cells sharing one guest setting (kernel series,
+cgroup version, THP mode, swap size)
 are written as cell-worker task directories (harness.drive.cell_worker) into a directory the guest
 can write, one guest is booted for them (harness.run.guest), and one process in it runs them in
 order (harness.drive.guest_worker): the same cell worker the cluster runs, with the cell's own
@@ -29,15 +31,16 @@ from pathlib import Path
 from harness.define.cell import Cell, pairs
 from harness.define.hosts import DEFAULT_GUEST_KERNEL, HOST_KERNEL
 from harness.define.project import REPO_ROOT
+from harness.define.units import parse_size
 from harness.drive import guest_worker
 from harness.drive.cell_worker import CellTask, read_result, write_task
 from harness.drive.session import Outcome, RunSession
 from harness.run.backends.base import RunResult, Status
 from harness.run.guest import Guest, GuestError, GuestSettings, GuestUnavailable, guests_dir, usable_kernel
-from harness.run.placement import cgroup_version
+from harness.run.placement import cgroup_version, swap_bytes, thp_mode
 
-# The host settings this module honours; the others (THP, swap, ...) stay for the backends to refuse.
-HOST_AXES = ("cgroup", "kernel")
+# The host settings this module honours; any other stays for the backends to refuse.
+HOST_AXES = ("cgroup", "kernel", "thp", "swap")
 # How long a stopped guest cell may take to save its interrupted result.
 STOP_WAIT_S = 60.0
 # A group's command may take its cells' timeouts plus this for the boot, the imports and the builds.
@@ -47,7 +50,7 @@ GUEST_BACKENDS = ("auto", "", "cgroup", "process")
 
 
 def asks_for_host(cell: Cell) -> bool:
-    """Whether the cell names a host axis (cgroup, kernel), met here or not."""
+    """Whether the cell names a host axis (cgroup, kernel, thp, swap), met here or not."""
     return any(name in HOST_AXES for name, _ in cell.host_settings)
 
 
@@ -56,14 +59,23 @@ def in_guest(cell: Cell) -> bool:
     return asks_for_host(cell) and guest_settings(cell, cgroup_version()) is not None
 
 
-def guest_settings(cell: Cell, here_cgroup: str) -> GuestSettings | None:
-    """The guest a cell needs, None when this machine is the host it asks for."""
+def guest_settings(cell: Cell, here_cgroup: str, here_thp: str | None = None,
+                   here_swap: int | None = None) -> GuestSettings | None:
+    """The guest a cell needs, None when this machine (its cgroup version, THP mode and swap in bytes,
+    read here when not given) is the host it asks for. A guest gets what the cell does not ask for
+    from this machine: its cgroup version (v2 with another kernel) and its THP mode (GuestSettings.thp "")."""
     asked = dict(cell.host_settings)
     kernel = asked.get("kernel", HOST_KERNEL)
     cgroup = asked.get("cgroup", here_cgroup if kernel == HOST_KERNEL else "v2")
-    if kernel == HOST_KERNEL and cgroup == here_cgroup:
+    thp = asked.get("thp", "")
+    swap = parse_size(asked.get("swap", "0"))
+    here_thp = thp_mode() if here_thp is None and thp else here_thp
+    here_swap = swap_bytes() if here_swap is None and swap else (here_swap or 0)
+    thp = "" if thp == here_thp else thp  # a guest takes this machine's mode when not asked for another
+    if kernel == HOST_KERNEL and cgroup == here_cgroup and not thp and swap <= here_swap:
         return None
-    return GuestSettings(kernel=DEFAULT_GUEST_KERNEL if kernel == HOST_KERNEL else kernel, cgroup=cgroup)
+    return GuestSettings(kernel=DEFAULT_GUEST_KERNEL if kernel == HOST_KERNEL else kernel, cgroup=cgroup, thp=thp,
+                         swap_mib=-(-swap // (1 << 20)))
 
 
 def met(cell: Cell) -> Cell:
@@ -117,7 +129,7 @@ def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cel
     except GuestUnavailable as exc:  # a combination this machine cannot honour: skipped, never run elsewhere
         for cell in runnable:
             yield _save(session, RunResult(cell=cell, status="skipped",
-                                           reason=f"guest (Linux {settings.kernel}, cgroup {settings.cgroup}): {exc}"))
+                                           reason=f"{describe(settings)}: {exc}"))
         return
     for cell in runnable:
         session.prepare(cell)  # built on the host: the guest sees the build cache read-only
@@ -129,7 +141,7 @@ def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cel
         (work / name).mkdir()
         write_task(work / name, CellTask(met(cell), cell.backend or "auto", session.run_id))
         names[name] = cell
-    what = f"guest (Linux {settings.kernel}, cgroup {settings.cgroup})"
+    what = describe(settings)
     guest = Guest(settings, writable=[work], log=log)
     done: set[str] = set()
 
@@ -186,9 +198,17 @@ def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cel
         yield session.check(result)
 
 
+def describe(settings: GuestSettings) -> str:
+    """"guest (Linux 6.1, cgroup v2, THP always, swap 256 MiB)": what a group's lines and reasons call it."""
+    extra = (f", THP {settings.thp}" if settings.thp else "") + (
+        f", swap {settings.swap_mib} MiB" if settings.swap_mib else "")
+    return f"guest (Linux {settings.kernel}, cgroup {settings.cgroup}{extra})"
+
+
 def _provenance(guest: Guest) -> dict[str, object]:
     kernel = guest.kernel
     return {"kernel_series": guest.settings.kernel, "release": guest.release,
             "package": kernel.package if kernel else "", "cgroup": guest.settings.cgroup,
             "accel": guest.accel, "accel_why": guest.accel_why, "boot_s": round(guest.boot_s, 2),
-            "memory_mib": guest.settings.memory_mib, "cpus": guest.settings.cpus}
+            "memory_mib": guest.settings.memory_mib, "cpus": guest.settings.cpus,
+            "thp": guest.settings.thp, "swap_mib": guest.settings.swap_mib}

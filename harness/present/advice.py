@@ -61,15 +61,51 @@ def env_lines(choice: analysis.Choice) -> str:
     return "\n".join(f"{k}={v}" for k, v in choice.env.items())
 
 
-def kubernetes_env(choice: analysis.Choice, memory_limit: int) -> str:
-    """An `env:` and `resources:` snippet; GOMEMLIMIT in bytes, the share it is written beside."""
+# Kubernetes' MemoryQoS (KEP-2570, cgroup v2 nodes) writes a container's memory.high as
+# requests + memoryThrottlingFactor × (limit − requests), rounded down to a page (kubelet,
+# pkg/kubelet/kuberuntime/kuberuntime_container_linux.go); the factor's default is 0.9.
+DEFAULT_THROTTLING_FACTOR = 0.9
+
+
+def memory_qos(memory_limit: int, memory_high: int) -> tuple[float, int]:
+    """(memoryThrottlingFactor, requests.memory in bytes) that make MemoryQoS write this memory.high: the
+    default factor with the request that lands on it, else (a memory.high below 0.9 of the limit) the
+    factor memory.high / limit with no request."""
+    factor = DEFAULT_THROTTLING_FACTOR
+    if memory_high >= factor * memory_limit:
+        return factor, round((memory_high - factor * memory_limit) / (1 - factor) / (1 << 20)) << 20  # whole MiB
+    return round(memory_high / memory_limit, 3), 0
+
+
+def _quantity(n: int) -> str:
+    return format_size(n).replace("iB", "i") if n else "0"
+
+
+def kubernetes_env(choice: analysis.Choice, memory_limit: int, memory_high: int | None = None) -> str:
+    """An `env:` and `resources:` snippet; GOMEMLIMIT in bytes, the share it is written beside. With a
+    memory.high, the MemoryQoS setting (kubelet memoryThrottlingFactor) and request that give it."""
+    of = f"the {format_size(memory_high)} memory.high" if memory_high else f"the {format_size(memory_limit)} limit"
     lines = ["env:"]
     for name, value in choice.env.items():
         lines += [f"  - name: {name}", f'    value: "{value}"']
         if name == "GOMEMLIMIT":
-            lines[-1] += f"  # {(choice.row or {}).get('gomemlimit', '')} of the {format_size(memory_limit)} limit"
-    lines += ["resources:", "  limits:", f"    memory: {format_size(memory_limit).replace('iB', 'i')}"]
+            lines[-1] += f"  # {(choice.row or {}).get('gomemlimit', '')} of {of}"
+    lines += ["resources:", "  limits:", f"    memory: {_quantity(memory_limit)}"]
+    if memory_high:
+        factor, request = memory_qos(memory_limit, memory_high)
+        lines[-1] += (f"  # memory.high {format_size(memory_high)} = requests + memoryThrottlingFactor × (limit − "
+                      "requests) under MemoryQoS (KEP-2570)")
+        lines += ["  requests:", f"    memory: {_quantity(request)}",
+                  f"# kubelet (KubeletConfiguration), on cgroup v2 nodes: featureGates: {{MemoryQoS: true}}, "
+                  f"memoryThrottlingFactor: {factor:g}" + (" (the default)" if factor == DEFAULT_THROTTLING_FACTOR
+                                                          else "")]
     return "\n".join(lines)
+
+
+def memory_high_of(manifest: dict) -> int | None:
+    """The memory.high of an advise run's cells in bytes (advise --memory-high), None without one."""
+    value = (manifest.get("advise") or {}).get("memory_high_bytes")
+    return int(value) if value else None
 
 
 def summary_lines(choice: analysis.Choice, advice: analysis.Advice) -> list[str]:
@@ -119,21 +155,36 @@ def configuration_table(advice: analysis.Advice) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _ran(cells: pd.DataFrame, column: str) -> str:
+    """The values a cells.csv column took where the cells ran, "" when it has none."""
+    return ", ".join(sorted({axis_text(v) for v in cells.get(column, pd.Series(dtype=object))} - {"unset"}))
+
+
 def _holds_for(manifest: dict, cells: pd.DataFrame) -> str:
     host = manifest.get("host") or {}
-    kernel = (manifest.get("kernel") or {}).get("release", "?")
-    cgroup = (manifest.get("cgroup") or {}).get("memory_version", "?")
-    go = ", ".join(sorted({axis_text(v) for v in cells.get("go_version", pd.Series(dtype=object))} - {"unset"}))
+    # Where the cells ran: a guest kernel when advise asked for host settings this machine has not.
+    kernel = _ran(cells, "kernel") or (manifest.get("kernel") or {}).get("release", "?")
+    cgroup = _ran(cells, "cgroup_version") or f"v{(manifest.get('cgroup') or {}).get('memory_version', '?')}"
+    go = _ran(cells, "go_version")
+    settings = manifest.get("advise") or {}
+    node = [f"THP {_ran(cells, 'thp') or '?'}", f"swap {settings.get('swap') or '0'}"]
+    if settings.get("memory_high"):
+        node.append(f"memory.high {settings['memory_high']} of the limit"
+                    if str(settings["memory_high"]).endswith("%") else f"memory.high {settings['memory_high']}")
+    accel = _ran(cells, "accel")
     return (f"This advice holds for what was measured: host {host.get('hostname', '?')} ({host.get('cpus', '?')} CPUs, "
             f"{format_size(host['mem_total_bytes']) if host.get('mem_total_bytes') else '?'} of memory), kernel "
-            f"{kernel}, cgroup v{cgroup}, backend {manifest.get('backend', '?')}, Go {go or '?'}. It was computed from "
+            f"{kernel}, cgroup {cgroup}, {', '.join(node)}, backend {manifest.get('backend', '?')}, Go {go or '?'}"
+            + (f", run under {accel}" if accel and accel != "native" else "") + ". It was computed from "
             f"this run's {len(cells)} cells only; a configuration that did not run is never recommended.")
 
 
 def build_blocks(advice: analysis.Advice, manifest: dict, cells: pd.DataFrame) -> list[Block]:
     settings = manifest.get("advise", {})
     target = settings.get("target", "?")
-    blocks = [Block("h1", f"GOMEMLIMIT and GOGC for {target} in a {format_size(advice.memory_limit)} container"),
+    memory_high = memory_high_of(manifest)
+    blocks = [Block("h1", f"GOMEMLIMIT and GOGC for {target} in a {format_size(advice.memory_limit)} container"
+                    + (f" with memory.high {format_size(memory_high)}" if memory_high else "")),
               Block("p", _holds_for(manifest, cells))]
     for choice in advice.choices:
         blocks.append(Block("h2", "Recommendation" + (f" ({choice.context})" if choice.context else "")))
@@ -151,8 +202,11 @@ def build_blocks(advice: analysis.Advice, manifest: dict, cells: pd.DataFrame) -
                             f" between the largest peak working set of its repeats and the limit."]),
                    Block("p", "Environment:"), Block("pre", env_lines(choice)),
                    Block("p", "Kubernetes (GOMEMLIMIT in bytes: a pod cannot pass a share of its limit, "
-                              "kubernetes/kubernetes#91514):"),
-                   Block("pre", kubernetes_env(choice, advice.memory_limit))]
+                              "kubernetes/kubernetes#91514)" + (
+                                  f"; GOMEMLIMIT shares here are shares of memory.high "
+                                  f"({format_size(memory_high)}), the limit a Go heap meets first, not of the "
+                                  "memory limit" if memory_high else "") + ":"),
+                   Block("pre", kubernetes_env(choice, advice.memory_limit, memory_high))]
         tried = advice.limits_tried.get(choice.context, {})
         if len(tried) > 1:
             smallest = advice.smallest_healthy(choice.context)

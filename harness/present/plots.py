@@ -486,7 +486,7 @@ def _without_go(label: str) -> str:
 
 
 # Class colours of the advice figure, most severe first (harness.analyse.advice.CLASSES).
-CLASS_COLOURS = {"failed": "0.45", "oom_killed": "tab:red", "death_spiral": "tab:purple",
+CLASS_COLOURS = {"failed": "0.45", "oom_killed": "tab:red", "death_spiral": "tab:purple", "throttled": "tab:brown",
                  "over_headroom": "tab:orange", "healthy": "tab:green"}
 
 

@@ -48,7 +48,8 @@ from pathlib import Path
 from harness.build import kernels
 from harness.build.elf import Elf, ElfError
 from harness.build.toolchain import cache_root
-from harness.define.hosts import CGROUP_VERSIONS
+from harness.define.hosts import CGROUP_VERSIONS, THP_MODES
+from harness.run.placement import thp_mode
 
 MARK = "@@goreclaim"
 QEMU = "qemu-system-x86_64"
@@ -96,7 +97,9 @@ class GuestSettings:
     cgroup: str = "v2"               # v1: the v1 controllers, each mounted under /sys/fs/cgroup; v2: cgroup2
     memory_mib: int = 2048
     cpus: int = 2
-    cmdline: tuple[str, ...] = ()    # further kernel parameters (transparent_hugepage=..., ...)
+    cmdline: tuple[str, ...] = ()    # further kernel parameters
+    thp: str = ""                    # THP enabled and defrag mode (always|madvise|never); "": this machine's
+    swap_mib: int = 0                # a swap file this large on the scratch disk; 0: no swap
 
     def __post_init__(self) -> None:
         if self.cgroup not in CGROUP_VERSIONS:
@@ -190,6 +193,11 @@ mount -t tmpfs run $R/run
 mkdir -p $R__GUEST_TMP__
 mount -t ext4 /dev/vda $R__GUEST_TMP__ || fail "mount of the scratch disk"
 chmod 1777 $R__GUEST_TMP__
+for w in $(cat /proc/cmdline); do case $w in
+  transparent_hugepage=*) echo ${w#*=} > /sys/kernel/mm/transparent_hugepage/defrag || fail "thp defrag ${w#*=}" ;;
+  goreclaim.swap_mib=*) S=$R__GUEST_TMP__/.goreclaim.swap; fallocate -l $((${w#*=} << 20)) $S && chmod 600 $S \
+    && mkswap $S >/dev/null && swapon $S || fail "swap of ${w#*=} MiB" ;;
+esac; done
 while read tag path; do
   mkdir -p "$R$path" 2>/dev/null  # where the host has no such directory, on a writable mount above it
   mount -t 9p -o trans=virtio,version=9p2000.L,msize=__MSIZE__ $tag "$R$path" || fail "mount of $path"
@@ -279,7 +287,10 @@ def _die_with_parent() -> None:
 def _qemu_command(kernel: kernels.Kernel, initramfs: Path, accel: str, settings: GuestSettings,
                   shares: Sequence[tuple[str, Path]], probe: bool, scratch_disk: Path | None = None) -> list[str]:
     # goreclaim.accel tells the cell in the guest what runs it (harness.run.placement records it).
-    cmdline = [*BASE_CMDLINE, f"goreclaim.accel={accel}", *settings.cmdline, *(("goreclaim.probe",) if probe else ())]
+    cmdline = [*BASE_CMDLINE, f"goreclaim.accel={accel}", *settings.cmdline, *(("goreclaim.probe",) if probe else ()),
+               # Debian's kernels default to THP `always`: a guest takes this machine's mode unless asked for another.
+               *((f"transparent_hugepage={thp}",) if (thp := settings.thp or thp_mode()) in THP_MODES else ()),
+               *((f"goreclaim.swap_mib={settings.swap_mib}",) if settings.swap_mib else ())]
     command = [QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                "-machine", "pc", "-accel", "kvm" if accel == "kvm" else "tcg,thread=multi",
                "-cpu", "host" if accel == "kvm" else "max",

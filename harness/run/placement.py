@@ -1,5 +1,5 @@
-"""Where a cell runs: the host, its kernel, its cgroup version, what executes that kernel and the CPUs
-the cell may use.
+"""Where a cell runs: the host, its kernel, its cgroup version, its transparent huge page mode, what
+executes that kernel and the CPUs the cell may use.
 
 Recorded per cell (cells.csv), since on a cluster the cells of one run spread over hosts.
 """
@@ -50,6 +50,28 @@ def cgroup_version() -> str:
         return "unknown"
 
 
+THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+
+def thp_mode(path: str = THP_ENABLED) -> str:
+    """This kernel's transparent huge page mode, the bracketed word of `enabled` ("always [madvise] never"
+    -> "madvise"); "unknown" without THP."""
+    try:
+        words = open(path).read().split()
+    except OSError:
+        return "unknown"
+    return next((w[1:-1] for w in words if w.startswith("[") and w.endswith("]")), "unknown")
+
+
+def swap_bytes(path: str = "/proc/swaps") -> int:
+    """The size of this host's swap devices together, in bytes (0 without swap)."""
+    try:
+        lines = open(path).read().splitlines()[1:]  # after the header: name type size(KiB) used priority
+    except OSError:
+        return 0
+    return sum(int(line.split()[2]) << 10 for line in lines if len(line.split()) >= 3)
+
+
 def accelerator() -> str:
     """What executes this kernel: `native` on a host, `kvm` or `tcg` in a guest goreclaim booted (its
     kernel command line says, harness.run.guest). Under `tcg` timing is not the host's."""
@@ -61,7 +83,8 @@ def accelerator() -> str:
 
 
 def placement(cpuset: str = "") -> dict[str, str]:
-    """This host, its kernel, cgroup version and accelerator, and `cpuset` (else the CPUs this process may use)."""
+    """This host, its kernel, cgroup version, THP mode and accelerator, and `cpuset` (else the CPUs this
+    process may use)."""
     return {"host": socket.gethostname(), "kernel": os.uname().release, "cgroup_version": cgroup_version(),
-            "accel": accelerator(),
+            "thp": thp_mode(), "accel": accelerator(),
             "cpuset": cpuset or cpu_list(os.sched_getaffinity(0))}

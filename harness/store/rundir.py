@@ -31,7 +31,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.define.cell import EFFECTIVE_EXPERIMENTS
 from harness.define.units import format_size
 from harness.run.backends.base import RunResult
 
@@ -58,8 +57,8 @@ CELL_TAIL = ("gogc", "madvdontneed", "gomemlimit", "gomemlimit_bytes", "memory_l
              "backend", "repeat", "status", "exit_code", "oom_killed", "wall_s", "peak_rss_bytes", "peak_cgroup_bytes",
              "reason", "args", "host", "kernel", "cgroup_version", "accel", "cpuset")
 # Where each cell ran (harness.run.placement): new in runs made since clusters; older runs have none.
-# accel: native on a host, kvm or tcg in a guest kernel (harness.run.guest).
-PLACEMENT_COLUMNS = ("host", "kernel", "cgroup_version", "accel", "cpuset")
+# accel: native on a host, kvm or tcg in a guest kernel (harness.run.guest); thp: the THP mode it ran with.
+PLACEMENT_COLUMNS = ("host", "kernel", "cgroup_version", "thp", "accel", "cpuset")
 # dtypes on load; every other column (scenario, axes, knobs) is a string, "" when unset.
 CELL_DTYPES = {
     "memory_limit_bytes": "Int64", "gomemlimit_bytes": "Int64", "cpus": "float64", "repeat": "int64",
@@ -104,8 +103,8 @@ def cells_row(result: RunResult) -> dict[str, Any]:
         "reason": result.reason,
         "args": " ".join(cell.args),
     })
-    if cell.column(EFFECTIVE_EXPERIMENTS) is not None:  # what its build settings made of its binary
-        row[EFFECTIVE_EXPERIMENTS] = cell.column(EFFECTIVE_EXPERIMENTS)
+    # Further columns its axes resolved (memory_high_bytes), after those written above by name.
+    row.update({name: value for name, value in cell.columns if name not in row})
     # Where it ran; a cell that never ran keeps the kernel its `kernel` axis asked for.
     row.update({name: _blank(result.placement.get(name)) for name in PLACEMENT_COLUMNS
                 if result.placement.get(name) is not None or name not in row})
