@@ -29,7 +29,8 @@ from harness.define.units import UNITS, Unit, UnitName
 # source, an event is of one kind.
 
 Source = Literal["proc", "cgroup", "smaps", "runtime"]
-EventKind = Literal["start", "phase", "freeos", "sizes", "end", "gc", "scav", "syscall", "exit", "bench", "load"]
+EventKind = Literal["start", "phase", "freeos", "sizes", "end", "gc", "scav", "syscall", "exit", "bench", "load",
+                    "heapprofile"]
 Sample = tuple[int, Source, str, float]          # (t_ns, source, metric, value)
 Event = tuple[int, EventKind, str, float, str]   # (t_ns, kind, name, value, detail JSON)
 
@@ -94,6 +95,9 @@ SERIES: dict[tuple[str, str], Series] = {s.key: s for s in (
     Series("runtime", "total_alloc", "bytes", "total allocated", "MemStats.TotalAlloc"),
     Series("runtime", "mallocs", "count", "mallocs", "MemStats.Mallocs"),
     Series("runtime", "frees", "count", "frees", "MemStats.Frees"),
+    Series("runtime", "pprof_inuse_space", "bytes", "pprof inuse_space",
+           "a heap profile's inuse_space (runtime/pprof, read by harness.run.observe.heapprofile): sampled, as of "
+           "the last GC"),
     Series("runtime", "tiny_allocs", "count", "tiny allocs", "runtime/metrics /gc/heap/tiny/allocs:objects (1.17+)"),
     Series("runtime", "ops", "count", "work done", "the workload's own counter"),
     Series("runtime", "cache_entries", "count", "cache entries", "cache-growth's own counter"),
@@ -418,6 +422,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("final_working_set", "bytes", "final working set",
            "the working set at the last VmRSS reading (the process still alive: its cgroup empties at exit)",
            lambda v: _final_alive(v, "cgroup", "working_set")),
+    Metric("pprof_inuse_space", "bytes", "pprof inuse_space",
+           "the last heap profile's inuse_space (alloc-release --heap-profile: at the end of release, after its GCs)",
+           lambda v: last(v.series("runtime", "pprof_inuse_space"))),
     Metric("final_lazyfree", "bytes", "final LazyFree", "last smaps_rollup LazyFree reading",
            lambda v: last(v.series("smaps", "lazyfree"))),
     Metric("final_vm_size", "bytes", "final VmSize", "last VmSize reading",

@@ -181,6 +181,8 @@ WORKLOADS: dict[str, Workload] = {
                       "kept in the page cache to the end (cgroup usage counts it, RSS does not)"),
                 Param("cache-dir", "str", "", "directory of the page-cache file; empty: $TMPDIR (the cell's scratch "
                       "directory)"),
+                Param("heap-profile", "bool", "false", "at the end of release, after its GCs, write a heap profile "
+                      "(runtime/pprof) to $TMPDIR/heap-release.pb.gz, which the harness reads"),
             ),
             ("baseline", "pagecache", "live", "allocate", "hold", "release", "freeos", "idle"),
             work_phase="allocate",
