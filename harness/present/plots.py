@@ -396,13 +396,12 @@ def sizes_throughput(sizes: pd.DataFrame, title: str, hue: str,
         for edge, name in markers:
             ax.axvline(edge, color="tab:red", linestyle=":", linewidth=1)
             ax.text(edge, 1.0, f" {name}", transform=ax.get_xaxis_transform(), va="top", fontsize=7, color="tab:red")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="best")
     top.set_ylabel("throughput (M allocs/s)")
     bottom.set_ylabel("share of allocations (%)")
     bottom.set_xlabel("object size (bytes)")
     fig.suptitle(title)
     _tight(fig)
+    _figure_legend(fig)   # below the panels: a legend inside covered the points
     return fig
 
 
@@ -447,6 +446,8 @@ def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Fi
     ncols = 1 if n == 1 else 2
     nrows = (n + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH_IN, 3.0 * nrows + 0.6), squeeze=False)
+    # One colour per configuration across panels, so the one legend below them reads for every panel.
+    every_config = list(dict.fromkeys(c for _, table, _ in panels for c in table["config"].map(_without_go)))
     for k, (panel_title, table, metric) in enumerate(panels):
         ax = axes[k // ncols][k % ncols]
         unit = metric_unit(metric)
@@ -461,22 +462,24 @@ def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Fi
             err = [((sub[f"{metric}_median"] - sub[f"{metric}_min"]) / unit.plot_scale).fillna(0),
                    ((sub[f"{metric}_max"] - sub[f"{metric}_median"]) / unit.plot_scale).fillna(0)]
             pos = [i + (j - (len(configs) - 1) / 2) * width for i in range(len(versions))]
-            ax.bar(pos, med.fillna(0), width=width, yerr=err, capsize=2, label=config)
+            ax.bar(pos, med.fillna(0), width=width, yerr=err, capsize=2, label=config,
+                   color=f"C{every_config.index(config) % 10}")
             for x, value in zip(pos, med, strict=False):  # no reading (e.g. RSS never fell): say so, not a zero bar
                 if value != value:
                     ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=6, rotation=90, color="0.4")
         ax.set_xticks(range(len(versions)))
         ax.set_xticklabels(versions, rotation=45, fontsize=7)
         ax.set_ylabel(f"{metric} ({unit.plot_label})")
+        ax.set_xlabel("Go version")
         ax.set_title(panel_title, fontsize=9)
-        if len(configs) > 1:
-            ax.legend(fontsize=6)
     for j in range(len(panels), nrows * ncols):
         axes[j // ncols][j % ncols].set_visible(False)
     if not panels:
         _empty(fig, axes[0][0], "claim run on several Go versions")
     fig.suptitle(title)
     _tight(fig)
+    if len(every_config) > 1:
+        _figure_legend(fig)   # below the panels (whiskers: min–max over repeats), not over the bars
     return fig
 
 
