@@ -21,6 +21,7 @@ from harness.run.env import child_env
 from harness.run.leftovers import labelled_containers, owner_labels, remove_container
 from harness.run.observation import Observation
 from harness.run.observe.cgroupfs import MemoryCgroup
+from harness.run.observe.docker_stats import DockerStats
 from harness.run.ports import fixed_port, with_port
 from harness.run.scratch import SCRATCH_IN_CONTAINER, remove_leftover_scratch
 
@@ -133,6 +134,9 @@ class ContainerLauncher:
         stream = self.stream = self.docker.api.attach(container.id, stdout=True, stderr=True, stream=True,
                                                       logs=True, demux=True)
         obs.read_demuxed(stream)
+        # What `docker stats` shows, from the daemon itself at every phase end, on a client of its own.
+        obs.phase_readers.append(DockerStats(docker_client(timeout_s=10.0).api, container.id, obs.add_samples,
+                                             lambda e: obs.sampler_stats.setdefault("docker_stats", e)).trigger)
         obs.mark_start()
         container.start()
         container.reload()
