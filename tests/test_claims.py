@@ -170,10 +170,27 @@ def test_evaluate_lists_every_claim_and_the_non_go_ones():
 
 # ---- C2 --------------------------------------------------------------------------------------------
 
-def c2_rows(touched_after, untouched_peak):
+def c2_rows(touched_after, untouched_peak, lazy=0):
     base = {"scenario": "alloc_release", "freeos": "true", "rss@baseline": 10 * MiB}
-    return [{**base, "touch": "true", "peak_rss": 1034 * MiB, "rss@freeos": touched_after * MiB},
-            {**base, "touch": "false", "peak_rss": untouched_peak * MiB, "rss@freeos": 12 * MiB}]
+    return [{**base, "touch": "true", "peak_rss": 1034 * MiB, "rss@freeos": touched_after * MiB,
+             "lazyfree@freeos": lazy * MiB},
+            {**base, "touch": "false", "peak_rss": untouched_peak * MiB, "rss@freeos": 12 * MiB,
+             "lazyfree@freeos": 0}]
+
+
+def test_c2_counts_lazyfree_as_handed_back():
+    """Go 1.12-1.15: FreeOSMemory's MADV_FREE leaves RSS up with the pages LazyFree; they are handed back."""
+    row = one("C2", inputs(c2_rows(1030, 12, lazy=1020)))
+    assert row.verdict == "supported", row.evidence
+    assert "of which LazyFree 1020 MiB: the pages went back with MADV_FREE" in row.evidence
+
+
+def test_c2_rss_up_without_a_lazyfree_reading_decides_nothing():
+    rows = c2_rows(1030, 12)
+    rows[0]["lazyfree@freeos"] = float("nan")
+    row = one("C2", inputs(rows))
+    assert row.verdict == "inconclusive", row.evidence
+    assert "In 1 run(s) RSS stayed up and LazyFree was not read" in row.evidence
 
 
 def test_c2_the_untouched_slice_is_a_note_not_a_part():

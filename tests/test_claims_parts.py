@@ -115,7 +115,7 @@ PART_CASES: list[tuple[str, Case]] = [
                               spike("one", back_at=0.0, drop_s=0.01)])),
     ("C1", lambda: inputs_of(c1_cells(GO115, 3.0, lazy=True))),
     ("C2", lambda: inputs([{"scenario": "alloc_release", "freeos": "true", "touch": "true", "rss@baseline": 10 * MiB,
-                            "peak_rss": 1034 * MiB, "rss@freeos": 1000 * MiB}])),
+                            "peak_rss": 1034 * MiB, "rss@freeos": 1000 * MiB, "lazyfree@freeos": 0}])),
     ("C3", c3_swapped),
     ("C5", c5_not_packed),
     ("C7", lambda: inputs_of(c7_cells(GO121, None))),

@@ -95,6 +95,11 @@ def test_sizes_throughput_draws_the_markers_it_is_given():
     assert "pointers=false" in {t.get_text() for t in fig.legends[0].get_texts()}
 
 
+def test_by_go_version_without_panels_says_so_in_a_visible_panel():
+    fig = plots.by_go_version([], "by version")
+    assert fig.axes[0].get_visible() and any("several Go versions" in t.get_text() for t in fig.axes[0].texts)
+
+
 def test_by_go_version_has_one_legend_below_with_one_colour_per_configuration():
     def table(configs):
         return pd.DataFrame([{"config": f"go={go}, {c}", "go_version": go, "peak_rss_median": 100.0 * MiB,

@@ -131,6 +131,9 @@ def _killed(cell: pd.Series) -> bool:
     return axis_text(cell.get("oom_killed", False)).lower() in ("true", "1", "1.0")
 
 
+LEGEND_ROW_CHARS = 150
+
+
 def _figure_legend(fig: Figure) -> None:
     """One legend for the figure, below the panels (outside the data), each label once; run after
     _tight, it lifts the panels to make room."""
@@ -144,7 +147,8 @@ def _figure_legend(fig: Figure) -> None:
             legend.remove()
     if not seen:
         return
-    ncol = min(len(seen), 4)
+    # As many columns as the longest label lets fit across the figure (about 150 characters at this size).
+    ncol = max(1, min(len(seen), 4, LEGEND_ROW_CHARS // (max(len(label) for label in seen) + 6)))
     rows = -(-len(seen) // ncol)
     room = (0.2 * rows + 0.1) / fig.get_figheight()
     fig.subplots_adjust(bottom=fig.subplotpars.bottom + room)
@@ -472,7 +476,7 @@ def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Fi
         ax.set_ylabel(f"{metric} ({unit.plot_label})")
         ax.set_xlabel("Go version")
         ax.set_title(panel_title, fontsize=9)
-    for j in range(len(panels), nrows * ncols):
+    for j in range(max(len(panels), 1), nrows * ncols):   # the one empty panel stays, to say why
         axes[j // ncols][j % ncols].set_visible(False)
     if not panels:
         _empty(fig, axes[0][0], "claim run on several Go versions")

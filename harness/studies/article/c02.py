@@ -45,11 +45,18 @@ def decide(t: pd.DataFrame, derived) -> Decision:
              "lazily": bool((lazy >= LAZY_SHARE * rise).any()),
              "how": [release.release_cause(tl) for tl in tls.values()][:1],
              "without": [release.release_cause(tl) for tl in release.timelines(derived.run, without).values()][:1]}
+    # RSS that stayed up where LazyFree was not read (the slow tier missed the cell) cannot tell MADV_FREE's
+    # hand-back from a kept heap: that cell decides nothing.
+    known = back.where(~((back < HANDED_BACK) & lazy.isna()))
+    facts["unread"] = int(back.notna().sum() - known.notna().sum())
     if back.dropna().empty:
         return decision("inconclusive", "missing", **facts)
-    handed: bool | None = (True if (back >= HANDED_BACK).all() else False if (back < HANDED_BACK).all()
-                           else None)
-    why = {} if handed is not None else {PARTS[0]: f"repeats disagree around the {pct(HANDED_BACK)} mark"}
+    if not known.dropna().empty:
+        facts["back"] = known.dropna()   # the share said is the one the runs that decide show
+    handed: bool | None = (None if known.dropna().empty else True if (known.dropna() >= HANDED_BACK).all()
+                           else False if (known.dropna() < HANDED_BACK).all() else None)
+    why = {} if handed is not None else {PARTS[0]: "RSS stayed up where LazyFree was not read" if known.dropna().empty
+                                         else f"repeats disagree around the {pct(HANDED_BACK)} mark"}
     # The untouched slice is a note, not a part: a fresh large pointer-free span is not cleared
     # (runtime/mheap.go mheap.alloc, allocNeedsZero), so its pages are never written and
     # never resident on any Go version; nothing there could come out the other way.
@@ -85,9 +92,11 @@ def evidence(d: Decision) -> str:
               "default only since Go 1.16)" if d.lazily else "")
     touched = (f"touched: RSS {span(d.baseline)} → peak {span(d.peak)} → {span(d.after)} after FreeOSMemory"
                f"{lazily} ({span(d.back, pct)} handed back{', LazyFree counted as handed back' if d.lazily else ''})")
+    unread = (f" In {d.unread} run(s) RSS stayed up and LazyFree was not read (no smaps_rollup reading): "
+              "they decide nothing." if d.unread else "")
     text = {"disagree": f"{touched}; repeats disagree around the {pct(HANDED_BACK)} mark.",
             "kept": f"{touched}: less than {pct(HANDED_BACK)} handed back.",
-            "handed-back": f"{touched}."}[d.case]
+            "handed-back": f"{touched}."}[d.case] + unread
     if not d.untouched_ran:
         text += " The snippet as written (untouched) was not run."
     elif d.never_resident:
@@ -110,7 +119,7 @@ CLAIM = Claim(
     scenarios=("alloc_release",),
     metrics=("rss@baseline", "peak_rss", "rss@freeos", "lazyfree@freeos", "final_rss"),
     figure=FigureSpec("rss-over-time", "alloc_release", "alloc_release_rss"),
-    decide=decide, evidence=evidence, parts=PARTS,
+    decide=decide, evidence=evidence, parts=PARTS, version_metric="rss@freeos",
     mechanism=("The article's `runtime.Debug.FreeOSMemory()` does not compile; runtime/debug.FreeOSMemory runs "
                "runtime.GC() and then mheap.scavengeAll, which scavenges every free page with force "
                "(runtime/mheap.go runtime_debug_freeOSMemory, pages.scavenge(^uintptr(0), nil, true)), ignoring "
