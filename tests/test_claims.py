@@ -506,6 +506,49 @@ def x1_inputs(rows):
         CELL_KEYS.discard("gomemlimit_bytes")
 
 
+def x1_growth_inputs(within_killed=0, past_killed=1, with_base=True):
+    """The gomemlimit cells, plus a live heap grown by 40 MiB/s (to 352 MiB: past the 256 MiB limit, within the
+    512 MiB container) and by 90 MiB/s (to 652 MiB: past the container)."""
+    rows = x1_rows() if with_base else []
+    grown = []
+    for rate, killed, reached in (("40MiB", within_killed, 352), ("90MiB", past_killed, 420)):
+        cell = f"gomemlimit_growth[live-growth={rate},r0]"
+        rows.append({"cell_id": cell, "scenario": "gomemlimit_growth", "live-growth": rate, "gomemlimit": "50%",
+                     "gomemlimit_bytes": 256 * MiB, "memory_limit_bytes": 512 * MiB, "oom_killed": killed,
+                     "args": f"--sizes=256B --live=112MiB --live-growth={rate} --per-size=6s",
+                     "peak_rss": (reached + 30) * MiB, "limiter_engaged": 1.0, "gc_cpu_share": 0.45})
+        grown += [(cell, t, "runtime", "live_bytes", (112 + (reached - 112) * t / 6) * MiB) for t in range(7)]
+    inp = x1_inputs(rows)
+    CELL_KEYS.update({"live-growth", "args", "gomemlimit_bytes"})
+    try:
+        return inputs(rows, events=inp.events, samples=pd.DataFrame(grown, columns=analysis.SAMPLE_COLUMNS))
+    finally:
+        CELL_KEYS.difference_update({"live-growth", "args", "gomemlimit_bytes"})
+
+
+def test_x1_a_growing_live_heap_runs_on_within_the_container_and_is_killed_past_it():
+    row = one("X1", x1_growth_inputs())
+    assert row.verdict == "supported", row.evidence
+    assert ("growing by 40MiB/s toward 352 MiB live (GOMEMLIMIT 256 MiB, container 512 MiB): live heap reached "
+            "352 MiB, peak RSS 382 MiB, GC 45% of the CPU, GC CPU limiter on in 1/1, OOM-killed 0/1") in row.evidence
+    assert "growing by 90MiB/s toward 652 MiB live" in row.evidence and "OOM-killed 1/1 at the container limit" \
+        in row.evidence
+
+
+@pytest.mark.parametrize("within_killed, past_killed, failed", [
+    (1, 1, "a live heap grown past the limit but within the container runs on did not hold"),
+    (0, 0, "a live heap grown past the container limit is OOM-killed did not hold"),
+])
+def test_x1_growth_parts_fail_either_way(within_killed, past_killed, failed):
+    row = one("X1", x1_growth_inputs(within_killed, past_killed))
+    assert row.verdict == "partly" and failed in row.evidence, row.evidence
+
+
+def test_x1_judges_the_growth_cells_alone():
+    assert one("X1", x1_growth_inputs(with_base=False)).verdict == "supported"
+    assert one("X1", x1_growth_inputs(1, 0, with_base=False)).verdict == "refuted"
+
+
 def test_x1_supported_when_the_limit_costs_and_the_limiter_lets_the_heap_pass():
     row = one("X1", x1_inputs(x1_rows()))
     assert row.verdict == "supported", row.evidence

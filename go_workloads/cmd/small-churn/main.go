@@ -40,6 +40,8 @@ func run(args []string, out io.Writer) error {
 	perSize := fs.Duration("per-size", 2*time.Second, "how long each size runs")
 	live := units.NewSize("0")
 	fs.Var(live, "live", "live set kept by a ring of objects of the current size")
+	growth := units.NewSize("0")
+	fs.Var(growth, "live-growth", "bytes added to the live heap per second while churning (touched 64 KiB chunks, kept to the end)")
 	pointers := fs.Bool("pointers", false, "objects contain a pointer (not eligible for the tiny allocator)")
 	goroutines := fs.Int("goroutines", 0, "allocating goroutines; 0 means GOMAXPROCS")
 	shape := units.NewChoice("bytes", "bytes", "struct16")
@@ -67,11 +69,18 @@ func run(args []string, out io.Writer) error {
 	}
 
 	r := telemetry.New(out, "small-churn")
+	var grown int64 // bytes the live-growth goroutine holds; read by the metrics line
+	if growth.Bytes > 0 {
+		r.AddMetric("live_bytes", func() float64 { return float64(live.Bytes + atomic.LoadInt64(&grown)) })
+	}
 	r.Start(fs, common.MetricsInterval)
 	r.Phase("baseline")
 	time.Sleep(common.Baseline)
 
 	r.Phase("churn")
+	if growth.Bytes > 0 {
+		go growLive(growth.Bytes, &grown)
+	}
 	for i, size := range sizes.Bytes {
 		objSize := size
 		if *pointers {
@@ -140,6 +149,27 @@ func run(args []string, out io.Writer) error {
 }
 
 // churnBytes allocates pointer-free objects: the kind the tiny allocator serves below 16 B.
+// growLive adds bytesPerSecond of touched, pointer-free 64 KiB chunks to a list it keeps until
+// the process ends (this goroutine never returns), in steps every 10 ms, so the live heap grows steadily toward (and past) any
+// limit: the GC can free none of it.
+func growLive(bytesPerSecond int64, grown *int64) {
+	const chunk = 64 << 10
+	var kept [][]byte
+	start := time.Now()
+	for range time.Tick(10 * time.Millisecond) {
+		due := int64(time.Since(start).Seconds() * float64(bytesPerSecond))
+		for atomic.LoadInt64(grown)+chunk <= due {
+			b := make([]byte, chunk)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			kept = append(kept, b)
+			atomic.AddInt64(grown, chunk)
+		}
+	}
+	runtime.KeepAlive(kept)
+}
+
 // Storing each into the ring makes it escape, so the compiler cannot stack-allocate it.
 func churnBytes(size int, ring [][]byte, stop *int32, r *telemetry.Run) {
 	idx := 0
