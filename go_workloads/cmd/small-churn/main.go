@@ -78,8 +78,15 @@ func run(args []string, out io.Writer) error {
 	time.Sleep(common.Baseline)
 
 	r.Phase("churn")
+	var stopGrowth int32
+	grew := make(chan struct{})
 	if growth.Bytes > 0 {
-		go growLive(growth.Bytes, &grown)
+		go func() {
+			growLive(growth.Bytes, &grown, &stopGrowth)
+			close(grew)
+		}()
+	} else {
+		close(grew)
 	}
 	for i, size := range sizes.Bytes {
 		objSize := size
@@ -145,18 +152,26 @@ func run(args []string, out io.Writer) error {
 			telemetry.Field{Key: "counters", Value: after.Source},
 		)
 	}
+	atomic.StoreInt32(&stopGrowth, 1) // the live heap grows while the churn runs, then stays
+	<-grew
 	return r.End()
 }
 
 // churnBytes allocates pointer-free objects: the kind the tiny allocator serves below 16 B.
-// growLive adds bytesPerSecond of touched, pointer-free 64 KiB chunks to a list it keeps until
-// the process ends (this goroutine never returns), in steps every 10 ms, so the live heap grows steadily toward (and past) any
-// limit: the GC can free none of it.
-func growLive(bytesPerSecond int64, grown *int64) {
+// grownChunks holds growLive's chunks once it stops, so they stay live until the process ends.
+var grownChunks [][]byte
+
+// growLive adds bytesPerSecond of touched, pointer-free 64 KiB chunks, in steps every 10 ms, until
+// stop is set, and keeps them (the GC can free none of them): the live heap grows steadily
+// toward, and past, any limit.
+func growLive(bytesPerSecond int64, grown *int64, stop *int32) {
 	const chunk = 64 << 10
 	var kept [][]byte
 	start := time.Now()
-	for range time.Tick(10 * time.Millisecond) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for atomic.LoadInt32(stop) == 0 {
+		<-tick.C
 		due := int64(time.Since(start).Seconds() * float64(bytesPerSecond))
 		for atomic.LoadInt64(grown)+chunk <= due {
 			b := make([]byte, chunk)
@@ -167,7 +182,7 @@ func growLive(bytesPerSecond int64, grown *int64) {
 			atomic.AddInt64(grown, chunk)
 		}
 	}
-	runtime.KeepAlive(kept)
+	grownChunks = kept
 }
 
 // Storing each into the ring makes it escape, so the compiler cannot stack-allocate it.
