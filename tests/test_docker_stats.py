@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from harness.analyse.views import tool_table
-from harness.run.observe.docker_stats import DockerStats, memory_usage_no_cache
+from harness.run.observe.docker_stats import DockerStats, memory_usage_no_cache, read_time_ns
 from tests.frames import MiB
 
 V1 = {"usage": 300 * MiB, "max_usage": 400 * MiB, "limit": 512 * MiB,
@@ -28,29 +28,38 @@ def test_memory_usage_as_docker_cli_computes_it(stats, expected):
 
 
 class FakeAPI:
-    def __init__(self, reply=None, error=None):
-        self.reply, self.error, self.calls = reply, error, []
+    def __init__(self, replies=(), error=None):
+        self.replies, self.error, self.calls = list(replies), error, []
 
-    def stats(self, container, stream, one_shot):
-        self.calls.append((container, stream, one_shot))
+    def stats(self, container, decode, stream):
+        self.calls.append((container, decode, stream))
+        yield from self.replies
         if self.error:
             raise self.error
-        return self.reply
 
 
-def test_a_reading_is_recorded_as_docker_samples():
+def test_read_time_is_the_daemons_stamp_to_the_nanosecond():
+    assert read_time_ns("1970-01-01T00:00:01.5Z") == 1_500_000_000
+    assert read_time_ns("2026-12-05T12:46:20.788404963Z") % 1_000_000_000 == 788404963
+    assert read_time_ns("0001-01-01T00:00:00Z") is not None and read_time_ns("garbage") is None
+
+
+def test_each_reading_of_the_stream_is_recorded_at_the_daemons_read_time():
     got, errors = [], []
-    api = FakeAPI({"memory_stats": V2})
-    DockerStats(api, "c1", got.extend, errors.append).read()
-    assert api.calls == [("c1", False, True)]
+    api = FakeAPI([{"read": "2026-12-05T12:46:20.000000000Z", "memory_stats": V2},
+                   {"read": "0001-01-01T00:00:00Z", "memory_stats": {}}])   # the container has stopped
+    reader = DockerStats(api, "c1", got.extend, errors.append)
+    reader.follow()
+    assert api.calls == [("c1", True, True)]
     assert [(s, m, v) for _, s, m, v in got] == [("docker", "usage", 300 * MiB), ("docker", "inactive_file", 40 * MiB),
                                                  ("docker", "mem_usage", 260 * MiB)]
+    assert {t for t, *_ in got} == {read_time_ns("2026-12-05T12:46:20.000000000Z") - reader.wall_minus_mono_ns}
     assert not errors
 
 
 def test_a_daemon_error_is_said_not_raised():
     got, errors = [], []
-    DockerStats(FakeAPI(error=RuntimeError("gone")), "c1", got.extend, errors.append).read()
+    DockerStats(FakeAPI(error=RuntimeError("gone")), "c1", got.extend, errors.append).follow()
     assert not got and errors == ["docker stats API: RuntimeError: gone"]
 
 

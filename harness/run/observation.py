@@ -10,7 +10,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,9 +51,6 @@ class Observation:
         self.end_ns = 0
         self.pid: int | None = None   # the process sampled, once known
         self.scratch: Path | None = None  # the cell's scratch directory ($TMPDIR), where a heap profile is written
-        # Called at every phase change the workload writes, beside the sampler's trigger (a backend's own
-        # readings, e.g. Docker's stats API); each must return at once.
-        self.phase_readers: list[Callable[[], None]] = []
         # A program's whole stdout and stderr (a workload's telemetry is parsed, not kept).
         self.keeps_output = cell.program is not None
         self.output = {"stdout": bytearray(), "stderr": bytearray()}
@@ -130,14 +127,11 @@ class Observation:
         sampler = self._sampler
         if sampler is not None and ev in ("phase", "heapprofile"):
             sampler.trigger()
-        if ev == "phase":
-            for read in self.phase_readers:
-                read()
         if ev == "heapprofile":
             self._read_heap_profile()
 
     def add_samples(self, samples: list[Sample]) -> None:
-        """Readings taken beside the sampler (from any thread)."""
+        """Readings taken beside the sampler, from any thread (a backend's own: Docker's stats stream)."""
         with self._parser_lock:
             self.parser.samples.extend(samples)
 

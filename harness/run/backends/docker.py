@@ -134,11 +134,11 @@ class ContainerLauncher:
         stream = self.stream = self.docker.api.attach(container.id, stdout=True, stderr=True, stream=True,
                                                       logs=True, demux=True)
         obs.read_demuxed(stream)
-        # What `docker stats` shows, from the daemon itself at every phase end, on a client of its own.
-        obs.phase_readers.append(DockerStats(docker_client(timeout_s=10.0).api, container.id, obs.add_samples,
-                                             lambda e: obs.sampler_stats.setdefault("docker_stats", e)).trigger)
         obs.mark_start()
         container.start()
+        # What `docker stats` shows, from the daemon's own stream (on a client of its own) until the container goes.
+        DockerStats(docker_client(timeout_s=None).api, container.id, obs.add_samples,
+                    lambda e: obs.sampler_stats.setdefault("docker_stats", e)).start()
         container.reload()
         pid = container.attrs["State"]["Pid"]
         if pid:

@@ -1,4 +1,4 @@
-"""Docker's own stats API, read at every phase change of a Docker cell: what `docker stats` shows.
+"""Docker's own stats API, followed while a Docker cell runs: what `docker stats` shows.
 
 `docker stats` prints memory_stats.usage less the inactive file pages (docker/cli 20.10
 cli/command/container/stats_helpers.go calculateMemUsageUnixNoCache: `total_inactive_file` on
@@ -10,9 +10,11 @@ waiting a second for a CPU delta the harness does not use.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from harness.define.metrics import Sample
@@ -36,28 +38,42 @@ def memory_usage_no_cache(memory_stats: dict[str, Any]) -> tuple[float, float, f
     return float(usage), 0.0, float(usage)
 
 
+def read_time_ns(text: str) -> int | None:
+    """The daemon's RFC 3339 `read` stamp ("2026-12-05T12:46:20.788404963Z", nanoseconds) as Unix ns."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z", text or "")
+    if m is None:
+        return None
+    whole = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    return int(whole.timestamp()) * 1_000_000_000 + int((m.group(2) or "0").ljust(9, "0"))
+
+
 class DockerStats:
-    """Reads a container's stats once per trigger, in a thread of its own (a phase change must not wait
-    for the daemon), and hands the readings, stamped with CLOCK_MONOTONIC, to `record`."""
+    """Docker's stats stream for one container, read in a thread of its own: one reading a second, as the
+    daemon collects them and `docker stats` prints them, each stamped with the daemon's own read time moved
+    onto CLOCK_MONOTONIC, handed to `record`. The stream ends when the container is removed."""
 
     def __init__(self, api: Any, container_id: str, record: Callable[[list[Sample]], None],
                  on_error: Callable[[str], None] = lambda _: None):
         self.api, self.container_id, self.record, self.on_error = api, container_id, record, on_error
+        self.wall_minus_mono_ns = time.time_ns() - time.monotonic_ns()
 
-    def trigger(self) -> None:
-        threading.Thread(target=self.read, daemon=True, name="docker-stats").start()
+    def start(self) -> None:
+        threading.Thread(target=self.follow, daemon=True, name="docker-stats").start()
 
-    def read(self) -> None:
-        sent = time.monotonic_ns()
+    def follow(self) -> None:
         try:
-            reply = self.api.stats(self.container_id, stream=False, one_shot=True)
-        except Exception as e:  # noqa: BLE001 - the daemon's any error: a missing reading, said in the stats
+            for reply in self.api.stats(self.container_id, decode=True, stream=True):
+                self.take(reply)
+        except Exception as e:  # noqa: BLE001 - the daemon's any error: readings missing, said in the stats
             self.on_error(f"docker stats API: {type(e).__name__}: {e}")
+
+    def take(self, reply: Any) -> None:
+        if not isinstance(reply, dict):
             return
-        got = time.monotonic_ns()
-        read = memory_usage_no_cache(reply.get("memory_stats") or {}) if isinstance(reply, dict) else None
-        if read is None:
-            return
-        t = (sent + got) // 2   # the daemon reads the cgroup between the request and its reply
+        read = memory_usage_no_cache(reply.get("memory_stats") or {})
+        at = read_time_ns(str(reply.get("read", "")))
+        if read is None or at is None:
+            return   # a stopped container's reply: zero time, no memory_stats
+        t = at - self.wall_minus_mono_ns
         self.record([(t, "docker", name, value) for name, value in zip((USAGE, INACTIVE_FILE, MEM_USAGE), read,
                                                                       strict=True)])
