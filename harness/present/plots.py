@@ -423,7 +423,8 @@ def tool_views(table: pd.DataFrame, tools: list[str], title: str, max_rows: int 
               for r in table.itertuples(index=False)]
     for j, tool in enumerate(tools):
         pos = [i + (j - (len(tools) - 1) / 2) * height for i in range(len(table))]
-        ax.barh(pos, table[tool].fillna(0) / MiB, height=height, label=tool)
+        # tab20: a colour of its own for each of more than ten tools (the default cycle repeats after ten).
+        ax.barh(pos, table[tool].fillna(0) / MiB, height=height, label=tool, color=plt.get_cmap("tab20")(j % 20))
     ax.set_yticks(range(len(table)))
     ax.set_yticklabels(labels, fontsize=7)
     for i in range(1, len(table)):   # a rule between configurations, so each group reads as one
