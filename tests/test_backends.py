@@ -159,3 +159,24 @@ def test_syscall_trace_records_the_release(name, build, backend_or_skip):
     released = [e for e in calls if e[2] == "madvise" and "MADV_DONTNEED" in e[4]
                 and (e[0] - r.t0_ns) / 1e9 >= ph["release"] - 0.01]
     assert sum(e[3] for e in released) >= 60 * MiB, [(e[2], e[3], e[4]) for e in calls][-20:]
+
+
+def test_docker_stats_stream_is_read_beside_the_cgroup(build, backend_or_skip):
+    """Docker's own stats (what `docker stats` shows), once a second at the daemon's read time, beside the
+    working set the harness computes from the cgroup's files with the same formula: both see the touched
+    64 MiB while it is held."""
+    backend = backend_or_skip("docker")
+    cell = alloc_release("docker-stats", "--size=64MiB", "--baseline=300ms", "--hold=2500ms", "--idle=500ms",
+                         memory="256MiB")
+    r = backend.run(cell, build)
+    assert r.status == "ok", r.reason
+    assert "docker_stats" not in r.sampler_stats, r.sampler_stats
+    shown = series(r, "docker", "mem_usage")
+    usage = dict(series(r, "docker", "usage"))
+    inactive = dict(series(r, "docker", "inactive_file"))
+    assert len(shown) >= 2 and all(v == usage[t] - inactive[t] for t, v in shown), shown
+    ph = phases(r)
+    held = [v for t, v in shown if ph["hold"] + 0.2 <= t < ph["release"]]
+    working_set = between(series(r, "cgroup", "working_set"), ph["hold"] + 0.2, ph["release"])
+    assert held and working_set, (shown, ph)
+    assert held[0] >= 60 * MiB and abs(held[0] - statistics.median(working_set)) < 16 * MiB, (held, working_set)

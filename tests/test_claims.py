@@ -170,10 +170,27 @@ def test_evaluate_lists_every_claim_and_the_non_go_ones():
 
 # ---- C2 --------------------------------------------------------------------------------------------
 
-def c2_rows(touched_after, untouched_peak):
+def c2_rows(touched_after, untouched_peak, lazy=0):
     base = {"scenario": "alloc_release", "freeos": "true", "rss@baseline": 10 * MiB}
-    return [{**base, "touch": "true", "peak_rss": 1034 * MiB, "rss@freeos": touched_after * MiB},
-            {**base, "touch": "false", "peak_rss": untouched_peak * MiB, "rss@freeos": 12 * MiB}]
+    return [{**base, "touch": "true", "peak_rss": 1034 * MiB, "rss@freeos": touched_after * MiB,
+             "lazyfree@freeos": lazy * MiB},
+            {**base, "touch": "false", "peak_rss": untouched_peak * MiB, "rss@freeos": 12 * MiB,
+             "lazyfree@freeos": 0}]
+
+
+def test_c2_counts_lazyfree_as_handed_back():
+    """Go 1.12-1.15: FreeOSMemory's MADV_FREE leaves RSS up with the pages LazyFree; they are handed back."""
+    row = one("C2", inputs(c2_rows(1030, 12, lazy=1020)))
+    assert row.verdict == "supported", row.evidence
+    assert "of which LazyFree 1020 MiB: the pages went back with MADV_FREE" in row.evidence
+
+
+def test_c2_rss_up_without_a_lazyfree_reading_decides_nothing():
+    rows = c2_rows(1030, 12)
+    rows[0]["lazyfree@freeos"] = float("nan")
+    row = one("C2", inputs(rows))
+    assert row.verdict == "inconclusive", row.evidence
+    assert "In 1 run(s) RSS stayed up and LazyFree was not read" in row.evidence
 
 
 def test_c2_the_untouched_slice_is_a_note_not_a_part():
@@ -377,21 +394,56 @@ def test_c9_free_calls_fail_their_cost_and_missing_trace_is_named():
 
 # ---- C10 -------------------------------------------------------------------------------------------
 
-def c10_rows(heap, lazy=0):
-    """The released spike, and a madvdontneed=0 cell whose RSS after FreeOSMemory holds `lazy` MiB LazyFree."""
-    return [{"scenario": "alloc_release", "touch": "true", "freeos": "false", "peak_rss": 1034 * MiB,
-             "rss@release": 1030 * MiB, "heap_inuse@release": heap * MiB},
-            {"scenario": "madvdontneed", "madvdontneed": "0", "peak_rss": 1034 * MiB,
-             "rss@freeos": (14 + lazy) * MiB, "lazyfree@freeos": lazy * MiB}]
+def c10_rows(heap, lazy=0, pprof=None, usage=None):
+    """The released spike (a heap profile of `pprof` MiB, cgroup usage `usage` MiB at the same instant), and a
+    madvdontneed=0 cell whose RSS after FreeOSMemory holds `lazy` MiB LazyFree."""
+    spike = {"scenario": "alloc_release", "touch": "true", "freeos": "false", "peak_rss": 1034 * MiB,
+             "rss@release": 1030 * MiB, "heap_inuse@release": heap * MiB}
+    if pprof is not None:
+        spike["pprof_inuse_space"] = pprof * MiB
+    if usage is not None:
+        spike.update({"cgroup_usage@release": usage * MiB, "working_set@release": usage * MiB})
+    return [spike, {"scenario": "madvdontneed", "madvdontneed": "0", "peak_rss": 1034 * MiB,
+                    "rss@freeos": (14 + lazy) * MiB, "lazyfree@freeos": lazy * MiB}]
 
 
-def test_c10_judges_rss_against_lazyfree_not_the_heap_gap():
-    row = one("C10", inputs(c10_rows(2, lazy=1000)))
-    assert row.verdict == "refuted" and "RSS counts pages the kernel may take back" in row.evidence
-    assert "No heap profile was taken" in row.evidence
-    assert one("C10", inputs(c10_rows(2))).verdict == "supported"
-    assert one("C10", inputs(c10_rows(1000))).verdict == "supported"   # the heap gap is a note
+def test_c10_judges_rss_against_lazyfree():
+    row = one("C10", inputs(c10_rows(2, lazy=1000, pprof=2)))
+    assert row.verdict == "partly" and "RSS counts pages the kernel may take back" in row.evidence
+    assert one("C10", inputs(c10_rows(2, pprof=2))).verdict == "supported"
     assert one("C10", inputs(c10_rows(2))).figure == "figures/alloc_release_breakdown.png"
+
+
+def test_c10_the_heap_profile_against_rss_can_fail():
+    """A profile that still shows most of what RSS shows fails part (a): it is a measurement, not a given."""
+    row = one("C10", inputs(c10_rows(2, pprof=900)))
+    assert row.verdict == "partly", row.evidence
+    assert "inuse_space was 900 MiB" in row.evidence and "87% of RSS (little: below 25%)" in row.evidence
+    returned = c10_rows(2, pprof=2)
+    returned[0]["rss@release"], returned[0]["rss@baseline"] = 12 * MiB, 10 * MiB   # RSS already back: not "much"
+    row = one("C10", inputs(returned))
+    assert row.verdict == "partly" and "RSS still holding 0% of the freed spike (much: 50% or more)" in row.evidence
+    no_profile = one("C10", inputs(c10_rows(2)))
+    assert "undecided (no heap profile was read" in no_profile.evidence, no_profile.evidence
+
+
+def test_c10_rss_against_cgroup_usage_at_the_same_instant():
+    """cgroup usage well above RSS at the profile's instant: RSS misses what the cgroup charges."""
+    row = one("C10", inputs(c10_rows(2, pprof=2, usage=1300)))
+    assert row.verdict == "partly" and "cgroup usage 1300 MiB, working set 1300 MiB" in row.evidence
+    assert one("C10", inputs(c10_rows(2, pprof=2, usage=1031))).verdict == "supported"
+
+
+def test_c10_rss_against_the_working_set_after_madv_free():
+    """Go 1.15's FreeOSMemory (MADV_FREE): RSS stays, the working set drops (lazily freed pages on the inactive
+    file list): part (b) fails; with MADV_DONTNEED both drop and it holds."""
+    def rows(rss, lazy, ws):
+        return c10_rows(2, pprof=2)[:1] + [{"scenario": "alloc_release", "touch": "true", "freeos": "true",
+                                            "peak_rss": 1034 * MiB, "rss@freeos": rss * MiB,
+                                            "lazyfree@freeos": lazy * MiB, "working_set@freeos": ws * MiB}]
+    row = one("C10", inputs(rows(1030, 1000, 30)))
+    assert row.verdict == "partly" and "of which LazyFree 1000 MiB, working set 30 MiB" in row.evidence
+    assert one("C10", inputs(rows(14, 0, 14))).verdict == "supported"
 
 
 # ---- C11 -------------------------------------------------------------------------------------------
@@ -452,6 +504,49 @@ def x1_inputs(rows):
         return inputs(rows, events=events)
     finally:
         CELL_KEYS.discard("gomemlimit_bytes")
+
+
+def x1_growth_inputs(within_killed=0, past_killed=1, with_base=True):
+    """The gomemlimit cells, plus a live heap grown by 40 MiB/s (to 352 MiB: past the 256 MiB limit, within the
+    512 MiB container) and by 90 MiB/s (to 652 MiB: past the container)."""
+    rows = x1_rows() if with_base else []
+    grown = []
+    for rate, killed, reached in (("40MiB", within_killed, 352), ("90MiB", past_killed, 420)):
+        cell = f"gomemlimit_growth[live-growth={rate},r0]"
+        rows.append({"cell_id": cell, "scenario": "gomemlimit_growth", "live-growth": rate, "gomemlimit": "50%",
+                     "gomemlimit_bytes": 256 * MiB, "memory_limit_bytes": 512 * MiB, "oom_killed": killed,
+                     "args": f"--sizes=256B --live=112MiB --live-growth={rate} --per-size=6s",
+                     "peak_rss": (reached + 30) * MiB, "limiter_engaged": 1.0, "gc_cpu_share": 0.45})
+        grown += [(cell, t, "runtime", "live_bytes", (112 + (reached - 112) * t / 6) * MiB) for t in range(7)]
+    inp = x1_inputs(rows)
+    CELL_KEYS.update({"live-growth", "args", "gomemlimit_bytes"})
+    try:
+        return inputs(rows, events=inp.events, samples=pd.DataFrame(grown, columns=analysis.SAMPLE_COLUMNS))
+    finally:
+        CELL_KEYS.difference_update({"live-growth", "args", "gomemlimit_bytes"})
+
+
+def test_x1_a_growing_live_heap_runs_on_within_the_container_and_is_killed_past_it():
+    row = one("X1", x1_growth_inputs())
+    assert row.verdict == "supported", row.evidence
+    assert ("growing by 40MiB/s toward 352 MiB live (GOMEMLIMIT 256 MiB, container 512 MiB): live heap reached "
+            "352 MiB, peak RSS 382 MiB, GC 45% of the CPU, GC CPU limiter on in 1/1, OOM-killed 0/1") in row.evidence
+    assert "growing by 90MiB/s toward 652 MiB live" in row.evidence and "OOM-killed 1/1 at the container limit" \
+        in row.evidence
+
+
+@pytest.mark.parametrize("within_killed, past_killed, failed", [
+    (1, 1, "a live heap grown past the limit but within the container runs on did not hold"),
+    (0, 0, "a live heap grown past the container limit is OOM-killed did not hold"),
+])
+def test_x1_growth_parts_fail_either_way(within_killed, past_killed, failed):
+    row = one("X1", x1_growth_inputs(within_killed, past_killed))
+    assert row.verdict == "partly" and failed in row.evidence, row.evidence
+
+
+def test_x1_judges_the_growth_cells_alone():
+    assert one("X1", x1_growth_inputs(with_base=False)).verdict == "supported"
+    assert one("X1", x1_growth_inputs(1, 0, with_base=False)).verdict == "refuted"
 
 
 def test_x1_supported_when_the_limit_costs_and_the_limiter_lets_the_heap_pass():
@@ -538,10 +633,13 @@ EVIDENCE = [
         "minor faults 900000, each call p50 5.00 ms", "runtime_debug_freeOSMemory"]),
     ("C9", lambda: c9_inputs(True, munmaps=300, rates=("0s", "10ms")), "supported",
      ["madvise 300×, mmap 1×, munmap 300×"]),
-    ("C10", lambda: inputs(c10_rows(2)), "supported", ["live heap (HeapAlloc) was 2 MiB while VmRSS was 1030 MiB "
-                                                       "(peak 1034 MiB)", "RSS matched what the kernel accounts"]),
-    ("C10", lambda: inputs(c10_rows(2, lazy=1000)), "refuted", ["RSS 1014 MiB of which LazyFree 1000 MiB",
-                                                                 "RSS shows what the OS sees did not hold"]),
+    ("C10", lambda: inputs(c10_rows(2, pprof=3)), "supported", [
+        "heap profile's inuse_space was 3 MiB (HeapAlloc 2 MiB) while VmRSS was 1030 MiB",
+        "0% of RSS (little: below 25%)",
+        "RSS matched what the kernel accounts"]),
+    ("C10", lambda: inputs(c10_rows(2, lazy=1000, pprof=900)), "refuted", [
+        "RSS 1014 MiB of which LazyFree 1000 MiB", "RSS shows what the OS sees did not hold",
+        "87% of RSS (little: below 25%)"]),
 
     ("C11", lambda: inputs(c11_rows(10)), "supported", ["100% of peak with 0, 1% with 1", "LazyFree 600 MiB → 10 MiB"]),
     ("C11", lambda: inputs(c11_rows(600)), "partly", ["LazyFree 600 MiB → 600 MiB", "OOM-killed 0/1"]),
@@ -575,10 +673,11 @@ def test_every_claim_has_both_outcomes_above():
 
 def test_decision_carries_the_facts_the_evidence_is_written_from():
     claim = ARTICLE.by_id["C10"]
-    inp = inputs(c10_rows(2, lazy=1000))
+    inp = inputs(c10_rows(2, lazy=1000, pprof=2))
     decided = claim.decide(inp.table(), inp.derived)
-    assert decided.verdict == "refuted" and decided.counts_lazy and not decided.misses_cache
-    assert decided.parts == {"RSS shows what the OS sees": False}
+    assert decided.verdict == "partly" and decided.counts_lazy and not decided.misses_cache
+    assert decided.parts == {"pprof shows little while RSS shows much right after runtime.GC()": True,
+                             "RSS shows what the OS sees": False}
     assert decided.heap.iloc[0] == 2 * MiB and decided.rss.iloc[0] == 1030 * MiB
     assert "2 MiB" in claim.evidence(decided)
 

@@ -15,7 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_claims import EVIDENCE, c3_rows, c8_rows, c9_inputs, c11_rows, inputs, x1_inputs, x1_rows
+from test_claims import (
+    EVIDENCE,
+    c3_rows,
+    c8_rows,
+    c9_inputs,
+    c11_rows,
+    inputs,
+    x1_growth_inputs,
+    x1_inputs,
+    x1_rows,
+)
 from test_claims_release import GO115, GO119, GO121, NEW, c1_cells, c7_cells, inputs_of, spike
 from test_claims_residency import c5_inputs, c12_inputs, c13_inputs, c14_inputs
 from test_claims_x4 import REVERSED, x4_inputs
@@ -68,7 +78,7 @@ def c9_no_rss_drop() -> claims.Inputs:
 
 def c10_rss_agrees() -> claims.Inputs:
     return inputs([{"scenario": "alloc_release", "touch": "true", "freeos": "false", "peak_rss": 1034 * MiB,
-                    "rss@release": 1030 * MiB, "heap_inuse@release": 2 * MiB},
+                    "rss@release": 1030 * MiB, "heap_inuse@release": 2 * MiB, "pprof_inuse_space": 900 * MiB},
                    {"scenario": "madvdontneed", "madvdontneed": "0", "peak_rss": 1034 * MiB,
                     "rss@freeos": 14 * MiB, "lazyfree@freeos": 0}])
 
@@ -115,7 +125,7 @@ PART_CASES: list[tuple[str, Case]] = [
                               spike("one", back_at=0.0, drop_s=0.01)])),
     ("C1", lambda: inputs_of(c1_cells(GO115, 3.0, lazy=True))),
     ("C2", lambda: inputs([{"scenario": "alloc_release", "freeos": "true", "touch": "true", "rss@baseline": 10 * MiB,
-                            "peak_rss": 1034 * MiB, "rss@freeos": 1000 * MiB}])),
+                            "peak_rss": 1034 * MiB, "rss@freeos": 1000 * MiB, "lazyfree@freeos": 0}])),
     ("C3", c3_swapped),
     ("C5", c5_not_packed),
     ("C7", lambda: inputs_of(c7_cells(GO121, None))),
@@ -136,6 +146,8 @@ PART_CASES: list[tuple[str, Case]] = [
     ("X1", x1_gogc_off_as_stated),
     ("X1", x1_no_cost),
     ("X1", lambda: x1_inputs(x1_rows(limiter=0.0, overload_tput=0.8e6))),
+    ("X1", x1_growth_inputs),
+    ("X1", lambda: x1_growth_inputs(within_killed=1, past_killed=0)),
     ("X4", x4_inputs),
     ("X4", lambda: x4_inputs(REVERSED)),
 ]

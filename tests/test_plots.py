@@ -90,6 +90,29 @@ def test_sizes_throughput_draws_the_markers_it_is_given():
     texts = {t.get_text().strip() for t in fig.axes[0].texts}
     assert {"16 B", "32 KiB"} <= texts
     assert fig.axes[0].get_lines()[0].get_ydata()[0] == pytest.approx(20)
+    # The legend is the figure's, below the panels, not over the points.
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    assert "pointers=false" in {t.get_text() for t in fig.legends[0].get_texts()}
+
+
+def test_by_go_version_without_panels_says_so_in_a_visible_panel():
+    fig = plots.by_go_version([], "by version")
+    assert fig.axes[0].get_visible() and any("several Go versions" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_by_go_version_has_one_legend_below_with_one_colour_per_configuration():
+    def table(configs):
+        return pd.DataFrame([{"config": f"go={go}, {c}", "go_version": go, "peak_rss_median": 100.0 * MiB,
+                              "peak_rss_min": 90.0 * MiB, "peak_rss_max": 110.0 * MiB}
+                             for go in ("1.15.15", "1.27.3") for c in configs])
+    fig = plots.by_go_version([("a", table(["touch=true", "touch=false"]), "peak_rss"),
+                               ("b", table(["touch=false"]), "peak_rss")], "by version")
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["touch=true", "touch=false"]
+    # touch=false: the same colour in both panels.
+    colours = {ax.get_title(): [p.get_facecolor() for p in ax.patches] for ax in fig.axes if ax.get_visible()}
+    assert colours["a"][-1] == colours["b"][0]
+    assert fig.axes[0].get_ylabel() == "peak_rss (MiB)" and fig.axes[0].get_xlabel() == "Go version"
 
 
 def test_empty_inputs_still_draw():

@@ -325,9 +325,9 @@ def phase_values(cell: CellData) -> dict[str, float]:
                 value = v[last_by_end]   # the workload's own reading at the phase change
             elif first_after < len(t) and t[first_after] <= window_end + EPS:
                 value = v[first_after]
-            elif declared.source == "smaps":
-                # The slow tier may have no reading near the phase's end; one from inside
-                # the phase is the closest honest value, one from an earlier phase is not.
+            elif declared.source in ("smaps", "docker"):
+                # The slow tier (and Docker's once-a-second stream) may have no reading near the phase's
+                # end; one from inside the phase is the closest honest value, one from an earlier phase is not.
                 value = v[last_by_end] if in_phase else NAN
             else:
                 value = v[last_by_end] if last_by_end >= 0 else NAN  # the last reading by the end

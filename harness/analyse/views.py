@@ -28,7 +28,14 @@ TOOL_VIEWS: tuple[ToolView, ...] = (
     ToolView("cgroup usage", "memory.usage_in_bytes (v1) / memory.current (v2): every page charged to the "
              "cgroup, page cache included", ("cgroup_usage",)),
     ToolView("docker stats", "usage − inactive_file (docker/cli calculateMemUsageUnixNoCache; total_inactive_file "
-             "on cgroup v1, inactive_file on v2)", ("working_set",)),
+             "on cgroup v1, inactive_file on v2), computed from the cgroup's files", ("working_set",)),
+    ToolView("docker stats (API)", "what `docker stats` shows, from Docker's stats stream (Docker cells; "
+             "harness/run/observe/docker_stats.py): the daemon's first reading after the phase end, else its last "
+             "inside the phase", ("docker_stats",)),
+    ToolView("docker stats: API − computed", "where the two differ: the daemon collects once a second, so its "
+             "reading can trail the phase end by up to a second while pages still move (the scavenger, a "
+             "lazily freed page moving to the inactive file list), and docker subtracts inactive_file only when "
+             "it is below usage", ("docker_stats", "working_set")),
     ToolView("kubectl top / kubelet eviction", "working set = usage − inactive_file (cAdvisor / kubelet)",
              ("working_set",)),
     ToolView("LazyFree", "pages freed with MADV_FREE, still resident until the kernel reclaims them "

@@ -28,8 +28,9 @@ from harness.define.units import UNITS, Unit, UnitName
 # What a cell's measurements are (docs/ARCHITECTURE.md, "Samples" and "Events"): a sample comes from one
 # source, an event is of one kind.
 
-Source = Literal["proc", "cgroup", "smaps", "runtime"]
-EventKind = Literal["start", "phase", "freeos", "sizes", "end", "gc", "scav", "syscall", "exit", "bench", "load"]
+Source = Literal["proc", "cgroup", "smaps", "runtime", "docker"]
+EventKind = Literal["start", "phase", "freeos", "sizes", "end", "gc", "scav", "syscall", "exit", "bench", "load",
+                    "heapprofile"]
 Sample = tuple[int, Source, str, float]          # (t_ns, source, metric, value)
 Event = tuple[int, EventKind, str, float, str]   # (t_ns, kind, name, value, detail JSON)
 
@@ -71,6 +72,13 @@ SERIES: dict[tuple[str, str], Series] = {s.key: s for s in (
     Series("cgroup", "psi_full_avg10", "fraction", "PSI full avg10", "memory.pressure full avg10 (share of 10 s)"),
     Series("cgroup", "psi_some_total_s", "s", "PSI some total", "memory.pressure some total: time some task stalled"),
     Series("cgroup", "psi_full_total_s", "s", "PSI full total", "memory.pressure full total: time all tasks stalled"),
+    # Docker cells only: Docker's stats API read at every phase change (harness.run.observe.docker_stats).
+    Series("docker", "mem_usage", "bytes", "docker stats",
+           "Docker's stats API: memory_stats.usage − total_inactive_file (v1) / inactive_file (v2), as docker/cli "
+           "calculateMemUsageUnixNoCache"),
+    Series("docker", "usage", "bytes", "docker stats usage", "Docker's stats API memory_stats.usage"),
+    Series("docker", "inactive_file", "bytes", "docker stats inactive file",
+           "Docker's stats API: the inactive file pages docker stats subtracts"),
     Series("smaps", "rss", "bytes", "smaps Rss", "/proc/<pid>/smaps_rollup Rss (slow tier)"),
     Series("smaps", "lazyfree", "bytes", "LazyFree", "/proc/<pid>/smaps_rollup LazyFree (slow tier)"),
     Series("smaps", "anon_huge_pages", "bytes", "AnonHugePages", "/proc/<pid>/smaps_rollup (slow tier)"),
@@ -94,6 +102,9 @@ SERIES: dict[tuple[str, str], Series] = {s.key: s for s in (
     Series("runtime", "total_alloc", "bytes", "total allocated", "MemStats.TotalAlloc"),
     Series("runtime", "mallocs", "count", "mallocs", "MemStats.Mallocs"),
     Series("runtime", "frees", "count", "frees", "MemStats.Frees"),
+    Series("runtime", "pprof_inuse_space", "bytes", "pprof inuse_space",
+           "a heap profile's inuse_space (runtime/pprof, read by harness.run.observe.heapprofile): sampled, as of "
+           "the last GC"),
     Series("runtime", "tiny_allocs", "count", "tiny allocs", "runtime/metrics /gc/heap/tiny/allocs:objects (1.17+)"),
     Series("runtime", "ops", "count", "work done", "the workload's own counter"),
     Series("runtime", "cache_entries", "count", "cache entries", "cache-growth's own counter"),
@@ -375,7 +386,8 @@ class Metric:
 # the last reading by the end; the first after it is already some way into the next phase.
 EndReading = Literal["first_after", "last_by_end"]
 END_OF_PHASE_READING: dict[Source, EndReading] = {"proc": "first_after", "cgroup": "first_after",
-                                                  "smaps": "first_after", "runtime": "last_by_end"}
+                                                  "smaps": "first_after", "runtime": "last_by_end",
+                                                  "docker": "first_after"}
 
 
 @dataclass(frozen=True)
@@ -418,6 +430,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("final_working_set", "bytes", "final working set",
            "the working set at the last VmRSS reading (the process still alive: its cgroup empties at exit)",
            lambda v: _final_alive(v, "cgroup", "working_set")),
+    Metric("pprof_inuse_space", "bytes", "pprof inuse_space",
+           "the last heap profile's inuse_space (alloc-release --heap-profile: at the end of release, after its GCs)",
+           lambda v: last(v.series("runtime", "pprof_inuse_space"))),
     Metric("final_lazyfree", "bytes", "final LazyFree", "last smaps_rollup LazyFree reading",
            lambda v: last(v.series("smaps", "lazyfree"))),
     Metric("final_vm_size", "bytes", "final VmSize", "last VmSize reading",
@@ -517,6 +532,7 @@ PHASE_METRICS: dict[str, PhaseMetric] = {m.name: m for m in (
     PhaseMetric("lazyfree", "bytes", "LazyFree", (("smaps", "lazyfree"),)),
     PhaseMetric("cgroup_usage", "bytes", "cgroup usage", (("cgroup", "usage"),)),
     PhaseMetric("working_set", "bytes", "working set", (("cgroup", "working_set"),)),
+    PhaseMetric("docker_stats", "bytes", "docker stats (API)", (("docker", "mem_usage"),)),
     PhaseMetric("heap_alloc", "bytes", "heap alloc", (("runtime", "heap_alloc"),)),
     PhaseMetric("heap_inuse", "bytes", "heap in use", (("runtime", "heap_inuse"),)),
     PhaseMetric("heap_idle", "bytes", "heap idle", (("runtime", "heap_idle"),)),

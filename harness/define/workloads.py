@@ -181,6 +181,8 @@ WORKLOADS: dict[str, Workload] = {
                       "kept in the page cache to the end (cgroup usage counts it, RSS does not)"),
                 Param("cache-dir", "str", "", "directory of the page-cache file; empty: $TMPDIR (the cell's scratch "
                       "directory)"),
+                Param("heap-profile", "bool", "false", "at the end of release, after its GCs, write a heap profile "
+                      "(runtime/pprof) to $TMPDIR/heap-release.pb.gz, which the harness reads"),
             ),
             ("baseline", "pagecache", "live", "allocate", "hold", "release", "freeos", "idle"),
             work_phase="allocate",
@@ -229,6 +231,8 @@ WORKLOADS: dict[str, Workload] = {
                 Param("sizes", "sizes", "8B", "object sizes to run, one after another"),
                 Param("per-size", "duration", "2s", "how long each size runs"),
                 Param("live", "size", "0", "live set kept by a ring of objects of the current size"),
+                Param("live-growth", "size", "0", "bytes added to the live heap per second while churning (touched "
+                      "64 KiB chunks, kept to the end): the live heap grows toward any limit"),
                 Param("pointers", "bool", "false", "objects contain a pointer (not eligible for the tiny allocator)"),
                 Param("goroutines", "int", "0", "allocating goroutines; 0 means GOMAXPROCS"),
                 Param("shape", "choice", "bytes", "object shape: bytes (make([]byte, size)) or struct16 "

@@ -131,6 +131,9 @@ def _killed(cell: pd.Series) -> bool:
     return axis_text(cell.get("oom_killed", False)).lower() in ("true", "1", "1.0")
 
 
+LEGEND_ROW_CHARS = 150
+
+
 def _figure_legend(fig: Figure) -> None:
     """One legend for the figure, below the panels (outside the data), each label once; run after
     _tight, it lifts the panels to make room."""
@@ -144,7 +147,8 @@ def _figure_legend(fig: Figure) -> None:
             legend.remove()
     if not seen:
         return
-    ncol = min(len(seen), 4)
+    # As many columns as the longest label lets fit across the figure (about 150 characters at this size).
+    ncol = max(1, min(len(seen), 4, LEGEND_ROW_CHARS // (max(len(label) for label in seen) + 6)))
     rows = -(-len(seen) // ncol)
     room = (0.2 * rows + 0.1) / fig.get_figheight()
     fig.subplots_adjust(bottom=fig.subplotpars.bottom + room)
@@ -396,13 +400,12 @@ def sizes_throughput(sizes: pd.DataFrame, title: str, hue: str,
         for edge, name in markers:
             ax.axvline(edge, color="tab:red", linestyle=":", linewidth=1)
             ax.text(edge, 1.0, f" {name}", transform=ax.get_xaxis_transform(), va="top", fontsize=7, color="tab:red")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="best")
     top.set_ylabel("throughput (M allocs/s)")
     bottom.set_ylabel("share of allocations (%)")
     bottom.set_xlabel("object size (bytes)")
     fig.suptitle(title)
     _tight(fig)
+    _figure_legend(fig)   # below the panels: a legend inside covered the points
     return fig
 
 
@@ -420,7 +423,8 @@ def tool_views(table: pd.DataFrame, tools: list[str], title: str, max_rows: int 
               for r in table.itertuples(index=False)]
     for j, tool in enumerate(tools):
         pos = [i + (j - (len(tools) - 1) / 2) * height for i in range(len(table))]
-        ax.barh(pos, table[tool].fillna(0) / MiB, height=height, label=tool)
+        # tab20: a colour of its own for each of more than ten tools (the default cycle repeats after ten).
+        ax.barh(pos, table[tool].fillna(0) / MiB, height=height, label=tool, color=plt.get_cmap("tab20")(j % 20))
     ax.set_yticks(range(len(table)))
     ax.set_yticklabels(labels, fontsize=7)
     for i in range(1, len(table)):   # a rule between configurations, so each group reads as one
@@ -447,6 +451,8 @@ def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Fi
     ncols = 1 if n == 1 else 2
     nrows = (n + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH_IN, 3.0 * nrows + 0.6), squeeze=False)
+    # One colour per configuration across panels, so the one legend below them reads for every panel.
+    every_config = list(dict.fromkeys(c for _, table, _ in panels for c in table["config"].map(_without_go)))
     for k, (panel_title, table, metric) in enumerate(panels):
         ax = axes[k // ncols][k % ncols]
         unit = metric_unit(metric)
@@ -461,22 +467,24 @@ def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Fi
             err = [((sub[f"{metric}_median"] - sub[f"{metric}_min"]) / unit.plot_scale).fillna(0),
                    ((sub[f"{metric}_max"] - sub[f"{metric}_median"]) / unit.plot_scale).fillna(0)]
             pos = [i + (j - (len(configs) - 1) / 2) * width for i in range(len(versions))]
-            ax.bar(pos, med.fillna(0), width=width, yerr=err, capsize=2, label=config)
+            ax.bar(pos, med.fillna(0), width=width, yerr=err, capsize=2, label=config,
+                   color=f"C{every_config.index(config) % 10}")
             for x, value in zip(pos, med, strict=False):  # no reading (e.g. RSS never fell): say so, not a zero bar
                 if value != value:
                     ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=6, rotation=90, color="0.4")
         ax.set_xticks(range(len(versions)))
         ax.set_xticklabels(versions, rotation=45, fontsize=7)
         ax.set_ylabel(f"{metric} ({unit.plot_label})")
+        ax.set_xlabel("Go version")
         ax.set_title(panel_title, fontsize=9)
-        if len(configs) > 1:
-            ax.legend(fontsize=6)
-    for j in range(len(panels), nrows * ncols):
+    for j in range(max(len(panels), 1), nrows * ncols):   # the one empty panel stays, to say why
         axes[j // ncols][j % ncols].set_visible(False)
     if not panels:
         _empty(fig, axes[0][0], "claim run on several Go versions")
     fig.suptitle(title)
     _tight(fig)
+    if len(every_config) > 1:
+        _figure_legend(fig)   # below the panels (whiskers: min–max over repeats), not over the bars
     return fig
 
 

@@ -369,7 +369,8 @@ def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, study: Study, figur
                          "and cgroup usage but vanish from the working set: since Linux 4.12 the kernel moves them "
                          "to the inactive file list (mm/swap.c lru_lazyfree_fn), which usage − inactive_file leaves "
                          "out. The docker stats and kubectl top columns are computed from the cgroup's files with "
-                         "those tools' formulas, not read from Docker's stats API or the metrics server."),
+                         "those tools' formulas; for Docker cells, docker stats (API) is Docker's own stats API read "
+                         "at the same phase end, and the column after it says where the two differ."),
               Block("list", [f"{v.name}: {v.formula}" for v in TOOL_VIEWS]),
               Block("table", shown)]
     if TOOL_VIEWS_FIGURE in figures:

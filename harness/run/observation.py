@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.define.cell import Cell
-from harness.define.metrics import Source
+from harness.define.metrics import Sample, Source
 from harness.run.backends.base import RunResult, Status
 from harness.run.env import TRACED_FILE
 from harness.run.lines import pump_demuxed, pump_lines
@@ -50,6 +50,7 @@ class Observation:
         self.t0_ns = 0
         self.end_ns = 0
         self.pid: int | None = None   # the process sampled, once known
+        self.scratch: Path | None = None  # the cell's scratch directory ($TMPDIR), where a heap profile is written
         # A program's whole stdout and stderr (a workload's telemetry is parsed, not kept).
         self.keeps_output = cell.program is not None
         self.output = {"stdout": bytearray(), "stderr": bytearray()}
@@ -124,8 +125,34 @@ class Observation:
             ev = self.parser.feed_stdout(line, recv_ns)
         # A new phase means the previous one just ended: read every tier now (see Sampler.trigger).
         sampler = self._sampler
-        if sampler is not None and ev == "phase":
+        if sampler is not None and ev in ("phase", "heapprofile"):
             sampler.trigger()
+        if ev == "heapprofile":
+            self._read_heap_profile()
+
+    def add_samples(self, samples: list[Sample]) -> None:
+        """Readings taken beside the sampler, from any thread (a backend's own: Docker's stats stream)."""
+        with self._parser_lock:
+            self.parser.samples.extend(samples)
+
+    def _read_heap_profile(self) -> None:
+        """The heap profile the last heapprofile line names, read from the scratch directory while the
+        workload runs (the directory goes with the cell): its inuse_space, a runtime sample at the line's t."""
+        from harness.run.observe.heapprofile import ProfileError, inuse_space
+
+        with self._parser_lock:  # the latest heapprofile event (a stderr line may have come after it)
+            t, _, phase, _, line = next(e for e in reversed(self.parser.events) if e[1] == "heapprofile")
+        name = Path(str(json.loads(line).get("file", ""))).name
+        if self.scratch is None or not name:
+            self.sampler_stats["heap_profile"] = f"heap profile {name or '(unnamed)'}: no scratch directory to read"
+            return
+        try:
+            value = inuse_space(self.scratch / name)
+        except (OSError, ProfileError) as e:
+            self.sampler_stats["heap_profile"] = f"heap profile {name} at the end of {phase}: {e}"
+            return
+        with self._parser_lock:
+            self.parser.samples.append((t, "runtime", "pprof_inuse_space", float(value)))
 
     def _feed_stderr(self, line: str, recv_ns: int) -> None:
         if self.keeps_output:
@@ -141,6 +168,7 @@ class Observation:
         from harness.run.observe.sampler import Sampler
 
         self.pid = pid
+        self.scratch = scratch
         try:
             fast: dict[Source, Probe] = {"proc": proc_status_probe(pid)}
             if cgroup is not None:

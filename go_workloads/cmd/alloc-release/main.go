@@ -37,6 +37,7 @@ func run(args []string, out io.Writer) error {
 	pageCacheSize := units.NewSize("0")
 	fs.Var(pageCacheSize, "page-cache", "bytes written to a file, fsynced and read back after the baseline, kept in the page cache until the end")
 	cacheDir := fs.String("cache-dir", "", "directory of the page-cache file; empty: $TMPDIR, else /tmp")
+	heapProfile := fs.Bool("heap-profile", false, "at the end of release, after its GCs, write a heap profile (runtime/pprof) to $TMPDIR/heap-release.pb.gz")
 	if err := telemetry.Parse(fs, args); err != nil {
 		return err
 	}
@@ -90,6 +91,11 @@ func run(args []string, out io.Writer) error {
 			time.Sleep(*gcInterval)
 		}
 		runtime.GC()
+	}
+	if *heapProfile {
+		if err := writeHeapProfile(r, "release"); err != nil {
+			return err
+		}
 	}
 
 	if *freeos {

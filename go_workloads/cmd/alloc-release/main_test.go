@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io/ioutil"
 	"os"
 	"path/filepath"
@@ -163,5 +164,27 @@ func TestUnwritableCacheDirFailsBeforeAnyOutput(t *testing.T) {
 func TestBadFlagIsRejected(t *testing.T) {
 	if err := run([]string{"--size=12XB"}, os.Stdout); err == nil {
 		t.Fatal("--size=12XB accepted")
+	}
+}
+
+// The heap profile lands in $TMPDIR after the release GC, named by a heapprofile line, and holds
+// the live set but not the dropped spike (a gzipped profile.proto; the harness decodes it).
+func TestHeapProfileIsWrittenAfterTheReleaseGC(t *testing.T) {
+	dir := t.TempDir()
+	old := os.Getenv("TMPDIR")
+	os.Setenv("TMPDIR", dir)
+	defer os.Setenv("TMPDIR", old)
+	res := wltest.Run(t, []string{"--size=64MiB", "--live=8MiB", "--heap-profile", "--baseline=10ms", "--hold=10ms",
+		"--idle=10ms"}, nil)
+	lines := res.Of("heapprofile")
+	if len(lines) != 1 || lines[0].Fields["phase"] != "release" || lines[0].Fields["file"] != "heap-release.pb.gz" {
+		t.Fatalf("want one heapprofile line for release naming heap-release.pb.gz, got %v", lines)
+	}
+	raw, err := ioutil.ReadFile(filepath.Join(dir, "heap-release.pb.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) < 2 || raw[0] != 0x1f || raw[1] != 0x8b || fmt.Sprint(len(raw)) != fmt.Sprint(lines[0].Fields["bytes"]) {
+		t.Errorf("want a gzip file of %v bytes, got %d bytes starting % x", lines[0].Fields["bytes"], len(raw), raw[:2])
 	}
 }

@@ -40,6 +40,8 @@ func run(args []string, out io.Writer) error {
 	perSize := fs.Duration("per-size", 2*time.Second, "how long each size runs")
 	live := units.NewSize("0")
 	fs.Var(live, "live", "live set kept by a ring of objects of the current size")
+	growth := units.NewSize("0")
+	fs.Var(growth, "live-growth", "bytes added to the live heap per second while churning (touched 64 KiB chunks, kept to the end)")
 	pointers := fs.Bool("pointers", false, "objects contain a pointer (not eligible for the tiny allocator)")
 	goroutines := fs.Int("goroutines", 0, "allocating goroutines; 0 means GOMAXPROCS")
 	shape := units.NewChoice("bytes", "bytes", "struct16")
@@ -67,11 +69,25 @@ func run(args []string, out io.Writer) error {
 	}
 
 	r := telemetry.New(out, "small-churn")
+	var grown int64 // bytes the live-growth goroutine holds; read by the metrics line
+	if growth.Bytes > 0 {
+		r.AddMetric("live_bytes", func() float64 { return float64(live.Bytes + atomic.LoadInt64(&grown)) })
+	}
 	r.Start(fs, common.MetricsInterval)
 	r.Phase("baseline")
 	time.Sleep(common.Baseline)
 
 	r.Phase("churn")
+	var stopGrowth int32
+	grew := make(chan struct{})
+	if growth.Bytes > 0 {
+		go func() {
+			growLive(growth.Bytes, &grown, &stopGrowth)
+			close(grew)
+		}()
+	} else {
+		close(grew)
+	}
 	for i, size := range sizes.Bytes {
 		objSize := size
 		if *pointers {
@@ -136,10 +152,39 @@ func run(args []string, out io.Writer) error {
 			telemetry.Field{Key: "counters", Value: after.Source},
 		)
 	}
+	atomic.StoreInt32(&stopGrowth, 1) // the live heap grows while the churn runs, then stays
+	<-grew
 	return r.End()
 }
 
 // churnBytes allocates pointer-free objects: the kind the tiny allocator serves below 16 B.
+// grownChunks holds growLive's chunks once it stops, so they stay live until the process ends.
+var grownChunks [][]byte
+
+// growLive adds bytesPerSecond of touched, pointer-free 64 KiB chunks, in steps every 10 ms, until
+// stop is set, and keeps them (the GC can free none of them): the live heap grows steadily
+// toward, and past, any limit.
+func growLive(bytesPerSecond int64, grown *int64, stop *int32) {
+	const chunk = 64 << 10
+	var kept [][]byte
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for atomic.LoadInt32(stop) == 0 {
+		<-tick.C
+		due := int64(time.Since(start).Seconds() * float64(bytesPerSecond))
+		for atomic.LoadInt64(grown)+chunk <= due {
+			b := make([]byte, chunk)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			kept = append(kept, b)
+			atomic.AddInt64(grown, chunk)
+		}
+	}
+	grownChunks = kept
+}
+
 // Storing each into the ring makes it escape, so the compiler cannot stack-allocate it.
 func churnBytes(size int, ring [][]byte, stop *int32, r *telemetry.Run) {
 	idx := 0

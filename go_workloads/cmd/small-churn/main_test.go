@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
 	"os"
 	"testing"
@@ -129,6 +130,32 @@ func TestStruct16RejectsOtherSizesAndPointers(t *testing.T) {
 	} {
 		if err := run(args, os.Stdout); err == nil {
 			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// --live-growth adds live bytes at its rate for as long as the churn runs, and says so in live_bytes.
+func TestLiveGrowthGrowsTheLiveHeapAtItsRate(t *testing.T) {
+	res := wltest.Run(t, []string{"--sizes=256B", "--pointers", "--live=8MiB", "--live-growth=32MiB",
+		"--per-size=1s", "--baseline=10ms", "--metrics-interval=50ms"}, nil)
+	var most float64
+	for _, l := range res.Of("metrics") {
+		if m, ok := l.Fields["m"].(map[string]interface{}); ok {
+			if n, ok := m["live_bytes"].(json.Number); ok {
+				if v, err := n.Float64(); err == nil && v > most {
+					most = v
+				}
+			}
+		}
+	}
+	// 8 MiB + 1 s × 32 MiB/s, in whole 64 KiB chunks every 10 ms; a slow host grows a little less.
+	if most < 32<<20 || most > 44<<20 {
+		t.Errorf("largest live_bytes = %.1f MiB; want about 40", most/(1<<20))
+	}
+	without := wltest.Run(t, []string{"--sizes=256B", "--per-size=100ms", "--baseline=10ms"}, nil)
+	for _, l := range without.Of("metrics") {
+		if m, ok := l.Fields["m"].(map[string]interface{}); ok && m["live_bytes"] != nil {
+			t.Fatalf("live_bytes without --live-growth: %v", m["live_bytes"])
 		}
 	}
 }

@@ -42,7 +42,7 @@ class RunResult:
     oom_killed: bool = False
     wall_s: float = 0.0
     t0_ns: int = 0                   # CLOCK_MONOTONIC at workload start; t_s = (t_ns - t0_ns) / 1e9
-    # Tidy rows (t_ns, source, metric, value): source in proc|cgroup|smaps|runtime.
+    # Tidy rows (t_ns, source, metric, value): source in proc|cgroup|smaps|runtime|docker.
     samples: list[Sample] = field(default_factory=list)
     # Events (t_ns, kind, name, value, detail_json): kind in
     # start|phase|freeos|end|gc|scav|syscall|oom|exit|sampler.

@@ -21,6 +21,7 @@ from harness.run.env import child_env
 from harness.run.leftovers import labelled_containers, owner_labels, remove_container
 from harness.run.observation import Observation
 from harness.run.observe.cgroupfs import MemoryCgroup
+from harness.run.observe.docker_stats import DockerStats
 from harness.run.ports import fixed_port, with_port
 from harness.run.scratch import SCRATCH_IN_CONTAINER, remove_leftover_scratch
 
@@ -135,6 +136,9 @@ class ContainerLauncher:
         obs.read_demuxed(stream)
         obs.mark_start()
         container.start()
+        # What `docker stats` shows, from the daemon's own stream (on a client of its own) until the container goes.
+        DockerStats(docker_client(timeout_s=None).api, container.id, obs.add_samples,
+                    lambda e: obs.sampler_stats.setdefault("docker_stats", e)).start()
         container.reload()
         pid = container.attrs["State"]["Pid"]
         if pid:

@@ -186,6 +186,10 @@ class TelemetryParser:
     def _on_sizes(self, t: int, obj: dict[str, Any], line: str) -> None:
         self.events.append((t, "sizes", str(obj["size"]), float(obj["ops_per_s"]), line))
 
+    def _on_heapprofile(self, t: int, obj: dict[str, Any], line: str) -> None:
+        # The file is read by the Observation, which knows the cell's scratch directory.
+        self.events.append((t, "heapprofile", str(obj["phase"]), float(obj["bytes"]), line))
+
     def _on_end(self, t: int, obj: dict[str, Any], line: str) -> None:
         totals = obj.get("totals", {})
         if not isinstance(totals, dict):
@@ -200,6 +204,7 @@ class TelemetryParser:
         "metrics": _on_metrics,
         "freeos": _on_freeos,
         "sizes": _on_sizes,
+        "heapprofile": _on_heapprofile,
         "end": _on_end,
     }
 

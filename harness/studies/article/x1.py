@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from harness.analyse.claims.common import (
     Decision,
     axis,
+    capital,
     change,
     col,
     compare,
     decision,
+    duration,
     either,
     go_before,
     judged,
@@ -19,13 +23,16 @@ from harness.analyse.claims.common import (
     noise,
     seconds2,
     signed_pct,
+    size,
     span,
     unlimited,
 )
 from harness.analyse.claims.study import Claim, FigureSpec
 
 PARTS = ("lower peak", "more GC CPU", "less throughput", "GC CPU limiter engaged below the live heap",
-         "throughput kept above the limiter's floor below the live heap", "GOGC=off kept alive")
+         "throughput kept above the limiter's floor below the live heap", "GOGC=off kept alive",
+         "a live heap grown past the limit but within the container runs on",
+         "a live heap grown past the container limit is OOM-killed")
 # The GC CPU limiter caps GC at 50% of the CPU (runtime/mgclimit.go: a leaky bucket that fills with
 # GC time and drains with mutator time, "a very conservative limit of 50%"), assists included. So
 # with the limit below the live heap the mutator keeps at least half of GOMAXPROCS, where without a
@@ -50,10 +57,61 @@ def _group(t: pd.DataFrame) -> dict:
             "share": col(t, "gc_cpu_share")}
 
 
+def _arg(args: str, flag: str) -> str:
+    """A flag's value in a cell's command line as cells.csv records it ("--live=112MiB ...")."""
+    m = re.search(rf"(?:^|\s)--{re.escape(flag)}=(\S+)", args)
+    return m.group(1) if m else ""
+
+
+def growth_cells(t: pd.DataFrame, derived) -> pd.DataFrame:
+    """The gomemlimit_growth cells: the live heap each would reach (--live + --live-growth × --per-size), the
+    largest it reached (the workload's live_bytes), the container limit, GOMEMLIMIT, and what became of it."""
+    g = t[t["scenario"] == "gomemlimit_growth"]
+    args = g["args"].astype(str) if "args" in g.columns else pd.Series("", index=g.index)
+    planned = pd.Series([size(_arg(a, "live")) + size(_arg(a, "live-growth")) * duration(_arg(a, "per-size"))
+                         for a in args], index=g.index, dtype=float)
+    reached = pd.Series([float(derived.run.series(str(c), "runtime", "live_bytes").max()) for c in g.index],
+                        index=g.index, dtype=float)
+    return pd.DataFrame({"growth": axis(g, "live-growth"), "planned": planned, "reached": reached,
+                         "container": col(g, "memory_limit_bytes"), "limit": limit_bytes(g),
+                         "killed": col(g, "oom_killed").fillna(0) > 0, "peak": col(g, "peak_rss"),
+                         "limiter": col(g, "limiter_engaged"), "share": col(g, "gc_cpu_share")})
+
+
+def _growth_parts(grown: pd.DataFrame) -> tuple[dict[str, bool | None], dict[str, str]]:
+    """Past GOMEMLIMIT but within the container the program must run on (the limit is soft, the GC CPU
+    limiter caps what the GC takes); past the container limit the kernel must kill it (no swap). No parts
+    where the scenario did not run."""
+    parts: dict[str, bool | None] = {}
+    why: dict[str, str] = {}
+    if grown.empty:
+        return parts, why
+    parts = {PARTS[6]: None, PARTS[7]: None}
+    within = grown[(grown["planned"] > grown["limit"]) & (grown["planned"] < grown["container"])]
+    past = grown[grown["planned"] >= grown["container"]]
+    if within.empty:
+        why[PARTS[6]] = "no cell's live heap was set to grow past GOMEMLIMIT and stay within the container"
+    else:
+        parts[PARTS[6]] = either(~within["killed"])
+        if parts[PARTS[6]] is None:
+            why[PARTS[6]] = "killed in some repeats, not in others"
+    if past.empty:
+        why[PARTS[7]] = "no cell's live heap was set to grow past the container limit"
+    else:
+        parts[PARTS[7]] = either(past["killed"])
+        if parts[PARTS[7]] is None:
+            why[PARTS[7]] = "killed in some repeats, not in others"
+    return parts, why
+
+
 def decide(t: pd.DataFrame, derived) -> Decision:
+    grown = growth_cells(t, derived)
+    grown_parts, grown_why = _growth_parts(grown)
     gm = t[t["scenario"] == "gomemlimit"].copy()
     if gm.empty:
-        return decision("inconclusive", "not-run")
+        if grown.empty:
+            return decision("inconclusive", "not-run")
+        return judged("growth-only", grown_parts, grown_why, grown=grown)
     gm["live_heap"] = gm.index.map(derived.live_heap(gm.index)).astype(float)
     off, on = gm[unlimited(gm)], gm[~unlimited(gm)]
     if off.empty or on.empty:
@@ -111,7 +169,10 @@ def decide(t: pd.DataFrame, derived) -> Decision:
         gogc_off = (_group(gs[unlimited(gs)]), _group(gs[~unlimited(gs)]))
         parts[PARTS[5]] = bool(gogc_off[0]["killed"] == gogc_off[0]["n"] and not gogc_off[1]["killed"])
     groups = {"binding": _group(binding), "overload": _group(overload), "idle": _group(idle)}
-    return judged("judged", parts, why, off=base, gogc_off=gogc_off, floor=floor, placebo=placebo, **groups)
+    parts.update(grown_parts)
+    why.update(grown_why)
+    return judged("judged", parts, why, off=base, gogc_off=gogc_off, floor=floor, placebo=placebo, grown=grown,
+                  **groups)
 
 
 def _limits(g: dict) -> str:
@@ -125,9 +186,27 @@ def _costs(g: dict, base: dict) -> str:
             f"throughput {span(g['tput'], _rate)} ({signed_pct(change(g['tput'], base['tput']))})")
 
 
+def _growth_text(grown: pd.DataFrame) -> str:
+    """Per growth rate: the live heap set and reached, against GOMEMLIMIT and the container, and its fate."""
+    out = []
+    for rate, g in grown.groupby("growth", sort=False):
+        fate = (f"OOM-killed {int(g['killed'].sum())}/{len(g)}" + (" at the container limit" if g["killed"].all()
+                                                                   else ""))
+        engaged = g["limiter"].dropna()
+        limiter = f"on in {int((engaged == 1).sum())}/{len(engaged)}" if not engaged.empty else "metric missing"
+        out.append(f"growing by {rate}/s toward {span(g['planned'])} live (GOMEMLIMIT {span(g['limit'])}, container "
+                   f"{span(g['container'])}): live heap reached {span(g['reached'])}, peak RSS {span(g['peak'])}, GC "
+                   f"{span(g['share'], _share)} of the CPU, GC CPU limiter {limiter}, {fate}")
+    return "; ".join(out)
+
+
 def evidence(d: Decision) -> str:
     if d.case == "not-run":
         return "The gomemlimit scenario did not run."
+    grown = getattr(d, "grown", None)
+    growth = _growth_text(grown) if grown is not None and not grown.empty else ""
+    if d.case == "growth-only":
+        return capital(growth) + "."
     if d.case == "one-side":
         return "Needs cells with and without GOMEMLIMIT."
     off = d.off
@@ -172,6 +251,8 @@ def evidence(d: Decision) -> str:
         text.append(f"GOGC=off: OOM-killed {without['killed']}/{without['n']} without a limit (peak "
                     f"{span(without['peak'])}), {with_limit['killed']}/{with_limit['n']} with one "
                     f"({_limits(with_limit)}, peak {span(with_limit['peak'])})")
+    if growth:
+        text.append(f"a live heap that keeps growing: {growth}")
     return "; ".join(text) + "."
 
 
@@ -179,15 +260,16 @@ CLAIM = Claim(
     "X1", "(added)",
     "Not in the article: a `GOMEMLIMIT` below the container limit holds the peak near the limit at the cost of "
     "more GC CPU and less throughput; it is soft: when the live heap exceeds it, the heap passes the limit and the "
-    "program runs on, the GC CPU limiter (Go 1.19+) keeping GC to about half the CPU instead of stalling it; and "
-    "GOGC=off is safe only with a limit.",
+    "program runs on, the GC CPU limiter (Go 1.19+) keeping GC to about half the CPU instead of stalling it, until "
+    "the live heap reaches the container limit, where the kernel kills it; and GOGC=off is safe only with a limit.",
     "A steady load of pointer-holding objects in a 512 MiB container with no limit (the baseline must survive), a "
     "limit above the no-limit peak (a placebo: the noise), one below it and one below the live heap, per Go "
     "version: peak RSS, GC and scavenger CPU, throughput, OOM kills; below the live heap, whether the GC CPU "
     "limiter engaged (/gc/limiter/last-enabled) and whether throughput stayed above the floor a 50% GC cap leaves "
-    "(half the no-limit throughput, less the noise); GOGC=off with and without a limit.",
+    "(half the no-limit throughput, less the noise); GOGC=off with and without a limit; a live heap that grows "
+    "past a 50% limit, to below the container limit and past it (gomemlimit_growth): runs on, or OOM-killed.",
     plain="Added: GOMEMLIMIT below the container limit caps the peak at some GC CPU, and is soft.",
-    scenarios=("gomemlimit", "gogc_sweep"),
+    scenarios=("gomemlimit", "gogc_sweep", "gomemlimit_growth"),
     metrics=("peak_rss", "gc_cpu_s", "scavenge_cpu_s", "throughput", "limiter_engaged", "oom_killed"),
     figure=FigureSpec("bars", "gomemlimit", "gomemlimit",
                       metrics=("peak_rss", "gc_cpu_share", "throughput", "limiter_engaged"), x="gomemlimit",
