@@ -65,13 +65,12 @@ def test_v1_subtree_mount(tmp_path):
     (d / "memory.limit_in_bytes").write_text("9223372036854771712\n")
     cg = memory_cgroup_of(42, proc_root=str(proc))
     assert cg == MemoryCgroup(d, 1)
-    # total_* (the subtree) wins over the local counters; no total_rss_huge/total_shmem and no memsw file
+    # total_* (the subtree) wins over the local counters; no total_rss_huge/total_shmem and no total_swap
     # (swap accounting off): no anon_thp, shmem or swap series.
     assert cgroup_probe(cg)() == {"usage": 10000000, "anon": 7000000, "file": 5000000,
                                   "inactive_file": 1000000, "working_set": 9000000}
-    # v1's names for them: total_rss_huge is anon_thp; swap is memory+swap less memory.
-    (d / "memory.stat").write_text(V1_STAT + "total_rss_huge 2097152\ntotal_shmem 4096\n")
-    (d / "memory.memsw.usage_in_bytes").write_text("12000000\n")
+    # v1's names for them: total_rss_huge is anon_thp, total_swap the subtree's swap.
+    (d / "memory.stat").write_text(V1_STAT + "total_rss_huge 2097152\ntotal_shmem 4096\ntotal_swap 2000000\n")
     read = cgroup_probe(cg)()
     assert (read["anon_thp"], read["shmem"], read["swap"]) == (2097152, 4096, 2000000)
     assert "pglazyfree" not in read

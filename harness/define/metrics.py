@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from harness.define.hosts import UNTIMED_ACCELERATORS
 from harness.define.units import UNITS, Unit, UnitName
 
 # ---------------------------------------------------------------------------------- samples and events
@@ -72,7 +73,7 @@ SERIES: dict[tuple[str, str], Series] = {s.key: s for s in (
     Series("cgroup", "pglazyfreed", "count", "pglazyfreed",
            "memory.stat pglazyfreed (v2 only): MADV_FREE pages reclaimed, cumulative"),
     Series("cgroup", "swap", "bytes", "cgroup swap",
-           "memory.swap.current (v2) / memory.memsw.usage_in_bytes - usage (v1, with swap accounting)"),
+           "memory.swap.current (v2) / memory.stat total_swap (v1); both only with swap accounting"),
     # cgroup v2 only: what the memory controller did and how long the cgroup's tasks stalled on memory.
     Series("cgroup", "events_high", "count", "memory.high events", "memory.events high: usage went over memory.high"),
     Series("cgroup", "events_max", "count", "memory.max events", "memory.events max: usage hit memory.max"),
@@ -359,6 +360,13 @@ def _limiter_engaged(view: CellView) -> float:
     return NAN if math.isnan(cycle) else float(cycle > 0)
 
 
+def _untimed(view: CellView) -> str:
+    """The accelerator this cell ran under when it leaves its timing metrics (timing=True) untrue to the
+    host (qemu's TCG emulates every instruction: memory physics holds, time does not); "" otherwise."""
+    accel = str(view.row.get("accel") or "")
+    return accel if accel in UNTIMED_ACCELERATORS else ""
+
+
 def _wall(view: CellView) -> float:
     wall = number(view.row.get("wall_s"))
     return wall if not math.isnan(wall) else number(view.totals.get("wall_s"))
@@ -510,7 +518,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            lambda v: largest(v.series("smaps", "anon_huge_pages"))),
     Metric("final_anon_huge_pages", "bytes", "final AnonHugePages", "last smaps_rollup AnonHugePages reading",
            lambda v: last(v.series("smaps", "anon_huge_pages"))),
-    Metric("peak_swap", "bytes", "peak cgroup swap", "memory.swap.current (v2) / memsw - usage (v1), max reading",
+    Metric("peak_swap", "bytes", "peak cgroup swap", "memory.swap.current (v2) / total_swap (v1), max reading",
            lambda v: largest(v.series("cgroup", "swap"))),
     Metric("peak_vm_swap", "bytes", "peak VmSwap", "/proc/<pid>/status VmSwap, max reading",
            lambda v: largest(v.series("proc", "vm_swap"))),
@@ -518,6 +526,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            lambda v: rise(v.series("cgroup", "pglazyfree"))),
     Metric("pglazyfreed", "count", "lazily freed pages reclaimed",
            "memory.stat pglazyfreed (v2): its rise over the cell", lambda v: rise(v.series("cgroup", "pglazyfreed"))),
+    Metric("untimed", "text", "timing not the host's",
+           "the accelerator (harness.define.hosts.UNTIMED_ACCELERATORS) under which this cell's timing metrics "
+           "do not hold, '' where they do", _untimed),
     Metric("benchmark", "text", "benchmark", "the benchmark the bench metrics are of (the first one run)",
            _bench_name),
     Metric("ns_per_op", "ns", "time per op", "the benchmark's ns/op (median over its result lines)",

@@ -137,9 +137,8 @@ class MemoryCgroup:
 
     @property
     def swap_file(self) -> Path:
-        """Swap in use: memory.swap.current (v2); v1 counts memory+swap in memory.memsw.usage_in_bytes,
-        which exists only with swap accounting on (swapaccount=1 or CONFIG_MEMCG_SWAP_ENABLED)."""
-        return self.path / ("memory.memsw.usage_in_bytes" if self.version == 1 else "memory.swap.current")
+        """v2's swap in use (absent without swap accounting); v1 has it as memory.stat total_swap."""
+        return self.path / "memory.swap.current"
 
     # v2 only: what the memory controller did (memory.events) and how long tasks stalled (memory.pressure,
     # PSI: absent when the kernel runs with psi=0).

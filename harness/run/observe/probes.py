@@ -228,16 +228,18 @@ _STAT_KEYS = {1: (b"\ntotal_rss ", b"\ntotal_cache ", b"\ntotal_inactive_file ")
 # it does not: v1 has no pglazyfree/pglazyfreed, and no anon_thp by that name but rss_huge).
 # Documentation/admin-guide/cgroup-v2.rst (memory.stat) and cgroup-v1/memory.rst (5.2 stat file).
 _STAT_EXTRA_KEYS = {
-    1: (("anon_thp", b"\ntotal_rss_huge "), ("shmem", b"\ntotal_shmem ")),
+    # v1's total_swap: memory.stat has it only with swap accounting on. Read from the same file as anon, not as
+    # memory.memsw.usage_in_bytes less usage: two files read microseconds apart under a growing heap differ by
+    # megabytes with no swap at all (seen here: 9 MiB "swap" on a swapless host).
+    1: (("anon_thp", b"\ntotal_rss_huge "), ("shmem", b"\ntotal_shmem "), ("swap", b"\ntotal_swap ")),
     2: (("anon_thp", b"\nanon_thp "), ("shmem", b"\nshmem "), ("pglazyfree", b"\npglazyfree "),
         ("pglazyfreed", b"\npglazyfreed ")),
 }
 
 
 def parse_cgroup(version: int, raw: tuple[bytes, ...]) -> Mapping[str, float]:
-    """(memory.usage_in_bytes (v1) or memory.current (v2), memory.stat[, v1 memory.memsw.usage_in_bytes]) bytes
-    → as normalize_stat() gives them, plus the _STAT_EXTRA_KEYS the stat has and, with the memsw file,
-    `swap` (memory+swap minus memory: the two reads are microseconds apart, so it is clamped at 0)."""
+    """(memory.usage_in_bytes (v1) or memory.current (v2), memory.stat) bytes → as normalize_stat() gives them,
+    plus the _STAT_EXTRA_KEYS the stat has."""
     usage, stat = int(raw[0]), raw[1]
     anon_key, file_key, inactive_key = _STAT_KEYS[version]
     anon, file, inactive_file = (_flat_value(stat, anon_key), _flat_value(stat, file_key),
@@ -252,8 +254,6 @@ def parse_cgroup(version: int, raw: tuple[bytes, ...]) -> Mapping[str, float]:
         value = _flat_value(stat, key)
         if value is not None:
             out[metric] = value
-    if version == 1 and len(raw) > 2:
-        out["swap"] = max(0, int(raw[2]) - usage)
     return out
 
 
@@ -288,8 +288,7 @@ def cgroup_probe(cg: MemoryCgroup) -> FileProbe:
     also its memory.events counters and PSI (parse_cgroup_v2). A removed cgroup (ENODEV on the files kept
     open) is a gone target: FileNotFoundError."""
     if cg.version == 1:
-        swap = [cg.swap_file] if cg.swap_file.exists() else []
-        return FileProbe([str(f) for f in [cg.usage_file, cg.stat_file, *swap]], partial(parse_cgroup, cg.version))
+        return FileProbe([str(cg.usage_file), str(cg.stat_file)], partial(parse_cgroup, cg.version))
     present = {"current": cg.usage_file, "stat": cg.stat_file, "events": cg.events_file,
                "pressure": cg.pressure_file, "swap": cg.swap_file}
     files = tuple(name for name in V2_FILES if name in ("current", "stat", "events") or present[name].exists())
