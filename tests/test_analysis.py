@@ -239,6 +239,9 @@ def test_config_label_ignores_the_resolved_limit_of_cells_v2():
     assert list(analysis.config_label(v2)) == list(analysis.config_label(v1)) == ["gomemlimit=off",
                                                                                   "gomemlimit=1.2GiB"]
     assert "gomemlimit_bytes" not in analysis.config_columns(v2)
+    limits = pd.DataFrame({"cell_id": ["a", "b"], "scenario": "s", "memory": ["128MiB", "512MiB"],
+                           "memory_limit_bytes": [128 << 20, 512 << 20]})
+    assert list(analysis.config_label(limits)) == ["memory=128MiB", "memory=512MiB"]
     table = analysis.by_config(pd.DataFrame({"peak_rss": [1.0, 2.0]}, index=["a", "b"]), v2, ["peak_rss"])
     assert list(table["config"]) == ["gomemlimit=off", "gomemlimit=1.2GiB"]
 
