@@ -177,9 +177,9 @@ def test_cgroup_v2_cells_run_in_one_guest_booted_for_them(project):
         pytest.skip(reason)
     add(project, "guest_spike", SMALL.replace("[run]", "[run]\ntimeout = \"3m\""))
     result = project.runpytest("scenarios", "-v", "--matrix", "cgroup=v2", "--results", "res",
-                               "-p", "no:cacheprovider", "-s")
+                               "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
-    boots = [line for line in result.outlines if "booting for" in line]
+    boots = [line for line in result.outlines if "booting for" in line]   # shown past output capture
     assert boots == ["guest (Linux 6.1, cgroup v2): booting for 2 cell(s)"], result.outlines
     rows = _cells_csv(project.path / "res")
     assert {r["cell_id"] for r in rows} == {"guest_spike[touch=true,r0]", "guest_spike[touch=false,r0]"}

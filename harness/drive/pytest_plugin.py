@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,9 +171,7 @@ def _guest_outcome(item: CellItem, state: _State, session: RunSession) -> Outcom
         group = state.guest_groups[item.cell.cell_id]
         for other in group:   # its expectations are checked as each cell's result arrives
             session.checker.scenarios.setdefault(other.scenario.name, other.scenario)
-        reporter = item.config.pluginmanager.get_plugin("terminalreporter")
-        outcomes = measure_with_guests(session, [other.cell for other in group],
-                                       log=reporter.write_line if reporter else lambda line: None)
+        outcomes = measure_with_guests(session, [other.cell for other in group], log=_terminal_log(item.config))
         try:
             for arrived in outcomes:
                 state.guest_outcomes[arrived.result.cell.cell_id] = arrived
@@ -182,6 +180,23 @@ def _guest_outcome(item: CellItem, state: _State, session: RunSession) -> Outcom
     if item.cell.cell_id not in state.guest_outcomes:
         raise CellDidNotRun(f"{item.cell.cell_id}: its guest group ran but returned no result for it")
     return state.guest_outcomes[item.cell.cell_id]
+
+
+def _terminal_log(config: pytest.Config) -> Callable[[str], None]:
+    """A line on the terminal while a test runs (the guest's boot and progress), past output capture."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def log(line: str) -> None:
+        if reporter is None:
+            return
+        if capture is None:
+            reporter.write_line(line)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
+    return log
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
