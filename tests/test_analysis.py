@@ -239,6 +239,9 @@ def test_config_label_ignores_the_resolved_limit_of_cells_v2():
     assert list(analysis.config_label(v2)) == list(analysis.config_label(v1)) == ["gomemlimit=off",
                                                                                   "gomemlimit=1.2GiB"]
     assert "gomemlimit_bytes" not in analysis.config_columns(v2)
+    limits = pd.DataFrame({"cell_id": ["a", "b"], "scenario": "s", "memory": ["128MiB", "512MiB"],
+                           "memory_limit_bytes": [128 << 20, 512 << 20]})
+    assert list(analysis.config_label(limits)) == ["memory=128MiB", "memory=512MiB"]
     table = analysis.by_config(pd.DataFrame({"peak_rss": [1.0, 2.0]}, index=["a", "b"]), v2, ["peak_rss"])
     assert list(table["config"]) == ["gomemlimit=off", "gomemlimit=1.2GiB"]
 
@@ -296,3 +299,28 @@ def test_live_heap_reads_automatic_gcs_only_and_phase_syscalls_the_phase_only():
     run = analysis.RunData(pd.DataFrame(columns=analysis.SAMPLE_COLUMNS), events)
     assert derived.phase_syscalls(run, events, "a", "load") == {"madvise": (2, 8192.0)}
     assert derived.phase_syscalls(run, events, "a", "idle") == {}
+
+
+def test_huge_pages_swap_and_lazyfree_counts_read_what_was_sampled_and_nan_otherwise():
+    cells, samples, events = run_frames([alloc_release_spec("v2"), alloc_release_spec("v1")])
+    extra = [("v2", t, source, metric, value) for t, source, metric, value in (
+        (1.0, "cgroup", "anon_thp", 0.0), (2.0, "cgroup", "anon_thp", 512 * MiB), (7.9, "cgroup", "anon_thp", 64 * MiB),
+        (1.0, "smaps", "anon_huge_pages", 0.0), (2.0, "smaps", "anon_huge_pages", 510 * MiB),
+        (7.9, "smaps", "anon_huge_pages", 62 * MiB),
+        (1.0, "cgroup", "swap", 0.0), (3.0, "cgroup", "swap", 8 * MiB), (7.9, "cgroup", "swap", 2 * MiB),
+        (1.0, "proc", "vm_swap", 0.0), (3.0, "proc", "vm_swap", 6 * MiB),
+        # cumulative counters that already counted 100 / 10 before the cell began
+        (0.5, "cgroup", "pglazyfree", 100.0), (4.0, "cgroup", "pglazyfree", 100.0 + 131072),
+        (0.5, "cgroup", "pglazyfreed", 10.0), (7.9, "cgroup", "pglazyfreed", 10.0 + 4096))]
+    samples = pd.concat([samples, pd.DataFrame(extra, columns=analysis.SAMPLE_COLUMNS)], ignore_index=True)
+    s = analysis.summarize(cells, samples, events)
+    v2, v1 = s.loc["v2"], s.loc["v1"]
+    assert v2["peak_anon_thp"] == 512 * MiB and v2["peak_anon_huge_pages"] == 510 * MiB
+    assert v2["final_anon_huge_pages"] == 62 * MiB
+    assert v2["final_anon_thp"] == 64 * MiB   # the reading at the last VmRSS one (7.9 s or before)
+    assert v2["peak_swap"] == 8 * MiB and v2["peak_vm_swap"] == 6 * MiB
+    assert (v2["pglazyfree"], v2["pglazyfreed"]) == (131072, 4096)
+    # A cell whose host has none of these files (v1: no pglazyfree, no swap accounting): NaN, not 0.
+    for name in ("peak_anon_thp", "final_anon_thp", "peak_anon_huge_pages", "peak_swap", "peak_vm_swap",
+                 "pglazyfree", "pglazyfreed"):
+        assert math.isnan(v1[name]), name

@@ -65,9 +65,15 @@ def test_v1_subtree_mount(tmp_path):
     (d / "memory.limit_in_bytes").write_text("9223372036854771712\n")
     cg = memory_cgroup_of(42, proc_root=str(proc))
     assert cg == MemoryCgroup(d, 1)
-    # total_* (the subtree) wins over the local counters.
+    # total_* (the subtree) wins over the local counters; no total_rss_huge/total_shmem and no total_swap
+    # (swap accounting off): no anon_thp, shmem or swap series.
     assert cgroup_probe(cg)() == {"usage": 10000000, "anon": 7000000, "file": 5000000,
                                   "inactive_file": 1000000, "working_set": 9000000}
+    # v1's names for them: total_rss_huge is anon_thp, total_swap the subtree's swap.
+    (d / "memory.stat").write_text(V1_STAT + "total_rss_huge 2097152\ntotal_shmem 4096\ntotal_swap 2000000\n")
+    read = cgroup_probe(cg)()
+    assert (read["anon_thp"], read["shmem"], read["swap"]) == (2097152, 4096, 2000000)
+    assert "pglazyfree" not in read
     assert cg.peak() == 20000000 and cg.oom_kills() == 3
     (d / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\n")
     assert cg.oom_kills() == 0
@@ -94,12 +100,20 @@ def test_v2(tmp_path):
     cg = memory_cgroup_of(42, proc_root=str(proc))
     assert cg == MemoryCgroup(d, 2)
     signals = {"events_high": 0.0, "events_max": 12.0, "events_oom": 2.0, "events_oom_kill": 2.0}
+    # A stat without anon_thp/pglazyfree (an older kernel) and no memory.swap.current: those series are not
+    # read at all (NaN in the summary), never 0.
     assert cgroup_probe(cg)() == {"usage": 150000000, "anon": 104857600, "file": 52428800,
-                                  "inactive_file": 40000000, "working_set": 110000000, **signals}
-    # PSI where the kernel has it: avg10 as a fraction, total stall in seconds
+                                  "inactive_file": 40000000, "working_set": 110000000, "shmem": 0, **signals}
+    (d / "memory.stat").write_text(V2_STAT + "anon_thp 4194304\npglazyfree 3000\npglazyfreed 1000\n")
+    (d / "memory.swap.current").write_text("8388608\n")
+    read = cgroup_probe(cg)()
+    assert (read["anon_thp"], read["pglazyfree"], read["pglazyfreed"], read["swap"]) == (4194304, 3000, 1000,
+                                                                                         8388608)
+    # PSI where the kernel has it: avg10 as a fraction, total stall in seconds (swap still read after it)
     (d / "memory.pressure").write_text("some avg10=66.20 avg60=20.00 avg300=5.00 total=2500000\n"
                                        "full avg10=1.50 avg60=0.00 avg300=0.00 total=40000\n")
     read = cgroup_probe(cg)()
+    assert read["swap"] == 8388608
     assert read["psi_some_avg10"] == pytest.approx(0.662) and read["psi_some_total_s"] == pytest.approx(2.5)
     assert read["psi_full_avg10"] == pytest.approx(0.015) and read["psi_full_total_s"] == pytest.approx(0.04)
     assert cg.peak() is None  # memory.peak needs kernel 5.19

@@ -2,6 +2,7 @@ import textwrap
 
 import pytest
 
+from harness.define.errors import ScenarioError
 from harness.define.matrix import MatrixError, expand, merge_matrix_options, parse_matrix_option
 from harness.define.project import DEFAULT_GO
 from harness.define.scenario import load
@@ -127,3 +128,83 @@ def test_percent_gomemlimit_without_memory_limit(tmp_path):
     path.write_text('description = "x"\nworkload = "small-churn"\n[matrix]\ngomemlimit = ["80%"]\n')
     with pytest.raises(MatrixError, match="needs a memory limit"):
         expand(load(path))
+
+
+ALSO = """
+description = "also test"
+workload = "alloc-release"
+[params]
+size = "64MiB"
+[limits]
+memory = "256MiB"
+[matrix]
+go = ["1.15.15", "1.19.8", "default"]
+madvdontneed = ["unset", "1"]
+# cgroup v2 for two Go versions only
+[[also]]
+matrix = { cgroup = ["v2"], go = ["1.15.15", "default"] }
+[quick]
+matrix = { madvdontneed = ["1"] }
+"""
+
+
+def _also(tmp_path, text=ALSO):
+    path = tmp_path / "also.toml"
+    path.write_text(textwrap.dedent(text))
+    return load(path)
+
+
+def test_also_adds_the_base_with_its_axes_replaced(tmp_path):
+    cells = expand(_also(tmp_path))
+    ids = [c.cell_id for c in cells]
+    base = [i for i in ids if "cgroup" not in i]
+    extra = [i for i in ids if "cgroup=v2" in i]
+    # The base's ids are as they were without [[also]]; the also's name their cgroup.
+    assert len(base) == 6 and "also[go=1.15.15,madvdontneed=unset,r0]" in base
+    assert sorted(extra) == sorted(f"also[cgroup=v2,go={g},madvdontneed={m},r0]"
+                                   for g in ("1.15.15", "default") for m in ("unset", "1"))
+    assert len(set(ids)) == len(ids)
+    v2 = next(c for c in cells if c.cell_id == "also[cgroup=v2,go=1.15.15,madvdontneed=1,r0]")
+    assert dict(v2.axes)["cgroup"] == "v2" and v2.go_version == "1.15.15"
+    # [quick] inherits the also; its own matrix replaces madvdontneed in both.
+    quick = [c.cell_id for c in expand(_also(tmp_path), quick=True)]
+    assert len(quick) == 3 + 2 and "also[cgroup=v2,go=default,madvdontneed=1,r0]" not in quick
+    assert "also[cgroup=v2,go=default,r0]" in quick
+
+
+def test_an_override_of_an_axis_the_also_names_replaces_it_there_too(tmp_path):
+    scenario = _also(tmp_path)
+    # --matrix cgroup=v1,v2: every cell on both; the also's cells are the base's, not added twice.
+    both = expand(scenario, {"cgroup": ["v1", "v2"]}, quick=True)
+    assert sorted(c.cell_id for c in both) == sorted(f"also[cgroup={v},go={g},r0]" for v in ("v1", "v2")
+                                                     for g in ("1.15.15", "1.19.8", "default"))
+    # --matrix cgroup=v1: the also asks for nothing the base does not have.
+    assert len(expand(scenario, {"cgroup": ["v1"]}, quick=True)) == 3
+    # --go 1.19.8: the also's go is replaced too, so it adds the one v2 cell of that Go.
+    ids = [c.cell_id for c in expand(scenario, go=["1.19.8"], quick=True)]
+    assert ids == ["also[r0]", "also[cgroup=v2,go=1.19.8,r0]"]
+
+
+def test_quick_may_have_its_own_also_or_none(tmp_path):
+    none = _also(tmp_path, ALSO.replace('matrix = { madvdontneed = ["1"] }',
+                                        'matrix = { madvdontneed = ["1"] }\nalso = []'))
+    assert len(expand(none, quick=True)) == 3 and len(expand(none)) == 10
+    own = _also(tmp_path, ALSO + '[[quick.also]]\nmatrix = { cgroup = ["v2"], go = ["default"] }\n')
+    assert [c.cell_id for c in expand(own, quick=True) if "v2" in c.cell_id] == ["also[cgroup=v2,go=default,r0]"]
+
+
+@pytest.mark.parametrize("table, message", [
+    ('[[also]]\nmatrix = { cgroop = ["v2"] }\n', "also[1].matrix.cgroop: unknown axis; did you mean 'cgroup'?"),
+    ('[[also]]\nmatrix = { cgroup = ["v3"] }\n', "also[1].matrix.cgroup[0]: 'v3' is not a cgroup version"),
+    ('[[also]]\nmatrics = { cgroup = ["v2"] }\n', "also[1].matrics: unknown key; did you mean 'matrix'?"),
+    ('[[also]]\nmatrix = {}\n', "also[1].matrix: names no axis"),
+    ('also = { cgroup = ["v2"] }\n', "also: must be an array of tables"),
+])
+def test_a_bad_also_is_one_line_naming_file_and_key(tmp_path, table, message):
+    # A top-level key after [quick] would land in it: put the bad table before [quick].
+    without = ALSO.replace('[[also]]\nmatrix = { cgroup = ["v2"], go = ["1.15.15", "default"] }\n', "")
+    text = ALSO.replace("[quick]", table + "[quick]") if table.startswith("[[") else table + without
+    with pytest.raises(ScenarioError) as caught:
+        _also(tmp_path, text)
+    assert any(line.startswith(f"{tmp_path / 'also.toml'}: {message}") for line in caught.value.errors), \
+        caught.value.errors

@@ -23,7 +23,8 @@ from harness.run.observe.probes import (
 
 STATUS = b"""Name:\tgo\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 1100000 kB\nVmSize:\t 1064960 kB
 VmLck:\t       0 kB\nVmPin:\t       0 kB\nVmHWM:\t 1050000 kB\nVmRSS:\t  524288 kB\nRssAnon:\t  520192 kB
-RssFile:\t    4096 kB\nRssShmem:\t       0 kB\nVmData:\t 1050000 kB\nThreads:\t5\n"""
+RssFile:\t    4096 kB\nRssShmem:\t       0 kB\nVmData:\t 1050000 kB\nVmPTE:\t    2048 kB\nVmSwap:\t    8192 kB
+Threads:\t5\n"""
 ZOMBIE = b"Name:\tgo\nState:\tZ (zombie)\nTgid:\t42\nThreads:\t1\n"
 SMAPS = b"""00400000-7ffd000 ---p 00000000 00:00 0                          [rollup]
 Rss:              524288 kB\nPss:              524288 kB\nAnonymous:        520192 kB\nLazyFree:         262144 kB
@@ -32,7 +33,7 @@ AnonHugePages:     4096 kB\nShmemPmdMapped:        0 kB\n"""
 
 def test_parse_status():
     assert parse_status(STATUS) == {"vm_rss": 524288 << 10, "rss_anon": 520192 << 10, "rss_file": 4096 << 10,
-                                    "vm_size": 1064960 << 10, "vm_hwm": 1050000 << 10}
+                                    "vm_size": 1064960 << 10, "vm_hwm": 1050000 << 10, "vm_swap": 8192 << 10}
     with pytest.raises(ProcessLookupError):
         parse_status(ZOMBIE)
 
@@ -63,6 +64,14 @@ def test_probes_agree_with_the_kernel_on_a_real_process(holder):
     smaps = smaps_rollup_probe(holder.pid)()
     assert abs(smaps["rss"] - status["vm_rss"]) < 8 << 20 and smaps["lazyfree"] == 0
     assert status["vm_hwm"] >= 256 << 20
+    assert 0 <= smaps["anon_huge_pages"] <= smaps["rss"]
+    if _swap_total() == 0:   # a host without swap: nothing can be swapped out, the kernel says 0, not nothing
+        assert status["vm_swap"] == 0
+
+
+def _swap_total() -> int:
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("SwapTotal:"))
 
 
 def test_probe_rereads_on_every_call(holder):
@@ -84,12 +93,21 @@ def test_cgroup_probe_matches_normalize_stat():
         got = probe()
         reference = normalize_stat(cg.version, int(cg.usage_file.read_text()),
                                    parse_flat_keyed(cg.stat_file.read_text()))
-        off = {key: got[key] - reference[key] for key in got if abs(got[key] - reference[key]) > 4 << 20}
+        off = {key: got[key] - reference[key] for key in reference if abs(got[key] - reference[key]) > 4 << 20}
         if not off or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    assert set(got) == {"usage", "anon", "file", "inactive_file", "working_set"}
+    # This host's kernel writes total_rss_huge and total_shmem (v1) or anon_thp, shmem, pglazyfree and
+    # pglazyfreed (v2), and swap where swap accounting is on (total_swap, memory.swap.current).
+    extra = {"anon_thp", "shmem"} | ({"pglazyfree", "pglazyfreed"} if cg.version == 2 else set())
+    assert set(got) - {"swap"} == {"usage", "anon", "file", "inactive_file", "working_set"} | extra
+    stat = parse_flat_keyed(cg.stat_file.read_text())
+    assert ("swap" in got) == ("total_swap" in stat if cg.version == 1 else cg.swap_file.exists())
+    if _swap_total() == 0 and "swap" in got:   # no swap device: the kernel says 0
+        assert got["swap"] == 0
     assert not off, off
+    assert got["anon_thp"] <= got["anon"] + (8 << 20)
+    assert got["shmem"] >= 0 and (cg.version == 2 or got["anon_thp"] <= stat["total_rss"] + (8 << 20))
     assert got["working_set"] == max(0, got["usage"] - got["inactive_file"])
     peak = cg.peak()
     assert peak is None or peak >= got["usage"] - (4 << 20)
@@ -119,9 +137,11 @@ inactive_anon 104857600\nactive_anon 0\ninactive_file 40000000\nactive_file 1242
 
 @pytest.mark.parametrize("version, stat", [(1, V1_STAT), (1, V1_STAT_LOCAL_ONLY), (2, V2_STAT)])
 def test_parse_cgroup_is_normalize_stat(version, stat):
+    extra = {"anon_thp", "shmem", "pglazyfree", "pglazyfreed", "swap"}   # read as they are, beside normalize_stat's
     for usage in (b"20000000\n", b"100\n"):
-        assert parse_cgroup(version, (usage, stat)) == normalize_stat(version, int(usage),
-                                                                       parse_flat_keyed(stat.decode()))
+        got = parse_cgroup(version, (usage, stat))
+        assert {k: v for k, v in got.items() if k not in extra} == normalize_stat(
+            version, int(usage), parse_flat_keyed(stat.decode()))
     got = parse_cgroup(1, (b"20000000\n", V1_STAT))
     assert (got["anon"], got["file"], got["inactive_file"], got["working_set"]) == (7000000, 5000000, 1000000,
                                                                                    19000000)
@@ -138,9 +158,10 @@ def test_file_probe_halves_are_the_call(holder):
     assert isinstance(raw, bytes) and probe.parse_raw(raw)["rss_anon"] >= 256 << 20
     assert set(probe.parse_raw(raw)) == set(probe())
     cg = cgroup_probe(memory_cgroup_of(os.getpid()))
-    usage, stat = cg.read_raw()
+    raw = cg.read_raw()
+    usage, stat = raw[0], raw[1]
     assert int(usage) > 0 and b"inactive_file" in stat
-    assert set(cg.parse_raw((usage, stat))) == {"usage", "anon", "file", "inactive_file", "working_set"}
+    assert set(cg.parse_raw(raw)) == set(cg())
 
 
 def test_zombie_is_gone_when_parsed():
@@ -176,5 +197,5 @@ def test_parse_status_field_by_field_when_the_block_differs():
     # A line inside the block that this parser does not know: the fields are still found by name.
     odd = STATUS.replace(b"VmPin:", b"VmPin:\t       0 kB\nVmNew:")
     assert parse_status(odd) == parse_status(STATUS)
-    assert list(parse_status(odd)) == list(parse_status(STATUS)) == ["vm_rss", "rss_anon", "rss_file", "vm_size",
-                                                                     "vm_hwm"]
+    assert sorted(parse_status(odd)) == sorted(parse_status(STATUS)) == ["rss_anon", "rss_file", "vm_hwm",
+                                                                         "vm_rss", "vm_size", "vm_swap"]

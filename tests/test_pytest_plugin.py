@@ -145,3 +145,53 @@ def test_a_program_scenario_runs_under_pytest(project, limiting_backend):
     (manifest,) = (project.path / "res").glob("*/manifest.json")
     assert json.loads(manifest.read_text())["programs"][0]["scenario"] == "fmt_tree"
     assert "in plain words" not in (manifest.parent / "report.md").read_text()  # not the claims report
+
+
+def _guest_unavailable() -> str | None:
+    """Why no guest kernel can be booted here (no qemu, no kernel to fetch), None when one can."""
+    from harness.build import kernels
+    from harness.run import guest
+
+    missing = guest.qemu_available()
+    if missing:
+        return missing
+    try:
+        kernels.fetch("6.1")
+    except kernels.KernelError as exc:
+        return str(exc)
+    return None
+
+
+def _cells_csv(run_root: Path) -> list[dict[str, str]]:
+    import csv
+
+    (path,) = run_root.glob("*/cells.csv")
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_cgroup_v2_cells_run_in_one_guest_booted_for_them(project):
+    reason = _guest_unavailable()
+    if reason:
+        print(f"guest test skipped: {reason}")
+        pytest.skip(reason)
+    add(project, "guest_spike", SMALL.replace("[run]", "[run]\ntimeout = \"3m\""))
+    result = project.runpytest("scenarios", "-v", "--matrix", "cgroup=v2", "--results", "res",
+                               "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    boots = [line for line in result.outlines if "booting for" in line]   # shown past output capture
+    assert boots == ["guest (Linux 6.1, cgroup v2): booting for 2 cell(s)"], result.outlines
+    rows = _cells_csv(project.path / "res")
+    assert {r["cell_id"] for r in rows} == {"guest_spike[touch=true,r0]", "guest_spike[touch=false,r0]"}
+    for row in rows:   # ran in the guest, contained there by the backend `auto` chose and recorded
+        assert (row["cgroup_version"], row["accel"] in ("kvm", "tcg"), row["backend"]) == ("v2", True, "cgroup")
+        assert row["kernel"].startswith("6.1.")
+
+
+def test_a_guest_cell_that_cannot_be_honoured_is_skipped_with_the_reason(project):
+    add(project, "guest_docker", SMALL)
+    result = project.runpytest("scenarios", "-rs", "--matrix", "cgroup=v2", "--backend", "docker",
+                               "--results", "res", "-p", "no:cacheprovider")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*SKIPPED*starts no docker engine*"])
+    assert all(r["status"] == "skipped" for r in _cells_csv(project.path / "res"))

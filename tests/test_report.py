@@ -228,3 +228,31 @@ def test_limitations_name_every_kernel_and_cgroup_version_the_cells_ran_on(hosts
                 "6.1.0-57-amd64, accelerator tcg.")
     assert items[0].startswith(expected) == says_kernels
     assert any(i.startswith("Memory cgroup version 1 only") for i in items) != says_kernels
+
+
+def test_timing_metrics_of_cells_under_tcg_are_marked_in_numbers_and_cells(tmp_path):
+    run_dir = write_run(tmp_path)
+    cells = pd.read_csv(run_dir / "cells.csv")
+    madv = cells["scenario"] == "madvdontneed"
+    # The madvdontneed cells ran in a guest under TCG; the others natively.
+    cells = cells.assign(cgroup_version=1, kernel="6.18.0", accel="native")
+    cells.loc[madv, ["cgroup_version", "kernel", "accel"]] = [2, "6.1.0-57-amd64", "tcg"]
+    cells.to_csv(run_dir / "cells.csv", index=False)
+    report.write_report(run_dir, ARTICLE)
+    summary = pd.read_csv(run_dir / "summary.csv", index_col="cell_id", keep_default_na=False)
+    assert set(summary.loc[cells.loc[madv, "cell_id"], "untimed"]) == {"tcg"}
+    assert set(summary.loc[cells.loc[~madv, "cell_id"], "untimed"]) == {""}
+    md = (run_dir / "report.md").read_text()
+    cells_section = md.split("## Cells", 1)[1].split("## Provenance", 1)[0]
+    marked = [line for line in cells_section.splitlines() if "not timed (tcg)" in line]
+    assert len(marked) == madv.sum() and all("madvdontneed[" in line for line in marked)
+    assert "under tcg (qemu's software emulation" in cells_section
+
+
+def test_numbers_table_marks_only_timing_metrics_of_untimed_configurations():
+    by_config = pd.DataFrame({"config": ["a", "b"], "go_version": "1.27.3", "n": 1, "cell_ids": ["a0", "b0"],
+                              "peak_rss_median": [2**20] * 2, "peak_rss_min": [2**20] * 2, "peak_rss_max": [2**20] * 2,
+                              "wall_s_median": [2.0] * 2, "wall_s_min": [2.0] * 2, "wall_s_max": [2.0] * 2})
+    table = report.numbers_table(by_config, ["peak_rss", "wall_s"], {"b0": "tcg"})
+    assert not table["peak_rss"].str.endswith(report.UNTIMED_MARK).any()
+    assert list(table["wall_s"].str.endswith(report.UNTIMED_MARK)) == [False, True]

@@ -400,6 +400,8 @@ def config_label(cells: pd.DataFrame) -> pd.Series:
             varying.remove("go")
         if "cgroup" in varying and "cgroup_version" in varying:  # the axis and what ran say the same
             varying.remove("cgroup_version")
+        if "memory" in varying and "memory_limit_bytes" in varying:  # the limit, and it resolved in bytes
+            varying.remove("memory_limit_bytes")
         for i in idx:
             labels[i] = ", ".join(f"{c}={axis_display(c, cells.at[i, c])}" for c in varying) or "default"
     return pd.Series([labels.get(i, "") for i in cells.index], index=cells.index, dtype=object)

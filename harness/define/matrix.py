@@ -6,8 +6,11 @@ list becomes a new axis of it, except a workload flag its workload does not have
 override applies only to the scenarios whose workload has the flag).
 
 Cell ids name only the axes with more than one value, sorted by name, then the repeat:
-`alloc_release[gogc=50,madvdontneed=1,r0]`. Sorting makes the id independent of the order
-in which axes were given. Cells are ordered repeat by repeat, so that drift of the machine
+`alloc_release[gogc=50,madvdontneed=1,r0]`. A scenario's [[also]] sub-matrices add cells: the base
+matrix with the also's axes replaced, after the command line's overrides (an override of an axis the
+also names replaces it there too); a cell the base already has is not added twice, and an also's
+cells name its axes in their ids as well (`madvdontneed[cgroup=v2,go=1.15.15,r0]`). Sorting makes the
+id independent of the order in which axes were given. Cells are ordered repeat by repeat, so that drift of the machine
 spreads evenly over configurations instead of landing on one of them.
 """
 
@@ -67,11 +70,31 @@ def merge_matrix_options(options: Iterable[str]) -> dict[str, list[str]]:
 def effective_matrix(scenario: Scenario, overrides: dict[str, list[str]] | None = None,
                      go: list[str] | None = None, backend: str | None = None,
                      quick: bool = False) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
-    """(axes -> values, fixed params) after the command line is applied to the scenario."""
-    workload = scenario.descriptor
+    """(axes -> values, fixed params) of the base matrix after the command line is applied to the scenario."""
+    return effective_matrices(scenario, overrides, go, backend, quick)[0][:2]
+
+
+def effective_matrices(scenario: Scenario, overrides: dict[str, list[str]] | None = None,
+                       go: list[str] | None = None, backend: str | None = None,
+                       quick: bool = False) -> list[tuple[dict[str, tuple[str, ...]], dict[str, str], frozenset[str]]]:
+    """(axes -> values, fixed params, axes its cell ids name besides the varying ones) of the base matrix
+    and of each [[also]], after the command line is applied to each."""
     variant = scenario.variant(quick)
-    matrix = dict(variant.matrix)
-    params = dict(variant.params)
+    requested = _requested(scenario, overrides, go, backend)
+    out = []
+    for index, matrix in enumerate(variant.matrices()):
+        extra = dict(variant.also[index - 1]) if index else {}
+        merged = {**matrix, **requested}
+        params = {k: v for k, v in variant.params if k not in merged}
+        out.append((merged, params, frozenset(extra)))
+    return out
+
+
+def _requested(scenario: Scenario, overrides: dict[str, list[str]] | None, go: list[str] | None,
+               backend: str | None) -> dict[str, tuple[str, ...]]:
+    """The command line's axes -> canonical values that apply to this scenario's workload."""
+    workload = scenario.descriptor
+    matrix: dict[str, tuple[str, ...]] = {}
     requested = dict(overrides or {})
     if go:
         requested["go"] = list(go)
@@ -102,10 +125,9 @@ def effective_matrix(scenario: Scenario, overrides: dict[str, list[str]] | None 
         if not values:
             continue
         matrix[axis] = tuple(values)
-        params.pop(axis, None)
     if errors:
         raise MatrixError(errors)
-    return matrix, params
+    return matrix
 
 
 def expand(scenario: Scenario, overrides: dict[str, list[str]] | None = None, repeats: int | None = None,
@@ -113,26 +135,31 @@ def expand(scenario: Scenario, overrides: dict[str, list[str]] | None = None, re
     """Every cell of the scenario, repeat 0 of every configuration first, then repeat 1, ..."""
     workload = scenario.descriptor
     variant = scenario.variant(quick)
-    matrix, params = effective_matrix(scenario, overrides, go, backend, quick)
+    matrices = effective_matrices(scenario, overrides, go, backend, quick)
     if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
         raise MatrixError([f"--repeats {repeats!r}: must be a positive integer"])
     count = repeats or variant.run.repeats
-    names = list(matrix)
-    varying = sorted(a for a in names if len(matrix[a]) > 1)
+    base_varying = {a for a, values in matrices[0][0].items() if len(values) > 1}
     errors: list[str] = []
-    configs = []
-    for combo in itertools.product(*(matrix[a] for a in names)):
-        config = dict(zip(names, combo, strict=True))
-        try:
-            configs.append((config, _settings(config, params, variant, workload, DEFAULT_GO)))
-        except units.UnitError as exc:
-            errors.append(f"{scenario.name}[{_label(config, names)}]: {exc}")
+    configs: list[tuple[dict[str, str], dict[str, Any], list[str]]] = []
+    for matrix, params, named in matrices:
+        names = list(matrix)
+        # The base's varying axes, and an also's own: its cells are told apart from the base's by them.
+        varying = sorted(base_varying | named | {a for a in names if len(matrix[a]) > 1})
+        for combo in itertools.product(*(matrix[a] for a in names)):
+            config = dict(zip(names, combo, strict=True))
+            if any(config == seen for seen, _, _ in configs):
+                continue   # an also's cell the base (or an earlier also) already has
+            try:
+                configs.append((config, _settings(config, params, variant, workload, DEFAULT_GO), varying))
+            except units.UnitError as exc:
+                errors.append(f"{scenario.name}[{_label(config, names)}]: {exc}")
     if errors:
         raise MatrixError(errors)
 
     cells = []
     for repeat in range(count):
-        for config, settings in configs:
+        for config, settings, varying in configs:
             label = ",".join([f"{a}={config[a]}" for a in varying] + [f"r{repeat}"])
             cells.append(Cell(
                 cell_id=f"{scenario.name}[{label}]",

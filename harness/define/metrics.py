@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from harness.define.hosts import UNTIMED_ACCELERATORS
 from harness.define.units import UNITS, Unit, UnitName
 
 # ---------------------------------------------------------------------------------- samples and events
@@ -58,11 +59,22 @@ SERIES: dict[tuple[str, str], Series] = {s.key: s for s in (
     Series("proc", "rss_file", "bytes", "RssFile", "/proc/<pid>/status RssFile (fast tier)"),
     Series("proc", "vm_size", "bytes", "VmSize", "/proc/<pid>/status VmSize (fast tier)"),
     Series("proc", "vm_hwm", "bytes", "VmHWM", "/proc/<pid>/status VmHWM (fast tier)"),
+    Series("proc", "vm_swap", "bytes", "VmSwap", "/proc/<pid>/status VmSwap: the process's swapped-out pages"),
     Series("cgroup", "usage", "bytes", "cgroup usage", "memory.usage_in_bytes | memory.current (fast tier)"),
     Series("cgroup", "anon", "bytes", "cgroup anon", "memory.stat anon/rss (fast tier)"),
     Series("cgroup", "file", "bytes", "cgroup file", "memory.stat file/cache (fast tier)"),
     Series("cgroup", "inactive_file", "bytes", "cgroup inactive_file", "memory.stat inactive_file (fast tier)"),
     Series("cgroup", "working_set", "bytes", "working set", "usage - inactive_file, as kubelet computes it"),
+    # Read where the kernel writes them, not read (NaN) where it does not: never a 0 standing for "absent".
+    Series("cgroup", "shmem", "bytes", "cgroup shmem", "memory.stat shmem (v2) / total_shmem (v1): tmpfs, shared"),
+    Series("cgroup", "anon_thp", "bytes", "cgroup anon_thp",
+           "memory.stat anon_thp (v2) / total_rss_huge (v1): anonymous memory in transparent huge pages"),
+    Series("cgroup", "pglazyfree", "count", "pglazyfree",
+           "memory.stat pglazyfree (v2 only): pages marked MADV_FREE, cumulative"),
+    Series("cgroup", "pglazyfreed", "count", "pglazyfreed",
+           "memory.stat pglazyfreed (v2 only): MADV_FREE pages reclaimed, cumulative"),
+    Series("cgroup", "swap", "bytes", "cgroup swap",
+           "memory.swap.current (v2) / memory.stat total_swap (v1); both only with swap accounting"),
     # cgroup v2 only: what the memory controller did and how long the cgroup's tasks stalled on memory.
     Series("cgroup", "events_high", "count", "memory.high events", "memory.events high: usage went over memory.high"),
     Series("cgroup", "events_max", "count", "memory.max events", "memory.events max: usage hit memory.max"),
@@ -169,6 +181,12 @@ def last(s: pd.Series) -> float:
 
 def largest(s: pd.Series) -> float:
     return float(s.max()) if len(s) else NAN
+
+
+def rise(s: pd.Series) -> float:
+    """How much a cumulative counter grew over the readings (the largest less the first): the cell's
+    own count where the cgroup counted something before it started (the process backend's)."""
+    return float(s.max() - s.iloc[0]) if len(s) else NAN
 
 
 def value_at(s: pd.Series, t: float) -> float:
@@ -353,6 +371,13 @@ def _limiter_engaged(view: CellView) -> float:
     return NAN if math.isnan(cycle) else float(cycle > 0)
 
 
+def _untimed(view: CellView) -> str:
+    """The accelerator this cell ran under when it leaves its timing metrics (timing=True) untrue to the
+    host (qemu's TCG emulates every instruction: memory physics holds, time does not); "" otherwise."""
+    accel = str(view.row.get("accel") or "")
+    return accel if accel in UNTIMED_ACCELERATORS else ""
+
+
 def _wall(view: CellView) -> float:
     wall = number(view.row.get("wall_s"))
     return wall if not math.isnan(wall) else number(view.totals.get("wall_s"))
@@ -498,6 +523,27 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            lambda v: largest(v.series("cgroup", "psi_some_total_s")), timing=True),
     Metric("memory_stall_full_s", "s", "memory stall (full)", "memory.pressure full total (v2), largest reading",
            lambda v: largest(v.series("cgroup", "psi_full_total_s")), timing=True),
+    # What is huge and what is swapped (issue 18's THP and swap axes). NaN where the file or field is absent.
+    Metric("peak_anon_thp", "bytes", "peak cgroup anon_thp", "memory.stat anon_thp / total_rss_huge, max reading",
+           lambda v: largest(v.series("cgroup", "anon_thp"))),
+    Metric("final_anon_thp", "bytes", "final cgroup anon_thp",
+           "anon_thp at the last VmRSS reading (the process still alive: its cgroup empties at exit)",
+           lambda v: _final_alive(v, "cgroup", "anon_thp")),
+    Metric("peak_anon_huge_pages", "bytes", "peak AnonHugePages", "smaps_rollup AnonHugePages, max reading",
+           lambda v: largest(v.series("smaps", "anon_huge_pages"))),
+    Metric("final_anon_huge_pages", "bytes", "final AnonHugePages", "last smaps_rollup AnonHugePages reading",
+           lambda v: last(v.series("smaps", "anon_huge_pages"))),
+    Metric("peak_swap", "bytes", "peak cgroup swap", "memory.swap.current (v2) / total_swap (v1), max reading",
+           lambda v: largest(v.series("cgroup", "swap"))),
+    Metric("peak_vm_swap", "bytes", "peak VmSwap", "/proc/<pid>/status VmSwap, max reading",
+           lambda v: largest(v.series("proc", "vm_swap"))),
+    Metric("pglazyfree", "count", "pages lazily freed", "memory.stat pglazyfree (v2): its rise over the cell",
+           lambda v: rise(v.series("cgroup", "pglazyfree"))),
+    Metric("pglazyfreed", "count", "lazily freed pages reclaimed",
+           "memory.stat pglazyfreed (v2): its rise over the cell", lambda v: rise(v.series("cgroup", "pglazyfreed"))),
+    Metric("untimed", "text", "timing not the host's",
+           "the accelerator (harness.define.hosts.UNTIMED_ACCELERATORS) under which this cell's timing metrics "
+           "do not hold, '' where they do", _untimed),
     Metric("benchmark", "text", "benchmark", "the benchmark the bench metrics are of (the first one run)",
            _bench_name),
     Metric("ns_per_op", "ns", "time per op", "the benchmark's ns/op (median over its result lines)",

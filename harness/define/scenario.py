@@ -32,13 +32,15 @@ from harness.define.workloads import (
     program_workload,
 )
 
-TOP_KEYS = ("description", "workload", "program", "params", "limits", "matrix", "run", "quick", "expect")
+TOP_KEYS = ("description", "workload", "program", "params", "limits", "matrix", "also", "run", "quick", "expect")
 # [program]: exactly one of binary, package, bench names the program; the rest say how it runs.
 PROGRAM_KEYS = ("binary", "package", "bench", "module", "run", "benchtime", "args", "mounts", "idle", "grace",
                 "ready", "ready_timeout", "load", "metrics_url")
 LIMIT_KEYS = ("memory", "cpus")
 RUN_KEYS = ("repeats", "timeout", "fast_hz", "slow_hz", "trace_syscalls", "exclusive")
-QUICK_KEYS = ("params", "limits", "matrix", "run")
+QUICK_KEYS = ("params", "limits", "matrix", "also", "run")
+# [[also]]: a sub-matrix of extra cells, the base matrix with these axes replaced (scenarios/README.md).
+ALSO_KEYS = ("matrix",)
 EXPECT_KEYS = ("where", "metric", "op", "value", "ratio", "of")
 OPS = ("<", "<=", ">", ">=", "==", "!=")
 
@@ -55,6 +57,9 @@ class RunSettings:
     exclusive: bool | None = None
 
 
+Matrix = tuple[tuple[str, tuple[str, ...]], ...]   # axis -> values, in file order
+
+
 @dataclass(frozen=True)
 class Variant:
     """What to run: the full scenario, or its `--quick` shrink."""
@@ -62,11 +67,17 @@ class Variant:
     params: tuple[tuple[str, str], ...]          # workload flag -> value handed to the workload
     memory: str | None                           # container limit as written ("1536MiB")
     cpus: str | None
-    matrix: tuple[tuple[str, tuple[str, ...]], ...]  # axis -> values, in file order
+    matrix: Matrix
     run: RunSettings
+    # Each [[also]] table's matrix: axis -> values replacing (or adding) that axis of `matrix`.
+    also: tuple[Matrix, ...] = ()
 
     def matrix_dict(self) -> dict[str, tuple[str, ...]]:
         return dict(self.matrix)
+
+    def matrices(self) -> list[dict[str, tuple[str, ...]]]:
+        """The base matrix, then each [[also]] sub-matrix (the base with the also's axes replaced)."""
+        return [dict(self.matrix)] + [{**dict(self.matrix), **dict(extra)} for extra in self.also]
 
 
 @dataclass(frozen=True)
@@ -394,10 +405,46 @@ class _Validator:
                 self.err(f"{prefix}limits.cpus", str(exc))
 
         matrix = dict(base.matrix) if base else {}
+        matrix.update(self.matrix_table(self.table(data, "matrix", prefix), f"{prefix}matrix.", workload, params))
+        also = base.also if base else ()
+        if "also" in data:
+            also = self.also_tables(data["also"], prefix, workload)
+
+        run_table = self.table(data, "run", prefix)
+        self.unknown_keys(run_table, RUN_KEYS, f"{prefix}run.")
+        run = base.run if base else RunSettings()
+        run = self.run_settings(run_table, prefix, run)
+        return Variant(params=tuple(params.items()), memory=memory, cpus=cpus,
+                       matrix=tuple(matrix.items()), run=run, also=also)
+
+    def also_tables(self, raw: Any, prefix: str, workload: Workload) -> tuple[Matrix, ...]:
+        """[[also]] (or quick's `also`, [] for none): each table's validated `matrix`."""
+        if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+            self.err(f"{prefix}also", "must be an array of tables: [[also]] with a `matrix = { axis = [values] }`")
+            return ()
+        out = []
+        for index, table in enumerate(raw):
+            key = f"{prefix}also[{index}]"
+            self.unknown_keys(table, ALSO_KEYS, f"{key}.")
+            matrix = self.matrix_table(self.table(table, "matrix", f"{key}."), f"{key}.matrix.", workload, None)
+            if not matrix and "matrix" in table and isinstance(table["matrix"], dict) and not table["matrix"]:
+                self.err(f"{key}.matrix", "names no axis: give the axes whose values these extra cells take")
+            elif "matrix" not in table:
+                self.err(f"{key}.matrix", "required: the axes whose values these extra cells take, e.g. "
+                                          "matrix = { cgroup = [\"v2\"] }")
+            if matrix:
+                out.append(tuple(matrix.items()))
+        return tuple(out)
+
+    def matrix_table(self, table: dict[str, Any], prefix: str, workload: Workload,
+                     params: dict[str, str] | None) -> dict[str, tuple[str, ...]]:
+        """A `matrix` table's axes, validated; `params` (the fixed flags) an axis must not repeat, None
+        where it may (an [[also]] replaces a fixed flag in its cells)."""
+        matrix: dict[str, tuple[str, ...]] = {}
         valid_axes = [a for a in STANDARD_AXES if a not in unapplied_axes(self.program)] + \
             [p.name for p in workload.params]
-        for axis, raw_values in self.table(data, "matrix", prefix).items():
-            key = f"{prefix}matrix.{axis}"
+        for axis, raw_values in table.items():
+            key = f"{prefix}{axis}"
             if axis in unapplied_axes(self.program):
                 self.err(key, f"does not apply to a binary: it runs as it was built ({NOT_GO} or its own Go "
                               "version); use [program] package or bench to build it per Go version")
@@ -417,16 +464,10 @@ class _Validator:
                     self.err(f"{key}[{i}]", str(exc))
             if len(set(values)) != len(values):
                 self.err(key, "lists a value twice")
-            if axis in params:
-                self.err(key, f"is also fixed in {prefix or ''}params.{axis}; keep one of them")
+            if params is not None and axis in params:
+                self.err(key, f"is also fixed in {prefix.removesuffix('matrix.')}params.{axis}; keep one of them")
             matrix[axis] = tuple(values)
-
-        run_table = self.table(data, "run", prefix)
-        self.unknown_keys(run_table, RUN_KEYS, f"{prefix}run.")
-        run = base.run if base else RunSettings()
-        run = self.run_settings(run_table, prefix, run)
-        return Variant(params=tuple(params.items()), memory=memory, cpus=cpus,
-                       matrix=tuple(matrix.items()), run=run)
+        return matrix
 
     def run_settings(self, table: dict[str, Any], prefix: str, run: RunSettings) -> RunSettings:
         changes: dict[str, Any] = {}
@@ -537,8 +578,11 @@ class _Validator:
         if not isinstance(raw, dict):
             self.err(key, "must be a table of axis = value")
             return ()
-        axes = {**dict(quick.matrix), **dict(full.matrix)}
-        axis_values = {a: set(full.matrix_dict().get(a, ())) | set(quick.matrix_dict().get(a, ())) for a in axes}
+        axis_values: dict[str, set[str]] = {}
+        for matrix in full.matrices() + quick.matrices():
+            for axis, values in matrix.items():
+                axis_values.setdefault(axis, set()).update(values)
+        axes = list(axis_values)
         valid_keys = list(axes) + [p.name for p in workload.params if p.name not in axes]
         result = []
         for name, value in raw.items():
@@ -603,9 +647,15 @@ def program_scenario(program: Program, run: RunSettings | None = None) -> Scenar
 
 
 def configurations(variant: Variant) -> list[dict[str, str]]:
-    """Every combination of the variant's axis values, as {axis: value}."""
-    names = [a for a, _ in variant.matrix]
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(v for _, v in variant.matrix))]
+    """Every combination of the variant's axis values, as {axis: value}: the base matrix's, then each
+    [[also]]'s that the base does not already have."""
+    out: list[dict[str, str]] = []
+    for matrix in variant.matrices():
+        for combo in itertools.product(*matrix.values()):
+            config = dict(zip(matrix, combo, strict=True))
+            if config not in out:
+                out.append(config)
+    return out
 
 
 def cell_settings(workload: Workload, params: dict[str, str], axes: dict[str, str]) -> dict[str, str]:

@@ -5,14 +5,20 @@ the cell id. Running an item runs the cell for real (one RunSession for the whol
 session, opened at the first item, so --collect-only builds and runs nothing), summarises it
 and checks the scenario's expectations. A relative expectation (`of`) is checked by the item
 that completes its pair; a pair whose other cell was deselected is reported, not failed.
+
+A cell whose host axes (cgroup, kernel) this machine does not have runs in a guest kernel, as with
+`goreclaim run` (harness.drive.guest_cells): the selected cells that share a guest's settings run
+together when the first of them is reached, in one guest booted for them, and each item then reports
+its own cell. A cell that cannot be honoured there (no qemu or kernel, a Docker cell) is skipped with
+the reason.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +33,7 @@ from harness.run.backends.base import ERRORS
 if TYPE_CHECKING:   # imported when the first cell runs: collecting alone builds and runs nothing
     from _pytest._code.code import TerminalRepr, TracebackStyle
 
-    from harness.drive.session import RunSession
+    from harness.drive.session import Outcome, RunSession
 
 
 @dataclass
@@ -37,6 +43,9 @@ class _State:
     session: RunSession | None = None      # opened at the first item
     unavailable: str | None = None         # why no cell can run here, once known
     scenarios: tuple[Scenario, ...] = ()   # the collected scenarios, for the run's manifest
+    # The selected items whose cells run in a guest, by cell id: their group (same guest settings).
+    guest_groups: dict[str, list[CellItem]] = field(default_factory=dict)
+    guest_outcomes: dict[str, Outcome] = field(default_factory=dict)   # cell id -> its guest result
 
 
 STATE = pytest.StashKey[_State]()
@@ -107,7 +116,13 @@ class CellItem(pytest.Item):
     def runtest(self) -> None:
         state = self.config.stash[STATE]
         session = _session(self.config, state)
-        outcome = session.measure(self.cell, self.scenario)
+        if self.cell.cell_id in state.guest_groups:
+            outcome = _guest_outcome(self, state, session)
+        else:
+            from harness.drive.guest_cells import asks_for_host, met
+
+            # cgroup=v1 on this v1 host: met here, so the backend is not asked for it.
+            outcome = session.measure(met(self.cell) if asks_for_host(self.cell) else self.cell, self.scenario)
         result = outcome.result
         if result.status == "skipped":
             pytest.skip(result.reason or "the backend skipped this cell")
@@ -148,6 +163,42 @@ def _session(config: pytest.Config, state: _State) -> RunSession:
     return state.session
 
 
+def _guest_outcome(item: CellItem, state: _State, session: RunSession) -> Outcome:
+    """The item's cell's outcome in its guest: the first item of a group runs the whole group (one boot)."""
+    if item.cell.cell_id not in state.guest_outcomes:
+        from harness.drive.guest_cells import measure_with_guests
+
+        group = state.guest_groups[item.cell.cell_id]
+        for other in group:   # its expectations are checked as each cell's result arrives
+            session.checker.scenarios.setdefault(other.scenario.name, other.scenario)
+        outcomes = measure_with_guests(session, [other.cell for other in group], log=_terminal_log(item.config))
+        try:
+            for arrived in outcomes:
+                state.guest_outcomes[arrived.result.cell.cell_id] = arrived
+        finally:
+            outcomes.close()   # a Ctrl-C: the guest is stopped, its cells saved as interrupted
+    if item.cell.cell_id not in state.guest_outcomes:
+        raise CellDidNotRun(f"{item.cell.cell_id}: its guest group ran but returned no result for it")
+    return state.guest_outcomes[item.cell.cell_id]
+
+
+def _terminal_log(config: pytest.Config) -> Callable[[str], None]:
+    """A line on the terminal while a test runs (the guest's boot and progress), past output capture."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def log(line: str) -> None:
+        if reporter is None:
+            return
+        if capture is None:
+            reporter.write_line(line)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
+    return log
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     items = [i for i in session.items if isinstance(i, CellItem)]
     if items and _xdist_active(session.config):
@@ -155,6 +206,23 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is not None:
         state.scenarios = tuple({i.scenario.name: i.scenario for i in items}.values())
+        state.guest_groups = _guest_groups(items)
+
+
+def _guest_groups(items: list[CellItem]) -> dict[str, list[CellItem]]:
+    """cell id -> the selected items sharing its guest, for each cell this machine is not the host of."""
+    from harness.drive.guest_cells import asks_for_host, guest_settings
+    from harness.run.placement import cgroup_version
+
+    if not any(asks_for_host(i.cell) for i in items):
+        return {}
+    here = cgroup_version()
+    groups: dict[object, list[CellItem]] = {}
+    for item in items:
+        settings = guest_settings(item.cell, here) if asks_for_host(item.cell) else None
+        if settings is not None:
+            groups.setdefault(settings, []).append(item)
+    return {item.cell.cell_id: group for group in groups.values() for item in group}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> None:

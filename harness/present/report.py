@@ -25,7 +25,7 @@ from harness.analyse import summary as analysis
 from harness.analyse.claims import Claim, Study
 from harness.analyse.views import TOOL_VIEWS
 from harness.define.axes import UNSET, axis_text, order_key
-from harness.define.metrics import metric_label, metric_unit
+from harness.define.metrics import metric_label, metric_unit, timing_sensitive
 from harness.define.units import format_size
 from harness.present import plots
 from harness.present.exporters import EXPORTERS
@@ -48,17 +48,27 @@ def _fmt_value(metric: str, v) -> str:
     return metric_unit(metric).format(v)
 
 
-def numbers_table(by_config: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """Median (min–max) per configuration, formatted with units."""
+# Marks a timing metric's value measured under an accelerator that does not keep the host's time.
+UNTIMED_MARK = "†"
+
+
+def numbers_table(by_config: pd.DataFrame, metrics: Sequence[str],
+                  untimed: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Median (min–max) per configuration, formatted with units; a timing metric of a configuration with a
+    cell in `untimed` (cell_id -> accelerator, the summary's `untimed`) carries UNTIMED_MARK."""
     rows = []
+    untimed = untimed or {}
     for _, r in by_config.iterrows():
         row = {"configuration": r["config"], "Go": r.get("go_version", ""), "n": int(r["n"])}
+        emulated = any(untimed.get(c) for c in str(r.get("cell_ids", "")).split(";"))
         for m in metrics:
             med = r.get(f"{m}_median", float("nan"))
             lo, hi = r.get(f"{m}_min", float("nan")), r.get(f"{m}_max", float("nan"))
             text = _fmt_value(m, med)
             if r["n"] > 1 and lo == lo and hi == hi and lo != hi:
                 text += f" ({_fmt_value(m, lo)}–{_fmt_value(m, hi)})"
+            if emulated and timing_sensitive(m) and text != "–":
+                text += f" {UNTIMED_MARK}"
             row[m] = text
         rows.append(row)
     return pd.DataFrame(rows)
@@ -450,6 +460,7 @@ def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.Dat
     blocks.append(Block("p", " ".join(after)))
     blocks += _tool_blocks(summary, cells, study, figures)
     blocks += _versions_blocks(figures)
+    untimed = untimed_cells(summary)
     for claim in study.claims:
         cid = claim.id
         rows = verdicts[verdicts["claim"] == cid]
@@ -462,7 +473,9 @@ def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.Dat
         if len(scoped):
             table = analysis.by_config(summary, scoped, claim.metrics)
             blocks += [Block("h3", "Numbers (median, min–max over repeats)"),
-                       Block("table", numbers_table(table, claim.metrics))]
+                       Block("table", shown := numbers_table(table, claim.metrics, untimed))]
+            if shown.map(lambda v: str(v).endswith(UNTIMED_MARK)).any().any():
+                blocks.append(Block("p", untimed_note(untimed)))
         blocks += [Block("h3", "What was run"), Block("list", _what_ran(cells, claim))]
         if claim.mechanism:
             blocks.append(Block("p", f"Mechanism: {claim.mechanism}"))
@@ -480,12 +493,35 @@ def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.Dat
     blocks.append(Block("h2", "Cells"))
     keep = with_host(cells, [c for c in ("cell_id", "scenario", "go_version", "status", "exit_code", "oom_killed",
                                          "wall_s", "reason") if c in cells.columns])
+    # Where the cells ran on more than one host (guest kernels), what each ran on.
+    hosts = [c for c in ("cgroup_version", "kernel", "accel") if c in cells.columns and len(_hosts_run(cells)) > 1]
+    keep = keep[:2] + hosts + keep[2:]
     table = cells[keep].copy()
     for c in keep:
         table[c] = table[c].map(lambda v: "" if axis_text(v) == "unset" else axis_text(v))
+    if untimed:  # the cells whose timing metrics (wall time among them) are not the host's
+        table["timing"] = cells["cell_id"].astype(str).map(
+            lambda c: f"not timed ({untimed[c]}) {UNTIMED_MARK}" if c in untimed else "").to_numpy()
     blocks.append(Block("table", table))
+    if untimed:
+        blocks.append(Block("p", untimed_note(untimed)))
     blocks += [Block("h2", "Provenance"), Block("table", provenance(manifest, cells, run.path))]
     return blocks
+
+
+def untimed_cells(summary: pd.DataFrame) -> dict[str, str]:
+    """cell_id -> the accelerator that leaves its timing metrics untrue to the host (summary `untimed`)."""
+    if "untimed" not in summary.columns:
+        return {}
+    return {str(c): str(a) for c, a in summary["untimed"].items() if isinstance(a, str) and a}
+
+
+def untimed_note(untimed: Mapping[str, str]) -> str:
+    accels = ", ".join(sorted(set(untimed.values())))
+    return (f"{UNTIMED_MARK} Measured in a guest kernel under {accels} (qemu's software emulation, several times "
+            "slower than the host): what is resident, reclaimed or killed holds there, but CPU time, wall time, "
+            "throughput, latency and PSI stall times do not; claims and expectations that read them are "
+            "inconclusive on these cells.")
 
 
 def with_host(cells: pd.DataFrame, columns: list[str]) -> list[str]:

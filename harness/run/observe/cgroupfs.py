@@ -135,6 +135,11 @@ class MemoryCgroup:
     def stat_file(self) -> Path:
         return self.path / "memory.stat"
 
+    @property
+    def swap_file(self) -> Path:
+        """v2's swap in use (absent without swap accounting); v1 has it as memory.stat total_swap."""
+        return self.path / "memory.swap.current"
+
     # v2 only: what the memory controller did (memory.events) and how long tasks stalled (memory.pressure,
     # PSI: absent when the kernel runs with psi=0).
     @property

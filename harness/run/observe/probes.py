@@ -143,11 +143,12 @@ def _kib_field(data: bytes, key: bytes) -> int | None:
 
 
 _STATUS_KEYS = (("vm_rss", b"\nVmRSS:"), ("rss_anon", b"\nRssAnon:"), ("rss_file", b"\nRssFile:"),
-                ("vm_size", b"\nVmSize:"), ("vm_hwm", b"\nVmHWM:"))
+                ("vm_size", b"\nVmSize:"), ("vm_hwm", b"\nVmHWM:"), ("vm_swap", b"\nVmSwap:"))
 
 
 def parse_status(data: bytes) -> dict[str, float]:
-    """/proc/<pid>/status bytes → {vm_rss, rss_anon, rss_file, vm_size, vm_hwm} in bytes."""
+    """/proc/<pid>/status bytes → {vm_rss, rss_anon, rss_file, vm_size, vm_hwm, vm_swap} in bytes; a field
+    the file lacks is left out, never read as 0."""
     # Since 4.5 the kernel writes these lines in one block, in this order (fs/proc/task_mmu.c, task_mem):
     # VmSize VmLck VmPin VmHWM VmRSS RssAnon RssFile RssShmem, each `Name:<blanks>N kB`. One split of the
     # block is the cheapest parse; the names are checked, and anything else is parsed field by field.
@@ -157,8 +158,14 @@ def parse_status(data: bytes) -> dict[str, float]:
         f = data[i:j].split()
         if (len(f) == 21 and f[9] == b"VmHWM:" and f[12] == b"VmRSS:" and f[15] == b"RssAnon:"
                 and f[18] == b"RssFile:"):
-            return {"vm_rss": int(f[13]) << 10, "rss_anon": int(f[16]) << 10, "rss_file": int(f[19]) << 10,
-                    "vm_size": int(f[1]) << 10, "vm_hwm": int(f[10]) << 10}
+            out: dict[str, float] = {"vm_rss": int(f[13]) << 10, "rss_anon": int(f[16]) << 10,
+                                     "rss_file": int(f[19]) << 10, "vm_size": int(f[1]) << 10,
+                                     "vm_hwm": int(f[10]) << 10}
+            # VmSwap comes later in the same function (after VmPTE): swapped-out anonymous pages.
+            swap = _kib_field(data, b"\nVmSwap:")
+            if swap is not None:
+                out["vm_swap"] = swap
+            return out
     if b"\nVmRSS:" not in data:   # a zombie has no Vm* lines
         raise ProcessLookupError("process has exited (no VmRSS in /proc/<pid>/status)")
     # Another layout, or a kernel older than 4.5 without RssAnon/RssFile: what there is.
@@ -176,7 +183,7 @@ def _kib_fields(data: bytes, keys: Iterable[tuple[str, bytes]]) -> dict[str, flo
 
 
 def proc_status_probe(pid: int) -> FileProbe:
-    """vm_rss, rss_anon, rss_file, vm_size, vm_hwm (bytes) from /proc/<pid>/status."""
+    """vm_rss, rss_anon, rss_file, vm_size, vm_hwm, vm_swap (bytes) from /proc/<pid>/status."""
     return FileProbe([f"/proc/{pid}/status"], parse_status)
 
 
@@ -217,48 +224,75 @@ def _flat_value(data: bytes, key: bytes) -> int | None:
 # v1: the hierarchical total_* count the whole subtree (use_hierarchy), which is what the limit applies to.
 _STAT_KEYS = {1: (b"\ntotal_rss ", b"\ntotal_cache ", b"\ntotal_inactive_file "),
               2: (b"\nanon ", b"\nfile ", b"\ninactive_file ")}
+# memory.stat fields read as they are, each a series of its own where the kernel writes it (left out where
+# it does not: v1 has no pglazyfree/pglazyfreed, and no anon_thp by that name but rss_huge).
+# Documentation/admin-guide/cgroup-v2.rst (memory.stat) and cgroup-v1/memory.rst (5.2 stat file).
+_STAT_EXTRA_KEYS = {
+    # v1's total_swap: memory.stat has it only with swap accounting on. Read from the same file as anon, not as
+    # memory.memsw.usage_in_bytes less usage: two files read microseconds apart under a growing heap differ by
+    # megabytes with no swap at all (seen here: 9 MiB "swap" on a swapless host).
+    1: (("anon_thp", b"\ntotal_rss_huge "), ("shmem", b"\ntotal_shmem "), ("swap", b"\ntotal_swap ")),
+    2: (("anon_thp", b"\nanon_thp "), ("shmem", b"\nshmem "), ("pglazyfree", b"\npglazyfree "),
+        ("pglazyfreed", b"\npglazyfreed ")),
+}
 
 
-def parse_cgroup(version: int, raw: tuple[bytes, bytes]) -> Mapping[str, float]:
-    """(memory.usage_in_bytes (v1) or memory.current (v2), memory.stat) bytes → as normalize_stat() gives them."""
+def parse_cgroup(version: int, raw: tuple[bytes, ...]) -> Mapping[str, float]:
+    """(memory.usage_in_bytes (v1) or memory.current (v2), memory.stat) bytes → as normalize_stat() gives them,
+    plus the _STAT_EXTRA_KEYS the stat has."""
     usage, stat = int(raw[0]), raw[1]
     anon_key, file_key, inactive_key = _STAT_KEYS[version]
     anon, file, inactive_file = (_flat_value(stat, anon_key), _flat_value(stat, file_key),
                                  _flat_value(stat, inactive_key))
+    out: dict[str, float]
     if anon is None or file is None or inactive_file is None:
-        return normalize_stat(version, usage, parse_flat_keyed(stat.decode()))
-    return {"usage": usage, "anon": anon, "file": file, "inactive_file": inactive_file,
-            "working_set": usage - inactive_file if usage > inactive_file else 0}
+        out = dict(normalize_stat(version, usage, parse_flat_keyed(stat.decode())))
+    else:
+        out = {"usage": usage, "anon": anon, "file": file, "inactive_file": inactive_file,
+               "working_set": usage - inactive_file if usage > inactive_file else 0}
+    for metric, key in _STAT_EXTRA_KEYS[version]:
+        value = _flat_value(stat, key)
+        if value is not None:
+            out[metric] = value
+    return out
 
 
 # memory.events counters read on v2, each the series events_<name>.
 V2_EVENTS = ("high", "max", "oom", "oom_kill")
+# The files a v2 cgroup probe reads, in this order; pressure and swap only where they exist.
+V2_FILES = ("current", "stat", "events", "pressure", "swap")
 
 
-def parse_cgroup_v2(raw: tuple[bytes, ...]) -> Mapping[str, float]:
-    """(memory.current, memory.stat, memory.events[, memory.pressure]) → parse_cgroup's values, the
-    events counters (events_high, ...) and PSI: psi_some_avg10 / psi_full_avg10 as fractions,
-    psi_some_total_s / psi_full_total_s in seconds stalled."""
-    out = dict(parse_cgroup(2, (raw[0], raw[1])))
-    events = parse_flat_keyed(raw[2].decode())
+def parse_cgroup_v2(raw: tuple[bytes, ...], files: tuple[str, ...] = V2_FILES[:4]) -> Mapping[str, float]:
+    """(memory.current, memory.stat, memory.events[, memory.pressure][, memory.swap.current]), named by
+    `files` → parse_cgroup's values, the events counters (events_high, ...), PSI: psi_some_avg10 /
+    psi_full_avg10 as fractions, psi_some_total_s / psi_full_total_s in seconds stalled, and `swap`."""
+    named = dict(zip(files, raw, strict=False))
+    out = dict(parse_cgroup(2, (named["current"], named["stat"])))
+    events = parse_flat_keyed(named["events"].decode())
     out.update({f"events_{name}": float(events.get(name, 0)) for name in V2_EVENTS})
-    if len(raw) > 3:
-        psi = parse_pressure(raw[3].decode())
+    if "pressure" in named:
+        psi = parse_pressure(named["pressure"].decode())
         for kind in ("some", "full"):
             if f"{kind}_avg10" in psi:
                 out[f"psi_{kind}_avg10"] = psi[f"{kind}_avg10"] / 100.0
                 out[f"psi_{kind}_total_s"] = psi[f"{kind}_total"] / 1e6
+    if "swap" in named:
+        out["swap"] = float(int(named["swap"]))
     return out
 
 
 def cgroup_probe(cg: MemoryCgroup) -> FileProbe:
-    """usage, anon, file, inactive_file, working_set (bytes) of a memory cgroup, as normalize_stat() gives them;
-    on v2 also its memory.events counters and PSI (parse_cgroup_v2). A removed cgroup (ENODEV on the files
-    kept open) is a gone target: FileNotFoundError."""
+    """usage, anon, file, inactive_file, working_set (bytes) of a memory cgroup, as normalize_stat() gives them,
+    with shmem, anon_thp (and v2's pglazyfree, pglazyfreed) and swap in use where the kernel has them; on v2
+    also its memory.events counters and PSI (parse_cgroup_v2). A removed cgroup (ENODEV on the files kept
+    open) is a gone target: FileNotFoundError."""
     if cg.version == 1:
         return FileProbe([str(cg.usage_file), str(cg.stat_file)], partial(parse_cgroup, cg.version))
-    files = [cg.usage_file, cg.stat_file, cg.events_file] + ([cg.pressure_file] if cg.pressure_file.exists() else [])
-    return FileProbe([str(f) for f in files], parse_cgroup_v2)
+    present = {"current": cg.usage_file, "stat": cg.stat_file, "events": cg.events_file,
+               "pressure": cg.pressure_file, "swap": cg.swap_file}
+    files = tuple(name for name in V2_FILES if name in ("current", "stat", "events") or present[name].exists())
+    return FileProbe([str(present[name]) for name in files], partial(parse_cgroup_v2, files=files))
 
 
 def thread_files(pid: int | None, *names: str) -> list[tuple[bytes, ...]] | None:
