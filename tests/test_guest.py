@@ -339,7 +339,7 @@ def test_ctrl_c_during_a_guest_cell_leaves_nothing_and_records_the_cell(availabl
     assert run.returncode == 130, "".join(seen) + rest
     assert all(_gone(pid) for pid in qemus)
     assert not list(guest_module.guests_dir().glob(f"guest-{run.pid}-*"))
-    assert not list(guest_module.guests_dir().glob("cells-*"))
+    assert not list(guest_module.guests_dir().glob(f"cells-{run.pid}-*"))
     (run_dir,) = tmp_path.iterdir()
     (row,) = _cells_csv(run_dir).values()
     assert row["status"] == "interrupted", row

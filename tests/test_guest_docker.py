@@ -26,7 +26,7 @@ from harness.drive.guest_cells import _refusal, publishes_port, wants_engine
 from harness.run import guest as guest_module
 from harness.run.backends.docker import oom_verdict, subtree_of
 from harness.run.guest import GuestSettings
-from harness.run.guest_docker import dockerd_command, engine_missing
+from harness.run.guest_docker import containerd_command, dockerd_command, engine_missing
 from harness.run.observe.cgroupfs import MemoryCgroup, memory_cgroup_of
 from harness.run.placement import cgroup_version
 
@@ -140,6 +140,9 @@ def test_the_guests_engine_writes_only_where_the_guest_can():
     assert options["--exec-root"].startswith("/run/") and options["--pidfile"].startswith("/run/")
     assert options["--config-file"].startswith(guest_module.GUEST_TMP + "/")  # not /etc/docker/daemon.json
     assert "--bridge=none" in command and "--iptables=false" in command
+    containerd = containerd_command(Path(guest_module.GUEST_TMP) / "goreclaim-docker")
+    assert containerd[containerd.index("--root") + 1].startswith(guest_module.GUEST_TMP + "/")
+    assert containerd[containerd.index("--address") + 1] == command[command.index("--containerd") + 1]
     assert "apparmor=0" in guest_module.BASE_CMDLINE
 
 
@@ -207,6 +210,11 @@ def test_a_completed_and_an_oom_killed_container_on_v2(docker_run):
         # 128 MiB touched in a 64 MiB container: the kernel's OOM killer, counted in memory.events
         assert row["status"] == ("oom_killed" if touched else "ok"), (row, output[-3000:])
         assert (row["oom_killed"] == "True") == touched, row
+    for cell_json in (run_dir / "cells").glob("*/cell.json"):
+        stats = json.loads(cell_json.read_text())["sampler_stats"]
+        assert stats["cgroup"].startswith("/sys/fs/cgroup/docker/"), stats  # the cgroupfs driver on v2
+        if "touch=true" in cell_json.parent.name:
+            assert "oom_kill count" in stats["oom_kill_counted_by"], stats  # the kernel's count, not Docker's flag
 
 
 def _qemus_of(pid: int) -> list[int]:
@@ -257,7 +265,7 @@ def test_ctrl_c_during_a_guest_docker_cell_leaves_nothing(available, tmp_path):
     # qemu and the guest's scratch directory.
     assert all(_gone(pid) for pid in qemus)
     assert not list(guest_module.guests_dir().glob(f"guest-{run.pid}-*"))
-    assert not list(guest_module.guests_dir().glob("cells-*"))
+    assert not list(guest_module.guests_dir().glob(f"cells-{run.pid}-*"))
     (run_dir,) = tmp_path.iterdir()
     (row,) = _cells_csv(run_dir).values()
     assert row["status"] == "interrupted", row

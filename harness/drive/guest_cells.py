@@ -25,6 +25,7 @@ without a result is saved as failed or interrupted with the reason. Nothing stay
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import sys
 import tempfile
@@ -149,7 +150,7 @@ def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cel
     for cell in runnable:
         session.prepare(cell)  # built on the host: the guest sees the build cache read-only
     guests_dir().mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="cells-", dir=guests_dir()))
+    work = Path(tempfile.mkdtemp(prefix=f"cells-{os.getpid()}-", dir=guests_dir()))  # whose, by its pid
     names: dict[str, Cell] = {}
     for i, cell in enumerate(runnable):
         name = f"{i:04d}"
