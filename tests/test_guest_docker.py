@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -144,6 +145,19 @@ def test_the_guests_engine_writes_only_where_the_guest_can():
     assert containerd[containerd.index("--root") + 1].startswith(guest_module.GUEST_TMP + "/")
     assert containerd[containerd.index("--address") + 1] == command[command.index("--containerd") + 1]
     assert "apparmor=0" in guest_module.BASE_CMDLINE
+
+
+def test_the_cells_directory_of_a_killed_harness_is_swept(tmp_path, monkeypatch):
+    from harness.drive import guest_cells
+
+    monkeypatch.setattr(guest_cells, "guests_dir", lambda: tmp_path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / f"cells-{dead.pid}-abc").mkdir()
+    (tmp_path / f"cells-{dead.pid}-abc" / "0000").mkdir()
+    (tmp_path / f"cells-{os.getpid()}-def").mkdir()  # a running harness's
+    assert guest_cells.sweep_cell_dirs() == [tmp_path / f"cells-{dead.pid}-abc"]
+    assert [p.name for p in tmp_path.iterdir()] == [f"cells-{os.getpid()}-def"]
 
 
 # ---------------------------------------------------------------------------------- for real

@@ -19,13 +19,15 @@ with the reason. `auto` then picks docker in the guest as it does on a host wher
 
 Ctrl-C: the guest is asked to stop the running cell (it saves an `interrupted` result), then shut
 down; a second Ctrl-C, a guest that hangs or panics: qemu is killed, and every cell of the group
-without a result is saved as failed or interrupted with the reason. Nothing stays behind.
+without a result is saved as failed or interrupted with the reason. Nothing stays behind (the cells
+directory of a harness killed outright, named by its pid, is removed by the next one's guest group).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -150,6 +152,7 @@ def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cel
     for cell in runnable:
         session.prepare(cell)  # built on the host: the guest sees the build cache read-only
     guests_dir().mkdir(parents=True, exist_ok=True)
+    sweep_cell_dirs()
     work = Path(tempfile.mkdtemp(prefix=f"cells-{os.getpid()}-", dir=guests_dir()))  # whose, by its pid
     names: dict[str, Cell] = {}
     for i, cell in enumerate(runnable):
@@ -225,6 +228,17 @@ def _engine_started(session: RunSession, said: list[str], what: str, log: Callab
     if guests:
         engine = {"docker_start_s": float(detail)} if state == "ready" else {"docker_failed": detail}
         session.store.update_manifest({"guests": [*guests[:-1], {**guests[-1], **engine}]})
+
+
+def sweep_cell_dirs() -> list[Path]:
+    """Remove the cells directories of harnesses that were killed (their guests died with them)."""
+    removed = []
+    for entry in guests_dir().glob("cells-*"):
+        match = re.match(r"cells-([0-9]+)-", entry.name)
+        if match and not Path(f"/proc/{match.group(1)}").exists():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 def _provenance(guest: Guest) -> dict[str, object]:
