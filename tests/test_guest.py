@@ -238,14 +238,21 @@ def test_the_host_settings_met_are_left_out_for_the_backend():
     assert cell.host_settings and met(cell).host_settings == ()
 
 
-def test_docker_in_a_guest_is_skipped_with_the_reason_and_boots_nothing(tmp_path):
+def test_docker_in_a_guest_without_an_engine_here_is_skipped_with_the_reason_and_boots_nothing(tmp_path,
+                                                                                                 monkeypatch):
+    from harness.drive import guest_cells
+
+    monkeypatch.setattr(guest_cells, "engine_missing", lambda: "dockerd is not installed (Debian's docker.io)")
     here = cgroup_version()
     other = "v2" if here == "v1" else "v1"
+    before = set(guest_module.guests_dir().glob("*"))
     with RunSession(tmp_path, backend="process", log=lambda line: None) as session:
         outcomes = list(measure_with_guests(session, [_cell("docker", cgroup=other)], log=lambda line: None))
     (outcome,) = outcomes
     assert outcome.result.status == "skipped"
-    assert "starts no docker engine" in outcome.result.reason and "--backend cgroup or process" in outcome.result.reason
+    reason = outcome.result.reason
+    assert "dockerd is not installed" in reason and "--backend cgroup or process" in reason
+    assert set(guest_module.guests_dir().glob("*")) <= before  # nothing was booted
 
 
 def test_a_guest_that_cannot_be_had_skips_its_cells_saying_why(tmp_path):
@@ -332,7 +339,7 @@ def test_ctrl_c_during_a_guest_cell_leaves_nothing_and_records_the_cell(availabl
     assert run.returncode == 130, "".join(seen) + rest
     assert all(_gone(pid) for pid in qemus)
     assert not list(guest_module.guests_dir().glob(f"guest-{run.pid}-*"))
-    assert not list(guest_module.guests_dir().glob("cells-*"))
+    assert not list(guest_module.guests_dir().glob(f"cells-{run.pid}-*"))
     (run_dir,) = tmp_path.iterdir()
     (row,) = _cells_csv(run_dir).values()
     assert row["status"] == "interrupted", row

@@ -13,14 +13,23 @@ order (harness.drive.guest_worker): the same cell worker the cluster runs, with 
 that directory and is saved into the host's run directory as it arrives, as if the cell had run
 here; its placement says the guest's kernel, cgroup version and accelerator.
 
+Docker in a guest: where a group has cells asking for `--backend docker` (or `auto`, where this
+machine's files hold Docker's engine), the guest worker first starts a Docker engine in the guest
+(harness.run.guest_docker), once for the group, and stops it after the last cell. The engine has no
+network: a cell whose workload must publish a port (a server with its load generator) is skipped
+with the reason. `auto` then picks docker in the guest as it does on a host where a daemon answers.
+
 Ctrl-C: the guest is asked to stop the running cell (it saves an `interrupted` result), then shut
 down; a second Ctrl-C, a guest that hangs or panics: qemu is killed, and every cell of the group
-without a result is saved as failed or interrupted with the reason. Nothing stays behind.
+without a result is saved as failed or interrupted with the reason. Nothing stays behind (the cells
+directory of a harness killed outright, named by its pid, is removed by the next one's guest group).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import shutil
 import sys
 import tempfile
@@ -37,16 +46,19 @@ from harness.drive.cell_worker import CellTask, read_result, write_task
 from harness.drive.session import Outcome, RunSession
 from harness.run.backends.base import RunResult, Status
 from harness.run.guest import Guest, GuestError, GuestSettings, GuestUnavailable, guests_dir, usable_kernel
+from harness.run.guest_docker import engine_missing
 from harness.run.placement import cgroup_version, swap_bytes, thp_mode
+from harness.run.ports import fixed_port
 
 # The host settings this module honours; any other stays for the backends to refuse.
 HOST_AXES = ("cgroup", "kernel", "thp", "swap")
-# How long a stopped guest cell may take to save its interrupted result.
-STOP_WAIT_S = 60.0
+# How long a stopped guest cell may take to save its interrupted result (and the guest's Docker engine to stop).
+STOP_WAIT_S = 90.0
 # A group's command may take its cells' timeouts plus this for the boot, the imports and the builds.
 GROUP_SLACK_S = 600.0
-# Backends a guest can contain a cell with (no Docker engine is started in a guest).
-GUEST_BACKENDS = ("auto", "", "cgroup", "process")
+# Backends a guest can contain a cell with; docker and auto start the guest's Docker engine.
+GUEST_BACKENDS = ("auto", "", "cgroup", "process", "docker")
+ENGINE_BACKENDS = ("auto", "", "docker")
 
 
 def asks_for_host(cell: Cell) -> bool:
@@ -102,10 +114,28 @@ def measure_with_guests(session: RunSession, cells: list[Cell], log: Callable[[s
 
 
 def _refusal(cell: Cell, settings: GuestSettings) -> str | None:
+    where = f"cgroup {settings.cgroup} on Linux {settings.kernel} runs in a guest kernel"
     if cell.backend not in GUEST_BACKENDS:
-        return (f"cgroup {settings.cgroup} on Linux {settings.kernel} runs in a guest kernel, where goreclaim "
-                f"starts no {cell.backend} engine: use --backend cgroup or process for these cells")
+        return f"{where}, where goreclaim starts no {cell.backend} engine: use --backend cgroup, process or docker"
+    if cell.backend == "docker":
+        missing = engine_missing()
+        if missing:
+            return f"{where}: {missing}; use --backend cgroup or process for these cells"
+        if publishes_port(cell):
+            return (f"{where}, whose Docker engine has no network (no bridge module in the guest): this cell's "
+                    "workload must publish a port; use --backend cgroup for it")
     return None
+
+
+def publishes_port(cell: Cell) -> bool:
+    """Whether the cell's container would publish a port (harness.run.backends.docker.container_options)."""
+    return (cell.program is not None and cell.program.uses_port) or fixed_port(cell) is not None
+
+
+def wants_engine(cells: list[Cell]) -> bool:
+    """Whether the guest starts a Docker engine for these cells: one asks for docker, or for auto where
+    this machine's files hold an engine (with none, auto picks the cgroup backend, as on a host)."""
+    return any(c.backend in ENGINE_BACKENDS for c in cells) and engine_missing() is None
 
 
 def _save(session: RunSession, result: RunResult) -> Outcome:
@@ -134,7 +164,8 @@ def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cel
     for cell in runnable:
         session.prepare(cell)  # built on the host: the guest sees the build cache read-only
     guests_dir().mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="cells-", dir=guests_dir()))
+    sweep_cell_dirs()
+    work = Path(tempfile.mkdtemp(prefix=f"cells-{os.getpid()}-", dir=guests_dir()))  # whose, by its pid
     names: dict[str, Cell] = {}
     for i, cell in enumerate(runnable):
         name = f"{i:04d}"
@@ -159,13 +190,16 @@ def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cel
         guests = session.store.manifest.get("guests", [])
         session.store.update_manifest({"guests": [*guests, _provenance(guest)]})
         budget = sum(c.timeout_s for c in runnable) + GROUP_SLACK_S
-        number = guest.submit([sys.executable, "-m", guest_worker.__name__, str(work)], cwd=REPO_ROOT)
+        engine = (guest_worker.DOCKER_OPTION,) if wants_engine(runnable) else ()
+        number = guest.submit([sys.executable, "-m", guest_worker.__name__, *engine, str(work)], cwd=REPO_ROOT)
         try:
             for line in guest.follow(number, time.monotonic() + budget):
                 if line.startswith(guest_worker.CELL_DONE + " "):
                     outcome = arrived(line.split()[1])
                     if outcome is not None:
                         yield outcome
+                elif line.startswith(guest_worker.ENGINE + " "):
+                    _engine_started(session, line.split(maxsplit=2)[1:], what, log)
                 else:
                     log(f"  {what}: {line}")
         except (KeyboardInterrupt, GeneratorExit):
@@ -203,6 +237,27 @@ def describe(settings: GuestSettings) -> str:
     extra = (f", THP {settings.thp}" if settings.thp else "") + (
         f", swap {settings.swap_mib} MiB" if settings.swap_mib else "")
     return f"guest (Linux {settings.kernel}, cgroup {settings.cgroup}{extra})"
+
+
+def _engine_started(session: RunSession, said: list[str], what: str, log: Callable[[str], None]) -> None:
+    """The guest worker's word on its Docker engine, logged and kept in the run's provenance of this guest."""
+    state, detail = (said + [""])[:2]
+    log(f"{what}: Docker engine {'answered after ' + detail + ' s' if state == 'ready' else detail}")
+    guests = list(session.store.manifest.get("guests", []))
+    if guests:
+        engine = {"docker_start_s": float(detail)} if state == "ready" else {"docker_failed": detail}
+        session.store.update_manifest({"guests": [*guests[:-1], {**guests[-1], **engine}]})
+
+
+def sweep_cell_dirs() -> list[Path]:
+    """Remove the cells directories of harnesses that were killed (their guests died with them)."""
+    removed = []
+    for entry in guests_dir().glob("cells-*"):
+        match = re.match(r"cells-([0-9]+)-", entry.name)
+        if match and not Path(f"/proc/{match.group(1)}").exists():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 def _provenance(guest: Guest) -> dict[str, object]:

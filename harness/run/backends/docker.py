@@ -123,6 +123,9 @@ class ContainerLauncher:
         self.follower: CgroupFollower | None = None
         self._exit_code: int | None = None
         self._oom_flag = False
+        self._killed = False                       # the harness sent SIGKILL (a timeout, a stop)
+        self.subtree: MemoryCgroup | None = None   # v2: the cgroup holding the container's (docker/, system.slice/)
+        self._subtree_kills: tuple[int, int] | None = None  # its oom_kill count at the start and at the end
 
     def start(self, obs: Observation) -> tuple[int | None, MemoryCgroup | None]:
         from harness.build.image import ensure_image
@@ -148,6 +151,9 @@ class ContainerLauncher:
                 self.cgroup = None  # exited already; nothing left to sample
             if self.cgroup is not None:
                 self.follower = CgroupFollower(self.cgroup)
+                self.subtree = subtree_of(self.cgroup)
+                before = _oom_kills(self.subtree)
+                self._subtree_kills = (before, before) if before is not None else None
         return pid or None, self.cgroup
 
     def wait(self, seconds: float) -> bool:
@@ -163,6 +169,7 @@ class ContainerLauncher:
 
     def signal(self, which: Signal) -> None:
         if self.container is not None:
+            self._killed = self._killed or which == "kill"
             _signal(self.container, SIGNALS[which])
 
     def remove(self) -> dict[str, str]:
@@ -171,7 +178,11 @@ class ContainerLauncher:
         not_removed = ""
         try:
             if self.container is not None and self._exit_code is not None:
-                # Docker's own verdict, for an OOM kill the follower did not see before the cgroup went.
+                # For an OOM kill the follower did not see before runc removed the cgroup: the count of the
+                # cgroup above it (v2), else Docker's flag (v1).
+                after = _oom_kills(self.subtree) if self._subtree_kills is not None else None
+                if self._subtree_kills is not None and after is not None:
+                    self._subtree_kills = (self._subtree_kills[0], after)
                 self.container.reload()
                 self._oom_flag = bool(self.container.attrs["State"].get("OOMKilled"))
         finally:
@@ -182,13 +193,25 @@ class ContainerLauncher:
             if self.follower is not None:
                 self.follower.thread.join(2)
         return {"image": self.image, "container_id": self.container.id if self.container is not None else "",
+                **({"cgroup": str(self.cgroup.path)} if self.cgroup is not None else {}),
+                **({"oom_kill_counted_by": self._oom_counter()} if self.oom_killed() else {}),
                 **({"container_not_removed": not_removed} if not_removed else {})}
+
+    def _oom_counter(self) -> str:
+        """Which count said the container was OOM-killed (oom_verdict's order)."""
+        if self.follower is not None and self.follower.oom_kills > 0:
+            return "its cgroup's oom_kill count"
+        if self._subtree_kills is not None and self.subtree is not None:
+            return f"the oom_kill count of {self.subtree.path}, above its cgroup"
+        return "Docker's OOMKilled flag (cgroup v1)"
 
     def exit_code(self) -> int | None:
         return self._exit_code
 
     def oom_killed(self) -> bool:
-        return (self.follower is not None and self.follower.oom_kills > 0) or self._oom_flag
+        grew = None if self._subtree_kills is None else self._subtree_kills[1] > self._subtree_kills[0]
+        return oom_verdict(self.follower.oom_kills if self.follower is not None else 0, self._exit_code,
+                           self._killed, grew, self._oom_flag)
 
     def peak(self) -> int | None:
         return self.follower.peak if self.follower is not None else None
@@ -215,6 +238,47 @@ class CgroupFollower:
             except OSError:
                 return
             self.stop.wait(self.period_s)
+
+
+def oom_verdict(own_kills: int, exit_code: int | None, killed_by_harness: bool, subtree_kills_grew: bool | None,
+                docker_flag: bool) -> bool:
+    """Whether the kernel's OOM killer ended the container, from the kernel's own counts.
+
+    First the container's cgroup's oom_kill count, followed while the cgroup exists. runc removes that
+    cgroup as soon as the container exits, so the kill that ended it can fall between the follower's last
+    read and the removal. Then only an exit by SIGKILL (137) the harness did not send is an OOM kill, and
+    only where the kernel counted one: on cgroup v2 in the memory.events of the cgroup holding the
+    container's (docker/ with the cgroupfs driver, system.slice/ with systemd's), whose counts include
+    its subtree's (Documentation/admin-guide/cgroup-v2.rst, memory.events; mm/memcontrol.c
+    memcg_memory_event walks up unless cgroup2 is mounted with memory_localevents), given as
+    `subtree_kills_grew`; on v1, where no cgroup counts its children's kills, Docker's `OOMKilled` flag
+    stands in. Docker's flag is never the verdict on v2: Docker 20.10 there can say false after an OOM
+    kill (hashicorp/nomad#13119)."""
+    if own_kills > 0:
+        return True
+    if exit_code != 137 or killed_by_harness:
+        return False
+    if subtree_kills_grew is not None:
+        return subtree_kills_grew
+    return docker_flag
+
+
+def subtree_of(cgroup: MemoryCgroup) -> MemoryCgroup | None:
+    """On v2, the cgroup above the container's whose memory.events counts the kills in it; None on v1
+    and where that is the root (which has no memory.events)."""
+    if cgroup.version != 2:
+        return None
+    parent = MemoryCgroup(cgroup.path.parent, 2)
+    return parent if parent.events_file.is_file() else None
+
+
+def _oom_kills(cgroup: MemoryCgroup | None) -> int | None:
+    if cgroup is None:
+        return None
+    try:
+        return cgroup.oom_kills()
+    except OSError:
+        return None
 
 
 def _not_elf(build: Build) -> str:
