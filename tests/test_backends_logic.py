@@ -250,3 +250,42 @@ def test_the_loop_kills_at_the_timeout_and_keeps_what_a_ctrl_c_left(tmp_path):
         run_launched(sleeper, cell, tmp_path, None)
     assert stop.value.result.status == "interrupted" and stop.value.result.t0_ns > 0
     assert sleeper.signals == ["kill"] and sleeper.removed == 1  # never left running
+
+
+class _Confines:
+    """A backend as CellRunner sees it: its name and the limits it applies."""
+
+    def __init__(self, name, limits, unconfined=frozenset()):
+        self.name, self.limits, self.unconfined = name, frozenset(limits), frozenset(unconfined)
+
+    def available(self):
+        return None
+
+
+def _runner(requested, session_backend, others):
+    from harness.drive.session import CellRunner
+
+    runner = CellRunner.__new__(CellRunner)
+    runner.log, runner.run_label, runner.requested = print, "", requested
+    runner.backend = session_backend
+    runner._backends = {session_backend.name: session_backend, **others}
+    runner._builds = {}
+    return runner
+
+
+def test_auto_runs_a_cell_on_a_backend_that_applies_all_its_limits():
+    """Under auto, Docker (no memory.high) hands a memory_high cell to the cgroup backend; a cell it can
+    confine stays with it; an explicit --backend docker is kept (and skips the cell, saying why)."""
+    from harness.define.axes import contributions
+    from harness.define.cell import Cell
+
+    docker = _Confines("docker", {"memory", "cpus"})
+    cgroup = _Confines("cgroup", {"memory", "memory_high", "swap"})
+    high = Cell(cell_id="h", scenario="s", workload="alloc-release", args=(),
+                **contributions({"memory": "256MiB", "memory_high": "80%"}))
+    plain = Cell(cell_id="p", scenario="s", workload="alloc-release", args=(), **contributions({"memory": "256MiB"}))
+    assert _runner("auto", docker, {"cgroup": cgroup})._backend_for(high) is cgroup
+    assert _runner("auto", docker, {"cgroup": cgroup})._backend_for(plain) is docker
+    assert _runner("docker", docker, {"cgroup": cgroup})._backend_for(high) is docker
+    # No backend here applies memory.high: the session's own says why it skips the cell.
+    assert _runner("auto", docker, {"cgroup": "no writable memory hierarchy"})._backend_for(high) is docker

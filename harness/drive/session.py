@@ -26,7 +26,7 @@ from harness.define.scenario import Scenario
 from harness.define.workloads import PROGRAM_GODEBUG, Program
 from harness.drive.checks import Checker
 from harness.run.backends.base import MEASURED, Backend, RunInterrupted, RunResult, Status
-from harness.run.backends.select import BackendUnavailable, select_backend
+from harness.run.backends.select import BackendUnavailable, backends_applying_all, select_backend
 from harness.run.placement import placement
 
 
@@ -59,6 +59,7 @@ class CellRunner:
         self.log = log
         self.run_label = run_label
         self.backend, self.backend_reason = select_backend(backend, run_label=run_label)
+        self.requested = backend
         self._backends: dict[str, Backend | str] = {self.backend.name: self.backend}
         self._builds: dict[str, Build | NoBuild] = {}
 
@@ -104,6 +105,8 @@ class CellRunner:
     def _backend_for(self, cell: Cell) -> Backend | str:
         """The session's backend, or the one the cell names; a str is why that one cannot run."""
         name = cell.backend
+        if name in ("auto", "") and self.requested in ("auto", ""):
+            name = self._auto_for(cell)
         if name in ("auto", "", self.backend.name):
             return self.backend
         if name not in self._backends:
@@ -112,6 +115,24 @@ class CellRunner:
             except (BackendUnavailable, ValueError) as e:
                 self._backends[name] = str(e)
         return self._backends[name]
+
+    def _auto_for(self, cell: Cell) -> str:
+        """Under auto, the session's backend, unless it lacks a limit the cell has (Docker gives no
+        memory.high): then the most faithful available backend that applies them all, if any."""
+        asked = {name for name, _ in cell.limits}
+        if asked <= self.backend.limits | self.backend.unconfined:
+            return self.backend.name
+        for name in backends_applying_all(asked):
+            backend = self._backends.get(name)
+            if backend is None:
+                try:
+                    backend, _ = select_backend(name, run_label=self.run_label)
+                except (BackendUnavailable, ValueError) as e:
+                    backend = str(e)
+                self._backends[name] = backend
+            if not isinstance(backend, str):
+                return name
+        return self.backend.name  # none can: the session's backend says why it skips the cell
 
     def prepare(self, cell: Cell) -> None:
         """Build what the cell runs (cached), so that the time of its run is the run alone."""

@@ -62,6 +62,8 @@ class RunResult:
 
 class Backend(Protocol):
     name: str
+    limits: frozenset[str]        # the cell limits (Cell.limits) it confines a cell with
+    unconfined: frozenset[str]    # limits it runs a cell without, as it always has
 
     def available(self) -> str | None:
         """None if this backend can run cells here, else one sentence saying why not."""

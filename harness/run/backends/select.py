@@ -41,6 +41,11 @@ def backends_applying(limit: str) -> list[str]:
     return [name for name, cls in backend_classes().items() if limit in cls.limits]
 
 
+def backends_applying_all(limits: set[str]) -> list[str]:
+    """The backends that confine a cell with all these limits, most faithful first."""
+    return [name for name, cls in backend_classes().items() if limits <= cls.limits | cls.unconfined]
+
+
 def select_backend(name: str, run_label: str = "") -> tuple[Backend, str]:
     """(backend, why it was chosen). `auto`: docker if a daemon answers, else a cgroup if one can
     be created, else a plain process (which skips every cell with a memory limit)."""
