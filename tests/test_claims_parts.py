@@ -18,6 +18,7 @@ import pytest
 from test_claims import EVIDENCE, c3_rows, c8_rows, c9_inputs, c11_rows, inputs, x1_inputs, x1_rows
 from test_claims_release import GO115, GO119, GO121, NEW, c1_cells, c7_cells, inputs_of, spike
 from test_claims_residency import c5_inputs, c12_inputs, c13_inputs, c14_inputs
+from test_claims_thp_high import x2_inputs, x3_rows
 
 from harness.analyse import claims
 from harness.analyse.claims import Decision
@@ -135,6 +136,11 @@ PART_CASES: list[tuple[str, Case]] = [
     ("X1", x1_gogc_off_as_stated),
     ("X1", x1_no_cost),
     ("X1", lambda: x1_inputs(x1_rows(limiter=0.0, overload_tput=0.8e6))),
+    ("X2", x2_inputs),
+    ("X2", lambda: x2_inputs(GO119, always=(8 * MiB, 2 * MiB), madvise=(62 * MiB, 56 * MiB))),
+    ("X2", lambda: x2_inputs(disablethp=(62 * MiB, 56 * MiB))),
+    ("X3", lambda: inputs(x3_rows())),
+    ("X3", lambda: inputs(x3_rows(killed=1, limited_events=4000))),
 ]
 
 
