@@ -222,13 +222,13 @@ def test_x2_figure_draws_rss_solid_and_anon_huge_pages_dashed_per_thp_mode():
                for t, v in zip((1.0, 5.0, 40.0), values, strict=True)]
     fig = draw_figure(x2.CLAIM.figure, _figure_inputs(rows, samples))
     [ax] = [a for a in fig.axes if a.get_visible()]
-    drawn = {line.get_label(): line for line in ax.get_lines() if line.get_label()[0] != "_"}
-    for mode in ("always", "never"):
-        solid, dashed = drawn[f"thp={mode}"], drawn[f"thp={mode}: AnonHugePages (dashed)"]
-        assert (solid.get_linestyle(), dashed.get_linestyle()) == ("-", "--")
-        assert solid.get_color() == dashed.get_color()
-    dashed = {line.get_label(): line.get_ydata()[-1] for line in ax.get_lines() if line.get_linestyle() == "--"}
-    assert dashed == {"thp=always: AnonHugePages (dashed)": 56, "thp=never: AnonHugePages (dashed)": 2}
+    lines = {(line.get_linestyle(), line.get_color()): line for line in ax.get_lines() if line.get_label()[0] != "_"}
+    solid = {line.get_label(): line for (style, _), line in lines.items() if style == "-"}
+    for mode, huge_end in (("always", 56), ("never", 2)):
+        colour = solid[f"thp={mode}"].get_color()
+        dashed = lines[("--", colour)]    # AnonHugePages in the colour of its cell
+        assert dashed.get_label() == "AnonHugePages (dashed)"
+        assert dashed.get_ydata()[-1] == huge_end
 
 
 def test_x3_figure_draws_cgroup_usage_against_the_memory_high_line():

@@ -205,7 +205,7 @@ def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
                 d = data.series(str(cell["cell_id"]), *dashed)
                 if not d.empty:
                     ax.plot(d.index, d.to_numpy() / scale, linestyle="--", color=line.get_color(),
-                            label=f"{label}: {SERIES[dashed].label} (dashed)")
+                            label=f"{SERIES[dashed].label} (dashed)")
             if _killed(cell):
                 _kill_mark(ax, s, scale)
             drawn = True

@@ -141,8 +141,9 @@ def _line(name: str, g: dict, share: tuple[float, float] | None) -> str:
             f"{span(g['final'])}, AnonHugePages after FreeOSMemory {span(g['huge_after'])}, at the end "
             f"{span(g['huge'])}")
     if share is not None and not math.isnan(share[0]):
-        text += f" (back after the release, beyond never: {pct(share[0])} of the released size"
-        text += f", {pct(share[1])} of it huge)" if not math.isnan(share[1]) else ")"
+        gained = span(g["huge"] - g["huge_after"].fillna(0))
+        text += (f" (back after the release, beyond never: {pct(share[0])} of the released size; AnonHugePages "
+                 f"gained {gained})")
     return text
 
 

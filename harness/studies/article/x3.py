@@ -33,7 +33,7 @@ AVOID_FAILED_SHARE = 0.5
 
 
 def _rate(v: float) -> str:
-    return f"{v / 1e6:.2f} M/s"
+    return f"{v:,.0f} objects/s"
 
 
 def _share(v: float) -> str:
