@@ -174,9 +174,11 @@ CLAIM = Claim(
     "MADV_NOHUGEPAGE, Go 1.21 and later no longer do, and GODEBUG=disablethp=1 (1.21.6+) keeps the heap out of "
     "huge pages; `madvise` and `never` keep RSS down.",
     "A heap of 32 KiB objects of which about 3% survive at random (most 2 MiB ranges keep a page), released by "
-    "two GCs and FreeOSMemory, then idle long enough for khugepaged at its default pace (pages_to_scan 4096 "
-    "every 10 s); the same cells under THP always, madvise and never (never: the baseline), and under always "
-    "with GODEBUG=disablethp=1, per Go version: RSS and AnonHugePages (smaps_rollup) at the end, the refill "
+    "two GCs and FreeOSMemory, then 35 s idle with khugepaged at its default pace (pages_to_scan 4096 every "
+    "10 s, shared by every process of the guest: it does not always reach the heap in that time, and a refill "
+    "it has not made yet reads as staying down); the same cells under THP always, madvise and never (never: "
+    "the baseline), and under always with GODEBUG=disablethp=1, per Go version: RSS and AnonHugePages "
+    "(smaps_rollup) at the end, the refill "
     "read as what came back into RSS after the release beyond what came back under never, as a share of what "
     "FreeOSMemory took out of RSS, and AnonHugePages gained after the release.",
     plain="Added: THP always puts memory Go released back into RSS (Go 1.21+).",
