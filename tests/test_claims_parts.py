@@ -28,6 +28,7 @@ from test_claims import (
 )
 from test_claims_release import GO115, GO119, GO121, NEW, c1_cells, c7_cells, inputs_of, spike
 from test_claims_residency import c5_inputs, c12_inputs, c13_inputs, c14_inputs
+from test_claims_thp_high import x2_inputs, x3_rows
 from test_claims_x4 import REVERSED, x4_inputs
 
 from harness.analyse import claims
@@ -150,6 +151,11 @@ PART_CASES: list[tuple[str, Case]] = [
     ("X1", lambda: x1_growth_inputs(within_killed=1, past_killed=0)),
     ("X4", x4_inputs),
     ("X4", lambda: x4_inputs(REVERSED)),
+    ("X2", x2_inputs),
+    ("X2", lambda: x2_inputs(GO119, always=(8 * MiB, 2 * MiB), madvise=(62 * MiB, 56 * MiB))),
+    ("X2", lambda: x2_inputs(disablethp=(62 * MiB, 56 * MiB))),
+    ("X3", lambda: inputs(x3_rows())),
+    ("X3", lambda: inputs(x3_rows(killed=1, limited_events=4000))),
 ]
 
 

@@ -53,7 +53,7 @@ def test_a_figure_on_what_does_not_exist_is_refused_when_the_study_is_built(chan
 
 @pytest.mark.parametrize("change, expected", [
     (dict(kind="heatmap"), "figure alloc_release_rss: unknown kind 'heatmap' (valid: rss-over-time, breakdown, bars, "
-                           "sizes, retention)"),
+                           "sizes, retention, huge-pages, memory-high)"),
     (dict(also=("gogc_sweep",)), "figure alloc_release_rss: scenario 'gogc_sweep' is not one the claim reads"),
     (dict(kind="bars"), "figure alloc_release_rss: a bars figure needs metrics"),
     (dict(x="gogc"), "figure alloc_release_rss: a rss-over-time figure does not read x"),

@@ -74,7 +74,7 @@ def test_the_reference_page_answers_in_its_first_screen(regenerated, tmp_path_fa
                              tmp_path_factory.mktemp("chromium"))
     assert not page.errors, page.errors
     found = page.found
-    assert found["matrixRows"] == len(GO_CLAIMS)
+    assert found["matrixRows"] == len(ARTICLE.claims)   # one row per claim the study tests
     assert 0 <= found["summaryTop"] < found["matrixBottom"] <= found["screen"], found
     assert len(found["images"]) == len(list((regenerated / "figures").glob("*.png")))
     assert all(i["complete"] and i["width"] > 0 for i in found["images"])

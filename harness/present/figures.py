@@ -78,6 +78,27 @@ def _rss_over_time(spec: FigureSpec, run: FigureInputs) -> Figure:
                                max_panels=spec.max_panels or 6, overlay=spec.overlay or None)
 
 
+def _huge_pages(spec: FigureSpec, run: FigureInputs) -> Figure:
+    """RSS (solid) and AnonHugePages of smaps_rollup (dashed) over time, the overlay's values (THP
+    modes) sharing a panel: memory that a release took out of RSS and khugepaged put back shows as
+    both rising again after the release, in huge pages."""
+    c = run.cells_of(spec.scenario)
+    return plots.rss_over_time(run.data, c, spec.title or f"{spec.scenario}: RSS and AnonHugePages over time",
+                               source="proc", metric="vm_rss", ylabel="RSS, AnonHugePages (MiB)",
+                               max_panels=spec.max_panels or 6, overlay=spec.overlay or None,
+                               dashed=("smaps", "anon_huge_pages"))
+
+
+def _memory_high(spec: FigureSpec, run: FigureInputs) -> Figure:
+    """cgroup usage (memory.current) over time against each cell's memory.high (dotted) and memory.max
+    (dashed, when the cells share one): a heap goal above memory.high holds usage at the line."""
+    c = run.cells_of(spec.scenario)
+    return plots.rss_over_time(run.data, c, spec.title or f"{spec.scenario}: cgroup usage against memory.high",
+                               memory_limit=memory_limit(c), source="cgroup", metric="usage",
+                               ylabel="cgroup usage (MiB)", max_panels=spec.max_panels or 6,
+                               overlay=spec.overlay or None, level="memory_high_bytes")
+
+
 def _breakdown(spec: FigureSpec, run: FigureInputs) -> Figure:
     c = _selected(run.cells_of(spec.scenario), spec.select)
     if "repeat" in c.columns and (c["repeat"].map(axis_text) == "0").any():
@@ -141,6 +162,8 @@ FIGURE_KINDS: dict[str, FigureKind] = {k.name: k for k in (
     FigureKind("bars", _bars, needs=("metrics", "x"), reads=("metrics", "x", "hue")),
     FigureKind("sizes", _sizes, reads=("hue", "markers")),
     FigureKind("retention", _retention, needs=("x",), reads=("x", "hue")),
+    FigureKind("huge-pages", _huge_pages, needs=("overlay",), reads=("overlay", "max_panels")),
+    FigureKind("memory-high", _memory_high, reads=("overlay", "max_panels")),
 )}
 
 

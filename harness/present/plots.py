@@ -172,11 +172,14 @@ def _empty(fig: Figure, ax, what: str) -> None:
 
 def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
                   memory_limit: float | None = None, source: Source = "proc", metric: str = "vm_rss",
-                  ylabel: str = "RSS (MiB)", max_panels: int = 6, overlay: str | None = None) -> Figure:
+                  ylabel: str = "RSS (MiB)", max_panels: int = 6, overlay: str | None = None,
+                  dashed: tuple[Source, str] | None = None, level: str | None = None) -> Figure:
     """One panel per configuration (repeats overlaid), phase boundaries named, the limit drawn.
 
     With `overlay`, that axis's values share a panel instead of having one each (e.g. a GODEBUG
-    setting's values in one panel per Go version), so the figure shows the contrast a claim reads."""
+    setting's values in one panel per Go version), so the figure shows the contrast a claim reads.
+    `dashed`: a second series of the same unit, drawn dashed in each cell's colour (AnonHugePages
+    beside RSS); `level`: a cells column of bytes drawn as a dotted line per panel (memory.high)."""
     scale = series_unit(source, metric).plot_scale
     cells = cells.reset_index(drop=True)
     overlay = overlay if overlay and overlay in cells.columns else None
@@ -201,7 +204,12 @@ def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
             label = f"repeat {rep}"
             if overlay:
                 label = f"{overlay}={axis_display(overlay, cell[overlay])}" + (f", r{rep}" if rep != "0" else "")
-            ax.plot(s.index, s.to_numpy() / scale, label=label)
+            line, = ax.plot(s.index, s.to_numpy() / scale, label=label)
+            if dashed is not None:
+                d = data.series(str(cell["cell_id"]), *dashed)
+                if not d.empty:
+                    ax.plot(d.index, d.to_numpy() / scale, linestyle="--", color=line.get_color(),
+                            label=f"{SERIES[dashed].label} (dashed)")
             if _killed(cell):
                 _kill_mark(ax, s, scale)
             drawn = True
@@ -209,6 +217,10 @@ def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
             phased.append((ax, str(members.iloc[0]["cell_id"])))
             _gc_marks(ax, data, str(members.iloc[0]["cell_id"]))
         _limit_line(ax, memory_limit)
+        if level and level in members.columns:
+            for value in pd.to_numeric(members[level], errors="coerce").dropna().unique():
+                ax.axhline(value / scale, color="tab:orange", linestyle=":", linewidth=1.2,
+                           label=f"{level.removesuffix('_bytes').replace('_', '.')} {value / MiB:.0f} MiB")
         ax.set_title(group, fontsize=9)
         ax.set_ylabel(ylabel)
         if not drawn:

@@ -22,7 +22,7 @@ CSS = ("body{font-family:sans-serif;max-width:1180px;margin:1em auto;padding:0 1
        "table{border-collapse:collapse;margin:.5em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;"
        "text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}code{background:#f3f3f3}"
        "nav.toc{font-size:.85em;line-height:1.6;margin:.3em 0 .6em}nav.toc a{margin-right:.2em}"
-       "table.matrix{font-size:.86em}table.matrix td,table.matrix th{padding:.15em .4em}"
+       "table.matrix{font-size:.82em}table.matrix td,table.matrix th{padding:.1em .4em}"
        "table.matrix td.v,table.matrix th.v{text-align:center;vertical-align:middle;white-space:nowrap;font-size:.9em}"
        "p.legend{font-size:.85em;margin:.2em 0}span.v{padding:0 .35em;border-radius:3px}"
        "details{margin:.3em 0}summary{cursor:pointer}details p{margin:.3em 0 .6em 1.2em}"

@@ -3,7 +3,7 @@
 Adding a claim is its file here (`CLAIM`: statement, plain sentence, scenarios, metrics, figure;
 `decide`, `evidence`, thresholds as constants) and its scenario (scenarios/<name>.toml) when it
 reads a new one. Every module of this package is a claim, in the report in file-name order (c01 …
-c14, then x1). A scenario's claims are derived from the claims' `scenarios`
+c14, then the added claims x1, x2, x3). A scenario's claims are derived from the claims' `scenarios`
 (Study.claims_reading); nothing else lists them.
 """
 
