@@ -113,7 +113,7 @@ def test_run_bad_repeats_is_a_usage_error():
 def test_list_shows_scenarios_workloads_and_axes(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "alloc_release" in out and "C2,C10" in out and "24 / 12" in out
+    assert "alloc_release" in out and "C2,C10" in out and "28 / 12" in out
     assert "small-churn" in out and "pointers=false" in out
     assert "standard axes: go, memory, cpus, gogc, gomemlimit, madvdontneed, godebug, goexperiment, backend" in out
 

@@ -37,7 +37,7 @@ OUTCOME_COLUMNS = frozenset({
     "cell_id", "repeat", "status", "exit_code", "oom_killed", "wall_s", "peak_rss_bytes",
     "peak_cgroup_bytes", "reason", "gomemlimit_bytes", "memory_high_bytes",
     # where it ran (a cluster spreads one configuration over hosts and CPUs)
-    "host", "kernel", "cgroup_version", "accel", "cpuset",
+    "host", "kernel", "cgroup_version", "thp", "khugepaged_ms", "accel", "cpuset",
 })
 # Where it ran that a run with cells in a guest kernel chose (the kernel and cgroup axes): there they
 # tell configurations apart. The kernel axis's column is the kernel that ran (6.1.0-57-amd64 for 6.1).

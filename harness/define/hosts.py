@@ -21,3 +21,8 @@ DEFAULT_GUEST_KERNEL = "6.1"
 # A guest boots with `transparent_hugepage=MODE` and its `defrag` set to the same word (all three are defrag
 # settings too): `always` faults and collapses huge pages anywhere, `madvise` only in MADV_HUGEPAGE ranges.
 THP_MODES = ("always", "madvise", "never")
+# khugepaged's pause between scans in a guest, in ms (the kernel's default is 10000, each scan 4096 pages:
+# 16 MiB of PTEs per 10 s, shared by every process). A guest lives minutes, and at the default pace its
+# khugepaged may not reach a cell's heap within the cell's idle window; ten times the pace it does. What
+# collapses is unchanged (max_ptes_none stays the kernel's 511); cells.csv records the pace each cell ran at.
+GUEST_KHUGEPAGED_SCAN_SLEEP_MS = 1000

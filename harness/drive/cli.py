@@ -242,11 +242,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     print("scenarios (cells: default / --quick):")
     errors = []
-    for path in discover():
+    paths = discover()
+    width = max((len(p.stem) for p in paths), default=0)  # a scenario's name is its file's
+    for path in paths:
         try:
             scenario = load_scenario(path)
             full, quick = len(expand(scenario)), len(expand(scenario, quick=True))
-            print(f"  {scenario.name:<18} {','.join(claims_of(scenario)):<12} {full:>3} / {quick:<3} "
+            print(f"  {scenario.name:<{width}} {','.join(claims_of(scenario)):<12} {full:>3} / {quick:<3} "
                   f"{scenario.workload}: {scenario.description}")
         except ScenarioError as exc:
             errors.extend(exc.errors)

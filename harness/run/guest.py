@@ -48,7 +48,7 @@ from pathlib import Path
 from harness.build import kernels
 from harness.build.elf import Elf, ElfError
 from harness.build.toolchain import cache_root
-from harness.define.hosts import CGROUP_VERSIONS, THP_MODES
+from harness.define.hosts import CGROUP_VERSIONS, GUEST_KHUGEPAGED_SCAN_SLEEP_MS, THP_MODES
 from harness.run.placement import thp_mode
 
 MARK = "@@goreclaim"
@@ -197,6 +197,8 @@ mount -t ext4 /dev/vda $R__GUEST_TMP__ || fail "mount of the scratch disk"
 chmod 1777 $R__GUEST_TMP__
 for w in $(cat /proc/cmdline); do case $w in
   transparent_hugepage=*) echo ${w#*=} > /sys/kernel/mm/transparent_hugepage/defrag || fail "thp defrag ${w#*=}" ;;
+  goreclaim.khugepaged_ms=*) echo ${w#*=} > /sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs \
+    || fail "khugepaged scan_sleep_millisecs ${w#*=}" ;;
   goreclaim.swap_mib=*) S=$R__GUEST_TMP__/.goreclaim.swap; fallocate -l $((${w#*=} << 20)) $S && chmod 600 $S \
     && mkswap $S >/dev/null && swapon $S || fail "swap of ${w#*=} MiB" ;;
 esac; done
@@ -292,7 +294,8 @@ def _qemu_command(kernel: kernels.Kernel, initramfs: Path, accel: str, settings:
     cmdline = [*BASE_CMDLINE, f"goreclaim.accel={accel}", *settings.cmdline, *(("goreclaim.probe",) if probe else ()),
                # Debian's kernels default to THP `always`: a guest takes this machine's mode unless asked for another.
                *((f"transparent_hugepage={thp}",) if (thp := settings.thp or thp_mode()) in THP_MODES else ()),
-               *((f"goreclaim.swap_mib={settings.swap_mib}",) if settings.swap_mib else ())]
+               *((f"goreclaim.swap_mib={settings.swap_mib}",) if settings.swap_mib else ()),
+               f"goreclaim.khugepaged_ms={GUEST_KHUGEPAGED_SCAN_SLEEP_MS}"]
     command = [QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                "-machine", "pc", "-accel", "kvm" if accel == "kvm" else "tcg,thread=multi",
                "-cpu", "host" if accel == "kvm" else "max",

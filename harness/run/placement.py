@@ -63,6 +63,17 @@ def thp_mode(path: str = THP_ENABLED) -> str:
     return next((w[1:-1] for w in words if w.startswith("[") and w.endswith("]")), "unknown")
 
 
+KHUGEPAGED_SCAN_SLEEP = "/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs"
+
+
+def khugepaged_pace(path: str = KHUGEPAGED_SCAN_SLEEP) -> str:
+    """khugepaged's pause between scans in ms (how soon it collapses what THP allows); "unknown" without THP."""
+    try:
+        return open(path).read().strip()
+    except OSError:
+        return "unknown"
+
+
 def swap_bytes(path: str = "/proc/swaps") -> int:
     """The size of this host's swap devices together, in bytes (0 without swap)."""
     try:
@@ -83,8 +94,8 @@ def accelerator() -> str:
 
 
 def placement(cpuset: str = "") -> dict[str, str]:
-    """This host, its kernel, cgroup version, THP mode and accelerator, and `cpuset` (else the CPUs this
-    process may use)."""
+    """This host, its kernel, cgroup version, THP mode, khugepaged's pace and accelerator, and `cpuset`
+    (else the CPUs this process may use)."""
     return {"host": socket.gethostname(), "kernel": os.uname().release, "cgroup_version": cgroup_version(),
-            "thp": thp_mode(), "accel": accelerator(),
+            "thp": thp_mode(), "khugepaged_ms": khugepaged_pace(), "accel": accelerator(),
             "cpuset": cpuset or cpu_list(os.sched_getaffinity(0))}

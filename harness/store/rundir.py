@@ -58,7 +58,7 @@ CELL_TAIL = ("gogc", "madvdontneed", "gomemlimit", "gomemlimit_bytes", "memory_l
              "reason", "args", "host", "kernel", "cgroup_version", "accel", "cpuset")
 # Where each cell ran (harness.run.placement): new in runs made since clusters; older runs have none.
 # accel: native on a host, kvm or tcg in a guest kernel (harness.run.guest); thp: the THP mode it ran with.
-PLACEMENT_COLUMNS = ("host", "kernel", "cgroup_version", "thp", "accel", "cpuset")
+PLACEMENT_COLUMNS = ("host", "kernel", "cgroup_version", "thp", "khugepaged_ms", "accel", "cpuset")
 # dtypes on load; every other column (scenario, axes, knobs) is a string, "" when unset.
 CELL_DTYPES = {
     "memory_limit_bytes": "Int64", "gomemlimit_bytes": "Int64", "cpus": "float64", "repeat": "int64",
