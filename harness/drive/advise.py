@@ -157,6 +157,8 @@ def make_plan(args: argparse.Namespace, program: Scenario | None) -> AdvisePlan:
         candidates = tuple(Grid(gogc, gomemlimit, r) for r in ((args.repeats,) if args.repeats else (3, 2, 1)))
     else:
         candidates = DEFAULT_GRIDS
+    if "memory_high" in node:  # what operators deploy, GOMEMLIMIT off memory.max, runs beside the grid
+        candidates = tuple(grid.with_deployed() for grid in candidates)
     plan = AdvisePlan(scenario, target, memory, memory_bytes, budget_s, args.objective, headroom,
                       analysis.performance_for(scenario), candidates, overrides, args.backend, args.quick,
                       args.find_min_memory, node)
