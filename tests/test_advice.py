@@ -289,7 +289,7 @@ def test_automemlimit_above_memory_high_is_throttled_and_a_limit_below_it_is_hea
     # GOGC=100 never reaches its limit: healthy, but its GOMEMLIMIT is not below memory.high
     assert [(r["gogc"], r["gomemlimit"]) for r in finding.healthy_below] == [("off", "90%")]
     assert ("throttled: GOGC=off, GOMEMLIMIT=90%max (460.8MiB, 90% of memory.max, as automemlimit sets it): "
-            "1234 memory.high events") in text
+            "up to 1234 memory.high events in 2 of 2") in text
     assert "GOMEMLIMIT 460.8MiB is above memory.high 409.6MiB" in text
     assert "healthy: GOGC=off, GOMEMLIMIT=90% = 368.6MiB, below memory.high 409.6MiB: 0 memory.high events" in text
     assert "set GOMEMLIMIT below memory.high" in text

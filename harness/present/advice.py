@@ -149,35 +149,41 @@ def _count(v: float) -> str:
     return "–" if v != v else str(int(v))
 
 
+def memory_high_lines(finding: analysis.MemoryHighFinding) -> list[str]:
+    """One line per throttled configuration (its high events, its GOMEMLIMIT against memory.high) and per
+    healthy one with a GOMEMLIMIT below memory.high; the conclusion when there are both."""
+    high, memory_high = format_size(finding.memory_high), finding.memory_high
+    items = []
+    for row in finding.throttled:
+        limit = float(row["gomemlimit_bytes"])
+        where = (f"GOMEMLIMIT {format_size(int(limit))} is above memory.high {high}" if limit > memory_high
+                 else "its heap went above memory.high " + high)   # NaN (no GOMEMLIMIT): never above
+        items.append(f"throttled: {analysis.config_name(row)}: {row['why']}; {where}")   # why: its high events
+    for row in finding.healthy_below:
+        items.append(f"healthy: {analysis.config_name(row)} = {format_size(int(row['gomemlimit_bytes']))}, "
+                     f"below memory.high {high}: {_count(row['high_events_max'])} memory.high events, peak "
+                     f"working set {_size(row['ws_median'])}")
+    if finding.throttled and finding.healthy_below:
+        items.append("so: set GOMEMLIMIT below memory.high (a share of memory.high, as the grid's shares are), "
+                     "not at a share of memory.max")
+    return items
+
+
 def memory_high_blocks(advice: analysis.Advice, memory_high: int) -> list[Block]:
     """What memory.high did: the throttled configurations with their high events, against the healthy
     ones that kept GOMEMLIMIT below memory.high."""
     findings = analysis.memory_high_findings(advice.table, advice.memory_limit, memory_high)
     if not findings:
         return []
-    high = format_size(memory_high)
     blocks = [Block("h2", "memory.high"),
-              Block("p", f"Above memory.high ({high}) the kernel throttles the cgroup into direct reclaim instead "
-                         "of killing it (Documentation/admin-guide/cgroup-v2.rst, memory.high): a heap goal "
-                         "between memory.high and memory.max stalls the program rather than ending it. Tools that "
-                         f"read only memory.max set GOMEMLIMIT above it: GOMEMLIMIT={AUTOMEMLIMIT} is "
-                         f"{AUTOMEMLIMIT_NOTE}.")]
+              Block("p", f"Above memory.high ({format_size(memory_high)}) the kernel throttles the cgroup into "
+                         "direct reclaim instead of killing it (Documentation/admin-guide/cgroup-v2.rst, "
+                         "memory.high): a heap goal between memory.high and memory.max stalls the program rather "
+                         "than ending it. Tools that read only memory.max set GOMEMLIMIT above it: "
+                         f"GOMEMLIMIT={AUTOMEMLIMIT} is {AUTOMEMLIMIT_NOTE}.")]
     for finding in findings:
-        items = []
-        for row in finding.throttled:
-            limit = float(row["gomemlimit_bytes"])
-            where = (f"GOMEMLIMIT {format_size(int(limit))} is above memory.high {high}" if limit > memory_high
-                     else "its heap went above memory.high " + high)   # NaN (no GOMEMLIMIT): never above
-            items.append(f"throttled: {analysis.config_name(row)}: {_count(row['high_events_max'])} memory.high events "
-                         f"(the most in a repeat; {row['why']}); {where}")
-        for row in finding.healthy_below:
-            items.append(f"healthy: {analysis.config_name(row)} = {format_size(int(row['gomemlimit_bytes']))}, "
-                         f"below memory.high {high}: {_count(row['high_events_max'])} memory.high events, peak "
-                         f"working set {_size(row['ws_median'])}")
-        if finding.throttled and finding.healthy_below:
-            items.append("so: set GOMEMLIMIT below memory.high (a share of memory.high, as the grid's shares are), "
-                         "not at a share of memory.max")
-        blocks += ([Block("p", finding.context)] if finding.context else []) + [Block("list", items)]
+        blocks += ([Block("p", finding.context)] if finding.context else []) \
+            + [Block("list", memory_high_lines(finding))]
     return blocks
 
 
