@@ -274,7 +274,7 @@ DEPLOYED_GRID = {
 
 def _memory_high_advice(configs):
     cells, summary = frames(configs, memory_high=HIGH)
-    result = advice.advise(cells, summary, LIMIT, "memory", None)
+    result = advice.advise(cells, summary, LIMIT, "memory", "throughput")
     manifest = {"advise": {"target": "s", "memory_high": "80%", "memory_high_bytes": HIGH}}
     return result, "\n".join(str(b.content) for b in build_blocks(result, manifest, cells))
 
@@ -290,7 +290,7 @@ def test_automemlimit_above_memory_high_is_throttled_and_a_limit_below_it_is_hea
     assert [(r["gogc"], r["gomemlimit"]) for r in finding.healthy_below] == [("off", "90%")]
     assert ("throttled: GOGC=off, GOMEMLIMIT=90%max (460.8MiB, 90% of memory.max, as automemlimit sets it): "
             "up to 1234 memory.high events in 2 of 2") in text
-    assert "GOMEMLIMIT 460.8MiB is above memory.high 409.6MiB" in text
+    assert "GOMEMLIMIT 460.8MiB is above memory.high 409.6MiB, throughput 1M ops/s" in text
     assert "healthy: GOGC=off, GOMEMLIMIT=90% = 368.6MiB, below memory.high 409.6MiB: 0 memory.high events" in text
     assert "set GOMEMLIMIT below memory.high" in text
     assert "90% (368.6MiB)" in set(configuration_table(result)["GOMEMLIMIT"])

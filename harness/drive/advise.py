@@ -290,7 +290,7 @@ def run(plan: AdvisePlan, results: str, argv: list[str], resume: Path | None = N
         for finding in analysis.memory_high_findings(advice.table, plan.memory_bytes, settings["memory_high_bytes"]):
             print(f"memory.high {format_size(finding.memory_high)}" + (f" ({finding.context})" if finding.context
                                                                         else "") + ":")
-            for line in memory_high_lines(finding):
+            for line in memory_high_lines(finding, advice.performance):
                 print(f"  {line}")
     print(run_dir)
     return 0

@@ -149,20 +149,26 @@ def _count(v: float) -> str:
     return "–" if v != v else str(int(v))
 
 
-def memory_high_lines(finding: analysis.MemoryHighFinding) -> list[str]:
+def memory_high_lines(finding: analysis.MemoryHighFinding, performance: str | None = None) -> list[str]:
     """One line per throttled configuration (its high events, its GOMEMLIMIT against memory.high) and per
-    healthy one with a GOMEMLIMIT below memory.high; the conclusion when there are both."""
+    healthy one with a GOMEMLIMIT below memory.high, each with its performance (what a throttle costs);
+    the conclusion when there are both."""
     high, memory_high = format_size(finding.memory_high), finding.memory_high
+
+    def speed(row: dict) -> str:
+        return (f", {analysis.PERFORMANCE[performance].label} {_spread(row, 'perf', lambda v: _perf(performance, v))}"
+                if performance in analysis.PERFORMANCE else "")
+
     items = []
     for row in finding.throttled:
         limit = float(row["gomemlimit_bytes"])
         where = (f"GOMEMLIMIT {format_size(int(limit))} is above memory.high {high}" if limit > memory_high
                  else "its heap went above memory.high " + high)   # NaN (no GOMEMLIMIT): never above
-        items.append(f"throttled: {analysis.config_name(row)}: {row['why']}; {where}")   # why: its high events
+        items.append(f"throttled: {analysis.config_name(row)}: {row['why']}; {where}{speed(row)}")  # why: high events
     for row in finding.healthy_below:
         items.append(f"healthy: {analysis.config_name(row)} = {format_size(int(row['gomemlimit_bytes']))}, "
                      f"below memory.high {high}: {_count(row['high_events_max'])} memory.high events, peak "
-                     f"working set {_size(row['ws_median'])}")
+                     f"working set {_size(row['ws_median'])}{speed(row)}")
     if finding.throttled and finding.healthy_below:
         items.append("so: set GOMEMLIMIT below memory.high (a share of memory.high, as the grid's shares are), "
                      "not at a share of memory.max")
@@ -183,7 +189,7 @@ def memory_high_blocks(advice: analysis.Advice, memory_high: int) -> list[Block]
                          f"GOMEMLIMIT={AUTOMEMLIMIT} is {AUTOMEMLIMIT_NOTE}.")]
     for finding in findings:
         blocks += ([Block("p", finding.context)] if finding.context else []) \
-            + [Block("list", memory_high_lines(finding))]
+            + [Block("list", memory_high_lines(finding, advice.performance))]
     return blocks
 
 
