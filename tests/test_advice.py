@@ -288,6 +288,10 @@ def test_automemlimit_above_memory_high_is_throttled_and_a_limit_below_it_is_hea
         ("off", AUTOMEMLIMIT, 1234)]
     # GOGC=100 never reaches its limit: healthy, but its GOMEMLIMIT is not below memory.high
     assert [(r["gogc"], r["gomemlimit"]) for r in finding.healthy_below] == [("off", "90%")]
+    # beside the throttled GOGC=off, only GOGC=off below memory.high is named, the largest limit first
+    wider = {**DEPLOYED_GRID, ("100", "90%"): [{"ws": 150}], ("off", "80%"): [{"ws": 320}]}
+    [finding] = advice.memory_high_findings(_memory_high_advice(wider)[0].table, LIMIT, HIGH)
+    assert [(r["gogc"], r["gomemlimit"]) for r in finding.healthy_below] == [("off", "90%"), ("off", "80%")]
     assert ("throttled: GOGC=off, GOMEMLIMIT=90%max (460.8MiB, 90% of memory.max, as automemlimit sets it): "
             "up to 1234 memory.high events in 2 of 2") in text
     assert "GOMEMLIMIT 460.8MiB is above memory.high 409.6MiB, throughput 1M ops/s" in text
@@ -298,7 +302,8 @@ def test_automemlimit_above_memory_high_is_throttled_and_a_limit_below_it_is_hea
     assert choice.row is not None and (choice.row["gogc"], choice.row["gomemlimit"]) == ("off", "90%")
     assert choice.passed_over == ["GOGC=100, GOMEMLIMIT=off", "GOGC=100, GOMEMLIMIT=90%max (460.8MiB, 90% of "
                                   "memory.max, as automemlimit sets it)"]
-    assert "Healthy here but not recommended, with a memory.high" in text
+    assert "Healthy here but passed over: GOGC=100, GOMEMLIMIT=off; " in text
+    assert ". With a memory.high, the recommendation is among the healthy configurations whose GOMEMLIMIT" in text
 
 
 def test_automemlimit_that_stays_below_memory_high_is_healthy_and_named_as_such():

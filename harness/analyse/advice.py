@@ -406,8 +406,9 @@ def choices(table: pd.DataFrame, memory_limit: int, objective: str = DEFAULT_OBJ
 
 @dataclass
 class MemoryHighFinding:
-    """Within one context at the advised limit: the configurations memory.high throttled, and the healthy
-    ones whose GOMEMLIMIT is below memory.high (rows of the configuration table, fewest high events first)."""
+    """Within one context at the advised limit: the configurations memory.high throttled (most high events
+    first), and the healthy ones whose GOMEMLIMIT is below memory.high (those with a throttled one's GOGC
+    where there are any; the largest GOMEMLIMIT first): rows of the configuration table."""
 
     context: str
     memory_high: int
@@ -425,7 +426,11 @@ def memory_high_findings(table: pd.DataFrame, memory_limit: int, memory_high: in
     for context, group in at_limit.groupby("context", sort=False):
         limits = pd.to_numeric(group["gomemlimit_bytes"], errors="coerce")
         throttled = group[group["class"] == "throttled"].sort_values("high_events_max", ascending=False)
-        below = group[(group["class"] == HEALTHY) & (limits < memory_high)].sort_values("gomemlimit_bytes")
+        below = group[(group["class"] == HEALTHY) & (limits < memory_high)]
+        # Beside a throttled configuration, the healthy ones with its GOGC say what the GOMEMLIMIT alone changed.
+        same_gogc = below[below["gogc"].isin(set(throttled["gogc"]))]
+        below = (same_gogc if len(same_gogc) else below).sort_values(["gogc", "gomemlimit_bytes"],
+                                                                     ascending=[True, False], kind="stable")
         if len(throttled) or len(below):
             found.append(MemoryHighFinding(str(context), memory_high,
                                            [{str(k): v for k, v in r.items()} for _, r in throttled.iterrows()],

@@ -258,8 +258,9 @@ def build_blocks(advice: analysis.Advice, manifest: dict, cells: pd.DataFrame) -
                    Block("list", [lines[1]]
                          + ([f"Equally good within the spread of the repeats: {'; '.join(choice.tied)}"]
                             if choice.tied else [])
-                         + ([f"Healthy here but not recommended, {analysis.BELOW_HIGH_RULE}: "
-                             f"{'; '.join(choice.passed_over)}"] if choice.passed_over else [])
+                         + ([f"Healthy here but passed over: {'; '.join(choice.passed_over)}. "
+                             f"{analysis.BELOW_HIGH_RULE[0].upper()}{analysis.BELOW_HIGH_RULE[1:]}."]
+                            if choice.passed_over else [])
                          + [f"Headroom left: {format_size(max(0, int(advice.memory_limit - choice.row['ws_max'])))}"
                             f" between the largest peak working set of its repeats and the limit."]),
                    Block("p", "Environment:"), Block("pre", env_lines(choice)),
