@@ -10,27 +10,50 @@ import pandas as pd
 import pytest
 
 from harness.analyse import advice
-from harness.define.advice_grid import BASELINE, DEFAULT_GRIDS, Grid, cell_id, grid_cells, parse_values
+from harness.define.advice_grid import (
+    AUTOMEMLIMIT,
+    BASELINE,
+    DEFAULT_GRIDS,
+    DEPLOYED,
+    Grid,
+    cell_id,
+    grid_cells,
+    parse_values,
+)
+from harness.define.axes import AXES, contributions
 from harness.define.errors import ScenarioError
 from harness.define.scenario import resolve_path
+from harness.define.units import UnitError
 from harness.drive.advise import fit, make_plan
 from harness.drive.plan import load_scenario
-from harness.present.advice import advice_document, build_blocks, kubernetes_env, memory_qos, summary_lines
+from harness.present.advice import (
+    advice_document,
+    build_blocks,
+    configuration_table,
+    kubernetes_env,
+    memory_qos,
+    summary_lines,
+)
 
 MiB = 1 << 20
 LIMIT = 512 * MiB
 
 
-def frames(configs: dict[tuple[str, str], list[dict]], limit: int = LIMIT) -> tuple[pd.DataFrame, pd.DataFrame]:
+def frames(configs: dict[tuple[str, str], list[dict]], limit: int = LIMIT,
+           memory_high: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """cells.csv and summary frames from {(gogc, gomemlimit): [one dict per repeat]}; each repeat
-    dict may set status, oom, ws (MiB), gc (share), limiter, tput."""
+    dict may set status, oom, ws (MiB), gc (share), limiter, tput. A share (90%) is of memory_high
+    where given, a share of memory.max (90%max) of the limit, as the gomemlimit axis resolves them."""
     cells, summary = [], []
     for (gogc, gomemlimit), repeats in configs.items():
         for r, m in enumerate(repeats):
             cid = f"s[gogc={gogc},gomemlimit={gomemlimit},memory={limit // MiB}MiB,r{r}]"
-            share = int(gomemlimit.rstrip("%")) / 100 if gomemlimit.endswith("%") else None
+            of_max = gomemlimit.endswith("%max")
+            share = int(gomemlimit.removesuffix("max").rstrip("%")) / 100 if gomemlimit != "off" else None
+            of = limit if of_max or memory_high is None else memory_high
             cells.append({"cell_id": cid, "scenario": "s", "workload": "small-churn", "gogc": gogc,
-                          "gomemlimit": gomemlimit, "gomemlimit_bytes": int(share * limit) if share else None,
+                          "gomemlimit": gomemlimit, "gomemlimit_bytes": int(share * of) if share else None,
+                          "memory_high_bytes": memory_high,
                           "memory_limit_bytes": limit, "go_version": "1.27.3", "repeat": r,
                           "status": m.get("status", "oom_killed" if m.get("oom") else "ok"),
                           "oom_killed": bool(m.get("oom"))})
@@ -238,6 +261,67 @@ def test_with_memory_high_the_snippet_and_the_advice_name_it():
     assert "shares of memory.high" in text and "memory.high 80% of the limit" in text and "throttled:" in text
 
 
+# What operators deploy beside a memory.high: GOMEMLIMIT at automemlimit's 90% of memory.max.
+HIGH = int(0.8 * LIMIT)      # 409.6 MiB
+DEPLOYED_GRID = {
+    ("100", "off"): [{"ws": 150, "gc": 0.06}, {"ws": 152, "gc": 0.06}],
+    ("off", "90%"): [{"ws": 360, "gc": 0.02}, {"ws": 362, "gc": 0.02}],          # 368.6 MiB: below memory.high
+    ("off", AUTOMEMLIMIT): [{"ws": 455, "gc": 0.02, "high": 1234, "psi": 0.2},  # 460.8 MiB: above it
+                            {"ws": 456, "gc": 0.02, "high": 977}],
+    ("100", AUTOMEMLIMIT): [{"ws": 150, "gc": 0.06}, {"ws": 151, "gc": 0.06}],
+}
+
+
+def _memory_high_advice(configs):
+    cells, summary = frames(configs, memory_high=HIGH)
+    result = advice.advise(cells, summary, LIMIT, "memory", "throughput")
+    manifest = {"advise": {"target": "s", "memory_high": "80%", "memory_high_bytes": HIGH}}
+    return result, "\n".join(str(b.content) for b in build_blocks(result, manifest, cells))
+
+
+def test_automemlimit_above_memory_high_is_throttled_and_a_limit_below_it_is_healthy():
+    result, text = _memory_high_advice(DEPLOYED_GRID)
+    table = result.table
+    assert klass(table, "off", AUTOMEMLIMIT) == "throttled" and klass(table, "off", "90%") == "healthy"
+    [finding] = advice.memory_high_findings(table, LIMIT, HIGH)
+    assert [(r["gogc"], r["gomemlimit"], r["high_events_max"]) for r in finding.throttled] == [
+        ("off", AUTOMEMLIMIT, 1234)]
+    # GOGC=100 never reaches its limit: healthy, but its GOMEMLIMIT is not below memory.high
+    assert [(r["gogc"], r["gomemlimit"]) for r in finding.healthy_below] == [("off", "90%")]
+    # beside the throttled GOGC=off, only GOGC=off below memory.high is named, the largest limit first
+    wider = {**DEPLOYED_GRID, ("100", "90%"): [{"ws": 150}], ("off", "80%"): [{"ws": 320}]}
+    [finding] = advice.memory_high_findings(_memory_high_advice(wider)[0].table, LIMIT, HIGH)
+    assert [(r["gogc"], r["gomemlimit"]) for r in finding.healthy_below] == [("off", "90%"), ("off", "80%")]
+    assert ("throttled: GOGC=off, GOMEMLIMIT=90%max (460.8MiB, 90% of memory.max, as automemlimit sets it): "
+            "up to 1234 memory.high events in 2 of 2") in text
+    assert "GOMEMLIMIT 460.8MiB is above memory.high 409.6MiB, throughput 1M ops/s" in text
+    assert "healthy: GOGC=off, GOMEMLIMIT=90% = 368.6MiB, below memory.high 409.6MiB: 0 memory.high events" in text
+    assert "set GOMEMLIMIT below memory.high" in text
+    assert "90% (368.6MiB)" in set(configuration_table(result)["GOMEMLIMIT"])
+    choice = result.choices[0]     # the smallest working set among those whose GOMEMLIMIT is below memory.high
+    assert choice.row is not None and (choice.row["gogc"], choice.row["gomemlimit"]) == ("off", "90%")
+    assert choice.passed_over == ["GOGC=100, GOMEMLIMIT=off", "GOGC=100, GOMEMLIMIT=90%max (460.8MiB, 90% of "
+                                  "memory.max, as automemlimit sets it)"]
+    assert "Healthy here but passed over: GOGC=100, GOMEMLIMIT=off; " in text
+    assert ". With a memory.high, the recommendation is among the healthy configurations whose GOMEMLIMIT" in text
+
+
+def test_automemlimit_that_stays_below_memory_high_is_healthy_and_named_as_such():
+    quiet = {**DEPLOYED_GRID, ("off", AUTOMEMLIMIT): [{"ws": 100, "gc": 0.01}, {"ws": 101, "gc": 0.01}]}
+    result, text = _memory_high_advice(quiet)
+    assert klass(result.table, "off", AUTOMEMLIMIT) == "healthy"
+    assert "throttled: GOGC" not in text and "set GOMEMLIMIT below memory.high" not in text
+    choice = result.choices[0]     # the smallest working set, but above memory.high: passed over
+    assert choice.row is not None and choice.row["gomemlimit"] == "90%"
+    assert "GOGC=off, GOMEMLIMIT=90%max (460.8MiB, 90% of memory.max, as automemlimit sets it)" in choice.passed_over
+    # alone, it is recommended: nothing healthy keeps the heap below memory.high
+    alone = result.table[result.table["gomemlimit"] == AUTOMEMLIMIT]
+    choice = advice.choose(alone, "memory")
+    assert choice.row is not None and choice.row["gogc"] == "off" and choice.passed_over == []
+    assert choice.env["GOMEMLIMIT"] == str(int(0.9 * LIMIT))
+    assert "# 90%max (460.8MiB, 90% of memory.max, as automemlimit sets it)" in kubernetes_env(choice, LIMIT, HIGH)
+
+
 def test_contexts_get_one_recommendation_each():
     cells, summary = frames(GRID)
     other = cells.copy()
@@ -312,6 +396,7 @@ def test_grid_cells_are_interleaved_and_named_by_the_advise_axes():
 
 def test_values_must_be_shares_or_off():
     assert parse_values("gomemlimit", "90%,off,70%", "--gomemlimit") == ("70%", "90%", "off")
+    assert parse_values("gomemlimit", "90%MAX,off", "--gomemlimit") == ("90%max", "off")
     with pytest.raises(ScenarioError, match="share of the memory limit"):
         parse_values("gomemlimit", "300MiB", "--gomemlimit")
     with pytest.raises(ScenarioError, match="--gogc"):
@@ -351,6 +436,34 @@ def test_memory_high_runs_every_cell_with_it_and_gomemlimit_shares_are_of_it():
     assert all(dict(c.host_settings) == {"cgroup": "v2", "thp": "always"} for c in cells)
     at_90 = next(c for c in cells if c.axis("gomemlimit") == "90%")
     assert dict(at_90.env)["GOMEMLIMIT"] == str(int(0.9 * int(0.8 * 768 * MiB)))
+
+
+def test_with_memory_high_the_deployed_configurations_run_beside_every_grid_and_count_in_the_budget():
+    assert make_plan(_args(), None).candidates == DEFAULT_GRIDS        # without memory.high: nothing added
+    plan = make_plan(_args(memory_high="80%"), None)
+    assert all(set(DEPLOYED) <= set(g.configs()) for g in plan.candidates)
+    assert [g.n_cells - d.n_cells for g, d in zip(plan.candidates, DEFAULT_GRIDS, strict=True)] == [
+        len(DEPLOYED) * d.repeats for d in DEFAULT_GRIDS]
+    assert fit(make_plan(_args(), None), 15.0)[0] == DEFAULT_GRIDS[1]     # 38 cells × 15 s fits 10 min
+    grid, estimate, _ = fit(plan, 15.0)            # 38 + 2 × 2 cells × 15 s do not; 22 + 4 do
+    assert grid == DEFAULT_GRIDS[2].with_deployed() and estimate == 26 * 15.0
+    assert Grid.from_json(grid.to_json()) == grid and "as automemlimit sets it" in grid.describe()
+    cells = {c.axis("gomemlimit") + "," + c.axis("gogc"): c for c in plan.cells(grid)}
+    high = int(0.8 * 768 * MiB)
+    # 90%max is of memory.max although the cell has a memory.high; 90% is of memory.high
+    assert cells[f"{AUTOMEMLIMIT},off"].gomemlimit_bytes == int(0.9 * 768 * MiB) > high
+    assert cells["90%,off"].gomemlimit_bytes == int(0.9 * high) < high
+    assert "gomemlimit=90%max" in cells[f"{AUTOMEMLIMIT},off"].cell_id
+
+
+def test_a_share_of_memory_max_is_a_gomemlimit_spelling():
+    assert AXES["gomemlimit"].canonical("90%MAX") == AUTOMEMLIMIT
+    with pytest.raises(UnitError, match="NN%max, NN in"):
+        AXES["gomemlimit"].canonical("150%max")
+    env = dict(contributions({"memory": "1GiB", "gomemlimit": AUTOMEMLIMIT})["env"])
+    assert env["GOMEMLIMIT"] == str(int(0.9 * (1 << 30)))     # without a memory.high: the same as 90%
+    env = dict(contributions({"memory": "1GiB", "memory_high": "50%", "gomemlimit": AUTOMEMLIMIT})["env"])
+    assert env["GOMEMLIMIT"] == str(int(0.9 * (1 << 30)))     # with one: still of memory.max
 
 
 @pytest.mark.parametrize("kw, words", [

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from harness.analyse.summary import config_columns
-from harness.define.axes import axis_text, order_key
+from harness.define.advice_grid import AUTOMEMLIMIT, AUTOMEMLIMIT_NOTE
+from harness.define.axes import OF_MEMORY_MAX, axis_text, order_key
 from harness.define.metrics import METRICS
 from harness.define.scenario import Scenario
 from harness.define.units import format_size
@@ -112,7 +113,8 @@ def performance_for(scenario: Scenario) -> str | None:
 KEY = ("gogc", "gomemlimit", "memory_limit_bytes")
 # Configuration columns that never tell two contexts apart: what names the target, what the key
 # already holds (`memory` is the limit as written), `go` beside the go_version it resolved to.
-_NOT_CONTEXT = {"scenario", "workload", "args", "backend", "memory", "go", *KEY}
+# memory_high_bytes follows from the limit where memory.high is a share of it.
+_NOT_CONTEXT = {"scenario", "workload", "args", "backend", "memory", "go", "memory_high_bytes", *KEY}
 
 
 def _text(value: object) -> str:
@@ -174,7 +176,9 @@ def configurations(cells: pd.DataFrame, summary: pd.DataFrame, performance: str 
     cells["cell_id"] = cells["cell_id"].map(str)
     context = context_columns(cells)
     values = summary.reindex(cells["cell_id"])
-    frame = cells[["cell_id", "status", "oom_killed", *KEY, "gomemlimit_bytes", *context]].copy()
+    if "memory_high_bytes" not in cells.columns:
+        cells["memory_high_bytes"] = NAN
+    frame = cells[["cell_id", "status", "oom_killed", *KEY, "gomemlimit_bytes", "memory_high_bytes", *context]].copy()
     companion = PERFORMANCE[performance].companion if performance in PERFORMANCE else ""
     metrics = ["limiter_engaged", "gc_cpu_share", "peak_working_set", "memory_high_events", "psi_some_avg10"] \
         + ([performance] if performance else []) \
@@ -192,6 +196,7 @@ def configurations(cells: pd.DataFrame, summary: pd.DataFrame, performance: str 
         klass, why = classify(runs, limit_bytes, headroom)
         row: dict[str, Any] = {"context": ctx, "gogc": gogc, "gomemlimit": gomemlimit,
                                "gomemlimit_bytes": _first_number(runs["gomemlimit_bytes"]),
+                               "memory_high_bytes": _first_number(runs["memory_high_bytes"]),
                                "memory_limit_bytes": limit_bytes, "n": len(runs), "class": klass, "why": why,
                                "high_events_max": float(pd.to_numeric(runs["memory_high_events"]).max()),
                                "cell_ids": ";".join(runs["cell_id"])}
@@ -298,6 +303,8 @@ class Choice:
     row: dict[str, Any] | None = None   # the chosen configuration's row of the table
     why: str = ""
     tied: list[str] = field(default_factory=list)      # configurations the repeats cannot tell from it
+    # Healthy, but passed over: with a memory.high, nothing of theirs keeps the heap below it (BELOW_HIGH_RULE).
+    passed_over: list[str] = field(default_factory=list)
     nearest_unhealthy: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -312,8 +319,32 @@ class Choice:
         return env
 
 
+def gomemlimit_label(row: Mapping[str, Any] | pd.Series) -> str:
+    """GOMEMLIMIT as run: a share of memory.max (90%max) with its size and where it comes from."""
+    value = str(row["gomemlimit"])
+    if not value.endswith("%" + OF_MEMORY_MAX):
+        return value
+    limit = row.get("gomemlimit_bytes")
+    size = f"{format_size(int(limit))}, " if isinstance(limit, (int, float)) and limit == limit else ""
+    note = AUTOMEMLIMIT_NOTE if value == AUTOMEMLIMIT else f"{value[:-len(OF_MEMORY_MAX)]} of memory.max"
+    return f"{value} ({size}{note})"
+
+
 def config_name(row: Mapping[str, Any] | pd.Series) -> str:
-    return f"GOGC={row['gogc']}, GOMEMLIMIT={row['gomemlimit']}"
+    return f"GOGC={row['gogc']}, GOMEMLIMIT={gomemlimit_label(row)}"
+
+
+BELOW_HIGH_RULE = ("with a memory.high, the recommendation is among the healthy configurations whose GOMEMLIMIT is "
+                   "below it: without a GOMEMLIMIT, or with one above memory.high (automemlimit's 90% of memory.max), "
+                   "nothing keeps the heap below memory.high when the live heap grows, so a configuration that stayed "
+                   "below it in this run is shown but not recommended, unless no other is healthy")
+
+
+def below_memory_high(table: pd.DataFrame) -> pd.Series:
+    """True where a configuration's GOMEMLIMIT is below its cells' memory.high, or they have none."""
+    high = pd.to_numeric(table.get("memory_high_bytes", pd.Series(NAN, index=table.index)), errors="coerce")
+    limit = pd.to_numeric(table["gomemlimit_bytes"], errors="coerce")
+    return high.isna() | (limit < high)
 
 
 def choose(table: pd.DataFrame, objective: str = DEFAULT_OBJECTIVE, performance: Performance | None = None,
@@ -321,17 +352,22 @@ def choose(table: pd.DataFrame, objective: str = DEFAULT_OBJECTIVE, performance:
     """The recommendation among one context's configurations at one limit (table rows)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective {objective!r}: one of {', '.join(OBJECTIVES)}")
+    everything = table
     healthy = table[table["class"] == HEALTHY]
     if healthy.empty:
         return Choice(context, "none healthy", objective,
                       why="no configuration was healthy in every repeat: give the container more memory")
+    guarded = below_memory_high(healthy)
+    passed_over = healthy[~guarded] if guarded.any() else healthy.iloc[:0]
+    table, healthy = table.drop(index=passed_over.index), healthy[guarded] if guarded.any() else healthy
     front = pareto_front(table, performance)
     primary, ranked = _ranking(healthy[front[healthy.index]], objective, performance)
     best = ranked.iloc[0]
     others = healthy.drop(index=best.name)
     tied = [config_name(r) for _, r in others.iterrows() if all(_overlap(best, r, s) for s in primary)]
     choice = Choice(context, "recommended", objective, row={str(k): v for k, v in best.to_dict().items()}, tied=tied,
-                    nearest_unhealthy=nearest_unhealthy(table, best))
+                    passed_over=[config_name(r) for _, r in passed_over.iterrows()],
+                    nearest_unhealthy=nearest_unhealthy(everything, best))
     if int(best["n"]) < 2:
         choice.status = "inconclusive"
         choice.why = "one repeat: no spread was measured, so the choice could flip on a rerun"
@@ -364,6 +400,42 @@ def choices(table: pd.DataFrame, memory_limit: int, objective: str = DEFAULT_OBJ
     at_limit = table[table["memory_limit_bytes"] == float(memory_limit)]
     return [choose(group, objective, perf, str(context))
             for context, group in at_limit.groupby("context", sort=False)]
+
+
+# ------------------------------------------------------------------------------- memory.high
+
+@dataclass
+class MemoryHighFinding:
+    """Within one context at the advised limit: the configurations memory.high throttled (most high events
+    first), and the healthy ones whose GOMEMLIMIT is below memory.high (those with a throttled one's GOGC
+    where there are any; the largest GOMEMLIMIT first): rows of the configuration table."""
+
+    context: str
+    memory_high: int
+    throttled: list[dict[str, Any]]
+    healthy_below: list[dict[str, Any]]
+
+
+def memory_high_findings(table: pd.DataFrame, memory_limit: int, memory_high: int) -> list[MemoryHighFinding]:
+    """One finding per context that has a throttled configuration or a healthy one with a GOMEMLIMIT
+    below memory.high: what a heap goal above memory.high costs, and what keeping it below avoids."""
+    if table.empty:
+        return []
+    at_limit = table[table["memory_limit_bytes"] == float(memory_limit)]
+    found = []
+    for context, group in at_limit.groupby("context", sort=False):
+        limits = pd.to_numeric(group["gomemlimit_bytes"], errors="coerce")
+        throttled = group[group["class"] == "throttled"].sort_values("high_events_max", ascending=False)
+        below = group[(group["class"] == HEALTHY) & (limits < memory_high)]
+        # Beside a throttled configuration, the healthy ones with its GOGC say what the GOMEMLIMIT alone changed.
+        same_gogc = below[below["gogc"].isin(set(throttled["gogc"]))]
+        below = (same_gogc if len(same_gogc) else below).sort_values(["gogc", "gomemlimit_bytes"],
+                                                                     ascending=[True, False], kind="stable")
+        if len(throttled) or len(below):
+            found.append(MemoryHighFinding(str(context), memory_high,
+                                           [{str(k): v for k, v in r.items()} for _, r in throttled.iterrows()],
+                                           [{str(k): v for k, v in r.items()} for _, r in below.iterrows()]))
+    return found
 
 
 # ------------------------------------------------------------------------- the smallest limit

@@ -30,16 +30,28 @@ GOMEMLIMIT_VALUES = ("off", "70%", "80%", "90%", "95%")
 # Run first: the runtime's defaults (GOGC=100, no GOMEMLIMIT), what the program gets unset.
 BASELINE = ("100", "off")
 
+# What operators deploy: GOMEMLIMIT at automemlimit's default share of the cgroup's memory.max
+# (KimMachineGun/automemlimit, memlimit/memlimit.go: defaultAUTOMEMLIMIT = 0.9), which never reads
+# memory.high. With a memory.high these are run beside the grid (whose shares are of memory.high):
+# a heap goal between memory.high and memory.max is throttled, not killed. GOGC=off is the Go GC
+# guide's "GOMEMLIMIT only" setup, GOGC=100 the runtime default beside it.
+AUTOMEMLIMIT = "90%max"
+AUTOMEMLIMIT_NOTE = "90% of memory.max, as automemlimit sets it"
+DEPLOYED = (("off", AUTOMEMLIMIT), ("100", AUTOMEMLIMIT))
+
 
 @dataclass(frozen=True)
 class Grid:
     gogc: tuple[str, ...]
     gomemlimit: tuple[str, ...]
     repeats: int
+    # (gogc, gomemlimit) pairs run beside the product: DEPLOYED where the cells have a memory.high.
+    extra: tuple[tuple[str, str], ...] = ()
 
     def configs(self) -> list[tuple[str, str]]:
         """(gogc, gomemlimit) pairs, the baseline first, without GOGC=off and no GOMEMLIMIT."""
         pairs = [(g, m) for g, m in itertools.product(self.gogc, self.gomemlimit) if not (g == "off" and m == "off")]
+        pairs += [pair for pair in self.extra if pair not in pairs]
         return sorted(pairs, key=lambda pair: pair != BASELINE)
 
     @property
@@ -47,16 +59,25 @@ class Grid:
         return len(self.configs()) * self.repeats
 
     def describe(self) -> str:
+        extra = [pair for pair in self.extra if pair not in itertools.product(self.gogc, self.gomemlimit)]
+        beside = (" + " + ", ".join(f"GOGC={g} GOMEMLIMIT={m}" for g, m in extra)
+                  + (f" ({AUTOMEMLIMIT_NOTE})" if any(m == AUTOMEMLIMIT for _, m in extra) else "")) if extra else ""
         return (f"GOGC {', '.join(self.gogc)} × GOMEMLIMIT {', '.join(self.gomemlimit)} "
-                f"(GOGC=off only with a GOMEMLIMIT): {len(self.configs())} configurations × {self.repeats} "
+                f"(GOGC=off only with a GOMEMLIMIT){beside}: {len(self.configs())} configurations × {self.repeats} "
                 f"repeat{'s' if self.repeats > 1 else ''}")
 
+    def with_deployed(self) -> Grid:
+        """This grid with the configurations operators deploy beside it (DEPLOYED)."""
+        return dataclasses.replace(self, extra=self.extra + tuple(p for p in DEPLOYED if p not in self.extra))
+
     def to_json(self) -> dict[str, Any]:
-        return {"gogc": list(self.gogc), "gomemlimit": list(self.gomemlimit), "repeats": self.repeats}
+        return {"gogc": list(self.gogc), "gomemlimit": list(self.gomemlimit), "repeats": self.repeats,
+                "extra": [list(pair) for pair in self.extra]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Grid:
-        return cls(tuple(data["gogc"]), tuple(data["gomemlimit"]), int(data["repeats"]))
+        return cls(tuple(data["gogc"]), tuple(data["gomemlimit"]), int(data["repeats"]),
+                   tuple((str(g), str(m)) for g, m in data.get("extra", ())))
 
 
 # Widest first. Repeats before breadth: with one repeat no spread is measured, and a choice
@@ -77,9 +98,10 @@ def parse_values(axis: str, text: str, option: str) -> tuple[str, ...]:
         if not raw:
             errors.append(f"{option} {text!r}: empty value; give values separated by commas")
             continue
-        if axis == "gomemlimit" and raw != "off" and not raw.endswith("%"):
-            errors.append(f"{option} {raw!r}: give a share of the memory limit (80%) or off, so the same "
-                          "setting applies at every limit --find-min-memory tries")
+        if axis == "gomemlimit" and raw != "off" and not raw.endswith("%") and not raw.lower().endswith("%max"):
+            errors.append(f"{option} {raw!r}: give a share of the memory limit (80%; {AUTOMEMLIMIT} of memory.max "
+                          "where a memory.high is set) or off, so the same setting applies at every limit "
+                          "--find-min-memory tries")
             continue
         try:
             values.append(AXES[axis].canonical(raw))

@@ -131,12 +131,23 @@ def _madvdontneed(text: str) -> str:
     raise units.UnitError(f"{text!r} is not a madvdontneed setting (valid: 0, 1, unset)")
 
 
+# `90%max`: a share of the memory limit (memory.max) even where the cell has a memory.high, as tools
+# that read only memory.max set GOMEMLIMIT (automemlimit; harness.define.advice_grid.AUTOMEMLIMIT).
+OF_MEMORY_MAX = "max"
+
+
 def _gomemlimit(text: str) -> str:
     if text.lower() in ("off", UNSET):
         return text.lower()
-    if text.endswith("%"):
-        units.parse_gomemlimit(text, 1 << 30)  # shape only; the share is taken per cell
-        return text
+    share = text[:-len(OF_MEMORY_MAX)] if text.lower().endswith("%" + OF_MEMORY_MAX) else text
+    if share.endswith("%"):
+        try:
+            units.parse_gomemlimit(share, 1 << 30)  # shape only; the share is taken per cell
+        except units.UnitError as exc:
+            if share == text:
+                raise
+            raise units.UnitError(f"{text!r}: a share of memory.max is NN%max, NN in (0, 100]") from exc
+        return share + (OF_MEMORY_MAX if share != text else "")
     units.parse_size(text)
     return text
 
@@ -299,10 +310,13 @@ def _gomemlimit_setting(value: str, values: Mapping[str, str]) -> Contribution:
     if value == UNSET:
         return NOTHING
     memory = values.get("memory")
+    limit = units.parse_size(memory) if memory else None
     # A share is of the limit the cell meets first: memory.high where it has one (above it the kernel
-    # throttles), else the memory limit.
-    of = _memory_high_bytes(values) if values.get("memory_high") else (units.parse_size(memory) if memory else None)
-    resolved = units.parse_gomemlimit(value, of)
+    # throttles), else the memory limit; `NN%max` is of the memory limit always.
+    if value.endswith("%" + OF_MEMORY_MAX):
+        resolved = units.parse_gomemlimit(value[:-len(OF_MEMORY_MAX)], limit)
+    else:
+        resolved = units.parse_gomemlimit(value, _memory_high_bytes(values) if values.get("memory_high") else limit)
     return Contribution(env={"GOMEMLIMIT": resolved}, columns={
         "gomemlimit": value, "gomemlimit_bytes": int(resolved) if resolved.isdigit() else None})
 
@@ -410,7 +424,7 @@ AXES: dict[str, Axis] = {a.name: a for a in (
     Axis("gogc", "GOGC: an integer percentage or off; unset leaves the runtime default (100)",
          _gogc, contribute=_gogc_setting, columns=("gogc",)),
     Axis("gomemlimit", "GOMEMLIMIT: a size, a share of the memory limit (90%; of memory_high where the cell has "
-         "one) or off; unset leaves it off",
+         "one), a share of the memory limit even then (90%max, as automemlimit sets it) or off; unset leaves it off",
          _gomemlimit, contribute=_gomemlimit_setting, columns=("gomemlimit", "gomemlimit_bytes")),
     Axis("madvdontneed", "GODEBUG madvdontneed: 0 (MADV_FREE) or 1 (MADV_DONTNEED); unset: the version's default",
          _madvdontneed, contribute=_madvdontneed_setting, columns=("madvdontneed",)),

@@ -157,6 +157,8 @@ def make_plan(args: argparse.Namespace, program: Scenario | None) -> AdvisePlan:
         candidates = tuple(Grid(gogc, gomemlimit, r) for r in ((args.repeats,) if args.repeats else (3, 2, 1)))
     else:
         candidates = DEFAULT_GRIDS
+    if "memory_high" in node:  # what operators deploy, GOMEMLIMIT off memory.max, runs beside the grid
+        candidates = tuple(grid.with_deployed() for grid in candidates)
     plan = AdvisePlan(scenario, target, memory, memory_bytes, budget_s, args.objective, headroom,
                       analysis.performance_for(scenario), candidates, overrides, args.backend, args.quick,
                       args.find_min_memory, node)
@@ -231,7 +233,7 @@ class Runner:
 
 def run(plan: AdvisePlan, results: str, argv: list[str], resume: Path | None = None,
         saved: dict[str, Any] | None = None) -> int:
-    from harness.present.advice import summary_lines, write_advice
+    from harness.present.advice import memory_high_lines, summary_lines, write_advice
 
     settings = dict(saved or {})
     settings.update(target=plan.target, memory=plan.memory, memory_bytes=plan.memory_bytes, objective=plan.objective,
@@ -284,6 +286,12 @@ def run(plan: AdvisePlan, results: str, argv: list[str], resume: Path | None = N
         for line in summary_lines(choice, advice):
             if line:
                 print(line)
+    if "memory_high_bytes" in settings:  # the throttled configurations beside the healthy ones below memory.high
+        for finding in analysis.memory_high_findings(advice.table, plan.memory_bytes, settings["memory_high_bytes"]):
+            print(f"memory.high {format_size(finding.memory_high)}" + (f" ({finding.context})" if finding.context
+                                                                        else "") + ":")
+            for line in memory_high_lines(finding, advice.performance):
+                print(f"  {line}")
     print(run_dir)
     return 0
 

@@ -337,8 +337,9 @@ def parser() -> argparse.ArgumentParser:
                         help="GOMEMLIMIT values, shares of the limit or off, instead of off,70%%,80%%,90%%,95%%")
     advise.add_argument("--memory-high", default=None, metavar="PCT|SIZE",
                         help="cgroup v2 memory.high for every cell, a share of --memory (80%%) or a size: adds the "
-                             "class throttled, and GOMEMLIMIT shares become shares of it (cells run on cgroup v2, "
-                             "in a guest kernel on a v1 host)")
+                             "class throttled, GOMEMLIMIT shares become shares of it, and GOGC=off and 100 with "
+                             "GOMEMLIMIT=90%%max (90%% of --memory, as automemlimit sets it) run beside the grid "
+                             "(cells run on cgroup v2, in a guest kernel on a v1 host)")
     advise.add_argument("--thp", default=None, metavar="MODE",
                         help="the node's transparent huge page mode: always, madvise or never (this machine's by "
                              "default; another runs the cells in a guest kernel)")

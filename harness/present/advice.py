@@ -16,7 +16,8 @@ import pandas as pd
 
 from harness.analyse import advice as analysis
 from harness.analyse.summary import summarize
-from harness.define.axes import axis_text
+from harness.define.advice_grid import AUTOMEMLIMIT, AUTOMEMLIMIT_NOTE
+from harness.define.axes import OF_MEMORY_MAX, axis_text
 from harness.define.metrics import metric_label, metric_unit
 from harness.define.units import format_size
 from harness.present import plots
@@ -89,7 +90,9 @@ def kubernetes_env(choice: analysis.Choice, memory_limit: int, memory_high: int 
     for name, value in choice.env.items():
         lines += [f"  - name: {name}", f'    value: "{value}"']
         if name == "GOMEMLIMIT":
-            lines[-1] += f"  # {(choice.row or {}).get('gomemlimit', '')} of {of}"
+            share = str((choice.row or {}).get("gomemlimit", ""))
+            lines[-1] += f"  # {analysis.gomemlimit_label(choice.row or {'gomemlimit': share})}" \
+                if share.endswith("%" + OF_MEMORY_MAX) else f"  # {share} of {of}"
     lines += ["resources:", "  limits:", f"    memory: {_quantity(memory_limit)}"]
     if memory_high:
         factor, request = memory_qos(memory_limit, memory_high)
@@ -133,6 +136,63 @@ def summary_lines(choice: analysis.Choice, advice: analysis.Advice) -> list[str]
             f"{numbers}; {margin}", tried]
 
 
+def _gomemlimit(row) -> str:
+    """GOMEMLIMIT as set and, for a share, the size it came to in the cells."""
+    label = analysis.gomemlimit_label(row)
+    limit = row.get("gomemlimit_bytes")
+    if label != row["gomemlimit"] or not str(row["gomemlimit"]).endswith("%") or not limit == limit:
+        return label
+    return f"{label} ({format_size(int(limit))})"
+
+
+def _count(v: float) -> str:
+    return "–" if v != v else str(int(v))
+
+
+def memory_high_lines(finding: analysis.MemoryHighFinding, performance: str | None = None) -> list[str]:
+    """One line per throttled configuration (its high events, its GOMEMLIMIT against memory.high) and per
+    healthy one with a GOMEMLIMIT below memory.high, each with its performance (what a throttle costs);
+    the conclusion when there are both."""
+    high, memory_high = format_size(finding.memory_high), finding.memory_high
+
+    def speed(row: dict) -> str:
+        return (f", {analysis.PERFORMANCE[performance].label} {_spread(row, 'perf', lambda v: _perf(performance, v))}"
+                if performance in analysis.PERFORMANCE else "")
+
+    items = []
+    for row in finding.throttled:
+        limit = float(row["gomemlimit_bytes"])
+        where = (f"GOMEMLIMIT {format_size(int(limit))} is above memory.high {high}" if limit > memory_high
+                 else "its heap went above memory.high " + high)   # NaN (no GOMEMLIMIT): never above
+        items.append(f"throttled: {analysis.config_name(row)}: {row['why']}; {where}{speed(row)}")  # why: high events
+    for row in finding.healthy_below:
+        items.append(f"healthy: {analysis.config_name(row)} = {format_size(int(row['gomemlimit_bytes']))}, "
+                     f"below memory.high {high}: {_count(row['high_events_max'])} memory.high events, peak "
+                     f"working set {_size(row['ws_median'])}{speed(row)}")
+    if finding.throttled and finding.healthy_below:
+        items.append("so: set GOMEMLIMIT below memory.high (a share of memory.high, as the grid's shares are), "
+                     "not at a share of memory.max")
+    return items
+
+
+def memory_high_blocks(advice: analysis.Advice, memory_high: int) -> list[Block]:
+    """What memory.high did: the throttled configurations with their high events, against the healthy
+    ones that kept GOMEMLIMIT below memory.high."""
+    findings = analysis.memory_high_findings(advice.table, advice.memory_limit, memory_high)
+    if not findings:
+        return []
+    blocks = [Block("h2", "memory.high"),
+              Block("p", f"Above memory.high ({format_size(memory_high)}) the kernel throttles the cgroup into "
+                         "direct reclaim instead of killing it (Documentation/admin-guide/cgroup-v2.rst, "
+                         "memory.high): a heap goal between memory.high and memory.max stalls the program rather "
+                         "than ending it. Tools that read only memory.max set GOMEMLIMIT above it: "
+                         f"GOMEMLIMIT={AUTOMEMLIMIT} is {AUTOMEMLIMIT_NOTE}.")]
+    for finding in findings:
+        blocks += ([Block("p", finding.context)] if finding.context else []) \
+            + [Block("list", memory_high_lines(finding, advice.performance))]
+    return blocks
+
+
 def configuration_table(advice: analysis.Advice) -> pd.DataFrame:
     rows = []
     chosen = {c.row["cell_ids"] for c in advice.choices if c.row is not None}
@@ -140,7 +200,7 @@ def configuration_table(advice: analysis.Advice) -> pd.DataFrame:
         row = {}
         if r["context"]:
             row["context"] = r["context"]
-        row.update({"limit": _limit_text(r["memory_limit_bytes"]), "GOGC": r["gogc"], "GOMEMLIMIT": r["gomemlimit"],
+        row.update({"limit": _limit_text(r["memory_limit_bytes"]), "GOGC": r["gogc"], "GOMEMLIMIT": _gomemlimit(r),
                     "class": r["class"].replace("_", " ") + (" (recommended)" if r["cell_ids"] in chosen else "")
                     + (", front" if r["front"] else ""),
                     "why": r["why"] or "–", "repeats": int(r["n"]),
@@ -198,6 +258,9 @@ def build_blocks(advice: analysis.Advice, manifest: dict, cells: pd.DataFrame) -
                    Block("list", [lines[1]]
                          + ([f"Equally good within the spread of the repeats: {'; '.join(choice.tied)}"]
                             if choice.tied else [])
+                         + ([f"Healthy here but passed over: {'; '.join(choice.passed_over)}. "
+                             f"{analysis.BELOW_HIGH_RULE[0].upper()}{analysis.BELOW_HIGH_RULE[1:]}."]
+                            if choice.passed_over else [])
                          + [f"Headroom left: {format_size(max(0, int(advice.memory_limit - choice.row['ws_max'])))}"
                             f" between the largest peak working set of its repeats and the limit."]),
                    Block("p", "Environment:"), Block("pre", env_lines(choice)),
@@ -215,6 +278,8 @@ def build_blocks(advice: analysis.Advice, manifest: dict, cells: pd.DataFrame) -
                                   "limit healthy in every repeat was "
                                   f"{_limit_text(smallest) if smallest else 'none'}."),
                        Block("list", [f"{_limit_text(m)}: {c.replace('_', ' ')}" for m, c in sorted(tried.items())])]
+    if memory_high:
+        blocks += memory_high_blocks(advice, memory_high)
     blocks += [Block("h2", "Every configuration"),
                Block("image", (FIGURE, "peak working set against GC CPU and performance, by class")),
                Block("table", configuration_table(advice)),
@@ -256,7 +321,7 @@ def advice_document(advice: analysis.Advice, manifest: dict) -> dict:
             "performance": plain(c.row["perf_median"]) if c.row else None,
             **({_companion(advice.performance): plain(c.row.get(f"{analysis.COMPANION}_median")) if c.row else None}
                if _companion(advice.performance) else {}),
-            "tied": c.tied, "nearest_unhealthy": c.nearest_unhealthy,
+            "tied": c.tied, "passed_over": c.passed_over, "nearest_unhealthy": c.nearest_unhealthy,
             "smallest_healthy_limit_bytes": advice.smallest_healthy(c.context),
             "limits_tried": {str(m): k for m, k in sorted(advice.limits_tried.get(c.context, {}).items())},
         } for c in advice.choices],
