@@ -103,7 +103,8 @@ def test_cpu_lists():
 
 def test_the_reference_scenarios_that_run_alone():
     alone = {s.name for s in (planning.load_scenario(p) for p in discover()) if planning.exclusive(s)}
-    assert alone == {"gogc_sweep", "freeos_periodic", "alloc_sizes", "large_churn", "gomemlimit", "cache_growth"}
+    assert alone == {"gogc_sweep", "freeos_periodic", "alloc_sizes", "large_churn", "gomemlimit", "cache_growth",
+                     "gomemlimit_growth", "greentea"}  # X1 and X4 read GC CPU and throughput
 
 
 def test_exclusive_is_derived_from_timing_metrics_and_can_be_overridden(tmp_path):
