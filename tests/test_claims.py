@@ -607,6 +607,9 @@ def c4_rows(k0, k1):
              "peak_cgroup": 1029 * MiB} for m, k in (("0", k0), ("1", k1))]
 
 
+# Imported here, not at the top: it builds its inputs with `inputs` and `one` above.
+from test_claims_thp_high import EVIDENCE as THP_HIGH_EVIDENCE  # noqa: E402
+
 EVIDENCE = [
     ("C2", lambda: inputs(c2_rows(14, 1034)), "supported", ["10 MiB → peak 1034 MiB → 14 MiB", "rose by 1024 MiB"]),
     ("C2", lambda: inputs(c2_rows(1000, 12)), "refuted", ["→ 1000 MiB after FreeOSMemory (3% handed back)",
@@ -652,7 +655,7 @@ EVIDENCE = [
          "GC 50% of GOMAXPROCS × wall time (idle-P marking included), peak RSS 200 MiB–201 MiB"),
         "(-43%; the floor a 50% GC cap leaves is 3.33 M/s), OOM-killed 0/2: the heap passed the limit"]),
     ("X1", lambda: x1_inputs(x1_rows(limited_killed=1)), "partly", ["OOM-killed 2/2", "lower peak did not hold"]),
-] + RESIDENCY_EVIDENCE + X4_EVIDENCE  # C5, C12, C13, C14; X4
+] + RESIDENCY_EVIDENCE + THP_HIGH_EVIDENCE + X4_EVIDENCE  # C5, C12, C13, C14; X2, X3; X4
 
 
 @pytest.mark.parametrize("claim, make, verdict, numbers", EVIDENCE, ids=[f"{c}-{v}" for c, _, v, _ in EVIDENCE])
@@ -683,7 +686,7 @@ def test_decision_carries_the_facts_the_evidence_is_written_from():
 
 
 def test_registry_orders_claims_and_keeps_the_report_metrics():
-    assert ARTICLE.ids() == [f"C{i}" for i in range(1, 15)] + ["X1", "X4", "J1", "J2", "J3", "J4"]
+    assert ARTICLE.ids() == [f"C{i}" for i in range(1, 15)] + ["X1", "X2", "X3", "X4", "J1", "J2", "J3", "J4"]
     assert ARTICLE.by_id["C1"].metrics == ("peak_rss", "rss@release", "final_rss", "release_s")
     assert ARTICLE.by_id["C1"].scenarios[0] == "idle_three_gcs"
 

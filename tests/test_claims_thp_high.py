@@ -243,3 +243,13 @@ def test_x3_figure_draws_cgroup_usage_against_the_memory_high_line():
     levels = {line.get_label(): line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == ":"}
     assert levels.get("memory.high 256 MiB") == 256, levels
     assert any(line.get_label() == "memory limit 512 MiB" for line in ax.get_lines())
+
+
+# Both outcomes of each added claim, with the numbers its evidence must state (tests/test_claims.py).
+EVIDENCE = [
+    ("X2", x2_inputs, "supported", ["AnonHugePages after FreeOSMemory 0 MiB, at the end 58 MiB"]),
+    ("X2", lambda: x2_inputs(GO119, always=(8 * MiB, 2 * MiB), disablethp=None, madvise=(8 * MiB, 0.0)),
+     "partly", ["MADV_NOHUGEPAGE"]),
+    ("X3", lambda: inputs(x3_rows()), "supported", []),
+    ("X3", lambda: inputs(x3_rows(limited_events=4000)), "partly", []),
+]
