@@ -285,7 +285,8 @@ def _cells_csv(run_dir: Path) -> dict[str, dict[str, str]]:
 def test_run_puts_the_other_cgroup_version_in_a_guest_and_records_where(available, cgroup_here, tmp_path):
     here = cgroup_version()
     other = "v2" if here == "v1" else "v1"
-    out = subprocess.run([PYTHON, "-m", "harness", "run", "alloc_release", "--quick", "--matrix", "go=default", "--backend", "cgroup",
+    out = subprocess.run([PYTHON, "-m", "harness", "run", "alloc_release", "--quick",
+                          "--matrix", "go=default", "--backend", "cgroup",
                           "--matrix", f"cgroup={here},{other}", "--matrix", "touch=true,false",
                           "--matrix", "freeos=false", "--matrix", "memory=64MiB", "--results", str(tmp_path)],
                          cwd=ROOT, capture_output=True, text=True, timeout=1800)
@@ -323,7 +324,8 @@ def _qemus_of(pid: int) -> list[int]:
 
 def test_ctrl_c_during_a_guest_cell_leaves_nothing_and_records_the_cell(available, cgroup_here, tmp_path):
     other = "v2" if cgroup_version() == "v1" else "v1"
-    run = subprocess.Popen([PYTHON, "-m", "harness", "run", "alloc_release", "--quick", "--matrix", "go=default", "--backend", "cgroup",
+    run = subprocess.Popen([PYTHON, "-m", "harness", "run", "alloc_release", "--quick",
+                            "--matrix", "go=default", "--backend", "cgroup",
                             "--matrix", f"cgroup={other}", "--matrix", "touch=true", "--matrix", "freeos=false",
                             "--matrix", "idle=300s", "--results", str(tmp_path)],
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -197,7 +197,8 @@ def docker_run(available, tmp_path_factory):
     """One guest for the batch: a 64 MiB container that touches 16 MiB (ends well) and one that touches 128 MiB."""
     _v2_elsewhere()
     results = tmp_path_factory.mktemp("guest-docker")
-    out = subprocess.run([PYTHON, "-m", "harness", "run", "alloc_release", "--quick", "--matrix", "go=default", "--backend", "docker",
+    out = subprocess.run([PYTHON, "-m", "harness", "run", "alloc_release", "--quick",
+                          "--matrix", "go=default", "--backend", "docker",
                           "--matrix", "cgroup=v2", "--matrix", "touch=true,false", "--matrix", "freeos=false",
                           "--matrix", "memory=64MiB", "--results", str(results)],
                          cwd=ROOT, capture_output=True, text=True, timeout=2400)
@@ -259,7 +260,8 @@ def _gone(pid: int, within_s: float = 60.0) -> bool:
 
 def test_ctrl_c_during_a_guest_docker_cell_leaves_nothing(available, tmp_path):
     _v2_elsewhere()
-    run = subprocess.Popen([PYTHON, "-m", "harness", "run", "alloc_release", "--quick", "--matrix", "go=default", "--backend", "docker",
+    run = subprocess.Popen([PYTHON, "-m", "harness", "run", "alloc_release", "--quick",
+                            "--matrix", "go=default", "--backend", "docker",
                             "--matrix", "cgroup=v2", "--matrix", "touch=false", "--matrix", "freeos=false",
                             "--matrix", "idle=600s", "--results", str(tmp_path)],
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

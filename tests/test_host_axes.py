@@ -86,7 +86,8 @@ def test_swap_zero_asks_nothing_and_a_size_is_the_cells_swap_limit():
 
 
 def test_a_bad_combination_on_the_command_line_is_one_line_per_cell_exit_2_nothing_started(tmp_path):
-    out = subprocess.run([PYTHON, "-m", "harness", "run", "alloc_release", "--quick", "--matrix", "go=default", "--matrix", "touch=true",
+    out = subprocess.run([PYTHON, "-m", "harness", "run", "alloc_release", "--quick",
+                          "--matrix", "go=default", "--matrix", "touch=true",
                           "--matrix", "freeos=false", "--matrix", "memory_high=80%", "--matrix", "cgroup=v1",
                           "--results", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2, out.stdout + out.stderr
@@ -192,7 +193,8 @@ def test_a_cell_above_its_memory_high_is_throttled_not_killed(available, tmp_pat
         pytest.skip(f"the cgroup backend cannot run here: {CgroupBackend().available()}")
     # 128 MiB touched under memory.high 64 MiB, with swap to reclaim into: throttled, then it ends. No thp asked:
     # the guest has this machine's mode (Debian's kernels would default to always).
-    out = subprocess.run([PYTHON, "-m", "harness", "run", "alloc_release", "--quick", "--matrix", "go=default", "--backend", "cgroup",
+    out = subprocess.run([PYTHON, "-m", "harness", "run", "alloc_release", "--quick",
+                          "--matrix", "go=default", "--backend", "cgroup",
                           "--matrix", "touch=true", "--matrix", "freeos=false", "--matrix", "memory=256MiB",
                           "--matrix", "memory_high=64MiB", "--matrix", "swap=256MiB",
                           "--results", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=1800)
