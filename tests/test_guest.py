@@ -17,29 +17,17 @@ import pytest
 from harness.build import kernels
 from harness.run import guest as guest_module
 from harness.run.guest import Guest, GuestError, GuestSettings
+from tests.guests import SERIES, guest_unavailable, require_guest
 
 DRIVER = Path(__file__).with_name("guest_driver.py")
 PYTHON = sys.executable  # the project's venv: the guest sees the host's files at the same paths
-SERIES = "6.1"
 
 
-def _unavailable() -> str | None:
-    missing = guest_module.qemu_available()
-    if missing:
-        return missing
-    try:
-        kernels.fetch(SERIES)
-    except kernels.KernelError as exc:
-        return str(exc)
-    return None
 
 
 @pytest.fixture(scope="module")
 def available():
-    reason = _unavailable()
-    if reason:
-        print(f"guest tests skipped: {reason}", file=sys.stderr)
-        pytest.skip(reason)
+    require_guest("guest tests")
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +251,7 @@ def test_a_guest_that_cannot_be_had_skips_its_cells_saying_why(tmp_path):
     (outcome,) = outcomes
     assert outcome.result.status == "skipped"
     assert outcome.result.reason.startswith("guest (Linux 6.12, cgroup v1): ")
-    if _unavailable() is None and kernels.cached("6.12") is not None:
+    if guest_unavailable() is None and kernels.cached("6.12") is not None:
         assert "CONFIG_MEMCG_V1" in outcome.result.reason
     assert set(guest_module.guests_dir().glob("*")) <= before  # nothing was booted
 

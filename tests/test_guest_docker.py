@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import kernels
 from harness.define.axes import contributions
 from harness.define.cell import Cell
 from harness.define.workloads import Program
@@ -30,10 +29,10 @@ from harness.run.guest import GuestSettings
 from harness.run.guest_docker import containerd_command, dockerd_command, engine_missing
 from harness.run.observe.cgroupfs import MemoryCgroup, memory_cgroup_of
 from harness.run.placement import cgroup_version
+from tests.guests import require_guest
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-SERIES = "6.1"
 CONTAINER_ID = "4f1e" * 16
 
 
@@ -163,23 +162,11 @@ def test_the_cells_directory_of_a_killed_harness_is_swept(tmp_path, monkeypatch)
 # ---------------------------------------------------------------------------------- for real
 
 
-def _unavailable() -> str | None:
-    missing = guest_module.qemu_available() or engine_missing()
-    if missing:
-        return missing
-    try:
-        kernels.fetch(SERIES)
-    except kernels.KernelError as exc:
-        return str(exc)
-    return None
 
 
 @pytest.fixture(scope="module")
 def available():
-    reason = _unavailable()
-    if reason:
-        print(f"guest Docker tests skipped: {reason}", file=sys.stderr)
-        pytest.skip(reason)
+    require_guest("guest Docker tests", also=engine_missing())
 
 
 def _v2_elsewhere():

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import kernels
 from harness.define import units
 from harness.define.axes import AXES, contributions
 from harness.define.build import Build
 from harness.define.cell import Cell
 from harness.drive.guest_cells import describe, guest_settings, met
-from harness.run import guest as guest_module
 from harness.run.backends.cgroup import CgroupBackend
 from harness.run.backends.docker import DockerBackend
 from harness.run.backends.loop import refusal_of
@@ -26,6 +24,7 @@ from harness.run.backends.process import ProcessBackend
 from harness.run.env import child_env
 from harness.run.guest import Guest, GuestSettings
 from harness.run.placement import cgroup_version, swap_bytes, thp_mode
+from tests.guests import require_guest
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -160,23 +159,11 @@ def test_docker_and_process_refuse_memory_high_and_swap_naming_the_cgroup_backen
 # ---------------------------------------------------------------------------------- for real, in a guest
 
 
-def _unavailable() -> str | None:
-    missing = guest_module.qemu_available()
-    if missing:
-        return missing
-    try:
-        kernels.fetch("6.1")
-    except kernels.KernelError as exc:
-        return str(exc)
-    return None
 
 
 @pytest.fixture(scope="module")
 def available():
-    reason = _unavailable()
-    if reason:
-        print(f"guest tests skipped: {reason}", file=sys.stderr)
-        pytest.skip(reason)
+    require_guest("guest tests")
 
 
 def test_a_guest_has_the_thp_mode_and_the_swap_asked_for(available):

@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from test_cli import NEW_SCENARIO
 
+from tests.guests import guest_unavailable
+
 pytest_plugins = ["pytester"]
 
 SMALL = """
@@ -147,19 +149,6 @@ def test_a_program_scenario_runs_under_pytest(project, limiting_backend):
     assert "in plain words" not in (manifest.parent / "report.md").read_text()  # not the claims report
 
 
-def _guest_unavailable() -> str | None:
-    """Why no guest kernel can be booted here (no qemu, no kernel to fetch), None when one can."""
-    from harness.build import kernels
-    from harness.run import guest
-
-    missing = guest.qemu_available()
-    if missing:
-        return missing
-    try:
-        kernels.fetch("6.1")
-    except kernels.KernelError as exc:
-        return str(exc)
-    return None
 
 
 def _cells_csv(run_root: Path) -> list[dict[str, str]]:
@@ -171,7 +160,7 @@ def _cells_csv(run_root: Path) -> list[dict[str, str]]:
 
 
 def test_cgroup_v2_cells_run_in_one_guest_booted_for_them(project):
-    reason = _guest_unavailable()
+    reason = guest_unavailable()
     if reason:
         print(f"guest test skipped: {reason}")
         pytest.skip(reason)
