@@ -141,6 +141,7 @@ def expand(scenario: Scenario, overrides: dict[str, list[str]] | None = None, re
     count = repeats or variant.run.repeats
     base_varying = {a for a, values in matrices[0][0].items() if len(values) > 1}
     errors: list[str] = []
+    failed: dict[str, list[str]] = {}   # why a configuration cannot be -> the configurations it applies to
     configs: list[tuple[dict[str, str], dict[str, Any], list[str]]] = []
     for matrix, params, named in matrices:
         names = list(matrix)
@@ -153,7 +154,11 @@ def expand(scenario: Scenario, overrides: dict[str, list[str]] | None = None, re
             try:
                 configs.append((config, _settings(config, params, variant, workload, DEFAULT_GO), varying))
             except units.UnitError as exc:
-                errors.append(f"{scenario.name}[{_label(config, names)}]: {exc}")
+                failed.setdefault(str(exc), []).append(_label(config, names))
+    # One line per reason: a bad combination (memory_high with cgroup=v1) is said once, not once a cell.
+    errors += [f"{scenario.name}[{labels[0]}]: {why}" if len(labels) == 1
+               else f"{scenario.name}: {why} ({len(labels)} configurations)"
+               for why, labels in failed.items()]
     if errors:
         raise MatrixError(errors)
 
