@@ -174,26 +174,28 @@ def _verdicts(rows):
 
 
 @pytest.mark.parametrize("rows, columns, c4, c11", [
-    # one cgroup version: columns per Go version, as before
+    # one cgroup version: a column per Go version, nothing said of hosts
     ([("C4", "1.27.3", "v1", "refuted"), ("C11", "1.27.3", "v1", "supported")],
      ["1.27.3"], ["refuted"], ["supported"]),
-    # both: a column per (Go version, cgroup version), v1 before v2; a claim judged on one leaves the other blank
-    ([("C4", "1.27.3", "v1", "refuted"), ("C4", "1.27.3", "v2", "supported"), ("C11", "1.27.3", "v1", "supported")],
-     ["1.27.3 · v1", "1.27.3 · v2"], ["refuted", "supported"], ["supported", ""]),
+    # both: still a column per Go version; the hosts that judged each claim say where; agreeing hosts one verdict
+    ([("C4", "1.27.3", "v1", "refuted"), ("C4", "1.27.3", "v2", "refuted"), ("C11", "1.27.3", "v1", "supported")],
+     ["judged on", "1.27.3"], ["v1, v2", "refuted"], ["v1", "supported"]),
+    # hosts that disagree: each one's verdict, v1 first; a Go version the claim did not run on stays blank
     ([("C4", "1.27.3", "v2", "refuted"), ("C4", "1.15.15", "v2", "supported"), ("C4", "1.15.15", "v1", "partly"),
       ("C11", "1.27.3", "v1", "supported")],
-     ["1.15.15 · v1", "1.15.15 · v2", "1.27.3 · v1", "1.27.3 · v2"], ["partly", "supported", "", "refuted"],
-     ["", "", "supported", ""]),
+     ["judged on", "1.15.15", "1.27.3"], ["v1, v2", "v1: partly · v2: supported", "refuted"],
+     ["v1", "", "supported"]),
     # cgroup version 2 as a number (older cells.csv) reads v2
     ([("C4", "1.27.3", "1", "refuted"), ("C4", "1.27.3", "2", "supported")],
-     ["1.27.3 · v1", "1.27.3 · v2"], ["refuted", "supported"], ["not run", "not run"]),
+     ["judged on", "1.27.3"], ["v1, v2", "v1: refuted · v2: supported"], ["", "not run"]),
 ])
-def test_verdict_matrix_has_a_column_per_cgroup_version_where_more_than_one_ran(rows, columns, c4, c11):
+def test_verdict_matrix_gives_each_cgroup_version_where_more_than_one_ran(rows, columns, c4, c11):
     matrix = report.verdict_matrix(_verdicts(rows), ARTICLE).set_index("claim")
     assert list(matrix.columns) == ["in plain words", *columns]
     assert list(matrix.loc["C4", columns]) == c4
     assert list(matrix.loc["C11", columns]) == c11
-    assert set(matrix.loc["C1", columns]) == {"not run"}
+    versions = [c for c in columns if c != "judged on"]
+    assert set(matrix.loc["C1", versions]) == {"not run"}
 
 
 def test_tool_table_puts_each_configuration_on_v1_and_v2_side_by_side():

@@ -30,7 +30,7 @@ from harness.define.units import format_size
 from harness.present import plots
 from harness.present.exporters import EXPORTERS
 from harness.present.figures import FigureInputs, check_figures, draw_figure, memory_limit, scenario_cells
-from harness.present.results import Block, Results, section
+from harness.present.results import HOST_SEPARATOR, JUDGED_ON, Block, Results, section
 from harness.store.rundir import Run, load_run
 
 PROVENANCE_KEYS = (  # shown first, in this order (as harness.store.rundir writes them); any other key follows
@@ -328,8 +328,8 @@ def _versions_blocks(figures) -> list[Block]:
             Block("image", (GO_VERSIONS_FIGURE, "what changed between Go versions"))]
 
 
-# The dimensions a verdict is given for, in the matrix's column order: the Go version, then the host
-# facts (claims.HOST_SPLITS) where the verdicts differ in them.
+# The host facts a verdict is given for besides the Go version (claims.HOST_SPLITS), where the run has more
+# than one of them.
 VERDICT_DIMENSIONS = ("go_version",) + claims.HOST_SPLITS
 NOT_RUN = "not run"
 
@@ -340,26 +340,38 @@ def where_text(dimension: str, value: str) -> str:
 
 
 def verdict_matrix(verdicts: pd.DataFrame, study: Study) -> pd.DataFrame:
-    """One row per claim: its id, its sentence in plain words, then its verdict under each value of
-    the verdict dimensions that the run has ("" where it was not judged; "not run" across a claim
-    no cell of which ran)."""
+    """One row per claim: its id, its sentence in plain words, the hosts that judged it (where the run had
+    more than one cgroup version or kernel), then its verdict per Go version ("" where it was not judged
+    there; "not run" across a claim no cell of which ran). Where the hosts that judged it on a Go version
+    agree, the verdict stands once; where they differ, each host's ("v1: partly · v2: supported"). A column
+    per Go version and host would halve the columns' width and push the matrix off the first screen."""
     judged = (verdicts[verdicts["go_version"].astype(str) != ""] if "go_version" in verdicts.columns
               else verdicts.iloc[0:0])
-    dims = ["go_version"] + [d for d in claims.host_splits(judged) if d in VERDICT_DIMENSIONS]
-    keys = judged[dims].astype(str).apply(tuple, axis=1) if len(judged) else pd.Series(dtype=object)
-    columns = sorted(set(keys), key=lambda key: tuple(order_key("go" if d == "go_version" else d, v)
-                                                      for d, v in zip(dims, key, strict=False)))
-    names = [" · ".join(where_text(d, v) for d, v in zip(dims, key, strict=True)) for key in columns] or ["verdict"]
-    # nothing judged: one column, "not run"
+    hosts = [d for d in claims.host_splits(judged) if d in VERDICT_DIMENSIONS and d != "go_version"]
+
+    def host(row: pd.Series) -> tuple[tuple[object, ...], str]:
+        values = [str(row[d]) for d in hosts]
+        return (tuple(order_key(d, v) for d, v in zip(hosts, values, strict=True)),
+                " ".join(where_text(d, v) for d, v in zip(hosts, values, strict=True)))
+
+    versions = sorted({str(v) for v in judged["go_version"]}, key=lambda v: order_key("go", v)) or ["verdict"]
     rows = []
     for claim in study.claims:
         mine = judged[judged["claim"] == claim.id]
-        by = dict(zip(keys[mine.index], mine["verdict"], strict=False)) if len(mine) else {}
         row = {"claim": claim.id, "in plain words": claim.plain or claim.statement}
-        row.update({name: by.get(key, "" if by else NOT_RUN)
-                    for key, name in zip(columns or [()], names, strict=True)})
+        if hosts:
+            row[JUDGED_ON] = ", ".join(label for _, label in sorted({host(r) for _, r in mine.iterrows()}))
+        for version in versions:
+            here = sorted((host(r), str(r["verdict"])) for _, r in mine[mine["go_version"].astype(str) == version]
+                          .iterrows())
+            if mine.empty or not here:
+                row[version] = NOT_RUN if mine.empty else ""
+            elif len({verdict for _, verdict in here}) == 1:
+                row[version] = here[0][1]
+            else:
+                row[version] = HOST_SEPARATOR.join(f"{label}: {verdict}" for (_, label), verdict in here)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["claim", "in plain words"] + names)
+    return pd.DataFrame(rows, columns=["claim", "in plain words", *([JUDGED_ON] if hosts else []), *versions])
 
 
 def _tool_blocks(summary: pd.DataFrame, cells: pd.DataFrame, study: Study, figures) -> list[Block]:
@@ -453,8 +465,11 @@ def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.Dat
               Block("p", study.intro),
               Block("h2", "Summary"),
               Block("verdicts", matrix := verdict_matrix(verdicts, study))]
-    where = "Go version" + (", cgroup version or kernel" if any(" · " in c for c in matrix.columns) else "")
-    after = [f"A blank: the claim was not judged on that {where} (its scenarios did not run on it)."]
+    after = ["A blank: the claim was not judged on that Go version (its scenarios did not run on it)."]
+    if JUDGED_ON in matrix.columns:
+        after.insert(0, f"{JUDGED_ON.capitalize()}: the cgroup versions (or kernels) whose cells the verdicts "
+                        "come from (one this machine does not have ran in a guest kernel); where they differ, a "
+                        "cell gives each one's verdict, and each claim's section below gives them one by one.")
     if study.not_tested:
         after.append(f"{study.not_tested_title}: {', '.join(n.id for n in study.not_tested)}, listed below.")
     blocks.append(Block("p", " ".join(after)))

@@ -18,6 +18,13 @@ def section(manifest: dict, key: str) -> dict:
     return found if isinstance(found, dict) else {}
 
 
+# The verdict matrix (a "verdicts" block), as every exporter reads it: after the claim and its sentence, the
+# column saying which hosts judged the claim (only where the run had more than one), then one column per Go
+# version; a cell whose hosts disagree gives each host's verdict, "v1: partly · v2: supported".
+JUDGED_ON = "judged on"
+HOST_SEPARATOR = " · "
+
+
 @dataclass
 class Block:
     """One piece of the report, rendered alike to Markdown and HTML.

@@ -61,7 +61,8 @@ CELL_TAIL = ("gogc", "madvdontneed", "gomemlimit", "gomemlimit_bytes", "memory_l
 PLACEMENT_COLUMNS = ("host", "kernel", "cgroup_version", "thp", "khugepaged_ms", "accel", "cpuset")
 # dtypes on load; every other column (scenario, axes, knobs) is a string, "" when unset.
 CELL_DTYPES = {
-    "memory_limit_bytes": "Int64", "gomemlimit_bytes": "Int64", "cpus": "float64", "repeat": "int64",
+    "memory_limit_bytes": "Int64", "gomemlimit_bytes": "Int64", "memory_high_bytes": "Int64", "cpus": "float64",
+    "repeat": "int64",
     "exit_code": "Int64",
     "oom_killed": "bool", "wall_s": "float64", "peak_rss_bytes": "Int64", "peak_cgroup_bytes": "Int64",
 }

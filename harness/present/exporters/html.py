@@ -11,7 +11,7 @@ import re
 
 import pandas as pd
 
-from harness.present.results import Block, Results
+from harness.present.results import HOST_SEPARATOR, JUDGED_ON, Block, Results
 
 # A verdict as the matrix shows it: not-applicable is long for a narrow column.
 SHORT = {"not-applicable": "n/a"}
@@ -23,7 +23,8 @@ CSS = ("body{font-family:sans-serif;max-width:1180px;margin:1em auto;padding:0 1
        "text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}code{background:#f3f3f3}"
        "nav.toc{font-size:.85em;line-height:1.6;margin:.3em 0 .6em}nav.toc a{margin-right:.2em}"
        "table.matrix{font-size:.82em}table.matrix td,table.matrix th{padding:.1em .4em}"
-       "table.matrix td.v,table.matrix th.v{text-align:center;vertical-align:middle;white-space:nowrap;font-size:.9em}"
+       "table.matrix td.v,table.matrix th.v{text-align:center;vertical-align:middle;white-space:nowrap;font-size:.85em;"
+       "padding:.1em .2em}table.matrix th.v{white-space:normal}"
        "p.legend{font-size:.85em;margin:.2em 0}span.v{padding:0 .35em;border-radius:3px}"
        "details{margin:.3em 0}summary{cursor:pointer}details p{margin:.3em 0 .6em 1.2em}"
        ".supported{background:#d9f2df;color:#14632b}.refuted{background:#fadcdb;color:#9b1c1c}"
@@ -67,16 +68,28 @@ def _table(df: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _verdict_cell(value: str) -> str:
+    """A matrix cell: one coloured verdict, or each host's where they differ ("v1: partly · v2: supported")."""
+    if not value:
+        return "<td></td>"
+    if HOST_SEPARATOR not in value:
+        return _verdict(value, "td")
+    parts = (part.partition(": ") for part in value.split(HOST_SEPARATOR))
+    return '<td class="v">' + "<br>".join(f"{html.escape(h)}: {_verdict(v)}" for h, _, v in parts) + "</td>"
+
+
 def _matrix(df: pd.DataFrame, linked: set[str]) -> str:
-    """Claim, sentence, then a coloured verdict per column; the claim links to its section."""
+    """Claim, sentence, the hosts that judged it (where more than one ran), then a coloured verdict per
+    column; the claim links to its section."""
     claim, sentence, *columns = df.columns
     head = (f"<th>{html.escape(str(claim))}</th><th>{html.escape(str(sentence))}</th>"
             + "".join(f'<th class="v">{html.escape(str(c))}</th>' for c in columns))
     body = []
     for row in df.itertuples(index=False):
-        cid, text, *verdicts = (str(v) for v in row)
+        cid, text, *values = (str(v) for v in row)
         name = f'<a href="#{html.escape(cid)}">{html.escape(cid)}</a>' if cid in linked else html.escape(cid)
-        cells = "".join(_verdict(v, "td") if v else "<td></td>" for v in verdicts)
+        cells = "".join(f'<td class="v">{html.escape(v)}</td>' if column == JUDGED_ON else _verdict_cell(v)
+                        for column, v in zip(columns, values, strict=True))
         body.append(f"<tr><td>{name}</td><td>{html.escape(text)}</td>{cells}</tr>")
     legend = '<p class="legend">' + " ".join(_verdict(v) for v in LEGEND) + " (n/a: not applicable)</p>"
     return f'{legend}<table class="matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
