@@ -291,7 +291,7 @@ def _cells_saved(run_dir_of) -> int:
         return len(list(csv.DictReader(f)))
 
 
-QUICK = ["alloc_release", "--quick", "--matrix", "touch=true"]
+QUICK = ["alloc_release", "--quick", "--matrix", "touch=true", "--matrix", "go=default"]
 
 
 @pytest.mark.parametrize("backend", ["docker", "cgroup"])
