@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -162,7 +163,7 @@ def test_each_build_runs_its_own_binary_in_docker():
     from harness.run.backends.select import BackendUnavailable
 
     try:
-        runner = CellRunner("docker", log=lambda line: None)
+        runner = CellRunner("docker", run_label=f"test-goexperiment-{os.getpid()}", log=lambda line: None)
     except BackendUnavailable as e:
         pytest.skip(f"docker backend unavailable: {e}")
     cells = expand(load(SCENARIO), {"go": ["default"]}, repeats=1, quick=True)

@@ -174,7 +174,10 @@ class CellRunner:
         return result
 
     def cleanup(self) -> None:
-        """Remove what the backends left behind for the run (best effort, when the run ends)."""
+        """Remove what the backends left behind for the run (best effort, when the run ends). A runner
+        without a run label has nothing to tell its own by: it removes nothing, never every run's."""
+        if not self.run_label:
+            return
         for backend in self._backends.values():
             if isinstance(backend, str):
                 continue
