@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +34,31 @@ def require_guest(what: str, also: str | None = None) -> None:
     if reason:
         print(f"{what} skipped: {reason}", file=sys.stderr)
         pytest.skip(reason)
+
+
+def qemus_of(pid: int) -> list[int]:
+    """qemu processes booted by the harness process `pid` (their initramfs is in its scratch)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline and cmdline[0].endswith(b"qemu-system-x86_64") and any(
+                f"/guest-{pid}-".encode() in arg for arg in cmdline):
+            found.append(int(proc.name))
+    return found
+
+
+def gone(pid: int, within_s: float = 60.0) -> bool:
+    """Whether the process has ended (and is not a zombie) within the bound; a bound only against a hang."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.2)
+    return False

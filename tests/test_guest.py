@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from harness.build import kernels
 from harness.run import guest as guest_module
 from harness.run.guest import Guest, GuestError, GuestSettings
-from tests.guests import SERIES, guest_unavailable, require_guest
+from tests.guests import SERIES, gone, guest_unavailable, qemus_of, require_guest
 
 DRIVER = Path(__file__).with_name("guest_driver.py")
 PYTHON = sys.executable  # the project's venv: the guest sees the host's files at the same paths
@@ -38,19 +37,6 @@ def guest(available, tmp_path_factory):
         booted.shared = shared
         yield booted
 
-
-def _gone(pid: int, within_s: float = 30.0) -> bool:
-    """Whether the process has ended (and is not a zombie) within the bound; a bound only against a hang."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return True
-        if state == "Z":
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _events(text: str) -> dict[str, int]:
@@ -150,7 +136,7 @@ def test_timeout_stops_the_guest_and_removes_its_scratch(available):
     with pytest.raises(GuestError, match="did not finish within its timeout"):
         stopped.run(["sleep", "3600"], timeout_s=2)
     stopped.close()
-    assert _gone(pid)
+    assert gone(pid)
     assert not scratch.exists()
 
 
@@ -159,7 +145,7 @@ def test_a_panic_is_the_reason(available):
         pid = crashing.process.pid
         with pytest.raises(GuestError, match="Kernel panic"):
             crashing.run(["sh", "-c", "echo c > /proc/sysrq-trigger"], timeout_s=300)
-    assert _gone(pid)
+    assert gone(pid)
 
 
 def _start_driver():
@@ -172,11 +158,11 @@ def _start_driver():
 
 def test_ctrl_c_leaves_no_qemu_and_no_scratch(available):
     driver, qemu, scratch = _start_driver()
-    assert not _gone(qemu, within_s=0.5)
+    assert not gone(qemu, within_s=0.5)
     driver.send_signal(signal.SIGINT)
     assert driver.wait(timeout=120) == 130
     assert "STOPPED Ctrl-C" in driver.stdout.read()
-    assert _gone(qemu)
+    assert gone(qemu)
     assert not scratch.exists()
 
 
@@ -184,7 +170,7 @@ def test_a_killed_harness_takes_qemu_with_it_and_the_next_start_sweeps_its_scrat
     driver, qemu, scratch = _start_driver()
     driver.kill()
     driver.wait(timeout=60)
-    assert _gone(qemu)  # PR_SET_PDEATHSIG
+    assert gone(qemu)  # PR_SET_PDEATHSIG
     assert scratch.exists()
     assert scratch in guest_module.sweep_leftovers()
     assert not scratch.exists()
@@ -296,19 +282,6 @@ def test_run_puts_the_other_cgroup_version_in_a_guest_and_records_where(availabl
     assert guest["cgroup"] == other and guest["release"].startswith("6.1.") and guest["accel"] in ("kvm", "tcg")
 
 
-def _qemus_of(pid: int) -> list[int]:
-    """qemu processes booted by the harness process `pid` (their initramfs is in its scratch)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if cmdline and cmdline[0].endswith(b"qemu-system-x86_64") and any(
-                f"/guest-{pid}-".encode() in arg for arg in cmdline):
-            found.append(int(proc.name))
-    return found
-
 
 def test_ctrl_c_during_a_guest_cell_leaves_nothing_and_records_the_cell(available, cgroup_here, tmp_path):
     other = "v2" if cgroup_version() == "v1" else "v1"
@@ -322,12 +295,12 @@ def test_ctrl_c_during_a_guest_cell_leaves_nothing_and_records_the_cell(availabl
         seen.append(line)
         if "cell 0000 starts" in line:
             break
-    qemus = _qemus_of(run.pid)
+    qemus = qemus_of(run.pid)
     assert qemus, "".join(seen)
     run.send_signal(signal.SIGINT)
     rest = run.communicate(timeout=300)[0]
     assert run.returncode == 130, "".join(seen) + rest
-    assert all(_gone(pid) for pid in qemus)
+    assert all(gone(pid) for pid in qemus)
     assert not list(guest_module.guests_dir().glob(f"guest-{run.pid}-*"))
     assert not list(guest_module.guests_dir().glob(f"cells-{run.pid}-*"))
     (run_dir,) = tmp_path.iterdir()

@@ -29,7 +29,7 @@ from harness.run.guest import GuestSettings
 from harness.run.guest_docker import containerd_command, dockerd_command, engine_missing
 from harness.run.observe.cgroupfs import MemoryCgroup, memory_cgroup_of
 from harness.run.placement import cgroup_version
-from tests.guests import require_guest
+from tests.guests import gone, qemus_of, require_guest
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -219,30 +219,6 @@ def test_a_completed_and_an_oom_killed_container_on_v2(docker_run):
             assert "oom_kill count" in stats["oom_kill_counted_by"], stats  # the kernel's count, not Docker's flag
 
 
-def _qemus_of(pid: int) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if cmdline and cmdline[0].endswith(b"qemu-system-x86_64") and any(
-                f"/guest-{pid}-".encode() in arg for arg in cmdline):
-            found.append(int(proc.name))
-    return found
-
-
-def _gone(pid: int, within_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return True
-        if state == "Z":
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_ctrl_c_during_a_guest_docker_cell_leaves_nothing(available, tmp_path):
@@ -258,7 +234,7 @@ def test_ctrl_c_during_a_guest_docker_cell_leaves_nothing(available, tmp_path):
         if "cell 0000 starts" in line:
             break
     assert any("Docker engine answered" in line for line in seen), "".join(seen)
-    qemus = _qemus_of(run.pid)
+    qemus = qemus_of(run.pid)
     assert qemus, "".join(seen)
     time.sleep(20)  # its container is then most likely running (the outcome below holds either way)
     run.send_signal(signal.SIGINT)
@@ -266,7 +242,7 @@ def test_ctrl_c_during_a_guest_docker_cell_leaves_nothing(available, tmp_path):
     assert run.returncode == 130, "".join(seen) + rest
     # The containers, their cgroups and the engine's data lived in the guest: on its scratch disk, gone with
     # qemu and the guest's scratch directory.
-    assert all(_gone(pid) for pid in qemus)
+    assert all(gone(pid) for pid in qemus)
     assert not list(guest_module.guests_dir().glob(f"guest-{run.pid}-*"))
     assert not list(guest_module.guests_dir().glob(f"cells-{run.pid}-*"))
     (run_dir,) = tmp_path.iterdir()
