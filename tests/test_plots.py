@@ -115,6 +115,20 @@ def test_by_go_version_has_one_legend_below_with_one_colour_per_configuration():
     assert fig.axes[0].get_ylabel() == "peak_rss (MiB)" and fig.axes[0].get_xlabel() == "Go version"
 
 
+def test_a_legend_of_many_configurations_grows_the_figure_and_keeps_the_panels():
+    # 45 configurations (a quick run over --matrix gogc=50,100,300) once lifted the panels' bottom
+    # above their top: "bottom cannot be >= top".
+    table = pd.DataFrame([{"config": f"go={go}, gogc={g}, memory={m}MiB, a-long-axis-name=value-{g}",
+                           "go_version": go, "peak_rss_median": 100.0 * MiB, "peak_rss_min": 90.0 * MiB,
+                           "peak_rss_max": 110.0 * MiB}
+                          for go in ("1.15.15", "1.27.3") for g in range(15) for m in (64, 128, 256)])
+    fig = plots.by_go_version([("a", table, "peak_rss")], "by version")
+    panel = fig.axes[0].get_position()
+    assert len(fig.legends[0].get_texts()) == 45
+    assert fig.get_figheight() * panel.height > 1.5   # inches of panel left, whatever the legend
+    assert plots.to_png(fig).startswith(b"\x89PNG")
+
+
 def test_empty_inputs_still_draw():
     empty = pd.DataFrame(columns=analysis.SAMPLE_COLUMNS)
     fig = plots.rss_over_time(split_by_cell(empty, pd.DataFrame(columns=analysis.EVENT_COLUMNS)),

@@ -150,8 +150,14 @@ def _figure_legend(fig: Figure) -> None:
     # As many columns as the longest label lets fit across the figure (about 150 characters at this size).
     ncol = max(1, min(len(seen), 4, LEGEND_ROW_CHARS // (max(len(label) for label in seen) + 6)))
     rows = -(-len(seen) // ncol)
-    room = (0.2 * rows + 0.1) / fig.get_figheight()
-    fig.subplots_adjust(bottom=fig.subplotpars.bottom + room)
+    # The figure grows by the legend's height and the panels keep theirs: lifting the bottom inside a
+    # fixed height left no room for panels once a run had many configurations (bottom above top).
+    room_in = 0.2 * rows + 0.1
+    height = fig.get_figheight()
+    pars = fig.subplotpars
+    fig.set_figheight(height + room_in)
+    fig.subplots_adjust(bottom=(pars.bottom * height + room_in) / (height + room_in),
+                        top=(pars.top * height + room_in) / (height + room_in))
     fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=ncol, frameon=False,
                bbox_to_anchor=(0.5, 0.0), fontsize=7)
 
