@@ -142,6 +142,18 @@ def test_smaps_phase_value_comes_only_from_inside_the_phase():
     assert s["lazyfree@idle"] == 7.0
 
 
+def test_a_heap_profile_is_the_state_of_the_phase_it_was_written_in_only():
+    # Written once, at the end of release: idle has no profile of its own, and release's is not carried over.
+    events = pd.DataFrame([("c", 0.0, "phase", "release", np.nan, ""), ("c", 1.0, "phase", "idle", np.nan, ""),
+                           ("c", 3.0, "end", "w", np.nan, "{}")], columns=analysis.EVENT_COLUMNS)
+    samples = pd.DataFrame([("c", 0.99, "runtime", "pprof_inuse_space", 8.0 * MiB),
+                            ("c", 0.99, "runtime", "heap_alloc", 9.0 * MiB),
+                            ("c", 2.9, "runtime", "heap_alloc", 9.0 * MiB)], columns=analysis.SAMPLE_COLUMNS)
+    s = analysis.summarize(pd.DataFrame([{"cell_id": "c"}]), samples, events).loc["c"]
+    assert s["pprof_inuse_space@release"] == 8.0 * MiB
+    assert math.isnan(s["pprof_inuse_space@idle"]) and s["heap_alloc@idle"] == 9.0 * MiB
+
+
 def test_phase_value_is_the_first_reading_just_after_the_phase_ends():
     # A FreeOSMemory phase shorter than one period: the reading taken on the phase change (at
     # 1.203 s) shows what the phase left behind; the last one before its end does not.

@@ -527,3 +527,21 @@ def test_cells_in_parallel_measure_what_they_measure_alone(runnable, tmp_path):
             if abs(x - y) > tolerance:
                 off.append(f"{cid} {metric}: alone {x / MiB:.1f} MiB, parallel {y / MiB:.1f} MiB")
     assert not off, off
+
+
+def test_with_workers_the_cells_that_need_a_guest_kernel_run_here_after_the_clusters(runnable, tmp_path):
+    """A cluster's workers boot no guest: with --workers the cells of the other cgroup version still run,
+    in a guest booted here once the cluster's cells are done, into the same run directory."""
+    from tests.guests import require_guest
+
+    require_guest("a run with --workers and a guest cell")
+    path = _scenario(tmp_path, "both_hosts", sizes='"32MiB"')
+    out = _goreclaim("run", str(path), "--workers", "2", "--matrix", "cgroup=v1,v2", "--backend", "cgroup",
+                     "--results", str(tmp_path / "results"), timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = _cells(_run_dir(out.stdout))
+    assert sorted(r["cgroup_version"] for r in rows) == ["v1", "v2"] and {r["status"] for r in rows} == {"ok"}
+    accel = {r["cgroup_version"]: r["accel"] for r in rows}
+    assert sorted(accel.values())[0] == "native" and set(accel.values()) - {"native"} <= {"kvm", "tcg"}
+    assert "booting for 1 cell" in out.stdout + out.stderr
+

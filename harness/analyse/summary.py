@@ -321,7 +321,9 @@ def phase_values(cell: CellData) -> dict[str, float]:
             first_after = np.searchsorted(t, end - EPS, side="left")
             last_by_end = np.searchsorted(t, end + EPS, side="right") - 1
             in_phase = last_by_end >= 0 and t[last_by_end] >= start - EPS
-            if declared.end_reading == "last_by_end" and in_phase:
+            if declared.only_inside:
+                value = v[last_by_end] if in_phase else NAN
+            elif declared.end_reading == "last_by_end" and in_phase:
                 value = v[last_by_end]   # the workload's own reading at the phase change
             elif first_after < len(t) and t[first_after] <= window_end + EPS:
                 value = v[first_after]

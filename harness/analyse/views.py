@@ -40,7 +40,10 @@ TOOL_VIEWS: tuple[ToolView, ...] = (
              ("working_set",)),
     ToolView("LazyFree", "pages freed with MADV_FREE, still resident until the kernel reclaims them "
              "(/proc/<pid>/smaps_rollup)", ("lazyfree",)),
-    ToolView("pprof inuse_space", "live heap objects: MemStats.HeapAlloc (runtime/pprof heap profile)",
+    ToolView("pprof inuse_space", "a heap profile's inuse_space (runtime/pprof WriteHeapProfile, where the "
+             "scenario writes one at the phase's end): live objects as of the last GC, estimated from allocations "
+             "sampled every 512 KiB (runtime.MemProfileRate)", ("pprof_inuse_space",)),
+    ToolView("Go HeapAlloc", "live heap objects: MemStats.HeapAlloc, the exact figure inuse_space estimates",
              ("heap_alloc",)),
     ToolView("Go HeapInuse", "spans in use: MemStats.HeapInuse", ("heap_inuse",)),
     ToolView("Go HeapIdle − HeapReleased", "free heap the runtime keeps resident (the scavenger's to return)",

@@ -427,6 +427,9 @@ class PhaseMetric:
     unit: UnitName
     label: str
     reads: tuple[tuple[Source, str], ...]
+    # A reading taken once, at the end of one phase (a heap profile): only a reading inside the phase
+    # is its state, never one carried over from an earlier phase.
+    only_inside: bool = False
 
     @property
     def units(self) -> Unit:
@@ -580,6 +583,8 @@ PHASE_METRICS: dict[str, PhaseMetric] = {m.name: m for m in (
     PhaseMetric("working_set", "bytes", "working set", (("cgroup", "working_set"),)),
     PhaseMetric("docker_stats", "bytes", "docker stats (API)", (("docker", "mem_usage"),)),
     PhaseMetric("heap_alloc", "bytes", "heap alloc", (("runtime", "heap_alloc"),)),
+    PhaseMetric("pprof_inuse_space", "bytes", "pprof inuse_space", (("runtime", "pprof_inuse_space"),),
+                only_inside=True),
     PhaseMetric("heap_inuse", "bytes", "heap in use", (("runtime", "heap_inuse"),)),
     PhaseMetric("heap_idle", "bytes", "heap idle", (("runtime", "heap_idle"),)),
     PhaseMetric("heap_released", "bytes", "heap released", (("runtime", "heap_released"),)),

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.define.axes import STANDARD_AXES
 from harness.define.errors import ScenarioError
@@ -22,6 +24,9 @@ from harness.drive.plan import STUDY, claims_of, load_scenario, plan
 from harness.run.backends.base import ERRORS
 from harness.run.backends.select import BackendUnavailable
 from harness.store.rundir import StoreError
+
+if TYPE_CHECKING:
+    from harness.drive.session import Outcome
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -52,6 +57,13 @@ def _program(args: argparse.Namespace):
     return program_scenario(program, run)
 
 
+def _one_after_another(*parts: Callable[[], Generator[Outcome, None, None]]) -> Generator[Outcome, None, None]:
+    """The outcomes of each part in turn; a part is started only once the one before has ended, and
+    closing this closes the running one (its cells cancelled and cleaned up)."""
+    for start in parts:
+        yield from start()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     resume = None
     if args.resume:
@@ -63,11 +75,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                             args.quick, program=_program(args))
     from harness.drive.guest_cells import asks_for_host, in_guest
     from harness.drive.session import RunSession, progress_line
-
-    guest_cells = [c.cell_id for c in cells if in_guest(c)]
-    if guest_cells and (args.workers or args.scheduler):
-        raise ScenarioError([f"--matrix cgroup/kernel: {len(guest_cells)} cell(s) such as {guest_cells[0]} run in a "
-                             "guest kernel, which a cluster does not boot: run them without --workers/--scheduler"])
 
     failures: list[str] = []
     bad_cells: list[str] = []
@@ -96,8 +103,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     complete = False
     if args.workers or args.scheduler:  # cells in parallel, saved as they finish (harness.drive.cluster)
         from harness.drive.cluster import measure_on_cluster
+        from harness.drive.guest_cells import measure_with_guests
 
-        outcomes = measure_on_cluster(session, cells, workers=args.workers, scheduler=args.scheduler)
+        # A cluster's workers boot no guest kernel: the cells that need one run here once the
+        # cluster's are done, one boot per group as without a cluster.
+        on_cluster = [c for c in cells if not in_guest(c)]
+        here = [c for c in cells if in_guest(c)]
+        parts: list[Callable[[], Generator[Outcome, None, None]]] = []
+        if on_cluster:
+            parts.append(lambda: measure_on_cluster(session, on_cluster, workers=args.workers,
+                                                    scheduler=args.scheduler))
+        if here:
+            parts.append(lambda: measure_with_guests(session, here))
+        outcomes = _one_after_another(*parts)
     elif any(asks_for_host(c) for c in cells):  # the host axes: some cells in a guest kernel
         from harness.drive.guest_cells import measure_with_guests
 
