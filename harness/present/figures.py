@@ -170,10 +170,7 @@ FIGURE_KINDS: dict[str, FigureKind] = {k.name: k for k in (
 def figure_problems(study: Study) -> list[str]:
     """Why each figure the study's claims declare cannot be drawn, one line each."""
     errors = []
-    for claim in study.claims:
-        spec = claim.figure
-        if spec is None:
-            continue
+    for claim, spec in ((c, spec) for c in study.claims for spec in c.figures):
         where = f"study {study.name}, claim {claim.id}: figure {spec.name}"
         kind = FIGURE_KINDS.get(spec.kind)
         if kind is None:

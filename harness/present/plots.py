@@ -172,6 +172,18 @@ def _limit_line(ax, memory_limit) -> None:
                    label=f"memory limit {memory_limit / MiB:.0f} MiB")
 
 
+LEVEL_NAMES = {"memory_high_bytes": "memory.high", "gomemlimit_bytes": "GOMEMLIMIT"}
+
+
+def _level_lines(ax, cells: pd.DataFrame, column: str, scale: float = MiB) -> None:
+    """A cells column of bytes (memory.high, GOMEMLIMIT) as a dotted line per value the cells have."""
+    if column not in cells.columns:
+        return
+    for value in pd.to_numeric(cells[column], errors="coerce").dropna().unique():
+        ax.axhline(value / scale, color="tab:orange", linestyle=":", linewidth=1.2,
+                   label=f"{LEVEL_NAMES.get(column, column)} {value / MiB:.0f} MiB")
+
+
 def _empty(fig: Figure, ax, what: str) -> None:
     ax.text(0.5, 0.5, f"no {what} in this run", ha="center", va="center", transform=ax.transAxes)
 
@@ -223,10 +235,8 @@ def rss_over_time(data: RunData, cells: pd.DataFrame, title: str,
             phased.append((ax, str(members.iloc[0]["cell_id"])))
             _gc_marks(ax, data, str(members.iloc[0]["cell_id"]))
         _limit_line(ax, memory_limit)
-        if level and level in members.columns:
-            for value in pd.to_numeric(members[level], errors="coerce").dropna().unique():
-                ax.axhline(value / scale, color="tab:orange", linestyle=":", linewidth=1.2,
-                           label=f"{level.removesuffix('_bytes').replace('_', '.')} {value / MiB:.0f} MiB")
+        if level:
+            _level_lines(ax, members, level, scale)
         ax.set_title(group, fontsize=9)
         ax.set_ylabel(ylabel)
         if not drawn:
@@ -265,7 +275,8 @@ def memory_breakdown(data: RunData, cells: pd.DataFrame, title: str,
                      memory_limit: float | None = None, max_panels: int = 4, series=BREAKDOWN,
                      gctrace: bool = False) -> Figure:
     """Per cell: VmRSS against the runtime's heap in use/idle/released, smaps LazyFree and cgroup usage
-    (or the declared `series` given; with `gctrace`, also the heap from gctrace lines)."""
+    (or the declared `series` given; with `gctrace`, also the heap from gctrace lines), the memory
+    limit, the cell's GOMEMLIMIT where it has one, its GCs and an OOM kill."""
     cells = cells.reset_index(drop=True).head(max_panels)
     labels = _labels(cells)
     n = max(len(cells), 1)
@@ -292,6 +303,7 @@ def memory_breakdown(data: RunData, cells: pd.DataFrame, title: str,
         phased.append((ax, cell_id))
         _gc_marks(ax, data, cell_id)
         _limit_line(ax, memory_limit)
+        _level_lines(ax, cells.iloc[[i]], "gomemlimit_bytes")
         ax.set_title(labels.get(cell_id, cell_id), fontsize=9)
         ax.set_ylabel("memory (MiB)")
         if not ax.get_legend_handles_labels()[0]:

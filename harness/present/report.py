@@ -203,9 +203,8 @@ def figures_to_draw(run: Run, study: Study, summary: pd.DataFrame,
     inputs = FigureInputs(cells, summary, run.events,
                           data if data is not None else analysis.split_by_cell(run.samples, run.events))
     todo: dict[str, Callable[[], Figure]] = {}
-    for claim in study.claims:
-        spec = claim.figure
-        if spec is not None and not usable(scenario_cells(cells, spec.scenario)).empty:
+    for spec in (spec for claim in study.claims for spec in claim.figures):
+        if not usable(scenario_cells(cells, spec.scenario)).empty:
             todo[spec.path] = functools.partial(draw_figure, spec, inputs)
     if any(not usable(scenario_cells(cells, s)).empty for s in study.tool_phases):
         todo[TOOL_VIEWS_FIGURE] = lambda: plots.tool_views(
@@ -482,8 +481,8 @@ def build_blocks(run: Run, study: Study, summary: pd.DataFrame, verdicts: pd.Dat
         blocks += [Block("h2", f"{cid} (§{claim.section})", anchor=cid),
                    Block("p", f"{study.source}: {claim.statement}"),
                    Block("p", f"A fair test: {claim.fair_test}")]
-        if claim.figure is not None and claim.figure.path in figures:
-            blocks.append(Block("image", (claim.figure.path, f"{cid}: {claim.figure.path}")))
+        blocks += [Block("image", (spec.path, f"{cid}: {spec.path}")) for spec in claim.figures
+                   if spec.path in figures]
         scoped = cells[cells["scenario"].isin(claim.scenarios)] if "scenario" in cells.columns else cells.iloc[0:0]
         if len(scoped):
             table = analysis.by_config(summary, scoped, claim.metrics)

@@ -81,6 +81,12 @@ class Claim:
     # The named parts every verdict of the claim combines (Decision.parts), each a test the data can
     # pass or fail; tests/test_claims_parts.py requires each to come out both ways.
     parts: tuple[str, ...] = ()
+    # Figures shown after the first, for what it cannot show (X1: a growing live heap over time).
+    more_figures: tuple[FigureSpec, ...] = ()
+
+    @property
+    def figures(self) -> tuple[FigureSpec, ...]:
+        return ((self.figure,) if self.figure is not None else ()) + self.more_figures
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,7 @@ def problems(study: Study) -> list[str]:
     ids = [c.id for c in study.claims] + [n.id for n in study.not_tested]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     errors += [f"study {study.name}: claim id {i} is declared twice" for i in twice]
-    names = [c.figure.name for c in study.claims if c.figure is not None]
+    names = [spec.name for c in study.claims for spec in c.figures]
     errors += [f"study {study.name}: figure {n} is declared by two claims" for n in sorted({n for n in names
                                                                                              if names.count(n) > 1})]
     for claim in study.claims:
@@ -152,18 +158,16 @@ def problems(study: Study) -> list[str]:
                    for m in claim.metrics if not known_metric(m)]
         if claim.version_metric and not known_metric(claim.version_metric):
             errors.append(f"{where}: version_metric: {claim.version_metric!r} is not a summary metric")
-        spec = claim.figure
-        if spec is None:
-            continue
-        for scenario in (spec.scenario, *spec.also):
-            if scenario not in claim.scenarios:
-                errors.append(f"{where}: figure {spec.name}: scenario {scenario!r} is not one the claim reads "
-                              f"(valid: {', '.join(claim.scenarios)})")
-        errors += [f"{where}: figure {spec.name}: metrics: {m!r} is not a summary metric (harness/define/metrics.py)"
-                   for m in spec.metrics if not known_metric(m)]
-        if spec.series not in SERIES:
-            errors.append(f"{where}: figure {spec.name}: series: {spec.series!r} is not a sampled series "
-                          "(harness/define/metrics.py SERIES)")
+        for spec in claim.figures:
+            for scenario in (spec.scenario, *spec.also):
+                if scenario not in claim.scenarios:
+                    errors.append(f"{where}: figure {spec.name}: scenario {scenario!r} is not one the claim reads "
+                                  f"(valid: {', '.join(claim.scenarios)})")
+            errors += [f"{where}: figure {spec.name}: metrics: {m!r} is not a summary metric "
+                       "(harness/define/metrics.py)" for m in spec.metrics if not known_metric(m)]
+            if spec.series not in SERIES:
+                errors.append(f"{where}: figure {spec.name}: series: {spec.series!r} is not a sampled series "
+                              "(harness/define/metrics.py SERIES)")
     read = set(study.scenarios)
     errors += [f"study {study.name}: tool_phases: scenario {s!r} is read by none of its claims"
                for s in study.tool_phases if s not in read]

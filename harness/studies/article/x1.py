@@ -274,6 +274,9 @@ CLAIM = Claim(
     figure=FigureSpec("bars", "gomemlimit", "gomemlimit",
                       metrics=("peak_rss", "gc_cpu_share", "throughput", "limiter_engaged"), x="gomemlimit",
                       title="gomemlimit: peak, GC share, throughput, GC CPU limiter by GOMEMLIMIT"),
+    more_figures=(FigureSpec("breakdown", "gomemlimit_growth", "gomemlimit_growth",
+                             title="gomemlimit_growth: a live heap growing past GOMEMLIMIT, below the container "
+                                   "limit or past it"),),
     version_metric="peak_rss",
     decide=decide, evidence=evidence, parts=PARTS,
     not_applicable=lambda go: "GOMEMLIMIT arrived in Go 1.19" if go_before(go, (1, 19)) else None,
