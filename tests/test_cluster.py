@@ -162,6 +162,41 @@ def test_the_report_shows_hosts_only_when_cells_ran_on_more_than_one():
     assert with_host(old, ["cell_id"]) == ["cell_id"]
 
 
+def test_a_cell_worker_stuck_past_its_timeout_gives_up_saying_where(tmp_path):
+    """A call that never returns (here a sleep standing in for a daemon that stopped answering) cannot hold
+    a guest or a cluster slot forever: the watchdog writes a failed result naming the frame it was stuck in."""
+    code = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from harness.drive import cell_worker
+        from tests.test_cluster import cell
+
+        def never_returns():
+            time.sleep(3600)
+
+        cell_worker.Watchdog(Path({str(tmp_path)!r}), cell("stuck"), 0.5)
+        never_returns()
+        """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                         timeout=120)
+    from harness.drive.cell_worker import HANG_EXIT, read_result
+
+    assert out.returncode == HANG_EXIT, out.stderr
+    result = read_result(tmp_path)
+    assert result is not None and result.status == "failed" and result.cell.cell_id == "stuck"
+    assert "stuck" in result.reason and "never_returns" in result.reason, result.reason
+    assert "most recent call first" in out.stderr   # every thread's stack, for whoever reads the console
+
+
+def test_a_watchdog_that_stands_down_writes_nothing(tmp_path):
+    from harness.drive.cell_worker import Watchdog, read_result
+
+    watchdog = Watchdog(tmp_path, cell("quick"), 0.2)
+    assert watchdog.finish()
+    time.sleep(0.4)
+    assert read_result(tmp_path) is None and not watchdog.timer.is_alive()
+
+
 def test_goreclaim_run_without_a_cluster_never_imports_dask(tmp_path):
     code = ("import sys\nfrom harness.drive import cli, session, plan\n"
             "assert cli.main(['list']) == 0\n"
