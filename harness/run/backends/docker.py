@@ -33,10 +33,14 @@ PIDS_LIMIT = 512
 SIGNALS = {"terminate": "SIGTERM", "kill": "SIGKILL"}
 
 
+# Every call to the daemon but the attach stream (silent between lines: a client of its own without a
+# timeout) and wait() (given its own) returns within this, or fails: a daemon that stops answering (seen
+# once in a TCG guest) must not hold a cell forever. Ample under TCG, where a start takes seconds.
+CONTROL_TIMEOUT_S = 120.0
+
+
 def _client():
-    # No client-side timeout: the attach stream stays silent between lines and wait() is
-    # given its own timeout.
-    return docker_client(timeout_s=None)
+    return docker_client(timeout_s=CONTROL_TIMEOUT_S)
 
 
 class DockerBackend(LaunchingBackend):
@@ -134,8 +138,8 @@ class ContainerLauncher:
         self.image = ensure_image(self.build)
         container = self.container = self.docker.containers.create(image=self.image, **self.options)
         # Attached before start, so not one line of output can be missed.
-        stream = self.stream = self.docker.api.attach(container.id, stdout=True, stderr=True, stream=True,
-                                                      logs=True, demux=True)
+        stream = self.stream = docker_client(timeout_s=None).api.attach(container.id, stdout=True, stderr=True,
+                                                                        stream=True, logs=True, demux=True)
         obs.read_demuxed(stream)
         obs.mark_start()
         container.start()
