@@ -575,7 +575,8 @@ def test_with_workers_the_cells_that_need_a_guest_kernel_run_here_after_the_clus
                      "--results", str(tmp_path / "results"), timeout=900)
     assert out.returncode == 0, out.stdout + out.stderr
     rows = _cells(_run_dir(out.stdout))
-    assert sorted(r["cgroup_version"] for r in rows) == ["v1", "v2"] and {r["status"] for r in rows} == {"ok"}
+    assert sorted(r["cgroup_version"] for r in rows) == ["v1", "v2"], rows
+    assert {r["status"] for r in rows} == {"ok"}, [(r["cell_id"], r["status"], r["reason"]) for r in rows]
     accel = {r["cgroup_version"]: r["accel"] for r in rows}
     assert sorted(accel.values())[0] == "native" and set(accel.values()) - {"native"} <= {"kvm", "tcg"}
     assert "booting for 1 cell" in out.stdout + out.stderr

@@ -217,6 +217,10 @@ def run_cell_task(cell: Cell, backend: str, run_id: str, mark: str) -> Measured 
         return Lost(worker=str(before.get("worker")), host=str(before.get("host", "")))
     client.set_metadata(["goreclaim", run_id, mark], {"worker": worker.address, "host": host})
 
+    from harness.drive.guest_cells import asks_for_host, in_guest, met
+
+    if asks_for_host(cell) and not in_guest(cell):  # this host is the one the cell asks for (cgroup=v1 on v1)
+        cell = met(cell)
     need = needs(cell)
     pool = _pool()
     cpus = pool.take(need.cpus, need.exclusive)
