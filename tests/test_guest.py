@@ -6,6 +6,7 @@ end it. Everything here skips, saying why, only where qemu or the kernel cannot 
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -146,6 +147,35 @@ def test_a_panic_is_the_reason(available):
         with pytest.raises(GuestError, match="Kernel panic"):
             crashing.run(["sh", "-c", "echo c > /proc/sysrq-trigger"], timeout_s=300)
     assert gone(pid)
+
+
+# In the guest: end the init's heartbeat loop (a child of pid 1 running the same /init script), as if the
+# guest had stopped, while its kernel still answers.
+SILENCE_HEARTBEAT = r"""
+for p in /proc/[0-9]*; do
+  pid=${p#/proc/}
+  [ "$pid" = 1 ] && continue
+  [ "$(awk '/^PPid:/ {print $2}' $p/status 2>/dev/null)" = 1 ] || continue
+  case "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" in *init*) kill $pid && echo "silenced $pid" ;; esac
+done
+"""
+
+
+def test_a_guest_that_stops_beating_is_given_up_saying_where_its_cpus_were(available):
+    with Guest(GuestSettings(kernel=SERIES, memory_mib=512, cpus=2), stall_s=20) as silent:
+        pid = silent.process.pid
+        assert "silenced" in silent.run(["sh", "-c", SILENCE_HEARTBEAT], timeout_s=120).output
+        with pytest.raises(guest_module.GuestStalled, match="no heartbeat for") as stalled:
+            silent.run(["sleep", "3600"], timeout_s=600)
+    assert gone(pid)
+    diagnosis = stalled.value.diagnosis
+    # Each vCPU named by System.map (the guest boots nokaslr): a function and its offset, in kernel text.
+    cpus = re.findall(r"CPU (\d): ([^;\s]+)", diagnosis.splitlines()[2])
+    assert [c for c, _ in cpus] == ["0", "1"], diagnosis
+    assert all(re.fullmatch(r"\w[\w.]*\+0x[0-9a-f]+", name) for _, name in cpus), diagnosis
+    # The kernel answered the SysRq keys on the console: its CPUs' backtraces and its blocked tasks.
+    assert "Show backtrace of all active CPUs" in diagnosis, diagnosis
+    assert "Show Blocked State" in diagnosis, diagnosis
 
 
 def _start_driver():
@@ -343,3 +373,39 @@ def test_a_cell_that_never_ran_keeps_the_kernel_it_asked_for_in_cells_csv():
     ran = cells_row(RunResult(cell=_cell(kernel="6.1"), status="ok",
                               placement={"kernel": "6.1.0-57-amd64", "accel": "tcg", "cgroup_version": "v2"}))
     assert (ran["kernel"], ran["accel"], ran["cgroup_version"]) == ("6.1.0-57-amd64", "tcg", "v2")
+
+
+def test_a_guest_that_stalls_is_given_up_and_its_cells_run_again_in_a_new_guest(available, cgroup_here, tmp_path,
+                                                                                 monkeypatch):
+    from harness.drive import guest_cells
+    from harness.run import guest_monitor
+
+    other = "v2" if cgroup_version() == "v1" else "v1"
+    booted: list[Guest] = []
+
+    class FirstOneStalls(Guest):
+        """The first guest stops once booted: its heartbeat ended, its vCPUs paused by qemu's monitor."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs, **({} if booted else {"stall_s": 20}))
+            booted.append(self)
+
+        def start(self):
+            super().start()
+            if len(booted) == 1:
+                assert "silenced" in self.run(["sh", "-c", SILENCE_HEARTBEAT], timeout_s=120).output
+                guest_monitor.Monitor(self.monitor_path).command("stop")
+
+    monkeypatch.setattr(guest_cells, "Guest", FirstOneStalls)
+    cells = [_cell(cgroup=other, touch="false"), _cell(cgroup=other, touch="true")]
+    lines: list[str] = []
+    with RunSession(tmp_path, backend="cgroup", log=lines.append) as session:
+        outcomes = list(measure_with_guests(session, cells, log=lines.append))
+        run_dir = session.store.run_dir
+    assert len(booted) == 2, "\n".join(lines)
+    assert sorted(o.result.cell.cell_id for o in outcomes) == sorted(c.cell_id for c in cells), lines
+    assert {o.result.status for o in outcomes} == {"ok"}, [o.result.reason for o in outcomes]
+    assert any("run again in a new guest" in line for line in lines), lines
+    (kept,) = (run_dir / guest_cells.STALLS_DIR).iterdir()
+    diagnosis = kept.read_text()
+    assert "no heartbeat for" in diagnosis and "CPU 1: " in diagnosis, diagnosis  # paused: no SysRq answer

@@ -49,6 +49,12 @@ class Kernel:
         return self.root / "vmlinux"
 
     @property
+    def kallsyms(self) -> Path:
+        """Its text symbols as a guest's /proc/kallsyms lists them, written by its first boot (Debian's
+        System.map is a placeholder); they name a stalled guest's instruction pointers (booted `nokaslr`)."""
+        return self.root / "kallsyms"
+
+    @property
     def modules(self) -> Path:
         return self.root / "lib" / "modules" / self.release
 

@@ -45,7 +45,15 @@ from harness.drive import guest_worker
 from harness.drive.cell_worker import CellTask, read_result, write_task
 from harness.drive.session import Outcome, RunSession
 from harness.run.backends.base import RunResult, Status
-from harness.run.guest import Guest, GuestError, GuestSettings, GuestUnavailable, guests_dir, usable_kernel
+from harness.run.guest import (
+    Guest,
+    GuestError,
+    GuestSettings,
+    GuestStalled,
+    GuestUnavailable,
+    guests_dir,
+    usable_kernel,
+)
 from harness.run.guest_docker import engine_missing
 from harness.run.placement import cgroup_version, swap_bytes, thp_mode
 from harness.run.ports import fixed_port
@@ -56,6 +64,10 @@ HOST_AXES = ("cgroup", "kernel", "thp", "swap")
 STOP_WAIT_S = 90.0
 # A group's command may take its cells' timeouts plus this for the boot, the imports and the builds.
 GROUP_SLACK_S = 600.0
+# A guest that stalls (harness.run.guest.GuestStalled) is given up and its cells without a result run in a
+# new guest this many times; each stall's diagnosis is kept in the run directory under STALLS_DIR.
+STALL_RETRIES = 1
+STALLS_DIR = "guest-stalls"
 # Backends a guest can contain a cell with; docker and auto start the guest's Docker engine.
 GUEST_BACKENDS = ("auto", "", "cgroup", "process", "docker")
 ENGINE_BACKENDS = ("auto", "", "docker")
@@ -165,6 +177,17 @@ def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cel
         session.prepare(cell)  # built on the host: the guest sees the build cache read-only
     guests_dir().mkdir(parents=True, exist_ok=True)
     sweep_cell_dirs()
+    left = runnable
+    for attempt in range(1 + STALL_RETRIES):
+        left = yield from _one_guest(session, settings, left, log, retry_on_stall=attempt < STALL_RETRIES)
+        if not left:
+            return
+
+
+def _one_guest(session: RunSession, settings: GuestSettings, runnable: list[Cell], log: Callable[[str], None],
+               retry_on_stall: bool) -> Generator[Outcome, None, list[Cell]]:
+    """Boot one guest for these cells and run them in it; the cells to run again in a new guest (those
+    without a result when the guest stalled and `retry_on_stall`), else none."""
     work = Path(tempfile.mkdtemp(prefix=f"cells-{os.getpid()}-", dir=guests_dir()))  # whose, by its pid
     names: dict[str, Cell] = {}
     for i, cell in enumerate(runnable):
@@ -184,6 +207,7 @@ def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cel
         return _save(session, result)
 
     stopping = ""
+    again: list[Cell] = []
     try:
         log(f"{what}: booting for {len(runnable)} cell(s)")
         guest.start()
@@ -211,25 +235,43 @@ def _measure_group(session: RunSession, settings: GuestSettings, cells: list[Cel
             for _ in guest.follow(number, time.monotonic() + STOP_WAIT_S):
                 pass
             raise
-        for name in names:  # a result written but not announced (a stop between two lines)
-            outcome = arrived(name)
-            if outcome is not None:
-                yield outcome
     except GuestError as exc:
         stopping = str(exc)
-        log(f"{what}: {exc}")
+        if isinstance(exc, GuestStalled):
+            kept = _keep_stall(session, settings, exc.diagnosis)
+            stopping += f" (what it was doing: {kept})"
+            again = [names[n] for n in names if n not in done and read_result(work / n) is None] \
+                if retry_on_stall else []
+        log(f"{what}: {stopping}" + (f"; its {len(again)} cell(s) without a result run again in a new guest"
+                                     if again else ""))
     finally:
         guest.close()
-        lost = []
-        for name in names:  # saved here, yielded below: after a Ctrl-C the caller is gone
-            if arrived(name) is None and name not in done:
+        late: list[Outcome] = []  # saved here, yielded below: after a Ctrl-C the caller is gone
+        for name in names:
+            if name in done:
+                continue
+            outcome = arrived(name)  # written before the guest ended, not yet announced
+            if outcome is not None:
+                late.append(outcome)
+            elif names[name] not in again:
                 status: Status = "interrupted" if stopping.startswith("stopped") else "failed"
-                lost.append(RunResult(cell=names[name], status=status,
-                                      reason=f"{what}: {stopping or 'its cell worker wrote no result'}"))
-                session.save(lost[-1])
+                lost = RunResult(cell=names[name], status=status,
+                                 reason=f"{what}: {stopping or 'its cell worker wrote no result'}")
+                session.save(lost)
+                late.append(session.check(lost))
         shutil.rmtree(work, ignore_errors=True)
-    for result in lost:  # reached after a guest failure, not after a Ctrl-C
-        yield session.check(result)
+    yield from late  # reached after a guest failure, not after a Ctrl-C
+    return again
+
+
+def _keep_stall(session: RunSession, settings: GuestSettings, diagnosis: str) -> str:
+    """Write a stalled guest's diagnosis into the run directory; its path there."""
+    folder = session.store.run_dir / STALLS_DIR
+    folder.mkdir(exist_ok=True)
+    slug = re.sub(r"[^a-z0-9.]+", "-", describe(settings).lower()).strip("-")
+    path = folder / f"{len(list(folder.iterdir())) + 1:02d}-{slug}.txt"
+    path.write_text(diagnosis + "\n")
+    return str(path.relative_to(session.store.run_dir))
 
 
 def describe(settings: GuestSettings) -> str:

@@ -49,6 +49,7 @@ from harness.build import kernels
 from harness.build.elf import Elf, ElfError
 from harness.build.toolchain import cache_root
 from harness.define.hosts import CGROUP_VERSIONS, GUEST_KHUGEPAGED_SCAN_SLEEP_MS, THP_MODES
+from harness.run import guest_monitor
 from harness.run.placement import thp_mode
 
 MARK = "@@goreclaim"
@@ -70,13 +71,22 @@ BOOT_TIMEOUT_S = 180.0    # TCG on a loaded host boots in 5-20 s
 KVM_PROBE_S = 20.0        # KVM here either boots in about a second or hangs / aborts
 HALT_TIMEOUT_S = 20.0
 CONSOLE_TAIL = 60         # console lines kept to explain a failure
+# The guest's init prints a heartbeat this often, from the initramfs, apart from any command: a guest
+# whose kernel still schedules a shell and fires its timers beats. One that has not beaten for STALL_S
+# has stopped (seen under TCG: vCPUs busy, no line for an hour), and is given up at once rather than
+# at its command's deadline, with what qemu's monitor says it was doing (harness.run.guest_monitor).
+BEAT_S = 10
+STALL_S = 240.0
+STALL_CONSOLE_S = 20.0    # how long the console is read for the kernel's answer to the SysRq keys
 # Kernel command line: console on the first serial port, only critical kernel messages on it (a
 # panic's line is one), reboot at once on a panic (qemu -no-reboot then exits), and fewer probes. No
 # AppArmor: the guest has no apparmor_parser to load Docker's `docker-default` profile, without which
-# `docker run` fails in it (harness.run.guest_docker); nothing else in a guest uses a profile.
+# `docker run` fails in it (harness.run.guest_docker); nothing else in a guest uses a profile. No KASLR
+# and every SysRq key: a stalled guest's vCPUs are named by System.map and its kernel asked for
+# backtraces (harness.run.guest_monitor).
 BASE_CMDLINE = ("console=ttyS0", "apparmor=0", "loglevel=3", "panic=-1", "oops=panic", "reboot=t", "audit=0",
                 "mitigations=off", "i8042.noaux", "i8042.nomux", "i8042.nopnp", "i8042.dumbkbd",
-                "nowatchdog", "random.trust_cpu=on")
+                "nowatchdog", "random.trust_cpu=on", "nokaslr", "sysrq_always_enabled")
 V1_CONTROLLERS = ("memory", "cpuset", "cpu,cpuacct", "pids")
 V2_CONTROLLERS = ("memory", "cpu", "cpuset", "io", "pids")
 
@@ -84,6 +94,14 @@ V2_CONTROLLERS = ("memory", "cpu", "cpuset", "io", "pids")
 class GuestError(Exception):
     """The guest could not do what was asked; the message says why in one line (boot timeout,
     kernel panic with its line, qemu's exit, a command's timeout)."""
+
+
+class GuestStalled(GuestError):
+    """The guest stopped beating: `diagnosis` holds what qemu's monitor and the kernel said about it."""
+
+    def __init__(self, message: str, diagnosis: str):
+        super().__init__(message)
+        self.diagnosis = diagnosis
 
 
 class GuestUnavailable(GuestError):
@@ -217,7 +235,11 @@ else
 fi
 CTL=$(cat /control.path)
 [ -f $CG/cgroup.controllers ] && V=cgroup2 || V=cgroup1
+# Once per kernel, its text symbols for the host (booted nokaslr: the same addresses every boot).
+grep -q goreclaim.kallsyms /proc/cmdline && grep ' [tT] ' /proc/kallsyms > "$R$CTL/.kallsyms" \
+  && mv "$R$CTL/.kallsyms" "$R$CTL/kallsyms"
 say ready "$(uname -r)" $V
+(while :; do sleep __BEAT_S__; say beat; done) &
 n=0
 while :; do
   if [ -f "$R$CTL/$n.sh" ]; then
@@ -252,7 +274,7 @@ def build_initramfs(kernel: kernels.Kernel, shares: Sequence[tuple[str, Path]], 
         raise GuestError("a statically linked busybox (Debian's busybox-static) is needed for the guest's "
                          "initramfs, which has no C library; install busybox-static")
     modules = _module_order(kernel.modules, MODULES)
-    init = (INIT.replace("__MSIZE__", str(MSIZE)).replace("__GUEST_TMP__", GUEST_TMP)
+    init = (INIT.replace("__MSIZE__", str(MSIZE)).replace("__GUEST_TMP__", GUEST_TMP).replace("__BEAT_S__", str(BEAT_S))
             .replace("__V2__", " ".join(V2_CONTROLLERS)).replace("__V1__", " ".join(V1_CONTROLLERS)))
     directory, regular, executable = stat.S_IFDIR | 0o755, stat.S_IFREG | 0o644, stat.S_IFREG | 0o755
     entries: list[tuple[str, int, bytes, tuple[int, int]]] = [
@@ -289,9 +311,11 @@ def _die_with_parent() -> None:
 
 
 def _qemu_command(kernel: kernels.Kernel, initramfs: Path, accel: str, settings: GuestSettings,
-                  shares: Sequence[tuple[str, Path]], probe: bool, scratch_disk: Path | None = None) -> list[str]:
+                  shares: Sequence[tuple[str, Path]], probe: bool, scratch_disk: Path | None = None,
+                  monitor: Path | None = None, kallsyms: bool = False) -> list[str]:
     # goreclaim.accel tells the cell in the guest what runs it (harness.run.placement records it).
     cmdline = [*BASE_CMDLINE, f"goreclaim.accel={accel}", *settings.cmdline, *(("goreclaim.probe",) if probe else ()),
+               *(("goreclaim.kallsyms",) if kallsyms else ()),
                # Debian's kernels default to THP `always`: a guest takes this machine's mode unless asked for another.
                *((f"transparent_hugepage={thp}",) if (thp := settings.thp or thp_mode()) in THP_MODES else ()),
                *((f"goreclaim.swap_mib={settings.swap_mib}",) if settings.swap_mib else ()),
@@ -302,6 +326,8 @@ def _qemu_command(kernel: kernels.Kernel, initramfs: Path, accel: str, settings:
                "-m", str(settings.memory_mib), "-smp", str(settings.cpus),
                "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
                "-kernel", str(kernel.vmlinux), "-initrd", str(initramfs), "-append", " ".join(cmdline)]
+    if monitor is not None:
+        command += ["-monitor", f"unix:{monitor},server=on,wait=off"]
     if not probe:
         command += ["-drive", f"file={scratch_disk},if=virtio,format=raw,cache=unsafe"]
         command += ["-virtfs", "local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap"]
@@ -391,8 +417,10 @@ class Guest:
     """
 
     def __init__(self, settings: GuestSettings = GuestSettings(), writable: Sequence[Path] = (),
-                 boot_timeout_s: float = BOOT_TIMEOUT_S, log: Callable[[str], None] | None = None):
+                 boot_timeout_s: float = BOOT_TIMEOUT_S, log: Callable[[str], None] | None = None,
+                 stall_s: float = STALL_S):
         self.settings = settings
+        self.stall_s = stall_s
         self.writable = tuple(Path(p).resolve() for p in writable)
         self.boot_timeout_s = boot_timeout_s
         self.log = log or (lambda line: None)
@@ -403,6 +431,8 @@ class Guest:
         self.cgroup_fs = ""        # what /sys/fs/cgroup is in the guest: cgroup2fs | tmpfs (v1)
         self.boot_s = float("nan")
         self.console: collections.deque[str] = collections.deque(maxlen=CONSOLE_TAIL)
+        self._transcript: list[str] | None = None   # every console line while a stall is diagnosed
+        self.last_beat = float("nan")
         self.scratch: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self._events: queue.Queue[tuple[str, ...]] = queue.Queue()
@@ -448,8 +478,9 @@ class Guest:
         if made.returncode != 0:
             raise GuestError(f"mkfs.ext4 of the guest's scratch disk failed: {_last_line(made.stderr or made.stdout)}")
         self.accel, self.accel_why = accelerator(self.kernel, self.scratch, initramfs)
+        symbols = not self.kernel.kallsyms.is_file()
         command = _qemu_command(self.kernel, initramfs, self.accel, self.settings, shares, probe=False,
-                                scratch_disk=disk)
+                                scratch_disk=disk, monitor=self.monitor_path, kallsyms=symbols)
         started = time.monotonic()
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, start_new_session=True,
@@ -460,7 +491,10 @@ class Guest:
         if event[0] != "ready":
             raise self._failure(f"boot: unexpected {' '.join(event)}")
         self.release, self.cgroup_fs = event[1], event[2]
-        self.boot_s = time.monotonic() - started
+        if symbols and (control / "kallsyms").is_file():
+            os.replace(control / "kallsyms", self.kernel.kallsyms)
+        self.last_beat = time.monotonic()
+        self.boot_s = self.last_beat - started
         self.log(f"guest: Linux {self.release} booted in {self.boot_s:.1f} s under {self.accel} "
                  f"({self.accel_why}), /sys/fs/cgroup is {self.cgroup_fs}")
 
@@ -468,7 +502,12 @@ class Guest:
         assert self.process is not None and self.process.stdout is not None
         for raw in self.process.stdout:
             line = raw.decode(errors="replace").rstrip("\r\n").replace("\r", "")
+            if line == f"{MARK} beat":  # not a console line worth keeping to explain a failure
+                self._events.put(("beat",))
+                continue
             self.console.append(line)
+            if self._transcript is not None:
+                self._transcript.append(line)
             if line.startswith(MARK + " "):
                 self._events.put(tuple(line[len(MARK) + 1:].split()))
             else:
@@ -482,9 +521,14 @@ class Guest:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise self._failure(f"{doing} did not finish within its timeout")
+            if doing != "boot" and time.monotonic() - self.last_beat > self.stall_s:
+                raise self._stalled()
             try:
                 event = self._events.get(timeout=min(left, 0.5))
             except queue.Empty:
+                continue
+            if event[0] == "beat":
+                self.last_beat = time.monotonic()
                 continue
             if event[0] == "exited":
                 raise self._failure(f"qemu exited during {doing}")
@@ -493,6 +537,25 @@ class Guest:
             if event[0] == "line" and doing == "boot":
                 continue
             return event
+
+    @property
+    def monitor_path(self) -> Path | None:
+        return self.scratch / "monitor.sock" if self.scratch is not None else None
+
+    def _stalled(self) -> GuestStalled:
+        """Ask qemu's monitor and the guest's kernel what the guest is doing, then stop it."""
+        silent_s = time.monotonic() - self.last_beat
+        before = _last_line(chr(10).join(self.console))
+        self._transcript = []
+        assert self.monitor_path is not None and self.kernel is not None
+        said = guest_monitor.diagnose(self.monitor_path, self.kernel.kallsyms)
+        time.sleep(STALL_CONSOLE_S)
+        console, self._transcript = self._transcript, None
+        self._stop()
+        where = next((line.split(": ", 1)[1] for line in said.splitlines() if line.startswith("vCPU")), said)
+        message = (f"guest (Linux {self.settings.kernel}, {self.accel}): the guest stopped: no heartbeat for "
+                   f"{silent_s:.0f} s (vCPUs at {where}); last console line before: {before}")
+        return GuestStalled(message, "\n".join([message, "", said, "", "console after the SysRq keys:", *console]))
 
     def _failure(self, what: str) -> GuestError:
         """Stop the guest; the error says what happened, with a panic's line when there was one."""
