@@ -9,6 +9,7 @@ from harness.analyse.claims.common import (
     Decision,
     col,
     decision,
+    either,
     judged,
     pct,
     span,
@@ -59,7 +60,7 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     facts = {"after": after, "peak": col(t, "peak_rss"), "configs": configs, "version": version}
     if after.dropna().empty:
         return decision("inconclusive", "missing", **facts)
-    kept: bool | None = True if (after > KEPT_SHARE).all() else False if (after <= KEPT_SHARE).all() else None
+    kept = either(after.dropna() > KEPT_SHARE)
     why = {PARTS[0]: f"some cells kept it, some did not (threshold {pct(KEPT_SHARE)})"} if kept is None else {}
     outcomes = {one_gc_outcome(tl) for tl in one}
     facts["outcomes"] = sorted(outcomes)

@@ -10,6 +10,7 @@ from harness.analyse.claims.common import (
     axis,
     col,
     decision,
+    either,
     judged,
     pct,
     retained,
@@ -53,8 +54,7 @@ def decide(t: pd.DataFrame, derived) -> Decision:
         return decision("inconclusive", "missing", **facts)
     if not known.dropna().empty:
         facts["back"] = known.dropna()   # the share said is the one the runs that decide show
-    handed: bool | None = (None if known.dropna().empty else True if (known.dropna() >= HANDED_BACK).all()
-                           else False if (known.dropna() < HANDED_BACK).all() else None)
+    handed = either(known.dropna() >= HANDED_BACK)
     why = {} if handed is not None else {PARTS[0]: "RSS stayed up where LazyFree was not read" if known.dropna().empty
                                          else f"repeats disagree around the {pct(HANDED_BACK)} mark"}
     # The untouched slice is a note, not a part: a fresh large pointer-free span is not cleared

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analyse.claims.common import Decision, axis, col, decision, judged, span
+from harness.analyse.claims.common import Decision, axis, col, decision, either, judged, span
 from harness.analyse.claims.study import Claim, FigureSpec
 
 PARTS = ("killed with madvdontneed=0 where madvdontneed=1 survives",)
@@ -17,10 +17,11 @@ def decide(t: pd.DataFrame, derived) -> Decision:
         return decision("inconclusive", "missing-setting")
     facts = {"k0": k0, "k1": k1, "lazy0": col(t[setting == "0"], "lazyfree@settle"),
              "peak_cgroup": col(t, "peak_cgroup")}
-    if k0.nunique() > 1 or k1.nunique() > 1:
+    killed0, killed1 = either(k0.dropna() > 0), either(k1.dropna() > 0)
+    if killed0 is None or killed1 is None:
         return judged("disagree", {PARTS[0]: None}, {PARTS[0]: "repeats disagree"}, **facts)
-    case = ("as-stated" if k0.all() and not k1.any() else "none-killed" if not k0.any() and not k1.any()
-            else "both-killed" if k1.all() else "only-one-killed")
+    case = ("as-stated" if killed0 and not killed1 else "none-killed" if not killed0 and not killed1
+            else "both-killed" if killed1 and killed0 else "only-one-killed")
     return judged(case, {PARTS[0]: case == "as-stated"}, **facts)
 
 

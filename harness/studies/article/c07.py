@@ -22,6 +22,7 @@ from harness.analyse.claims.common import (
     capital,
     compare,
     decision,
+    either,
     go_before,
     judged,
     limit_bytes,
@@ -75,13 +76,13 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     if not one or not more:
         return decision("inconclusive", "one-or-more-missing", **facts)
     r_one, r_more = ratio[one], ratio[more]
-    share = True if (r_more <= AT_GOAL).all() else False if (r_more > AT_GOAL).all() else None
+    share = either(r_more <= AT_GOAL)
     cmp = compare(r_one, r_more)
     needed = True if cmp == "higher" else False if cmp == "same" else None
     alone = None if needed is None else not needed
     why = {}
     if share is None:
-        why[PARTS[0]] = f"some cells kept more than {AT_GOAL:.2f}× the goal after several GCs, some not"
+        why[PARTS[0]] = f"as many cells kept more than {AT_GOAL:.2f}× the goal after several GCs as did not"
     case = ("unclear" if share is None or needed is None else
             {(True, False): "share-only", (True, True): "both-needed", (False, True): "gcs-only",
              (False, False): "neither"}[(share, needed)])
