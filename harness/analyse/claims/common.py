@@ -18,7 +18,7 @@ from harness.analyse.summary import (
     RunData,
     retained_fraction,
 )
-from harness.define.axes import axis_text
+from harness.define.axes import STANDARD_AXES, axis_text
 from harness.define.metrics import Source
 from harness.define.units import UNITS, UnitError, parse_duration, parse_size
 from harness.run.backends.base import MEASURED
@@ -85,6 +85,17 @@ def either(values: Iterable[bool]) -> bool | None:
         return None
     held = sum(v) / len(v)
     return True if held >= MOST - 1e-9 else False if held <= 1 - MOST + 1e-9 else None
+
+
+def peers(cell: pd.Series, pool: pd.DataFrame, contrasted: Iterable[str]) -> pd.DataFrame:
+    """The cells of `pool` set as `cell` is on every standard axis but the `contrasted` ones: what the
+    cell is compared with, so that a setting the claim does not test (a GOGC a run crossed in with
+    --matrix) is never taken for noise between repeats. All of `pool` where none match."""
+    keys = [a for a in STANDARD_AXES if a not in set(contrasted) and a in pool.columns and a in cell.index]
+    same = pd.Series(True, index=pool.index)
+    for key in keys:
+        same &= axis(pool, key) == axis_text(cell[key])
+    return pool[same] if same.any() else pool
 
 
 class Derived:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pandas as pd
@@ -21,6 +22,7 @@ from harness.analyse.claims.common import (
     limit_bytes,
     mib,
     noise,
+    peers,
     seconds2,
     signed_pct,
     size,
@@ -39,6 +41,8 @@ PARTS = ("lower peak", "more GC CPU", "less throughput", "GC CPU limiter engaged
 # limit it had at most all of it: throughput must stay at or above half the no-limit throughput,
 # less the run's measured noise. Below that floor the GC is stalling the program, not capped.
 LIMITER_CAP = 0.5
+# The axis the claim contrasts: a throughput is compared with the no-limit cells set as it is but for it.
+CONTRASTED = ("gomemlimit",)
 
 
 def _rate(v: float) -> str:
@@ -144,7 +148,7 @@ def decide(t: pd.DataFrame, derived) -> Decision:
         parts["more GC CPU"] = None if gc == "unclear" else gc == "higher"
         tput = compare(b["tput"], base["tput"], placebo=placebo)
         parts["less throughput"] = None if tput == "unclear" else tput == "lower"
-    floor = float("nan")
+    floor = (math.nan, math.nan)
     if overload.empty:
         why[PARTS[3]] = why[PARTS[4]] = "no limit fell below the live heap"
     else:
@@ -157,9 +161,14 @@ def decide(t: pd.DataFrame, derived) -> Decision:
             if parts[PARTS[3]] is None:
                 why[PARTS[3]] = "engaged in some repeats, not in others"
         tol = noise(base["tput"], col(idle, "throughput") if not idle.empty else base["tput"], placebo)
-        floor = (1 - LIMITER_CAP) * (1 - tol) * float(base["tput"].median())
-        kept = [bool(k == 0 and v >= floor) for k, v in zip(col(overload, "oom_killed").fillna(0), o["tput"],
-                                                                strict=True)]
+        # Each cell's floor from the no-limit cells set as it is but for GOMEMLIMIT (the same GOGC where a
+        # run crossed GOGC in): half their throughput, less the noise.
+        floors = pd.Series([(1 - LIMITER_CAP) * (1 - tol) * float(col(peers(row, off, CONTRASTED), "throughput")
+                                                                     .median()) for _, row in overload.iterrows()],
+                           index=overload.index, dtype=float)
+        floor = (float(floors.min()), float(floors.max()))
+        kept = [bool(k == 0 and v >= f) for k, v, f in zip(col(overload, "oom_killed").fillna(0), o["tput"], floors,
+                                                             strict=True)]
         parts[PARTS[4]] = either(kept)
         if parts[PARTS[4]] is None:
             why[PARTS[4]] = "above the floor in some repeats, below in others"
@@ -173,6 +182,11 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     why.update(grown_why)
     return judged("judged", parts, why, off=base, gogc_off=gogc_off, floor=floor, placebo=placebo, grown=grown,
                   **groups)
+
+
+def _floor_text(floor: tuple[float, float]) -> str:
+    low, high = floor
+    return _rate(low) if math.isclose(low, high, rel_tol=1e-9) else f"{_rate(low)}–{_rate(high)} (per setting)"
 
 
 def _limits(g: dict) -> str:
@@ -245,7 +259,7 @@ def evidence(d: Decision) -> str:
                     f"(idle-P marking included), peak RSS {span(o['peak'])}, GC CPU "
                     f"{span(o['gc'], seconds2)}, throughput {span(o['tput'], _rate)} "
                     f"({signed_pct(change(o['tput'], off['tput']))}; the floor a 50% GC cap leaves is "
-                    f"{_rate(d.floor)}), OOM-killed {o['killed']}/{o['n']}: {fate}")
+                    f"{_floor_text(d.floor)}), OOM-killed {o['killed']}/{o['n']}: {fate}")
     if d.gogc_off is not None:
         without, with_limit = d.gogc_off
         text.append(f"GOGC=off: OOM-killed {without['killed']}/{without['n']} without a limit (peak "
