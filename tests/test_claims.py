@@ -747,3 +747,14 @@ def test_c4_one_stray_repeat_of_three_does_not_leave_it_inconclusive():
     assert row.verdict == "supported" and "madvdontneed=0 2/3" in row.evidence
     rows[1]["oom_killed"] = 0   # now killed in one of three: the part fails
     assert one("C4", inputs(rows)).verdict == "refuted"
+
+
+def test_a_cell_is_compared_with_the_cells_set_alike_but_for_the_axis_the_claim_contrasts():
+    from harness.analyse.claims.common import peers
+
+    pool = pd.DataFrame({"gogc": ["50", "100", "300", "100"], "gomemlimit": ["off"] * 4,
+                         "throughput": [1.0, 2.0, 3.0, 2.2]}, index=["a", "b", "c", "d"])
+    cell = pd.Series({"gogc": "100", "gomemlimit": "10MiB", "throughput": 0.5})
+    assert list(peers(cell, pool, ("gomemlimit",)).index) == ["b", "d"]
+    # where no cell is set alike, the whole pool
+    assert list(peers(pd.Series({"gogc": "200", "gomemlimit": "10MiB"}), pool, ("gomemlimit",)).index) == list("abcd")
