@@ -27,6 +27,7 @@ from harness.analyse.claims.common import (
     judged,
     limit_bytes,
     mib,
+    peers,
     unlimited,
 )
 from harness.analyse.claims.study import Claim, FigureSpec
@@ -77,8 +78,12 @@ def decide(t: pd.DataFrame, derived) -> Decision:
         return decision("inconclusive", "one-or-more-missing", **facts)
     r_one, r_more = ratio[one], ratio[more]
     share = either(r_more <= AT_GOAL)
-    cmp = compare(r_one, r_more)
-    needed = True if cmp == "higher" else False if cmp == "same" else None
+    # Each one-GC cell against the several-GC cells set alike (the same GOGC where a run crossed GOGC in):
+    # more GCs needed where it kept more than they did, not where it kept the same.
+    said = {"higher": True, "same": False}
+    pairs = [said.get(compare(r_one[[c]], ratio[peers(rt.loc[c], rt.loc[more], ()).index])) for c in one]
+    decided = [p for p in pairs if p is not None]
+    needed = either(decided) if decided else None
     alone = None if needed is None else not needed
     why = {}
     if share is None:
