@@ -394,7 +394,7 @@ def test_a_guest_that_stalls_is_given_up_and_its_cells_run_again_in_a_new_guest(
             super().start()
             if len(booted) == 1:
                 assert "silenced" in self.run(["sh", "-c", SILENCE_HEARTBEAT], timeout_s=120).output
-                guest_monitor.Monitor(self.monitor_path).command("stop")
+                guest_monitor.Monitor(self.monitor_name).command("stop")
 
     monkeypatch.setattr(guest_cells, "Guest", FirstOneStalls)
     cells = [_cell(cgroup=other, touch="false"), _cell(cgroup=other, touch="true")]

@@ -312,7 +312,7 @@ def _die_with_parent() -> None:
 
 def _qemu_command(kernel: kernels.Kernel, initramfs: Path, accel: str, settings: GuestSettings,
                   shares: Sequence[tuple[str, Path]], probe: bool, scratch_disk: Path | None = None,
-                  monitor: Path | None = None, kallsyms: bool = False) -> list[str]:
+                  monitor: str | None = None, kallsyms: bool = False) -> list[str]:
     # goreclaim.accel tells the cell in the guest what runs it (harness.run.placement records it).
     cmdline = [*BASE_CMDLINE, f"goreclaim.accel={accel}", *settings.cmdline, *(("goreclaim.probe",) if probe else ()),
                *(("goreclaim.kallsyms",) if kallsyms else ()),
@@ -327,7 +327,8 @@ def _qemu_command(kernel: kernels.Kernel, initramfs: Path, accel: str, settings:
                "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
                "-kernel", str(kernel.vmlinux), "-initrd", str(initramfs), "-append", " ".join(cmdline)]
     if monitor is not None:
-        command += ["-monitor", f"unix:{monitor},server=on,wait=off"]
+        # An abstract socket: no file to remove, and no path length limit (108 bytes) a deep cache would pass.
+        command += ["-monitor", f"unix:{monitor},server=on,wait=off,abstract=on"]
     if not probe:
         command += ["-drive", f"file={scratch_disk},if=virtio,format=raw,cache=unsafe"]
         command += ["-virtfs", "local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap"]
@@ -480,7 +481,7 @@ class Guest:
         self.accel, self.accel_why = accelerator(self.kernel, self.scratch, initramfs)
         symbols = not self.kernel.kallsyms.is_file()
         command = _qemu_command(self.kernel, initramfs, self.accel, self.settings, shares, probe=False,
-                                scratch_disk=disk, monitor=self.monitor_path, kallsyms=symbols)
+                                scratch_disk=disk, monitor=self.monitor_name, kallsyms=symbols)
         started = time.monotonic()
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, start_new_session=True,
@@ -539,16 +540,17 @@ class Guest:
             return event
 
     @property
-    def monitor_path(self) -> Path | None:
-        return self.scratch / "monitor.sock" if self.scratch is not None else None
+    def monitor_name(self) -> str | None:
+        """qemu's monitor, an abstract unix socket named after this guest's scratch directory."""
+        return f"goreclaim-qemu-{self.scratch.name}" if self.scratch is not None else None
 
     def _stalled(self) -> GuestStalled:
         """Ask qemu's monitor and the guest's kernel what the guest is doing, then stop it."""
         silent_s = time.monotonic() - self.last_beat
         before = _last_line(chr(10).join(self.console))
         self._transcript = []
-        assert self.monitor_path is not None and self.kernel is not None
-        said = guest_monitor.diagnose(self.monitor_path, self.kernel.kallsyms)
+        assert self.monitor_name is not None and self.kernel is not None
+        said = guest_monitor.diagnose(self.monitor_name, self.kernel.kallsyms)
         time.sleep(STALL_CONSOLE_S)
         console, self._transcript = self._transcript, None
         self._stop()

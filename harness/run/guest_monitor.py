@@ -33,17 +33,18 @@ class MonitorError(OSError):
 
 
 class Monitor:
-    """One HMP connection: `Monitor(path).command("info registers -a")` returns the text qemu printed."""
+    """One HMP connection to the abstract unix socket `name` (qemu `-monitor unix:NAME,...,abstract=on`):
+    `Monitor(name).command("info registers -a")` returns the text qemu printed."""
 
-    def __init__(self, path: Path, timeout_s: float = TIMEOUT_S):
+    def __init__(self, name: str, timeout_s: float = TIMEOUT_S):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout_s)
         try:
-            self.sock.connect(str(path))
+            self.sock.connect("\0" + name)
             self._until_prompt()  # the banner
         except OSError as exc:
             self.sock.close()
-            raise MonitorError(f"qemu's monitor at {path} did not answer: {exc}") from None
+            raise MonitorError(f"qemu's monitor {name} did not answer: {exc}") from None
 
     def _until_prompt(self) -> str:
         data = b""
@@ -96,28 +97,28 @@ def instruction_pointers(registers: str) -> list[int]:
     return [int(rip, 16) for rip in re.findall(r"\bRIP=([0-9a-fA-F]+)", registers)]
 
 
-def diagnose(monitor_path: Path, symbols_file: Path | None, wait_s: float = 10.0) -> str:
+def diagnose(monitor: str, symbols_file: Path | None, wait_s: float = 10.0) -> str:
     """Where each vCPU is, and the SysRq keys pressed; the kernel's answers then come on the console,
     which the caller reads. One line per fact; a monitor that does not answer is said, never raised."""
     lines = []
     try:
-        monitor = Monitor(monitor_path)
+        connection = Monitor(monitor)
     except MonitorError as exc:
         return str(exc)
     try:
         symbols = SymbolMap.read(symbols_file) if symbols_file is not None and symbols_file.is_file() else None
         for sample in range(3):  # a vCPU spinning in one place shows the same RIP each time
-            rips = instruction_pointers(monitor.command("info registers -a"))
+            rips = instruction_pointers(connection.command("info registers -a"))
             named = [symbols.name(r) if symbols else f"{r:#x}" for r in rips]
             lines.append(f"vCPU instruction pointers (sample {sample + 1}): " + "; ".join(
                 f"CPU {cpu}: {name}" for cpu, name in enumerate(named)))
             time.sleep(0.5)
         for key in SYSRQ_KEYS:
-            monitor.command(f"sendkey alt-sysrq-{key}")
+            connection.command(f"sendkey alt-sysrq-{key}")
             time.sleep(wait_s / len(SYSRQ_KEYS))
         lines.append(f"SysRq {', '.join(SYSRQ_KEYS)} pressed; the kernel's answer follows on the console")
     except MonitorError as exc:
         lines.append(str(exc))
     finally:
-        monitor.close()
+        connection.close()
     return "\n".join(lines)
