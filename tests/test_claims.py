@@ -728,24 +728,27 @@ def test_x1_limits_read_resolved_bytes_in_both_cells_shapes():
 # ---- a part over several cells -------------------------------------------------------------------
 
 @pytest.mark.parametrize("held, expected", [
-    ([True, True, True], True), ([True, True, False], True), ([True, False, False], False),
+    ([True, True, True], True), ([True, True, False], None), ([True, False, False], None),
     ([False, False, False], False), ([True, False], None), ([True, True, False, False], None),
-    ([True, True, True, False], True), ([True], True), ([False], False), ([], None),
+    ([True, True, True, False], True), ([True, False, False, False], False), ([True], True), ([False], False),
+    ([], None),
 ])
-def test_a_part_over_cells_holds_by_two_thirds_and_an_even_split_stays_undecided(held, expected):
+def test_a_part_over_cells_holds_by_three_quarters_and_a_closer_split_stays_undecided(held, expected):
     from harness.analyse.claims.common import either
 
     assert either(held) is expected
 
 
-def test_c4_one_stray_repeat_of_three_does_not_leave_it_inconclusive():
+def test_c4_one_stray_repeat_of_four_does_not_leave_it_inconclusive():
     rows = [{"scenario": "oom_pressure", "madvdontneed": m, "oom_killed": int(m == "0"), "repeat": r}
-            for m in ("0", "1") for r in (0, 1, 2)]
+            for m in ("0", "1") for r in (0, 1, 2, 3)]
     assert one("C4", inputs(rows)).verdict == "supported"
-    rows[0]["oom_killed"] = 0   # one madvdontneed=0 repeat of three survived: still killed in two
+    rows[0]["oom_killed"] = 0   # one madvdontneed=0 repeat of four survived: still killed in three
     row = one("C4", inputs(rows))
-    assert row.verdict == "supported" and "madvdontneed=0 2/3" in row.evidence
-    rows[1]["oom_killed"] = 0   # now killed in one of three: the part fails
+    assert row.verdict == "supported" and "madvdontneed=0 3/4" in row.evidence
+    rows[1]["oom_killed"] = 0   # killed in two of four: undecided
+    assert one("C4", inputs(rows)).verdict == "inconclusive"
+    rows[2]["oom_killed"] = 0   # killed in one of four: the part fails
     assert one("C4", inputs(rows)).verdict == "refuted"
 
 
