@@ -42,8 +42,8 @@ REVERSED = {"greenteagc": (1.5, 280.0, 340.0, 4.0e6), "nogreenteagc": (1.0, 330.
 
 # (claim, inputs, verdict, texts in its evidence): tests/test_claims.py checks each.
 EVIDENCE = [
-    ("X4", x4_inputs, "supported", ["GC CPU -33% (lower)", "steady RSS +18% (higher)", "throughput +0% (same)"]),
-    ("X4", lambda: x4_inputs(REVERSED), "refuted", ["GC CPU +50% (higher)", "throughput -20% (lower)"]),
+    ("X4", x4_inputs, "supported", ["GC CPU -33% (lower)", "steady RSS +18% (higher)", "throughput +0% (not lower)"]),
+    ("X4", lambda: x4_inputs(REVERSED), "refuted", ["GC CPU +50% (not lower)", "throughput -20% (lower)"]),
 ]
 
 

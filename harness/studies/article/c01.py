@@ -57,10 +57,16 @@ def decide(t: pd.DataFrame, derived) -> Decision:
     for tl in sorted(tls.values(), key=lambda tl: (tl.requested_gcs, tl.window_s)):
         configs.setdefault(config_label(tl.requested_gcs, tl.window_s), []).append(tl)
     one = [tl for tl in tls.values() if tl.requested_gcs == 1]
-    facts = {"after": after, "peak": col(t, "peak_rss"), "configs": configs, "version": version}
-    if after.dropna().empty:
+    # "Right after the GC" is right after the one GC that freed the memory: after three GCs in a row
+    # the scavenger of Go 1.19–1.20 has raced them (34% of the peak in one run, 81% in the next).
+    one_gc = [c for c in t.index if str(c) in tls and tls[str(c)].requested_gcs == 1]
+    more = after.drop(index=one_gc).dropna()
+    after = after[one_gc].dropna() if one_gc else after.dropna()
+    facts = {"after": after, "after_more": more, "peak": col(t, "peak_rss"), "configs": configs,
+             "version": version}
+    if after.empty:
         return decision("inconclusive", "missing", **facts)
-    kept = either(after.dropna() > KEPT_SHARE)
+    kept = either(after > KEPT_SHARE)
     why = {PARTS[0]: f"some cells kept it, some did not (threshold {pct(KEPT_SHARE)})"} if kept is None else {}
     outcomes = {one_gc_outcome(tl) for tl in one}
     facts["outcomes"] = sorted(outcomes)
@@ -89,7 +95,9 @@ def decide(t: pd.DataFrame, derived) -> Decision:
 def evidence(d: Decision) -> str:
     if d.case == "missing":
         return "RSS at the end of the release phase (rss@release) is missing."
-    text = f"Right after runtime.GC() RSS was {span(d.after, pct)} of the peak ({span(d.peak)})"
+    text = f"Right after one runtime.GC() RSS was {span(d.after, pct)} of the peak ({span(d.peak)})"
+    if len(d.after_more):
+        text += f"; after several in a row, {span(d.after_more, pct)}"
     if d.case == "returned-at-once":
         return f"Memory went back at once: {text}."
     text += ". What returned it, and when: " + "; ".join(
