@@ -142,6 +142,17 @@ def test_compare_one_stray_repeat_does_not_hide_an_effect_far_beyond_it():
     assert claims.compare([1.95, 1.88, 1.82], [1.30, 1.10, 1.15]) == "higher"
 
 
+def test_exceeds_fails_a_one_sided_part_where_the_pairs_are_not_above_at_all():
+    """Green Tea's steady RSS (MiB) in two reference runs, 4% and 3% below the build without it: neither
+    is `same` by compare's strict 5% rule in both runs, but both are simply not above."""
+    assert claims.common.exceeds([455, 462, 470], [476, 485, 497]) is False
+    assert claims.common.exceeds([466, 467, 469], [479, 481, 484]) is False
+    assert claims.common.exceeds([530, 545, 560], [455, 462, 470]) is True
+    # A 10% gap inside a 30% spread between repeats: pairs on both sides, within the noise.
+    assert claims.common.exceeds([0.85, 1.0, 1.15], [0.94, 1.1, 1.26]) is None
+    assert claims.common.exceeds([], [1.0]) is None
+
+
 def test_combine_never_counts_an_undecided_part_against_the_claim():
     assert claims.combine([True, True]) == "supported"
     assert claims.combine([False, False]) == "refuted"
