@@ -425,8 +425,9 @@ def limitations(manifest: dict, cells: pd.DataFrame) -> list[str]:
              "No swap" if not swap else f"Swap of {swap} bytes on the host",
              "; every container's memory+swap limit equals its memory limit, so no page leaves RAM.",
              f"Backends: {', '.join(backends) or 'none'}; throughput and CPU figures come from a shared "
-             "machine: a difference counts only beyond the noise the run measured (half the widest range between "
-             "repeats, a placebo setting's difference, at least 5%)."]
+             "machine: a difference counts only where three quarters of the pairs of repeats differ by more than the "
+             "noise the run measured (half the widest range between repeats, a placebo setting's difference, at "
+             "least 5%)."]
     items[2:4] = [items[2] + items[3]]
     hosts = _hosts_run(cells)
     if len(hosts) > 1:  # cells in guest kernels: the first two items speak of the host alone
