@@ -204,3 +204,10 @@ def test_tool_views_of_a_run_where_no_phase_ended_is_an_empty_figure():
     assert table.empty
     fig = plots.tool_views(table, [v.name for v in TOOL_VIEWS], "t")
     assert [t.get_text() for t in fig.axes[0].texts] == ["no per-phase readings in this run"]
+
+
+def test_each_configuration_of_the_by_version_figure_looks_unlike_every_other():
+    """Its one legend names every configuration of every panel (24 in the reference run): ten colours
+    repeated made a Green Tea bar look like a FreeOSMemory one."""
+    styles = [plots._config_style(i) for i in range(80)]
+    assert len({(s["color"], s["hatch"]) for s in styles}) == 80

@@ -474,6 +474,17 @@ def _setting_label(config: str) -> str:
     return ", ".join(parts) or "default"
 
 
+# Twenty colours, then the same twenty hatched: the one legend below the panels names every
+# configuration of every panel (over 20 in a reproduce run), so no two may look alike.
+CONFIG_HATCHES = ("", "///", "...", "xxx")
+
+
+def _config_style(index: int) -> dict[str, Any]:
+    colour = plt.get_cmap("tab20")(index % 20)
+    hatch = CONFIG_HATCHES[(index // 20) % len(CONFIG_HATCHES)]
+    return {"color": colour, "hatch": hatch, "edgecolor": "0.25" if hatch else colour}
+
+
 def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Figure:
     """One panel per (title, by_config table, metric): the metric's median per Go version (x), one
     bar per configuration, min–max whiskers."""
@@ -498,7 +509,7 @@ def by_go_version(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> Fi
                    ((sub[f"{metric}_max"] - sub[f"{metric}_median"]) / unit.plot_scale).fillna(0)]
             pos = [i + (j - (len(configs) - 1) / 2) * width for i in range(len(versions))]
             ax.bar(pos, med.fillna(0), width=width, yerr=err, capsize=2, label=config,
-                   color=f"C{every_config.index(config) % 10}")
+                   **_config_style(every_config.index(config)))
             for x, value in zip(pos, med, strict=False):  # no reading (e.g. RSS never fell): say so, not a zero bar
                 if value != value:
                     ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=6, rotation=90, color="0.4")
