@@ -248,6 +248,12 @@ def noise(a: Iterable[float], b: Iterable[float], placebo: float = 0.0) -> float
     return max(MIN_REL_TOL, spread, abs(placebo) if not math.isnan(placebo) else 0.0)
 
 
+def _pair_gaps(a: pd.Series, b: pd.Series, rel_tol: float) -> tuple[np.ndarray, float]:
+    """Every repeat of `a` minus every repeat of `b`, and the tolerance in their unit (`rel_tol` of the
+    larger median)."""
+    return a.to_numpy()[:, None] - b.to_numpy()[None, :], rel_tol * max(abs(a.median()), abs(b.median()), 1e-12)
+
+
 def compare(a: Iterable[float], b: Iterable[float], rel_tol: float | None = None, placebo: float = 0.0) -> str:
     """Where `a` lies relative to `b`: lower | higher | same | unclear.
 
@@ -266,8 +272,7 @@ def compare(a: Iterable[float], b: Iterable[float], rel_tol: float | None = None
     if a.empty or b.empty:
         return "unclear"
     scale = max(abs(a.median()), abs(b.median()), 1e-12)
-    tol = (rel_tol if rel_tol is not None else noise(a, b, placebo)) * scale
-    gaps = a.to_numpy()[:, None] - b.to_numpy()[None, :]
+    gaps, tol = _pair_gaps(a, b, rel_tol if rel_tol is not None else noise(a, b, placebo))
     if (gaps < -tol).mean() >= MOST - 1e-9:
         return "lower"
     if (gaps > tol).mean() >= MOST - 1e-9:
@@ -286,8 +291,7 @@ def exceeds(a: Iterable[float], b: Iterable[float], placebo: float = 0.0) -> boo
     b = pd.Series(b, dtype=float).dropna()
     if a.empty or b.empty:
         return None
-    tol = noise(a, b, placebo) * max(abs(a.median()), abs(b.median()), 1e-12)
-    gaps = a.to_numpy()[:, None] - b.to_numpy()[None, :]
+    gaps, tol = _pair_gaps(a, b, noise(a, b, placebo))
     if (gaps > tol).mean() >= MOST - 1e-9:
         return True
     return False if (gaps <= 0).mean() >= MOST - 1e-9 else None
