@@ -178,6 +178,34 @@ def test_a_guest_that_stops_beating_is_given_up_saying_where_its_cpus_were(avail
     assert "Show Blocked State" in diagnosis, diagnosis
 
 
+def test_each_vcpus_place_is_read_in_long_mode_and_before_it(tmp_path):
+    from harness.run.guest_monitor import SymbolMap, instruction_pointers
+
+    registers = ("CPU#0\r\nRAX=0000000000000000\r\nRIP=ffffffff81001234 RFL=00000246\r\n"
+                 "CPU#1\r\nEAX=00000000\r\nEIP=0000fff0 EFL=00000002 [-------]\r\n")
+    assert instruction_pointers(registers) == [0xFFFFFFFF81001234, 0xFFF0]
+    (tmp_path / "kallsyms").write_text("ffffffff81001000 T default_idle\nffffffff81002000 t other\n")
+    symbols = SymbolMap.read(tmp_path / "kallsyms")
+    assert symbols.name(0xFFFFFFFF81001234) == "default_idle+0x234"
+    assert symbols.name(0xFFF0) == "0xfff0 (not kernel text)"
+
+
+def test_a_boot_that_never_finishes_is_a_stall_diagnosed_before_qemu_is_killed(available, monkeypatch):
+    """qemu -S holds the vCPUs at the reset vector: the boot hangs, as TCG boots here have been seen to, with
+    no console line. It is given up at its timeout as a stall, its vCPUs' places said, nothing left behind."""
+    real = guest_module._qemu_command
+    monkeypatch.setattr(guest_module, "_qemu_command", lambda *a, **k: [*real(*a, **k), "-S"])
+    monkeypatch.setattr(guest_module, "STALL_CONSOLE_S", 1.0)
+    hung = Guest(GuestSettings(kernel=SERIES, memory_mib=512, cpus=2), boot_timeout_s=5)
+    with pytest.raises(guest_module.GuestStalled, match="the boot did not finish within 5 s") as stalled:
+        hung.start()
+    assert hung.process is not None and gone(hung.process.pid)
+    assert hung.scratch is None
+    # Both vCPUs still at the reset vector, read as EIP (not yet in long mode), outside the kernel's text.
+    assert "(vCPUs at CPU 0: 0xfff0 (not kernel text); CPU 1: 0xfff0 (not kernel text))" in str(stalled.value), \
+        stalled.value.diagnosis
+
+
 def _start_driver():
     driver = subprocess.Popen([PYTHON, str(DRIVER)], stdout=subprocess.PIPE, text=True,
                               cwd=Path(__file__).resolve().parents[1])
@@ -402,10 +430,11 @@ def test_a_guest_that_stalls_is_given_up_and_its_cells_run_again_in_a_new_guest(
     with RunSession(tmp_path, backend="cgroup", log=lines.append) as session:
         outcomes = list(measure_with_guests(session, cells, log=lines.append))
         run_dir = session.store.run_dir
-    assert len(booted) == 2, "\n".join(lines)
+    assert len(booted) >= 2, "\n".join(lines)  # a third only if the second hung too, as TCG boots can
     assert sorted(o.result.cell.cell_id for o in outcomes) == sorted(c.cell_id for c in cells), lines
     assert {o.result.status for o in outcomes} == {"ok"}, [o.result.reason for o in outcomes]
     assert any("run again in a new guest" in line for line in lines), lines
-    (kept,) = (run_dir / guest_cells.STALLS_DIR).iterdir()
-    diagnosis = kept.read_text()
+    kept = sorted((run_dir / guest_cells.STALLS_DIR).iterdir())
+    assert len(kept) == len(booted) - 1, kept
+    diagnosis = kept[0].read_text()
     assert "no heartbeat for" in diagnosis and "CPU 1: " in diagnosis, diagnosis  # paused: no SysRq answer

@@ -64,9 +64,10 @@ HOST_AXES = ("cgroup", "kernel", "thp", "swap")
 STOP_WAIT_S = 90.0
 # A group's command may take its cells' timeouts plus this for the boot, the imports and the builds.
 GROUP_SLACK_S = 600.0
-# A guest that stalls (harness.run.guest.GuestStalled) is given up and its cells without a result run in a
-# new guest this many times; each stall's diagnosis is kept in the run directory under STALLS_DIR.
-STALL_RETRIES = 1
+# A guest that stalls (harness.run.guest.GuestStalled: no heartbeat, or a boot that never finished) is
+# given up and its cells without a result run in a new guest, up to this many times; each stall's
+# diagnosis is kept in the run directory under STALLS_DIR.
+STALL_RETRIES = 2
 STALLS_DIR = "guest-stalls"
 # Backends a guest can contain a cell with; docker and auto start the guest's Docker engine.
 GUEST_BACKENDS = ("auto", "", "cgroup", "process", "docker")

@@ -67,7 +67,7 @@ GUEST_TMP = "/run/goreclaim-tmp"
 # No journal, no metadata checksums: a scratch disk lives as long as the guest.
 MKFS = ("mkfs.ext4", "-q", "-F", "-O", "^has_journal,^metadata_csum", "-E", "lazy_itable_init=1")
 MSIZE = 262144            # 9p message size: fewer round trips for the venv's imports
-BOOT_TIMEOUT_S = 180.0    # TCG on a loaded host boots in 5-20 s
+BOOT_TIMEOUT_S = 180.0    # TCG on a loaded host boots in 5-20 s; one not booted by then has stalled
 KVM_PROBE_S = 20.0        # KVM here either boots in about a second or hangs / aborts
 HALT_TIMEOUT_S = 20.0
 CONSOLE_TAIL = 60         # console lines kept to explain a failure
@@ -97,7 +97,8 @@ class GuestError(Exception):
 
 
 class GuestStalled(GuestError):
-    """The guest stopped beating: `diagnosis` holds what qemu's monitor and the kernel said about it."""
+    """The guest stopped beating, or its boot never finished: `diagnosis` holds what qemu's monitor and the
+    kernel said about it."""
 
     def __init__(self, message: str, diagnosis: str):
         super().__init__(message)
@@ -521,9 +522,11 @@ class Guest:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
+                if doing == "boot":  # a boot that hangs is a stall before the first beat: asked the same way
+                    raise self._stalled(f"the boot did not finish within {self.boot_timeout_s:.0f} s")
                 raise self._failure(f"{doing} did not finish within its timeout")
-            if doing != "boot" and time.monotonic() - self.last_beat > self.stall_s:
-                raise self._stalled()
+            if doing != "boot" and (silent_s := time.monotonic() - self.last_beat) > self.stall_s:
+                raise self._stalled(f"the guest stopped: no heartbeat for {silent_s:.0f} s")
             try:
                 event = self._events.get(timeout=min(left, 0.5))
             except queue.Empty:
@@ -544,9 +547,8 @@ class Guest:
         """qemu's monitor, an abstract unix socket named after this guest's scratch directory."""
         return f"goreclaim-qemu-{self.scratch.name}" if self.scratch is not None else None
 
-    def _stalled(self) -> GuestStalled:
+    def _stalled(self, what: str) -> GuestStalled:
         """Ask qemu's monitor and the guest's kernel what the guest is doing, then stop it."""
-        silent_s = time.monotonic() - self.last_beat
         before = _last_line(chr(10).join(self.console))
         self._transcript = []
         assert self.monitor_name is not None and self.kernel is not None
@@ -555,8 +557,8 @@ class Guest:
         console, self._transcript = self._transcript, None
         self._stop()
         where = next((line.split(": ", 1)[1] for line in said.splitlines() if line.startswith("vCPU")), said)
-        message = (f"guest (Linux {self.settings.kernel}, {self.accel}): the guest stopped: no heartbeat for "
-                   f"{silent_s:.0f} s (vCPUs at {where}); last console line before: {before}")
+        message = (f"guest (Linux {self.settings.kernel}, {self.accel}): {what} (vCPUs at {where}); "
+                   f"last console line before: {before}")
         return GuestStalled(message, "\n".join([message, "", said, "", "console after the SysRq keys:", *console]))
 
     def _failure(self, what: str) -> GuestError:

@@ -93,8 +93,9 @@ class SymbolMap:
 
 
 def instruction_pointers(registers: str) -> list[int]:
-    """Each vCPU's RIP from `info registers -a`, in CPU order."""
-    return [int(rip, 16) for rip in re.findall(r"\bRIP=([0-9a-fA-F]+)", registers)]
+    """Each vCPU's RIP from `info registers -a`, in CPU order; EIP for a vCPU not yet in long mode (a boot
+    that hung before the kernel's 64-bit entry)."""
+    return [int(ip, 16) for ip in re.findall(r"\b[RE]IP=([0-9a-fA-F]+)", registers)]
 
 
 def diagnose(monitor: str, symbols_file: Path | None, wait_s: float = 10.0) -> str:
